@@ -1,0 +1,137 @@
+//! The native CLI. Tutorial authors check scenarios with it; tests and benchmarks drive it.
+//!
+//! ```text
+//! brokerlab run <scenario.json> [--seed N] [--until-ms T] [--trace] [--max-events N]
+//! brokerlab presets            list the built-in scenarios
+//! brokerlab show <preset-id>   print a preset's JSON, to copy and edit
+//! ```
+//!
+//! Exit codes: 0 success, 2 bad usage or bad scenario (the message names the path),
+//! 3 the run stopped early (event budget).
+#![allow(clippy::print_stdout)]
+
+use brokerlab::scenario::{presets, preset, limits};
+use brokerlab::{Scenario, Sim, SimTime};
+use std::io::Write;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage:
+  brokerlab run <scenario.json> [--seed N] [--until-ms T] [--trace] [--max-events N]
+  brokerlab presets
+  brokerlab show <preset-id>";
+
+/// Enough for any scenario within the limits; a run that needs more stops with exit code 3.
+const MAX_EVENTS_DEFAULT: u64 = 100_000_000;
+
+struct RunArgs {
+    path: String,
+    seed: Option<u64>,
+    until_ms: Option<u64>,
+    trace: bool,
+    max_events: u64,
+}
+
+enum Failure {
+    Usage(String),
+    Scenario(String),
+    Run(String),
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => parse_run(&args[1..]).and_then(|a| run(&a)),
+        Some("presets") => {
+            list_presets();
+            Ok(())
+        }
+        Some("show") => show(args.get(1)),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(Failure::Usage(USAGE.to_string())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(msg)) | Err(Failure::Scenario(msg)) => {
+            eprintln!("brokerlab: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Run(msg)) => {
+            eprintln!("brokerlab: {msg}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
+    let mut out = RunArgs { path: String::new(), seed: None, until_ms: None, trace: false, max_events: MAX_EVENTS_DEFAULT };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut number = |flag: &str| -> Result<u64, Failure> {
+            let v = it.next().ok_or_else(|| Failure::Usage(format!("{flag} needs a value\n{USAGE}")))?;
+            v.parse().map_err(|_| Failure::Usage(format!("{flag}: \"{v}\" is not a whole number ≥ 0")))
+        };
+        match arg.as_str() {
+            "--seed" => out.seed = Some(number("--seed")?),
+            "--until-ms" => out.until_ms = Some(number("--until-ms")?),
+            "--max-events" => out.max_events = number("--max-events")?,
+            "--trace" => out.trace = true,
+            flag if flag.starts_with("--") => return Err(Failure::Usage(format!("unknown option {flag}\n{USAGE}"))),
+            path if out.path.is_empty() => out.path = path.to_string(),
+            extra => return Err(Failure::Usage(format!("unexpected argument \"{extra}\"\n{USAGE}"))),
+        }
+    }
+    if out.path.is_empty() {
+        return Err(Failure::Usage(format!("run needs a scenario file\n{USAGE}")));
+    }
+    if out.until_ms.is_some_and(|t| t > limits::DURATION_MS_MAX) {
+        return Err(Failure::Usage(format!("--until-ms: must be at most {}", limits::DURATION_MS_MAX)));
+    }
+    Ok(out)
+}
+
+fn run(args: &RunArgs) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(&args.path)
+        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", args.path)))?;
+    let scenario = Scenario::from_json(&text).map_err(|e| Failure::Scenario(format!("{}: {e}", args.path)))?;
+    let seed = args.seed.or(scenario.seed).unwrap_or(1);
+    let until = args.until_ms.map_or(scenario.end(), SimTime::from_millis);
+    let mut sim = Sim::new(scenario, seed);
+    sim.set_recording(args.trace);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let outcome = sim.run_until(until, args.max_events);
+    if args.trace {
+        for event in sim.drain_trace() {
+            // The event's own fields first (kind, at_ms, …), then its readable line.
+            let mut json = serde_json::to_string(&event).map_err(|e| Failure::Run(e.to_string()))?;
+            let line = serde_json::Value::from(event.line(sim.scenario()).to_string());
+            json.pop();
+            writeln!(out, "{json},\"line\":{line}}}").map_err(|e| Failure::Run(e.to_string()))?;
+        }
+    }
+    let summary = sim.summary();
+    let json = if args.trace { serde_json::to_string(&summary) } else { serde_json::to_string_pretty(&summary) };
+    writeln!(out, "{}", json.map_err(|e| Failure::Run(e.to_string()))?).map_err(|e| Failure::Run(e.to_string()))?;
+    out.flush().map_err(|e| Failure::Run(e.to_string()))?;
+    outcome.map(|_| ()).map_err(|e| Failure::Run(e.to_string()))
+}
+
+fn list_presets() {
+    for p in presets() {
+        let name = Scenario::from_json(p.json).map(|s| s.name).unwrap_or_else(|e| format!("(invalid: {e})"));
+        println!("{:<28} {name}", p.id);
+    }
+}
+
+fn show(id: Option<&String>) -> Result<(), Failure> {
+    let id = id.ok_or_else(|| Failure::Usage(format!("show needs a preset id\n{USAGE}")))?;
+    let p = preset(id).ok_or_else(|| {
+        let ids: Vec<&str> = presets().iter().map(|p| p.id).collect();
+        Failure::Usage(format!("no preset \"{id}\"; the presets are: {}", ids.join(", ")))
+    })?;
+    print!("{}", p.json);
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! Brokerlab: a deterministic simulation engine for messaging patterns.
+//!
+//! A run is a pure function of `(scenario, seed, inputs)`. Read the modules in this order:
+//!
+//! - [`time`], [`rng`]: simulated time (integer microseconds) and our own seeded PRNG.
+//! - [`scenario`]: the JSON a scenario is written in, validated into a model; the presets.
+//! - [`message`]: the closed set of states a message moves through.
+//! - [`queue`]: the work queue and its competing consumers.
+//! - [`sim`]: the agenda, ordered by (time, sequence), and the one `match` on events.
+//! - [`trace`]: what happened, one readable line per event, and the trace hash.
+//! - [`check`]: invariant checkers the tests run after every step.
+//! - `wasm` (wasm32 only): the one door to JavaScript.
+
+pub mod check;
+pub mod message;
+pub mod queue;
+pub mod rng;
+pub mod scenario;
+pub mod sim;
+pub mod time;
+pub mod trace;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+
+pub use scenario::{Scenario, ScenarioError};
+pub use sim::{RunError, Sim, Summary};
+pub use time::{Duration, SimTime};
+pub use trace::TraceEvent;

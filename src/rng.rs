@@ -1,0 +1,138 @@
+//! Our own PRNG: xoshiro256** seeded through splitmix64. Its API is integer-first, so a run is
+//! the same on every target. `rand`'s SmallRng is documented as non-portable (it changes
+//! algorithm on 32-bit targets, and wasm32 is one), so we do not use it.
+//!
+//! The only float here is `exp_sample`, which uses `libm::log`: the same Rust code natively and
+//! on wasm32, unlike `f64::ln`, which may call the platform's libm.
+
+/// An exact probability, `numerator / denominator`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ratio {
+    pub numerator: u64,
+    pub denominator: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prng {
+    s: [u64; 4],
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl Prng {
+    pub fn from_seed(seed: u64) -> Prng {
+        let mut sm = seed;
+        let s = [
+            splitmix64(&mut sm),
+            splitmix64(&mut sm),
+            splitmix64(&mut sm),
+            splitmix64(&mut sm),
+        ];
+        // splitmix64 never yields four zeros in a row, so the state is never all zero.
+        Prng { s }
+    }
+
+    /// An independent stream for one component, so that adding a consumer does not shift the
+    /// numbers another component draws.
+    pub fn fork(&mut self, stream: u64) -> Prng {
+        Prng::from_seed(self.next_u64() ^ stream.wrapping_mul(0xd605_bbb5_8c8a_bbe5))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
+        let t = self.s[1] << 17;
+        self.s[2] ^= self.s[0];
+        self.s[3] ^= self.s[1];
+        self.s[1] ^= self.s[2];
+        self.s[0] ^= self.s[3];
+        self.s[2] ^= t;
+        self.s[3] = self.s[3].rotate_left(45);
+        result
+    }
+
+    /// Uniform in `0..bound`, without modulo bias (Lemire's multiply-and-reject).
+    pub fn below(&mut self, bound: u64) -> u64 {
+        assert!(bound > 0, "below(0) has no valid result");
+        loop {
+            let m = u128::from(self.next_u64()) * u128::from(bound);
+            let low = m as u64; // the low half of the product, truncation intended
+            if low >= bound.wrapping_neg() % bound {
+                return (m >> 64) as u64;
+            }
+        }
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range_inclusive(&mut self, lo: u64, hi: u64) -> u64 {
+        assert!(lo <= hi, "empty range {lo}..={hi}");
+        match (hi - lo).checked_add(1) {
+            Some(span) => lo + self.below(span),
+            None => self.next_u64(),
+        }
+    }
+
+    /// True with exactly the given probability.
+    pub fn chance(&mut self, p: Ratio) -> bool {
+        assert!(p.denominator > 0 && p.numerator <= p.denominator, "bad ratio {p:?}");
+        self.below(p.denominator) < p.numerator
+    }
+
+    /// Uniform in the open interval (0, 1) with 53 random bits; never exactly 0 or 1.
+    #[allow(clippy::cast_precision_loss)]
+    fn open_unit(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// An exponential sample with the given mean, in whole units (rounded to nearest).
+    /// Inverse transform: −mean·ln(U). Capped at `cap` so that a huge draw cannot overflow.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    pub fn exp_sample(&mut self, mean: u64, cap: u64) -> u64 {
+        let x = -(mean as f64) * libm::log(self.open_unit());
+        let rounded = libm::round(x);
+        if rounded >= cap as f64 {
+            cap
+        } else {
+            rounded as u64
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn below_is_in_range_and_covers_it() {
+        let mut r = Prng::from_seed(3);
+        let mut seen = [0u32; 7];
+        for _ in 0..7000 {
+            let x = r.below(7);
+            seen[usize::try_from(x).unwrap_or(0)] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 800 && n < 1200), "{seen:?}");
+    }
+
+    #[test]
+    fn exponential_mean_is_close() {
+        let mut r = Prng::from_seed(11);
+        let n = 200_000u64;
+        let total: u64 = (0..n).map(|_| r.exp_sample(1_000_000, u64::MAX)).sum();
+        let mean = total / n;
+        assert!((990_000..1_010_000).contains(&mean), "mean {mean}");
+    }
+
+    #[test]
+    fn chance_is_exact_at_the_edges() {
+        let mut r = Prng::from_seed(5);
+        for _ in 0..1000 {
+            assert!(!r.chance(Ratio { numerator: 0, denominator: 10 }));
+            assert!(r.chance(Ratio { numerator: 10, denominator: 10 }));
+        }
+    }
+}
