@@ -6,7 +6,7 @@
 //! - `Ledger` replays only the trace, as the page and the CLI see it, and rejects any event
 //!   that does not follow from the ones before it.
 
-use crate::message::{MsgState, StateCounts};
+use crate::message::{MsgState, StateCounts, StateKind};
 use crate::sim::Sim;
 use crate::time::SimTime;
 use crate::trace::{MsgId, TraceEvent};
@@ -35,7 +35,7 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
     // Conservation: recount every message by queue and state.
     let mut recount = vec![StateCounts::default(); sim.queues.len()];
     for m in &sim.messages {
-        recount[m.queue as usize].0[m.state.index()] += 1;
+        recount[m.queue as usize].add(m.state.kind());
     }
     if recount != sim.counts {
         return fail(sim, format!("state counts {:?} differ from a recount {recount:?}", sim.counts));
@@ -44,7 +44,7 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
     if total != sim.stats().published {
         return fail(sim, format!("{total} messages accounted for, {} published", sim.stats().published));
     }
-    let acked: u64 = recount.iter().map(|c| u64::from(c.get(MsgState::Acked.index()))).sum();
+    let acked: u64 = recount.iter().map(|c| u64::from(c.get(StateKind::Acked))).sum();
     if acked != sim.stats().acked {
         return fail(sim, format!("{acked} messages acked, the stats say {}", sim.stats().acked));
     }
@@ -68,7 +68,7 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
         for &msg in &q.ready {
             place(msg, MsgState::Ready, qid, &format!("ready list of queue {qi}"))?;
         }
-        let ready = recount[qi].get(MsgState::Ready.index()) as usize;
+        let ready = recount[qi].get(StateKind::Ready) as usize;
         if q.ready.len() != ready {
             return fail(sim, format!("queue {qi} lists {} ready, {ready} are Ready", q.ready.len()));
         }
@@ -155,7 +155,7 @@ impl Ledger {
     pub fn counts(&self, queues: usize) -> Vec<StateCounts> {
         let mut counts = vec![StateCounts::default(); queues];
         for (state, &q) in self.states.iter().zip(&self.queues) {
-            counts[q as usize].0[state.index()] += 1;
+            counts[q as usize].add(state.kind());
         }
         counts
     }

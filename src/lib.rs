@@ -21,7 +21,7 @@ pub mod time;
 pub mod trace;
 
 #[cfg(target_arch = "wasm32")]
-mod wasm;
+pub mod wasm;
 
 pub use scenario::{Scenario, ScenarioError};
 pub use sim::{RunError, Sim, Summary};

@@ -22,19 +22,40 @@ pub enum MsgState {
     Acked,
 }
 
-impl MsgState {
-    pub const COUNT: usize = 6;
-    pub const NAMES: [&'static str; MsgState::COUNT] =
-        ["publishing", "ready", "delivering", "buffered", "processing", "acked"];
+/// A state without its consumer: the key for counting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StateKind {
+    Publishing,
+    Ready,
+    Delivering,
+    Buffered,
+    Processing,
+    Acked,
+}
 
-    pub fn index(self) -> usize {
+impl StateKind {
+    pub const COUNT: usize = 6;
+    pub const ALL: [StateKind; StateKind::COUNT] = [
+        StateKind::Publishing,
+        StateKind::Ready,
+        StateKind::Delivering,
+        StateKind::Buffered,
+        StateKind::Processing,
+        StateKind::Acked,
+    ];
+    pub const NAMES: [&'static str; StateKind::COUNT] =
+        ["publishing", "ready", "delivering", "buffered", "processing", "acked"];
+}
+
+impl MsgState {
+    pub fn kind(self) -> StateKind {
         match self {
-            MsgState::Publishing => 0,
-            MsgState::Ready => 1,
-            MsgState::Delivering(_) => 2,
-            MsgState::Buffered(_) => 3,
-            MsgState::Processing(_) => 4,
-            MsgState::Acked => 5,
+            MsgState::Publishing => StateKind::Publishing,
+            MsgState::Ready => StateKind::Ready,
+            MsgState::Delivering(_) => StateKind::Delivering,
+            MsgState::Buffered(_) => StateKind::Buffered,
+            MsgState::Processing(_) => StateKind::Processing,
+            MsgState::Acked => StateKind::Acked,
         }
     }
 
@@ -68,11 +89,19 @@ pub struct Message {
 
 /// How many messages of one queue are in each state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StateCounts(pub [u32; MsgState::COUNT]);
+pub struct StateCounts([u32; StateKind::COUNT]);
 
 impl StateCounts {
-    pub fn get(&self, state_index: usize) -> u32 {
-        self.0[state_index]
+    pub fn get(&self, kind: StateKind) -> u32 {
+        self.0[kind as usize]
+    }
+    pub fn add(&mut self, kind: StateKind) {
+        self.0[kind as usize] += 1;
+    }
+    /// Moves one message's count from one state to another.
+    pub fn shift(&mut self, from: StateKind, to: StateKind) {
+        self.0[from as usize] -= 1;
+        self.0[to as usize] += 1;
     }
     pub fn total(&self) -> u64 {
         self.0.iter().map(|&n| u64::from(n)).sum()
@@ -82,8 +111,8 @@ impl StateCounts {
 impl Serialize for StateCounts {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(MsgState::COUNT))?;
-        for (name, n) in MsgState::NAMES.iter().zip(self.0) {
+        let mut map = serializer.serialize_map(Some(StateKind::COUNT))?;
+        for (name, n) in StateKind::NAMES.iter().zip(self.0) {
             map.serialize_entry(name, &n)?;
         }
         map.end()

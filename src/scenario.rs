@@ -195,6 +195,9 @@ impl Scenario {
                 format!("is {} bytes; the limit is {} bytes", text.len(), limits::SCENARIO_BYTES_MAX),
             );
         }
+        if !text.trim_start().starts_with('{') {
+            return err("scenario", "must be a JSON object, starting with {");
+        }
         let de = &mut serde_json::Deserializer::from_str(text);
         let raw: RawScenario = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = located("scenario", &e.path().to_string());
@@ -457,6 +460,11 @@ fn without_position(e: &serde_json::Error) -> String {
     let text = match text.rfind(" at line ") {
         Some(i) => &text[..i],
         None => &text,
+    };
+    // serde names our private types ("struct RawQueue"); an author knows them as objects.
+    let text = match text.find("struct Raw") {
+        Some(i) => format!("{}an object", &text[..i]),
+        None => text.to_string(),
     };
     text.replace("expected i64", "expected a whole number")
         .replace("expected u64", "expected a whole number ≥ 0")

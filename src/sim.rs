@@ -2,7 +2,7 @@
 //! Time and randomness come in as parameters (the seed); nothing here reads a clock or does
 //! I/O. Every state change goes through `transition` and is recorded as a `TraceEvent`.
 
-use crate::message::{Message, MsgState, StateCounts};
+use crate::message::{Message, MsgState, StateCounts, StateKind};
 use crate::queue::{self, Consumer, Queue};
 use crate::rng::Prng;
 use crate::scenario::{limits, Scenario, Schedule};
@@ -67,6 +67,8 @@ pub struct Stats {
     pub acked: u64,
     /// Deliveries out of the ready list, and the summed time messages waited there.
     pub deliveries: u64,
+    /// Deliveries that waited at all (Erlang C's P(wait) is `waited / deliveries`).
+    pub waited: u64,
     pub wait_total: Duration,
 }
 
@@ -352,7 +354,7 @@ impl Sim {
             published_at: self.now,
             enqueued_at: self.now,
         });
-        self.counts[queue as usize].0[MsgState::Publishing.index()] += 1;
+        self.counts[queue as usize].add(StateKind::Publishing);
         self.stats.published += 1;
         let arrives_at = self.now.after(self.scenario.latency);
         self.emit(TraceEvent::Published { at: self.now, msg, producer, queue, arrives_at });
@@ -386,6 +388,7 @@ impl Sim {
             self.stats.deliveries += 1;
             let waited = self.now.since(self.messages[msg as usize].enqueued_at);
             self.stats.wait_total = self.stats.wait_total.plus(waited);
+            self.stats.waited += u64::from(waited > Duration::ZERO);
             let arrives_at = self.now.after(self.scenario.latency);
             self.emit(TraceEvent::Delivered { at: self.now, msg, queue, consumer, arrives_at });
             self.schedule(arrives_at, Event::Receive { msg, consumer });
@@ -408,9 +411,7 @@ impl Sim {
     fn transition(&mut self, msg: MsgId, next: MsgState) {
         let m = &mut self.messages[msg as usize];
         assert!(m.state.can_become(next), "m{msg}: illegal move {:?} -> {next:?}", m.state);
-        let counts = &mut self.counts[m.queue as usize].0;
-        counts[m.state.index()] -= 1;
-        counts[next.index()] += 1;
+        self.counts[m.queue as usize].shift(m.state.kind(), next.kind());
         m.state = next;
     }
 

@@ -1,0 +1,181 @@
+//! The only Rust file that knows wasm-bindgen. It converts values and holds no simulation
+//! logic: JSON text and numbers in, plain JS objects out (`json_compatible`, so maps become
+//! objects and every number is a JS number). Errors cross as `JsError` with the same text the
+//! CLI prints.
+
+use crate::scenario::{presets as all_presets, Scenario};
+use crate::sim::Sim;
+use crate::time::SimTime;
+use crate::trace::TraceEvent;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+const SERIALIZER: serde_wasm_bindgen::Serializer = serde_wasm_bindgen::Serializer::json_compatible();
+
+fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
+    value.serialize(&SERIALIZER).map_err(|e| JsError::new(&e.to_string()))
+}
+
+/// The largest seed or time JS can pass exactly (2^53).
+const JS_EXACT_MAX: f64 = 9_007_199_254_740_992.0;
+
+#[wasm_bindgen(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[derive(Serialize)]
+struct PresetInfo<'a> {
+    id: &'a str,
+    name: String,
+    description: String,
+    json: &'a str,
+}
+
+/// The built-in scenarios: `[{id, name, description, json}]`, ordered by id.
+#[wasm_bindgen]
+pub fn presets() -> Result<JsValue, JsError> {
+    let list: Vec<PresetInfo> = all_presets()
+        .iter()
+        .filter_map(|p| {
+            let s = Scenario::from_json(p.json).ok()?;
+            Some(PresetInfo { id: p.id, name: s.name, description: s.description, json: p.json })
+        })
+        .collect();
+    to_js(&list)
+}
+
+/// `undefined` when the scenario is valid, else the path-specific error text.
+#[wasm_bindgen(js_name = validateScenario)]
+pub fn validate_scenario(json: &str) -> Option<String> {
+    Scenario::from_json(json).err().map(|e| e.to_string())
+}
+
+/// A fresh seed from the browser's CSPRNG, for "random seed". Never used inside a run.
+#[wasm_bindgen(js_name = randomSeed)]
+pub fn random_seed() -> Result<u32, JsError> {
+    let mut bytes = [0u8; 4];
+    getrandom::fill(&mut bytes).map_err(|e| JsError::new(&e.to_string()))?;
+    Ok(u32::from_le_bytes(bytes))
+}
+
+#[derive(Serialize)]
+struct Lined<'a> {
+    #[serde(flatten)]
+    event: &'a TraceEvent,
+    line: String,
+}
+
+#[derive(Serialize)]
+struct Layout<'a> {
+    name: &'a str,
+    description: &'a str,
+    duration_ms: f64,
+    queues: Vec<&'a str>,
+    producers: Vec<Named<'a>>,
+    consumers: Vec<NamedConsumer<'a>>,
+    states: [&'static str; crate::message::StateKind::COUNT],
+}
+
+#[derive(Serialize)]
+struct Named<'a> {
+    name: &'a str,
+    queue: u32,
+}
+
+#[derive(Serialize)]
+struct NamedConsumer<'a> {
+    name: &'a str,
+    queue: u32,
+    prefetch: u32,
+}
+
+/// One run of one scenario with one seed.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct Engine {
+    sim: Sim,
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Validates `json` and starts a run. `seed` must be a whole number in 0..2^53.
+    #[wasm_bindgen(constructor)]
+    pub fn new(json: &str, seed: f64) -> Result<Engine, JsError> {
+        if !(seed.is_finite() && seed >= 0.0 && seed < JS_EXACT_MAX && seed.fract() == 0.0) {
+            return Err(JsError::new("seed: must be a whole number from 0 to 2^53 - 1"));
+        }
+        let scenario = Scenario::from_json(json).map_err(|e| JsError::new(&e.to_string()))?;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let seed = seed as u64;
+        Ok(Engine { sim: Sim::new(scenario, seed) })
+    }
+
+    /// Names and shape of the scenario, for drawing.
+    pub fn layout(&self) -> Result<JsValue, JsError> {
+        let s = self.sim.scenario();
+        to_js(&Layout {
+            name: &s.name,
+            description: &s.description,
+            duration_ms: s.end().as_millis_f64(),
+            queues: s.queues.iter().map(|q| q.name.as_str()).collect(),
+            producers: s.producers.iter().map(|p| Named { name: &p.name, queue: p.queue }).collect(),
+            consumers: s
+                .consumers
+                .iter()
+                .map(|c| NamedConsumer { name: &c.name, queue: c.queue, prefetch: c.prefetch })
+                .collect(),
+            states: crate::message::StateKind::NAMES,
+        })
+    }
+
+    /// Runs every event up to `t_ms`, at most `budget` of them, and returns the trace events
+    /// they recorded, each with its readable `line`.
+    #[wasm_bindgen(js_name = runUntil)]
+    pub fn run_until(&mut self, t_ms: f64, budget: u32) -> Result<JsValue, JsError> {
+        if !(t_ms.is_finite() && t_ms >= 0.0) {
+            return Err(JsError::new("time: must be a finite number of milliseconds ≥ 0"));
+        }
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let until = SimTime::from_micros((t_ms.min(JS_EXACT_MAX / 1000.0) * 1000.0) as u64);
+        let outcome = self.sim.run_until(until, u64::from(budget));
+        let events = self.drain()?;
+        outcome.map_err(|e| JsError::new(&e.to_string()))?;
+        Ok(events)
+    }
+
+    /// Handles exactly one event (the next one) and returns what it recorded.
+    pub fn step(&mut self) -> Result<JsValue, JsError> {
+        self.sim.step();
+        self.drain()
+    }
+
+    #[wasm_bindgen(js_name = nowMs)]
+    pub fn now_ms(&self) -> f64 {
+        self.sim.now().as_millis_f64()
+    }
+
+    /// When the next event happens, or `undefined` when nothing more is scheduled.
+    #[wasm_bindgen(js_name = nextEventMs)]
+    pub fn next_event_ms(&self) -> Option<f64> {
+        self.sim.next_event_at().map(SimTime::as_millis_f64)
+    }
+
+    #[wasm_bindgen(js_name = traceHash)]
+    pub fn trace_hash(&self) -> String {
+        self.sim.trace_hash().hex()
+    }
+
+    /// The same summary the CLI prints.
+    pub fn summary(&self) -> Result<JsValue, JsError> {
+        to_js(&self.sim.summary())
+    }
+
+    fn drain(&mut self) -> Result<JsValue, JsError> {
+        let scenario = self.sim.scenario().clone();
+        let events = self.sim.drain_trace();
+        let lined: Vec<Lined> =
+            events.iter().map(|event| Lined { event, line: event.line(&scenario).to_string() }).collect();
+        to_js(&lined)
+    }
+}

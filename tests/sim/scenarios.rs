@@ -1,0 +1,109 @@
+//! Scenarios as data: every error names the path and the reason.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use brokerlab::scenario::presets;
+use brokerlab::Scenario;
+
+const BASE: &str = r#"{
+  "name": "t", "duration_ms": 10000,
+  "queues": [{ "name": "q" }],
+  "producers": [{ "name": "p", "to": "q", "schedule": { "kind": "fixed_rate", "interval_ms": 100 } }],
+  "consumers": [{ "name": "c", "from": "q", "processing": { "kind": "constant", "ms": 50 } }]
+}"#;
+
+/// BASE with one edit applied at a JSON pointer, then validated; returns the error text.
+fn error_after(pointer: &str, value: serde_json::Value) -> String {
+    let mut doc: serde_json::Value = serde_json::from_str(BASE).expect("BASE parses");
+    match pointer.rsplit_once('/') {
+        Some((parent, key)) => {
+            let parent = doc.pointer_mut(parent).unwrap_or_else(|| panic!("no {parent}"));
+            match parent {
+                serde_json::Value::Array(items) => items.push(value),
+                serde_json::Value::Object(map) => {
+                    map.insert(key.to_string(), value);
+                }
+                _ => panic!("{pointer} is not in an object or array"),
+            }
+        }
+        None => panic!("bad pointer {pointer}"),
+    }
+    match Scenario::from_json(&doc.to_string()) {
+        Ok(_) => panic!("{pointer} = accepted, expected an error"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn the_base_scenario_and_every_preset_are_valid() {
+    Scenario::from_json(BASE).expect("BASE is valid");
+    assert!(presets().len() >= 4, "presets: {}", presets().len());
+    for p in presets() {
+        let s = Scenario::from_json(p.json).unwrap_or_else(|e| panic!("{}: {e}", p.id));
+        assert!(!s.description.is_empty(), "{}: a preset says what it teaches", p.id);
+    }
+}
+
+#[test]
+fn errors_name_the_path_and_the_reason() {
+    use serde_json::json;
+    let cases: &[(&str, serde_json::Value, &str)] = &[
+        ("/duration_ms", json!("ten"), "duration_ms: invalid type: string \"ten\", expected a whole number"),
+        ("/duration_ms", json!(-5), "duration_ms: must be at least 1"),
+        ("/duration_ms", json!(3_153_600_000_000u64), "duration_ms: must be at most 604800000 (7 days)"),
+        ("/colour", json!("red"), "colour: unknown field `colour`"),
+        ("/queues/0/depth", json!(3), "queues[0].depth: unknown field `depth`, expected `name`"),
+        ("/consumers/0/prefetch", json!(0), "consumers[0].prefetch: must be at least 1"),
+        ("/consumers/0/prefetch", json!(1_000_000), "consumers[0].prefetch: must be at most 10000"),
+        ("/consumers/0/from", json!("nope"), "consumers[0].from: no queue is named \"nope\""),
+        ("/producers/0/schedule/count", json!(-3), "producers[0].schedule.count: must be at least 1"),
+        (
+            "/producers/0/schedule/count",
+            json!(1_000_000_000_000u64),
+            "producers[0].schedule.count: must be at most 2000000",
+        ),
+        ("/producers/0/schedule/interval_ms", json!(0), "producers[0].schedule.interval_ms: must be at least 0.001"),
+        ("/producers/0/schedule/interval_ms", json!(0.001), "producers[0].schedule: would publish about 10000001 messages"),
+        ("/producers/0/schedule/kind", json!("fixed_rte"), "producers[0].schedule.kind: unknown variant `fixed_rte`"),
+        ("/producers/0/schedule/burst", json!(2), "producers[0].schedule.burst: unknown field `burst`"),
+        ("/consumers/0/processing/ms", json!(-1), "consumers[0].processing.ms: must not be negative"),
+        ("/consumers/0/processing/ms", json!("fast"), "consumers[0].processing.ms: invalid type: string \"fast\", expected a number"),
+        ("/network", json!({ "latency_ms": 1e9 }), "network.latency_ms: must be at most 60000 ms"),
+        ("/network", json!({ "latency_ms": 5, "jitter_ms": 1 }), "network.jitter_ms: unknown field `jitter_ms`"),
+        ("/consumers/1", json!({ "name": "c", "from": "q", "processing": { "kind": "constant", "ms": 1 } }),
+            "consumers[1].name: \"c\" is already the name of another consumer"),
+    ];
+    for (pointer, value, want) in cases {
+        let got = error_after(pointer, value.clone());
+        assert!(got.starts_with(want), "{pointer}: got  {got}\n want {want}…");
+    }
+}
+
+#[test]
+fn absurd_sizes_are_refused() {
+    let many = serde_json::json!({ "name": "c", "from": "q", "processing": { "kind": "constant", "ms": 1 } });
+    let mut doc: serde_json::Value = serde_json::from_str(BASE).expect("BASE parses");
+    doc["consumers"] = serde_json::Value::Array(vec![many; 300]);
+    let err = Scenario::from_json(&doc.to_string()).expect_err("300 consumers");
+    assert_eq!(err.to_string(), "consumers: has 300 entries; the limit is 256");
+
+    let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(2 << 20));
+    let err = Scenario::from_json(&huge).expect_err("2 MiB");
+    assert_eq!(err.to_string(), "scenario: is 2097164 bytes; the limit is 1048576 bytes");
+}
+
+#[test]
+fn syntax_errors_and_non_objects_are_located() {
+    let err = Scenario::from_json("{\"name\": ").expect_err("truncated");
+    assert_eq!(err.to_string(), "name: EOF while parsing a value at line 1 column 9");
+    let err = Scenario::from_json("{\"name\": \"x\",, }").expect_err("double comma");
+    assert_eq!(err.to_string(), "scenario: key must be a string at line 1 column 14");
+    let err = Scenario::from_json("[]").expect_err("array");
+    assert_eq!(err.to_string(), "scenario: must be a JSON object, starting with {");
+    let err = Scenario::from_json(&BASE.replace(r#"[{ "name": "q" }]"#, "[7]")).expect_err("number queue");
+    assert_eq!(err.to_string(), "queues[0]: invalid type: integer `7`, expected an object");
+    let text = BASE.replace(r#"{ "kind": "constant", "ms": 50 }"#, "7");
+    let err = Scenario::from_json(&text).expect_err("number for an object");
+    assert_eq!(err.to_string(), "consumers[0].processing: must be an object with a \"kind\" field");
+}

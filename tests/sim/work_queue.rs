@@ -1,0 +1,129 @@
+//! The work queue with competing consumers: golden traces, determinism, conservation, and
+//! faithfulness to queueing theory.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use crate::{load, run_checked};
+use brokerlab::message::{MsgState, StateKind};
+use brokerlab::scenario::presets;
+use brokerlab::{Scenario, Sim};
+
+/// Golden trace hashes, one per preset at its own seed. The CLI, the wasm build in Node and
+/// the page in Chromium must all reach these exact values.
+const GOLDEN: &[(&str, u64, &str)] = &[
+    ("backlog", 11, "45278cd76c3aa848"),
+    ("competing-consumers", 7, "c08859d035b5e60d"),
+    ("mmc-erlang-c", 1, "e8ff3992a1ce706d"),
+    ("prefetch-hoarding", 3, "68178b04ef14932a"),
+];
+
+#[test]
+fn every_preset_matches_its_golden_trace_hash() {
+    assert_eq!(GOLDEN.len(), presets().len(), "every preset has a golden hash");
+    for &(id, seed, want) in GOLDEN {
+        let scenario = load(id);
+        assert_eq!(scenario.seed, Some(seed), "{id}: the golden uses the preset's own seed");
+        let sim = run_checked(scenario, seed);
+        assert_eq!(sim.trace_hash().hex(), want, "{id} seed {seed}");
+    }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_trace_and_another_seed_does_not() {
+    for p in presets() {
+        let a = run_checked(load(p.id), 99);
+        let b = run_checked(load(p.id), 99);
+        assert_eq!(a.trace_hash(), b.trace_hash(), "{}", p.id);
+        assert_eq!(a.summary(), b.summary(), "{}", p.id);
+        let c = run_checked(load(p.id), 100);
+        // prefetch-hoarding has constant times and a scripted burst: the seed cannot matter.
+        if p.id != "prefetch-hoarding" {
+            assert_ne!(a.trace_hash(), c.trace_hash(), "{}: seed changes nothing", p.id);
+        }
+    }
+}
+
+#[test]
+fn checkers_hold_after_every_step_across_seeds() {
+    for p in presets() {
+        for seed in 0..6 {
+            let sim = run_checked(load(p.id), seed);
+            assert!(sim.events_processed() > 0, "{} seed {seed} did nothing", p.id);
+        }
+    }
+}
+
+#[test]
+fn stepping_one_event_at_a_time_equals_running_in_one_call() {
+    let scenario = load("backlog");
+    let end = scenario.end();
+    let stepped = run_checked(scenario.clone(), 5);
+    let mut direct = Sim::new(scenario, 5);
+    direct.set_recording(false);
+    direct.run_until(end, u64::MAX).expect("runs");
+    assert_eq!(stepped.trace_hash(), direct.trace_hash(), "recording does not change the hash");
+    assert_eq!(stepped.summary().queues, direct.summary().queues);
+}
+
+#[test]
+fn a_drained_backlog_acks_every_message_exactly_once() {
+    let sim = run_checked(load("backlog"), 11);
+    let s = sim.summary();
+    assert_eq!(s.published, 120);
+    assert_eq!(s.acked, 120, "{s:?}");
+    assert_eq!(sim.counts(0).get(StateKind::Acked), 120);
+    assert!(s.mean_wait_ms > 1000.0, "a backlog means waiting: {}", s.mean_wait_ms);
+}
+
+#[test]
+fn prefetch_lets_one_consumer_hoard_a_burst() {
+    let scenario = load("prefetch-hoarding");
+    let mut sim = Sim::new(scenario, 3);
+    // Just after the burst is delivered: worker-slow (prefetch 10) holds ten, worker-fast one.
+    sim.run_until(brokerlab::SimTime::from_millis(250), 10_000).expect("runs");
+    let held = |c: u32| {
+        (0..24).filter(|&m| sim.message_state(m).and_then(MsgState::holder) == Some(c)).count()
+    };
+    assert_eq!(held(0), 10, "worker-slow hoards its full prefetch");
+    assert_eq!(held(1), 1, "worker-fast takes one at a time");
+    assert_eq!(sim.counts(0).get(StateKind::Buffered), 9, "nine wait in worker-slow's buffer");
+}
+
+/// Erlang C, through the numerically stable Erlang B recursion (semantics.md QT-1).
+fn erlang_c(lambda: f64, mu: f64, c: u32) -> (f64, f64) {
+    let a = lambda / mu;
+    let mut b = 1.0;
+    for k in 1..=c {
+        b = a * b / (f64::from(k) + a * b);
+    }
+    let p_wait = f64::from(c) * b / (f64::from(c) - a * (1.0 - b));
+    (p_wait, p_wait / (f64::from(c) * mu - lambda))
+}
+
+#[test]
+fn mmc_matches_erlang_c() {
+    // QT-1, QT-3 example 5 scaled by 10 in time: λ=9/s, μ=1/s, c=10, ρ=0.9.
+    let (p_wait, wq_s) = erlang_c(9.0, 1.0, 10);
+    assert!((p_wait - 0.668732).abs() < 1e-6, "Erlang C formula: {p_wait}");
+    let json = load_json("mmc-erlang-c")
+        .replace(r#""rate_per_s": 9 }"#, r#""rate_per_s": 9, "count": 200000 }"#)
+        .replace(r#""duration_ms": 300000"#, r#""duration_ms": 86400000"#);
+    let scenario = Scenario::from_json(&json).expect("valid");
+    let mut sim = Sim::new(scenario.clone(), 2024);
+    sim.set_recording(false);
+    sim.run_until(scenario.end(), u64::MAX).expect("runs");
+    brokerlab::check::check(&sim).expect("invariants hold at the end");
+    let stats = sim.stats();
+    assert_eq!(stats.acked, 200_000, "everything drains within a day");
+    let n = stats.deliveries as f64;
+    let mean_wait_s = stats.wait_total.as_millis_f64() / 1000.0 / n;
+    let waited = stats.waited as f64 / n;
+    // QT-4: within about 2–3% at ρ = 0.9 over 2·10⁵ customers.
+    assert!((mean_wait_s / wq_s - 1.0).abs() < 0.04, "Wq {mean_wait_s:.4} s vs Erlang C {wq_s:.4} s");
+    assert!((waited / p_wait - 1.0).abs() < 0.03, "P(wait) {waited:.4} vs Erlang C {p_wait:.4}");
+}
+
+fn load_json(id: &str) -> String {
+    brokerlab::scenario::preset(id).map(|p| p.json.to_string()).unwrap_or_default()
+}
