@@ -1,0 +1,58 @@
+//! The wasm door in a real browser: headless Chromium, through wasm-bindgen-test. It drives
+//! `brokerlab::wasm::Engine` exactly as www/engine.js does and checks that the trace hash
+//! matches the native golden.
+#![cfg(target_arch = "wasm32")]
+
+use brokerlab::scenario::preset;
+use brokerlab::wasm::{presets, random_seed, validate_scenario, Engine};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn get(value: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(value, &JsValue::from_str(key)).expect("property")
+}
+
+#[wasm_bindgen_test]
+fn a_preset_runs_in_chromium_to_the_native_golden_hash() {
+    let json = preset("competing-consumers").expect("preset").json;
+    let mut engine = Engine::new(json, 7.0).map_err(JsValue::from).expect("engine");
+    let layout = engine.layout().map_err(JsValue::from).expect("layout");
+    let duration = get(&layout, "duration_ms").as_f64().expect("number");
+    assert_eq!(duration, 30_000.0);
+    // In frame-sized slices, as the page does; the hash cannot depend on the slicing.
+    let mut t = 0.0;
+    let mut lines = 0;
+    while t < duration {
+        t = (t + 16.7).min(duration);
+        let events = engine.run_until(t, 100_000).map_err(JsValue::from).expect("runs");
+        let events = js_sys::Array::from(&events);
+        for e in events.iter() {
+            let line = get(&e, "line").as_string().unwrap_or_default();
+            assert!(line.split_once("s ").is_some_and(|(t, _)| t.parse::<f64>().is_ok()), "a timed line: {line}");
+            lines += 1;
+        }
+    }
+    assert!(lines > 200, "{lines} events");
+    assert_eq!(engine.trace_hash(), "c08859d035b5e60d", "matches tests/sim GOLDEN and the CLI");
+    let summary = engine.summary().map_err(JsValue::from).expect("summary");
+    let queues = js_sys::Array::from(&get(&summary, "queues"));
+    let acked = get(&get(&queues.get(0), "messages"), "acked").as_f64();
+    assert_eq!(acked, Some(73.0), "state counts cross as plain numbers in plain objects");
+}
+
+#[wasm_bindgen_test]
+fn bad_input_comes_back_as_errors_not_panics() {
+    let err = Engine::new("{\"name\": 5}", 1.0).err().map(JsValue::from).expect("error");
+    let message = js_sys::Error::from(err).message().as_string().unwrap_or_default();
+    assert!(message.starts_with("name: invalid type"), "{message}");
+    assert!(Engine::new(preset("backlog").expect("preset").json, -1.0).is_err(), "negative seed");
+    assert!(Engine::new(preset("backlog").expect("preset").json, 0.5).is_err(), "fractional seed");
+    assert_eq!(validate_scenario("{}").as_deref(), Some("scenario: missing field `name`"));
+    assert_eq!(validate_scenario(preset("backlog").expect("preset").json), None);
+    let list = js_sys::Array::from(&presets().map_err(JsValue::from).expect("presets"));
+    assert!(list.length() >= 4);
+    let seeds: Vec<u32> = (0..4).map(|_| random_seed().map_err(JsValue::from).expect("seed")).collect();
+    assert!(seeds.windows(2).any(|w| w[0] != w[1]), "getrandom gives varying seeds: {seeds:?}");
+}

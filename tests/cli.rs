@@ -1,0 +1,118 @@
+//! The native CLI, as tutorial authors and our checks use it: the real binary, run as a process.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn brokerlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_brokerlab"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the CLI runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn summary(o: &Output) -> serde_json::Value {
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(o));
+    let last = stdout(o).lines().last().map(str::to_owned).unwrap_or_default();
+    serde_json::from_str(if stdout(o).trim_start().starts_with("{\n") { stdout(o) } else { last }.trim())
+        .expect("the summary is JSON")
+}
+
+#[test]
+fn run_prints_a_summary_with_the_golden_hash() {
+    let s = summary(&brokerlab(&["run", "scenarios/competing-consumers.json"]));
+    assert_eq!(s["trace_hash"], "c08859d035b5e60d", "the preset's own seed, 7, and the golden of tests/sim");
+    assert_eq!(s["seed"], 7);
+    assert_eq!(s["time_ms"], 30000.0);
+    assert_eq!(s["queues"][0]["name"], "orders");
+    assert_eq!(s["queues"][0]["messages"]["acked"], 73);
+    let counts = s["queues"][0]["messages"].as_object().expect("object");
+    let total: u64 = counts.values().filter_map(serde_json::Value::as_u64).sum();
+    assert_eq!(serde_json::Value::from(total), s["published"], "every message is counted in one state");
+}
+
+#[test]
+fn the_same_seed_twice_gives_the_same_hash_and_until_ms_stops_early() {
+    let a = summary(&brokerlab(&["run", "scenarios/backlog.json", "--seed", "42"]));
+    let b = summary(&brokerlab(&["run", "scenarios/backlog.json", "--seed", "42"]));
+    let c = summary(&brokerlab(&["run", "scenarios/backlog.json", "--seed", "43"]));
+    assert_eq!(a, b);
+    assert_ne!(a["trace_hash"], c["trace_hash"]);
+    let early = summary(&brokerlab(&["run", "scenarios/backlog.json", "--seed", "42", "--until-ms", "5000"]));
+    assert_eq!(early["time_ms"], 5000.0);
+    assert!(early["events"].as_u64() < a["events"].as_u64());
+}
+
+#[test]
+fn trace_prints_one_json_line_per_event_then_the_summary() {
+    let o = brokerlab(&["run", "scenarios/prefetch-hoarding.json", "--trace"]);
+    let out = stdout(&o);
+    let lines: Vec<serde_json::Value> =
+        out.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    let (summary, events) = lines.split_last().expect("lines");
+    assert_eq!(summary["trace_hash"], "68178b04ef14932a");
+    assert!(events.iter().all(|e| e["kind"].is_string() && e["at_ms"].is_number() && e["line"].is_string()));
+    let acked = events.iter().filter(|e| e["kind"] == "acked").count();
+    assert_eq!(acked, 24);
+    assert_eq!(events[0]["line"], "0.000000s m0 published by batch to jobs (arrives 0.100000s)");
+}
+
+#[test]
+fn bad_scenarios_exit_2_with_the_path() {
+    let dir = std::env::temp_dir().join(format!("brokerlab-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let base = std::fs::read_to_string("scenarios/competing-consumers.json").expect("preset");
+    let cases = [
+        ("wrong-type", base.replace("\"duration_ms\": 30000", "\"duration_ms\": \"30s\""), "duration_ms: invalid type: string \"30s\", expected a whole number"),
+        ("unknown-field", base.replace("\"prefetch\": 1,", "\"prefetch\": 1, \"prefetch_count\": 2,"), "consumers[0].prefetch_count: unknown field `prefetch_count`"),
+        ("negative-count", base.replace("\"interval_ms\": 400", "\"interval_ms\": 400, \"count\": -10"), "producers[0].schedule.count: must be at least 1"),
+        ("absurd-size", base.replace("\"interval_ms\": 400", "\"interval_ms\": 400, \"count\": 1000000000000"), "producers[0].schedule.count: must be at most 2000000"),
+        ("absurd-duration", base.replace("\"duration_ms\": 30000", "\"duration_ms\": 3153600000000"), "duration_ms: must be at most 604800000"),
+    ];
+    for (name, text, want) in cases {
+        assert_ne!(text, base, "{name}: the edit applied");
+        let path = dir.join(format!("{name}.json"));
+        std::fs::write(&path, text).expect("write");
+        let o = brokerlab(&["run", path.to_str().expect("utf-8 path")]);
+        assert_eq!(o.status.code(), Some(2), "{name}");
+        assert!(stderr(&o).contains(want), "{name}: {}", stderr(&o));
+        assert!(stdout(&o).is_empty(), "{name}: nothing on stdout");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn usage_errors_exit_2_and_the_budget_exits_3() {
+    for args in [&["run"][..], &["run", "x.json", "--seed", "-1"], &["run", "x.json", "--frobnicate"], &["fly"]] {
+        let o = brokerlab(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+    let o = brokerlab(&["run", "no/such/file.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot read no/such/file.json"));
+    let o = brokerlab(&["run", "scenarios/backlog.json", "--max-events", "50"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the budget of 50 events per call is used up"), "{}", stderr(&o));
+}
+
+#[test]
+fn presets_and_show_let_an_author_copy_a_scenario() {
+    let o = brokerlab(&["presets"]);
+    assert_eq!(o.status.code(), Some(0));
+    for entry in std::fs::read_dir("scenarios").expect("scenarios/").flatten() {
+        let id = entry.file_name().to_string_lossy().trim_end_matches(".json").to_string();
+        assert!(stdout(&o).contains(&id), "presets lists {id}");
+        let shown = brokerlab(&["show", &id]);
+        let file = std::fs::read_to_string(Path::new("scenarios").join(entry.file_name())).expect("file");
+        assert_eq!(stdout(&shown), file, "show {id} prints the file as embedded");
+    }
+    assert_eq!(brokerlab(&["show", "nope"]).status.code(), Some(2));
+}

@@ -1,0 +1,134 @@
+//! Style as a test. Fails on what breaks determinism or the module boundaries:
+//! wall clocks and hash-ordered collections in `src/`, `#[wasm_bindgen]` outside
+//! `src/wasm.rs`, `Math.random` or `Date.now` in `www/`, a second importer of `www/pkg`, and
+//! a `.ci/run` that does not run the README's test command.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn files(dir: &str, ext: &[&str]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                if p.file_name().is_some_and(|n| n != "pkg") {
+                    stack.push(p);
+                }
+            } else if p.extension().and_then(|x| x.to_str()).is_some_and(|x| ext.contains(&x)) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Code lines without `//` comments (good enough for these checks: none of the banned
+/// words is legitimately inside a string).
+fn code_lines(path: &Path) -> Vec<(usize, String)> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.split("//").next().unwrap_or("").to_string()))
+        .filter(|(_, l)| !l.trim().is_empty())
+        .collect()
+}
+
+fn rel(p: &Path) -> String {
+    p.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(p).display().to_string()
+}
+
+#[test]
+fn src_has_no_wall_clock_no_hash_order_and_no_platform_float_math() {
+    let banned = [
+        "HashMap",
+        "HashSet",
+        "std::time",
+        "Instant",
+        "SystemTime",
+        "thread_rng",
+        "rand::",
+        ".ln()",
+        ".exp()",
+        ".powf(",
+        ".powi(",
+    ];
+    let mut found = Vec::new();
+    for path in files("src", &["rs"]) {
+        for (n, line) in code_lines(&path) {
+            for word in banned {
+                if line.contains(word) {
+                    found.push(format!("{}:{n}: {word}: {}", rel(&path), line.trim()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "determinism hazards in src/:\n{}", found.join("\n"));
+}
+
+#[test]
+fn only_src_wasm_rs_knows_wasm_bindgen() {
+    let mut found = Vec::new();
+    for path in files("src", &["rs"]) {
+        if path.ends_with("src/wasm.rs") {
+            continue;
+        }
+        for (n, line) in code_lines(&path) {
+            if line.contains("wasm_bindgen") || line.contains("js_sys") || line.contains("web_sys") {
+                found.push(format!("{}:{n}: {}", rel(&path), line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "wasm-bindgen outside src/wasm.rs:\n{}", found.join("\n"));
+}
+
+#[test]
+fn www_has_no_ambient_randomness_or_clock_and_one_importer_of_pkg() {
+    let www = files("www", &["js", "mjs", "html"]);
+    assert!(www.iter().any(|p| p.ends_with("www/engine.js")), "www/engine.js exists");
+    let mut found = Vec::new();
+    for path in &www {
+        for (n, line) in code_lines(path) {
+            for word in ["Math.random", "Date.now", "new Date("] {
+                if line.contains(word) {
+                    found.push(format!("{}:{n}: {word}", rel(path)));
+                }
+            }
+            if line.contains("pkg/") && !path.ends_with("www/engine.js") {
+                found.push(format!("{}:{n}: imports the wasm package; only www/engine.js may", rel(path)));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+#[test]
+fn the_trace_carries_only_fixed_width_integers() {
+    let text = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/trace.rs")).unwrap_or_default();
+    let start = text.find("pub enum TraceEvent {").expect("TraceEvent is in src/trace.rs");
+    let body = &text[start..start + text[start..].find("\n}").expect("enum ends")];
+    for word in ["usize", "isize", "f32", "f64", "String"] {
+        assert!(!body.contains(word), "TraceEvent has a {word} field: it differs across targets or is unbounded");
+    }
+}
+
+#[test]
+fn ci_runs_the_readme_test_command() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = fs::read_to_string(root.join("README.md")).expect("README.md");
+    let ci = fs::read_to_string(root.join(".ci/run")).expect(".ci/run");
+    // The README marks its two commands with `# serve` and `# test` comments in one block.
+    let test_cmd = readme
+        .lines()
+        .find_map(|l| l.strip_suffix("# test").map(str::trim))
+        .expect("README has a line ending in `# test`");
+    assert!(
+        ci.lines().any(|l| l.trim() == test_cmd || l.trim() == format!("exec {test_cmd}")),
+        ".ci/run must run the README's test command `{test_cmd}`"
+    );
+    assert!(readme.lines().any(|l| l.trim_end().ends_with("# serve")), "README has a serve command");
+}
