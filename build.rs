@@ -22,6 +22,5 @@ fn main() {
         ));
     }
     out.push_str("];\n");
-    fs::write(Path::new(&env::var("OUT_DIR").expect("OUT_DIR")).join("presets.rs"), out)
-        .expect("write presets.rs");
+    fs::write(Path::new(&env::var("OUT_DIR").expect("OUT_DIR")).join("presets.rs"), out).expect("write presets.rs");
 }

@@ -12,6 +12,14 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
+# The linters the test command runs.
+for component in clippy rustfmt; do
+  if ! rustup component list --installed | grep -q "^$component"; then
+    log "adding the $component component"
+    rustup component add "$component"
+  fi
+done
+
 # 2. wasm-bindgen-cli at exactly the version Cargo.lock pins (it also ships the test runner).
 want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
 have_cli=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)

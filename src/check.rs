@@ -142,7 +142,8 @@ impl Ledger {
         let Some(state) = self.states.get_mut(msg as usize) else {
             return bad(format!("{} for m{msg}, which was never published", event.kind()));
         };
-        let ok = state.can_become(next) || matches!((*state, next), (MsgState::Delivering(a), MsgState::Processing(b)) if a == b);
+        let ok = state.can_become(next)
+            || matches!((*state, next), (MsgState::Delivering(a), MsgState::Processing(b)) if a == b);
         if !ok {
             return bad(format!("m{msg}: {} while {:?}", event.kind(), state));
         }

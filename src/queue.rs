@@ -67,9 +67,7 @@ pub fn poisson_gap(mean_interval: Duration, prng: &mut Prng) -> Duration {
 pub fn sample(dist: Dist, prng: &mut Prng) -> Duration {
     match dist {
         Dist::Constant(d) => d,
-        Dist::Uniform { min, max } => {
-            Duration::from_micros(prng.range_inclusive(min.as_micros(), max.as_micros()))
-        }
+        Dist::Uniform { min, max } => Duration::from_micros(prng.range_inclusive(min.as_micros(), max.as_micros())),
         Dist::Exponential { mean } => {
             // Capped at 1000 means so that one astronomically unlikely draw cannot stall a run.
             let cap = mean.as_micros().saturating_mul(1000);

@@ -28,12 +28,7 @@ fn splitmix64(state: &mut u64) -> u64 {
 impl Prng {
     pub fn from_seed(seed: u64) -> Prng {
         let mut sm = seed;
-        let s = [
-            splitmix64(&mut sm),
-            splitmix64(&mut sm),
-            splitmix64(&mut sm),
-            splitmix64(&mut sm),
-        ];
+        let s = [splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm)];
         // splitmix64 never yields four zeros in a row, so the state is never all zero.
         Prng { s }
     }
@@ -57,11 +52,12 @@ impl Prng {
     }
 
     /// Uniform in `0..bound`, without modulo bias (Lemire's multiply-and-reject).
+    #[allow(clippy::cast_possible_truncation)] // taking the halves of a 128-bit product
     pub fn below(&mut self, bound: u64) -> u64 {
         assert!(bound > 0, "below(0) has no valid result");
         loop {
             let m = u128::from(self.next_u64()) * u128::from(bound);
-            let low = m as u64; // the low half of the product, truncation intended
+            let low = m as u64;
             if low >= bound.wrapping_neg() % bound {
                 return (m >> 64) as u64;
             }

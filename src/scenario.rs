@@ -162,11 +162,21 @@ pub struct ProducerSpec {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Schedule {
-    FixedRate { interval: Duration, start: SimTime, count: Option<u64> },
+    FixedRate {
+        interval: Duration,
+        start: SimTime,
+        count: Option<u64>,
+    },
     /// Exponential inter-arrival times with this mean.
-    Poisson { mean_interval: Duration, start: SimTime, count: Option<u64> },
+    Poisson {
+        mean_interval: Duration,
+        start: SimTime,
+        count: Option<u64>,
+    },
     /// Sends at these times, sorted.
-    Scripted { at: Vec<SimTime> },
+    Scripted {
+        at: Vec<SimTime>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -230,9 +240,7 @@ fn schedule_bound(schedule: &Schedule, end: SimTime) -> u64 {
         }
     };
     match schedule {
-        Schedule::FixedRate { interval, start, count } => {
-            count.unwrap_or(u64::MAX).min(within(*start, *interval))
-        }
+        Schedule::FixedRate { interval, start, count } => count.unwrap_or(u64::MAX).min(within(*start, *interval)),
         Schedule::Poisson { mean_interval, start, count } => {
             count.unwrap_or(u64::MAX).min(within(*start, *mean_interval))
         }

@@ -323,9 +323,7 @@ impl Sim {
         let p = &mut self.producers[producer as usize];
         p.sent += 1;
         let next = match &spec.schedule {
-            Schedule::FixedRate { count: Some(n), .. } | Schedule::Poisson { count: Some(n), .. }
-                if p.sent >= *n =>
-            {
+            Schedule::FixedRate { count: Some(n), .. } | Schedule::Poisson { count: Some(n), .. } if p.sent >= *n => {
                 None
             }
             Schedule::FixedRate { interval, .. } => Some(self.now.after(*interval)),

@@ -145,21 +145,15 @@ impl fmt::Display for Line<'_> {
         let producer = |p: ProducerId| s.producers.get(p as usize).map_or("?", |x| x.name.as_str());
         let consumer = |c: ConsumerId| s.consumers.get(c as usize).map_or("?", |x| x.name.as_str());
         match *self.event {
-            TraceEvent::Published { at, msg, producer: p, queue: q, arrives_at } => write!(
-                f,
-                "{at} m{msg} published by {} to {} (arrives {arrives_at})",
-                producer(p),
-                queue(q)
-            ),
+            TraceEvent::Published { at, msg, producer: p, queue: q, arrives_at } => {
+                write!(f, "{at} m{msg} published by {} to {} (arrives {arrives_at})", producer(p), queue(q))
+            }
             TraceEvent::Enqueued { at, msg, queue: q, depth } => {
                 write!(f, "{at} m{msg} enqueued in {} (depth {depth})", queue(q))
             }
-            TraceEvent::Delivered { at, msg, queue: q, consumer: c, arrives_at } => write!(
-                f,
-                "{at} m{msg} delivered {} → {} (arrives {arrives_at})",
-                queue(q),
-                consumer(c)
-            ),
+            TraceEvent::Delivered { at, msg, queue: q, consumer: c, arrives_at } => {
+                write!(f, "{at} m{msg} delivered {} → {} (arrives {arrives_at})", queue(q), consumer(c))
+            }
             TraceEvent::ProcessingStarted { at, msg, consumer: c, done_at } => {
                 write!(f, "{at} m{msg} processing on {} (done {done_at})", consumer(c))
             }

@@ -102,7 +102,7 @@ impl Engine {
     /// Validates `json` and starts a run. `seed` must be a whole number in 0..2^53.
     #[wasm_bindgen(constructor)]
     pub fn new(json: &str, seed: f64) -> Result<Engine, JsError> {
-        if !(seed.is_finite() && seed >= 0.0 && seed < JS_EXACT_MAX && seed.fract() == 0.0) {
+        if !((0.0..JS_EXACT_MAX).contains(&seed) && seed.fract() == 0.0) {
             return Err(JsError::new("seed: must be a whole number from 0 to 2^53 - 1"));
         }
         let scenario = Scenario::from_json(json).map_err(|e| JsError::new(&e.to_string()))?;

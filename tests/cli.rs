@@ -71,11 +71,31 @@ fn bad_scenarios_exit_2_with_the_path() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let base = std::fs::read_to_string("scenarios/competing-consumers.json").expect("preset");
     let cases = [
-        ("wrong-type", base.replace("\"duration_ms\": 30000", "\"duration_ms\": \"30s\""), "duration_ms: invalid type: string \"30s\", expected a whole number"),
-        ("unknown-field", base.replace("\"prefetch\": 1,", "\"prefetch\": 1, \"prefetch_count\": 2,"), "consumers[0].prefetch_count: unknown field `prefetch_count`"),
-        ("negative-count", base.replace("\"interval_ms\": 400", "\"interval_ms\": 400, \"count\": -10"), "producers[0].schedule.count: must be at least 1"),
-        ("absurd-size", base.replace("\"interval_ms\": 400", "\"interval_ms\": 400, \"count\": 1000000000000"), "producers[0].schedule.count: must be at most 2000000"),
-        ("absurd-duration", base.replace("\"duration_ms\": 30000", "\"duration_ms\": 3153600000000"), "duration_ms: must be at most 604800000"),
+        (
+            "wrong-type",
+            base.replace("\"duration_ms\": 30000", "\"duration_ms\": \"30s\""),
+            "duration_ms: invalid type: string \"30s\", expected a whole number",
+        ),
+        (
+            "unknown-field",
+            base.replace("\"prefetch\": 1,", "\"prefetch\": 1, \"prefetch_count\": 2,"),
+            "consumers[0].prefetch_count: unknown field `prefetch_count`",
+        ),
+        (
+            "negative-count",
+            base.replace("\"interval_ms\": 400", "\"interval_ms\": 400, \"count\": -10"),
+            "producers[0].schedule.count: must be at least 1",
+        ),
+        (
+            "absurd-size",
+            base.replace("\"interval_ms\": 400", "\"interval_ms\": 400, \"count\": 1000000000000"),
+            "producers[0].schedule.count: must be at most 2000000",
+        ),
+        (
+            "absurd-duration",
+            base.replace("\"duration_ms\": 30000", "\"duration_ms\": 3153600000000"),
+            "duration_ms: must be at most 604800000",
+        ),
     ];
     for (name, text, want) in cases {
         assert_ne!(text, base, "{name}: the edit applied");

@@ -10,7 +10,7 @@
 //! 3 the run stopped early (event budget).
 #![allow(clippy::print_stdout)]
 
-use brokerlab::scenario::{presets, preset, limits};
+use brokerlab::scenario::{limits, preset, presets};
 use brokerlab::{Scenario, Sim, SimTime};
 use std::io::Write;
 use std::process::ExitCode;
@@ -66,7 +66,8 @@ fn main() -> ExitCode {
 }
 
 fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
-    let mut out = RunArgs { path: String::new(), seed: None, until_ms: None, trace: false, max_events: MAX_EVENTS_DEFAULT };
+    let mut out =
+        RunArgs { path: String::new(), seed: None, until_ms: None, trace: false, max_events: MAX_EVENTS_DEFAULT };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut number = |flag: &str| -> Result<u64, Failure> {
@@ -93,8 +94,8 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
 }
 
 fn run(args: &RunArgs) -> Result<(), Failure> {
-    let text = std::fs::read_to_string(&args.path)
-        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", args.path)))?;
+    let text =
+        std::fs::read_to_string(&args.path).map_err(|e| Failure::Usage(format!("cannot read {}: {e}", args.path)))?;
     let scenario = Scenario::from_json(&text).map_err(|e| Failure::Scenario(format!("{}: {e}", args.path)))?;
     let seed = args.seed.or(scenario.seed).unwrap_or(1);
     let until = args.until_ms.map_or(scenario.end(), SimTime::from_millis);

@@ -38,7 +38,7 @@ pub fn run_checked(scenario: Scenario, seed: u64) -> Sim {
     // The trace alone accounts for every message the engine does (buffered shows as delivering).
     let from_trace = ledger.counts(queues);
     for (q, traced) in from_trace.iter().enumerate() {
-        let engine = sim.counts(q as u32);
+        let engine = sim.counts(u32::try_from(q).expect("a few queues"));
         for kind in StateKind::ALL {
             let want = match kind {
                 StateKind::Delivering => engine.get(kind) + engine.get(StateKind::Buffered),

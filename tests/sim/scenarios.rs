@@ -64,15 +64,26 @@ fn errors_name_the_path_and_the_reason() {
             "producers[0].schedule.count: must be at most 2000000",
         ),
         ("/producers/0/schedule/interval_ms", json!(0), "producers[0].schedule.interval_ms: must be at least 0.001"),
-        ("/producers/0/schedule/interval_ms", json!(0.001), "producers[0].schedule: would publish about 10000001 messages"),
+        (
+            "/producers/0/schedule/interval_ms",
+            json!(0.001),
+            "producers[0].schedule: would publish about 10000001 messages",
+        ),
         ("/producers/0/schedule/kind", json!("fixed_rte"), "producers[0].schedule.kind: unknown variant `fixed_rte`"),
         ("/producers/0/schedule/burst", json!(2), "producers[0].schedule.burst: unknown field `burst`"),
         ("/consumers/0/processing/ms", json!(-1), "consumers[0].processing.ms: must not be negative"),
-        ("/consumers/0/processing/ms", json!("fast"), "consumers[0].processing.ms: invalid type: string \"fast\", expected a number"),
+        (
+            "/consumers/0/processing/ms",
+            json!("fast"),
+            "consumers[0].processing.ms: invalid type: string \"fast\", expected a number",
+        ),
         ("/network", json!({ "latency_ms": 1e9 }), "network.latency_ms: must be at most 60000 ms"),
         ("/network", json!({ "latency_ms": 5, "jitter_ms": 1 }), "network.jitter_ms: unknown field `jitter_ms`"),
-        ("/consumers/1", json!({ "name": "c", "from": "q", "processing": { "kind": "constant", "ms": 1 } }),
-            "consumers[1].name: \"c\" is already the name of another consumer"),
+        (
+            "/consumers/1",
+            json!({ "name": "c", "from": "q", "processing": { "kind": "constant", "ms": 1 } }),
+            "consumers[1].name: \"c\" is already the name of another consumer",
+        ),
     ];
     for (pointer, value, want) in cases {
         let got = error_after(pointer, value.clone());

@@ -82,9 +82,7 @@ fn prefetch_lets_one_consumer_hoard_a_burst() {
     let mut sim = Sim::new(scenario, 3);
     // Just after the burst is delivered: worker-slow (prefetch 10) holds ten, worker-fast one.
     sim.run_until(brokerlab::SimTime::from_millis(250), 10_000).expect("runs");
-    let held = |c: u32| {
-        (0..24).filter(|&m| sim.message_state(m).and_then(MsgState::holder) == Some(c)).count()
-    };
+    let held = |c: u32| (0..24).filter(|&m| sim.message_state(m).and_then(MsgState::holder) == Some(c)).count();
     assert_eq!(held(0), 10, "worker-slow hoards its full prefetch");
     assert_eq!(held(1), 1, "worker-fast takes one at a time");
     assert_eq!(sim.counts(0).get(StateKind::Buffered), 9, "nine wait in worker-slow's buffer");

@@ -1,0 +1,184 @@
+// End-to-end: the real page, the real wasm build, served with the real CSP header, in
+// Debian's Chromium driven by playwright-core. Fails on any console error, page error or CSP
+// violation. Screenshots go to target/e2e/. Prints "N passed, N failed".
+import { chromium } from 'playwright-core';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { startServer } from '../../scripts/serve.mjs';
+
+const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const SHOTS = join(ROOT, 'target', 'e2e');
+mkdirSync(SHOTS, { recursive: true });
+
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+async function openPage(ctx, url, problems) {
+  const page = await ctx.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console.error: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
+  await page.goto(url);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 15000 });
+  return page;
+}
+
+/** Waits (the page paints on the next frame) until the element's text satisfies `ok`. */
+async function waitText(page, selector, ok, what) {
+  const deadline = 5000;
+  const start = process.hrtime.bigint();
+  for (;;) {
+    const el = await page.$(selector);
+    const text = el ? await el.evaluate((e) => ('value' in e && e.tagName !== 'BUTTON' ? e.value : e.textContent)) : null;
+    if (text !== null && ok(text)) return text;
+    if (Number(process.hrtime.bigint() - start) / 1e6 > deadline) throw new Error(`${what}: ${selector} is "${text}"`);
+    await page.waitForTimeout(20);
+  }
+}
+
+const countOf = (page, state) => page.$eval(`#counts td[data-state="${state}"]`, (td) => Number(td.textContent));
+const canvasPixels = (page) => page.$eval('#canvas', (c) => c.toDataURL());
+
+test('play makes messages flow from producers through the queue to consumers, and acks are counted', async ({ page }) => {
+  assert(await page.textContent('#play') === 'Play', 'starts paused');
+  assert((await page.textContent('#narration')).includes('Three workers'), 'narration for the preset');
+  await page.click('#play');
+  // 3 s of simulated time at 1x: the first acks land after about 1.3 s.
+  await page.waitForFunction(() => Number(document.querySelector('#counts td[data-state="acked"]').textContent) > 0,
+    null, { timeout: 10000 });
+  const before = await canvasPixels(page);
+  await page.waitForTimeout(300);
+  const after = await canvasPixels(page);
+  assert(before !== after, 'the canvas moves while playing');
+  const log = await page.$$eval('#log li', (lis) => lis.map((li) => li.textContent));
+  assert(log.some((l) => l.includes('published by checkout')), 'log shows publishing');
+  assert(log.some((l) => l.includes('delivered orders →')), 'log shows delivery');
+  assert(log.some((l) => l.includes('acked by worker-')), 'log shows acks');
+  await page.screenshot({ path: join(SHOTS, 'playground.png') });
+  await page.click('#play');
+  await waitText(page, '#play', (t) => t === 'Play', 'pauses');
+});
+
+test('the page runs the preset to the same trace hash as the native CLI', async ({ page }) => {
+  const cli = JSON.parse(execFileSync('cargo',
+    ['run', '--quiet', '--bin', 'brokerlab', '--', 'run', 'scenarios/competing-consumers.json'],
+    { cwd: ROOT, encoding: 'utf8' }));
+  const web = await page.evaluate(async () => {
+    const m = await import('./engine.js');
+    await m.loadEngine();
+    const p = m.presets().find((x) => x.id === 'competing-consumers');
+    const run = new m.Run(p.json, 7);
+    for (let t = 0; t < run.durationMs; t += 16.7) run.advanceTo(t);
+    run.advanceTo(run.durationMs);
+    return { hash: run.traceHash(), summary: run.summary() };
+  });
+  assert(cli.trace_hash === 'c08859d035b5e60d', `CLI hash ${cli.trace_hash}`);
+  assert(web.hash === cli.trace_hash, `Chromium ${web.hash} vs CLI ${cli.trace_hash}`);
+  assert(JSON.stringify(web.summary.queues) === JSON.stringify(cli.queues), 'same counts per state');
+});
+
+test('keyboard: → steps one event, space plays and pauses, [ and ] change speed', async ({ page }) => {
+  await page.locator('body').focus();
+  const lines = () => page.$$eval('#log li', (lis) => lis.length);
+  const n0 = await lines();
+  const c0 = await page.textContent('#clock');
+  await page.keyboard.press('ArrowRight');
+  await page.waitForFunction((n) => document.querySelectorAll('#log li').length > n, n0);
+  await waitText(page, '#clock', (t) => t !== c0, 'stepping moves the clock to the next event');
+  await page.keyboard.press(' ');
+  await waitText(page, '#play', (t) => t === 'Pause', 'space plays');
+  await page.keyboard.press(' ');
+  await waitText(page, '#play', (t) => t === 'Play', 'space pauses');
+  await page.keyboard.press(']');
+  await waitText(page, '#speed', (v) => v === '2', 'faster');
+  await page.keyboard.press('[');
+  await page.keyboard.press('[');
+  await waitText(page, '#speed', (v) => v === '0.5', 'slower');
+});
+
+test('a bad seed is refused with a message and the run is kept; a good one resets', async ({ page }) => {
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('ArrowRight');
+  const lines = await page.$$eval('#log li', (lis) => lis.length);
+  await page.fill('#seed', '-3');
+  await page.click('#reset');
+  await waitText(page, '#error', (t) => t.startsWith('seed: "-3" is not a whole number'), 'error names the seed');
+  assert(await page.$$eval('#log li', (lis) => lis.length) === lines, 'the run was kept');
+  await page.fill('#seed', '12');
+  await page.press('#seed', 'Enter');
+  await waitText(page, '#error', (t) => t === '', 'error cleared');
+  assert(await page.inputValue('#seed') === '12', 'seed shown');
+  assert(await countOf(page, 'acked') === 0, 'fresh run');
+  await page.click('#random-seed');
+  await waitText(page, '#seed', (v) => v !== '12' && v !== '', 'random seed differs');
+});
+
+test('another scenario loads with its narration and its own table', async ({ page }) => {
+  await page.selectOption('#scenario', 'prefetch-hoarding');
+  await waitText(page, '#narration', (t) => t.includes('prefetch 10'), 'narration changes');
+  await waitText(page, '#seed', (v) => v === '3', "the preset's seed");
+  assert(await page.$eval('#counts thead', (h) => h.textContent.includes('jobs')), 'queue column');
+  await page.selectOption('#speed', '10');
+  await page.click('#play');
+  await page.waitForFunction(() => Number(document.querySelector('#counts td[data-state="buffered"]').textContent) > 0,
+    null, { timeout: 10000 });
+  await page.screenshot({ path: join(SHOTS, 'prefetch.png') });
+});
+
+test('dark mode and reduced motion', async ({ page }) => {
+  await page.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' });
+  await page.waitForTimeout(100);
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert(bg === 'rgb(16, 19, 23)', `dark background, got ${bg}`);
+  await page.click('#play');
+  await page.waitForFunction(() => Number(document.querySelector('#counts td[data-state="acked"]').textContent) > 0,
+    null, { timeout: 10000 });
+  const corner = await page.$eval('#canvas', (c) => Array.from(c.getContext('2d').getImageData(2, 2, 1, 1).data));
+  assert(corner[0] < 60 && corner[1] < 60 && corner[2] < 60, `canvas is dark: ${corner}`);
+  await page.screenshot({ path: join(SHOTS, 'playground-dark.png') });
+});
+
+const server = await startServer({ port: 0 });
+const userDir = mkdtempSync(join(tmpdir(), 'brokerlab-e2e-'));
+const ctx = await chromium.launchPersistentContext(userDir, {
+  executablePath: '/usr/bin/chromium', headless: true, args: ARGS, viewport: { width: 1280, height: 760 },
+});
+let passed = 0;
+let failed = 0;
+for (const t of tests) {
+  const problems = [];
+  let page;
+  try {
+    page = await openPage(ctx, server.url, problems);
+    await t.fn({ page });
+    assert(problems.length === 0, problems.join('\n'));
+    passed++;
+    console.log(`ok   ${t.name}`);
+  } catch (err) {
+    failed++;
+    console.log(`FAIL ${t.name}\n     ${String(err.message ?? err).split('\n').join('\n     ')}`);
+  } finally {
+    await page?.close();
+  }
+}
+await ctx.close();
+await server.close();
+rmSync(userDir, { recursive: true, force: true });
+console.log(`screenshots: ${SHOTS}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

@@ -1,0 +1,75 @@
+// DOM -> intents for the transport and scenario controls. No drawing and no engine here:
+// each control calls one intent, and showTransport() mirrors the state back into the controls.
+
+const isTyping = (el) => el instanceof HTMLInputElement || el instanceof HTMLSelectElement
+  || el instanceof HTMLTextAreaElement || el instanceof HTMLButtonElement;
+
+/**
+ * intents: {togglePlay, step, setSpeed(x), changeSpeed(±1), reset(seedText), randomSeed(),
+ *           selectScenario(id)}
+ */
+export function bindControls(doc, intents) {
+  const $ = (id) => doc.getElementById(id);
+  $('play').addEventListener('click', () => intents.togglePlay());
+  $('step').addEventListener('click', () => intents.step());
+  $('speed').addEventListener('change', (e) => intents.setSpeed(Number(e.target.value)));
+  $('reset').addEventListener('click', () => intents.reset($('seed').value));
+  $('seed').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') intents.reset($('seed').value);
+  });
+  $('random-seed').addEventListener('click', () => intents.randomSeed());
+  $('scenario').addEventListener('change', (e) => intents.selectScenario(e.target.value));
+
+  doc.addEventListener('keydown', (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || isTyping(e.target)) return;
+    const keys = {
+      ' ': () => intents.togglePlay(),
+      ArrowRight: () => intents.step(),
+      '[': () => intents.changeSpeed(-1),
+      ']': () => intents.changeSpeed(+1),
+    };
+    const act = keys[e.key];
+    if (act) {
+      e.preventDefault();
+      act();
+    }
+  });
+}
+
+/** Fills the scenario menu. */
+export function showScenarios(doc, presets, selectedId) {
+  const select = doc.getElementById('scenario');
+  select.replaceChildren(...presets.map((p) => {
+    const o = doc.createElement('option');
+    o.value = p.id;
+    o.textContent = p.name;
+    o.selected = p.id === selectedId;
+    return o;
+  }));
+}
+
+/** The speed options, as numbers, in order. */
+export function speedSteps(doc) {
+  return [...doc.getElementById('speed').options].map((o) => Number(o.value));
+}
+
+const seconds = (ms) => `${(ms / 1000).toFixed(1)}s`;
+
+/** Mirrors {playing, speed, cursor, duration, seed, narration, error} into the controls. */
+export function showTransport(doc, s) {
+  const $ = (id) => doc.getElementById(id);
+  const play = $('play');
+  const label = s.playing ? 'Pause' : s.cursor >= s.duration ? 'Ended' : 'Play';
+  if (play.textContent !== label) play.textContent = label;
+  play.setAttribute('aria-pressed', String(s.playing));
+  $('clock').value = `t=${seconds(s.cursor)} / ${seconds(s.duration)}`;
+  const tl = $('timeline');
+  tl.max = s.duration;
+  tl.value = s.cursor;
+  const speed = $('speed');
+  if (Number(speed.value) !== s.speed) speed.value = String(s.speed);
+  const seed = $('seed');
+  if (doc.activeElement !== seed && seed.value !== String(s.seed)) seed.value = String(s.seed);
+  $('narration').textContent = s.narration;
+  $('error').textContent = s.error;
+}

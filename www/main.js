@@ -1,0 +1,196 @@
+// Wiring: the page state, the intents, and the single requestAnimationFrame loop.
+// Wall time only drives the animation (cursor += wallDelta × speed); the run itself is the
+// engine's, a pure function of (scenario, seed).
+import { loadEngine, presets as listPresets, randomSeed, Run } from './engine.js';
+import { draw } from './render.js';
+import { bindControls, showScenarios, showTransport, speedSteps } from './controls.js';
+import { appendLog, clearLog, setupCounts, showCounts } from './panels.js';
+
+const DEFAULT_PRESET = 'competing-consumers';
+// After a long pause between frames (a background tab), do not jump ahead by more than this.
+const FRAME_WALL_MS_MAX = 250;
+
+const doc = document;
+const canvas = doc.getElementById('canvas');
+const ctx = canvas.getContext('2d');
+const reducedMotion = matchMedia('(prefers-reduced-motion: reduce)');
+const darkScheme = matchMedia('(prefers-color-scheme: dark)');
+
+const state = {
+  presets: [],
+  presetId: DEFAULT_PRESET,
+  run: null,
+  playing: false,
+  speed: 1,
+  cursor: 0,
+  error: '',
+};
+let rafId = 0;
+let lastWall = null;
+let palette = readPalette();
+let size = { width: 0, height: 0 };
+
+function readPalette() {
+  const css = getComputedStyle(doc.documentElement);
+  const v = (name) => css.getPropertyValue(name).trim();
+  return {
+    canvas: v('--canvas'), ink: v('--ink'), muted: v('--muted'), edge: v('--edge'), node: v('--node'),
+    ready: v('--ready'), inflight: v('--inflight'), acked: v('--acked'), danger: v('--danger'),
+  };
+}
+
+function preset(id) {
+  return state.presets.find((p) => p.id === id) ?? state.presets[0];
+}
+
+/** Starts the current preset afresh with `seed`. A bad seed leaves the current run alone. */
+function start(seed) {
+  let run;
+  try {
+    run = new Run(preset(state.presetId).json, seed);
+  } catch (err) {
+    state.error = String(err.message ?? err);
+    refresh();
+    return;
+  }
+  state.run = run;
+  state.cursor = 0;
+  state.playing = false;
+  state.error = '';
+  setupCounts(doc, run.layout);
+  clearLog(doc);
+  // Whatever happens at t = 0 (the first sends) is part of the opening picture.
+  advance(0);
+  refresh();
+}
+
+/** Moves the engine to `t` and shows what happened. */
+function advance(t) {
+  const run = state.run;
+  try {
+    const events = run.advanceTo(t);
+    state.cursor = t;
+    appendLog(doc, events);
+  } catch (err) {
+    state.cursor = run.nowMs;
+    state.error = String(err.message ?? err);
+    pause();
+  }
+}
+
+function play() {
+  if (!state.run || state.cursor >= state.run.durationMs) return;
+  state.playing = true;
+  state.error = '';
+  lastWall = null;
+  if (!rafId) rafId = requestAnimationFrame(frame);
+  refresh();
+}
+
+function pause() {
+  state.playing = false;
+  refresh();
+}
+
+function frame(wall) {
+  rafId = 0;
+  const run = state.run;
+  if (state.playing && run) {
+    const dt = lastWall === null ? 0 : Math.min(wall - lastWall, FRAME_WALL_MS_MAX);
+    lastWall = wall;
+    advance(Math.min(state.cursor + dt * state.speed, run.durationMs));
+    if (state.cursor >= run.durationMs) state.playing = false;
+  }
+  paint();
+  if (state.playing) rafId = requestAnimationFrame(frame);
+}
+
+/** Draws the canvas and mirrors the state into the DOM. */
+function paint() {
+  const run = state.run;
+  if (run && size.width > 0) {
+    draw(ctx, run.view, state.cursor, { ...size, palette, motion: !reducedMotion.matches });
+  }
+  if (run) showCounts(doc, run.view.counts);
+  showTransport(doc, {
+    playing: state.playing,
+    speed: state.speed,
+    cursor: state.cursor,
+    duration: run ? run.durationMs : 0,
+    seed: run ? run.seed : '',
+    narration: preset(state.presetId)?.description ?? '',
+    error: state.error,
+  });
+}
+
+/** Repaints once, on the next frame, unless the loop is already running. */
+function refresh() {
+  if (!rafId) rafId = requestAnimationFrame(frame);
+}
+
+const intents = {
+  togglePlay: () => (state.playing ? pause() : play()),
+  step: () => {
+    const run = state.run;
+    if (!run) return;
+    pause();
+    const events = run.stepEvent();
+    state.cursor = Math.min(Math.max(state.cursor, run.nowMs), run.durationMs);
+    appendLog(doc, events);
+    refresh();
+  },
+  setSpeed: (x) => {
+    state.speed = x;
+    refresh();
+  },
+  changeSpeed: (direction) => {
+    const steps = speedSteps(doc);
+    const i = steps.indexOf(state.speed);
+    state.speed = steps[Math.min(steps.length - 1, Math.max(0, i + direction))];
+    refresh();
+  },
+  reset: (seedText) => {
+    const seed = Number(seedText);
+    if (seedText.trim() === '' || !Number.isSafeInteger(seed) || seed < 0) {
+      state.error = `seed: "${seedText}" is not a whole number ≥ 0; the run was not changed`;
+      refresh();
+      return;
+    }
+    start(seed);
+  },
+  randomSeed: () => start(randomSeed()),
+  selectScenario: (id) => {
+    state.presetId = id;
+    start(preset(id).seed ?? 1);
+  },
+};
+
+function resize() {
+  const rect = canvas.getBoundingClientRect();
+  const dpr = devicePixelRatio || 1;
+  size = { width: rect.width, height: rect.height };
+  canvas.width = Math.round(rect.width * dpr);
+  canvas.height = Math.round(rect.height * dpr);
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  refresh();
+}
+
+async function main() {
+  await loadEngine();
+  state.presets = listPresets().map((p) => ({ ...p, seed: JSON.parse(p.json).seed }));
+  showScenarios(doc, state.presets, state.presetId);
+  bindControls(doc, intents);
+  new ResizeObserver(resize).observe(canvas);
+  darkScheme.addEventListener('change', () => {
+    palette = readPalette();
+    refresh();
+  });
+  reducedMotion.addEventListener('change', refresh);
+  start(preset(state.presetId).seed ?? 1);
+  doc.body.dataset.ready = 'true';
+}
+
+main().catch((err) => {
+  doc.getElementById('error').textContent = `Brokerlab could not start: ${err.message ?? err}`;
+  throw err;
+});
