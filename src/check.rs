@@ -132,8 +132,8 @@ impl Ledger {
             }
             TraceEvent::Enqueued { .. } => MsgState::Ready,
             TraceEvent::Delivered { consumer, .. } => MsgState::Delivering(consumer),
-            // The trace does not record arrival into a consumer's buffer, so a start may come
-            // from Delivering or from Buffered.
+            // The trace does not record arrival into a consumer's buffer, so in the ledger a
+            // start always comes from Delivering.
             TraceEvent::ProcessingStarted { consumer, .. } => MsgState::Processing(consumer),
             TraceEvent::Acked { .. } => MsgState::Acked,
             TraceEvent::ProducerStopped { .. } => return Ok(()),
@@ -142,9 +142,7 @@ impl Ledger {
         let Some(state) = self.states.get_mut(msg as usize) else {
             return bad(format!("{} for m{msg}, which was never published", event.kind()));
         };
-        let ok = state.can_become(next)
-            || matches!((*state, next), (MsgState::Delivering(a), MsgState::Processing(b)) if a == b);
-        if !ok {
+        if !state.can_become(next) {
             return bad(format!("m{msg}: {} while {:?}", event.kind(), state));
         }
         *state = next;

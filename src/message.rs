@@ -3,7 +3,7 @@
 //! counts, and `check` recomputes everything from scratch to prove they agree.
 
 use crate::time::SimTime;
-use crate::trace::{ConsumerId, ProducerId, QueueId};
+use crate::trace::{ConsumerId, QueueId};
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,9 +81,8 @@ impl MsgState {
 #[derive(Clone, Debug)]
 pub struct Message {
     pub queue: QueueId,
-    pub producer: ProducerId,
     pub state: MsgState,
-    pub published_at: SimTime,
+    /// When it last became ready, for the time it waits in the queue.
     pub enqueued_at: SimTime,
 }
 

@@ -26,6 +26,8 @@ pub mod limits {
     pub const PROCESSING_MS_MAX: f64 = 3_600_000.0;
     pub const RATE_PER_S_MAX: f64 = 100_000.0;
     pub const NAME_CHARS_MAX: usize = 40;
+    /// 2^53 − 1: the largest seed JavaScript holds exactly, so the page can replay any run.
+    pub const SEED_MAX: u64 = (1 << 53) - 1;
     pub const TEXT_CHARS_MAX: usize = 2_000;
 }
 
@@ -255,6 +257,12 @@ fn validate(raw: RawScenario) -> Result<Scenario, ScenarioError> {
     check_name("name", &raw.name)?;
     if raw.description.chars().count() > limits::TEXT_CHARS_MAX {
         return err("description", format!("must be at most {} characters", limits::TEXT_CHARS_MAX));
+    }
+    if raw.seed.is_some_and(|s| s > limits::SEED_MAX) {
+        return err(
+            "seed",
+            format!("must be at most {} (2^53 − 1), so that the page keeps it exact", limits::SEED_MAX),
+        );
     }
     let duration_ms = match u64::try_from(raw.duration_ms) {
         Ok(0) | Err(_) => return err("duration_ms", "must be at least 1"),

@@ -154,11 +154,8 @@ impl Sim {
         };
         for p in 0..sim.producers.len() {
             let producer = crate::scenario::index_u32(p);
-            if let Some(first) = sim.first_send(producer) {
-                sim.schedule(first, Event::Produce { producer });
-            } else {
-                sim.stop_producer(producer, StopReason::ScheduleDone);
-            }
+            let first = sim.first_send(producer);
+            sim.next_send(producer, first);
         }
         sim
     }
@@ -318,7 +315,6 @@ impl Sim {
             return;
         }
         self.publish(producer);
-        let end = self.scenario.end();
         let spec = &self.scenario.producers[producer as usize];
         let p = &mut self.producers[producer as usize];
         p.sent += 1;
@@ -335,8 +331,13 @@ impl Sim {
                 at.get(p.next_script).copied()
             }
         };
-        match next {
-            Some(t) if t <= end => self.schedule(t, Event::Produce { producer }),
+        self.next_send(producer, next);
+    }
+
+    /// Schedules the producer's next send, or records why there is none.
+    fn next_send(&mut self, producer: ProducerId, at: Option<SimTime>) {
+        match at {
+            Some(t) if t <= self.scenario.end() => self.schedule(t, Event::Produce { producer }),
             Some(_) => self.stop_producer(producer, StopReason::DurationEnded),
             None => self.stop_producer(producer, StopReason::ScheduleDone),
         }
@@ -345,13 +346,7 @@ impl Sim {
     fn publish(&mut self, producer: ProducerId) {
         let queue = self.scenario.producers[producer as usize].queue;
         let msg = crate::scenario::index_u32(self.messages.len());
-        self.messages.push(Message {
-            queue,
-            producer,
-            state: MsgState::Publishing,
-            published_at: self.now,
-            enqueued_at: self.now,
-        });
+        self.messages.push(Message { queue, state: MsgState::Publishing, enqueued_at: self.now });
         self.counts[queue as usize].add(StateKind::Publishing);
         self.stats.published += 1;
         let arrives_at = self.now.after(self.scenario.latency);

@@ -129,8 +129,10 @@ impl Engine {
         })
     }
 
-    /// Runs every event up to `t_ms`, at most `budget` of them, and returns the trace events
-    /// they recorded, each with its readable `line`.
+    /// Runs every event up to `t_ms`, at most `budget` of them. Returns
+    /// `{events, stopped}`: the trace events recorded, each with its readable `line`, and, if
+    /// the budget ran out first, why (`stopped` is then a message and time is short of `t_ms`).
+    /// The events come back either way, so the caller's view never misses one.
     #[wasm_bindgen(js_name = runUntil)]
     pub fn run_until(&mut self, t_ms: f64, budget: u32) -> Result<JsValue, JsError> {
         if !(t_ms.is_finite() && t_ms >= 0.0) {
@@ -138,16 +140,16 @@ impl Engine {
         }
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let until = SimTime::from_micros((t_ms.min(JS_EXACT_MAX / 1000.0) * 1000.0) as u64);
-        let outcome = self.sim.run_until(until, u64::from(budget));
-        let events = self.drain()?;
-        outcome.map_err(|e| JsError::new(&e.to_string()))?;
-        Ok(events)
+        let stopped = self.sim.run_until(until, u64::from(budget)).err().map(|e| e.to_string());
+        let events = self.sim.drain_trace();
+        to_js(&Advanced { events: lined(self.sim.scenario(), &events), stopped })
     }
 
     /// Handles exactly one event (the next one) and returns what it recorded.
     pub fn step(&mut self) -> Result<JsValue, JsError> {
         self.sim.step();
-        self.drain()
+        let events = self.sim.drain_trace();
+        to_js(&lined(self.sim.scenario(), &events))
     }
 
     #[wasm_bindgen(js_name = nowMs)]
@@ -171,11 +173,20 @@ impl Engine {
         to_js(&self.sim.summary())
     }
 
-    fn drain(&mut self) -> Result<JsValue, JsError> {
-        let scenario = self.sim.scenario().clone();
-        let events = self.sim.drain_trace();
-        let lined: Vec<Lined> =
-            events.iter().map(|event| Lined { event, line: event.line(&scenario).to_string() }).collect();
-        to_js(&lined)
+    /// Messages per state, one object per queue: `[{publishing, ready, …, acked}]`.
+    pub fn counts(&self) -> Result<JsValue, JsError> {
+        let queues = crate::scenario::index_u32(self.sim.scenario().queues.len());
+        let counts: Vec<_> = (0..queues).map(|q| self.sim.counts(q)).collect();
+        to_js(&counts)
     }
+}
+
+#[derive(Serialize)]
+struct Advanced<'a> {
+    events: Vec<Lined<'a>>,
+    stopped: Option<String>,
+}
+
+fn lined<'a>(scenario: &Scenario, events: &'a [TraceEvent]) -> Vec<Lined<'a>> {
+    events.iter().map(|event| Lined { event, line: event.line(scenario).to_string() }).collect()
 }

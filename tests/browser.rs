@@ -26,8 +26,9 @@ fn a_preset_runs_in_chromium_to_the_native_golden_hash() {
     let mut lines = 0;
     while t < duration {
         t = (t + 16.7).min(duration);
-        let events = engine.run_until(t, 100_000).map_err(JsValue::from).expect("runs");
-        let events = js_sys::Array::from(&events);
+        let advanced = engine.run_until(t, 100_000).map_err(JsValue::from).expect("runs");
+        assert!(get(&advanced, "stopped").is_undefined() || get(&advanced, "stopped").is_null());
+        let events = js_sys::Array::from(&get(&advanced, "events"));
         for e in events.iter() {
             let line = get(&e, "line").as_string().unwrap_or_default();
             assert!(line.split_once("s ").is_some_and(|(t, _)| t.parse::<f64>().is_ok()), "a timed line: {line}");
@@ -40,6 +41,33 @@ fn a_preset_runs_in_chromium_to_the_native_golden_hash() {
     let queues = js_sys::Array::from(&get(&summary, "queues"));
     let acked = get(&get(&queues.get(0), "messages"), "acked").as_f64();
     assert_eq!(acked, Some(73.0), "state counts cross as plain numbers in plain objects");
+}
+
+#[wasm_bindgen_test]
+fn a_budget_stop_still_returns_the_events_it_handled() {
+    let json = preset("backlog").expect("preset").json;
+    let mut engine = Engine::new(json, 11.0).map_err(JsValue::from).expect("engine");
+    let mut seen = 0u32;
+    let mut stops = 0u32;
+    loop {
+        let advanced = engine.run_until(60_000.0, 7).map_err(JsValue::from).expect("runs");
+        let events = js_sys::Array::from(&get(&advanced, "events"));
+        seen += events.length();
+        match get(&advanced, "stopped").as_string() {
+            Some(message) => {
+                assert!(message.contains("budget of 7 events"), "{message}");
+                assert!(events.length() > 0, "the events before the stop come back");
+                assert!(engine.now_ms() < 60_000.0, "time is short of the target");
+                stops += 1;
+            }
+            None => break,
+        }
+    }
+    assert!(stops > 10, "{stops} stops");
+    let mut whole = Engine::new(json, 11.0).map_err(JsValue::from).expect("engine");
+    let all = whole.run_until(60_000.0, 1_000_000).map_err(JsValue::from).expect("runs");
+    assert_eq!(seen, js_sys::Array::from(&get(&all, "events")).length(), "no event lost across stops");
+    assert_eq!(engine.trace_hash(), "45278cd76c3aa848", "the golden of tests/sim");
 }
 
 #[wasm_bindgen_test]

@@ -111,7 +111,13 @@ fn bad_scenarios_exit_2_with_the_path() {
 
 #[test]
 fn usage_errors_exit_2_and_the_budget_exits_3() {
-    for args in [&["run"][..], &["run", "x.json", "--seed", "-1"], &["run", "x.json", "--frobnicate"], &["fly"]] {
+    for args in [
+        &["run"][..],
+        &["run", "x.json", "--seed", "-1"],
+        &["run", "x.json", "--seed", "9007199254740992"],
+        &["run", "x.json", "--frobnicate"],
+        &["fly"],
+    ] {
         let o = brokerlab(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
     }

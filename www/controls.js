@@ -1,8 +1,11 @@
 // DOM -> intents for the transport and scenario controls. No drawing and no engine here:
 // each control calls one intent, and showTransport() mirrors the state back into the controls.
 
-const isTyping = (el) => el instanceof HTMLInputElement || el instanceof HTMLSelectElement
-  || el instanceof HTMLTextAreaElement || el instanceof HTMLButtonElement;
+// Keys that a focused control uses itself: typing and choosing, and a button's own space
+// and Enter. Shortcuts stand aside for them.
+const ownsKey = (el, key) => el instanceof HTMLInputElement || el instanceof HTMLSelectElement
+  || el instanceof HTMLTextAreaElement
+  || (el instanceof HTMLButtonElement && (key === ' ' || key === 'Enter'));
 
 /**
  * intents: {togglePlay, step, setSpeed(x), changeSpeed(±1), reset(seedText), randomSeed(),
@@ -21,7 +24,7 @@ export function bindControls(doc, intents) {
   $('scenario').addEventListener('change', (e) => intents.selectScenario(e.target.value));
 
   doc.addEventListener('keydown', (e) => {
-    if (e.ctrlKey || e.metaKey || e.altKey || isTyping(e.target)) return;
+    if (e.ctrlKey || e.metaKey || e.altKey || ownsKey(e.target, e.key)) return;
     const keys = {
       ' ': () => intents.togglePlay(),
       ArrowRight: () => intents.step(),
@@ -70,6 +73,11 @@ export function showTransport(doc, s) {
   if (Number(speed.value) !== s.speed) speed.value = String(s.speed);
   const seed = $('seed');
   if (doc.activeElement !== seed && seed.value !== String(s.seed)) seed.value = String(s.seed);
-  $('narration').textContent = s.narration;
-  $('error').textContent = s.error;
+  setText($('narration'), s.narration);
+  setText($('error'), s.error);
+}
+
+/** Writes only on change, so an unchanged frame does not touch the DOM. */
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
 }

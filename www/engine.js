@@ -55,7 +55,7 @@ export class Run {
       ready: queues.map(() => []),
       processing: consumers.map(() => -1),
       pulses: [],
-      counts: this.engine.summary().queues.map((q) => q.messages),
+      counts: this.engine.counts(),
     };
   }
 
@@ -80,17 +80,16 @@ export class Run {
     return this.engine.summary();
   }
 
-  /** Runs the engine to `tMs` and folds what happened. Throws the engine's budget error. */
-  advanceTo(tMs) {
-    if (tMs < this.engine.nowMs()) return [];
-    let events;
-    try {
-      events = this.engine.runUntil(tMs, FRAME_EVENT_BUDGET);
-    } catch (err) {
-      throw new Error(`${err.message ?? err}. Lower the speed to keep up.`);
-    }
+  /**
+   * Runs the engine to `tMs` and folds what happened. Returns {events, stopped}: `stopped` is
+   * the engine's message when the event budget ran out first (time is then short of `tMs`,
+   * and the events up to there are folded all the same).
+   */
+  advanceTo(tMs, budget = FRAME_EVENT_BUDGET) {
+    if (tMs < this.engine.nowMs()) return { events: [], stopped: undefined };
+    const { events, stopped } = this.engine.runUntil(tMs, budget);
     this.#fold(events);
-    return events;
+    return { events, stopped };
   }
 
   /** Moves to the next event that shows in the trace, and returns its events. */
@@ -147,6 +146,6 @@ export class Run {
           throw new Error(`unknown trace event kind ${e.kind}`);
       }
     }
-    v.counts = this.engine.summary().queues.map((q) => q.messages);
+    v.counts = this.engine.counts();
   }
 }

@@ -67,13 +67,11 @@ function start(seed) {
 /** Moves the engine to `t` and shows what happened. */
 function advance(t) {
   const run = state.run;
-  try {
-    const events = run.advanceTo(t);
-    state.cursor = t;
-    appendLog(doc, events);
-  } catch (err) {
-    state.cursor = run.nowMs;
-    state.error = String(err.message ?? err);
+  const { events, stopped } = run.advanceTo(t);
+  appendLog(doc, events);
+  state.cursor = stopped ? run.nowMs : t;
+  if (stopped) {
+    state.error = `${stopped}. Lower the speed to keep up.`;
     pause();
   }
 }

@@ -87,6 +87,9 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
     if out.path.is_empty() {
         return Err(Failure::Usage(format!("run needs a scenario file\n{USAGE}")));
     }
+    if out.seed.is_some_and(|s| s > limits::SEED_MAX) {
+        return Err(Failure::Usage(format!("--seed: must be at most {} (2^53 − 1)", limits::SEED_MAX)));
+    }
     if out.until_ms.is_some_and(|t| t > limits::DURATION_MS_MAX) {
         return Err(Failure::Usage(format!("--until-ms: must be at most {}", limits::DURATION_MS_MAX)));
     }

@@ -85,8 +85,26 @@ test('the page runs the preset to the same trace hash as the native CLI', async 
     const run = new m.Run(p.json, 7);
     for (let t = 0; t < run.durationMs; t += 16.7) run.advanceTo(t);
     run.advanceTo(run.durationMs);
-    return { hash: run.traceHash(), summary: run.summary() };
+    // The same run again, with a budget of 3 events per call: it stops often, folds every
+    // event all the same, and its view agrees with the engine's counts at every stop.
+    const tight = new m.Run(p.json, 7);
+    let stops = 0;
+    let viewAgrees = true;
+    for (;;) {
+      const { stopped } = tight.advanceTo(tight.durationMs, 3);
+      const v = tight.view;
+      const ready = v.ready.reduce((n, q) => n + q.length, 0);
+      viewAgrees &&= ready === v.counts.reduce((n, c) => n + c.ready, 0);
+      viewAgrees &&= v.messages.size === v.counts.reduce((n, c) => n + c.publishing + c.ready + c.delivering
+        + c.buffered + c.processing, 0);
+      if (!stopped) break;
+      stops++;
+    }
+    return { hash: run.traceHash(), summary: run.summary(), tightHash: tight.traceHash(), stops, viewAgrees };
   });
+  assert(web.stops > 50, `the tight budget stopped ${web.stops} times`);
+  assert(web.viewAgrees, 'the folded view agrees with the engine counts at every stop');
+  assert(web.tightHash === web.hash, 'stopping on the budget changes nothing');
   assert(cli.trace_hash === 'c08859d035b5e60d', `CLI hash ${cli.trace_hash}`);
   assert(web.hash === cli.trace_hash, `Chromium ${web.hash} vs CLI ${cli.trace_hash}`);
   assert(JSON.stringify(web.summary.queues) === JSON.stringify(cli.queues), 'same counts per state');
@@ -100,6 +118,12 @@ test('keyboard: → steps one event, space plays and pauses, [ and ] change spee
   await page.keyboard.press('ArrowRight');
   await page.waitForFunction((n) => document.querySelectorAll('#log li').length > n, n0);
   await waitText(page, '#clock', (t) => t !== c0, 'stepping moves the clock to the next event');
+  // With focus on a button (after clicking Step), → still steps; space stays the button's.
+  await page.click('#step');
+  const n1 = await lines();
+  await page.keyboard.press('ArrowRight');
+  await page.waitForFunction((n) => document.querySelectorAll('#log li').length > n, n1);
+  await page.locator('body').focus();
   await page.keyboard.press(' ');
   await waitText(page, '#play', (t) => t === 'Pause', 'space plays');
   await page.keyboard.press(' ');

@@ -49,6 +49,8 @@ fn the_base_scenario_and_every_preset_are_valid() {
 fn errors_name_the_path_and_the_reason() {
     use serde_json::json;
     let cases: &[(&str, serde_json::Value, &str)] = &[
+        ("/seed", json!(9_007_199_254_740_992u64), "seed: must be at most 9007199254740991 (2^53 − 1)"),
+        ("/seed", json!(-1), "seed: invalid value: integer `-1`, expected a whole number ≥ 0"),
         ("/duration_ms", json!("ten"), "duration_ms: invalid type: string \"ten\", expected a whole number"),
         ("/duration_ms", json!(-5), "duration_ms: must be at least 1"),
         ("/duration_ms", json!(3_153_600_000_000u64), "duration_ms: must be at most 604800000 (7 days)"),
