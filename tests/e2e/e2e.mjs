@@ -123,7 +123,7 @@ test('keyboard: → steps one event, space plays and pauses, [ and ] change spee
   const n1 = await lines();
   await page.keyboard.press('ArrowRight');
   await page.waitForFunction((n) => document.querySelectorAll('#log li').length > n, n1);
-  await page.locator('body').focus();
+  await page.evaluate(() => document.activeElement.blur());
   await page.keyboard.press(' ');
   await waitText(page, '#play', (t) => t === 'Pause', 'space plays');
   await page.keyboard.press(' ');
