@@ -275,13 +275,9 @@ fn validate(raw: RawScenario) -> Result<Scenario, ScenarioError> {
     let latency = ms("network.latency_ms", raw.network.latency_ms, limits::LATENCY_MS_MAX)?;
 
     check_count("queues", raw.queues.len(), 1, limits::QUEUES_MAX)?;
-    let mut queues = Vec::with_capacity(raw.queues.len());
+    let mut queues: Vec<QueueSpec> = Vec::with_capacity(raw.queues.len());
     for (i, q) in raw.queues.into_iter().enumerate() {
-        let path = format!("queues[{i}].name");
-        check_name(&path, &q.name)?;
-        if queues.iter().any(|other: &QueueSpec| other.name == q.name) {
-            return err(path, format!("\"{}\" is already the name of another queue", q.name));
-        }
+        check_new_name(&format!("queues[{i}].name"), &q.name, queues.iter().map(|x| &x.name), "queue")?;
         queues.push(QueueSpec { name: q.name });
     }
     let queue_index = |path: String, name: &str| -> Result<u32, ScenarioError> {
@@ -295,10 +291,7 @@ fn validate(raw: RawScenario) -> Result<Scenario, ScenarioError> {
     let mut producers: Vec<ProducerSpec> = Vec::with_capacity(raw.producers.len());
     for (i, p) in raw.producers.into_iter().enumerate() {
         let at = format!("producers[{i}]");
-        check_name(&format!("{at}.name"), &p.name)?;
-        if producers.iter().any(|other| other.name == p.name) {
-            return err(format!("{at}.name"), format!("\"{}\" is already the name of another producer", p.name));
-        }
+        check_new_name(&format!("{at}.name"), &p.name, producers.iter().map(|x| &x.name), "producer")?;
         let queue = queue_index(format!("{at}.to"), &p.to)?;
         let path = format!("{at}.schedule");
         let schedule = schedule(&path, tagged(&path, p.schedule)?)?;
@@ -309,10 +302,7 @@ fn validate(raw: RawScenario) -> Result<Scenario, ScenarioError> {
     let mut consumers: Vec<ConsumerSpec> = Vec::with_capacity(raw.consumers.len());
     for (i, c) in raw.consumers.into_iter().enumerate() {
         let at = format!("consumers[{i}]");
-        check_name(&format!("{at}.name"), &c.name)?;
-        if consumers.iter().any(|other| other.name == c.name) {
-            return err(format!("{at}.name"), format!("\"{}\" is already the name of another consumer", c.name));
-        }
+        check_new_name(&format!("{at}.name"), &c.name, consumers.iter().map(|x| &x.name), "consumer")?;
         let queue = queue_index(format!("{at}.from"), &c.from)?;
         if c.prefetch < 1 {
             return err(format!("{at}.prefetch"), "must be at least 1");
@@ -518,6 +508,20 @@ fn check_count(path: &str, n: usize, min: usize, max: usize) -> Result<(), Scena
     }
     if n > max {
         return err(path, format!("has {n} entries; the limit is {max}"));
+    }
+    Ok(())
+}
+
+/// A valid name that no earlier entry of the same list (`taken`) has.
+fn check_new_name<'a>(
+    path: &str,
+    name: &str,
+    mut taken: impl Iterator<Item = &'a String>,
+    kind: &str,
+) -> Result<(), ScenarioError> {
+    check_name(path, name)?;
+    if taken.any(|other| other == name) {
+        return err(path, format!("\"{name}\" is already the name of another {kind}"));
     }
     Ok(())
 }
