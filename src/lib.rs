@@ -4,6 +4,7 @@
 //!
 //! - [`time`], [`rng`]: simulated time (integer microseconds) and our own seeded PRNG.
 //! - [`scenario`]: the JSON a scenario is written in, validated into a model; the presets.
+//! - [`backoff`]: retry delays, pure functions checked against the shared vectors.
 //! - [`message`]: the closed set of states a message moves through.
 //! - [`queue`]: the work queue and its competing consumers.
 //! - [`sim`]: the agenda, ordered by (time, sequence), and the one `match` on events.
@@ -11,6 +12,7 @@
 //! - [`check`]: invariant checkers the tests run after every step.
 //! - `wasm` (wasm32 only): the one door to JavaScript.
 
+pub mod backoff;
 pub mod check;
 pub mod message;
 pub mod queue;

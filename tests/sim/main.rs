@@ -2,6 +2,7 @@
 //! every step. The same binary runs natively (`cargo test`) and on wasm32 in Node
 //! (`cargo test --target wasm32-unknown-unknown`), asserting the same golden values.
 
+mod backoff;
 mod kernel;
 mod scenarios;
 mod work_queue;
