@@ -1,15 +1,18 @@
 //! Invariant checkers. Tests call `check` after every step. Two independent views must agree:
 //!
 //! - `check` recomputes everything from the engine's own state: each message sits in exactly
-//!   one place that matches its state, the per-queue counts add up (nothing lost or
-//!   invented), and no consumer holds more than its prefetch.
-//! - `Ledger` replays only the trace, as the page and the CLI see it, and rejects any event
-//!   that does not follow from the ones before it.
+//!   one place that matches its one state, the per-queue counts add up (nothing lost or
+//!   invented), every lease is held by its consumer, FIFO books balance, and no consumer holds
+//!   more than its prefetch.
+//! - `Ledger` replays only the trace, as the page and the CLI see it, rejects any event that
+//!   does not follow from the ones before it, and checks each delivery's receive count.
 
-use crate::message::{MsgState, StateCounts, StateKind};
+use crate::message::{MsgState, Phase, StateCounts, StateKind};
+use crate::scenario::QueueRole;
 use crate::sim::Sim;
 use crate::time::SimTime;
-use crate::trace::{MsgId, TraceEvent};
+use crate::trace::{ConsumerId, QueueId, TraceEvent};
+use std::collections::BTreeMap;
 use std::fmt;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,136 +29,243 @@ impl fmt::Display for Violation {
 
 impl std::error::Error for Violation {}
 
-fn fail<T>(sim: &Sim, what: String) -> Result<T, Violation> {
-    Err(Violation { at: sim.now(), what })
-}
-
 /// Checks every invariant of the engine's state. O(messages); meant for tests.
 pub fn check(sim: &Sim) -> Result<(), Violation> {
+    let fail = |what: String| Err(Violation { at: sim.now(), what });
+    let b = sim.broker();
+    let scenario = sim.scenario();
+
     // Conservation: recount every message by queue and state.
-    let mut recount = vec![StateCounts::default(); sim.queues.len()];
-    for m in &sim.messages {
+    let mut recount = vec![StateCounts::default(); b.queues.len()];
+    for m in &b.msgs {
         recount[m.queue as usize].add(m.state.kind());
     }
-    if recount != sim.counts {
-        return fail(sim, format!("state counts {:?} differ from a recount {recount:?}", sim.counts));
+    if recount != b.counts {
+        return fail(format!("state counts {:?} differ from a recount {recount:?}", b.counts));
     }
-    let total: u64 = recount.iter().map(StateCounts::total).sum();
-    if total != sim.stats().published {
-        return fail(sim, format!("{total} messages accounted for, {} published", sim.stats().published));
-    }
-    let acked: u64 = recount.iter().map(|c| u64::from(c.get(StateKind::Acked))).sum();
-    if acked != sim.stats().acked {
-        return fail(sim, format!("{acked} messages acked, the stats say {}", sim.stats().acked));
-    }
-
-    // Placement: each ready list holds exactly that queue's Ready messages, once each.
-    let mut placed = vec![false; sim.messages.len()];
-    let mut place = |msg: MsgId, want: MsgState, queue: u32, whose: &str| -> Result<(), Violation> {
-        let Some(m) = sim.messages.get(msg as usize) else {
-            return fail(sim, format!("{whose} holds m{msg}, which was never published"));
-        };
-        if m.state != want || m.queue != queue {
-            return fail(sim, format!("{whose} holds m{msg}, whose state is {:?} in queue {}", m.state, m.queue));
-        }
-        if std::mem::replace(&mut placed[msg as usize], true) {
-            return fail(sim, format!("m{msg} is held in two places"));
-        }
-        Ok(())
-    };
-    for (qi, q) in sim.queues.iter().enumerate() {
-        let qid = crate::scenario::index_u32(qi);
-        for &msg in &q.ready {
-            place(msg, MsgState::Ready, qid, &format!("ready list of queue {qi}"))?;
-        }
-        let ready = recount[qi].get(StateKind::Ready) as usize;
-        if q.ready.len() != ready {
-            return fail(sim, format!("queue {qi} lists {} ready, {ready} are Ready", q.ready.len()));
-        }
+    let moved: u64 = recount.iter().map(|c| u64::from(c.get(StateKind::Moved))).sum();
+    if b.msgs.len() as u64 != sim.stats().published + moved {
+        return fail(format!(
+            "{} messages exist; {} published and {moved} redriven",
+            b.msgs.len(),
+            sim.stats().published
+        ));
     }
 
-    // Consumers: the buffer and the processing slot match the states, and what each holds is
-    // exactly its unacked count, within its prefetch.
-    let mut held = vec![0u32; sim.consumers.len()];
-    for m in &sim.messages {
-        if let Some(c) = m.state.holder() {
-            held[c as usize] += 1;
+    // Placement: each ready set holds exactly that queue's visible messages, at their positions.
+    for (qi, q) in b.queues.iter().enumerate() {
+        let visible = if q.spec.is_dead_letter() { MsgState::DeadLettered } else { MsgState::Ready };
+        for (&pos, &msg) in &q.ready {
+            let m = b.msg(msg);
+            if m.state != visible || m.queue as usize != qi || m.pos != pos {
+                return fail(format!(
+                    "queue {qi} lists m{msg} at {pos}; it is {:?} in queue {} at {}",
+                    m.state, m.queue, m.pos
+                ));
+            }
+        }
+        let listed = recount[qi].get(StateKind::Ready) + recount[qi].get(StateKind::DeadLettered);
+        if q.ready.len() != listed as usize {
+            return fail(format!("queue {qi} lists {} visible, {listed} are visible", q.ready.len()));
+        }
+        if matches!(q.spec.role, QueueRole::Retry { .. }) && listed > 0 {
+            return fail(format!("retry queue {qi} has visible messages"));
+        }
+        // FIFO: the in-flight books per group match the leases.
+        let mut groups: BTreeMap<u32, u32> = BTreeMap::new();
+        for m in b.msgs.iter().filter(|m| m.queue as usize == qi && m.lease.is_some()) {
+            if let Some(g) = m.group {
+                *groups.entry(g).or_insert(0) += 1;
+            }
+        }
+        if groups != q.groups_in_flight {
+            return fail(format!("queue {qi}: groups in flight {:?}, leases say {groups:?}", q.groups_in_flight));
         }
     }
+
+    // Leases: one per message at most (structural), only on in-flight messages, and held.
+    for (i, m) in b.msgs.iter().enumerate() {
+        let msg = crate::scenario::index_u32(i);
+        match (m.state, m.lease) {
+            (MsgState::InFlight { consumer, phase }, Some(lease)) => {
+                if lease.consumer != consumer {
+                    return fail(format!("m{msg} is with c{consumer} but leased to c{}", lease.consumer));
+                }
+                let c = &sim.consumers[consumer as usize];
+                let held = c.held.iter().any(|h| h.msg == msg && h.receipt == lease.receipt && !h.auto_acked);
+                let orphaned = c.crashed_at.is_some_and(|t| t >= lease.received_at);
+                if !held && !orphaned {
+                    return fail(format!("m{msg} is leased to c{consumer}, which does not hold it"));
+                }
+                if held && phase == Phase::Buffered && !c.buffer.iter().any(|h| h.msg == msg) {
+                    return fail(format!("m{msg} is buffered at c{consumer} but not in its buffer"));
+                }
+            }
+            (MsgState::InFlight { consumer, .. }, None) => {
+                let c = &sim.consumers[consumer as usize];
+                if !c.held.iter().any(|h| h.msg == msg && h.auto_acked) {
+                    return fail(format!("m{msg} was auto-acked by c{consumer}, which does not hold it"));
+                }
+            }
+            (state, Some(_)) => return fail(format!("m{msg} has a lease while {state:?}")),
+            (_, None) => {}
+        }
+    }
+
+    // Consumers: within prefetch and concurrency; receipts unique.
     for (ci, c) in sim.consumers.iter().enumerate() {
-        let cid = crate::scenario::index_u32(ci);
-        let queue = sim.scenario.consumers[ci].queue;
-        for &msg in &c.buffer {
-            place(msg, MsgState::Buffered(cid), queue, &format!("buffer of consumer {ci}"))?;
+        let spec = &scenario.consumers[ci];
+        if !spec.manual && c.held.len() > spec.prefetch as usize {
+            return fail(format!("c{ci} holds {}, over its prefetch {}", c.held.len(), spec.prefetch));
         }
-        if let Some(msg) = c.processing {
-            place(msg, MsgState::Processing(cid), queue, &format!("consumer {ci}"))?;
+        if c.jobs.len() > spec.concurrency as usize {
+            return fail(format!("c{ci} runs {} jobs, over its concurrency {}", c.jobs.len(), spec.concurrency));
         }
-        if held[ci] != c.unacked {
-            return fail(sim, format!("consumer {ci} holds {} messages, its unacked count is {}", held[ci], c.unacked));
+        let mut receipts: Vec<u32> = c.held.iter().map(|h| h.receipt).collect();
+        receipts.sort_unstable();
+        if receipts.windows(2).any(|w| w[0] == w[1]) {
+            return fail(format!("c{ci} holds one receipt twice"));
         }
-        if c.unacked > c.prefetch {
-            return fail(sim, format!("consumer {ci} holds {} unacked, over its prefetch {}", c.unacked, c.prefetch));
-        }
-        if c.processing.is_none() && !c.buffer.is_empty() {
-            return fail(sim, format!("consumer {ci} is idle with {} buffered", c.buffer.len()));
+        if !c.alive && (!c.held.is_empty() || !c.jobs.is_empty() || !c.buffer.is_empty()) {
+            return fail(format!("c{ci} is down but still holds work"));
         }
     }
     Ok(())
 }
 
+/// A message's state as far as the trace can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Seen {
+    Publishing,
+    Delayed,
+    Visible,
+    Leased { consumer: ConsumerId, receipt: u32 },
+    AutoAcked { consumer: ConsumerId },
+    Final(StateKind),
+}
+
 /// Replays a trace and checks that every event follows from the ones before: each message is
-/// published once, then moves only along the legal path, and is acked at most once.
+/// published once, moves only along the legal paths, settles at most once, and each delivery's
+/// receive count is one more than the deliveries seen before it.
 #[derive(Clone, Debug, Default)]
 pub struct Ledger {
-    states: Vec<MsgState>,
-    queues: Vec<u32>,
+    seen: Vec<Seen>,
+    queue: Vec<QueueId>,
+    deliveries: Vec<u32>,
     last_at: SimTime,
 }
 
 impl Ledger {
     pub fn apply(&mut self, event: &TraceEvent) -> Result<(), Violation> {
+        use TraceEvent as T;
         let at = event.at();
         let bad = |what: String| Err(Violation { at, what });
         if at < self.last_at {
             return bad(format!("event at {at} after one at {}", self.last_at));
         }
         self.last_at = at;
-        let next = match *event {
-            TraceEvent::Published { msg, queue, .. } => {
-                if msg as usize != self.states.len() {
-                    return bad(format!("m{msg} published out of sequence (expected m{})", self.states.len()));
-                }
-                self.states.push(MsgState::Publishing);
-                self.queues.push(queue);
-                return Ok(());
+        if let T::Published { msg, queue, .. } = *event {
+            if msg as usize != self.seen.len() {
+                return bad(format!("m{msg} published out of sequence (expected m{})", self.seen.len()));
             }
-            TraceEvent::Enqueued { .. } => MsgState::Ready,
-            TraceEvent::Delivered { consumer, .. } => MsgState::Delivering(consumer),
-            // The trace does not record arrival into a consumer's buffer, so in the ledger a
-            // start always comes from Delivering.
-            TraceEvent::ProcessingStarted { consumer, .. } => MsgState::Processing(consumer),
-            TraceEvent::Acked { .. } => MsgState::Acked,
-            TraceEvent::ProducerStopped { .. } => return Ok(()),
-        };
+            self.seen.push(Seen::Publishing);
+            self.queue.push(queue);
+            self.deliveries.push(0);
+            return Ok(());
+        }
         let Some(msg) = event.msg() else { return Ok(()) };
-        let Some(state) = self.states.get_mut(msg as usize) else {
+        let Some(&now) = self.seen.get(msg as usize) else {
             return bad(format!("{} for m{msg}, which was never published", event.kind()));
         };
-        if !state.can_become(next) {
-            return bad(format!("m{msg}: {} while {:?}", event.kind(), state));
-        }
-        *state = next;
+        let live = !matches!(now, Seen::Final(_));
+        let next = match *event {
+            T::Enqueued { queue, .. }
+                if matches!(now, Seen::Publishing | Seen::Delayed | Seen::Leased { .. }) || now == Seen::Visible =>
+            {
+                self.queue[msg as usize] = queue;
+                Seen::Visible
+            }
+            T::Delayed { queue, .. } if live && !matches!(now, Seen::AutoAcked { .. }) => {
+                self.queue[msg as usize] = queue;
+                Seen::Delayed
+            }
+            T::Delivered { consumer, receipt, receive_count, .. } if now == Seen::Visible => {
+                let d = &mut self.deliveries[msg as usize];
+                *d += 1;
+                if receive_count != *d {
+                    return bad(format!("m{msg} delivered with receive count {receive_count}, the trace shows {d}"));
+                }
+                Seen::Leased { consumer, receipt }
+            }
+            T::AutoAcked { consumer, .. } if matches!(now, Seen::Leased { consumer: c, .. } if c == consumer) => {
+                Seen::AutoAcked { consumer }
+            }
+            T::Acked { consumer, .. } if matches!(now, Seen::Leased { consumer: c, .. } | Seen::AutoAcked { consumer: c } if c == consumer) => {
+                Seen::Final(StateKind::Acked)
+            }
+            T::Returned { consumer, .. } if matches!(now, Seen::Leased { consumer: c, .. } if c == consumer) => now,
+            T::DeadLettered { dlq, .. } if live && !matches!(now, Seen::AutoAcked { .. }) => {
+                self.queue[msg as usize] = dlq;
+                Seen::Delayed
+            }
+            T::Expired { .. } if matches!(now, Seen::Visible | Seen::Delayed) => Seen::Final(StateKind::Expired),
+            T::Dropped { .. } if live => Seen::Final(StateKind::Dropped),
+            T::Redriven { .. } if now == Seen::Visible => Seen::Final(StateKind::Moved),
+            T::LeaseExtended { consumer, .. } if matches!(now, Seen::Leased { consumer: c, .. } if c == consumer) => {
+                now
+            }
+            // Events about work, not about where the message is.
+            T::ProcessingStarted { .. }
+            | T::Failed { .. }
+            | T::EffectApplied { .. }
+            | T::DuplicateSuppressed { .. }
+            | T::AckRefused { .. } => now,
+            _ => return bad(format!("m{msg}: {} while {now:?}", event.kind())),
+        };
+        self.seen[msg as usize] = next;
         Ok(())
     }
 
-    /// Messages per state per queue as the trace tells it. Buffered messages show as
-    /// Delivering, since the trace does not mark their arrival.
-    pub fn counts(&self, queues: usize) -> Vec<StateCounts> {
-        let mut counts = vec![StateCounts::default(); queues];
-        for (state, &q) in self.states.iter().zip(&self.queues) {
-            counts[q as usize].add(state.kind());
+    /// Messages per coarse state per queue, as the trace tells it: `[publishing, delayed,
+    /// visible, in flight, acked, expired, dropped, moved]`.
+    pub fn coarse_counts(&self, queues: usize) -> Vec<[u32; 8]> {
+        let mut out = vec![[0u32; 8]; queues];
+        for (s, &q) in self.seen.iter().zip(&self.queue) {
+            out[q as usize][coarse(*s)] += 1;
         }
-        counts
+        out
     }
+}
+
+fn coarse(s: Seen) -> usize {
+    match s {
+        Seen::Publishing => 0,
+        Seen::Delayed => 1,
+        Seen::Visible => 2,
+        Seen::Leased { .. } | Seen::AutoAcked { .. } => 3,
+        Seen::Final(StateKind::Acked) => 4,
+        Seen::Final(StateKind::Expired) => 5,
+        Seen::Final(StateKind::Dropped) => 6,
+        Seen::Final(_) => 7,
+    }
+}
+
+/// The engine's counts in the ledger's coarse shape, to compare with `Ledger::coarse_counts`.
+pub fn coarse_engine_counts(sim: &Sim) -> Vec<[u32; 8]> {
+    sim.broker()
+        .counts
+        .iter()
+        .map(|c| {
+            [
+                c.get(StateKind::Publishing),
+                c.get(StateKind::Delayed),
+                c.get(StateKind::Ready) + c.get(StateKind::DeadLettered),
+                c.in_flight(),
+                c.get(StateKind::Acked),
+                c.get(StateKind::Expired),
+                c.get(StateKind::Dropped),
+                c.get(StateKind::Moved),
+            ]
+        })
+        .collect()
 }

@@ -6,16 +6,18 @@
 //! - [`scenario`]: the JSON a scenario is written in, validated into a model; the presets.
 //! - [`backoff`]: retry delays, pure functions checked against the shared vectors.
 //! - [`message`]: the closed set of states a message moves through.
-//! - [`queue`]: the work queue and its competing consumers.
-//! - [`sim`]: the agenda, ordered by (time, sequence), and the one `match` on events.
+//! - [`broker`]: queues, leases (SQS, RabbitMQ, Service Bus), dead letters, TTL, FIFO.
+//! - [`consumer`]: the agents that receive, process, retry and settle.
+//! - [`sim`]: the agenda, ordered by (time, class, sequence), and the one `match` on events.
 //! - [`trace`]: what happened, one readable line per event, and the trace hash.
 //! - [`check`]: invariant checkers the tests run after every step.
 //! - `wasm` (wasm32 only): the one door to JavaScript.
 
 pub mod backoff;
+pub mod broker;
 pub mod check;
+pub mod consumer;
 pub mod message;
-pub mod queue;
 pub mod rng;
 pub mod scenario;
 pub mod sim;

@@ -1,89 +1,190 @@
 //! A message's life as a closed set of states. Every message is in exactly one state at every
-//! moment; the engine changes state only through `Sim::transition`, which keeps the per-queue
-//! counts, and `check` recomputes everything from scratch to prove they agree.
+//! moment; only `Broker::set_state` changes it, keeping the per-queue counts, and `check`
+//! recomputes everything from scratch to prove they agree.
 
-use crate::time::SimTime;
-use crate::trace::{ConsumerId, QueueId};
+use crate::time::{Duration, SimTime};
+use crate::trace::{ConsumerId, ErrorClass, QueueId};
 use serde::Serialize;
+
+/// Where a delivered, unsettled message is on the consumer's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// On its way from the broker to the consumer.
+    Delivering,
+    /// Arrived; waiting for a free processing slot (prefetch > concurrency).
+    Buffered,
+    /// Being processed (or, for a scripted consumer, held in hand).
+    Processing,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MsgState {
     /// Sent by the producer, on its way to the broker.
     Publishing,
-    /// Stored in the queue, visible, waiting for a consumer.
+    /// In a queue but not yet visible: a delivery delay, or a retry's backoff.
+    Delayed,
+    /// Visible in a queue, waiting for a consumer.
     Ready,
-    /// Handed to a consumer, on its way there. Counts against its prefetch.
-    Delivering(ConsumerId),
-    /// Arrived at a consumer that is busy with another message (prefetch > 1).
-    Buffered(ConsumerId),
-    /// Being processed by the consumer.
-    Processing(ConsumerId),
+    /// Visible in a dead-letter queue.
+    DeadLettered,
+    /// Delivered to a consumer and not settled. With ack-before-processing the broker has
+    /// already forgotten it (no lease), so a crash loses it.
+    InFlight { consumer: ConsumerId, phase: Phase },
     /// Acknowledged and deleted. Final.
     Acked,
+    /// Its time to live ran out and it was discarded. Final.
+    Expired,
+    /// Lost or discarded where the configuration allows it: ack-before-processing with a
+    /// crash, a drop-head overflow, a rejected publish, a reject without a DLQ. Final.
+    Dropped,
+    /// Redriven out of a DLQ as a new message (SQS-15). Final.
+    Moved,
 }
 
 /// A state without its consumer: the key for counting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum StateKind {
     Publishing,
+    Delayed,
     Ready,
     Delivering,
     Buffered,
     Processing,
     Acked,
+    DeadLettered,
+    Expired,
+    Dropped,
+    Moved,
 }
 
 impl StateKind {
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 11;
     pub const ALL: [StateKind; StateKind::COUNT] = [
         StateKind::Publishing,
+        StateKind::Delayed,
         StateKind::Ready,
         StateKind::Delivering,
         StateKind::Buffered,
         StateKind::Processing,
         StateKind::Acked,
+        StateKind::DeadLettered,
+        StateKind::Expired,
+        StateKind::Dropped,
+        StateKind::Moved,
     ];
-    pub const NAMES: [&'static str; StateKind::COUNT] =
-        ["publishing", "ready", "delivering", "buffered", "processing", "acked"];
+    pub const NAMES: [&'static str; StateKind::COUNT] = [
+        "publishing",
+        "delayed",
+        "ready",
+        "delivering",
+        "buffered",
+        "processing",
+        "acked",
+        "dead_lettered",
+        "expired",
+        "dropped",
+        "moved",
+    ];
 }
 
 impl MsgState {
     pub fn kind(self) -> StateKind {
         match self {
             MsgState::Publishing => StateKind::Publishing,
+            MsgState::Delayed => StateKind::Delayed,
             MsgState::Ready => StateKind::Ready,
-            MsgState::Delivering(_) => StateKind::Delivering,
-            MsgState::Buffered(_) => StateKind::Buffered,
-            MsgState::Processing(_) => StateKind::Processing,
+            MsgState::DeadLettered => StateKind::DeadLettered,
+            MsgState::InFlight { phase: Phase::Delivering, .. } => StateKind::Delivering,
+            MsgState::InFlight { phase: Phase::Buffered, .. } => StateKind::Buffered,
+            MsgState::InFlight { phase: Phase::Processing, .. } => StateKind::Processing,
             MsgState::Acked => StateKind::Acked,
+            MsgState::Expired => StateKind::Expired,
+            MsgState::Dropped => StateKind::Dropped,
+            MsgState::Moved => StateKind::Moved,
         }
     }
 
-    /// The consumer holding the message unacknowledged, if any.
+    /// The consumer holding the message, if any.
     pub fn holder(self) -> Option<ConsumerId> {
         match self {
-            MsgState::Delivering(c) | MsgState::Buffered(c) | MsgState::Processing(c) => Some(c),
+            MsgState::InFlight { consumer, .. } => Some(consumer),
             _ => None,
         }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, MsgState::Acked | MsgState::Expired | MsgState::Dropped | MsgState::Moved)
+    }
+
+    /// Waiting in a queue (visible or not): these sit in a queue's ready set or delay list.
+    pub fn is_queued(self) -> bool {
+        matches!(self, MsgState::Delayed | MsgState::Ready | MsgState::DeadLettered)
     }
 
     /// The only moves a message can make. Anything else is an engine bug.
     pub fn can_become(self, next: MsgState) -> bool {
         use MsgState::*;
+        if self.is_final() {
+            return false;
+        }
         match (self, next) {
-            (Publishing, Ready) | (Ready, Delivering(_)) | (Processing(_), Acked) => true,
-            (Delivering(a), Buffered(b) | Processing(b)) | (Buffered(a), Processing(b)) => a == b,
+            (Publishing, Delayed | Ready | DeadLettered | Dropped) => true,
+            (Delayed | Ready | DeadLettered, Delayed | Ready | DeadLettered | Expired | Dropped | Moved) => true,
+            (Ready | DeadLettered, InFlight { phase: Phase::Delivering | Phase::Processing, .. }) => true,
+            (InFlight { consumer: a, phase: p }, InFlight { consumer: b, phase: q }) => {
+                a == b
+                    && matches!(
+                        (p, q),
+                        (Phase::Delivering, Phase::Buffered | Phase::Processing) | (Phase::Buffered, Phase::Processing)
+                    )
+            }
+            (InFlight { .. }, Acked | Delayed | Ready | DeadLettered | Dropped) => true,
             _ => false,
         }
     }
+}
+
+/// A lease: which consumer holds the message, under which receipt, until when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub consumer: ConsumerId,
+    /// A fresh number on every delivery (SQS receipt handle, RMQ delivery tag, SB lock token).
+    pub receipt: u32,
+    /// When the visibility timeout or lock runs out; `SimTime::MAX` when it never does.
+    pub expires_at: SimTime,
+    pub received_at: SimTime,
 }
 
 #[derive(Clone, Debug)]
 pub struct Message {
     pub queue: QueueId,
     pub state: MsgState,
-    /// When it last became ready, for the time it waits in the queue.
-    pub enqueued_at: SimTime,
+    /// The business identity a consumer deduplicates on (IP-1): the producer's message id.
+    /// It survives a redrive, which makes a new message (SQS-15).
+    pub key: u32,
+    /// Its place in the queue's order; a returned message goes back to this place.
+    pub pos: u64,
+    /// When it was last made visible, for the time it waits in the queue.
+    pub available_at: SimTime,
+    /// The earlier of the queue's and the message's TTL, from when it was sent.
+    pub expires_at: SimTime,
+    /// Deliveries so far: SQS ApproximateReceiveCount, SB DeliveryCount, RMQ deliveries.
+    pub receive_count: u32,
+    /// RabbitMQ quorum queues: returns so far (acquired_count, RMQ-16).
+    pub acquired_count: u32,
+    /// Failed processing attempts, for the consumer's retry policy.
+    pub attempts: u32,
+    /// The last retry backoff, which decorrelated jitter grows from (BO-1).
+    pub last_sleep: Duration,
+    pub lease: Option<Lease>,
+    /// FIFO message group (SQS-20), if any.
+    pub group: Option<u32>,
+    /// Crashes the consumer every time it is processed.
+    pub poison: bool,
+    pub first_received_at: Option<SimTime>,
+    pub last_received_at: Option<SimTime>,
+    /// The error of the last failed attempt, for the dead-letter metadata.
+    pub last_error: Option<ErrorClass>,
 }
 
 /// How many messages of one queue are in each state.
@@ -97,13 +198,15 @@ impl StateCounts {
     pub fn add(&mut self, kind: StateKind) {
         self.0[kind as usize] += 1;
     }
-    /// Moves one message's count from one state to another.
-    pub fn shift(&mut self, from: StateKind, to: StateKind) {
-        self.0[from as usize] -= 1;
-        self.0[to as usize] += 1;
+    pub fn remove(&mut self, kind: StateKind) {
+        self.0[kind as usize] -= 1;
     }
     pub fn total(&self) -> u64 {
         self.0.iter().map(|&n| u64::from(n)).sum()
+    }
+    /// Delivered and unsettled, in any phase.
+    pub fn in_flight(&self) -> u32 {
+        self.get(StateKind::Delivering) + self.get(StateKind::Buffered) + self.get(StateKind::Processing)
     }
 }
 

@@ -12,6 +12,13 @@ pub struct Ratio {
     pub denominator: u64,
 }
 
+impl Default for Ratio {
+    /// Never.
+    fn default() -> Self {
+        Ratio { numerator: 0, denominator: 1 }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Prng {
     s: [u64; 4],

@@ -1,13 +1,15 @@
-//! The engine: an agenda ordered by (time, sequence), and the one `match` on `Event`.
+//! The engine: an agenda ordered by (time, class, sequence), and the one `match` on `Event`.
 //! Time and randomness come in as parameters (the seed); nothing here reads a clock or does
-//! I/O. Every state change goes through `transition` and is recorded as a `TraceEvent`.
+//! I/O. Components (the broker, the consumers, the producers, the script) answer through the
+//! `Outbox`: timers for the agenda and `TraceEvent`s for the trace.
 
-use crate::message::{Message, MsgState, StateCounts, StateKind};
-use crate::queue::{self, Consumer, Queue};
+use crate::broker::{Broker, SendAttrs};
+use crate::consumer::{poisson_gap, Consumer};
+use crate::message::{Phase, StateCounts};
 use crate::rng::Prng;
-use crate::scenario::{limits, Scenario, Schedule};
+use crate::scenario::{index_u32, limits, Op, Scenario, Schedule};
 use crate::time::{Duration, SimTime};
-use crate::trace::{ConsumerId, MsgId, ProducerId, QueueId, StopReason, TraceEvent, TraceHash};
+use crate::trace::{ConsumerId, MsgId, ProducerId, QueueId, StopReason, TraceEvent, TraceHash, SCRIPT};
 use serde::Serialize;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -21,22 +23,56 @@ pub enum Event {
     /// A published message reaches the broker.
     Arrive { msg: MsgId },
     /// A delivered message reaches its consumer.
-    Receive { msg: MsgId, consumer: ConsumerId },
-    /// A consumer finishes processing and acks.
-    Finish { msg: MsgId, consumer: ConsumerId },
+    Receive { consumer: ConsumerId, msg: MsgId, receipt: u32, epoch: u32 },
+    /// A consumer's work on a message is done.
+    Finish { consumer: ConsumerId, msg: MsgId, receipt: u32, epoch: u32 },
+    /// A consumer crashes (its attempt's outcome, or a poison message).
+    CrashNow { consumer: ConsumerId, epoch: u32 },
+    /// A consumer extends its lease while processing.
+    Heartbeat { consumer: ConsumerId, msg: MsgId, receipt: u32, epoch: u32 },
+    /// A crashed consumer comes back.
+    Restart { consumer: ConsumerId, epoch: u32 },
+    /// A lease (visibility timeout, lock, consumer timeout) runs out, unless extended.
+    LeaseExpiry { msg: MsgId, receipt: u32 },
+    /// A delay or backoff is over.
+    Visible { msg: MsgId },
+    /// A message's time to live runs out.
+    TtlExpiry { msg: MsgId },
+    /// The next message of a redrive at a rate.
+    RedriveNext { from: QueueId, to: QueueId, every: Duration },
+    /// A step of the scenario's script.
+    Script { step: u32 },
+}
+
+impl Event {
+    /// At equal times the broker's own timers go first, so that a message whose deadline is
+    /// `t` is visible to anything else that happens at `t` (SQS-8: visible at t >= deadline).
+    fn class(self) -> u8 {
+        match self {
+            Event::LeaseExpiry { .. } | Event::Visible { .. } | Event::TtlExpiry { .. } => 0,
+            _ => 1,
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Scheduled {
     at: SimTime,
+    class: u8,
     seq: u64,
     event: Event,
 }
 
-// BinaryHeap is a max-heap; reverse so the earliest (time, seq) pops first.
+impl Scheduled {
+    fn key(&self) -> (SimTime, u8, u64) {
+        (self.at, self.class, self.seq)
+    }
+}
+
+// BinaryHeap is a max-heap; reverse so the earliest key pops first.
 impl Ord for Scheduled {
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
+        other.key().cmp(&self.key())
     }
 }
 impl PartialOrd for Scheduled {
@@ -46,10 +82,34 @@ impl PartialOrd for Scheduled {
 }
 impl PartialEq for Scheduled {
     fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
+        self.key() == other.key()
     }
 }
 impl Eq for Scheduled {}
+
+/// Where components put what they cause: timers for the agenda, events for the trace.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    agenda: BinaryHeap<Scheduled>,
+    seq: u64,
+    hash: TraceHash,
+    trace: Vec<TraceEvent>,
+    recording: bool,
+}
+
+impl Outbox {
+    pub fn schedule(&mut self, at: SimTime, event: Event) {
+        self.seq += 1;
+        self.agenda.push(Scheduled { at, class: event.class(), seq: self.seq, event });
+    }
+
+    pub fn emit(&mut self, event: TraceEvent) {
+        self.hash.add(&event);
+        if self.recording {
+            self.trace.push(event);
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub(crate) struct Producer {
@@ -61,15 +121,23 @@ pub(crate) struct Producer {
 }
 
 /// Running totals, kept as integers so they are exact on every target.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Stats {
     pub published: u64,
-    pub acked: u64,
-    /// Deliveries out of the ready list, and the summed time messages waited there.
+    /// Deliveries out of a queue, and the summed time messages waited there first.
     pub deliveries: u64,
     /// Deliveries that waited at all (Erlang C's P(wait) is `waited / deliveries`).
     pub waited: u64,
+    #[serde(skip)]
     pub wait_total: Duration,
+    pub effects_applied: u64,
+    /// Keys whose effect was applied more than once.
+    pub applied_twice: u64,
+    pub duplicates_suppressed: u64,
+    /// Messages lost after an ack before processing.
+    pub lost: u64,
+    /// Leases that ran out while their consumer was still working on the message.
+    pub lease_expired_mid_processing: u64,
 }
 
 /// `run_until` stopped before reaching its target time.
@@ -96,19 +164,19 @@ impl std::error::Error for RunError {}
 pub struct Sim {
     pub(crate) scenario: Scenario,
     seed: u64,
-    now: SimTime,
-    seq: u64,
-    agenda: BinaryHeap<Scheduled>,
-    pub(crate) messages: Vec<Message>,
-    pub(crate) queues: Vec<Queue>,
+    pub(crate) now: SimTime,
+    pub(crate) out: Outbox,
+    pub(crate) broker: Broker,
     pub(crate) consumers: Vec<Consumer>,
-    pub(crate) producers: Vec<Producer>,
-    pub(crate) counts: Vec<StateCounts>,
-    stats: Stats,
+    producers: Vec<Producer>,
+    /// Dependencies taken down by hand (the script, or a user).
+    pub(crate) dependency_down: Vec<bool>,
+    /// How often each message key's effect was applied.
+    pub(crate) effects: Vec<u32>,
+    /// The messages the script has named, by name index.
+    names: Vec<Option<MsgId>>,
+    pub(crate) stats: Stats,
     events_processed: u64,
-    hash: TraceHash,
-    trace: Vec<TraceEvent>,
-    recording: bool,
 }
 
 impl Sim {
@@ -118,44 +186,30 @@ impl Sim {
         let producers = (0..scenario.producers.len())
             .map(|i| Producer { sent: 0, next_script: 0, prng: root.fork(i as u64), stopped: false })
             .collect();
-        let mut queues = vec![Queue::default(); scenario.queues.len()];
-        let consumers = scenario
-            .consumers
-            .iter()
-            .enumerate()
-            .map(|(i, spec)| {
-                queues[spec.queue as usize].consumers.push(crate::scenario::index_u32(i));
-                Consumer {
-                    prefetch: spec.prefetch,
-                    unacked: 0,
-                    buffer: Default::default(),
-                    processing: None,
-                    dist: spec.processing,
-                    prng: root.fork(0x1_0000 + i as u64),
-                }
-            })
-            .collect();
+        let consumers = (0..scenario.consumers.len()).map(|i| Consumer::new(root.fork(0x1_0000 + i as u64))).collect();
         let mut sim = Sim {
-            counts: vec![StateCounts::default(); scenario.queues.len()],
+            broker: Broker::new(&scenario),
+            dependency_down: vec![false; scenario.dependencies.len()],
+            names: vec![None; scenario.message_names.len()],
             scenario,
             seed,
             now: SimTime::ZERO,
-            seq: 0,
-            agenda: BinaryHeap::new(),
-            messages: Vec::new(),
-            queues,
+            out: Outbox { recording: true, ..Outbox::default() },
             consumers,
             producers,
+            effects: Vec::new(),
             stats: Stats::default(),
             events_processed: 0,
-            hash: TraceHash::default(),
-            trace: Vec::new(),
-            recording: true,
         };
         for p in 0..sim.producers.len() {
-            let producer = crate::scenario::index_u32(p);
+            let producer = index_u32(p);
             let first = sim.first_send(producer);
             sim.next_send(producer, first);
+        }
+        // Steps are scheduled one at a time, each after the previous ran, so that a step at t
+        // sees everything an earlier step at t caused (a zero-latency send has arrived).
+        if let Some(first) = sim.scenario.script.first() {
+            sim.out.schedule(first.at, Event::Script { step: 0 });
         }
         sim
     }
@@ -164,17 +218,23 @@ impl Sim {
 
     /// When the next event will happen, if anything is scheduled.
     pub fn next_event_at(&self) -> Option<SimTime> {
-        self.agenda.peek().map(|s| s.at)
+        self.out.agenda.peek().map(|s| s.at)
     }
 
-    /// Handles exactly one event, the earliest. Returns its time, or `None` when the agenda
-    /// is empty.
+    /// Handles exactly one event, the earliest, then lets consumers take what became
+    /// deliverable. Returns its time, or `None` when the agenda is empty.
     pub fn step(&mut self) -> Option<SimTime> {
-        let Scheduled { at, event, .. } = self.agenda.pop()?;
+        let Scheduled { at, event, .. } = self.out.agenda.pop()?;
         debug_assert!(at >= self.now, "time went backwards: {at} < {}", self.now);
         self.now = at;
         self.events_processed += 1;
         self.handle(event);
+        let mut dirty = self.broker.take_dirty();
+        while dirty != 0 {
+            let queue = dirty.trailing_zeros();
+            dirty &= dirty - 1;
+            self.dispatch(queue);
+        }
         Some(at)
     }
 
@@ -196,12 +256,12 @@ impl Sim {
     /// Turns trace storage off (or on). The hash is kept either way; benchmarks and the CLI
     /// without `--trace` need only the hash and the counts.
     pub fn set_recording(&mut self, on: bool) {
-        self.recording = on;
+        self.out.recording = on;
     }
 
     /// Takes the trace events recorded since the last drain.
     pub fn drain_trace(&mut self) -> Vec<TraceEvent> {
-        std::mem::take(&mut self.trace)
+        std::mem::take(&mut self.out.trace)
     }
 
     // --- Reading the state ---------------------------------------------------------------
@@ -219,17 +279,25 @@ impl Sim {
         self.events_processed
     }
     pub fn trace_hash(&self) -> TraceHash {
-        self.hash
+        self.out.hash
     }
     pub fn stats(&self) -> Stats {
         self.stats
     }
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
     /// Messages per state, for one queue.
     pub fn counts(&self, queue: QueueId) -> StateCounts {
-        self.counts[queue as usize]
+        self.broker.counts[queue as usize]
     }
-    pub fn message_state(&self, msg: MsgId) -> Option<MsgState> {
-        self.messages.get(msg as usize).map(|m| m.state)
+    pub fn message_state(&self, msg: MsgId) -> Option<crate::message::MsgState> {
+        self.broker.msgs.get(msg as usize).map(|m| m.state)
+    }
+    /// The message the script named `name`, once it has been sent.
+    pub fn named(&self, name: &str) -> Option<MsgId> {
+        let i = self.scenario.message_names.iter().position(|n| n == name)?;
+        self.names[i]
     }
 
     pub fn summary(&self) -> Summary {
@@ -241,16 +309,15 @@ impl Sim {
             seed: self.seed,
             time_ms: self.now.as_millis_f64(),
             events: self.events_processed,
-            trace_hash: self.hash.hex(),
+            trace_hash: self.out.hash.hex(),
             queues: self
                 .scenario
                 .queues
                 .iter()
-                .zip(&self.counts)
+                .zip(&self.broker.counts)
                 .map(|(q, c)| QueueSummary { name: q.name.clone(), messages: *c })
                 .collect(),
-            published: self.stats.published,
-            acked: self.stats.acked,
+            stats: self.stats,
             mean_wait_ms,
         }
     }
@@ -258,41 +325,44 @@ impl Sim {
     // --- The one match -------------------------------------------------------------------
 
     fn handle(&mut self, event: Event) {
+        let now = self.now;
         match event {
             Event::Produce { producer } => self.produce(producer),
-            Event::Arrive { msg } => {
-                let queue = self.messages[msg as usize].queue;
-                self.transition(msg, MsgState::Ready);
-                self.messages[msg as usize].enqueued_at = self.now;
-                let ready = &mut self.queues[queue as usize].ready;
-                ready.push_back(msg);
-                let depth = crate::scenario::index_u32(ready.len());
-                self.emit(TraceEvent::Enqueued { at: self.now, msg, queue, depth });
-                self.dispatch(queue);
-            }
-            Event::Receive { msg, consumer } => {
-                if self.consumers[consumer as usize].processing.is_none() {
-                    self.start_processing(consumer, msg);
-                } else {
-                    self.consumers[consumer as usize].buffer.push_back(msg);
-                    self.transition(msg, MsgState::Buffered(consumer));
+            Event::Arrive { msg } => self.broker.arrive(&mut self.out, now, msg),
+            Event::Receive { consumer, msg, receipt, epoch } => self.on_receive(consumer, msg, receipt, epoch),
+            Event::Finish { consumer, msg, receipt, epoch } => self.on_finish(consumer, msg, receipt, epoch),
+            Event::CrashNow { consumer, epoch } => {
+                if self.consumers[consumer as usize].epoch == epoch {
+                    self.crash(consumer);
                 }
             }
-            Event::Finish { msg, consumer } => {
-                let queue = self.messages[msg as usize].queue;
-                self.transition(msg, MsgState::Acked);
-                let c = &mut self.consumers[consumer as usize];
-                assert_eq!(c.processing, Some(msg), "finished a message the consumer was not processing");
-                c.processing = None;
-                c.unacked -= 1;
-                let next = c.buffer.pop_front();
-                self.stats.acked += 1;
-                self.emit(TraceEvent::Acked { at: self.now, msg, queue, consumer });
-                if let Some(next) = next {
-                    self.start_processing(consumer, next);
+            Event::Heartbeat { consumer, msg, receipt, epoch } => self.on_heartbeat(consumer, msg, receipt, epoch),
+            Event::Restart { consumer, epoch } => {
+                if self.consumers[consumer as usize].epoch == epoch {
+                    self.restart(consumer);
                 }
-                self.dispatch(queue);
             }
+            Event::LeaseExpiry { msg, receipt } => {
+                let rmq_timeout = matches!(
+                    self.broker.queues[self.broker.msg(msg).queue as usize].spec.lease,
+                    crate::scenario::LeaseModel::RabbitMq { .. }
+                );
+                if let Some(c) = self.broker.lease_timer(&mut self.out, now, msg, receipt) {
+                    let busy = self.consumers[c as usize].jobs.iter().any(|j| j.msg == msg && j.receipt == receipt);
+                    self.stats.lease_expired_mid_processing += u64::from(busy);
+                    if rmq_timeout {
+                        self.channel_closed(c);
+                    }
+                }
+            }
+            Event::Visible { msg } => self.broker.visible_timer(&mut self.out, now, msg),
+            Event::TtlExpiry { msg } => self.broker.ttl_timer(&mut self.out, now, msg),
+            Event::RedriveNext { from, to, every } => {
+                if self.broker.redrive_one(&mut self.out, now, from, to) {
+                    self.out.schedule(now.after(every), Event::RedriveNext { from, to, every });
+                }
+            }
+            Event::Script { step } => self.script_step(step),
         }
     }
 
@@ -303,7 +373,7 @@ impl Sim {
         match &self.scenario.producers[producer as usize].schedule {
             Schedule::FixedRate { start, .. } => Some(*start),
             Schedule::Poisson { mean_interval, start, .. } => {
-                Some(start.after(queue::poisson_gap(*mean_interval, &mut p.prng)))
+                Some(start.after(poisson_gap(*mean_interval, &mut p.prng)))
             }
             Schedule::Scripted { at } => at.first().copied(),
         }
@@ -314,109 +384,214 @@ impl Sim {
             self.stop_producer(producer, StopReason::MessageLimit);
             return;
         }
-        self.publish(producer);
         let spec = &self.scenario.producers[producer as usize];
         let p = &mut self.producers[producer as usize];
+        let index = p.sent;
+        let attrs = SendAttrs {
+            group: spec.groups.map(|n| u32::try_from(index % u64::from(n)).unwrap_or(0)),
+            poison: spec.poison.binary_search(&index).is_ok(),
+            ..SendAttrs::default()
+        };
         p.sent += 1;
         let next = match &spec.schedule {
             Schedule::FixedRate { count: Some(n), .. } | Schedule::Poisson { count: Some(n), .. } if p.sent >= *n => {
                 None
             }
             Schedule::FixedRate { interval, .. } => Some(self.now.after(*interval)),
-            Schedule::Poisson { mean_interval, .. } => {
-                Some(self.now.after(queue::poisson_gap(*mean_interval, &mut p.prng)))
-            }
+            Schedule::Poisson { mean_interval, .. } => Some(self.now.after(poisson_gap(*mean_interval, &mut p.prng))),
             Schedule::Scripted { at } => {
                 p.next_script += 1;
                 at.get(p.next_script).copied()
             }
         };
+        let queue = spec.queue;
+        if self.broker.publish(&mut self.out, self.now, queue, producer, attrs).is_some() {
+            self.stats.published += 1;
+        }
         self.next_send(producer, next);
     }
 
     /// Schedules the producer's next send, or records why there is none.
     fn next_send(&mut self, producer: ProducerId, at: Option<SimTime>) {
         match at {
-            Some(t) if t <= self.scenario.end() => self.schedule(t, Event::Produce { producer }),
+            Some(t) if t <= self.scenario.end() => self.out.schedule(t, Event::Produce { producer }),
             Some(_) => self.stop_producer(producer, StopReason::DurationEnded),
             None => self.stop_producer(producer, StopReason::ScheduleDone),
         }
-    }
-
-    fn publish(&mut self, producer: ProducerId) {
-        let queue = self.scenario.producers[producer as usize].queue;
-        let msg = crate::scenario::index_u32(self.messages.len());
-        self.messages.push(Message { queue, state: MsgState::Publishing, enqueued_at: self.now });
-        self.counts[queue as usize].add(StateKind::Publishing);
-        self.stats.published += 1;
-        let arrives_at = self.now.after(self.scenario.latency);
-        self.emit(TraceEvent::Published { at: self.now, msg, producer, queue, arrives_at });
-        self.schedule(arrives_at, Event::Arrive { msg });
     }
 
     fn stop_producer(&mut self, producer: ProducerId, reason: StopReason) {
         let p = &mut self.producers[producer as usize];
         if !p.stopped {
             p.stopped = true;
-            self.emit(TraceEvent::ProducerStopped { at: self.now, producer, reason });
+            self.out.emit(TraceEvent::ProducerStopped { at: self.now, producer, reason });
         }
     }
 
-    // --- Broker and consumers ------------------------------------------------------------
+    // --- The script ----------------------------------------------------------------------
 
-    /// Delivers ready messages, oldest first, to consumers with room, round-robin.
-    fn dispatch(&mut self, queue: QueueId) {
-        loop {
-            let consumers = &self.consumers;
-            let q = &mut self.queues[queue as usize];
-            if q.ready.is_empty() {
-                return;
+    fn script_step(&mut self, step: u32) {
+        self.script_op(step);
+        if let Some(next) = self.scenario.script.get(step as usize + 1) {
+            self.out.schedule(next.at, Event::Script { step: step + 1 });
+        }
+    }
+
+    fn script_op(&mut self, step: u32) {
+        let now = self.now;
+        let op = self.scenario.script[step as usize].op.clone();
+        // The message a step names, and what the consumer holds it by.
+        let held = |sim: &Sim, consumer: u32, name: u32| {
+            let msg = sim.names[name as usize]?;
+            sim.consumers[consumer as usize].find(msg)
+        };
+        match op {
+            Op::Send { queue, name, group, dedup_id, ttl, delay, poison } => {
+                let attrs = SendAttrs { group, dedup_id, ttl, delay, poison, key: None };
+                let sent = self.broker.publish(&mut self.out, now, queue, SCRIPT, attrs);
+                if let Some(msg) = sent {
+                    self.stats.published += 1;
+                    if let Some(n) = name {
+                        self.names[n as usize] = Some(msg);
+                    }
+                } else if let (Some(n), Some(original)) = (name, self.last_dedup_original()) {
+                    // A duplicate send answers with the original's id (SQS-23).
+                    self.names[n as usize] = Some(original);
+                }
             }
-            let Some(consumer) = q.pick_consumer(|c| consumers[c as usize].has_room()) else {
-                return;
-            };
-            let Some(msg) = q.ready.pop_front() else { return };
-            self.consumers[consumer as usize].unacked += 1;
-            self.transition(msg, MsgState::Delivering(consumer));
-            self.stats.deliveries += 1;
-            let waited = self.now.since(self.messages[msg as usize].enqueued_at);
-            self.stats.wait_total = self.stats.wait_total.plus(waited);
-            self.stats.waited += u64::from(waited > Duration::ZERO);
-            let arrives_at = self.now.after(self.scenario.latency);
-            self.emit(TraceEvent::Delivered { at: self.now, msg, queue, consumer, arrives_at });
-            self.schedule(arrives_at, Event::Receive { msg, consumer });
+            Op::Receive { consumer, queue, max } => self.script_receive(consumer, queue, max),
+            Op::Ack { consumer, name } => match held(self, consumer, name) {
+                Some(h) => {
+                    if self.broker.ack(&mut self.out, now, h.msg, consumer, h.receipt) {
+                        self.apply_effect_for_script(consumer, h.msg);
+                    }
+                    self.drop_held(consumer, h.msg, h.receipt);
+                }
+                None => self.refuse(consumer, name),
+            },
+            Op::Nack { consumer, name, requeue } => {
+                if let Some(h) = held(self, consumer, name) {
+                    if requeue {
+                        self.broker.give_back(
+                            &mut self.out,
+                            now,
+                            h.msg,
+                            consumer,
+                            h.receipt,
+                            crate::trace::ReturnReason::Nacked,
+                        );
+                    } else {
+                        self.broker.reject(
+                            &mut self.out,
+                            now,
+                            h.msg,
+                            consumer,
+                            h.receipt,
+                            crate::trace::DeadReason::Rejected,
+                        );
+                    }
+                    self.drop_held(consumer, h.msg, h.receipt);
+                }
+            }
+            Op::Abandon { consumer, name } => {
+                if let Some(h) = held(self, consumer, name) {
+                    self.broker.give_back(
+                        &mut self.out,
+                        now,
+                        h.msg,
+                        consumer,
+                        h.receipt,
+                        crate::trace::ReturnReason::Abandoned,
+                    );
+                    self.drop_held(consumer, h.msg, h.receipt);
+                }
+            }
+            Op::ChangeVisibility { consumer, name, timeout } => {
+                if let Some(h) = held(self, consumer, name) {
+                    self.broker.change_visibility(&mut self.out, now, h.msg, consumer, h.receipt, timeout);
+                    if timeout == Duration::ZERO {
+                        self.drop_held(consumer, h.msg, h.receipt);
+                    }
+                }
+            }
+            Op::RenewLock { consumer, name } => {
+                if let Some(h) = held(self, consumer, name) {
+                    let lease = self.broker.queues[self.broker.msg(h.msg).queue as usize].spec.lease;
+                    self.broker.extend(
+                        &mut self.out,
+                        now,
+                        h.msg,
+                        consumer,
+                        h.receipt,
+                        now.after(lease.lease_duration()),
+                    );
+                }
+            }
+            Op::DeadLetter { consumer, name } => {
+                if let Some(h) = held(self, consumer, name) {
+                    self.broker.reject(
+                        &mut self.out,
+                        now,
+                        h.msg,
+                        consumer,
+                        h.receipt,
+                        crate::trace::DeadReason::Rejected,
+                    );
+                    self.drop_held(consumer, h.msg, h.receipt);
+                }
+            }
+            Op::Crash { consumer } => self.crash(consumer),
+            Op::Restart { consumer } => self.restart(consumer),
+            Op::Redrive { from, to, rate_per_s } => match rate_per_s {
+                None => while self.broker.redrive_one(&mut self.out, now, from, to) {},
+                Some(rate) => {
+                    let every = Duration::from_micros(1_000_000 / u64::from(rate));
+                    self.out.schedule(now, Event::RedriveNext { from, to, every });
+                }
+            },
+            Op::DependencyDown { dependency } | Op::DependencyUp { dependency } => {
+                let up = matches!(op, Op::DependencyUp { .. });
+                self.dependency_down[dependency as usize] = !up;
+                self.out.emit(TraceEvent::DependencyChanged { at: now, dependency, up });
+            }
         }
     }
 
-    fn start_processing(&mut self, consumer: ConsumerId, msg: MsgId) {
-        self.transition(msg, MsgState::Processing(consumer));
-        let c = &mut self.consumers[consumer as usize];
-        c.processing = Some(msg);
-        let done_at = self.now.after(c.processing_time());
-        self.emit(TraceEvent::ProcessingStarted { at: self.now, msg, consumer, done_at });
-        self.schedule(done_at, Event::Finish { msg, consumer });
+    /// A receive by hand: up to `max` visible messages, in hand at once (no network leg).
+    fn script_receive(&mut self, consumer: ConsumerId, queue: QueueId, max: u32) {
+        let now = self.now;
+        let mut got = 0;
+        while got < max {
+            let Some(msg) = self.broker.next_deliverable(queue) else { break };
+            if let Some(receipt) = self.broker.deliver(&mut self.out, now, msg, consumer, Phase::Processing, now) {
+                self.stats.deliveries += 1;
+                let h = crate::consumer::Held { msg, receipt, auto_acked: false };
+                self.consumers[consumer as usize].held.push(h);
+                got += 1;
+            }
+        }
+        if got == 0 {
+            self.out.emit(TraceEvent::ReceivedNothing { at: now, consumer, queue });
+        }
     }
 
-    // --- Plumbing ------------------------------------------------------------------------
-
-    /// The only place a message changes state. An illegal move is an engine bug, not bad
-    /// input, so it panics (and the tests' checkers would catch it first).
-    fn transition(&mut self, msg: MsgId, next: MsgState) {
-        let m = &mut self.messages[msg as usize];
-        assert!(m.state.can_become(next), "m{msg}: illegal move {:?} -> {next:?}", m.state);
-        self.counts[m.queue as usize].shift(m.state.kind(), next.kind());
-        m.state = next;
+    fn drop_held(&mut self, consumer: ConsumerId, msg: MsgId, receipt: u32) {
+        self.consumers[consumer as usize].held.retain(|h| !(h.msg == msg && h.receipt == receipt));
     }
 
-    fn schedule(&mut self, at: SimTime, event: Event) {
-        self.seq += 1;
-        self.agenda.push(Scheduled { at, seq: self.seq, event });
+    fn refuse(&mut self, consumer: ConsumerId, name: u32) {
+        if let Some(msg) = self.names[name as usize] {
+            self.out.emit(TraceEvent::AckRefused { at: self.now, msg, consumer, receipt: 0 });
+        }
     }
 
-    fn emit(&mut self, event: TraceEvent) {
-        self.hash.add(&event);
-        if self.recording {
-            self.trace.push(event);
+    /// A scripted ack is the consumer saying it did the work.
+    fn apply_effect_for_script(&mut self, _consumer: ConsumerId, _msg: MsgId) {}
+
+    fn last_dedup_original(&self) -> Option<MsgId> {
+        match self.out.trace.last() {
+            Some(TraceEvent::Deduplicated { original, .. }) => Some(*original),
+            _ => None,
         }
     }
 }
@@ -430,8 +605,7 @@ pub struct Summary {
     pub events: u64,
     pub trace_hash: String,
     pub queues: Vec<QueueSummary>,
-    pub published: u64,
-    pub acked: u64,
+    pub stats: Stats,
     pub mean_wait_ms: f64,
 }
 

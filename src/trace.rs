@@ -5,7 +5,7 @@
 
 use crate::scenario::Scenario;
 use crate::time::SimTime;
-use serde::ser::{Serialize, SerializeStruct, Serializer};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::fmt;
 
 /// Message, producer, queue and consumer ids are indices, fixed-width for the trace.
@@ -13,31 +13,92 @@ pub type MsgId = u32;
 pub type ProducerId = u32;
 pub type QueueId = u32;
 pub type ConsumerId = u32;
+/// The producer id of messages the script sends.
+pub const SCRIPT: ProducerId = u32::MAX;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StopReason {
-    /// The schedule's `count` was reached, or its scripted times ran out.
-    ScheduleDone,
-    /// The scenario's `duration_ms` ended.
-    DurationEnded,
-    /// The run reached `limits::MESSAGES_MAX`.
-    MessageLimit,
+/// Declares a closed, field-less enum with a stable code (for the hash) and a name (for
+/// lines and JSON) per variant.
+macro_rules! reasons {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $code:literal, $text:literal;)+ }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name { $($(#[$vdoc])* $variant,)+ }
+        impl $name {
+            pub fn code(self) -> u8 { match self { $($name::$variant => $code,)+ } }
+            pub fn as_str(self) -> &'static str { match self { $($name::$variant => $text,)+ } }
+        }
+    };
 }
 
-impl StopReason {
-    fn code(self) -> u8 {
-        match self {
-            StopReason::ScheduleDone => 0,
-            StopReason::DurationEnded => 1,
-            StopReason::MessageLimit => 2,
-        }
+reasons! {
+    /// Why a producer stopped.
+    StopReason {
+        /// The schedule's `count` was reached, or its scripted times ran out.
+        ScheduleDone = 0, "schedule done";
+        DurationEnded = 1, "duration ended";
+        MessageLimit = 2, "message limit reached";
     }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StopReason::ScheduleDone => "schedule done",
-            StopReason::DurationEnded => "duration ended",
-            StopReason::MessageLimit => "message limit reached",
-        }
+}
+
+reasons! {
+    /// Why a delivered message went back to its queue.
+    ReturnReason {
+        /// RabbitMQ basic.nack / basic.reject with requeue=true (RMQ-5).
+        Nacked = 0, "nacked, requeue";
+        /// Service Bus Abandon (ASB-1).
+        Abandoned = 1, "abandoned";
+        /// The visibility timeout or lock ran out (SQS-2, ASB-5).
+        LeaseExpired = 2, "lease expired";
+        /// SQS ChangeMessageVisibility to 0 (SQS-4d).
+        MadeVisible = 3, "visibility set to 0";
+        /// The consumer's channel closed: a crash or RabbitMQ's consumer timeout (RMQ-7, RMQ-9).
+        ChannelClosed = 4, "channel closed";
+    }
+}
+
+reasons! {
+    /// Why a message was dead-lettered. RabbitMQ's four reasons keep RabbitMQ's words (RMQ-10).
+    DeadReason {
+        Rejected = 0, "rejected";
+        Expired = 1, "expired";
+        MaxLength = 2, "maxlen";
+        DeliveryLimit = 3, "delivery_limit";
+        /// SQS redrive policy (SQS-11).
+        MaxReceiveCount = 4, "maxReceiveCount exceeded";
+        /// Service Bus (ASB-5).
+        MaxDeliveryCount = 5, "MaxDeliveryCountExceeded";
+        /// The consumer's retry policy gave up.
+        AttemptsExhausted = 6, "attempts exhausted";
+        /// The consumer classed the error as permanent.
+        PermanentError = 7, "permanent error";
+    }
+}
+
+reasons! {
+    /// Why a message was dropped: only where the configuration allows loss.
+    DropReason {
+        /// Auto-acked (ack before processing), then processing never completed: lost.
+        LostAfterAutoAck = 0, "lost: acked before processing, which then failed";
+        /// The queue was full and drops its oldest (RMQ-23).
+        DropHead = 1, "queue full: oldest dropped";
+        /// The queue was full and refused the publish (RMQ-23).
+        RejectPublish = 2, "queue full: publish refused";
+        /// Dead-lettered without a dead-letter queue: discarded (RMQ-5).
+        NoDeadLetterQueue = 3, "discarded: no dead-letter queue";
+    }
+}
+
+reasons! {
+    /// What went wrong with one processing attempt.
+    ErrorClass {
+        /// Timeout, 429, 503: worth retrying.
+        Transient = 0, "transient error";
+        /// Bad payload, schema mismatch: retrying cannot help.
+        Permanent = 1, "permanent error";
+        /// Cannot tell: retry once or twice, then give up.
+        Unknown = 2, "unknown error";
+        /// The downstream dependency was down (a 503).
+        DependencyDown = 3, "dependency down (503)";
     }
 }
 
@@ -45,52 +106,253 @@ impl StopReason {
 /// renderer interpolates without any events in between.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TraceEvent {
-    /// A producer sent a message; it travels to the queue until `arrives_at`.
-    Published { at: SimTime, msg: MsgId, producer: ProducerId, queue: QueueId, arrives_at: SimTime },
-    /// The broker stored the message; it is ready, with `depth` ready messages now queued.
-    Enqueued { at: SimTime, msg: MsgId, queue: QueueId, depth: u32 },
-    /// The broker handed the message to a consumer; it travels there until `arrives_at`.
-    Delivered { at: SimTime, msg: MsgId, queue: QueueId, consumer: ConsumerId, arrives_at: SimTime },
-    /// The consumer started processing; it will finish at `done_at`.
-    ProcessingStarted { at: SimTime, msg: MsgId, consumer: ConsumerId, done_at: SimTime },
-    /// The consumer finished and acknowledged; the broker deleted the message.
-    Acked { at: SimTime, msg: MsgId, queue: QueueId, consumer: ConsumerId },
+    /// A producer (or the script) sent a message; it travels to the queue until `arrives_at`.
+    Published {
+        at: SimTime,
+        msg: MsgId,
+        producer: ProducerId,
+        queue: QueueId,
+        arrives_at: SimTime,
+    },
+    /// The broker accepted a send but, by its deduplication id, stored nothing (SQS-23).
+    Deduplicated {
+        at: SimTime,
+        queue: QueueId,
+        original: MsgId,
+    },
+    /// The message is visible in its queue (in a DLQ: waiting there), `depth` visible now.
+    Enqueued {
+        at: SimTime,
+        msg: MsgId,
+        queue: QueueId,
+        depth: u32,
+    },
+    /// The message is in its queue but hidden until `until`: a delay or a retry's backoff.
+    Delayed {
+        at: SimTime,
+        msg: MsgId,
+        queue: QueueId,
+        until: SimTime,
+    },
+    /// Handed to a consumer under a fresh receipt, leased until `lease_until`; it travels there
+    /// until `arrives_at`. `receive_count` is the system's own counter after this delivery.
+    Delivered {
+        at: SimTime,
+        msg: MsgId,
+        queue: QueueId,
+        consumer: ConsumerId,
+        receipt: u32,
+        receive_count: u32,
+        lease_until: SimTime,
+        arrives_at: SimTime,
+    },
+    /// Ack before processing: the broker forgot the message on receipt.
+    AutoAcked {
+        at: SimTime,
+        msg: MsgId,
+        consumer: ConsumerId,
+    },
+    /// The consumer started processing; it will be done at `done_at`.
+    ProcessingStarted {
+        at: SimTime,
+        msg: MsgId,
+        consumer: ConsumerId,
+        done_at: SimTime,
+    },
+    /// The lease was extended to `until` (ChangeMessageVisibility, RenewLock).
+    LeaseExtended {
+        at: SimTime,
+        msg: MsgId,
+        consumer: ConsumerId,
+        until: SimTime,
+    },
+    /// An attempt failed; `attempt` failed attempts so far.
+    Failed {
+        at: SimTime,
+        msg: MsgId,
+        consumer: ConsumerId,
+        error: ErrorClass,
+        attempt: u32,
+    },
+    /// The business effect was applied; `times` is how often, for this message's key.
+    EffectApplied {
+        at: SimTime,
+        msg: MsgId,
+        consumer: ConsumerId,
+        key: u32,
+        times: u32,
+    },
+    /// An idempotent consumer saw a key it had applied already, and skipped it (IP-1).
+    DuplicateSuppressed {
+        at: SimTime,
+        msg: MsgId,
+        consumer: ConsumerId,
+        key: u32,
+    },
+    /// Settled and deleted.
+    Acked {
+        at: SimTime,
+        msg: MsgId,
+        queue: QueueId,
+        consumer: ConsumerId,
+    },
+    /// A settle with a receipt that is no longer current: the broker kept the message
+    /// (SQS-6 stale handle, Service Bus lock lost).
+    AckRefused {
+        at: SimTime,
+        msg: MsgId,
+        consumer: ConsumerId,
+        receipt: u32,
+    },
+    /// Back in the queue, visible again.
+    Returned {
+        at: SimTime,
+        msg: MsgId,
+        queue: QueueId,
+        consumer: ConsumerId,
+        reason: ReturnReason,
+    },
+    /// Moved to `dlq`.
+    DeadLettered {
+        at: SimTime,
+        msg: MsgId,
+        from: QueueId,
+        dlq: QueueId,
+        reason: DeadReason,
+    },
+    /// Its time to live ran out and it was discarded.
+    Expired {
+        at: SimTime,
+        msg: MsgId,
+        queue: QueueId,
+    },
+    /// Dropped: see the reason.
+    Dropped {
+        at: SimTime,
+        msg: MsgId,
+        queue: QueueId,
+        reason: DropReason,
+    },
+    /// Redriven out of its DLQ as the new message `new_msg` in `to` (SQS-15).
+    Redriven {
+        at: SimTime,
+        msg: MsgId,
+        new_msg: MsgId,
+        to: QueueId,
+    },
+    /// A receive that returned nothing.
+    ReceivedNothing {
+        at: SimTime,
+        consumer: ConsumerId,
+        queue: QueueId,
+    },
+    ConsumerCrashed {
+        at: SimTime,
+        consumer: ConsumerId,
+    },
+    ConsumerRestarted {
+        at: SimTime,
+        consumer: ConsumerId,
+    },
+    DependencyChanged {
+        at: SimTime,
+        dependency: u32,
+        up: bool,
+    },
     /// A producer will send no more.
-    ProducerStopped { at: SimTime, producer: ProducerId, reason: StopReason },
+    ProducerStopped {
+        at: SimTime,
+        producer: ProducerId,
+        reason: StopReason,
+    },
 }
 
 impl TraceEvent {
     pub fn at(&self) -> SimTime {
+        use TraceEvent::*;
         match *self {
-            TraceEvent::Published { at, .. }
-            | TraceEvent::Enqueued { at, .. }
-            | TraceEvent::Delivered { at, .. }
-            | TraceEvent::ProcessingStarted { at, .. }
-            | TraceEvent::Acked { at, .. }
-            | TraceEvent::ProducerStopped { at, .. } => at,
+            Published { at, .. }
+            | Deduplicated { at, .. }
+            | Enqueued { at, .. }
+            | Delayed { at, .. }
+            | Delivered { at, .. }
+            | AutoAcked { at, .. }
+            | ProcessingStarted { at, .. }
+            | LeaseExtended { at, .. }
+            | Failed { at, .. }
+            | EffectApplied { at, .. }
+            | DuplicateSuppressed { at, .. }
+            | Acked { at, .. }
+            | AckRefused { at, .. }
+            | Returned { at, .. }
+            | DeadLettered { at, .. }
+            | Expired { at, .. }
+            | Dropped { at, .. }
+            | Redriven { at, .. }
+            | ReceivedNothing { at, .. }
+            | ConsumerCrashed { at, .. }
+            | ConsumerRestarted { at, .. }
+            | DependencyChanged { at, .. }
+            | ProducerStopped { at, .. } => at,
         }
     }
 
     pub fn kind(&self) -> &'static str {
+        use TraceEvent::*;
         match self {
-            TraceEvent::Published { .. } => "published",
-            TraceEvent::Enqueued { .. } => "enqueued",
-            TraceEvent::Delivered { .. } => "delivered",
-            TraceEvent::ProcessingStarted { .. } => "processing_started",
-            TraceEvent::Acked { .. } => "acked",
-            TraceEvent::ProducerStopped { .. } => "producer_stopped",
+            Published { .. } => "published",
+            Deduplicated { .. } => "deduplicated",
+            Enqueued { .. } => "enqueued",
+            Delayed { .. } => "delayed",
+            Delivered { .. } => "delivered",
+            AutoAcked { .. } => "auto_acked",
+            ProcessingStarted { .. } => "processing_started",
+            LeaseExtended { .. } => "lease_extended",
+            Failed { .. } => "failed",
+            EffectApplied { .. } => "effect_applied",
+            DuplicateSuppressed { .. } => "duplicate_suppressed",
+            Acked { .. } => "acked",
+            AckRefused { .. } => "ack_refused",
+            Returned { .. } => "returned",
+            DeadLettered { .. } => "dead_lettered",
+            Expired { .. } => "expired",
+            Dropped { .. } => "dropped",
+            Redriven { .. } => "redriven",
+            ReceivedNothing { .. } => "received_nothing",
+            ConsumerCrashed { .. } => "consumer_crashed",
+            ConsumerRestarted { .. } => "consumer_restarted",
+            DependencyChanged { .. } => "dependency_changed",
+            ProducerStopped { .. } => "producer_stopped",
         }
     }
 
     /// The message this event is about, if any.
     pub fn msg(&self) -> Option<MsgId> {
+        use TraceEvent::*;
         match *self {
-            TraceEvent::Published { msg, .. }
-            | TraceEvent::Enqueued { msg, .. }
-            | TraceEvent::Delivered { msg, .. }
-            | TraceEvent::ProcessingStarted { msg, .. }
-            | TraceEvent::Acked { msg, .. } => Some(msg),
-            TraceEvent::ProducerStopped { .. } => None,
+            Published { msg, .. }
+            | Enqueued { msg, .. }
+            | Delayed { msg, .. }
+            | Delivered { msg, .. }
+            | AutoAcked { msg, .. }
+            | ProcessingStarted { msg, .. }
+            | LeaseExtended { msg, .. }
+            | Failed { msg, .. }
+            | EffectApplied { msg, .. }
+            | DuplicateSuppressed { msg, .. }
+            | Acked { msg, .. }
+            | AckRefused { msg, .. }
+            | Returned { msg, .. }
+            | DeadLettered { msg, .. }
+            | Expired { msg, .. }
+            | Dropped { msg, .. }
+            | Redriven { msg, .. } => Some(msg),
+            Deduplicated { .. }
+            | ReceivedNothing { .. }
+            | ConsumerCrashed { .. }
+            | ConsumerRestarted { .. }
+            | DependencyChanged { .. }
+            | ProducerStopped { .. } => None,
         }
     }
 
@@ -99,36 +361,121 @@ impl TraceEvent {
         Line { event: self, scenario }
     }
 
-    /// Feeds the event's fixed binary encoding to the hasher: a tag byte, then each field as
-    /// little-endian integers. Times are microseconds.
-    fn encode(&self, h: &mut TraceHash) {
+    /// Visits every field in a fixed order: the one place that lists each event's fields, for
+    /// both the hash and the JSON form.
+    fn fields(&self, v: &mut impl FieldVisitor) {
+        use TraceEvent::*;
         match *self {
-            TraceEvent::Published { at, msg, producer, queue, arrives_at } => {
-                h.bytes(&[1]);
-                h.time(at).u32(msg).u32(producer).u32(queue).time(arrives_at);
+            Published { msg, producer, queue, arrives_at, .. } => {
+                v.id("msg", msg).id("producer", producer).id("queue", queue).time("arrives_at_ms", arrives_at);
             }
-            TraceEvent::Enqueued { at, msg, queue, depth } => {
-                h.bytes(&[2]);
-                h.time(at).u32(msg).u32(queue).u32(depth);
+            Deduplicated { queue, original, .. } => {
+                v.id("queue", queue).id("original", original);
             }
-            TraceEvent::Delivered { at, msg, queue, consumer, arrives_at } => {
-                h.bytes(&[3]);
-                h.time(at).u32(msg).u32(queue).u32(consumer).time(arrives_at);
+            Enqueued { msg, queue, depth, .. } => {
+                v.id("msg", msg).id("queue", queue).id("depth", depth);
             }
-            TraceEvent::ProcessingStarted { at, msg, consumer, done_at } => {
-                h.bytes(&[4]);
-                h.time(at).u32(msg).u32(consumer).time(done_at);
+            Delayed { msg, queue, until, .. } => {
+                v.id("msg", msg).id("queue", queue).time("until_ms", until);
             }
-            TraceEvent::Acked { at, msg, queue, consumer } => {
-                h.bytes(&[5]);
-                h.time(at).u32(msg).u32(queue).u32(consumer);
+            Delivered { msg, queue, consumer, receipt, receive_count, lease_until, arrives_at, .. } => {
+                v.id("msg", msg).id("queue", queue).id("consumer", consumer).id("receipt", receipt);
+                v.id("receive_count", receive_count)
+                    .time("lease_until_ms", lease_until)
+                    .time("arrives_at_ms", arrives_at);
             }
-            TraceEvent::ProducerStopped { at, producer, reason } => {
-                h.bytes(&[6]);
-                h.time(at).u32(producer).bytes(&[reason.code()]);
+            AutoAcked { msg, consumer, .. } => {
+                v.id("msg", msg).id("consumer", consumer);
+            }
+            ProcessingStarted { msg, consumer, done_at, .. } => {
+                v.id("msg", msg).id("consumer", consumer).time("done_at_ms", done_at);
+            }
+            LeaseExtended { msg, consumer, until, .. } => {
+                v.id("msg", msg).id("consumer", consumer).time("until_ms", until);
+            }
+            Failed { msg, consumer, error, attempt, .. } => {
+                v.id("msg", msg).id("consumer", consumer).reason("error", error.code(), error.as_str());
+                v.id("attempt", attempt);
+            }
+            EffectApplied { msg, consumer, key, times, .. } => {
+                v.id("msg", msg).id("consumer", consumer).id("key", key).id("times", times);
+            }
+            DuplicateSuppressed { msg, consumer, key, .. } => {
+                v.id("msg", msg).id("consumer", consumer).id("key", key);
+            }
+            Acked { msg, queue, consumer, .. } => {
+                v.id("msg", msg).id("queue", queue).id("consumer", consumer);
+            }
+            AckRefused { msg, consumer, receipt, .. } => {
+                v.id("msg", msg).id("consumer", consumer).id("receipt", receipt);
+            }
+            Returned { msg, queue, consumer, reason, .. } => {
+                v.id("msg", msg).id("queue", queue).id("consumer", consumer);
+                v.reason("reason", reason.code(), reason.as_str());
+            }
+            DeadLettered { msg, from, dlq, reason, .. } => {
+                v.id("msg", msg).id("from", from).id("dlq", dlq).reason("reason", reason.code(), reason.as_str());
+            }
+            Expired { msg, queue, .. } => {
+                v.id("msg", msg).id("queue", queue);
+            }
+            Dropped { msg, queue, reason, .. } => {
+                v.id("msg", msg).id("queue", queue).reason("reason", reason.code(), reason.as_str());
+            }
+            Redriven { msg, new_msg, to, .. } => {
+                v.id("msg", msg).id("new_msg", new_msg).id("to", to);
+            }
+            ReceivedNothing { consumer, queue, .. } => {
+                v.id("consumer", consumer).id("queue", queue);
+            }
+            ConsumerCrashed { consumer, .. } | ConsumerRestarted { consumer, .. } => {
+                v.id("consumer", consumer);
+            }
+            DependencyChanged { dependency, up, .. } => {
+                v.id("dependency", dependency).reason("up", u8::from(up), if up { "up" } else { "down" });
+            }
+            ProducerStopped { producer, reason, .. } => {
+                v.id("producer", producer).reason("reason", reason.code(), reason.as_str());
             }
         }
     }
+
+    /// A stable tag byte per kind, for the hash.
+    fn tag(&self) -> u8 {
+        use TraceEvent::*;
+        match self {
+            Published { .. } => 1,
+            Enqueued { .. } => 2,
+            Delivered { .. } => 3,
+            ProcessingStarted { .. } => 4,
+            Acked { .. } => 5,
+            ProducerStopped { .. } => 6,
+            Deduplicated { .. } => 7,
+            Delayed { .. } => 8,
+            AutoAcked { .. } => 9,
+            LeaseExtended { .. } => 10,
+            Failed { .. } => 11,
+            EffectApplied { .. } => 12,
+            DuplicateSuppressed { .. } => 13,
+            AckRefused { .. } => 14,
+            Returned { .. } => 15,
+            DeadLettered { .. } => 16,
+            Expired { .. } => 17,
+            Dropped { .. } => 18,
+            Redriven { .. } => 19,
+            ReceivedNothing { .. } => 20,
+            ConsumerCrashed { .. } => 21,
+            ConsumerRestarted { .. } => 22,
+            DependencyChanged { .. } => 23,
+        }
+    }
+}
+
+/// What `TraceEvent::fields` calls for each field.
+trait FieldVisitor {
+    fn id(&mut self, name: &'static str, value: u32) -> &mut Self;
+    fn time(&mut self, name: &'static str, value: SimTime) -> &mut Self;
+    fn reason(&mut self, name: &'static str, code: u8, text: &'static str) -> &mut Self;
 }
 
 /// `TraceEvent` with names, for display: `1.250000s m3 delivered orders → worker-2`.
@@ -140,29 +487,81 @@ pub struct Line<'a> {
 
 impl fmt::Display for Line<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use TraceEvent::*;
         let s = self.scenario;
         let queue = |q: QueueId| s.queues.get(q as usize).map_or("?", |x| x.name.as_str());
-        let producer = |p: ProducerId| s.producers.get(p as usize).map_or("?", |x| x.name.as_str());
+        let producer = |p: ProducerId| {
+            if p == SCRIPT {
+                "the script"
+            } else {
+                s.producers.get(p as usize).map_or("?", |x| x.name.as_str())
+            }
+        };
         let consumer = |c: ConsumerId| s.consumers.get(c as usize).map_or("?", |x| x.name.as_str());
+        let dependency = |d: u32| s.dependencies.get(d as usize).map_or("?", |x| x.name.as_str());
+        write!(f, "{} ", self.event.at())?;
         match *self.event {
-            TraceEvent::Published { at, msg, producer: p, queue: q, arrives_at } => {
-                write!(f, "{at} m{msg} published by {} to {} (arrives {arrives_at})", producer(p), queue(q))
+            Published { msg, producer: p, queue: q, arrives_at, .. } => {
+                write!(f, "m{msg} published by {} to {} (arrives {arrives_at})", producer(p), queue(q))
             }
-            TraceEvent::Enqueued { at, msg, queue: q, depth } => {
-                write!(f, "{at} m{msg} enqueued in {} (depth {depth})", queue(q))
+            Deduplicated { queue: q, original, .. } => {
+                write!(f, "a send to {} was a duplicate of m{original}: accepted, not stored", queue(q))
             }
-            TraceEvent::Delivered { at, msg, queue: q, consumer: c, arrives_at } => {
-                write!(f, "{at} m{msg} delivered {} → {} (arrives {arrives_at})", queue(q), consumer(c))
+            Enqueued { msg, queue: q, depth, .. } => write!(f, "m{msg} visible in {} (depth {depth})", queue(q)),
+            Delayed { msg, queue: q, until, .. } => write!(f, "m{msg} waits in {} until {until}", queue(q)),
+            Delivered { msg, queue: q, consumer: c, receive_count, lease_until, arrives_at, .. } => {
+                write!(f, "m{msg} delivered {} → {} (delivery {receive_count}", queue(q), consumer(c))?;
+                if lease_until != SimTime::MAX {
+                    write!(f, ", leased until {lease_until}")?;
+                }
+                write!(f, ", arrives {arrives_at})")
             }
-            TraceEvent::ProcessingStarted { at, msg, consumer: c, done_at } => {
-                write!(f, "{at} m{msg} processing on {} (done {done_at})", consumer(c))
+            AutoAcked { msg, consumer: c, .. } => {
+                write!(f, "m{msg} acked on receipt by {} (before processing)", consumer(c))
             }
-            TraceEvent::Acked { at, msg, queue: q, consumer: c } => {
-                write!(f, "{at} m{msg} acked by {}, deleted from {}", consumer(c), queue(q))
+            ProcessingStarted { msg, consumer: c, done_at, .. } => {
+                write!(f, "m{msg} processing on {} (done {done_at})", consumer(c))
             }
-            TraceEvent::ProducerStopped { at, producer: p, reason } => {
-                write!(f, "{at} {} stopped: {}", producer(p), reason.as_str())
+            LeaseExtended { msg, consumer: c, until, .. } => {
+                write!(f, "m{msg} lease extended by {} until {until}", consumer(c))
             }
+            Failed { msg, consumer: c, error, attempt, .. } => {
+                write!(f, "m{msg} failed on {}: {} (attempt {attempt})", consumer(c), error.as_str())
+            }
+            EffectApplied { msg, consumer: c, times, .. } => {
+                write!(f, "m{msg} effect applied by {}", consumer(c))?;
+                if times > 1 {
+                    write!(f, " (applied {times} times!)")?;
+                }
+                Ok(())
+            }
+            DuplicateSuppressed { msg, consumer: c, .. } => {
+                write!(f, "m{msg} already applied: {} skipped it", consumer(c))
+            }
+            Acked { msg, queue: q, consumer: c, .. } => {
+                write!(f, "m{msg} acked by {}, deleted from {}", consumer(c), queue(q))
+            }
+            AckRefused { msg, consumer: c, .. } => {
+                write!(f, "m{msg} ack by {} refused: its receipt is no longer current", consumer(c))
+            }
+            Returned { msg, queue: q, consumer: c, reason, .. } => {
+                write!(f, "m{msg} back in {} from {}: {}", queue(q), consumer(c), reason.as_str())
+            }
+            DeadLettered { msg, from, dlq, reason, .. } => {
+                write!(f, "m{msg} dead-lettered {} → {}: {}", queue(from), queue(dlq), reason.as_str())
+            }
+            Expired { msg, queue: q, .. } => write!(f, "m{msg} expired in {}", queue(q)),
+            Dropped { msg, queue: q, reason, .. } => write!(f, "m{msg} dropped from {}: {}", queue(q), reason.as_str()),
+            Redriven { msg, new_msg, to, .. } => write!(f, "m{msg} redriven to {} as m{new_msg}", queue(to)),
+            ReceivedNothing { consumer: c, queue: q, .. } => {
+                write!(f, "{} received nothing from {}", consumer(c), queue(q))
+            }
+            ConsumerCrashed { consumer: c, .. } => write!(f, "{} crashed", consumer(c)),
+            ConsumerRestarted { consumer: c, .. } => write!(f, "{} restarted", consumer(c)),
+            DependencyChanged { dependency: d, up, .. } => {
+                write!(f, "{} is {}", dependency(d), if up { "up" } else { "down" })
+            }
+            ProducerStopped { producer: p, reason, .. } => write!(f, "{} stopped: {}", producer(p), reason.as_str()),
         }
     }
 }
@@ -170,44 +569,35 @@ impl fmt::Display for Line<'_> {
 /// JSON form: `{"kind": "delivered", "at_ms": 1250, "msg": 3, …}`. Times are f64 milliseconds.
 impl Serialize for TraceEvent {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let ms = SimTime::as_millis_f64;
-        let mut st = serializer.serialize_struct("TraceEvent", 6)?;
-        st.serialize_field("kind", self.kind())?;
-        st.serialize_field("at_ms", &ms(self.at()))?;
-        match *self {
-            TraceEvent::Published { msg, producer, queue, arrives_at, .. } => {
-                st.serialize_field("msg", &msg)?;
-                st.serialize_field("producer", &producer)?;
-                st.serialize_field("queue", &queue)?;
-                st.serialize_field("arrives_at_ms", &ms(arrives_at))?;
-            }
-            TraceEvent::Enqueued { msg, queue, depth, .. } => {
-                st.serialize_field("msg", &msg)?;
-                st.serialize_field("queue", &queue)?;
-                st.serialize_field("depth", &depth)?;
-            }
-            TraceEvent::Delivered { msg, queue, consumer, arrives_at, .. } => {
-                st.serialize_field("msg", &msg)?;
-                st.serialize_field("queue", &queue)?;
-                st.serialize_field("consumer", &consumer)?;
-                st.serialize_field("arrives_at_ms", &ms(arrives_at))?;
-            }
-            TraceEvent::ProcessingStarted { msg, consumer, done_at, .. } => {
-                st.serialize_field("msg", &msg)?;
-                st.serialize_field("consumer", &consumer)?;
-                st.serialize_field("done_at_ms", &ms(done_at))?;
-            }
-            TraceEvent::Acked { msg, queue, consumer, .. } => {
-                st.serialize_field("msg", &msg)?;
-                st.serialize_field("queue", &queue)?;
-                st.serialize_field("consumer", &consumer)?;
-            }
-            TraceEvent::ProducerStopped { producer, reason, .. } => {
-                st.serialize_field("producer", &producer)?;
-                st.serialize_field("reason", reason.as_str())?;
+        struct Json<M: SerializeMap>(M, Option<M::Error>);
+        impl<M: SerializeMap> Json<M> {
+            fn put<V: Serialize + ?Sized>(&mut self, k: &str, v: &V) -> &mut Self {
+                if self.1.is_none() {
+                    if let Err(e) = self.0.serialize_entry(k, v) {
+                        self.1 = Some(e);
+                    }
+                }
+                self
             }
         }
-        st.end()
+        impl<M: SerializeMap> FieldVisitor for Json<M> {
+            fn id(&mut self, name: &'static str, value: u32) -> &mut Self {
+                self.put(name, &value)
+            }
+            fn time(&mut self, name: &'static str, value: SimTime) -> &mut Self {
+                self.put(name, &value.as_millis_f64())
+            }
+            fn reason(&mut self, name: &'static str, _code: u8, text: &'static str) -> &mut Self {
+                self.put(name, text)
+            }
+        }
+        let mut json = Json(serializer.serialize_map(None)?, None);
+        json.put("kind", self.kind()).put("at_ms", &self.at().as_millis_f64());
+        self.fields(&mut json);
+        match json.1 {
+            Some(e) => Err(e),
+            None => json.0.end(),
+        }
     }
 }
 
@@ -223,21 +613,17 @@ impl Default for TraceHash {
 }
 
 impl TraceHash {
+    /// Adds one event: its tag, its time, then each field as little-endian integers.
     pub fn add(&mut self, event: &TraceEvent) {
-        event.encode(self);
+        self.bytes(&[event.tag()]);
+        self.bytes(&event.at().as_micros().to_le_bytes());
+        event.fields(self);
     }
-    fn bytes(&mut self, bytes: &[u8]) -> &mut Self {
+    fn bytes(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.0 ^= u64::from(b);
             self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
         }
-        self
-    }
-    fn u32(&mut self, v: u32) -> &mut Self {
-        self.bytes(&v.to_le_bytes())
-    }
-    fn time(&mut self, t: SimTime) -> &mut Self {
-        self.bytes(&t.as_micros().to_le_bytes())
     }
     pub fn value(self) -> u64 {
         self.0
@@ -245,5 +631,20 @@ impl TraceHash {
     /// 16 lowercase hex digits, the form the CLI, the page and the tests show.
     pub fn hex(self) -> String {
         format!("{:016x}", self.0)
+    }
+}
+
+impl FieldVisitor for TraceHash {
+    fn id(&mut self, _name: &'static str, value: u32) -> &mut Self {
+        self.bytes(&value.to_le_bytes());
+        self
+    }
+    fn time(&mut self, _name: &'static str, value: SimTime) -> &mut Self {
+        self.bytes(&value.as_micros().to_le_bytes());
+        self
+    }
+    fn reason(&mut self, _name: &'static str, code: u8, _text: &'static str) -> &mut Self {
+        self.bytes(&[code]);
+        self
     }
 }

@@ -29,14 +29,14 @@ fn summary(o: &Output) -> serde_json::Value {
 #[test]
 fn run_prints_a_summary_with_the_golden_hash() {
     let s = summary(&brokerlab(&["run", "scenarios/competing-consumers.json"]));
-    assert_eq!(s["trace_hash"], "c08859d035b5e60d", "the preset's own seed, 7, and the golden of tests/sim");
+    assert_eq!(s["trace_hash"], "b92ec2395f7b87e8", "the preset's own seed, 7, and the golden of tests/sim");
     assert_eq!(s["seed"], 7);
     assert_eq!(s["time_ms"], 30000.0);
     assert_eq!(s["queues"][0]["name"], "orders");
     assert_eq!(s["queues"][0]["messages"]["acked"], 73);
     let counts = s["queues"][0]["messages"].as_object().expect("object");
     let total: u64 = counts.values().filter_map(serde_json::Value::as_u64).sum();
-    assert_eq!(serde_json::Value::from(total), s["published"], "every message is counted in one state");
+    assert_eq!(serde_json::Value::from(total), s["stats"]["published"], "every message is counted in one state");
 }
 
 #[test]
@@ -58,7 +58,7 @@ fn trace_prints_one_json_line_per_event_then_the_summary() {
     let lines: Vec<serde_json::Value> =
         out.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
     let (summary, events) = lines.split_last().expect("lines");
-    assert_eq!(summary["trace_hash"], "68178b04ef14932a");
+    assert_eq!(summary["trace_hash"], "72aa9093c4b83f8b");
     assert!(events.iter().all(|e| e["kind"].is_string() && e["at_ms"].is_number() && e["line"].is_string()));
     let acked = events.iter().filter(|e| e["kind"] == "acked").count();
     assert_eq!(acked, 24);

@@ -55,7 +55,7 @@ fn errors_name_the_path_and_the_reason() {
         ("/duration_ms", json!(-5), "duration_ms: must be at least 1"),
         ("/duration_ms", json!(3_153_600_000_000u64), "duration_ms: must be at most 604800000 (7 days)"),
         ("/colour", json!("red"), "colour: unknown field `colour`"),
-        ("/queues/0/depth", json!(3), "queues[0].depth: unknown field `depth`, expected `name`"),
+        ("/queues/0/depth", json!(3), "queues[0].depth: unknown field `depth`, expected one of `name`, `lease`"),
         ("/consumers/0/prefetch", json!(0), "consumers[0].prefetch: must be at least 1"),
         ("/consumers/0/prefetch", json!(1_000_000), "consumers[0].prefetch: must be at most 10000"),
         ("/consumers/0/from", json!("nope"), "consumers[0].from: no queue is named \"nope\""),

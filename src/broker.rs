@@ -1,0 +1,702 @@
+//! The broker: queues, messages and the three lease models. Every rule cites its number in
+//! `../shared/semantics.md`. The broker reacts to calls (from consumers, the script and its
+//! own timers) and answers through the `Outbox`: trace events and timers. It never decides
+//! what a consumer does.
+
+use crate::message::{Lease, Message, MsgState, Phase, StateCounts};
+use crate::scenario::{index_u32, LeaseModel, Overflow, QueueRole, QueueSpec, Scenario};
+use crate::sim::{Event, Outbox};
+use crate::time::{Duration, SimTime};
+use crate::trace::{
+    ConsumerId, DeadReason, DropReason, ErrorClass, MsgId, ProducerId, QueueId, ReturnReason, TraceEvent,
+};
+use std::collections::BTreeMap;
+
+/// What a dead letter carries (issue 3 §5), and RabbitMQ's `x-death` (RMQ-14).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadInfo {
+    pub from: QueueId,
+    pub reason: DeadReason,
+    pub last_error: Option<ErrorClass>,
+    pub receive_count: u32,
+    pub attempts: u32,
+    pub first_attempt_at: Option<SimTime>,
+    pub last_attempt_at: Option<SimTime>,
+    pub dead_at: SimTime,
+    /// Newest first, one entry per (queue, reason) (RMQ-14).
+    pub x_death: Vec<XDeath>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XDeath {
+    pub queue: QueueId,
+    pub reason: DeadReason,
+    pub count: u32,
+    /// The first time, kept on later deaths (RMQ-14).
+    pub time: SimTime,
+}
+
+/// What a send carries beyond its queue.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SendAttrs {
+    pub group: Option<u32>,
+    pub dedup_id: Option<String>,
+    pub ttl: Option<Duration>,
+    pub delay: Option<Duration>,
+    pub poison: bool,
+    /// The business key; `None` makes it the new message's own id.
+    pub key: Option<u32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct QueueState {
+    pub spec: QueueSpec,
+    /// Visible messages by position: the order of delivery. A returned message goes back to
+    /// its own position (RMQ-6, ASB-4, SQS visibility).
+    pub ready: BTreeMap<u64, MsgId>,
+    next_pos: u64,
+    /// Consumers subscribed to this queue, in scenario order, and the round-robin cursor.
+    pub consumers: Vec<ConsumerId>,
+    pub next_rr: usize,
+    /// FIFO: in-flight messages per group; a group with any is blocked (SQS-21).
+    pub groups_in_flight: BTreeMap<u32, u32>,
+    /// FIFO: the first accepted send per deduplication id (SQS-23).
+    dedup: BTreeMap<String, (SimTime, MsgId)>,
+    /// Deduplication window (SQS-23: 5 minutes).
+    dedup_window: Duration,
+}
+
+impl QueueState {
+    fn take_pos(&mut self) -> u64 {
+        self.next_pos += 1;
+        self.next_pos
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Broker {
+    pub queues: Vec<QueueState>,
+    pub msgs: Vec<Message>,
+    pub counts: Vec<StateCounts>,
+    pub dead: BTreeMap<MsgId, DeadInfo>,
+    pub latency: Duration,
+    next_receipt: u32,
+    dirty: u64,
+}
+
+impl Broker {
+    pub fn new(scenario: &Scenario) -> Broker {
+        let mut queues: Vec<QueueState> = scenario
+            .queues
+            .iter()
+            .map(|spec| QueueState {
+                spec: spec.clone(),
+                ready: BTreeMap::new(),
+                next_pos: 0,
+                consumers: Vec::new(),
+                next_rr: 0,
+                groups_in_flight: BTreeMap::new(),
+                dedup: BTreeMap::new(),
+                dedup_window: Duration::from_millis(300_000),
+            })
+            .collect();
+        for (i, c) in scenario.consumers.iter().enumerate() {
+            queues[c.queue as usize].consumers.push(index_u32(i));
+        }
+        Broker {
+            counts: vec![StateCounts::default(); queues.len()],
+            queues,
+            msgs: Vec::new(),
+            dead: BTreeMap::new(),
+            latency: scenario.latency,
+            next_receipt: 0,
+            dirty: 0,
+        }
+    }
+
+    pub fn msg(&self, msg: MsgId) -> &Message {
+        &self.msgs[msg as usize]
+    }
+
+    fn spec(&self, queue: QueueId) -> &QueueSpec {
+        &self.queues[queue as usize].spec
+    }
+
+    /// Visible messages in a queue now.
+    pub fn depth(&self, queue: QueueId) -> u32 {
+        index_u32(self.queues[queue as usize].ready.len())
+    }
+
+    // --- The one way a message changes state -------------------------------------------------
+
+    /// Moves `msg` to `next`, in `queue`. An illegal move is an engine bug and panics.
+    fn set_state(&mut self, msg: MsgId, queue: QueueId, next: MsgState) {
+        let m = &mut self.msgs[msg as usize];
+        assert!(m.state.can_become(next), "m{msg}: illegal move {:?} -> {next:?}", m.state);
+        self.counts[m.queue as usize].remove(m.state.kind());
+        self.counts[queue as usize].add(next.kind());
+        m.state = next;
+        m.queue = queue;
+    }
+
+    // --- Sending ---------------------------------------------------------------------------
+
+    /// A send: the message exists from now, publishing, until it arrives. `None` when a FIFO
+    /// deduplication id makes it a duplicate: accepted, but nothing is stored (SQS-23).
+    pub fn publish(
+        &mut self,
+        out: &mut Outbox,
+        now: SimTime,
+        queue: QueueId,
+        producer: ProducerId,
+        attrs: SendAttrs,
+    ) -> Option<MsgId> {
+        let id = index_u32(self.msgs.len());
+        let q = &mut self.queues[queue as usize];
+        if let Some(dedup_id) = &attrs.dedup_id {
+            // The window is anchored at the first accepted send; a duplicate iff
+            // t_new < t_first + 5 min (SQS-23, vector sqs-fifo-dedup-window).
+            match q.dedup.get(dedup_id) {
+                Some(&(first, original)) if now < first.after(q.dedup_window) => {
+                    out.emit(TraceEvent::Deduplicated { at: now, queue, original });
+                    return None;
+                }
+                _ => {
+                    q.dedup.insert(dedup_id.clone(), (now, id));
+                }
+            }
+        }
+        let spec = &q.spec;
+        let ttl = match (spec.ttl, attrs.ttl) {
+            // RMQ-20: when both are set, the lower wins.
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let expires_at = ttl.map_or(SimTime::MAX, |t| now.after(t));
+        // SQS-18: a per-message delay overrides the queue's.
+        let delay = attrs.delay.unwrap_or(spec.delay);
+        self.msgs.push(Message {
+            queue,
+            state: MsgState::Publishing,
+            key: attrs.key.unwrap_or(id),
+            pos: 0,
+            available_at: now.after(delay),
+            expires_at,
+            receive_count: 0,
+            acquired_count: 0,
+            attempts: 0,
+            last_sleep: Duration::ZERO,
+            lease: None,
+            group: attrs.group,
+            poison: attrs.poison,
+            first_received_at: None,
+            last_received_at: None,
+            last_error: None,
+        });
+        self.counts[queue as usize].add(MsgState::Publishing.kind());
+        let arrives_at = now.after(self.latency);
+        out.emit(TraceEvent::Published { at: now, msg: id, producer, queue, arrives_at });
+        out.schedule(arrives_at, Event::Arrive { msg: id });
+        Some(id)
+    }
+
+    /// The message reaches its queue: refused or dropped-at-head if the queue is full,
+    /// delayed if it must wait, visible otherwise.
+    pub fn arrive(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId) {
+        let queue = self.msgs[msg as usize].queue;
+        let spec = self.spec(queue);
+        if let Some(max) = spec.max_length {
+            // RMQ-23: only messages waiting in the queue count towards its length.
+            let c = &self.counts[queue as usize];
+            let waiting = c.get(MsgState::Ready.kind()) + c.get(MsgState::Delayed.kind());
+            if waiting >= max {
+                match spec.overflow {
+                    Overflow::RejectPublish => {
+                        self.set_state(msg, queue, MsgState::Dropped);
+                        out.emit(TraceEvent::Dropped { at: now, msg, queue, reason: DropReason::RejectPublish });
+                        return;
+                    }
+                    Overflow::DropHead => {
+                        if let Some((_, &head)) = self.queues[queue as usize].ready.first_key_value() {
+                            self.dead_letter_or_drop(out, now, head, DeadReason::MaxLength, DropReason::DropHead);
+                        }
+                    }
+                }
+            }
+        }
+        if self.msgs[msg as usize].expires_at != SimTime::MAX {
+            out.schedule(self.msgs[msg as usize].expires_at, Event::TtlExpiry { msg });
+        }
+        let pos = self.queues[queue as usize].take_pos();
+        self.msgs[msg as usize].pos = pos;
+        let until = self.msgs[msg as usize].available_at;
+        if until > now {
+            self.delay(out, now, msg, queue, until);
+        } else {
+            self.make_visible(out, now, msg, queue);
+        }
+    }
+
+    /// Hides `msg` in `queue` until `until`; a `Visible` timer brings it back.
+    fn delay(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, queue: QueueId, until: SimTime) {
+        self.set_state(msg, queue, MsgState::Delayed);
+        self.msgs[msg as usize].available_at = until;
+        out.emit(TraceEvent::Delayed { at: now, msg, queue, until });
+        out.schedule(until, Event::Visible { msg });
+    }
+
+    /// Makes `msg` visible in `queue` at its own position (waiting, in a DLQ). A message whose
+    /// TTL ran out while it was away expires instead: it is never delivered (RMQ-19).
+    fn make_visible(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, queue: QueueId) {
+        if self.msgs[msg as usize].expires_at <= now {
+            self.set_state(msg, queue, MsgState::Delayed);
+            self.expire(out, now, msg);
+            return;
+        }
+        let state = if self.spec(queue).is_dead_letter() { MsgState::DeadLettered } else { MsgState::Ready };
+        self.set_state(msg, queue, state);
+        let m = &mut self.msgs[msg as usize];
+        m.available_at = now;
+        let pos = m.pos;
+        let q = &mut self.queues[queue as usize];
+        let old = q.ready.insert(pos, msg);
+        assert!(old.is_none(), "m{msg}: position {pos} in queue {queue} was taken");
+        let depth = index_u32(q.ready.len());
+        self.dirty |= 1 << queue;
+        out.emit(TraceEvent::Enqueued { at: now, msg, queue, depth });
+    }
+
+    /// A `Visible` timer: a delay or backoff is over. A message waiting in a retry queue goes
+    /// back to the end of its source queue.
+    pub fn visible_timer(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId) {
+        let m = &self.msgs[msg as usize];
+        if m.state != MsgState::Delayed || m.available_at != now {
+            return; // a stale timer: the message moved on
+        }
+        let queue = m.queue;
+        match self.spec(queue).role {
+            QueueRole::Retry { of } => {
+                self.msgs[msg as usize].pos = self.queues[of as usize].take_pos();
+                self.make_visible(out, now, msg, of);
+            }
+            _ => self.make_visible(out, now, msg, queue),
+        }
+    }
+
+    /// A `TtlExpiry` timer. Only a waiting message expires now; one in flight expires when it
+    /// comes back (`make_visible`).
+    pub fn ttl_timer(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId) {
+        let m = &self.msgs[msg as usize];
+        if m.expires_at != now || !matches!(m.state, MsgState::Ready | MsgState::Delayed) {
+            return;
+        }
+        self.take_from_ready(msg);
+        self.expire(out, now, msg);
+    }
+
+    fn expire(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId) {
+        let queue = self.msgs[msg as usize].queue;
+        if self.spec(queue).expire_to_dlq {
+            self.dead_letter(out, now, msg, DeadReason::Expired);
+        } else {
+            self.set_state(msg, queue, MsgState::Expired);
+            out.emit(TraceEvent::Expired { at: now, msg, queue });
+        }
+    }
+
+    fn take_from_ready(&mut self, msg: MsgId) {
+        let m = &self.msgs[msg as usize];
+        if matches!(m.state, MsgState::Ready | MsgState::DeadLettered) {
+            let removed = self.queues[m.queue as usize].ready.remove(&m.pos);
+            assert_eq!(removed, Some(msg), "m{msg} was not at its position");
+        }
+    }
+
+    // --- Delivering ----------------------------------------------------------------------
+
+    /// The first visible message a receive may take: in queue order, skipping FIFO groups
+    /// that have a message in flight (SQS-21).
+    pub fn next_deliverable(&self, queue: QueueId) -> Option<MsgId> {
+        let q = &self.queues[queue as usize];
+        if !q.spec.fifo {
+            return q.ready.first_key_value().map(|(_, &m)| m);
+        }
+        q.ready
+            .values()
+            .copied()
+            .find(|&m| self.msgs[m as usize].group.is_none_or(|g| !q.groups_in_flight.contains_key(&g)))
+    }
+
+    /// A receive of `msg` by `consumer`. Returns the new receipt, or `None` when the receive
+    /// dead-letters it instead (SQS-11: the move is lazy, on the receive that would exceed
+    /// maxReceiveCount, and that receive does not return the message).
+    /// `phase` is Delivering for a push over the network, Processing for a message in hand.
+    pub fn deliver(
+        &mut self,
+        out: &mut Outbox,
+        now: SimTime,
+        msg: MsgId,
+        consumer: ConsumerId,
+        phase: Phase,
+        arrives_at: SimTime,
+    ) -> Option<u32> {
+        let m = &self.msgs[msg as usize];
+        let queue = m.queue;
+        let lease_model = self.spec(queue).lease;
+        if let LeaseModel::Sqs { max_receive_count: Some(n), .. } = lease_model {
+            if m.receive_count + 1 > n {
+                self.take_from_ready(msg);
+                self.dead_letter(out, now, msg, DeadReason::MaxReceiveCount);
+                return None;
+            }
+        }
+        self.take_from_ready(msg);
+        self.next_receipt += 1;
+        let receipt = self.next_receipt;
+        // The lease runs from the receive: the visibility timeout (SQS-2), the lock (ASB-1), or
+        // RabbitMQ's consumer timeout (RMQ-9).
+        let expires_at = now.after(lease_model.lease_duration());
+        let m = &mut self.msgs[msg as usize];
+        m.receive_count += 1;
+        m.first_received_at.get_or_insert(now);
+        m.last_received_at = Some(now);
+        m.lease = Some(Lease { consumer, receipt, expires_at, received_at: now });
+        let receive_count = m.receive_count;
+        if let Some(g) = m.group {
+            *self.queues[queue as usize].groups_in_flight.entry(g).or_insert(0) += 1;
+        }
+        self.set_state(msg, queue, MsgState::InFlight { consumer, phase });
+        out.schedule(expires_at, Event::LeaseExpiry { msg, receipt });
+        out.emit(TraceEvent::Delivered {
+            at: now,
+            msg,
+            queue,
+            consumer,
+            receipt,
+            receive_count,
+            lease_until: expires_at,
+            arrives_at,
+        });
+        Some(receipt)
+    }
+
+    /// Whether `receipt` is `consumer`'s current lease on `msg`.
+    pub fn holds(&self, msg: MsgId, consumer: ConsumerId, receipt: u32) -> bool {
+        self.msgs[msg as usize].lease.is_some_and(|l| l.receipt == receipt && l.consumer == consumer)
+    }
+
+    /// Moves a held message along the consumer's side (arrived, started).
+    pub fn advance_phase(&mut self, msg: MsgId, consumer: ConsumerId, phase: Phase) {
+        let queue = self.msgs[msg as usize].queue;
+        self.set_state(msg, queue, MsgState::InFlight { consumer, phase });
+    }
+
+    /// Ends the lease without settling: the message leaves the lease's books (FIFO group freed).
+    fn release(&mut self, msg: MsgId) {
+        let m = &mut self.msgs[msg as usize];
+        m.lease = None;
+        if let Some(g) = m.group {
+            let groups = &mut self.queues[m.queue as usize].groups_in_flight;
+            if let Some(n) = groups.get_mut(&g) {
+                *n -= 1;
+                if *n == 0 {
+                    groups.remove(&g);
+                }
+            }
+        }
+    }
+
+    /// Ack before processing: the broker deletes its record of the lease on receipt, so
+    /// nothing will ever redeliver the message (at-most-once).
+    pub fn auto_ack(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, consumer: ConsumerId) {
+        self.release(msg);
+        out.emit(TraceEvent::AutoAcked { at: now, msg, consumer });
+    }
+
+    /// DeleteMessage / basic.ack / Complete. Refused (the message stays) when the receipt is
+    /// no longer current (SQS-6, a lost Service Bus lock). Returns whether it was deleted.
+    pub fn ack(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, consumer: ConsumerId, receipt: u32) -> bool {
+        if !self.holds(msg, consumer, receipt) {
+            out.emit(TraceEvent::AckRefused { at: now, msg, consumer, receipt });
+            return false;
+        }
+        self.release(msg);
+        self.finish_acked(out, now, msg, consumer);
+        true
+    }
+
+    /// The end of a message whose processing succeeded, leased or auto-acked.
+    pub fn finish_acked(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, consumer: ConsumerId) {
+        let queue = self.msgs[msg as usize].queue;
+        self.set_state(msg, queue, MsgState::Acked);
+        out.emit(TraceEvent::Acked { at: now, msg, queue, consumer });
+    }
+
+    /// An auto-acked message whose consumer crashed: nothing can bring it back.
+    pub fn lose(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId) {
+        let queue = self.msgs[msg as usize].queue;
+        self.set_state(msg, queue, MsgState::Dropped);
+        out.emit(TraceEvent::Dropped { at: now, msg, queue, reason: DropReason::LostAfterAutoAck });
+    }
+
+    /// The message comes back unsettled: nack with requeue, abandon, visibility 0, a lease that
+    /// ran out, a closed channel. Each system counts this its own way, which may dead-letter.
+    /// Returns false (and does nothing) when `receipt` is not the current lease.
+    pub fn give_back(
+        &mut self,
+        out: &mut Outbox,
+        now: SimTime,
+        msg: MsgId,
+        consumer: ConsumerId,
+        receipt: u32,
+        reason: ReturnReason,
+    ) -> bool {
+        if !self.holds(msg, consumer, receipt) {
+            return false;
+        }
+        self.release(msg);
+        let queue = self.msgs[msg as usize].queue;
+        let lease_model = self.spec(queue).lease;
+        let m = &mut self.msgs[msg as usize];
+        let dead = match lease_model {
+            // RMQ-16 (4.0–4.2): every return counts; past the limit, dead-letter.
+            LeaseModel::RabbitMq { delivery_limit, .. } => {
+                m.acquired_count += 1;
+                let acquired = m.acquired_count;
+                delivery_limit.is_some_and(|limit| acquired > limit).then_some(DeadReason::DeliveryLimit)
+            }
+            // ASB-5: after the N-th abandon or lock expiry, dead-letter (eagerly: §10 item 3).
+            LeaseModel::ServiceBus { max_delivery_count, .. } => {
+                let counted = matches!(reason, ReturnReason::Abandoned | ReturnReason::LeaseExpired);
+                (counted && m.receive_count >= max_delivery_count).then_some(DeadReason::MaxDeliveryCount)
+            }
+            // SQS counts receives, not returns (SQS-9); the check is at the next receive.
+            LeaseModel::Sqs { .. } => None,
+        };
+        if let Some(dead) = dead {
+            self.dead_letter(out, now, msg, dead);
+            return true;
+        }
+        out.emit(TraceEvent::Returned { at: now, msg, queue, consumer, reason });
+        self.make_visible(out, now, msg, queue);
+        true
+    }
+
+    /// A `LeaseExpiry` timer: if that lease is still the current one and has not been
+    /// extended, the message comes back (visible at t >= deadline, SQS-8). For RabbitMQ this
+    /// is the consumer timeout, which closes the channel: the caller returns the rest.
+    /// Returns the consumer whose lease ran out.
+    pub fn lease_timer(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, receipt: u32) -> Option<ConsumerId> {
+        let lease = self.msgs[msg as usize].lease?;
+        if lease.receipt != receipt || lease.expires_at != now {
+            return None;
+        }
+        let reason = match self.spec(self.msgs[msg as usize].queue).lease {
+            LeaseModel::RabbitMq { .. } => ReturnReason::ChannelClosed,
+            _ => ReturnReason::LeaseExpired,
+        };
+        self.give_back(out, now, msg, lease.consumer, receipt, reason);
+        Some(lease.consumer)
+    }
+
+    /// Extends the current lease to `until` (SQS ChangeMessageVisibility, SB RenewLock).
+    /// SQS-4c: one receipt's visibility may not pass 12 hours from its receive; a request past
+    /// that is an error, not clamped. Returns whether the lease was extended.
+    pub fn extend(
+        &mut self,
+        out: &mut Outbox,
+        now: SimTime,
+        msg: MsgId,
+        consumer: ConsumerId,
+        receipt: u32,
+        until: SimTime,
+    ) -> bool {
+        if !self.holds(msg, consumer, receipt) {
+            return false;
+        }
+        let m = &mut self.msgs[msg as usize];
+        let Some(lease) = m.lease.as_mut() else { return false };
+        if until > lease.received_at.after(Duration::from_millis(43_200_000)) {
+            return false;
+        }
+        lease.expires_at = until;
+        out.schedule(until, Event::LeaseExpiry { msg, receipt });
+        out.emit(TraceEvent::LeaseExtended { at: now, msg, consumer, until });
+        true
+    }
+
+    /// SQS ChangeMessageVisibility(v): the new timeout runs from now (SQS-4a); 0 makes the
+    /// message visible at once (SQS-4d).
+    pub fn change_visibility(
+        &mut self,
+        out: &mut Outbox,
+        now: SimTime,
+        msg: MsgId,
+        consumer: ConsumerId,
+        receipt: u32,
+        timeout: Duration,
+    ) -> bool {
+        if timeout == Duration::ZERO {
+            self.give_back(out, now, msg, consumer, receipt, ReturnReason::MadeVisible)
+        } else {
+            self.extend(out, now, msg, consumer, receipt, now.after(timeout))
+        }
+    }
+
+    /// A consumer gives a message back to wait out a retry backoff: in its own queue, or in the
+    /// queue's retry queue. Returns false when the receipt is stale.
+    #[allow(clippy::too_many_arguments)] // a lease is (msg, consumer, receipt); the rest is the retry
+    pub fn retry_later(
+        &mut self,
+        out: &mut Outbox,
+        now: SimTime,
+        msg: MsgId,
+        consumer: ConsumerId,
+        receipt: u32,
+        until: SimTime,
+        via_retry_queue: bool,
+    ) -> bool {
+        if !self.holds(msg, consumer, receipt) {
+            return false;
+        }
+        self.release(msg);
+        let queue = self.msgs[msg as usize].queue;
+        let target = match self.spec(queue).retry_queue {
+            Some(r) if via_retry_queue => r,
+            _ => queue,
+        };
+        self.delay(out, now, msg, target, until);
+        true
+    }
+
+    /// Records a failed attempt's error, for the dead-letter metadata.
+    pub fn note_failure(&mut self, msg: MsgId, error: ErrorClass) -> u32 {
+        let m = &mut self.msgs[msg as usize];
+        m.attempts += 1;
+        m.last_error = Some(error);
+        m.attempts
+    }
+
+    pub fn note_sleep(&mut self, msg: MsgId, sleep: Duration) {
+        self.msgs[msg as usize].last_sleep = sleep;
+    }
+
+    /// Queues that may have deliverable messages or consumers with room since the last
+    /// dispatch.
+    pub fn mark_dirty(&mut self, queue: QueueId) {
+        self.dirty |= 1 << queue;
+    }
+
+    /// Takes the set of dirty queues, as a bit mask.
+    pub fn take_dirty(&mut self) -> u64 {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// Dead-letters a held message for the consumer (nack without requeue, DeadLetter).
+    pub fn reject(
+        &mut self,
+        out: &mut Outbox,
+        now: SimTime,
+        msg: MsgId,
+        consumer: ConsumerId,
+        receipt: u32,
+        reason: DeadReason,
+    ) -> bool {
+        if !self.holds(msg, consumer, receipt) {
+            return false;
+        }
+        self.release(msg);
+        self.dead_letter_or_drop(out, now, msg, reason, DropReason::NoDeadLetterQueue);
+        true
+    }
+
+    /// Dead-letters if the queue has a DLQ; otherwise the message is discarded (RMQ-5, RMQ-23).
+    fn dead_letter_or_drop(
+        &mut self,
+        out: &mut Outbox,
+        now: SimTime,
+        msg: MsgId,
+        reason: DeadReason,
+        drop: DropReason,
+    ) {
+        let queue = self.msgs[msg as usize].queue;
+        if self.spec(queue).dead_letter.is_some() {
+            self.take_from_ready(msg);
+            self.dead_letter(out, now, msg, reason);
+        } else {
+            self.take_from_ready(msg);
+            self.set_state(msg, queue, MsgState::Dropped);
+            out.emit(TraceEvent::Dropped { at: now, msg, queue, reason: drop });
+        }
+    }
+
+    /// Moves a message (not in any ready set, no lease) to its queue's DLQ, with its metadata.
+    /// Without a DLQ it is discarded.
+    pub fn dead_letter(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, reason: DeadReason) {
+        let from = self.msgs[msg as usize].queue;
+        let Some(dlq) = self.spec(from).dead_letter else {
+            self.set_state(msg, from, MsgState::Dropped);
+            out.emit(TraceEvent::Dropped { at: now, msg, queue: from, reason: DropReason::NoDeadLetterQueue });
+            return;
+        };
+        let m = &self.msgs[msg as usize];
+        let info = self.dead.entry(msg).or_insert_with(|| DeadInfo {
+            from,
+            reason,
+            last_error: None,
+            receive_count: 0,
+            attempts: 0,
+            first_attempt_at: None,
+            last_attempt_at: None,
+            dead_at: now,
+            x_death: Vec::new(),
+        });
+        info.from = from;
+        info.reason = reason;
+        info.last_error = m.last_error;
+        info.receive_count = m.receive_count;
+        info.attempts = m.attempts;
+        info.first_attempt_at = m.first_received_at;
+        info.last_attempt_at = m.last_received_at;
+        info.dead_at = now;
+        // RMQ-14: bump the (queue, reason) entry and move it to the front, keeping its first time.
+        let entry = match info.x_death.iter().position(|d| d.queue == from && d.reason == reason) {
+            Some(i) => {
+                let mut d = info.x_death.remove(i);
+                d.count += 1;
+                d
+            }
+            None => XDeath { queue: from, reason, count: 1, time: now },
+        };
+        info.x_death.insert(0, entry);
+        // A DLQ keeps a message until it is redriven or consumed: no TTL there (ASB-6, RMQ-14).
+        let m = &mut self.msgs[msg as usize];
+        m.expires_at = SimTime::MAX;
+        m.pos = self.queues[dlq as usize].take_pos();
+        // Through Delayed, the one state from which any queue may take it.
+        self.set_state(msg, dlq, MsgState::Delayed);
+        out.emit(TraceEvent::DeadLettered { at: now, msg, from, dlq, reason });
+        self.make_visible(out, now, msg, dlq);
+    }
+
+    /// Redrive (SQS-15): the oldest message of `dlq` goes to `to` as a new message: a new id,
+    /// a new enqueue time and retention, a fresh receive count; the business key is kept.
+    /// Returns false when the DLQ is empty.
+    pub fn redrive_one(&mut self, out: &mut Outbox, now: SimTime, dlq: QueueId, to: QueueId) -> bool {
+        let Some((_, &old)) = self.queues[dlq as usize].ready.first_key_value() else {
+            return false;
+        };
+        self.take_from_ready(old);
+        let m = &self.msgs[old as usize];
+        let attrs = SendAttrs { group: m.group, poison: m.poison, key: Some(m.key), ..SendAttrs::default() };
+        // A redrive is a server-side move: the new message is visible in `to` at once.
+        let new_msg = index_u32(self.msgs.len());
+        self.set_state(old, dlq, MsgState::Moved);
+        out.emit(TraceEvent::Redriven { at: now, msg: old, new_msg, to });
+        let latency = std::mem::replace(&mut self.latency, Duration::ZERO);
+        let published = self.publish(out, now, to, crate::trace::SCRIPT, attrs);
+        self.latency = latency;
+        debug_assert_eq!(published, Some(new_msg));
+        true
+    }
+}

@@ -1,0 +1,481 @@
+//! Consumers: the agents that receive, process and settle. Each holds up to `prefetch`
+//! unsettled messages and processes up to `concurrency` at once. What happens to one attempt
+//! is drawn when it starts: success, a transient, permanent or unknown error, a crash or a hang
+//! (a poison message always crashes). The retry policy then decides between retrying with
+//! backoff, giving the message back, and dead-lettering it.
+//!
+//! A consumer keeps what it holds even after its lease is gone: a hung worker still works on a
+//! message the broker has handed to someone else, and its ack is then refused. That is how
+//! "effect applied twice" happens, and the idempotent store is how it is avoided (IP-1).
+
+use crate::backoff;
+use crate::message::Phase;
+use crate::rng::Prng;
+use crate::scenario::{AckMode, ConsumerSpec, Dist, LeaseModel, RetryVia};
+use crate::sim::{Event, Sim};
+use crate::time::{Duration, SimTime};
+use crate::trace::{ConsumerId, DeadReason, ErrorClass, MsgId, ReturnReason, TraceEvent};
+use std::collections::{BTreeSet, VecDeque};
+
+/// A message a consumer holds, by the receipt it got it with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Held {
+    pub msg: MsgId,
+    pub receipt: u32,
+    /// Acked on receipt (ack before processing): the broker no longer tracks it.
+    pub auto_acked: bool,
+}
+
+/// What one processing attempt will do, drawn when it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Fail(ErrorClass),
+    Crash,
+    Hang,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Job {
+    pub msg: MsgId,
+    pub receipt: u32,
+    pub outcome: Outcome,
+    pub started_at: SimTime,
+}
+
+#[derive(Clone, Debug)]
+pub struct Consumer {
+    pub alive: bool,
+    /// Bumped on every crash, so the dead incarnation's timers are ignored.
+    pub epoch: u32,
+    /// When it last crashed: leases from before then are orphans that run out on their own.
+    pub crashed_at: Option<SimTime>,
+    pub held: Vec<Held>,
+    /// Arrived and waiting for a processing slot, oldest first.
+    pub buffer: VecDeque<Held>,
+    pub jobs: Vec<Job>,
+    /// The idempotent consumer's dedupe store: keys whose effect it has applied (IP-1).
+    pub applied: BTreeSet<u32>,
+    pub prng: Prng,
+}
+
+impl Consumer {
+    pub fn new(prng: Prng) -> Consumer {
+        Consumer {
+            alive: true,
+            epoch: 0,
+            crashed_at: None,
+            held: Vec::new(),
+            buffer: VecDeque::new(),
+            jobs: Vec::new(),
+            applied: BTreeSet::new(),
+            prng,
+        }
+    }
+
+    /// Whether it would take another message now.
+    pub fn has_room(&self, spec: &ConsumerSpec) -> bool {
+        self.alive && !spec.manual && self.held.len() < spec.prefetch as usize
+    }
+
+    pub fn find(&self, msg: MsgId) -> Option<Held> {
+        self.held.iter().rev().find(|h| h.msg == msg).copied()
+    }
+
+    fn forget(&mut self, msg: MsgId, receipt: u32) {
+        self.held.retain(|h| !(h.msg == msg && h.receipt == receipt));
+        self.jobs.retain(|j| !(j.msg == msg && j.receipt == receipt));
+    }
+
+    /// Draws the outcome of one attempt from the consumer's outcome table. Integer math only.
+    pub fn draw_outcome(&mut self, spec: &ConsumerSpec, poison: bool) -> Outcome {
+        if poison {
+            return Outcome::Crash;
+        }
+        let o = spec.outcomes;
+        let table = [
+            (o.transient, Outcome::Fail(ErrorClass::Transient)),
+            (o.permanent, Outcome::Fail(ErrorClass::Permanent)),
+            (o.unknown, Outcome::Fail(ErrorClass::Unknown)),
+            (o.crash, Outcome::Crash),
+            (o.hang, Outcome::Hang),
+        ];
+        if table.iter().all(|(r, _)| r.numerator == 0) {
+            return Outcome::Success;
+        }
+        // All ratios share the denominator the scenario gives them (parts per million).
+        let draw = self.prng.below(o.transient.denominator);
+        let mut threshold = 0;
+        for (ratio, outcome) in table {
+            threshold += ratio.numerator;
+            if draw < threshold {
+                return outcome;
+            }
+        }
+        Outcome::Success
+    }
+}
+
+/// One draw from a distribution. Pure apart from the PRNG it is given.
+pub fn sample(dist: Dist, prng: &mut Prng) -> Duration {
+    match dist {
+        Dist::Constant(d) => d,
+        Dist::Uniform { min, max } => Duration::from_micros(prng.range_inclusive(min.as_micros(), max.as_micros())),
+        Dist::Exponential { mean } => {
+            // Capped at 1000 means so that one astronomically unlikely draw cannot stall a run.
+            let cap = mean.as_micros().saturating_mul(1000);
+            Duration::from_micros(prng.exp_sample(mean.as_micros(), cap))
+        }
+    }
+}
+
+/// The gap to the next arrival of a Poisson process with this mean inter-arrival time.
+pub fn poisson_gap(mean_interval: Duration, prng: &mut Prng) -> Duration {
+    sample(Dist::Exponential { mean: mean_interval }, prng)
+}
+
+/// A uniform draw in [0, 1) with 53 bits, for the backoff formulas.
+#[allow(clippy::cast_precision_loss)]
+fn unit(prng: &mut Prng) -> f64 {
+    (prng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn ms_to_duration(ms: f64) -> Duration {
+    Duration::from_micros(libm::round(ms.max(0.0) * 1000.0) as u64)
+}
+
+/// The consumers' side of the engine: receiving, processing, settling, crashing.
+impl Sim {
+    fn consumer_spec(&self, c: ConsumerId) -> &ConsumerSpec {
+        &self.scenario.consumers[c as usize]
+    }
+
+    /// A delivered message reaches its consumer.
+    pub(crate) fn on_receive(&mut self, c: ConsumerId, msg: MsgId, receipt: u32, epoch: u32) {
+        let now = self.now;
+        let consumer = &self.consumers[c as usize];
+        if consumer.epoch != epoch {
+            return; // delivered to an incarnation that has since crashed
+        }
+        let current = self.broker.holds(msg, c, receipt);
+        let mut held = Held { msg, receipt, auto_acked: false };
+        if current && self.consumer_spec(c).ack == AckMode::BeforeProcessing {
+            self.broker.auto_ack(&mut self.out, now, msg, c);
+            held.auto_acked = true;
+            if let Some(h) = self.consumers[c as usize].held.iter_mut().find(|h| h.msg == msg && h.receipt == receipt) {
+                h.auto_acked = true;
+            }
+        }
+        let concurrency = self.consumer_spec(c).concurrency as usize;
+        if self.consumers[c as usize].jobs.len() < concurrency {
+            self.start_job(c, held);
+        } else {
+            if self.owns(c, held) {
+                self.broker.advance_phase(msg, c, Phase::Buffered);
+            }
+            self.consumers[c as usize].buffer.push_back(held);
+        }
+    }
+
+    /// Whether the broker still counts `held` as this consumer's (leased, or auto-acked and
+    /// not yet settled).
+    fn owns(&self, c: ConsumerId, held: Held) -> bool {
+        let m = self.broker.msg(held.msg);
+        if held.auto_acked {
+            m.lease.is_none() && m.state.holder() == Some(c)
+        } else {
+            self.broker.holds(held.msg, c, held.receipt)
+        }
+    }
+
+    fn start_job(&mut self, c: ConsumerId, held: Held) {
+        let now = self.now;
+        let poison = self.broker.msg(held.msg).poison;
+        let spec = &self.scenario.consumers[c as usize];
+        let consumer = &mut self.consumers[c as usize];
+        let outcome = consumer.draw_outcome(spec, poison);
+        let work = sample(spec.processing, &mut consumer.prng);
+        let epoch = consumer.epoch;
+        consumer.jobs.push(Job { msg: held.msg, receipt: held.receipt, outcome, started_at: now });
+        let heartbeat = spec.heartbeat;
+        let done_at = match outcome {
+            Outcome::Hang => now.after(spec.hang),
+            _ => now.after(work),
+        };
+        if self.owns(c, held) {
+            self.broker.advance_phase(held.msg, c, Phase::Processing);
+        }
+        self.out.emit(TraceEvent::ProcessingStarted { at: now, msg: held.msg, consumer: c, done_at });
+        match outcome {
+            // A crash comes halfway through the work.
+            Outcome::Crash => self.out.schedule(
+                now.after(Duration::from_micros(work.as_micros() / 2)),
+                Event::CrashNow { consumer: c, epoch },
+            ),
+            _ => self.out.schedule(done_at, Event::Finish { consumer: c, msg: held.msg, receipt: held.receipt, epoch }),
+        }
+        if let Some(every) = heartbeat {
+            if !held.auto_acked {
+                self.out.schedule(
+                    now.after(every),
+                    Event::Heartbeat { consumer: c, msg: held.msg, receipt: held.receipt, epoch },
+                );
+            }
+        }
+    }
+
+    /// A job's work is done: apply the effect (or not), then settle.
+    pub(crate) fn on_finish(&mut self, c: ConsumerId, msg: MsgId, receipt: u32, epoch: u32) {
+        let now = self.now;
+        let consumer = &self.consumers[c as usize];
+        if consumer.epoch != epoch {
+            return;
+        }
+        let Some(job) = consumer.jobs.iter().find(|j| j.msg == msg && j.receipt == receipt).copied() else {
+            return;
+        };
+        let Some(held) = consumer.find(msg).filter(|h| h.receipt == receipt) else { return };
+        let outcome = match job.outcome {
+            Outcome::Success | Outcome::Hang => self.dependency_error(c).map_or(Outcome::Success, Outcome::Fail),
+            other => other,
+        };
+        match outcome {
+            Outcome::Success | Outcome::Hang => {
+                self.apply_effect(c, msg);
+                if held.auto_acked {
+                    if self.owns(c, held) {
+                        self.broker.finish_acked(&mut self.out, now, msg, c);
+                    }
+                } else {
+                    self.broker.ack(&mut self.out, now, msg, c, receipt);
+                }
+            }
+            Outcome::Fail(error) => self.on_failure(c, held, error),
+            Outcome::Crash => unreachable!("a crash is its own event"),
+        }
+        self.consumers[c as usize].forget(msg, receipt);
+        self.next_job(c);
+    }
+
+    /// Whether the consumer's downstream call fails now: an outage window, a forced outage,
+    /// or the dependency's error rate.
+    fn dependency_error(&mut self, c: ConsumerId) -> Option<ErrorClass> {
+        let d = self.scenario.consumers[c as usize].dependency?;
+        let spec = &self.scenario.dependencies[d as usize];
+        let now = self.now;
+        let in_outage = spec.outages.iter().any(|&(from, to)| from <= now && now < to);
+        if in_outage || self.dependency_down[d as usize] {
+            return Some(ErrorClass::DependencyDown);
+        }
+        let rate = spec.error_rate;
+        (rate.numerator > 0 && self.consumers[c as usize].prng.chance(rate)).then_some(ErrorClass::Transient)
+    }
+
+    fn apply_effect(&mut self, c: ConsumerId, msg: MsgId) {
+        let now = self.now;
+        let key = self.broker.msg(msg).key;
+        let idempotent = self.consumer_spec(c).idempotent;
+        let consumer = &mut self.consumers[c as usize];
+        if idempotent && consumer.applied.contains(&key) {
+            self.stats.duplicates_suppressed += 1;
+            self.out.emit(TraceEvent::DuplicateSuppressed { at: now, msg, consumer: c, key });
+            return;
+        }
+        if idempotent {
+            consumer.applied.insert(key);
+        }
+        let slot = key as usize;
+        if self.effects.len() <= slot {
+            self.effects.resize(slot + 1, 0);
+        }
+        self.effects[slot] += 1;
+        let times = self.effects[slot];
+        self.stats.effects_applied += 1;
+        if times == 2 {
+            self.stats.applied_twice += 1;
+        }
+        self.out.emit(TraceEvent::EffectApplied { at: now, msg, consumer: c, key, times });
+    }
+
+    /// An attempt failed: retry with backoff, give the message back, or dead-letter it.
+    fn on_failure(&mut self, c: ConsumerId, held: Held, error: ErrorClass) {
+        let now = self.now;
+        let msg = held.msg;
+        if held.auto_acked {
+            // The broker forgot it on receipt: a failed attempt is a lost message.
+            if self.owns(c, held) {
+                self.stats.lost += 1;
+                self.broker.lose(&mut self.out, now, msg);
+            }
+            return;
+        }
+        if !self.broker.holds(msg, c, held.receipt) {
+            return; // the lease is gone; whatever we decide, the broker has moved on
+        }
+        let attempt = self.broker.note_failure(msg, error);
+        self.out.emit(TraceEvent::Failed { at: now, msg, consumer: c, error, attempt });
+        let spec = self.consumer_spec(c);
+        let rmq = matches!(self.broker.queues[spec.queue as usize].spec.lease, LeaseModel::RabbitMq { .. });
+        // RabbitMQ dead-letters a nack without requeue with its own reason (RMQ-10).
+        let give_up = |reason: DeadReason| if rmq { DeadReason::Rejected } else { reason };
+        let retry = spec.retry;
+        let limit = match (error, retry) {
+            (ErrorClass::Permanent, _) => 0,
+            (ErrorClass::Unknown, Some(r)) => r.unknown_attempts_max.min(r.policy.attempts_max.saturating_sub(1)),
+            (ErrorClass::Unknown, None) => 2,
+            (_, Some(r)) => r.policy.attempts_max.saturating_sub(1),
+            // No policy: give it straight back and let the broker's own limits decide.
+            (_, None) => u32::MAX,
+        };
+        if attempt > limit {
+            let reason = if error == ErrorClass::Permanent {
+                give_up(DeadReason::PermanentError)
+            } else {
+                give_up(DeadReason::AttemptsExhausted)
+            };
+            self.broker.reject(&mut self.out, now, msg, c, held.receipt, reason);
+            return;
+        }
+        match retry {
+            Some(r) if r.policy.strategy != backoff::Strategy::Immediate => {
+                // Decorrelated jitter grows from the message's previous sleep (BO-1).
+                let previous = match self.broker.msg(msg).last_sleep.as_millis_f64() {
+                    p if p > 0.0 => p,
+                    _ => r.policy.base_ms,
+                };
+                let u = unit(&mut self.consumers[c as usize].prng);
+                let sleep = ms_to_duration(backoff::delay_ms(&r.policy, attempt, previous, u));
+                self.broker.note_sleep(msg, sleep);
+                let until = now.after(sleep);
+                self.broker.retry_later(&mut self.out, now, msg, c, held.receipt, until, r.via == RetryVia::RetryQueue);
+            }
+            _ => {
+                let reason = match self.broker.queues[spec.queue as usize].spec.lease {
+                    LeaseModel::RabbitMq { .. } => ReturnReason::Nacked,
+                    LeaseModel::ServiceBus { .. } => ReturnReason::Abandoned,
+                    LeaseModel::Sqs { .. } => ReturnReason::MadeVisible,
+                };
+                self.broker.give_back(&mut self.out, now, msg, c, held.receipt, reason);
+            }
+        }
+    }
+
+    /// Starts the next buffered message if a slot is free, and lets the queue deliver more.
+    fn next_job(&mut self, c: ConsumerId) {
+        let concurrency = self.consumer_spec(c).concurrency as usize;
+        while self.consumers[c as usize].jobs.len() < concurrency {
+            let Some(next) = self.consumers[c as usize].buffer.pop_front() else { break };
+            self.start_job(c, next);
+        }
+        self.broker.mark_dirty(self.consumer_spec(c).queue);
+    }
+
+    /// A heartbeat while processing: extend the lease by a full lease from now. Service Bus's
+    /// processor stops renewing after MaxAutoLockRenewalDuration, 5 minutes (ASB-3).
+    pub(crate) fn on_heartbeat(&mut self, c: ConsumerId, msg: MsgId, receipt: u32, epoch: u32) {
+        let now = self.now;
+        let consumer = &self.consumers[c as usize];
+        if consumer.epoch != epoch || !consumer.jobs.iter().any(|j| j.msg == msg && j.receipt == receipt) {
+            return;
+        }
+        let spec = self.consumer_spec(c);
+        let Some(every) = spec.heartbeat else { return };
+        let lease_model = self.broker.queues[self.broker.msg(msg).queue as usize].spec.lease;
+        let Some(lease) = self.broker.msg(msg).lease.filter(|l| l.receipt == receipt) else { return };
+        if matches!(lease_model, LeaseModel::ServiceBus { .. })
+            && now >= lease.received_at.after(Duration::from_millis(300_000))
+        {
+            return;
+        }
+        let until = now.after(lease_model.lease_duration());
+        if self.broker.extend(&mut self.out, now, msg, c, receipt, until) {
+            self.out.schedule(now.after(every), Event::Heartbeat { consumer: c, msg, receipt, epoch });
+        }
+    }
+
+    /// The consumer dies: its auto-acked messages are lost; RabbitMQ requeues everything
+    /// unacked when the channel closes (RMQ-7); SQS and Service Bus leases run out on their own.
+    pub(crate) fn crash(&mut self, c: ConsumerId) {
+        let now = self.now;
+        if !self.consumers[c as usize].alive {
+            return;
+        }
+        let consumer = &mut self.consumers[c as usize];
+        consumer.alive = false;
+        consumer.epoch += 1;
+        consumer.crashed_at = Some(now);
+        let held = std::mem::take(&mut consumer.held);
+        consumer.buffer.clear();
+        consumer.jobs.clear();
+        self.out.emit(TraceEvent::ConsumerCrashed { at: now, consumer: c });
+        let rmq =
+            matches!(self.broker.queues[self.consumer_spec(c).queue as usize].spec.lease, LeaseModel::RabbitMq { .. });
+        for h in held {
+            if h.auto_acked {
+                if self.owns(c, h) {
+                    self.stats.lost += 1;
+                    self.broker.lose(&mut self.out, now, h.msg);
+                }
+            } else if rmq {
+                self.broker.give_back(&mut self.out, now, h.msg, c, h.receipt, ReturnReason::ChannelClosed);
+            }
+        }
+        if let Some(after) = self.consumer_spec(c).restart_after {
+            let epoch = self.consumers[c as usize].epoch;
+            self.out.schedule(now.after(after), Event::Restart { consumer: c, epoch });
+        }
+    }
+
+    pub(crate) fn restart(&mut self, c: ConsumerId) {
+        let consumer = &mut self.consumers[c as usize];
+        if consumer.alive {
+            return;
+        }
+        consumer.alive = true;
+        self.out.emit(TraceEvent::ConsumerRestarted { at: self.now, consumer: c });
+        self.broker.mark_dirty(self.consumer_spec(c).queue);
+    }
+
+    /// RabbitMQ's consumer timeout closed the channel: every other unacked delivery of that
+    /// consumer goes back too (RMQ-7, RMQ-9).
+    pub(crate) fn channel_closed(&mut self, c: ConsumerId) {
+        let now = self.now;
+        let held: Vec<Held> = self.consumers[c as usize].held.clone();
+        for h in held.iter().filter(|h| !h.auto_acked) {
+            self.broker.give_back(&mut self.out, now, h.msg, c, h.receipt, ReturnReason::ChannelClosed);
+        }
+    }
+
+    /// Hands visible messages to consumers with room, round-robin (RMQ-1). SQS and Service Bus
+    /// consumers long-poll, so a waiting receive takes a message as soon as it is visible.
+    pub(crate) fn dispatch(&mut self, queue: u32) {
+        let now = self.now;
+        loop {
+            let Some(msg) = self.broker.next_deliverable(queue) else { return };
+            let consumers = &self.consumers;
+            let specs = &self.scenario.consumers;
+            let q = &mut self.broker.queues[queue as usize];
+            let n = q.consumers.len();
+            let Some(k) = (0..n).find(|k| {
+                let c = q.consumers[(q.next_rr + k) % n];
+                consumers[c as usize].has_room(&specs[c as usize])
+            }) else {
+                return;
+            };
+            let c = q.consumers[(q.next_rr + k) % n];
+            q.next_rr = (q.next_rr + k + 1) % n;
+            let arrives_at = now.after(self.scenario.latency);
+            let waited = now.since(self.broker.msg(msg).available_at);
+            if let Some(receipt) = self.broker.deliver(&mut self.out, now, msg, c, Phase::Delivering, arrives_at) {
+                self.stats.deliveries += 1;
+                self.stats.wait_total = self.stats.wait_total.plus(waited);
+                self.stats.waited += u64::from(waited > Duration::ZERO);
+                let consumer = &mut self.consumers[c as usize];
+                consumer.held.push(Held { msg, receipt, auto_acked: false });
+                let epoch = consumer.epoch;
+                self.out.schedule(arrives_at, Event::Receive { consumer: c, msg, receipt, epoch });
+            }
+        }
+    }
+}

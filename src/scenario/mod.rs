@@ -1,0 +1,388 @@
+//! Scenarios as data. Authors write JSON (`raw`); `Scenario::from_json` deserializes it with
+//! unknown fields refused, then `validate` resolves it into this model: names become indices,
+//! times become microseconds, probabilities become exact ratios, and every default is filled
+//! in from `../shared/semantics.md`. Every error names the path and the reason:
+//! `consumers[1].prefetch: must be at least 1`.
+//!
+//! The built-in presets are JSON files in `scenarios/`, embedded by `build.rs`.
+
+mod raw;
+mod validate;
+
+use crate::backoff;
+use crate::rng::Ratio;
+use crate::time::{Duration, SimTime};
+use std::fmt;
+
+/// Hard limits. A scenario that asks for more is refused with a path-specific error, so that
+/// no input can make the engine (or a browser tab) run out of memory or time.
+pub mod limits {
+    /// The largest scenario text accepted, in bytes.
+    pub const SCENARIO_BYTES_MAX: usize = 1 << 20;
+    pub const DURATION_MS_MAX: u64 = 7 * 24 * 3_600_000;
+    /// Queues an author declares; each may add a DLQ and a retry queue.
+    pub const QUEUES_MAX: usize = 16;
+    pub const PRODUCERS_MAX: usize = 64;
+    pub const CONSUMERS_MAX: usize = 256;
+    pub const DEPENDENCIES_MAX: usize = 16;
+    pub const OUTAGES_MAX: usize = 64;
+    pub const PREFETCH_MAX: u32 = 10_000;
+    /// Upper bound on the messages one run may publish, summed over producers.
+    pub const MESSAGES_MAX: u64 = 2_000_000;
+    pub const SCRIPTED_SENDS_MAX: usize = 100_000;
+    pub const SCRIPT_STEPS_MAX: usize = 10_000;
+    pub const LATENCY_MS_MAX: f64 = 60_000.0;
+    pub const PROCESSING_MS_MAX: f64 = 3_600_000.0;
+    pub const RATE_PER_S_MAX: f64 = 100_000.0;
+    pub const NAME_CHARS_MAX: usize = 40;
+    pub const TEXT_CHARS_MAX: usize = 2_000;
+    pub const ATTEMPTS_MAX: u32 = 1_000;
+    pub const MAX_LENGTH_MAX: u32 = 10_000_000;
+    /// 2^53 − 1: the largest seed JavaScript holds exactly, so the page can replay any run.
+    pub const SEED_MAX: u64 = (1 << 53) - 1;
+    /// SQS-3: a visibility timeout is 0 to 12 hours.
+    pub const SQS_VISIBILITY_MS_MAX: f64 = 43_200_000.0;
+    /// SQS-10: maxReceiveCount is 1 to 1,000.
+    pub const SQS_MAX_RECEIVE_COUNT_MAX: u32 = 1_000;
+    /// ASB-2: a lock lasts at most 5 minutes.
+    pub const SB_LOCK_MS_MAX: f64 = 300_000.0;
+}
+
+/// A scenario problem, located by its JSON path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    pub path: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.reason)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub seed: Option<u64>,
+    pub duration: Duration,
+    pub latency: Duration,
+    /// The author's queues first, then the dead-letter and retry queues they imply.
+    pub queues: Vec<QueueSpec>,
+    pub producers: Vec<ProducerSpec>,
+    pub consumers: Vec<ConsumerSpec>,
+    pub dependencies: Vec<DependencySpec>,
+    pub script: Vec<ScriptStep>,
+    /// Names the script gives to messages it sends, in order of first use.
+    pub message_names: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueRole {
+    Main,
+    /// `<queue>.dlq`: where the queue's dead letters go.
+    DeadLetter {
+        of: u32,
+    },
+    /// `<queue>.retry`: where messages wait out a backoff before going back.
+    Retry {
+        of: u32,
+    },
+}
+
+/// How a queue leases messages to consumers: the three models of issue 3.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseModel {
+    /// SQS visibility timeout (SQS-1..11). `max_receive_count` is the redrive policy.
+    Sqs { visibility_timeout: Duration, max_receive_count: Option<u32> },
+    /// RabbitMQ prefetch and ack (RMQ-1..18). `delivery_limit` applies to quorum queues.
+    RabbitMq { quorum: bool, delivery_limit: Option<u32>, consumer_timeout: Duration },
+    /// Service Bus peek-lock (ASB-1..6).
+    ServiceBus { lock_duration: Duration, max_delivery_count: u32 },
+}
+
+impl LeaseModel {
+    /// How long one delivery is leased, or `None` when the lease never runs out by itself.
+    pub fn lease_duration(self) -> Duration {
+        match self {
+            LeaseModel::Sqs { visibility_timeout, .. } => visibility_timeout,
+            LeaseModel::RabbitMq { consumer_timeout, .. } => consumer_timeout,
+            LeaseModel::ServiceBus { lock_duration, .. } => lock_duration,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    /// Drop (or dead-letter, reason `maxlen`) the oldest message (RMQ-23, the default).
+    DropHead,
+    /// Refuse the new message.
+    RejectPublish,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueSpec {
+    pub name: String,
+    pub role: QueueRole,
+    pub lease: LeaseModel,
+    /// The index of this queue's DLQ, if it has one.
+    pub dead_letter: Option<u32>,
+    /// The index of this queue's retry queue, if a consumer retries through one.
+    pub retry_queue: Option<u32>,
+    pub ttl: Option<Duration>,
+    /// Whether an expired message is dead-lettered (reason `expired`) rather than dropped.
+    pub expire_to_dlq: bool,
+    pub max_length: Option<u32>,
+    pub overflow: Overflow,
+    /// SQS FIFO: message groups and deduplication (SQS-20..23).
+    pub fifo: bool,
+    pub delay: Duration,
+}
+
+impl QueueSpec {
+    pub fn is_dead_letter(&self) -> bool {
+        matches!(self.role, QueueRole::DeadLetter { .. })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProducerSpec {
+    pub name: String,
+    pub queue: u32,
+    pub schedule: Schedule,
+    pub groups: Option<u32>,
+    /// Sorted indices of the producer's messages that are poison.
+    pub poison: Vec<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Schedule {
+    FixedRate {
+        interval: Duration,
+        start: SimTime,
+        count: Option<u64>,
+    },
+    /// Exponential inter-arrival times with this mean.
+    Poisson {
+        mean_interval: Duration,
+        start: SimTime,
+        count: Option<u64>,
+    },
+    /// Sends at these times, sorted.
+    Scripted {
+        at: Vec<SimTime>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckMode {
+    /// Ack when processing succeeds: at-least-once.
+    AfterProcessing,
+    /// Ack on receipt (auto-ack): at-most-once; a crash loses the message.
+    BeforeProcessing,
+}
+
+/// The chance of each outcome of one processing attempt; the rest is success.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Outcomes {
+    pub transient: Ratio,
+    pub permanent: Ratio,
+    pub unknown: Ratio,
+    pub crash: Ratio,
+    pub hang: Ratio,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryVia {
+    /// The message waits out its backoff in the same queue.
+    Delay,
+    /// The message waits in `<queue>.retry`, then goes back to the queue.
+    RetryQueue,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetrySpec {
+    pub policy: backoff::Policy,
+    pub via: RetryVia,
+    /// An unknown error is retried this many times at most, then dead-lettered.
+    pub unknown_attempts_max: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConsumerSpec {
+    pub name: String,
+    pub queue: u32,
+    /// The most unsettled messages this consumer holds at once (RMQ basic.qos, SB prefetch,
+    /// SQS MaxNumberOfMessages).
+    pub prefetch: u32,
+    /// How many it processes at once.
+    pub concurrency: u32,
+    pub processing: Dist,
+    pub ack: AckMode,
+    pub outcomes: Outcomes,
+    /// How long a hang lasts.
+    pub hang: Duration,
+    pub dependency: Option<u32>,
+    pub retry: Option<RetrySpec>,
+    /// Extend the lease this often while processing (SQS ChangeMessageVisibility, SB RenewLock).
+    pub heartbeat: Option<Duration>,
+    /// Keeps a dedupe store keyed by message id (IP-1).
+    pub idempotent: bool,
+    /// After a crash, come back this much later; `None` stays down until restarted.
+    pub restart_after: Option<Duration>,
+    /// Acts only on script steps.
+    pub manual: bool,
+}
+
+/// A processing-time distribution, in microseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dist {
+    Constant(Duration),
+    Uniform { min: Duration, max: Duration },
+    Exponential { mean: Duration },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DependencySpec {
+    pub name: String,
+    pub error_rate: Ratio,
+    /// Sorted, non-overlapping `[from, to)` windows when every call fails (a 503).
+    pub outages: Vec<(SimTime, SimTime)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScriptStep {
+    pub at: SimTime,
+    pub op: Op,
+}
+
+/// An explicit operation, for exact tutorials and tests. Messages are named by the script.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    Send {
+        queue: u32,
+        name: Option<u32>,
+        group: Option<u32>,
+        dedup_id: Option<String>,
+        ttl: Option<Duration>,
+        delay: Option<Duration>,
+        poison: bool,
+    },
+    Receive {
+        consumer: u32,
+        queue: u32,
+        max: u32,
+    },
+    Ack {
+        consumer: u32,
+        name: u32,
+    },
+    Nack {
+        consumer: u32,
+        name: u32,
+        requeue: bool,
+    },
+    Abandon {
+        consumer: u32,
+        name: u32,
+    },
+    ChangeVisibility {
+        consumer: u32,
+        name: u32,
+        timeout: Duration,
+    },
+    RenewLock {
+        consumer: u32,
+        name: u32,
+    },
+    DeadLetter {
+        consumer: u32,
+        name: u32,
+    },
+    Crash {
+        consumer: u32,
+    },
+    Restart {
+        consumer: u32,
+    },
+    Redrive {
+        from: u32,
+        to: u32,
+        rate_per_s: Option<u32>,
+    },
+    DependencyDown {
+        dependency: u32,
+    },
+    DependencyUp {
+        dependency: u32,
+    },
+}
+
+impl Scenario {
+    /// Parses and validates a scenario. Never panics; every error names its path.
+    pub fn from_json(text: &str) -> Result<Scenario, ScenarioError> {
+        validate::from_json(text)
+    }
+
+    /// The most messages this scenario can publish (fixed and scripted schedules exactly,
+    /// Poisson by its expectation; the engine also stops producers at `limits::MESSAGES_MAX`).
+    pub fn messages_bound(&self) -> u64 {
+        let end = self.end();
+        let sends = self.script.iter().filter(|s| matches!(s.op, Op::Send { .. })).count() as u64;
+        self.producers.iter().map(|p| schedule_bound(&p.schedule, end)).fold(sends, u64::saturating_add)
+    }
+
+    pub fn end(&self) -> SimTime {
+        SimTime::ZERO.after(self.duration)
+    }
+
+    pub fn queue_index(&self, name: &str) -> Option<u32> {
+        self.queues.iter().position(|q| q.name == name).map(index_u32)
+    }
+}
+
+pub(crate) fn schedule_bound(schedule: &Schedule, end: SimTime) -> u64 {
+    let within = |start: SimTime, every: Duration| -> u64 {
+        if start > end {
+            0
+        } else {
+            end.since(start).as_micros() / every.as_micros().max(1) + 1
+        }
+    };
+    match schedule {
+        Schedule::FixedRate { interval, start, count } => count.unwrap_or(u64::MAX).min(within(*start, *interval)),
+        Schedule::Poisson { mean_interval, start, count } => {
+            count.unwrap_or(u64::MAX).min(within(*start, *mean_interval))
+        }
+        Schedule::Scripted { at } => at.iter().filter(|t| **t <= end).count() as u64,
+    }
+}
+
+/// Indices are bounded by the limits above, so they always fit in u32.
+pub(crate) fn index_u32(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Presets: every file in scenarios/, embedded at build time (see build.rs).
+
+/// A built-in scenario: its file stem as id, and its JSON text.
+#[derive(Clone, Copy, Debug)]
+pub struct Preset {
+    pub id: &'static str,
+    pub json: &'static str,
+}
+
+include!(concat!(env!("OUT_DIR"), "/presets.rs"));
+
+/// All presets, ordered by id.
+pub fn presets() -> &'static [Preset] {
+    PRESETS
+}
+
+pub fn preset(id: &str) -> Option<&'static Preset> {
+    PRESETS.iter().find(|p| p.id == id)
+}

@@ -1,0 +1,321 @@
+//! The JSON shape of a scenario, exactly as authors write it. Unknown fields are refused
+//! everywhere. Objects with a `kind` (or `model`) field are kept as JSON values here and read
+//! by `validate::tagged`, which keeps the full path in every error.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    pub duration_ms: i64,
+    #[serde(default)]
+    pub network: Network,
+    pub queues: Vec<Queue>,
+    #[serde(default)]
+    pub producers: Vec<Producer>,
+    #[serde(default)]
+    pub consumers: Vec<Consumer>,
+    #[serde(default)]
+    pub dependencies: Vec<Dependency>,
+    #[serde(default)]
+    pub script: Vec<ScriptStep>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    #[serde(default)]
+    pub latency_ms: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    pub name: String,
+    /// `{"model": "sqs" | "rabbitmq" | "service_bus", …}`; RabbitMQ classic when absent.
+    #[serde(default)]
+    pub lease: Option<Value>,
+    #[serde(default)]
+    pub dead_letter: Option<bool>,
+    #[serde(default)]
+    pub ttl_ms: Option<f64>,
+    #[serde(default)]
+    pub on_expire: Option<String>,
+    #[serde(default)]
+    pub max_length: Option<i64>,
+    #[serde(default)]
+    pub overflow: Option<String>,
+    #[serde(default)]
+    pub fifo: bool,
+    #[serde(default)]
+    pub delay_ms: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Lease {
+    Sqs {
+        #[serde(default = "sqs_visibility_ms")]
+        visibility_timeout_ms: f64,
+        #[serde(default)]
+        max_receive_count: Option<i64>,
+    },
+    Rabbitmq {
+        #[serde(default)]
+        queue_type: Option<String>,
+        #[serde(default)]
+        delivery_limit: Option<i64>,
+        #[serde(default = "rmq_consumer_timeout_ms")]
+        consumer_timeout_ms: f64,
+    },
+    ServiceBus {
+        #[serde(default = "sb_lock_ms")]
+        lock_duration_ms: f64,
+        #[serde(default = "sb_max_delivery_count")]
+        max_delivery_count: i64,
+    },
+}
+
+/// SQS-3: 30 s.
+fn sqs_visibility_ms() -> f64 {
+    30_000.0
+}
+/// RMQ-9: 30 min.
+fn rmq_consumer_timeout_ms() -> f64 {
+    1_800_000.0
+}
+/// ASB-2: 60 s.
+fn sb_lock_ms() -> f64 {
+    60_000.0
+}
+/// ASB-5: 10.
+fn sb_max_delivery_count() -> i64 {
+    10
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Producer {
+    pub name: String,
+    pub to: String,
+    pub schedule: Value,
+    /// FIFO queues: spread messages over this many message groups, round-robin.
+    #[serde(default)]
+    pub groups: Option<i64>,
+    /// Indices (0-based) of this producer's messages that are poison.
+    #[serde(default)]
+    pub poison: Vec<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Schedule {
+    FixedRate {
+        interval_ms: f64,
+        #[serde(default)]
+        start_ms: f64,
+        #[serde(default)]
+        count: Option<i64>,
+    },
+    Poisson {
+        rate_per_s: f64,
+        #[serde(default)]
+        start_ms: f64,
+        #[serde(default)]
+        count: Option<i64>,
+    },
+    Scripted {
+        at_ms: Vec<f64>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Consumer {
+    pub name: String,
+    pub from: String,
+    #[serde(default = "one")]
+    pub prefetch: i64,
+    #[serde(default = "one")]
+    pub concurrency: i64,
+    #[serde(default)]
+    pub processing: Option<Value>,
+    #[serde(default)]
+    pub ack: Option<String>,
+    #[serde(default)]
+    pub outcomes: Outcomes,
+    #[serde(default)]
+    pub hang_ms: Option<f64>,
+    #[serde(default)]
+    pub dependency: Option<String>,
+    #[serde(default)]
+    pub retry: Option<Retry>,
+    #[serde(default)]
+    pub heartbeat_ms: Option<f64>,
+    #[serde(default)]
+    pub idempotent: bool,
+    #[serde(default)]
+    pub restart_ms: Option<f64>,
+    /// "auto" (the default) acts on its own; "manual" acts only on script steps.
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+fn one() -> i64 {
+    1
+}
+
+/// Probabilities, each in [0, 1], summing to at most 1; the rest is success.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Outcomes {
+    #[serde(default)]
+    pub transient: f64,
+    #[serde(default)]
+    pub permanent: f64,
+    #[serde(default)]
+    pub unknown: f64,
+    #[serde(default)]
+    pub crash: f64,
+    #[serde(default)]
+    pub hang: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    pub strategy: String,
+    #[serde(default)]
+    pub base_ms: f64,
+    #[serde(default = "two")]
+    pub multiplier: f64,
+    #[serde(default = "cap_ms")]
+    pub cap_ms: f64,
+    pub attempts_max: i64,
+    #[serde(default)]
+    pub via: Option<String>,
+    #[serde(default = "unknown_attempts")]
+    pub unknown_attempts_max: i64,
+}
+
+fn two() -> f64 {
+    2.0
+}
+fn cap_ms() -> f64 {
+    60_000.0
+}
+fn unknown_attempts() -> i64 {
+    2
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Dist {
+    Constant { ms: f64 },
+    Uniform { min_ms: f64, max_ms: f64 },
+    Exponential { mean_ms: f64 },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dependency {
+    pub name: String,
+    #[serde(default)]
+    pub error_rate: f64,
+    #[serde(default)]
+    pub outages: Vec<Outage>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outage {
+    pub from_ms: f64,
+    pub to_ms: f64,
+}
+
+/// One timed step of a script: `{"at_ms": 0, "op": "send", …}`. The rest of the object is
+/// the operation, checked field by field (unknown fields refused) by `validate::tagged`.
+#[derive(Deserialize)]
+pub struct ScriptStep {
+    pub at_ms: f64,
+    #[serde(flatten)]
+    pub op: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Op {
+    Send {
+        to: String,
+        #[serde(default)]
+        message: Option<String>,
+        #[serde(default)]
+        group: Option<i64>,
+        #[serde(default)]
+        dedup_id: Option<String>,
+        #[serde(default)]
+        ttl_ms: Option<f64>,
+        #[serde(default)]
+        delay_ms: Option<f64>,
+        #[serde(default)]
+        poison: bool,
+    },
+    Receive {
+        consumer: String,
+        #[serde(default)]
+        queue: Option<String>,
+        #[serde(default = "one")]
+        max: i64,
+    },
+    Ack {
+        consumer: String,
+        message: String,
+    },
+    Nack {
+        consumer: String,
+        message: String,
+        requeue: bool,
+    },
+    Abandon {
+        consumer: String,
+        message: String,
+    },
+    ChangeVisibility {
+        consumer: String,
+        message: String,
+        timeout_ms: f64,
+    },
+    RenewLock {
+        consumer: String,
+        message: String,
+    },
+    DeadLetter {
+        consumer: String,
+        message: String,
+    },
+    Crash {
+        consumer: String,
+    },
+    Restart {
+        consumer: String,
+    },
+    Redrive {
+        from: String,
+        #[serde(default)]
+        to: Option<String>,
+        #[serde(default)]
+        rate_per_s: Option<f64>,
+    },
+    DependencyDown {
+        dependency: String,
+    },
+    DependencyUp {
+        dependency: String,
+    },
+}

@@ -1,0 +1,848 @@
+//! From the JSON shape (`raw`) to the model (`super`), checking everything on the way.
+//! Defaults and bounds come from `../shared/semantics.md` and cite its rule numbers.
+
+use super::raw;
+use super::*;
+use crate::backoff::{Policy, Strategy};
+use serde_json::Value;
+
+fn err<T>(path: impl Into<String>, reason: impl Into<String>) -> Result<T, ScenarioError> {
+    Err(ScenarioError { path: path.into(), reason: reason.into() })
+}
+
+pub(super) fn from_json(text: &str) -> Result<Scenario, ScenarioError> {
+    if text.len() > limits::SCENARIO_BYTES_MAX {
+        return err("scenario", format!("is {} bytes; the limit is {} bytes", text.len(), limits::SCENARIO_BYTES_MAX));
+    }
+    if !text.trim_start().starts_with('{') {
+        return err("scenario", "must be a JSON object, starting with {");
+    }
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let raw: raw::Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = located("scenario", &e.path().to_string());
+        let inner = e.into_inner();
+        // The path locates data errors; a syntax error has no path, so keep its line.
+        let reason = if inner.is_syntax() || inner.is_eof() { inner.to_string() } else { without_position(&inner) };
+        ScenarioError { path, reason }
+    })?;
+    validate(raw)
+}
+
+fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
+    check_name("name", &raw.name)?;
+    if raw.description.chars().count() > limits::TEXT_CHARS_MAX {
+        return err("description", format!("must be at most {} characters", limits::TEXT_CHARS_MAX));
+    }
+    if raw.seed.is_some_and(|s| s > limits::SEED_MAX) {
+        return err(
+            "seed",
+            format!("must be at most {} (2^53 − 1), so that the page keeps it exact", limits::SEED_MAX),
+        );
+    }
+    let duration_ms = match u64::try_from(raw.duration_ms) {
+        Ok(0) | Err(_) => return err("duration_ms", "must be at least 1"),
+        Ok(ms) if ms > limits::DURATION_MS_MAX => {
+            return err("duration_ms", format!("must be at most {} (7 days)", limits::DURATION_MS_MAX))
+        }
+        Ok(ms) => ms,
+    };
+    let duration = Duration::from_millis(duration_ms);
+    let latency = ms("network.latency_ms", raw.network.latency_ms, limits::LATENCY_MS_MAX)?;
+
+    let mut queues = queues(raw.queues)?;
+    let dependencies = dependencies(raw.dependencies)?;
+    let producers = producers(raw.producers, &queues)?;
+    let consumers = consumers(raw.consumers, &mut queues, &dependencies)?;
+    let mut names = Vec::new();
+    let script = script(raw.script, &queues, &consumers, &dependencies, &mut names)?;
+    if producers.is_empty() && !script.iter().any(|s| matches!(s.op, Op::Send { .. })) {
+        return err("producers", "needs at least 1 entry, unless the script sends");
+    }
+
+    let scenario = Scenario {
+        name: raw.name,
+        description: raw.description,
+        seed: raw.seed,
+        duration,
+        latency,
+        queues,
+        producers,
+        consumers,
+        dependencies,
+        script,
+        message_names: names,
+    };
+    for (i, p) in scenario.producers.iter().enumerate() {
+        let bound = schedule_bound(&p.schedule, scenario.end());
+        if bound > limits::MESSAGES_MAX {
+            return err(
+                format!("producers[{i}].schedule"),
+                format!(
+                    "would publish about {bound} messages; the limit is {} per run (lower the rate, add a count or shorten duration_ms)",
+                    limits::MESSAGES_MAX
+                ),
+            );
+        }
+    }
+    if scenario.messages_bound() > limits::MESSAGES_MAX {
+        return err(
+            "producers",
+            format!(
+                "together would publish about {} messages; the limit is {} per run",
+                scenario.messages_bound(),
+                limits::MESSAGES_MAX
+            ),
+        );
+    }
+    Ok(scenario)
+}
+
+// --- Queues ----------------------------------------------------------------------------------
+
+fn queues(raw: Vec<raw::Queue>) -> Result<Vec<QueueSpec>, ScenarioError> {
+    check_count("queues", raw.len(), 1, limits::QUEUES_MAX)?;
+    let mut out: Vec<QueueSpec> = Vec::with_capacity(raw.len() * 2);
+    for (i, q) in raw.into_iter().enumerate() {
+        let at = format!("queues[{i}]");
+        check_new_name(&format!("{at}.name"), &q.name, out.iter().map(|x| &x.name), "queue")?;
+        for suffix in [".dlq", ".retry"] {
+            if q.name.ends_with(suffix) {
+                return err(
+                    format!("{at}.name"),
+                    format!("names ending in \"{suffix}\" are kept for the queues Brokerlab makes"),
+                );
+            }
+        }
+        let lease = match q.lease {
+            None => LeaseModel::RabbitMq {
+                quorum: false,
+                delivery_limit: None,
+                consumer_timeout: Duration::from_millis(1_800_000),
+            },
+            Some(v) => lease(&format!("{at}.lease"), tagged(&format!("{at}.lease"), v, "model")?)?,
+        };
+        // ASB-6: a Service Bus queue always has its dead-letter sub-queue.
+        let forced = matches!(lease, LeaseModel::ServiceBus { .. })
+            || matches!(lease, LeaseModel::Sqs { max_receive_count: Some(_), .. });
+        let wants_dlq = match q.dead_letter {
+            Some(false) if matches!(lease, LeaseModel::ServiceBus { .. }) => {
+                return err(
+                    format!("{at}.dead_letter"),
+                    "a Service Bus queue always has a dead-letter sub-queue (ASB-6)",
+                )
+            }
+            Some(false) if forced => {
+                return err(format!("{at}.dead_letter"), "max_receive_count needs a dead-letter queue (SQS-10)")
+            }
+            Some(b) => b || forced,
+            None => forced,
+        };
+        let ttl = q.ttl_ms.map(|v| ms(&format!("{at}.ttl_ms"), v, as_f64(limits::DURATION_MS_MAX))).transpose()?;
+        let expire_to_dlq = match q.on_expire.as_deref() {
+            None | Some("drop") => false,
+            Some("dead_letter") if wants_dlq => true,
+            Some("dead_letter") => {
+                return err(
+                    format!("{at}.on_expire"),
+                    "\"dead_letter\" needs the queue to have a dead-letter queue (set dead_letter: true)",
+                )
+            }
+            Some(other) => {
+                return err(format!("{at}.on_expire"), format!("\"{other}\" is not one of \"drop\", \"dead_letter\""))
+            }
+        };
+        let max_length = match q.max_length {
+            None => None,
+            Some(n) => match u32::try_from(n) {
+                Ok(n) if (1..=limits::MAX_LENGTH_MAX).contains(&n) => Some(n),
+                _ => return err(format!("{at}.max_length"), format!("must be from 1 to {}", limits::MAX_LENGTH_MAX)),
+            },
+        };
+        let overflow = match q.overflow.as_deref() {
+            None | Some("drop_head") => Overflow::DropHead,
+            Some("reject_publish") => Overflow::RejectPublish,
+            Some(other) => {
+                return err(
+                    format!("{at}.overflow"),
+                    format!("\"{other}\" is not one of \"drop_head\", \"reject_publish\""),
+                )
+            }
+        };
+        if q.fifo && !matches!(lease, LeaseModel::Sqs { .. }) {
+            return err(format!("{at}.fifo"), "FIFO message groups follow SQS FIFO; use lease model \"sqs\"");
+        }
+        let delay = ms(&format!("{at}.delay_ms"), q.delay_ms, 900_000.0)?; // SQS-18: 0–900 s
+        let index = index_u32(out.len());
+        out.push(QueueSpec {
+            name: q.name,
+            role: QueueRole::Main,
+            lease,
+            dead_letter: None,
+            retry_queue: None,
+            ttl,
+            expire_to_dlq,
+            max_length,
+            overflow,
+            fifo: q.fifo,
+            delay,
+        });
+        if wants_dlq {
+            out[index as usize].dead_letter = Some(index_u32(out.len()));
+            let dlq = derived(&out[index as usize], ".dlq", QueueRole::DeadLetter { of: index });
+            out.push(dlq);
+        }
+    }
+    Ok(out)
+}
+
+/// A queue Brokerlab makes for `of`: same lease model, no DLQ, TTL or limit of its own
+/// (ASB-6: TTL is not observed in a dead-letter queue).
+fn derived(of: &QueueSpec, suffix: &str, role: QueueRole) -> QueueSpec {
+    let lease = match of.lease {
+        LeaseModel::Sqs { visibility_timeout, .. } => LeaseModel::Sqs { visibility_timeout, max_receive_count: None },
+        LeaseModel::RabbitMq { quorum, consumer_timeout, .. } => {
+            LeaseModel::RabbitMq { quorum, delivery_limit: None, consumer_timeout }
+        }
+        other @ LeaseModel::ServiceBus { .. } => other,
+    };
+    QueueSpec {
+        name: format!("{}{suffix}", of.name),
+        role,
+        lease,
+        dead_letter: None,
+        retry_queue: None,
+        ttl: None,
+        expire_to_dlq: false,
+        max_length: None,
+        overflow: Overflow::DropHead,
+        fifo: false,
+        delay: Duration::ZERO,
+    }
+}
+
+fn lease(path: &str, raw: raw::Lease) -> Result<LeaseModel, ScenarioError> {
+    Ok(match raw {
+        raw::Lease::Sqs { visibility_timeout_ms, max_receive_count } => {
+            let visibility_timeout =
+                ms(&format!("{path}.visibility_timeout_ms"), visibility_timeout_ms, limits::SQS_VISIBILITY_MS_MAX)?;
+            let max_receive_count = match max_receive_count {
+                None => None,
+                Some(n) => match u32::try_from(n) {
+                    Ok(n) if (1..=limits::SQS_MAX_RECEIVE_COUNT_MAX).contains(&n) => Some(n),
+                    _ => return err(format!("{path}.max_receive_count"), "must be from 1 to 1000 (SQS-10)"),
+                },
+            };
+            LeaseModel::Sqs { visibility_timeout, max_receive_count }
+        }
+        raw::Lease::Rabbitmq { queue_type, delivery_limit, consumer_timeout_ms } => {
+            let quorum = match queue_type.as_deref() {
+                None | Some("classic") => false,
+                Some("quorum") => true,
+                Some(other) => {
+                    return err(
+                        format!("{path}.queue_type"),
+                        format!("\"{other}\" is not one of \"classic\", \"quorum\""),
+                    )
+                }
+            };
+            // RMQ-15: quorum queues default to a delivery limit of 20; -1 disables it.
+            let delivery_limit = match (quorum, delivery_limit) {
+                (false, Some(_)) => {
+                    return err(
+                        format!("{path}.delivery_limit"),
+                        "applies to quorum queues only (RMQ-15); set queue_type: \"quorum\"",
+                    )
+                }
+                (false, None) | (true, Some(-1)) => None,
+                (true, None) => Some(20),
+                (true, Some(n)) => match u32::try_from(n) {
+                    Ok(n) if n >= 1 => Some(n),
+                    _ => return err(format!("{path}.delivery_limit"), "must be at least 1, or -1 for no limit"),
+                },
+            };
+            let consumer_timeout =
+                ms(&format!("{path}.consumer_timeout_ms"), consumer_timeout_ms, as_f64(limits::DURATION_MS_MAX))?;
+            if consumer_timeout == Duration::ZERO {
+                return err(format!("{path}.consumer_timeout_ms"), "must be greater than 0");
+            }
+            LeaseModel::RabbitMq { quorum, delivery_limit, consumer_timeout }
+        }
+        raw::Lease::ServiceBus { lock_duration_ms, max_delivery_count } => {
+            let lock_duration = ms(&format!("{path}.lock_duration_ms"), lock_duration_ms, limits::SB_LOCK_MS_MAX)?;
+            if lock_duration == Duration::ZERO {
+                return err(format!("{path}.lock_duration_ms"), "must be greater than 0");
+            }
+            let max_delivery_count = match u32::try_from(max_delivery_count) {
+                Ok(n) if (1..=limits::ATTEMPTS_MAX).contains(&n) => n,
+                _ => {
+                    return err(
+                        format!("{path}.max_delivery_count"),
+                        "must be from 1 to 1000 (ASB-5: the minimum is 1)",
+                    )
+                }
+            };
+            LeaseModel::ServiceBus { lock_duration, max_delivery_count }
+        }
+    })
+}
+
+// --- Dependencies, producers, consumers --------------------------------------------------------
+
+fn dependencies(raw: Vec<raw::Dependency>) -> Result<Vec<DependencySpec>, ScenarioError> {
+    check_count("dependencies", raw.len(), 0, limits::DEPENDENCIES_MAX)?;
+    let mut out: Vec<DependencySpec> = Vec::with_capacity(raw.len());
+    for (i, d) in raw.into_iter().enumerate() {
+        let at = format!("dependencies[{i}]");
+        check_new_name(&format!("{at}.name"), &d.name, out.iter().map(|x| &x.name), "dependency")?;
+        let error_rate = probability(&format!("{at}.error_rate"), d.error_rate)?;
+        check_count(&format!("{at}.outages"), d.outages.len(), 0, limits::OUTAGES_MAX)?;
+        let mut outages: Vec<(SimTime, SimTime)> = Vec::with_capacity(d.outages.len());
+        for (j, o) in d.outages.iter().enumerate() {
+            let max = as_f64(limits::DURATION_MS_MAX);
+            let from = SimTime::ZERO.after(ms(&format!("{at}.outages[{j}].from_ms"), o.from_ms, max)?);
+            let to = SimTime::ZERO.after(ms(&format!("{at}.outages[{j}].to_ms"), o.to_ms, max)?);
+            if to <= from {
+                return err(format!("{at}.outages[{j}].to_ms"), "must be after from_ms");
+            }
+            if outages.last().is_some_and(|&(_, prev_to)| from < prev_to) {
+                return err(format!("{at}.outages[{j}].from_ms"), "outages must be in order and must not overlap");
+            }
+            outages.push((from, to));
+        }
+        out.push(DependencySpec { name: d.name, error_rate, outages });
+    }
+    Ok(out)
+}
+
+fn producers(raw: Vec<raw::Producer>, queues: &[QueueSpec]) -> Result<Vec<ProducerSpec>, ScenarioError> {
+    check_count("producers", raw.len(), 0, limits::PRODUCERS_MAX)?;
+    let mut out: Vec<ProducerSpec> = Vec::with_capacity(raw.len());
+    for (i, p) in raw.into_iter().enumerate() {
+        let at = format!("producers[{i}]");
+        check_new_name(&format!("{at}.name"), &p.name, out.iter().map(|x| &x.name), "producer")?;
+        let queue = queue_ref(&format!("{at}.to"), &p.to, queues)?;
+        let path = format!("{at}.schedule");
+        let schedule = schedule(&path, tagged(&path, p.schedule, "kind")?)?;
+        let groups = match p.groups {
+            None => None,
+            Some(_) if !queues[queue as usize].fifo => {
+                return err(format!("{at}.groups"), "message groups need a FIFO queue (fifo: true)")
+            }
+            Some(n) => match u32::try_from(n) {
+                Ok(n) if (1..=10_000).contains(&n) => Some(n),
+                _ => return err(format!("{at}.groups"), "must be from 1 to 10000"),
+            },
+        };
+        let mut poison = p.poison;
+        poison.sort_unstable();
+        poison.dedup();
+        if poison.len() > limits::SCRIPTED_SENDS_MAX {
+            return err(format!("{at}.poison"), format!("has more than {} entries", limits::SCRIPTED_SENDS_MAX));
+        }
+        out.push(ProducerSpec { name: p.name, queue, schedule, groups, poison });
+    }
+    Ok(out)
+}
+
+fn consumers(
+    raw: Vec<raw::Consumer>,
+    queues: &mut Vec<QueueSpec>,
+    dependencies: &[DependencySpec],
+) -> Result<Vec<ConsumerSpec>, ScenarioError> {
+    check_count("consumers", raw.len(), 0, limits::CONSUMERS_MAX)?;
+    let mut out: Vec<ConsumerSpec> = Vec::with_capacity(raw.len());
+    for (i, c) in raw.into_iter().enumerate() {
+        let at = format!("consumers[{i}]");
+        check_new_name(&format!("{at}.name"), &c.name, out.iter().map(|x| &x.name), "consumer")?;
+        let queue = queue_ref(&format!("{at}.from"), &c.from, queues)?;
+        if c.prefetch < 1 {
+            return err(format!("{at}.prefetch"), "must be at least 1");
+        }
+        let prefetch = match u32::try_from(c.prefetch) {
+            Ok(p) if p <= limits::PREFETCH_MAX => p,
+            _ => return err(format!("{at}.prefetch"), format!("must be at most {}", limits::PREFETCH_MAX)),
+        };
+        let concurrency = match u32::try_from(c.concurrency) {
+            Ok(n) if (1..=prefetch).contains(&n) => n,
+            _ => return err(format!("{at}.concurrency"), format!("must be from 1 to the prefetch, {prefetch}")),
+        };
+        let processing = match c.processing {
+            Some(v) => dist(&format!("{at}.processing"), tagged(&format!("{at}.processing"), v, "kind")?)?,
+            None => Dist::Constant(Duration::from_millis(100)),
+        };
+        let manual = match c.mode.as_deref() {
+            None | Some("auto") => false,
+            Some("manual") => true,
+            Some(other) => return err(format!("{at}.mode"), format!("\"{other}\" is not one of \"auto\", \"manual\"")),
+        };
+        let ack = match c.ack.as_deref() {
+            None | Some("after_processing") => AckMode::AfterProcessing,
+            Some("before_processing") => AckMode::BeforeProcessing,
+            Some(other) => {
+                return err(
+                    format!("{at}.ack"),
+                    format!("\"{other}\" is not one of \"after_processing\", \"before_processing\""),
+                )
+            }
+        };
+        let o = &c.outcomes;
+        let outcomes = Outcomes {
+            transient: probability(&format!("{at}.outcomes.transient"), o.transient)?,
+            permanent: probability(&format!("{at}.outcomes.permanent"), o.permanent)?,
+            unknown: probability(&format!("{at}.outcomes.unknown"), o.unknown)?,
+            crash: probability(&format!("{at}.outcomes.crash"), o.crash)?,
+            hang: probability(&format!("{at}.outcomes.hang"), o.hang)?,
+        };
+        let sum = [outcomes.transient, outcomes.permanent, outcomes.unknown, outcomes.crash, outcomes.hang]
+            .iter()
+            .map(|r| r.numerator)
+            .sum::<u64>();
+        if sum > PER_MILLION {
+            return err(format!("{at}.outcomes"), "the probabilities add up to more than 1");
+        }
+        let lease = queues[queue as usize].lease;
+        let hang = match c.hang_ms {
+            Some(v) => ms(&format!("{at}.hang_ms"), v, as_f64(limits::DURATION_MS_MAX))?,
+            // Long enough to outlive any lease (or RabbitMQ's consumer timeout).
+            None => Duration::from_micros(lease.lease_duration().as_micros().saturating_mul(3)),
+        };
+        let dependency = match &c.dependency {
+            None => None,
+            Some(name) => match dependencies.iter().position(|d| &d.name == name) {
+                Some(d) => Some(index_u32(d)),
+                None => return err(format!("{at}.dependency"), format!("no dependency is named \"{name}\"")),
+            },
+        };
+        let retry = c.retry.map(|r| retry(&format!("{at}.retry"), r)).transpose()?;
+        if retry.is_some_and(|r| r.via == RetryVia::RetryQueue) && queues[queue as usize].retry_queue.is_none() {
+            let index = index_u32(queues.len());
+            let q = derived(&queues[queue as usize], ".retry", QueueRole::Retry { of: queue });
+            queues.push(q);
+            queues[queue as usize].retry_queue = Some(index);
+        }
+        let heartbeat = match c.heartbeat_ms {
+            None => None,
+            Some(_) if matches!(lease, LeaseModel::RabbitMq { .. }) => {
+                return err(
+                    format!("{at}.heartbeat_ms"),
+                    "RabbitMQ has no lease to extend; heartbeats are for SQS and Service Bus",
+                )
+            }
+            Some(v) => {
+                let d = ms(&format!("{at}.heartbeat_ms"), v, as_f64(limits::DURATION_MS_MAX))?;
+                if d == Duration::ZERO || d >= lease.lease_duration() {
+                    return err(
+                        format!("{at}.heartbeat_ms"),
+                        "must be more than 0 and less than the lease, or the lease runs out first",
+                    );
+                }
+                Some(d)
+            }
+        };
+        let restart_after =
+            c.restart_ms.map(|v| ms(&format!("{at}.restart_ms"), v, as_f64(limits::DURATION_MS_MAX))).transpose()?;
+        out.push(ConsumerSpec {
+            name: c.name,
+            queue,
+            prefetch,
+            concurrency,
+            processing,
+            ack,
+            outcomes,
+            hang,
+            dependency,
+            retry,
+            heartbeat,
+            idempotent: c.idempotent,
+            restart_after,
+            manual,
+        });
+    }
+    Ok(out)
+}
+
+fn retry(path: &str, r: raw::Retry) -> Result<RetrySpec, ScenarioError> {
+    let strategy = match r.strategy.as_str() {
+        "immediate" => Strategy::Immediate,
+        "fixed" => Strategy::Fixed,
+        "exponential" => Strategy::Exponential,
+        "full_jitter" => Strategy::FullJitter,
+        "equal_jitter" => Strategy::EqualJitter,
+        "decorrelated_jitter" => Strategy::Decorrelated,
+        other => {
+            return err(
+                format!("{path}.strategy"),
+                format!("\"{other}\" is not one of \"immediate\", \"fixed\", \"exponential\", \"full_jitter\", \"equal_jitter\", \"decorrelated_jitter\""),
+            )
+        }
+    };
+    let max = as_f64(limits::DURATION_MS_MAX);
+    let base_ms = ms(&format!("{path}.base_ms"), r.base_ms, max)?.as_millis_f64();
+    let cap_ms = ms(&format!("{path}.cap_ms"), r.cap_ms, max)?.as_millis_f64();
+    if !(r.multiplier.is_finite() && (1.0..=10.0).contains(&r.multiplier)) {
+        return err(format!("{path}.multiplier"), "must be from 1 to 10");
+    }
+    let attempts_max = match u32::try_from(r.attempts_max) {
+        Ok(n) if (1..=limits::ATTEMPTS_MAX).contains(&n) => n,
+        _ => return err(format!("{path}.attempts_max"), format!("must be from 1 to {}", limits::ATTEMPTS_MAX)),
+    };
+    let unknown_attempts_max = match u32::try_from(r.unknown_attempts_max) {
+        Ok(n) if n <= limits::ATTEMPTS_MAX => n,
+        _ => return err(format!("{path}.unknown_attempts_max"), format!("must be from 0 to {}", limits::ATTEMPTS_MAX)),
+    };
+    let via = match r.via.as_deref() {
+        None | Some("delay") => RetryVia::Delay,
+        Some("retry_queue") => RetryVia::RetryQueue,
+        Some(other) => {
+            return err(format!("{path}.via"), format!("\"{other}\" is not one of \"delay\", \"retry_queue\""))
+        }
+    };
+    Ok(RetrySpec {
+        policy: Policy { strategy, base_ms, multiplier: r.multiplier, cap_ms, attempts_max },
+        via,
+        unknown_attempts_max,
+    })
+}
+
+// --- The script ------------------------------------------------------------------------------
+
+fn script(
+    raw: Vec<raw::ScriptStep>,
+    queues: &[QueueSpec],
+    consumers: &[ConsumerSpec],
+    dependencies: &[DependencySpec],
+    names: &mut Vec<String>,
+) -> Result<Vec<ScriptStep>, ScenarioError> {
+    check_count("script", raw.len(), 0, limits::SCRIPT_STEPS_MAX)?;
+    let mut out = Vec::with_capacity(raw.len());
+    let mut last = SimTime::ZERO;
+    for (i, step) in raw.into_iter().enumerate() {
+        let at_path = format!("script[{i}]");
+        let at = SimTime::ZERO.after(ms(&format!("{at_path}.at_ms"), step.at_ms, as_f64(limits::DURATION_MS_MAX))?);
+        if at < last {
+            return err(format!("{at_path}.at_ms"), "steps must be in time order");
+        }
+        last = at;
+        let consumer = |field: &str, name: &str| -> Result<u32, ScenarioError> {
+            match consumers.iter().position(|c| c.name == name) {
+                Some(c) => Ok(index_u32(c)),
+                None => err(format!("{at_path}.{field}"), format!("no consumer is named \"{name}\"")),
+            }
+        };
+        let known = |name: &str, names: &[String]| -> Result<u32, ScenarioError> {
+            match names.iter().position(|n| n == name) {
+                Some(m) => Ok(index_u32(m)),
+                None => err(format!("{at_path}.message"), format!("no earlier send names a message \"{name}\"")),
+            }
+        };
+        let dependency = |name: &str| -> Result<u32, ScenarioError> {
+            match dependencies.iter().position(|d| d.name == name) {
+                Some(d) => Ok(index_u32(d)),
+                None => err(format!("{at_path}.dependency"), format!("no dependency is named \"{name}\"")),
+            }
+        };
+        let op = match tagged::<raw::Op>(&at_path, step.op, "op")? {
+            raw::Op::Send { to, message, group, dedup_id, ttl_ms, delay_ms, poison } => {
+                let queue = queue_ref(&format!("{at_path}.to"), &to, queues)?;
+                let name = match message {
+                    None => None,
+                    Some(m) if names.contains(&m) => {
+                        return err(format!("{at_path}.message"), format!("\"{m}\" already names an earlier message"))
+                    }
+                    Some(m) => {
+                        check_name(&format!("{at_path}.message"), &m)?;
+                        names.push(m);
+                        Some(index_u32(names.len() - 1))
+                    }
+                };
+                let fifo = queues[queue as usize].fifo;
+                let group = match group {
+                    None if fifo => {
+                        return err(format!("{at_path}.group"), "a send to a FIFO queue needs a group (SQS-20)")
+                    }
+                    Some(_) if !fifo => return err(format!("{at_path}.group"), "groups need a FIFO queue"),
+                    None => None,
+                    Some(g) => Some(u32::try_from(g).map_err(|_| ScenarioError {
+                        path: format!("{at_path}.group"),
+                        reason: "must be a whole number ≥ 0".into(),
+                    })?),
+                };
+                if dedup_id.is_some() && !fifo {
+                    return err(format!("{at_path}.dedup_id"), "deduplication ids need a FIFO queue (SQS-23)");
+                }
+                if let Some(d) = &dedup_id {
+                    check_name(&format!("{at_path}.dedup_id"), d)?;
+                }
+                let max = as_f64(limits::DURATION_MS_MAX);
+                let ttl = ttl_ms.map(|v| ms(&format!("{at_path}.ttl_ms"), v, max)).transpose()?;
+                let delay = delay_ms.map(|v| ms(&format!("{at_path}.delay_ms"), v, 900_000.0)).transpose()?;
+                Op::Send { queue, name, group, dedup_id, ttl, delay, poison }
+            }
+            raw::Op::Receive { consumer: c, queue, max } => {
+                let consumer = consumer("consumer", &c)?;
+                let queue = match queue {
+                    Some(q) => queue_ref(&format!("{at_path}.queue"), &q, queues)?,
+                    None => consumers[consumer as usize].queue,
+                };
+                let max = match u32::try_from(max) {
+                    Ok(n) if (1..=10).contains(&n) => n,
+                    _ => return err(format!("{at_path}.max"), "must be from 1 to 10 (SQS-26 MaxNumberOfMessages)"),
+                };
+                Op::Receive { consumer, queue, max }
+            }
+            raw::Op::Ack { consumer: c, message } => {
+                Op::Ack { consumer: consumer("consumer", &c)?, name: known(&message, names)? }
+            }
+            raw::Op::Nack { consumer: c, message, requeue } => {
+                Op::Nack { consumer: consumer("consumer", &c)?, name: known(&message, names)?, requeue }
+            }
+            raw::Op::Abandon { consumer: c, message } => {
+                Op::Abandon { consumer: consumer("consumer", &c)?, name: known(&message, names)? }
+            }
+            raw::Op::ChangeVisibility { consumer: c, message, timeout_ms } => {
+                let timeout = ms(&format!("{at_path}.timeout_ms"), timeout_ms, limits::SQS_VISIBILITY_MS_MAX)?;
+                Op::ChangeVisibility { consumer: consumer("consumer", &c)?, name: known(&message, names)?, timeout }
+            }
+            raw::Op::RenewLock { consumer: c, message } => {
+                Op::RenewLock { consumer: consumer("consumer", &c)?, name: known(&message, names)? }
+            }
+            raw::Op::DeadLetter { consumer: c, message } => {
+                Op::DeadLetter { consumer: consumer("consumer", &c)?, name: known(&message, names)? }
+            }
+            raw::Op::Crash { consumer: c } => Op::Crash { consumer: consumer("consumer", &c)? },
+            raw::Op::Restart { consumer: c } => Op::Restart { consumer: consumer("consumer", &c)? },
+            raw::Op::Redrive { from, to, rate_per_s } => {
+                let from_q = queue_ref(&format!("{at_path}.from"), &from, queues)?;
+                let QueueRole::DeadLetter { of } = queues[from_q as usize].role else {
+                    return err(format!("{at_path}.from"), format!("\"{from}\" is not a dead-letter queue"));
+                };
+                let to = match to {
+                    Some(t) => queue_ref(&format!("{at_path}.to"), &t, queues)?,
+                    None => of,
+                };
+                // SQS-15: a move task runs at most 500 messages per second.
+                let rate_per_s = match rate_per_s {
+                    None => None,
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // 1..=500, whole
+                    Some(r) if r.is_finite() && (1.0..=500.0).contains(&r) && r.fract() == 0.0 => Some(r as u32),
+                    Some(_) => {
+                        return err(format!("{at_path}.rate_per_s"), "must be a whole number from 1 to 500 (SQS-15)")
+                    }
+                };
+                Op::Redrive { from: from_q, to, rate_per_s }
+            }
+            raw::Op::DependencyDown { dependency: d } => Op::DependencyDown { dependency: dependency(&d)? },
+            raw::Op::DependencyUp { dependency: d } => Op::DependencyUp { dependency: dependency(&d)? },
+        };
+        out.push(ScriptStep { at, op });
+    }
+    Ok(out)
+}
+
+// --- Leaves ----------------------------------------------------------------------------------
+
+fn schedule(path: &str, raw: raw::Schedule) -> Result<Schedule, ScenarioError> {
+    let count_ok = |count: Option<i64>| -> Result<Option<u64>, ScenarioError> {
+        match count.map(u64::try_from) {
+            None => Ok(None),
+            Some(Ok(0) | Err(_)) => err(format!("{path}.count"), "must be at least 1 (leave it out for no limit)"),
+            Some(Ok(n)) if n > limits::MESSAGES_MAX => {
+                err(format!("{path}.count"), format!("must be at most {}", limits::MESSAGES_MAX))
+            }
+            Some(Ok(n)) => Ok(Some(n)),
+        }
+    };
+    let start_of = |start_ms: f64| -> Result<SimTime, ScenarioError> {
+        let d = ms(&format!("{path}.start_ms"), start_ms, as_f64(limits::DURATION_MS_MAX))?;
+        Ok(SimTime::ZERO.after(d))
+    };
+    Ok(match raw {
+        raw::Schedule::FixedRate { interval_ms, start_ms, count } => {
+            let interval = ms(&format!("{path}.interval_ms"), interval_ms, as_f64(limits::DURATION_MS_MAX))?;
+            if interval == Duration::ZERO {
+                return err(format!("{path}.interval_ms"), "must be at least 0.001 (one microsecond)");
+            }
+            Schedule::FixedRate { interval, start: start_of(start_ms)?, count: count_ok(count)? }
+        }
+        raw::Schedule::Poisson { rate_per_s, start_ms, count } => {
+            let rate_path = format!("{path}.rate_per_s");
+            if !rate_per_s.is_finite() || rate_per_s <= 0.0 {
+                return err(rate_path, "must be a number greater than 0");
+            }
+            if rate_per_s > limits::RATE_PER_S_MAX {
+                return err(rate_path, format!("must be at most {}", limits::RATE_PER_S_MAX));
+            }
+            let mean_interval = micros_of(1_000_000.0 / rate_per_s);
+            Schedule::Poisson { mean_interval, start: start_of(start_ms)?, count: count_ok(count)? }
+        }
+        raw::Schedule::Scripted { at_ms } => {
+            if at_ms.len() > limits::SCRIPTED_SENDS_MAX {
+                return err(
+                    format!("{path}.at_ms"),
+                    format!("has {} entries; the limit is {}", at_ms.len(), limits::SCRIPTED_SENDS_MAX),
+                );
+            }
+            let mut at = Vec::with_capacity(at_ms.len());
+            for (i, t) in at_ms.into_iter().enumerate() {
+                let d = ms(&format!("{path}.at_ms[{i}]"), t, as_f64(limits::DURATION_MS_MAX))?;
+                at.push(SimTime::ZERO.after(d));
+            }
+            at.sort_unstable();
+            Schedule::Scripted { at }
+        }
+    })
+}
+
+fn dist(path: &str, raw: raw::Dist) -> Result<Dist, ScenarioError> {
+    let max = limits::PROCESSING_MS_MAX;
+    Ok(match raw {
+        raw::Dist::Constant { ms: v } => Dist::Constant(ms(&format!("{path}.ms"), v, max)?),
+        raw::Dist::Uniform { min_ms, max_ms } => {
+            let min = ms(&format!("{path}.min_ms"), min_ms, max)?;
+            let max = ms(&format!("{path}.max_ms"), max_ms, max)?;
+            if max < min {
+                return err(format!("{path}.max_ms"), "must be at least min_ms");
+            }
+            Dist::Uniform { min, max }
+        }
+        raw::Dist::Exponential { mean_ms } => {
+            let mean = ms(&format!("{path}.mean_ms"), mean_ms, max)?;
+            if mean == Duration::ZERO {
+                return err(format!("{path}.mean_ms"), "must be greater than 0");
+            }
+            Dist::Exponential { mean }
+        }
+    })
+}
+
+fn queue_ref(path: &str, name: &str, queues: &[QueueSpec]) -> Result<u32, ScenarioError> {
+    match queues.iter().position(|q| q.name == name) {
+        Some(i) => Ok(index_u32(i)),
+        None => err(path, format!("no queue is named \"{name}\"; add it to queues or fix the name")),
+    }
+}
+
+/// Probabilities are exact ratios in parts per million, so that draws are integer math.
+const PER_MILLION: u64 = 1_000_000;
+
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn probability(path: &str, p: f64) -> Result<Ratio, ScenarioError> {
+    if !(p.is_finite() && (0.0..=1.0).contains(&p)) {
+        return err(path, "must be a probability from 0 to 1");
+    }
+    Ok(Ratio { numerator: libm::round(p * 1e6) as u64, denominator: PER_MILLION })
+}
+
+/// Deserializes an object written `{"kind": "k", …fields}` into an externally tagged enum, by
+/// rewriting it to `{"k": {…fields}}`. serde's internally tagged enums buffer their content and
+/// lose the path inside it; this keeps `producers[0].schedule.count` in every error.
+fn tagged<T: serde::de::DeserializeOwned>(path: &str, value: Value, tag: &str) -> Result<T, ScenarioError> {
+    let Value::Object(mut fields) = value else {
+        return err(path, format!("must be an object with a \"{tag}\" field"));
+    };
+    let kind = match fields.remove(tag) {
+        Some(Value::String(kind)) => kind,
+        Some(_) => return err(format!("{path}.{tag}"), "must be a string"),
+        None => return err(format!("{path}.{tag}"), "is missing"),
+    };
+    let mut outer = serde_json::Map::new();
+    outer.insert(kind.clone(), Value::Object(fields));
+    serde_path_to_error::deserialize(Value::Object(outer)).map_err(|e| {
+        let inner_path = e.path().to_string();
+        let inner = e.into_inner();
+        // Only the variant name is at the root, so an error there is about the tag.
+        let located = match inner_path.strip_prefix(kind.as_str()) {
+            Some(rest) if !rest.is_empty() => format!("{path}{rest}"),
+            _ => format!("{path}.{tag}"),
+        };
+        ScenarioError { path: located, reason: without_position(&inner) }
+    })
+}
+
+/// serde_path_to_error writes `.` for the root and `?` where it lost track.
+fn located(root: &str, path: &str) -> String {
+    match path {
+        "." | "?" | "" => root.to_string(),
+        p => p.to_string(),
+    }
+}
+
+/// A serde_json error's message without its trailing "at line L column C", and with Rust's
+/// type names turned into words an author knows.
+fn without_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let text = match text.rfind(" at line ") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    // serde names our private types ("struct Queue"); an author knows them as objects.
+    let text = match text.find("expected struct ") {
+        Some(i) => format!("{}expected an object", &text[..i]),
+        None => text.to_string(),
+    };
+    text.replace("expected i64", "expected a whole number")
+        .replace("expected u64", "expected a whole number ≥ 0")
+        .replace("expected f64", "expected a number")
+}
+
+/// Milliseconds (possibly fractional) to a duration, checked to be finite, ≥ 0 and ≤ `max`.
+fn ms(path: &str, value: f64, max: f64) -> Result<Duration, ScenarioError> {
+    if !value.is_finite() {
+        return err(path, "must be a finite number of milliseconds");
+    }
+    if value < 0.0 {
+        return err(path, "must not be negative");
+    }
+    if value > max {
+        return err(path, format!("must be at most {max} ms"));
+    }
+    Ok(micros_of(value * 1000.0))
+}
+
+/// Rounds a non-negative, finite, bounded microsecond count to an integer.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn micros_of(us: f64) -> Duration {
+    Duration::from_micros(libm::round(us) as u64)
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn as_f64(n: u64) -> f64 {
+    n as f64
+}
+
+fn check_count(path: &str, n: usize, min: usize, max: usize) -> Result<(), ScenarioError> {
+    if n < min {
+        return err(path, format!("needs at least {min} entry"));
+    }
+    if n > max {
+        return err(path, format!("has {n} entries; the limit is {max}"));
+    }
+    Ok(())
+}
+
+/// A valid name that no earlier entry of the same list (`taken`) has.
+fn check_new_name<'a>(
+    path: &str,
+    name: &str,
+    mut taken: impl Iterator<Item = &'a String>,
+    kind: &str,
+) -> Result<(), ScenarioError> {
+    check_name(path, name)?;
+    if taken.any(|other| other == name) {
+        return err(path, format!("\"{name}\" is already the name of another {kind}"));
+    }
+    Ok(())
+}
+
+fn check_name(path: &str, name: &str) -> Result<(), ScenarioError> {
+    if name.trim().is_empty() {
+        return err(path, "must not be empty");
+    }
+    if name.chars().count() > limits::NAME_CHARS_MAX {
+        return err(path, format!("must be at most {} characters", limits::NAME_CHARS_MAX));
+    }
+    if name.chars().any(char::is_control) {
+        return err(path, "must not contain control characters");
+    }
+    Ok(())
+}

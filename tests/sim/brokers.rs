@@ -1,0 +1,367 @@
+//! The broker timelines of `shared/vectors/broker_scenarios.json` (SQS, RabbitMQ, Service Bus),
+//! each as a scripted scenario asserting its documented outcome, plus the rules around them in
+//! `shared/semantics.md`. Vector ids and rule numbers are cited per test.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use crate::Driver;
+use brokerlab::message::MsgState;
+use brokerlab::trace::{DeadReason, ReturnReason};
+use brokerlab::TraceEvent;
+
+/// A scenario with one queue (`queue` is its JSON), manual consumers `a` and `b`, and a script.
+fn scenario(queue: &str, script: &str) -> String {
+    format!(
+        r#"{{"name": "vector", "duration_ms": 3600000,
+            "queues": [{queue}],
+            "consumers": [{{"name": "a", "from": "q", "mode": "manual"}}, {{"name": "b", "from": "q", "mode": "manual"}}],
+            "script": [{script}]}}"#
+    )
+}
+
+/// The (message, receive count) of each delivery among `events`.
+fn deliveries(events: &[TraceEvent]) -> Vec<(u32, u32)> {
+    events
+        .iter()
+        .filter_map(|e| match *e {
+            TraceEvent::Delivered { msg, receive_count, .. } => Some((msg, receive_count)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn receipts(events: &[TraceEvent]) -> Vec<u32> {
+    events
+        .iter()
+        .filter_map(|e| match *e {
+            TraceEvent::Delivered { receipt, .. } => Some(receipt),
+            _ => None,
+        })
+        .collect()
+}
+
+fn got_nothing(events: &[TraceEvent]) -> bool {
+    events.iter().any(|e| matches!(e, TraceEvent::ReceivedNothing { .. })) && deliveries(events).is_empty()
+}
+
+fn dead_lettered(events: &[TraceEvent]) -> Vec<DeadReason> {
+    events
+        .iter()
+        .filter_map(|e| match *e {
+            TraceEvent::DeadLettered { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn sqs_visibility_basic() {
+    // Vector sqs-visibility-basic (SQS-2, SQS-8): invisible for 30 s, visible again at t = 30.
+    let mut d = Driver::new(&scenario(
+        r#"{"name": "q", "lease": {"model": "sqs", "visibility_timeout_ms": 30000}}"#,
+        r#"{"at_ms": 0, "op": "send", "to": "q", "message": "m1"},
+           {"at_ms": 0, "op": "receive", "consumer": "a"},
+           {"at_ms": 29900, "op": "receive", "consumer": "a"},
+           {"at_ms": 30000, "op": "receive", "consumer": "a"}"#,
+    ));
+    let m1 = d.sim.named("m1").map(|_| ());
+    let first = d.to(0.0);
+    assert_eq!(m1, None, "named on send, not before");
+    let m1 = d.sim.named("m1").expect("sent");
+    assert_eq!(deliveries(&first), vec![(m1, 1)], "ApproximateReceiveCount 1");
+    assert!(got_nothing(&d.to(29_900.0)), "still invisible at 29.9 s");
+    let again = d.to(30_000.0);
+    assert_eq!(deliveries(&again), vec![(m1, 2)], "visible at t >= deadline, count 2");
+    assert_ne!(receipts(&first), receipts(&again), "a new receipt handle");
+}
+
+#[test]
+fn sqs_redrive_is_lazy_at_max_receive_count() {
+    // Vector sqs-redrive-maxreceivecount (SQS-11): delivered 3 times; moved on the 4th receive.
+    let mut d = Driver::new(&scenario(
+        r#"{"name": "q", "lease": {"model": "sqs", "visibility_timeout_ms": 30000, "max_receive_count": 3}}"#,
+        r#"{"at_ms": 0, "op": "send", "to": "q", "message": "m1"},
+           {"at_ms": 0, "op": "receive", "consumer": "a"},
+           {"at_ms": 30000, "op": "receive", "consumer": "a"},
+           {"at_ms": 60000, "op": "receive", "consumer": "a"},
+           {"at_ms": 100000, "op": "receive", "consumer": "a"},
+           {"at_ms": 100000, "op": "receive", "consumer": "b", "queue": "q.dlq"}"#,
+    ));
+    let mut counts = Vec::new();
+    for t in [0.0, 30_000.0, 60_000.0] {
+        counts.extend(deliveries(&d.to(t)).into_iter().map(|(_, n)| n));
+    }
+    assert_eq!(counts, vec![1, 2, 3]);
+    let (q, dlq) = (d.queue("q"), d.queue("q.dlq"));
+    d.to(75_000.0);
+    let m = d.msg("m1");
+    assert!(matches!(m.state, MsgState::InFlight { .. }) && m.queue == q, "t=75: in flight in the source");
+    assert_eq!(d.sim.counts(dlq).total(), 0, "t=75: nothing in the DLQ");
+    d.to(95_000.0);
+    let m = d.msg("m1");
+    assert_eq!((m.state, m.queue), (MsgState::Ready, q), "t=95: visible in the SOURCE queue (the move is lazy)");
+    let at_100 = d.to(100_000.0);
+    let source_receive: Vec<_> =
+        at_100.iter().take_while(|e| !matches!(e, TraceEvent::ReceivedNothing { .. })).collect();
+    assert!(
+        source_receive
+            .iter()
+            .any(|e| matches!(e, TraceEvent::DeadLettered { reason: DeadReason::MaxReceiveCount, .. })),
+        "the 4th receive moves it to the DLQ"
+    );
+    assert!(
+        at_100.iter().any(|e| matches!(e, TraceEvent::ReceivedNothing { queue, .. } if *queue == q)),
+        "and returns nothing"
+    );
+    let from_dlq: Vec<_> = at_100
+        .iter()
+        .filter_map(|e| match *e {
+            TraceEvent::Delivered { queue, receive_count, .. } if queue == dlq => Some(receive_count),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(from_dlq, vec![4], "received from the DLQ with ApproximateReceiveCount 4");
+}
+
+#[test]
+fn sqs_dlq_redrive_makes_new_messages() {
+    // Vector sqs-dlq-redrive (SQS-15): new id, new enqueue time, a fresh receive count.
+    let mut d = Driver::new(&scenario(
+        r#"{"name": "q", "lease": {"model": "sqs", "visibility_timeout_ms": 1000, "max_receive_count": 1}}"#,
+        r#"{"at_ms": 0, "op": "send", "to": "q", "message": "m1"},
+           {"at_ms": 0, "op": "receive", "consumer": "a"},
+           {"at_ms": 2000, "op": "receive", "consumer": "a"},
+           {"at_ms": 5000, "op": "redrive", "from": "q.dlq"},
+           {"at_ms": 6000, "op": "receive", "consumer": "a"}"#,
+    ));
+    d.to(2000.0);
+    let old = d.sim.named("m1").expect("sent");
+    assert_eq!(d.msg("m1").state, MsgState::DeadLettered);
+    let redrive = d.to(5000.0);
+    let new = redrive
+        .iter()
+        .find_map(|e| match *e {
+            TraceEvent::Redriven { msg, new_msg, to, .. } if msg == old && to == d.queue("q") => Some(new_msg),
+            _ => None,
+        })
+        .expect("redriven to its source queue");
+    assert_ne!(new, old, "a new MessageId");
+    assert_eq!(d.msg("m1").state, MsgState::Moved);
+    let fresh = d.sim.broker().msg(new);
+    assert_eq!((fresh.state, fresh.receive_count, fresh.available_at.as_micros()), (MsgState::Ready, 0, 5_000_000));
+    assert_eq!(fresh.key, d.msg("m1").key, "the business key survives, for idempotent consumers");
+    assert_eq!(deliveries(&d.to(6000.0)), vec![(new, 1)], "the receive count starts afresh");
+}
+
+#[test]
+fn sqs_fifo_dedup_window_is_five_minutes_from_the_first_send() {
+    // Vector sqs-fifo-dedup-window (SQS-23): suppressed at 299 s even after deletion; new at 301 s.
+    let mut d = Driver::new(&scenario(
+        r#"{"name": "q", "lease": {"model": "sqs"}, "fifo": true}"#,
+        r#"{"at_ms": 0, "op": "send", "to": "q", "message": "x1", "group": 1, "dedup_id": "X"},
+           {"at_ms": 10000, "op": "receive", "consumer": "a"},
+           {"at_ms": 10000, "op": "ack", "consumer": "a", "message": "x1"},
+           {"at_ms": 299000, "op": "send", "to": "q", "message": "x2", "group": 1, "dedup_id": "X"},
+           {"at_ms": 299000, "op": "receive", "consumer": "a"},
+           {"at_ms": 301000, "op": "send", "to": "q", "message": "x3", "group": 1, "dedup_id": "X"},
+           {"at_ms": 301000, "op": "receive", "consumer": "a"}"#,
+    ));
+    d.to(10_000.0);
+    assert_eq!(d.msg("x1").state, MsgState::Acked, "consumed");
+    let at_299 = d.to(299_000.0);
+    assert!(at_299.iter().any(|e| matches!(e, TraceEvent::Deduplicated { .. })), "accepted, not stored");
+    assert_eq!(d.sim.named("x2"), d.sim.named("x1"), "answered with the original's MessageId");
+    assert!(got_nothing(&at_299), "and not delivered");
+    let at_301 = d.to(301_000.0);
+    let x3 = d.sim.named("x3").expect("a new message");
+    assert_ne!(Some(x3), d.sim.named("x1"));
+    assert_eq!(deliveries(&at_301), vec![(x3, 1)], "accepted and delivered as a new message");
+}
+
+#[test]
+fn sqs_fifo_group_blocks_while_one_is_in_flight() {
+    // SQS-21: no more of group g while one of g is in flight; other groups flow; the in-flight
+    // one comes back first.
+    let mut d = Driver::new(&scenario(
+        r#"{"name": "q", "lease": {"model": "sqs", "visibility_timeout_ms": 10000}, "fifo": true}"#,
+        r#"{"at_ms": 0, "op": "send", "to": "q", "message": "g1a", "group": 1},
+           {"at_ms": 0, "op": "send", "to": "q", "message": "g1b", "group": 1},
+           {"at_ms": 0, "op": "send", "to": "q", "message": "g2a", "group": 2},
+           {"at_ms": 1, "op": "receive", "consumer": "a"},
+           {"at_ms": 2, "op": "receive", "consumer": "b", "max": 10},
+           {"at_ms": 10001, "op": "receive", "consumer": "b", "max": 10}"#,
+    ));
+    let ids = |d: &Driver, names: &[&str]| names.iter().map(|n| d.sim.named(n).expect("sent")).collect::<Vec<_>>();
+    let first = deliveries(&d.to(1.0));
+    assert_eq!(first.iter().map(|x| x.0).collect::<Vec<_>>(), ids(&d, &["g1a"]));
+    let second = deliveries(&d.to(2.0));
+    assert_eq!(second.iter().map(|x| x.0).collect::<Vec<_>>(), ids(&d, &["g2a"]), "g1b waits behind g1a");
+    let third = deliveries(&d.to(10_001.0));
+    assert_eq!(third.iter().map(|x| x.0).collect::<Vec<_>>(), ids(&d, &["g1a"]), "g1a is redelivered before g1b");
+}
+
+#[test]
+fn sqs_change_visibility_runs_from_the_call() {
+    // SQS-4a doc example: timeout 60 s, at +15 s set 10 → invisible until +25 s. SQS-4c: no more
+    // than 12 h from the receive; SQS-4d: 0 makes it visible at once.
+    let mut d = Driver::new(&scenario(
+        r#"{"name": "q", "lease": {"model": "sqs", "visibility_timeout_ms": 60000}}"#,
+        r#"{"at_ms": 0, "op": "send", "to": "q", "message": "m1"},
+           {"at_ms": 0, "op": "receive", "consumer": "a"},
+           {"at_ms": 15000, "op": "change_visibility", "consumer": "a", "message": "m1", "timeout_ms": 10000},
+           {"at_ms": 24999, "op": "receive", "consumer": "b"},
+           {"at_ms": 25000, "op": "receive", "consumer": "b"},
+           {"at_ms": 26000, "op": "change_visibility", "consumer": "b", "message": "m1", "timeout_ms": 43200000},
+           {"at_ms": 27000, "op": "change_visibility", "consumer": "b", "message": "m1", "timeout_ms": 0},
+           {"at_ms": 27000, "op": "receive", "consumer": "a"}"#,
+    ));
+    d.to(15_000.0);
+    assert!(got_nothing(&d.to(24_999.0)));
+    assert_eq!(deliveries(&d.to(25_000.0)).len(), 1, "visible at +25 s");
+    let too_long = d.to(26_000.0);
+    assert!(
+        !too_long.iter().any(|e| matches!(e, TraceEvent::LeaseExtended { .. })),
+        "past 12 h from the receive: refused"
+    );
+    let zero = d.to(27_000.0);
+    assert!(zero.iter().any(|e| matches!(e, TraceEvent::Returned { reason: ReturnReason::MadeVisible, .. })));
+    assert_eq!(deliveries(&zero).len(), 1, "visible at once");
+}
+
+#[test]
+fn rabbitmq_quorum_delivery_limit_dead_letters_on_the_21st_return() {
+    // Vector rabbitmq-qq-delivery-limit-4.0-4.2 (RMQ-15, RMQ-16): acquired_count 1..20 requeues,
+    // the 21st return dead-letters with reason delivery_limit. RMQ-14: x-death records it.
+    let mut steps = vec![r#"{"at_ms": 0, "op": "send", "to": "q", "message": "m1"}"#.to_string()];
+    for i in 1..=21 {
+        steps.push(format!(r#"{{"at_ms": {}, "op": "receive", "consumer": "a"}}"#, i * 10));
+        steps.push(format!(
+            r#"{{"at_ms": {}, "op": "nack", "consumer": "a", "message": "m1", "requeue": true}}"#,
+            i * 10 + 5
+        ));
+    }
+    let mut d = Driver::new(&scenario(
+        r#"{"name": "q", "lease": {"model": "rabbitmq", "queue_type": "quorum"}, "dead_letter": true}"#,
+        &steps.join(","),
+    ));
+    for i in 1..=20u32 {
+        let events = d.to(f64::from(i * 10 + 5));
+        assert_eq!(deliveries(&events).iter().map(|x| x.1).collect::<Vec<_>>(), vec![i], "delivery {i}");
+        assert!(events.iter().any(|e| matches!(e, TraceEvent::Returned { reason: ReturnReason::Nacked, .. })));
+        let m = d.msg("m1");
+        assert_eq!((m.state, m.acquired_count), (MsgState::Ready, i), "requeued, acquired_count {i}");
+    }
+    let last = d.to(215.0);
+    assert_eq!(deliveries(&last).iter().map(|x| x.1).collect::<Vec<_>>(), vec![21], "delivered 21 times");
+    assert_eq!(dead_lettered(&last), vec![DeadReason::DeliveryLimit]);
+    let m = d.msg("m1");
+    assert_eq!((m.state, m.queue), (MsgState::DeadLettered, d.queue("q.dlq")));
+    let info = &d.sim.broker().dead[&d.sim.named("m1").expect("sent")];
+    assert_eq!(info.x_death.len(), 1);
+    assert_eq!(
+        (info.x_death[0].queue, info.x_death[0].reason, info.x_death[0].count),
+        (d.queue("q"), DeadReason::DeliveryLimit, 1)
+    );
+    assert_eq!(info.x_death[0].time.as_micros(), 215_000);
+}
+
+#[test]
+fn rabbitmq_requeue_goes_back_to_the_original_position() {
+    // RMQ-6: a requeued message returns to its original position. RMQ-5: requeue=false without
+    // a dead-letter exchange discards. RMQ-7: a closed channel requeues everything unacked.
+    let mut d = Driver::new(&scenario(
+        r#"{"name": "q"}"#,
+        r#"{"at_ms": 0, "op": "send", "to": "q", "message": "m1"},
+           {"at_ms": 0, "op": "send", "to": "q", "message": "m2"},
+           {"at_ms": 0, "op": "send", "to": "q", "message": "m3"},
+           {"at_ms": 1, "op": "receive", "consumer": "a", "max": 2},
+           {"at_ms": 2, "op": "nack", "consumer": "a", "message": "m1", "requeue": true},
+           {"at_ms": 3, "op": "receive", "consumer": "b"},
+           {"at_ms": 4, "op": "crash", "consumer": "a"},
+           {"at_ms": 5, "op": "nack", "consumer": "b", "message": "m1", "requeue": false}"#,
+    ));
+    d.to(2.0);
+    let m1 = d.sim.named("m1").expect("sent");
+    assert_eq!(deliveries(&d.to(3.0)), vec![(m1, 2)], "m1 is ahead of m3 again; redelivered");
+    let crash = d.to(4.0);
+    let m2 = d.sim.named("m2").expect("sent");
+    assert!(crash
+        .iter()
+        .any(|e| matches!(e, TraceEvent::Returned { msg, reason: ReturnReason::ChannelClosed, .. } if *msg == m2)));
+    d.to(5.0);
+    assert_eq!(d.msg("m1").state, MsgState::Dropped, "no DLX: discarded");
+    assert_eq!(d.msg("m2").state, MsgState::Ready);
+}
+
+#[test]
+fn rabbitmq_reject_dead_letters_with_reason_rejected() {
+    // RMQ-10 reason 1, and RMQ-14's x-death fields.
+    let mut d = Driver::new(&scenario(
+        r#"{"name": "q", "dead_letter": true}"#,
+        r#"{"at_ms": 0, "op": "send", "to": "q", "message": "m1"},
+           {"at_ms": 1, "op": "receive", "consumer": "a"},
+           {"at_ms": 2, "op": "nack", "consumer": "a", "message": "m1", "requeue": false}"#,
+    ));
+    assert_eq!(dead_lettered(&d.to(2.0)), vec![DeadReason::Rejected]);
+    assert_eq!(DeadReason::Rejected.as_str(), "rejected");
+    let info = &d.sim.broker().dead[&d.sim.named("m1").expect("sent")];
+    assert_eq!(
+        (info.from, info.receive_count, info.first_attempt_at.map(|t| t.as_micros())),
+        (d.queue("q"), 1, Some(1000))
+    );
+}
+
+fn service_bus_ten_deliveries(settle: &str) -> (Vec<u32>, Vec<DeadReason>, Driver) {
+    let mut steps = vec![r#"{"at_ms": 0, "op": "send", "to": "q", "message": "m1"}"#.to_string()];
+    for i in 0..11 {
+        let t = i * 100_000;
+        steps.push(format!(r#"{{"at_ms": {t}, "op": "receive", "consumer": "a"}}"#));
+        if settle == "abandon" {
+            steps.push(format!(r#"{{"at_ms": {}, "op": "abandon", "consumer": "a", "message": "m1"}}"#, t + 1000));
+        }
+    }
+    let mut d = Driver::new(&scenario(
+        r#"{"name": "q", "lease": {"model": "service_bus", "lock_duration_ms": 60000, "max_delivery_count": 10}}"#,
+        &steps.join(","),
+    ));
+    let events = d.to(1_100_000.0);
+    (deliveries(&events).iter().map(|x| x.1).collect(), dead_lettered(&events), d)
+}
+
+#[test]
+fn service_bus_max_delivery_count_by_abandon_and_by_lock_expiry() {
+    // Vector azure-sb-max-delivery-count (ASB-5): DeliveryCount 1..10, then the DLQ with
+    // MaxDeliveryCountExceeded, after the 10th abandon or lock expiry. ASB-6: the DLQ exists.
+    for settle in ["abandon", "expire"] {
+        let (counts, dead, d) = service_bus_ten_deliveries(settle);
+        assert_eq!(counts, (1..=10).collect::<Vec<u32>>(), "{settle}: ten deliveries");
+        assert_eq!(dead, vec![DeadReason::MaxDeliveryCount], "{settle}");
+        assert_eq!(DeadReason::MaxDeliveryCount.as_str(), "MaxDeliveryCountExceeded");
+        assert_eq!((d.msg("m1").state, d.msg("m1").queue), (MsgState::DeadLettered, d.queue("q.dlq")), "{settle}");
+    }
+}
+
+#[test]
+fn service_bus_abandon_returns_near_the_front_and_renew_extends_the_lock() {
+    // ASB-4: an abandoned message pops back at or near the front. ASB-3: renewal = now + lock.
+    let mut d = Driver::new(&scenario(
+        r#"{"name": "q", "lease": {"model": "service_bus", "lock_duration_ms": 10000}}"#,
+        r#"{"at_ms": 0, "op": "send", "to": "q", "message": "m1"},
+           {"at_ms": 0, "op": "send", "to": "q", "message": "m2"},
+           {"at_ms": 1, "op": "receive", "consumer": "a"},
+           {"at_ms": 2, "op": "abandon", "consumer": "a", "message": "m1"},
+           {"at_ms": 3, "op": "receive", "consumer": "b"},
+           {"at_ms": 8000, "op": "renew_lock", "consumer": "b", "message": "m1"},
+           {"at_ms": 17999, "op": "receive", "consumer": "a", "max": 10}"#,
+    ));
+    d.to(2.0);
+    let m1 = d.sim.named("m1").expect("sent");
+    assert_eq!(deliveries(&d.to(3.0)), vec![(m1, 2)], "m1 before m2");
+    let renew = d.to(8000.0);
+    assert!(renew
+        .iter()
+        .any(|e| matches!(e, TraceEvent::LeaseExtended { until, .. } if until.as_micros() == 18_000_000)));
+    let late = deliveries(&d.to(17_999.0));
+    assert!(late.iter().all(|&(m, _)| m != m1), "still locked at 17.999 s");
+}
