@@ -3,7 +3,7 @@
 //! objects and every number is a JS number). Errors cross as `JsError` with the same text the
 //! CLI prints.
 
-use crate::scenario::{presets as all_presets, Scenario};
+use crate::scenario::{presets as all_presets, LeaseModel, QueueRole, Scenario};
 use crate::sim::Sim;
 use crate::time::SimTime;
 use crate::trace::TraceEvent;
@@ -71,10 +71,23 @@ struct Layout<'a> {
     name: &'a str,
     description: &'a str,
     duration_ms: f64,
-    queues: Vec<&'a str>,
+    queues: Vec<QueueInfo<'a>>,
     producers: Vec<Named<'a>>,
     consumers: Vec<NamedConsumer<'a>>,
     states: [&'static str; crate::message::StateKind::COUNT],
+}
+
+#[derive(Serialize)]
+struct QueueInfo<'a> {
+    name: &'a str,
+    /// "main", "dead_letter" or "retry".
+    role: &'static str,
+    /// For a dead-letter or retry queue, the queue it serves.
+    of: Option<u32>,
+    /// "sqs", "rabbitmq" or "service_bus".
+    model: &'static str,
+    /// The lease a delivery gets, in ms; `null` when it never runs out by itself.
+    lease_ms: f64,
 }
 
 #[derive(Serialize)]
@@ -88,6 +101,7 @@ struct NamedConsumer<'a> {
     name: &'a str,
     queue: u32,
     prefetch: u32,
+    concurrency: u32,
 }
 
 /// One run of one scenario with one seed.
@@ -118,12 +132,28 @@ impl Engine {
             name: &s.name,
             description: &s.description,
             duration_ms: s.end().as_millis_f64(),
-            queues: s.queues.iter().map(|q| q.name.as_str()).collect(),
+            queues: s
+                .queues
+                .iter()
+                .map(|q| {
+                    let (role, of) = match q.role {
+                        QueueRole::Main => ("main", None),
+                        QueueRole::DeadLetter { of } => ("dead_letter", Some(of)),
+                        QueueRole::Retry { of } => ("retry", Some(of)),
+                    };
+                    let model = match q.lease {
+                        LeaseModel::Sqs { .. } => "sqs",
+                        LeaseModel::RabbitMq { .. } => "rabbitmq",
+                        LeaseModel::ServiceBus { .. } => "service_bus",
+                    };
+                    QueueInfo { name: &q.name, role, of, model, lease_ms: q.lease.lease_duration().as_millis_f64() }
+                })
+                .collect(),
             producers: s.producers.iter().map(|p| Named { name: &p.name, queue: p.queue }).collect(),
             consumers: s
                 .consumers
                 .iter()
-                .map(|c| NamedConsumer { name: &c.name, queue: c.queue, prefetch: c.prefetch })
+                .map(|c| NamedConsumer { name: &c.name, queue: c.queue, prefetch: c.prefetch, concurrency: c.concurrency })
                 .collect(),
             states: crate::message::StateKind::NAMES,
         })
@@ -173,12 +203,90 @@ impl Engine {
         to_js(&self.sim.summary())
     }
 
+    /// The run's counters: published, deliveries, effects applied, applied twice, duplicates
+    /// suppressed, lost, leases expired mid-processing.
+    pub fn stats(&self) -> Result<JsValue, JsError> {
+        to_js(&self.sim.stats())
+    }
+
+    /// One message as the broker sees it, with its dead-letter metadata if it has any; for
+    /// the inspector. `undefined` for an unknown id.
+    pub fn message(&self, id: u32) -> Result<JsValue, JsError> {
+        let broker = self.sim.broker();
+        let Some(m) = broker.msgs.get(id as usize) else { return Ok(JsValue::UNDEFINED) };
+        let scenario = self.sim.scenario();
+        let queue_name = |q: u32| scenario.queues.get(q as usize).map_or("?", |x| x.name.as_str());
+        let ms = |t: Option<SimTime>| t.map(SimTime::as_millis_f64);
+        let dead = broker.dead.get(&id).map(|d| DeadView {
+            from: queue_name(d.from),
+            reason: d.reason.as_str(),
+            last_error: d.last_error.map(|e| e.as_str()),
+            receive_count: d.receive_count,
+            attempts: d.attempts,
+            first_attempt_ms: ms(d.first_attempt_at),
+            last_attempt_ms: ms(d.last_attempt_at),
+            dead_at_ms: d.dead_at.as_millis_f64(),
+            x_death: d
+                .x_death
+                .iter()
+                .map(|x| XDeathView { queue: queue_name(x.queue), reason: x.reason.as_str(), count: x.count, time_ms: x.time.as_millis_f64() })
+                .collect(),
+        });
+        to_js(&MessageView {
+            id,
+            key: m.key,
+            queue: queue_name(m.queue),
+            state: crate::message::StateKind::NAMES[m.state.kind() as usize],
+            receive_count: m.receive_count,
+            attempts: m.attempts,
+            poison: m.poison,
+            group: m.group,
+            lease_until_ms: m.lease.map(|l| l.expires_at.as_millis_f64()),
+            dead,
+        })
+    }
+
     /// Messages per state, one object per queue: `[{publishing, ready, …, acked}]`.
     pub fn counts(&self) -> Result<JsValue, JsError> {
         let queues = crate::scenario::index_u32(self.sim.scenario().queues.len());
         let counts: Vec<_> = (0..queues).map(|q| self.sim.counts(q)).collect();
         to_js(&counts)
     }
+}
+
+#[derive(Serialize)]
+struct MessageView<'a> {
+    id: u32,
+    key: u32,
+    queue: &'a str,
+    state: &'static str,
+    receive_count: u32,
+    attempts: u32,
+    poison: bool,
+    group: Option<u32>,
+    lease_until_ms: Option<f64>,
+    dead: Option<DeadView<'a>>,
+}
+
+#[derive(Serialize)]
+struct DeadView<'a> {
+    from: &'a str,
+    reason: &'static str,
+    last_error: Option<&'static str>,
+    receive_count: u32,
+    attempts: u32,
+    first_attempt_ms: Option<f64>,
+    last_attempt_ms: Option<f64>,
+    dead_at_ms: f64,
+    x_death: Vec<XDeathView<'a>>,
+}
+
+#[derive(Serialize)]
+struct XDeathView<'a> {
+    queue: &'a str,
+    reason: &'static str,
+    count: u32,
+    time_ms: f64,
 }
 
 #[derive(Serialize)]

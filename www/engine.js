@@ -33,15 +33,22 @@ export function randomSeed() {
   return wasmRandomSeed();
 }
 
+// Bounded memory for the page, whatever the run.
+const HISTORY_LINES_MAX = 40;
+const HISTORY_MESSAGES_MAX = 2000;
+
 /**
  * One run. `view` is a plain object the renderer reads; only this class writes it.
  *
- * view.messages: Map id -> {id, state, queue, producer, consumer, t0, t1}, for every message
- *   not yet acked. `t0`/`t1` bound the current motion or processing.
- * view.ready[q]: ready message ids of queue q, oldest first.
- * view.processing[c]: the message id consumer c is processing, or -1.
- * view.pulses: recent acks [{consumer, at}] for the green pulse.
- * view.counts: per queue {publishing, ready, …, acked}, from the engine itself.
+ * view.messages: Map id -> {id, state, queue, producer, consumer, t0, t1, leaseFrom, leaseUntil,
+ *   autoAcked, attempt}, for every message not yet settled. `t0`/`t1` bound the current motion,
+ *   delay or processing; `leaseFrom`/`leaseUntil` the lease, for its draining ring.
+ * view.ready[q]: visible message ids of queue q (dead letters, in a DLQ).
+ * view.jobs[c]: what consumer c is working on, [{id, t0, t1}], even after it lost the lease.
+ * view.alive[c]: whether consumer c is up.
+ * view.pulses: recent marks [{kind, queue, consumer, at}] (acked, refused, dead, expired, lost).
+ * view.counts: per queue {publishing, …}, and view.stats: the run's counters, from the engine.
+ * view.history: Map id -> recent trace lines about that message, for the inspector.
  */
 export class Run {
   constructor(json, seed) {
@@ -53,9 +60,12 @@ export class Run {
       layout: this.layout,
       messages: new Map(),
       ready: queues.map(() => []),
-      processing: consumers.map(() => -1),
+      jobs: consumers.map(() => []),
+      alive: consumers.map(() => true),
       pulses: [],
       counts: this.engine.counts(),
+      stats: this.engine.stats(),
+      history: new Map(),
     };
   }
 
@@ -78,6 +88,11 @@ export class Run {
 
   summary() {
     return this.engine.summary();
+  }
+
+  /** The broker's record of one message, with its dead-letter metadata. */
+  message(id) {
+    return this.engine.message(id);
   }
 
   /**
@@ -105,47 +120,119 @@ export class Run {
   #fold(events) {
     if (events.length === 0) return;
     const v = this.view;
+    const unlist = (list, id) => {
+      const i = list[0] === id ? 0 : list.indexOf(id);
+      if (i >= 0) list.splice(i, 1);
+    };
+    const unready = (id) => { for (const list of v.ready) unlist(list, id); };
+    const endJob = (c, id) => {
+      const jobs = v.jobs[c];
+      const i = jobs.findIndex((j) => j.id === id);
+      if (i >= 0) jobs.splice(i, 1);
+    };
+    const pulse = (kind, e) => {
+      v.pulses.push({ kind, queue: e.queue ?? e.from ?? -1, consumer: e.consumer ?? -1, at: e.at_ms });
+      if (v.pulses.length > PULSES_MAX) v.pulses.shift();
+    };
+    const gone = (id) => {
+      unready(id);
+      v.messages.delete(id);
+    };
     for (const e of events) {
+      const m = e.msg === undefined ? undefined : v.messages.get(e.msg);
+      if (e.msg !== undefined) this.#remember(e);
       switch (e.kind) {
         case 'published':
           v.messages.set(e.msg, {
             id: e.msg, state: 'publishing', queue: e.queue, producer: e.producer, consumer: -1,
-            t0: e.at_ms, t1: e.arrives_at_ms,
+            t0: e.at_ms, t1: e.arrives_at_ms, leaseFrom: 0, leaseUntil: 0, autoAcked: false, attempt: 0,
           });
           break;
-        case 'enqueued': {
-          const m = v.messages.get(e.msg);
-          m.state = 'ready';
-          m.t0 = m.t1 = e.at_ms;
+        case 'enqueued':
+          Object.assign(m, { state: 'ready', queue: e.queue, consumer: -1, t0: e.at_ms, t1: e.at_ms, leaseUntil: 0 });
+          unready(e.msg);
           v.ready[e.queue].push(e.msg);
           break;
-        }
-        case 'delivered': {
-          const m = v.messages.get(e.msg);
-          Object.assign(m, { state: 'delivering', consumer: e.consumer, t0: e.at_ms, t1: e.arrives_at_ms });
-          const list = v.ready[e.queue];
-          // Dispatch takes the oldest, so this is almost always the head.
-          list.splice(list[0] === e.msg ? 0 : list.indexOf(e.msg), 1);
+        case 'delayed':
+          unready(e.msg);
+          Object.assign(m, { state: 'delayed', queue: e.queue, consumer: -1, t0: e.at_ms, t1: e.until_ms, leaseUntil: 0 });
           break;
-        }
-        case 'processing_started': {
-          const m = v.messages.get(e.msg);
-          Object.assign(m, { state: 'processing', t0: e.at_ms, t1: e.done_at_ms });
-          v.processing[e.consumer] = e.msg;
+        case 'delivered':
+          unlist(v.ready[e.queue], e.msg);
+          Object.assign(m, {
+            state: 'delivering', consumer: e.consumer, t0: e.at_ms, t1: e.arrives_at_ms,
+            leaseFrom: e.at_ms, leaseUntil: e.lease_until_ms, autoAcked: false,
+          });
           break;
-        }
+        case 'auto_acked':
+          if (m) Object.assign(m, { autoAcked: true, leaseUntil: 0 });
+          break;
+        case 'processing_started':
+          v.jobs[e.consumer].push({ id: e.msg, t0: e.at_ms, t1: e.done_at_ms });
+          if (m && m.consumer === e.consumer) Object.assign(m, { state: 'processing', t0: e.at_ms, t1: e.done_at_ms });
+          break;
+        case 'lease_extended':
+          if (m) Object.assign(m, { leaseFrom: e.at_ms, leaseUntil: e.until_ms });
+          break;
+        case 'failed':
+          endJob(e.consumer, e.msg);
+          if (m) m.attempt = e.attempt;
+          break;
+        case 'effect_applied':
+        case 'duplicate_suppressed':
+          endJob(e.consumer, e.msg);
+          break;
         case 'acked':
-          v.messages.delete(e.msg);
-          if (v.processing[e.consumer] === e.msg) v.processing[e.consumer] = -1;
-          v.pulses.push({ consumer: e.consumer, at: e.at_ms });
-          if (v.pulses.length > PULSES_MAX) v.pulses.shift();
+          endJob(e.consumer, e.msg);
+          gone(e.msg);
+          pulse('acked', e);
           break;
-        case 'producer_stopped':
+        case 'ack_refused':
+          pulse('refused', e);
+          break;
+        case 'dead_lettered':
+          unready(e.msg);
+          pulse('dead', e);
+          break;
+        case 'expired':
+          gone(e.msg);
+          pulse('expired', e);
+          break;
+        case 'dropped':
+          if (m && m.consumer >= 0) endJob(m.consumer, e.msg);
+          gone(e.msg);
+          pulse('lost', e);
+          break;
+        case 'redriven':
+          gone(e.msg);
+          break;
+        case 'consumer_crashed':
+          v.alive[e.consumer] = false;
+          v.jobs[e.consumer] = [];
+          pulse('crashed', e);
+          break;
+        case 'consumer_restarted':
+          v.alive[e.consumer] = true;
           break;
         default:
-          throw new Error(`unknown trace event kind ${e.kind}`);
+          // returned, deduplicated, received_nothing, dependency_changed, producer_stopped: the
+          // events that follow them (or the log) show all there is to show.
+          break;
       }
     }
     v.counts = this.engine.counts();
+    v.stats = this.engine.stats();
+  }
+
+  #remember(e) {
+    const h = this.view.history;
+    let lines = h.get(e.msg);
+    if (!lines) {
+      if (h.size >= HISTORY_MESSAGES_MAX) h.delete(h.keys().next().value);
+      lines = [];
+      h.set(e.msg, lines);
+    }
+    lines.push(e.line);
+    if (lines.length > HISTORY_LINES_MAX) lines.shift();
   }
 }

@@ -2,9 +2,11 @@
 // Wall time only drives the animation (cursor += wallDelta × speed); the run itself is the
 // engine's, a pure function of (scenario, seed).
 import { loadEngine, presets as listPresets, randomSeed, Run } from './engine.js';
-import { draw } from './render.js';
+import { draw, hitTest } from './render.js';
 import { bindControls, showScenarios, showTransport, speedSteps } from './controls.js';
-import { appendLog, clearLog, setupCounts, showCounts } from './panels.js';
+import {
+  appendLog, clearLog, setupCounts, showBadges, showCounts, showDeadLetters, showInspector,
+} from './panels.js';
 
 const DEFAULT_PRESET = 'competing-consumers';
 // After a long pause between frames (a background tab), do not jump ahead by more than this.
@@ -24,6 +26,7 @@ const state = {
   speed: 1,
   cursor: 0,
   error: '',
+  inspected: undefined,
 };
 let rafId = 0;
 let lastWall = null;
@@ -57,6 +60,8 @@ function start(seed) {
   state.cursor = 0;
   state.playing = false;
   state.error = '';
+  state.inspected = undefined;
+  showInspector(doc, undefined);
   setupCounts(doc, run.layout);
   clearLog(doc);
   // Whatever happens at t = 0 (the first sends) is part of the opening picture.
@@ -109,7 +114,14 @@ function paint() {
   if (run && size.width > 0) {
     draw(ctx, run.view, state.cursor, { ...size, palette, motion: !reducedMotion.matches });
   }
-  if (run) showCounts(doc, run.view.counts);
+  if (run) {
+    showCounts(doc, run.view.counts);
+    showBadges(doc, run.view.counts, run.view.stats);
+    showDeadLetters(doc, run.view, inspect);
+    if (state.inspected !== undefined) {
+      showInspector(doc, run.message(state.inspected), run.view.history.get(state.inspected));
+    }
+  }
   showTransport(doc, {
     playing: state.playing,
     speed: state.speed,
@@ -124,6 +136,12 @@ function paint() {
 /** Repaints once, on the next frame, unless the loop is already running. */
 function refresh() {
   if (!rafId) rafId = requestAnimationFrame(frame);
+}
+
+/** Shows one message in the inspector, and keeps it up to date while the run moves. */
+function inspect(id) {
+  state.inspected = id;
+  refresh();
 }
 
 const intents = {
@@ -179,6 +197,12 @@ async function main() {
   showScenarios(doc, state.presets, state.presetId);
   bindControls(doc, intents);
   new ResizeObserver(resize).observe(canvas);
+  canvas.addEventListener('click', (e) => {
+    if (!state.run) return;
+    const rect = canvas.getBoundingClientRect();
+    const id = hitTest(state.run.view, rect.width, rect.height, e.clientX - rect.left, e.clientY - rect.top);
+    if (id !== undefined) inspect(id);
+  });
   darkScheme.addEventListener('change', () => {
     palette = readPalette();
     refresh();

@@ -8,7 +8,7 @@ export function setupCounts(doc, layout) {
   const table = doc.getElementById('counts');
   const head = doc.createElement('tr');
   head.append(cell(doc, 'th', 'State', 'col'));
-  for (const q of layout.queues) head.append(cell(doc, 'th', q, 'col', 'num'));
+  for (const q of layout.queues) head.append(cell(doc, 'th', q.name, 'col', 'num'));
   table.tHead.replaceChildren(head);
   table.tBodies[0].replaceChildren(...layout.states.map((state) => {
     const row = doc.createElement('tr');
@@ -57,4 +57,89 @@ export function appendLog(doc, events) {
 
 export function clearLog(doc) {
   doc.getElementById('log').replaceChildren();
+}
+
+/** The counters under the timeline. `lost` and `applied twice` turn red when not zero. */
+export function showBadges(doc, counts, stats) {
+  const sum = (state) => counts.reduce((n, c) => n + c[state], 0);
+  const values = {
+    lost: stats.lost,
+    applied_twice: stats.applied_twice,
+    duplicates_suppressed: stats.duplicates_suppressed,
+    lease_expired_mid_processing: stats.lease_expired_mid_processing,
+    dead_lettered: sum('dead_lettered'),
+    expired: sum('expired'),
+  };
+  for (const out of doc.querySelectorAll('#badges output[data-badge]')) {
+    const n = String(values[out.dataset.badge] ?? 0);
+    if (out.value !== n) out.value = n;
+    const alarm = (out.dataset.badge === 'lost' || out.dataset.badge === 'applied_twice') && n !== '0';
+    out.parentElement.classList.toggle('alarm', alarm);
+  }
+}
+
+const DEAD_LETTER_BUTTONS_MAX = 30;
+
+/** One button per dead letter (the newest few), so the inspector is on the keyboard too. */
+export function showDeadLetters(doc, view, onPick) {
+  const list = doc.getElementById('dead-letters');
+  const ids = view.layout.queues.flatMap((q, i) => (q.role === 'dead_letter' ? view.ready[i] : []));
+  const shown = ids.slice(-DEAD_LETTER_BUTTONS_MAX);
+  const key = shown.join(',');
+  if (list.dataset.key === key) return;
+  list.dataset.key = key;
+  list.replaceChildren(...shown.map((id) => {
+    const li = doc.createElement('li');
+    const b = doc.createElement('button');
+    b.type = 'button';
+    b.textContent = `m${id}`;
+    b.setAttribute('aria-label', `Inspect dead letter m${id}`);
+    b.addEventListener('click', () => onPick(id));
+    li.append(b);
+    return li;
+  }));
+}
+
+/** The inspector: the broker's record of one message, its dead-letter metadata, its history. */
+export function showInspector(doc, info, history) {
+  const box = doc.getElementById('inspector');
+  // Rebuild only when something shown changed, not on every frame.
+  const key = info ? JSON.stringify(info) + (history?.length ?? 0) + (history?.at(-1) ?? '') : '';
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
+  if (!info) {
+    box.replaceChildren();
+    return;
+  }
+  const ms = (t) => (t === undefined || t === null ? '–' : `${(t / 1000).toFixed(3)}s`);
+  const rows = [
+    ['message', `m${info.id}` + (info.key !== info.id ? ` (key m${info.key})` : '')],
+    ['state', info.state.replace('_', ' ')],
+    ['queue', info.queue],
+    ['deliveries', String(info.receive_count)],
+    ['failed attempts', String(info.attempts)],
+  ];
+  if (info.lease_until_ms !== undefined && info.lease_until_ms !== null) rows.push(['leased until', ms(info.lease_until_ms)]);
+  if (info.poison) rows.push(['poison', 'yes: it crashes its consumer']);
+  if (info.dead) {
+    const d = info.dead;
+    rows.push(['dead-lettered from', d.from], ['reason', d.reason], ['last error', d.last_error ?? '–'],
+      ['first attempt', ms(d.first_attempt_ms)], ['last attempt', ms(d.last_attempt_ms)], ['dead at', ms(d.dead_at_ms)]);
+    for (const x of d.x_death) rows.push(['x-death', `${x.queue} · ${x.reason} · count ${x.count} · first ${ms(x.time_ms)}`]);
+  }
+  const dl = doc.createElement('dl');
+  for (const [k, v] of rows) {
+    const dt = doc.createElement('dt');
+    dt.textContent = k;
+    const dd = doc.createElement('dd');
+    dd.textContent = v;
+    dl.append(dt, dd);
+  }
+  const ol = doc.createElement('ol');
+  for (const line of history ?? []) {
+    const li = doc.createElement('li');
+    li.textContent = line;
+    ol.append(li);
+  }
+  box.replaceChildren(dl, ol);
 }

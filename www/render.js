@@ -1,20 +1,39 @@
 // (ctx, view, now) -> pixels. Reads the view model, never changes it. Motion is interpolated
 // from each message's start and end time, so the picture is smooth between engine events.
+// One meaning per mark (../shared/product.md): filled neutral = ready; amber with a draining
+// ring = leased; hollow with an arc = waiting out a delay or backoff; red with a cross = dead
+// letter; green pulse = acked; red flash = lost; grey clock = expired.
 
-const PULSE_MS = 600;
+const PULSE_MS = 700;
 const DOT = 6;
 
 /** Where everything sits, for a canvas of w x h CSS pixels. Pure. */
 export function geometry(layout, w, h) {
-  const top = 44;
-  const bottom = h - 16;
-  const spread = (n, i) => top + ((bottom - top) * (i + 0.5)) / Math.max(n, 1);
+  const top = 40;
+  const bottom = h - 12;
+  const spread = (n, i, lo = top, hi = bottom) => lo + ((hi - lo) * (i + 0.5)) / Math.max(n, 1);
   const prodX = Math.max(70, w * 0.1);
   const queueW = Math.min(w * 0.34, 420);
   const queueX = w * 0.46 - queueW / 2;
   const consX = w * 0.8;
   const consW = Math.min(150, w * 0.17);
-  const consH = Math.min(46, ((bottom - top) / Math.max(layout.consumers.length, 1)) * 0.7);
+  const consH = Math.min(46, ((bottom - top) / Math.max(layout.consumers.length, 1)) * 0.72);
+  const mains = layout.queues.map((q, i) => i).filter((i) => layout.queues[i].role === 'main');
+  const queues = [];
+  mains.forEach((qi, k) => {
+    const lo = top + ((bottom - top) * k) / mains.length;
+    const hi = top + ((bottom - top) * (k + 1)) / mains.length;
+    const helpers = layout.queues.filter((q) => q.of === qi).length;
+    const slot = hi - lo;
+    const mainY = helpers ? lo + slot * 0.3 : lo + slot / 2;
+    queues[qi] = { x: queueX, y: mainY - 20, w: queueW, h: 40 };
+    layout.queues.forEach((q, j) => {
+      if (q.of !== qi) return;
+      const y = q.role === 'retry' ? lo + slot * 0.58 : lo + slot * (helpers > 1 ? 0.84 : 0.72);
+      const inset = q.role === 'retry' ? queueW * 0.3 : queueW * 0.12;
+      queues[j] = { x: queueX + inset, y: y - 15, w: queueW - 2 * inset, h: 30 };
+    });
+  });
   return {
     columns: [
       { label: 'Producers', x: prodX },
@@ -22,9 +41,7 @@ export function geometry(layout, w, h) {
       { label: 'Consumers', x: consX + consW / 2 },
     ],
     producers: layout.producers.map((_, i) => ({ x: prodX, y: spread(layout.producers.length, i) })),
-    queues: layout.queues.map((_, i) => ({
-      x: queueX, y: spread(layout.queues.length, i) - 22, w: queueW, h: 44,
-    })),
+    queues,
     consumers: layout.consumers.map((_, i) => ({
       x: consX, y: spread(layout.consumers.length, i) - consH / 2, w: consW, h: consH,
     })),
@@ -32,17 +49,17 @@ export function geometry(layout, w, h) {
 }
 
 const lerp = (a, b, t) => a + (b - a) * t;
+const clamp01 = (x) => Math.min(1, Math.max(0, x));
 
 /** How far along [t0, t1] `now` is, 0..1. Without motion, a message jumps at the end. */
 function progress(now, t0, t1, motion) {
   if (t1 <= t0) return 1;
-  const p = Math.min(1, Math.max(0, (now - t0) / (t1 - t0)));
+  const p = clamp01((now - t0) / (t1 - t0));
   return motion ? p : p >= 1 ? 1 : 0;
 }
 
-function queueEntry(q) { return { x: q.x, y: q.y + q.h / 2 }; }
-function queueExit(q) { return { x: q.x + q.w, y: q.y + q.h / 2 }; }
-function consumerEntry(c) { return { x: c.x, y: c.y + c.h / 2 }; }
+const entry = (b) => ({ x: b.x, y: b.y + b.h / 2 });
+const exit = (b) => ({ x: b.x + b.w, y: b.y + b.h / 2 });
 
 function dot(ctx, x, y, fill, stroke, r = DOT) {
   ctx.beginPath();
@@ -51,14 +68,35 @@ function dot(ctx, x, y, fill, stroke, r = DOT) {
   if (stroke) { ctx.strokeStyle = stroke; ctx.lineWidth = 2; ctx.stroke(); }
 }
 
-function box(ctx, x, y, w, h, fill, stroke) {
+/** An arc around a dot for the fraction `left` of something that runs down. */
+function ring(ctx, x, y, left, color, r = DOT + 4) {
+  if (left <= 0) return;
   ctx.beginPath();
-  ctx.roundRect(x, y, w, h, 8);
+  ctx.arc(x, y, r, -Math.PI / 2, -Math.PI / 2 + Math.PI * 2 * Math.min(1, left));
+  ctx.strokeStyle = color;
+  ctx.lineWidth = 2;
+  ctx.stroke();
+}
+
+function cross(ctx, x, y, color, r = DOT - 2) {
+  ctx.strokeStyle = color;
+  ctx.lineWidth = 2;
+  ctx.beginPath();
+  ctx.moveTo(x - r, y - r); ctx.lineTo(x + r, y + r);
+  ctx.moveTo(x + r, y - r); ctx.lineTo(x - r, y + r);
+  ctx.stroke();
+}
+
+function box(ctx, b, fill, stroke, dashed = false) {
+  ctx.beginPath();
+  ctx.roundRect(b.x, b.y, b.w, b.h, 8);
   ctx.fillStyle = fill;
   ctx.fill();
+  ctx.setLineDash(dashed ? [5, 4] : []);
   ctx.strokeStyle = stroke;
   ctx.lineWidth = 1.5;
   ctx.stroke();
+  ctx.setLineDash([]);
 }
 
 function label(ctx, text, x, y, color, align = 'center', font = '12px system-ui, sans-serif') {
@@ -69,115 +107,180 @@ function label(ctx, text, x, y, color, align = 'center', font = '12px system-ui,
   ctx.fillText(text, x, y);
 }
 
+/** Where each visible message of a queue sits: the head (oldest) at the exit, on the right. */
+function slotsOf(b, count) {
+  const step = DOT * 2 + 4;
+  const fit = Math.max(1, Math.floor((b.w - 16) / step));
+  const shown = Math.min(count, count > fit ? fit - 1 : fit);
+  return { shown, at: (i) => ({ x: b.x + b.w - 12 - i * step, y: b.y + b.h / 2 }) };
+}
+
 /**
  * Draws the whole frame.
  * opts: {width, height, palette, motion}; palette holds the theme's CSS colors.
  */
 export function draw(ctx, view, now, opts) {
   const { width: w, height: h, palette: p, motion } = opts;
-  const g = geometry(view.layout, w, h);
+  const { layout } = view;
+  const g = geometry(layout, w, h);
   ctx.clearRect(0, 0, w, h);
   ctx.fillStyle = p.canvas;
   ctx.fillRect(0, 0, w, h);
 
-  for (const col of g.columns) label(ctx, col.label, col.x, 18, p.muted, 'center', '600 12px system-ui, sans-serif');
+  for (const col of g.columns) label(ctx, col.label, col.x, 16, p.muted, 'center', '600 12px system-ui, sans-serif');
 
   // Edges first, so nodes and dots sit on top.
   ctx.strokeStyle = p.edge;
   ctx.lineWidth = 1.5;
-  view.layout.producers.forEach((prod, i) => {
-    const a = g.producers[i];
-    const b = queueEntry(g.queues[prod.queue]);
-    ctx.beginPath(); ctx.moveTo(a.x + 40, a.y); ctx.lineTo(b.x, b.y); ctx.stroke();
-  });
-  view.layout.consumers.forEach((cons, i) => {
-    const a = queueExit(g.queues[cons.queue]);
-    const b = consumerEntry(g.consumers[i]);
-    ctx.beginPath(); ctx.moveTo(a.x, a.y); ctx.lineTo(b.x, b.y); ctx.stroke();
+  const line = (a, b) => { ctx.beginPath(); ctx.moveTo(a.x, a.y); ctx.lineTo(b.x, b.y); ctx.stroke(); };
+  layout.producers.forEach((prod, i) => line({ x: g.producers[i].x + 40, y: g.producers[i].y }, entry(g.queues[prod.queue])));
+  layout.consumers.forEach((cons, i) => line(exit(g.queues[cons.queue]), entry(g.consumers[i])));
+  layout.queues.forEach((q, i) => {
+    if (q.of === undefined || q.of === null) return;
+    const from = g.queues[q.of];
+    const to = g.queues[i];
+    ctx.setLineDash([3, 3]);
+    line({ x: to.x + to.w / 2, y: from.y + from.h }, { x: to.x + to.w / 2, y: to.y });
+    ctx.setLineDash([]);
   });
 
-  view.layout.producers.forEach((prod, i) => {
+  layout.producers.forEach((prod, i) => {
     const { x, y } = g.producers[i];
-    box(ctx, x - 40, y - 16, 80, 32, p.node, p.edge);
+    box(ctx, { x: x - 40, y: y - 16, w: 80, h: 32 }, p.node, p.edge);
     label(ctx, prod.name, x, y, p.ink);
   });
 
-  // Delivered but not yet started (prefetch > 1) shows as the consumer's buffer.
-  const buffered = view.layout.consumers.map(() => 0);
-  for (const m of view.messages.values()) {
-    if (m.state === 'delivering' && now >= m.t1) buffered[m.consumer]++;
-  }
-  view.layout.queues.forEach((name, qi) => drawQueue(ctx, view, g.queues[qi], name, qi, p));
-  view.layout.consumers.forEach((cons, ci) => drawConsumer(ctx, view, g.consumers[ci], cons, ci, buffered[ci], now, p));
+  layout.queues.forEach((q, qi) => drawQueue(ctx, view, g.queues[qi], q, qi, now, p));
+  layout.consumers.forEach((cons, ci) => drawConsumer(ctx, view, g.consumers[ci], cons, ci, now, p));
 
-  // Messages on the wire: publishing (neutral) and delivering (amber, unacked).
+  // Messages on the wire: publishing (neutral) and delivering (amber, leased).
   for (const m of view.messages.values()) {
     if (m.state === 'publishing') {
-      const a = g.producers[m.producer];
-      const b = queueEntry(g.queues[m.queue]);
+      const a = { x: g.producers[m.producer]?.x + 40, y: g.producers[m.producer]?.y };
+      const b = entry(g.queues[m.queue]);
+      if (m.producer >= layout.producers.length) { a.x = b.x - 60; a.y = b.y; }
       const t = progress(now, m.t0, m.t1, motion);
-      dot(ctx, lerp(a.x + 40, b.x, t), lerp(a.y, b.y, t), p.ready);
+      dot(ctx, lerp(a.x, b.x, t), lerp(a.y, b.y, t), p.ready);
     } else if (m.state === 'delivering' && now < m.t1) {
-      const a = queueExit(g.queues[m.queue]);
-      const b = consumerEntry(g.consumers[m.consumer]);
+      const a = exit(g.queues[m.queue]);
+      const b = entry(g.consumers[m.consumer]);
       const t = progress(now, m.t0, m.t1, motion);
       dot(ctx, lerp(a.x, b.x, t), lerp(a.y, b.y, t), p.inflight);
     }
   }
 
-  // Acks: a brief green pulse with a check mark, then the message is only a count.
-  for (const pulse of view.pulses) {
-    const age = now - pulse.at;
-    if (age < 0 || age > PULSE_MS) continue;
-    const c = g.consumers[pulse.consumer];
-    const t = motion ? age / PULSE_MS : 0.5;
-    ctx.globalAlpha = 1 - t;
-    dot(ctx, c.x + c.w - 16, c.y + c.h / 2, null, p.acked, DOT + 10 * t);
+  for (const pulse of view.pulses) drawPulse(ctx, g, pulse, now, motion, p);
+}
+
+function drawQueue(ctx, view, b, q, qi, now, p) {
+  const dead = q.role === 'dead_letter';
+  box(ctx, b, p.node, dead ? p.danger : p.edge, q.role === 'retry');
+  const count = view.ready[qi].length;
+  const title = dead ? `${q.name} (dead letters)` : q.role === 'retry' ? `${q.name} (retry)` : q.name;
+  label(ctx, title, b.x + 6, b.y - 9, dead ? p.danger : p.ink, 'left', '600 12px system-ui, sans-serif');
+  if (q.role === 'main') label(ctx, `ready ${count}`, b.x + b.w, b.y - 9, p.muted, 'right');
+  const slots = slotsOf(b, count);
+  for (let i = 0; i < slots.shown; i++) {
+    const { x, y } = slots.at(i);
+    if (dead) {
+      dot(ctx, x, y, p.danger);
+      cross(ctx, x, y, p.canvas);
+    } else {
+      dot(ctx, x, y, p.ready);
+    }
+  }
+  if (count > slots.shown) label(ctx, `+${count - slots.shown}`, b.x + 16, b.y + b.h / 2, p.muted);
+  // Waiting out a delay or backoff: hollow dots with the arc of time left, in the queue they
+  // wait in (a retry queue, or the queue itself).
+  const waiting = [...view.messages.values()].filter((m) => m.state === 'delayed' && m.queue === qi);
+  const step = DOT * 2 + 6;
+  waiting.slice(0, Math.max(0, Math.floor((b.w - 20) / step))).forEach((m, i) => {
+    const x = b.x + 12 + i * step;
+    const y = q.role === 'retry' ? b.y + b.h / 2 : b.y + b.h + 12;
+    dot(ctx, x, y, p.canvas, p.ready, DOT - 1);
+    ring(ctx, x, y, (m.t1 - now) / Math.max(m.t1 - m.t0, 1e-9), p.muted, DOT + 3);
+  });
+}
+
+function drawConsumer(ctx, view, c, cons, ci, now, p) {
+  const alive = view.alive[ci];
+  box(ctx, c, p.node, alive ? p.edge : p.danger, !alive);
+  label(ctx, cons.name, c.x + 8, c.y + 12, alive ? p.ink : p.danger, 'left');
+  const note = alive ? `prefetch ${cons.prefetch}` + (cons.concurrency > 1 ? ` · ${cons.concurrency} at once` : '') : 'crashed';
+  label(ctx, note, c.x + c.w, c.y - 8, alive ? p.muted : p.danger, 'right', '11px system-ui, sans-serif');
+  const jobs = view.jobs[ci];
+  const step = DOT * 2 + 10;
+  jobs.slice(0, 4).forEach((job, i) => {
+    const m = view.messages.get(job.id);
+    const x = c.x + c.w - 16 - i * step;
+    const y = c.y + c.h / 2 + 4;
+    // A job whose message is no longer leased to this consumer is stale: its ack will be refused.
+    const stale = !m || m.consumer !== ci;
+    if (stale) {
+      dot(ctx, x, y, p.canvas, p.muted);
+    } else {
+      dot(ctx, x, y, p.inflight);
+      if (m.leaseUntil > 0) ring(ctx, x, y, (m.leaseUntil - now) / Math.max(m.leaseUntil - m.leaseFrom, 1e-9), p.inflight);
+    }
+    if (i === 0) {
+      label(ctx, stale ? `m${job.id} (stale)` : `m${job.id}`, x - 14, y, stale ? p.muted : p.ink, 'right', '11px ui-monospace, monospace');
+      ctx.fillStyle = stale ? p.muted : p.inflight;
+      ctx.fillRect(c.x + 6, c.y + c.h - 5, (c.w - 12) * clamp01((now - job.t0) / Math.max(job.t1 - job.t0, 1e-9)), 3);
+    }
+  });
+  // Delivered, not started (prefetch > concurrency): hollow amber dots in a tray left of the box.
+  let buffered = 0;
+  for (const m of view.messages.values()) {
+    if (m.consumer === ci && m.state === 'delivering' && now >= m.t1) buffered++;
+  }
+  const shown = Math.min(buffered, 6);
+  for (let i = 0; i < shown; i++) dot(ctx, c.x - 12 - i * (DOT * 2 + 2), c.y + c.h / 2, p.canvas, p.inflight, DOT - 1);
+  if (buffered > shown) label(ctx, `+${buffered - shown}`, c.x - 12 - shown * (DOT * 2 + 2) - 6, c.y + c.h / 2, p.muted, 'right');
+}
+
+function drawPulse(ctx, g, pulse, now, motion, p) {
+  const age = now - pulse.at;
+  if (age < 0 || age > PULSE_MS) return;
+  const t = motion ? age / PULSE_MS : 0.5;
+  const at = pulse.consumer >= 0 && g.consumers[pulse.consumer]
+    ? { x: g.consumers[pulse.consumer].x + g.consumers[pulse.consumer].w - 16, y: g.consumers[pulse.consumer].y + g.consumers[pulse.consumer].h / 2 + 4 }
+    : g.queues[pulse.queue] ? exit(g.queues[pulse.queue]) : null;
+  if (!at) return;
+  ctx.globalAlpha = 1 - t;
+  const color = { acked: p.acked, refused: p.muted, dead: p.danger, lost: p.danger, crashed: p.danger, expired: p.muted }[pulse.kind];
+  dot(ctx, at.x, at.y, null, color, DOT + 10 * t);
+  if (pulse.kind === 'acked') {
     ctx.strokeStyle = p.acked;
     ctx.lineWidth = 2;
     ctx.beginPath();
-    ctx.moveTo(c.x + c.w - 20, c.y + c.h / 2);
-    ctx.lineTo(c.x + c.w - 17, c.y + c.h / 2 + 3);
-    ctx.lineTo(c.x + c.w - 12, c.y + c.h / 2 - 3);
+    ctx.moveTo(at.x - 4, at.y); ctx.lineTo(at.x - 1, at.y + 3); ctx.lineTo(at.x + 4, at.y - 3);
     ctx.stroke();
-    ctx.globalAlpha = 1;
+  } else if (pulse.kind === 'lost' || pulse.kind === 'dead') {
+    cross(ctx, at.x, at.y, color);
+  } else if (pulse.kind === 'expired') {
+    ctx.strokeStyle = color;
+    ctx.beginPath(); ctx.moveTo(at.x, at.y); ctx.lineTo(at.x, at.y - 4); ctx.moveTo(at.x, at.y); ctx.lineTo(at.x + 3, at.y); ctx.stroke();
   }
+  ctx.globalAlpha = 1;
 }
 
-function drawQueue(ctx, view, q, name, qi, p) {
-  box(ctx, q.x, q.y, q.w, q.h, p.node, p.edge);
-  label(ctx, name, q.x + 8, q.y - 10, p.ink, 'left', '600 12px system-ui, sans-serif');
-  const ready = view.ready[qi];
-  label(ctx, `ready ${ready.length}`, q.x + q.w, q.y - 10, p.muted, 'right');
-  // The head of the queue (oldest) sits at the exit, on the right.
-  const step = DOT * 2 + 4;
-  const fit = Math.max(1, Math.floor((q.w - 16) / step));
-  const shown = Math.min(ready.length, ready.length > fit ? fit - 1 : fit);
-  for (let i = 0; i < shown; i++) {
-    dot(ctx, q.x + q.w - 12 - i * step, q.y + q.h / 2, p.ready);
+/** The id of the visible or waiting message under (x, y), if any. Pure, for the inspector. */
+export function hitTest(view, w, h, x, y) {
+  const g = geometry(view.layout, w, h);
+  const near = (a) => Math.hypot(a.x - x, a.y - y) <= DOT + 3;
+  for (let qi = 0; qi < view.layout.queues.length; qi++) {
+    const b = g.queues[qi];
+    if (!b) continue;
+    const ready = view.ready[qi];
+    const slots = slotsOf(b, ready.length);
+    for (let i = 0; i < slots.shown; i++) if (near(slots.at(i))) return ready[i];
   }
-  if (ready.length > shown) label(ctx, `+${ready.length - shown}`, q.x + 18, q.y + q.h / 2, p.muted);
-}
-
-function drawConsumer(ctx, view, c, cons, ci, buffered, now, p) {
-  box(ctx, c.x, c.y, c.w, c.h, p.node, p.edge);
-  label(ctx, cons.name, c.x + 8, c.y + 12, p.ink, 'left');
-  label(ctx, `prefetch ${cons.prefetch}`, c.x + c.w, c.y - 8, p.muted, 'right', '11px system-ui, sans-serif');
-  const id = view.processing[ci];
-  if (id >= 0) {
-    const m = view.messages.get(id);
-    dot(ctx, c.x + c.w - 16, c.y + c.h / 2, p.inflight);
-    label(ctx, `m${id}`, c.x + c.w - 28, c.y + c.h / 2, p.ink, 'right', '11px ui-monospace, monospace');
-    // Processing progress along the bottom edge.
-    const t = m ? Math.min(1, Math.max(0, (now - m.t0) / Math.max(m.t1 - m.t0, 1e-9))) : 0;
-    ctx.fillStyle = p.inflight;
-    ctx.fillRect(c.x + 6, c.y + c.h - 6, (c.w - 12) * t, 3);
+  for (let ci = 0; ci < view.layout.consumers.length; ci++) {
+    const c = g.consumers[ci];
+    const jobs = view.jobs[ci];
+    for (let i = 0; i < Math.min(jobs.length, 4); i++) {
+      if (near({ x: c.x + c.w - 16 - i * (DOT * 2 + 10), y: c.y + c.h / 2 + 4 })) return jobs[i].id;
+    }
   }
-  // Delivered but not started: hollow amber dots in a tray left of the box.
-  const step = DOT * 2 + 2;
-  const shown = Math.min(buffered, 6);
-  for (let i = 0; i < shown; i++) {
-    dot(ctx, c.x - 12 - i * step, c.y + c.h / 2, p.canvas, p.inflight, DOT - 1);
-  }
-  if (buffered > shown) label(ctx, `+${buffered - shown}`, c.x - 12 - shown * step - 6, c.y + c.h / 2, p.muted, 'right');
+  return undefined;
 }
