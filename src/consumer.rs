@@ -15,7 +15,7 @@ use crate::scenario::{AckMode, ConsumerSpec, Dist, LeaseModel, RetryVia};
 use crate::sim::{Event, Sim};
 use crate::time::{Duration, SimTime};
 use crate::trace::{ConsumerId, DeadReason, ErrorClass, MsgId, ReturnReason, TraceEvent};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 /// A message a consumer holds, by the receipt it got it with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,7 +31,11 @@ pub struct Held {
 pub enum Outcome {
     Success,
     Fail(ErrorClass),
+    /// Dies halfway through the work, before the effect.
     Crash,
+    /// Dies after applying the effect, before the ack: with ack after processing, the
+    /// message comes back and the effect is applied again.
+    CrashAfterEffect,
     Hang,
 }
 
@@ -54,8 +58,8 @@ pub struct Consumer {
     /// Arrived and waiting for a processing slot, oldest first.
     pub buffer: VecDeque<Held>,
     pub jobs: Vec<Job>,
-    /// The idempotent consumer's dedupe store: keys whose effect it has applied (IP-1).
-    pub applied: BTreeSet<u32>,
+    /// Deployed a fix: poison no longer crashes it.
+    pub fixed: bool,
     pub prng: Prng,
 }
 
@@ -68,7 +72,7 @@ impl Consumer {
             held: Vec::new(),
             buffer: VecDeque::new(),
             jobs: Vec::new(),
-            applied: BTreeSet::new(),
+            fixed: false,
             prng,
         }
     }
@@ -88,9 +92,14 @@ impl Consumer {
     }
 
     /// Draws the outcome of one attempt from the consumer's outcome table. Integer math only.
-    pub fn draw_outcome(&mut self, spec: &ConsumerSpec, poison: bool) -> Outcome {
-        if poison {
+    /// An unknown error repeats when the same message is retried: it is the kind of failure
+    /// nobody has diagnosed, which is why it gets only a retry or two before the DLQ.
+    pub fn draw_outcome(&mut self, spec: &ConsumerSpec, poison: bool, last_error: Option<ErrorClass>) -> Outcome {
+        if poison && !self.fixed {
             return Outcome::Crash;
+        }
+        if last_error == Some(ErrorClass::Unknown) {
+            return Outcome::Fail(ErrorClass::Unknown);
         }
         let o = spec.outcomes;
         let table = [
@@ -109,6 +118,10 @@ impl Consumer {
         for (ratio, outcome) in table {
             threshold += ratio.numerator;
             if draw < threshold {
+                // Half of all crashes come after the effect, before the ack.
+                if outcome == Outcome::Crash && self.prng.below(2) == 1 {
+                    return Outcome::CrashAfterEffect;
+                }
                 return outcome;
             }
         }
@@ -191,10 +204,11 @@ impl Sim {
 
     fn start_job(&mut self, c: ConsumerId, held: Held) {
         let now = self.now;
-        let poison = self.broker.msg(held.msg).poison;
+        let m = self.broker.msg(held.msg);
+        let (poison, last_error) = (m.poison, m.last_error);
         let spec = &self.scenario.consumers[c as usize];
         let consumer = &mut self.consumers[c as usize];
-        let outcome = consumer.draw_outcome(spec, poison);
+        let outcome = consumer.draw_outcome(spec, poison, last_error);
         let work = sample(spec.processing, &mut consumer.prng);
         let epoch = consumer.epoch;
         consumer.jobs.push(Job { msg: held.msg, receipt: held.receipt, outcome, started_at: now });
@@ -240,6 +254,11 @@ impl Sim {
             Outcome::Success | Outcome::Hang => self.dependency_error(c).map_or(Outcome::Success, Outcome::Fail),
             other => other,
         };
+        if outcome == Outcome::CrashAfterEffect {
+            self.apply_effect(c, msg);
+            self.crash(c);
+            return;
+        }
         match outcome {
             Outcome::Success | Outcome::Hang => {
                 self.apply_effect(c, msg);
@@ -252,7 +271,7 @@ impl Sim {
                 }
             }
             Outcome::Fail(error) => self.on_failure(c, held, error),
-            Outcome::Crash => unreachable!("a crash is its own event"),
+            Outcome::Crash | Outcome::CrashAfterEffect => unreachable!("handled above or as its own event"),
         }
         self.consumers[c as usize].forget(msg, receipt);
         self.next_job(c);
@@ -268,6 +287,17 @@ impl Sim {
         if in_outage || self.dependency_down[d as usize] {
             return Some(ErrorClass::DependencyDown);
         }
+        if let Some(limit) = spec.rate_limit_per_s {
+            // A token bucket of one second's worth, refilled continuously; integer millionths.
+            let (tokens, last) = &mut self.dependency_tokens[d as usize];
+            let full = u64::from(limit) * 1_000_000;
+            *tokens = (*tokens + now.since(*last).as_micros().saturating_mul(u64::from(limit))).min(full);
+            *last = now;
+            if *tokens < 1_000_000 {
+                return Some(ErrorClass::Throttled);
+            }
+            *tokens -= 1_000_000;
+        }
         let rate = spec.error_rate;
         (rate.numerator > 0 && self.consumers[c as usize].prng.chance(rate)).then_some(ErrorClass::Transient)
     }
@@ -275,15 +305,12 @@ impl Sim {
     fn apply_effect(&mut self, c: ConsumerId, msg: MsgId) {
         let now = self.now;
         let key = self.broker.msg(msg).key;
-        let idempotent = self.consumer_spec(c).idempotent;
-        let consumer = &mut self.consumers[c as usize];
-        if idempotent && consumer.applied.contains(&key) {
+        // The dedupe store is the service's database, shared by its consumers (IP-1, IP-2): a
+        // redelivery to another worker finds the key too.
+        if self.consumer_spec(c).idempotent && !self.dedupe_store.insert(key) {
             self.stats.duplicates_suppressed += 1;
             self.out.emit(TraceEvent::DuplicateSuppressed { at: now, msg, consumer: c, key });
             return;
-        }
-        if idempotent {
-            consumer.applied.insert(key);
         }
         let slot = key as usize;
         if self.effects.len() <= slot {

@@ -12,7 +12,7 @@ use crate::time::{Duration, SimTime};
 use crate::trace::{ConsumerId, MsgId, ProducerId, QueueId, StopReason, TraceEvent, TraceHash, SCRIPT};
 use serde::Serialize;
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::fmt;
 
 /// What the agenda holds: things that will happen at a time.
@@ -171,8 +171,12 @@ pub struct Sim {
     producers: Vec<Producer>,
     /// Dependencies taken down by hand (the script, or a user).
     pub(crate) dependency_down: Vec<bool>,
+    /// Rate-limited dependencies' buckets: tokens in millionths, and when they were topped up.
+    pub(crate) dependency_tokens: Vec<(u64, SimTime)>,
     /// How often each message key's effect was applied.
     pub(crate) effects: Vec<u32>,
+    /// Keys the idempotent consumers have applied (their shared dedupe store, IP-1).
+    pub(crate) dedupe_store: BTreeSet<u32>,
     /// The messages the script has named, by name index.
     names: Vec<Option<MsgId>>,
     pub(crate) stats: Stats,
@@ -190,6 +194,11 @@ impl Sim {
         let mut sim = Sim {
             broker: Broker::new(&scenario),
             dependency_down: vec![false; scenario.dependencies.len()],
+            dependency_tokens: scenario
+                .dependencies
+                .iter()
+                .map(|d| (u64::from(d.rate_limit_per_s.unwrap_or(0)) * 1_000_000, SimTime::ZERO))
+                .collect(),
             names: vec![None; scenario.message_names.len()],
             scenario,
             seed,
@@ -198,6 +207,7 @@ impl Sim {
             consumers,
             producers,
             effects: Vec::new(),
+            dedupe_store: BTreeSet::new(),
             stats: Stats::default(),
             events_processed: 0,
         };
@@ -541,6 +551,7 @@ impl Sim {
                 }
             }
             Op::Crash { consumer } => self.crash(consumer),
+            Op::DeployFix { consumer } => self.consumers[consumer as usize].fixed = true,
             Op::Restart { consumer } => self.restart(consumer),
             Op::Redrive { from, to, rate_per_s } => match rate_per_s {
                 None => while self.broker.redrive_one(&mut self.out, now, from, to) {},

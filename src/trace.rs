@@ -99,6 +99,8 @@ reasons! {
         Unknown = 2, "unknown error";
         /// The downstream dependency was down (a 503).
         DependencyDown = 3, "dependency down (503)";
+        /// The downstream dependency's rate limit refused the call (a 429).
+        Throttled = 4, "throttled (429)";
     }
 }
 

@@ -153,7 +153,12 @@ impl Engine {
             consumers: s
                 .consumers
                 .iter()
-                .map(|c| NamedConsumer { name: &c.name, queue: c.queue, prefetch: c.prefetch, concurrency: c.concurrency })
+                .map(|c| NamedConsumer {
+                    name: &c.name,
+                    queue: c.queue,
+                    prefetch: c.prefetch,
+                    concurrency: c.concurrency,
+                })
                 .collect(),
             states: crate::message::StateKind::NAMES,
         })
@@ -229,7 +234,12 @@ impl Engine {
             x_death: d
                 .x_death
                 .iter()
-                .map(|x| XDeathView { queue: queue_name(x.queue), reason: x.reason.as_str(), count: x.count, time_ms: x.time.as_millis_f64() })
+                .map(|x| XDeathView {
+                    queue: queue_name(x.queue),
+                    reason: x.reason.as_str(),
+                    count: x.count,
+                    time_ms: x.time.as_millis_f64(),
+                })
                 .collect(),
         });
         to_js(&MessageView {

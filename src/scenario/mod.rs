@@ -35,6 +35,7 @@ pub mod limits {
     pub const PROCESSING_MS_MAX: f64 = 3_600_000.0;
     pub const RATE_PER_S_MAX: f64 = 100_000.0;
     pub const NAME_CHARS_MAX: usize = 40;
+    pub const TITLE_CHARS_MAX: usize = 80;
     pub const TEXT_CHARS_MAX: usize = 2_000;
     pub const ATTEMPTS_MAX: u32 = 1_000;
     pub const MAX_LENGTH_MAX: u32 = 10_000_000;
@@ -251,6 +252,8 @@ pub struct DependencySpec {
     pub error_rate: Ratio,
     /// Sorted, non-overlapping `[from, to)` windows when every call fails (a 503).
     pub outages: Vec<(SimTime, SimTime)>,
+    /// Calls per second it accepts, from a bucket of one second's worth; the rest get a 429.
+    pub rate_limit_per_s: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -306,6 +309,10 @@ pub enum Op {
         consumer: u32,
     },
     Restart {
+        consumer: u32,
+    },
+    /// The consumer gets a fix: poison messages no longer crash it.
+    DeployFix {
         consumer: u32,
     },
     Redrive {

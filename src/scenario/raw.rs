@@ -230,6 +230,9 @@ pub struct Dependency {
     pub error_rate: f64,
     #[serde(default)]
     pub outages: Vec<Outage>,
+    /// Calls per second it accepts (a token bucket holding one second's worth); more get a 429.
+    #[serde(default)]
+    pub rate_limit_per_s: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -303,6 +306,9 @@ pub enum Op {
         consumer: String,
     },
     Restart {
+        consumer: String,
+    },
+    DeployFix {
         consumer: String,
     },
     Redrive {

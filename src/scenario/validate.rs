@@ -29,7 +29,9 @@ pub(super) fn from_json(text: &str) -> Result<Scenario, ScenarioError> {
 }
 
 fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
-    check_name("name", &raw.name)?;
+    if raw.name.trim().is_empty() || raw.name.chars().count() > limits::TITLE_CHARS_MAX {
+        return err("name", format!("must be 1 to {} characters", limits::TITLE_CHARS_MAX));
+    }
     if raw.description.chars().count() > limits::TEXT_CHARS_MAX {
         return err("description", format!("must be at most {} characters", limits::TEXT_CHARS_MAX));
     }
@@ -309,7 +311,14 @@ fn dependencies(raw: Vec<raw::Dependency>) -> Result<Vec<DependencySpec>, Scenar
             }
             outages.push((from, to));
         }
-        out.push(DependencySpec { name: d.name, error_rate, outages });
+        let rate_limit_per_s = match d.rate_limit_per_s {
+            None => None,
+            Some(n) => match u32::try_from(n) {
+                Ok(n) if (1..=1_000_000).contains(&n) => Some(n),
+                _ => return err(format!("{at}.rate_limit_per_s"), "must be from 1 to 1000000"),
+            },
+        };
+        out.push(DependencySpec { name: d.name, error_rate, outages, rate_limit_per_s });
     }
     Ok(out)
 }
@@ -611,6 +620,7 @@ fn script(
             }
             raw::Op::Crash { consumer: c } => Op::Crash { consumer: consumer("consumer", &c)? },
             raw::Op::Restart { consumer: c } => Op::Restart { consumer: consumer("consumer", &c)? },
+            raw::Op::DeployFix { consumer: c } => Op::DeployFix { consumer: consumer("consumer", &c)? },
             raw::Op::Redrive { from, to, rate_per_s } => {
                 let from_q = queue_ref(&format!("{at_path}.from"), &from, queues)?;
                 let QueueRole::DeadLetter { of } = queues[from_q as usize].role else {

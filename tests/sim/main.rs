@@ -5,6 +5,7 @@
 mod backoff;
 mod brokers;
 mod kernel;
+mod presets;
 mod scenarios;
 mod work_queue;
 
@@ -21,13 +22,20 @@ pub fn load(id: &str) -> Scenario {
 /// Runs to the end one event at a time, with both checkers after every step. Panics with the
 /// seed on the first violation.
 pub fn run_checked(scenario: Scenario, seed: u64) -> Sim {
+    run_traced(scenario, seed).0
+}
+
+/// `run_checked`, keeping the whole trace.
+pub fn run_traced(scenario: Scenario, seed: u64) -> (Sim, Vec<brokerlab::TraceEvent>) {
     let end = scenario.end();
     let queues = scenario.queues.len();
     let mut sim = Sim::new(scenario, seed);
     let mut ledger = Ledger::default();
-    let apply = |sim: &mut Sim, ledger: &mut Ledger| {
+    let mut trace = Vec::new();
+    let mut apply = |sim: &mut Sim, ledger: &mut Ledger| {
         for event in sim.drain_trace() {
             ledger.apply(&event).unwrap_or_else(|v| panic!("seed {seed}: trace: {v}"));
+            trace.push(event);
         }
         check(sim).unwrap_or_else(|v| panic!("seed {seed}: {v}"));
     };
@@ -38,7 +46,7 @@ pub fn run_checked(scenario: Scenario, seed: u64) -> Sim {
     }
     // The trace alone accounts for every message the engine does.
     assert_eq!(ledger.coarse_counts(queues), coarse_engine_counts(&sim), "seed {seed}: trace and engine disagree");
-    sim
+    (sim, trace)
 }
 
 /// Drives a run step by step with both checkers on, and hands back the trace in slices.

@@ -1,0 +1,197 @@
+//! Each catalog preset does what its narration says. Every check here reads the trace, per
+//! queue, after a run with both checkers on at every step.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use crate::{load, run_traced};
+use brokerlab::message::StateKind;
+use brokerlab::trace::{DeadReason, ReturnReason};
+use brokerlab::{Sim, TraceEvent};
+use std::collections::BTreeMap;
+
+fn run(id: &str) -> (Sim, Vec<TraceEvent>) {
+    let scenario = load(id);
+    let seed = scenario.seed.expect("presets carry their seed");
+    run_traced(scenario, seed)
+}
+
+fn queue(sim: &Sim, name: &str) -> u32 {
+    sim.scenario().queue_index(name).unwrap_or_else(|| panic!("no queue {name}"))
+}
+
+/// The queue each message was published to.
+fn home(trace: &[TraceEvent]) -> BTreeMap<u32, u32> {
+    trace
+        .iter()
+        .filter_map(|e| match *e {
+            TraceEvent::Published { msg, queue, .. } => Some((msg, queue)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Per queue: (keys applied twice or more, duplicates suppressed).
+fn effects_by_queue(trace: &[TraceEvent]) -> BTreeMap<u32, (u32, u32)> {
+    let home = home(trace);
+    let mut out: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
+    for e in trace {
+        match *e {
+            TraceEvent::EffectApplied { msg, times: 2, .. } => out.entry(home[&msg]).or_default().0 += 1,
+            TraceEvent::DuplicateSuppressed { msg, .. } => out.entry(home[&msg]).or_default().1 += 1,
+            _ => {}
+        }
+    }
+    out
+}
+
+fn dead_reasons(trace: &[TraceEvent], from: u32) -> Vec<DeadReason> {
+    trace
+        .iter()
+        .filter_map(|e| match *e {
+            TraceEvent::DeadLettered { from: f, reason, .. } if f == from => Some(reason),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn ack_before_processing_loses_messages_and_ack_after_duplicates_instead() {
+    let (sim, trace) = run("ack-modes");
+    let (before, after) = (queue(&sim, "before"), queue(&sim, "after"));
+    assert!(sim.counts(before).get(StateKind::Dropped) > 0, "the loss is visible and counted");
+    assert_eq!(u64::from(sim.counts(before).get(StateKind::Dropped)), sim.stats().lost);
+    assert_eq!(sim.counts(after).get(StateKind::Dropped), 0, "ack after processing loses nothing");
+    let effects = effects_by_queue(&trace);
+    assert!(effects.get(&after).is_some_and(|e| e.0 > 0), "the duplicates show instead: {effects:?}");
+}
+
+#[test]
+fn delivery_guarantees_differ_on_one_workload() {
+    let (sim, trace) = run("delivery-guarantees");
+    let [most, least, once] = ["at-most-once", "at-least-once", "effectively-once"].map(|q| queue(&sim, q));
+    let effects = effects_by_queue(&trace);
+    let e = |q: u32| effects.get(&q).copied().unwrap_or_default();
+    assert!(sim.counts(most).get(StateKind::Dropped) > 0, "at-most-once loses");
+    assert_eq!(sim.counts(least).get(StateKind::Dropped) + sim.counts(once).get(StateKind::Dropped), 0);
+    assert!(e(least).0 > 0, "at-least-once applies some effects twice: {effects:?}");
+    assert_eq!(e(once).0, 0, "effectively-once never does");
+    assert!(e(once).1 > 0, "because it recognises the duplicate: {effects:?}");
+}
+
+#[test]
+fn idempotent_consumers_skip_what_naive_ones_apply_twice() {
+    let (sim, trace) = run("idempotency");
+    let effects = effects_by_queue(&trace);
+    let (naive, careful) = (queue(&sim, "naive"), queue(&sim, "idempotent"));
+    assert!(effects.get(&naive).is_some_and(|e| e.0 > 0 && e.1 == 0), "{effects:?}");
+    assert!(effects.get(&careful).is_some_and(|e| e.0 == 0 && e.1 > 0), "{effects:?}");
+    assert!(sim.stats().lease_expired_mid_processing > 0, "redelivery comes from leases running out");
+}
+
+#[test]
+fn lease_models_expire_close_and_dead_letter_each_their_own_way() {
+    let (sim, trace) = run("lease-models");
+    let [sqs, rmq, sb] = ["sqs", "rabbitmq", "servicebus"].map(|q| queue(&sim, q));
+    let returned = |q: u32, why: ReturnReason| {
+        trace
+            .iter()
+            .filter(|e| matches!(e, TraceEvent::Returned { queue, reason, .. } if *queue == q && *reason == why))
+            .count()
+    };
+    assert!(returned(sqs, ReturnReason::LeaseExpired) > 0, "SQS: the visibility timeout runs out");
+    assert!(returned(sb, ReturnReason::LeaseExpired) > 0, "Service Bus: the lock runs out");
+    assert_eq!(returned(rmq, ReturnReason::LeaseExpired), 0, "RabbitMQ has no lease");
+    assert!(returned(rmq, ReturnReason::ChannelClosed) > 0, "but its consumer timeout closes the channel");
+    assert!(dead_reasons(&trace, sb).contains(&DeadReason::MaxDeliveryCount), "a lock lost twice: DLQ");
+    assert!(trace.iter().any(|e| matches!(e, TraceEvent::AckRefused { .. })), "the late ack is refused");
+}
+
+#[test]
+fn error_classes_route_to_retry_or_the_dlq() {
+    let (sim, trace) = run("error-classes");
+    let reasons = dead_reasons(&trace, queue(&sim, "payments"));
+    assert!(reasons.contains(&DeadReason::PermanentError), "a permanent error goes straight to the DLQ");
+    assert!(reasons.contains(&DeadReason::AttemptsExhausted), "an unknown one after its retries");
+    let first_try_permanent = trace
+        .iter()
+        .any(|e| matches!(e, TraceEvent::Failed { error: brokerlab::trace::ErrorClass::Permanent, attempt: 1, .. }));
+    assert!(first_try_permanent);
+    assert!(trace.iter().any(|e| matches!(e, TraceEvent::Delayed { .. })), "transient errors wait out a backoff");
+}
+
+#[test]
+fn a_retry_storm_in_lockstep_finishes_later_than_full_jitter() {
+    let (sim, trace) = run("retry-storm");
+    let last_ack = |q: u32| {
+        trace
+            .iter()
+            .filter_map(|e| match *e {
+                TraceEvent::Acked { queue, at, .. } if queue == q => Some(at),
+                _ => None,
+            })
+            .max()
+    };
+    let [immediate, exponential, jitter] = ["immediate", "exponential", "full-jitter"].map(|q| queue(&sim, q));
+    assert_eq!(dead_reasons(&trace, immediate).len(), 30, "immediate retries burn out inside the outage");
+    assert_eq!(sim.counts(exponential).get(StateKind::Acked), 30);
+    assert_eq!(sim.counts(jitter).get(StateKind::Acked), 30);
+    let (e, j) = (last_ack(exponential).expect("acks"), last_ack(jitter).expect("acks"));
+    assert!(j.as_micros() * 3 < e.as_micros() * 2, "full jitter done at {j}, lockstep exponential at {e}");
+}
+
+#[test]
+fn the_poison_message_goes_to_the_dlq_and_comes_back_after_the_fix() {
+    let (sim, trace) = run("poison-redrive");
+    let orders = queue(&sim, "orders");
+    assert_eq!(dead_reasons(&trace, orders), vec![DeadReason::MaxReceiveCount]);
+    let crashes = trace.iter().filter(|e| matches!(e, TraceEvent::ConsumerCrashed { .. })).count();
+    assert_eq!(crashes, 3, "one crash per receive, maxReceiveCount 3");
+    assert!(trace.iter().any(|e| matches!(e, TraceEvent::Redriven { .. })));
+    assert_eq!(sim.counts(orders).get(StateKind::Acked), 20, "all 20 orders done, m4 as a new message");
+    let effects = effects_by_queue(&trace);
+    assert!(effects.values().all(|e| e.0 == 0), "each order applied once");
+}
+
+#[test]
+fn ttl_dead_letters_what_waits_too_long() {
+    let (sim, trace) = run("ttl-expiry");
+    let reasons = dead_reasons(&trace, queue(&sim, "quotes"));
+    assert!(!reasons.is_empty() && reasons.iter().all(|r| *r == DeadReason::Expired), "{reasons:?}");
+    assert!(sim.counts(queue(&sim, "quotes")).get(StateKind::Acked) > 0, "the young ones are processed");
+}
+
+#[test]
+fn fifo_groups_keep_their_order() {
+    let (_, trace) = run("fifo-groups");
+    // Producer "customers" sends message i to group i % 3; within a group, the first effect of
+    // each message comes in send order (SQS-20).
+    let mut last: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for e in &trace {
+        if let TraceEvent::EffectApplied { key, .. } = *e {
+            if seen.insert(key) {
+                let group = key % 3;
+                if let Some(&prev) = last.get(&group) {
+                    assert!(key > prev, "group {group}: m{key} after m{prev}");
+                }
+                last.insert(group, key);
+            }
+        }
+    }
+    assert_eq!(seen.len(), 90);
+}
+
+#[test]
+fn a_slow_worker_takes_fewer_with_prefetch_one() {
+    let (sim, trace) = run("slow-worker");
+    let mut acks = [0u32; 3];
+    for e in &trace {
+        if let TraceEvent::Acked { consumer, .. } = *e {
+            acks[consumer as usize] += 1;
+        }
+    }
+    assert_eq!(acks.iter().sum::<u32>(), 70);
+    assert!(acks[2] * 2 < acks[0], "worker-3 is four times slower: {acks:?}");
+    assert_eq!(sim.counts(0).get(StateKind::Acked), 70);
+}
