@@ -177,6 +177,55 @@ test('dark mode and reduced motion', async ({ page }) => {
   await page.screenshot({ path: join(SHOTS, 'playground-dark.png') });
 });
 
+// Each preset, played to its end at 100x; then the counter its narration is about.
+const sumCells = (page, state) => page.$$eval(`#counts td[data-state="${state}"]`, (tds) => tds.reduce((n, td) => n + Number(td.textContent), 0));
+const badge = (page, name) => page.$eval(`#badges output[data-badge="${name}"]`, (o) => Number(o.value));
+const PRESET_CHECKS = {
+  'ack-modes': async (p) => (await badge(p, 'lost')) > 0 && (await badge(p, 'applied_twice')) > 0,
+  backlog: async (p) => (await sumCells(p, 'acked')) === 120,
+  'competing-consumers': async (p) => (await sumCells(p, 'acked')) > 60,
+  'delivery-guarantees': async (p) => (await badge(p, 'lost')) > 0 && (await badge(p, 'applied_twice')) > 0
+    && (await badge(p, 'duplicates_suppressed')) > 0,
+  'error-classes': async (p) => (await badge(p, 'dead_lettered')) > 0,
+  'fifo-groups': async (p) => (await sumCells(p, 'acked')) === 90,
+  idempotency: async (p) => (await badge(p, 'applied_twice')) > 0 && (await badge(p, 'duplicates_suppressed')) > 0,
+  'lease-models': async (p) => (await badge(p, 'lease_expired_mid_processing')) > 0 && (await badge(p, 'dead_lettered')) > 0,
+  'mmc-erlang-c': async (p) => (await sumCells(p, 'acked')) > 2000,
+  'poison-redrive': async (p) => (await sumCells(p, 'moved')) === 1 && (await sumCells(p, 'acked')) === 20,
+  'prefetch-hoarding': async (p) => (await sumCells(p, 'acked')) === 24,
+  'retry-storm': async (p) => (await badge(p, 'dead_lettered')) === 30,
+  'slow-worker': async (p) => (await sumCells(p, 'acked')) === 70,
+  'ttl-expiry': async (p) => (await badge(p, 'dead_lettered')) > 0,
+};
+
+test('every preset plays to its end in the page and shows its key counter', async ({ page }) => {
+  const ids = await page.$$eval('#scenario option', (os) => os.map((o) => o.value));
+  assert(JSON.stringify(ids.slice().sort()) === JSON.stringify(Object.keys(PRESET_CHECKS).sort()),
+    `a check for every preset: ${ids}`);
+  for (const id of ids) {
+    await page.selectOption('#scenario', id);
+    await page.selectOption('#speed', '100');
+    await page.click('#play');
+    await page.waitForFunction(() => document.querySelector('#play').textContent === 'Ended', null, { timeout: 20000 });
+    assert(await PRESET_CHECKS[id](page), `${id}: its key counter`);
+    if (id === 'lease-models') await page.screenshot({ path: join(SHOTS, 'lease-models.png') });
+  }
+});
+
+test('a dead letter opens in the inspector with its metadata', async ({ page }) => {
+  await page.selectOption('#scenario', 'error-classes');
+  await page.selectOption('#speed', '100');
+  await page.click('#play');
+  await page.waitForFunction(() => document.querySelector('#play').textContent === 'Ended', null, { timeout: 20000 });
+  await page.click('#dead-letters button');
+  const text = await waitText(page, '#inspector', (t) => t.includes('reason'), 'inspector shows the dead letter');
+  assert(/reason(permanent error|attempts exhausted)/.test(text.replace(/\s+/g, '')) || text.includes('permanent error')
+    || text.includes('attempts exhausted'), `a reason: ${text}`);
+  assert(text.includes('dead-lettered from') && text.includes('payments'), 'its source queue');
+  assert(text.includes('failed on worker'), 'and its history');
+  await page.screenshot({ path: join(SHOTS, 'inspector.png') });
+});
+
 const server = await startServer({ port: 0 });
 const userDir = mkdtempSync(join(tmpdir(), 'brokerlab-e2e-'));
 const ctx = await chromium.launchPersistentContext(userDir, {
