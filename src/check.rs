@@ -203,13 +203,22 @@ impl Ledger {
             T::Acked { consumer, .. } if matches!(now, Seen::Leased { consumer: c, .. } | Seen::AutoAcked { consumer: c } if c == consumer) => {
                 Seen::Final(StateKind::Acked)
             }
-            T::Returned { consumer, .. } if matches!(now, Seen::Leased { consumer: c, .. } if c == consumer) => now,
+            // Back in its queue; visible next (Enqueued), unless its TTL ran out meanwhile.
+            T::Returned { consumer, .. } if matches!(now, Seen::Leased { consumer: c, .. } if c == consumer) => {
+                Seen::Delayed
+            }
             T::DeadLettered { dlq, .. } if live && !matches!(now, Seen::AutoAcked { .. }) => {
                 self.queue[msg as usize] = dlq;
                 Seen::Delayed
             }
-            T::Expired { .. } if matches!(now, Seen::Visible | Seen::Delayed) => Seen::Final(StateKind::Expired),
-            T::Dropped { .. } if live => Seen::Final(StateKind::Dropped),
+            T::Expired { queue, .. } if matches!(now, Seen::Visible | Seen::Delayed) => {
+                self.queue[msg as usize] = queue;
+                Seen::Final(StateKind::Expired)
+            }
+            T::Dropped { queue, .. } if live => {
+                self.queue[msg as usize] = queue;
+                Seen::Final(StateKind::Dropped)
+            }
             T::Redriven { .. } if now == Seen::Visible => Seen::Final(StateKind::Moved),
             T::LeaseExtended { consumer, .. } if matches!(now, Seen::Leased { consumer: c, .. } if c == consumer) => {
                 now

@@ -11,6 +11,7 @@
 //! - [`sim`]: the agenda, ordered by (time, class, sequence), and the one `match` on events.
 //! - [`trace`]: what happened, one readable line per event, and the trace hash.
 //! - [`check`]: invariant checkers the tests run after every step.
+//! - [`swarm`]: random scenarios and live faults over many seeds, checkers on.
 //! - `wasm` (wasm32 only): the one door to JavaScript.
 
 pub mod backoff;
@@ -21,6 +22,7 @@ pub mod message;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
+pub mod swarm;
 pub mod time;
 pub mod trace;
 

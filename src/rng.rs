@@ -71,6 +71,12 @@ impl Prng {
         }
     }
 
+    /// A uniform index into something of length `len` (> 0).
+    pub fn index(&mut self, len: usize) -> usize {
+        // `below` answers below `len`, so it fits back into usize.
+        usize::try_from(self.below(len as u64)).unwrap_or(0)
+    }
+
     /// Uniform in `lo..=hi`.
     pub fn range_inclusive(&mut self, lo: u64, hi: u64) -> u64 {
         assert!(lo <= hi, "empty range {lo}..={hi}");

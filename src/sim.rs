@@ -239,12 +239,7 @@ impl Sim {
         self.now = at;
         self.events_processed += 1;
         self.handle(event);
-        let mut dirty = self.broker.take_dirty();
-        while dirty != 0 {
-            let queue = dirty.trailing_zeros();
-            dirty &= dirty - 1;
-            self.dispatch(queue);
-        }
+        self.dispatch_dirty();
         Some(at)
     }
 
@@ -261,6 +256,25 @@ impl Sim {
         }
         self.now = self.now.max(until);
         Ok(handled)
+    }
+
+    /// A live input, applied now, after every event up to now: a user (or the swarm) crashes a
+    /// consumer, takes a dependency down, redrives a DLQ… The same operations as the script.
+    /// Like `step`, it lets consumers take what became deliverable.
+    pub fn input(&mut self, op: Op) {
+        self.events_processed += 1;
+        self.apply_op(op);
+        self.dispatch_dirty();
+    }
+
+    /// Lets consumers take what the last change made deliverable, queue by queue.
+    fn dispatch_dirty(&mut self) {
+        let mut dirty = self.broker.take_dirty();
+        while dirty != 0 {
+            let queue = dirty.trailing_zeros();
+            dirty &= dirty - 1;
+            self.dispatch(queue);
+        }
     }
 
     /// Turns trace storage off (or on). The hash is kept either way; benchmarks and the CLI
@@ -441,15 +455,14 @@ impl Sim {
     // --- The script ----------------------------------------------------------------------
 
     fn script_step(&mut self, step: u32) {
-        self.script_op(step);
+        self.apply_op(self.scenario.script[step as usize].op.clone());
         if let Some(next) = self.scenario.script.get(step as usize + 1) {
             self.out.schedule(next.at, Event::Script { step: step + 1 });
         }
     }
 
-    fn script_op(&mut self, step: u32) {
+    fn apply_op(&mut self, op: Op) {
         let now = self.now;
-        let op = self.scenario.script[step as usize].op.clone();
         // The message a step names, and what the consumer holds it by.
         let held = |sim: &Sim, consumer: u32, name: u32| {
             let msg = sim.names[name as usize]?;

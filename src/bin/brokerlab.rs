@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! brokerlab run <scenario.json> [--seed N] [--until-ms T] [--trace] [--max-events N]
+//! brokerlab swarm [--seeds N] [--from S]   random scenarios and faults, every checker on
 //! brokerlab presets            list the built-in scenarios
 //! brokerlab show <preset-id>   print a preset's JSON, to copy and edit
 //! ```
@@ -17,6 +18,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   brokerlab run <scenario.json> [--seed N] [--until-ms T] [--trace] [--max-events N]
+  brokerlab swarm [--seeds N] [--from SEED]
   brokerlab presets
   brokerlab show <preset-id>";
 
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("run") => parse_run(&args[1..]).and_then(|a| run(&a)),
+        Some("swarm") => swarm(&args[1..]),
         Some("presets") => {
             list_presets();
             Ok(())
@@ -121,6 +124,38 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
     writeln!(out, "{}", json.map_err(|e| Failure::Run(e.to_string()))?).map_err(|e| Failure::Run(e.to_string()))?;
     out.flush().map_err(|e| Failure::Run(e.to_string()))?;
     outcome.map(|_| ()).map_err(|e| Failure::Run(e.to_string()))
+}
+
+/// Random scenarios with random live faults, every checker after every step. Prints a JSON
+/// report; exits 1 if any seed broke an invariant (each is listed with its seed).
+fn swarm(args: &[String]) -> Result<(), Failure> {
+    let mut seeds = 1000u64;
+    let mut from = 0u64;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let value = it.next().and_then(|v| v.parse::<u64>().ok());
+        match (arg.as_str(), value) {
+            ("--seeds", Some(n)) => seeds = n,
+            ("--from", Some(n)) => from = n,
+            _ => return Err(Failure::Usage(format!("swarm: bad argument \"{arg}\"\n{USAGE}"))),
+        }
+    }
+    let report = brokerlab::swarm::run(from, seeds);
+    let violations: Vec<serde_json::Value> =
+        report.violations.iter().map(|(seed, what)| serde_json::json!({ "seed": seed, "violation": what })).collect();
+    let json = serde_json::json!({
+        "seeds": report.seeds,
+        "first_seed": from,
+        "operations": report.operations,
+        "violations": violations.len(),
+        "failing": violations,
+    });
+    println!("{json}");
+    if report.violations.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Run(format!("{} of {} seeds broke an invariant", report.violations.len(), report.seeds)))
+    }
 }
 
 fn list_presets() {

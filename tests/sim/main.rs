@@ -7,6 +7,7 @@ mod brokers;
 mod kernel;
 mod presets;
 mod scenarios;
+mod swarm;
 mod work_queue;
 
 use brokerlab::check::{check, coarse_engine_counts, Ledger};

@@ -1,0 +1,268 @@
+//! Swarm testing: random valid scenarios, random live faults, every checker after every step.
+//! A seed decides everything, so a failure names the seed that reproduces it
+//! (`brokerlab swarm --from SEED --seeds 1`).
+
+use crate::check::{check, coarse_engine_counts, Ledger};
+use crate::rng::Prng;
+use crate::scenario::{Op, Scenario};
+use crate::sim::Sim;
+use crate::time::SimTime;
+use serde_json::{json, Value};
+
+/// What a swarm run found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub seeds: u64,
+    /// Events handled plus live faults injected, over all seeds.
+    pub operations: u64,
+    /// (seed, what went wrong), for each seed that broke an invariant.
+    pub violations: Vec<(u64, String)>,
+}
+
+fn pick<'a>(r: &mut Prng, options: &[&'a str]) -> &'a str {
+    options[r.index(options.len())]
+}
+
+fn chance(r: &mut Prng, percent: u64) -> bool {
+    r.below(100) < percent
+}
+
+/// A random, valid scenario for `seed`: up to 3 queues of random lease models and options, up
+/// to 3 producers, up to 5 consumers with random outcomes and policies, and dependencies with
+/// outages and rate limits.
+#[allow(clippy::cast_precision_loss)]
+pub fn scenario_json(seed: u64) -> String {
+    let r = &mut Prng::from_seed(seed ^ 0x5eed_5eed);
+    let queue_count = 1 + r.index(3);
+    let mut queues = Vec::new();
+    for q in 0..queue_count {
+        let model = pick(r, &["sqs", "rabbitmq", "service_bus"]);
+        let mut lease = json!({ "model": model });
+        let mut queue = json!({ "name": format!("q{q}") });
+        match model {
+            "sqs" => {
+                lease["visibility_timeout_ms"] = json!(500 + r.below(3000));
+                if chance(r, 50) {
+                    lease["max_receive_count"] = json!(1 + r.below(4));
+                }
+                if chance(r, 25) {
+                    queue["fifo"] = json!(true);
+                }
+            }
+            "rabbitmq" => {
+                if chance(r, 50) {
+                    lease["queue_type"] = json!("quorum");
+                    lease["delivery_limit"] = json!(1 + r.below(4));
+                }
+                lease["consumer_timeout_ms"] = json!(2000 + r.below(6000));
+            }
+            _ => {
+                lease["lock_duration_ms"] = json!(500 + r.below(3000));
+                lease["max_delivery_count"] = json!(1 + r.below(4));
+            }
+        }
+        queue["lease"] = lease;
+        if model != "service_bus" && chance(r, 60) {
+            queue["dead_letter"] = json!(true);
+        }
+        if chance(r, 25) {
+            queue["ttl_ms"] = json!(1000 + r.below(5000));
+            let dlq = queue.get("dead_letter").is_some() || model == "service_bus";
+            queue["on_expire"] = json!(if dlq && chance(r, 50) { "dead_letter" } else { "drop" });
+        }
+        if chance(r, 20) {
+            queue["max_length"] = json!(2 + r.below(10));
+            queue["overflow"] = json!(pick(r, &["drop_head", "reject_publish"]));
+        }
+        if chance(r, 15) {
+            queue["delay_ms"] = json!(r.below(1500));
+        }
+        queues.push(queue);
+    }
+    let fifo = |q: usize, queues: &[Value]| queues[q].get("fifo").is_some();
+    let model = |q: usize, queues: &[Value]| queues[q]["lease"]["model"].as_str().unwrap_or("").to_string();
+
+    let dependencies = vec![json!({
+        "name": "dep",
+        "error_rate": (r.below(20) as f64) / 100.0,
+        "outages": [{ "from_ms": 2000 + r.below(3000), "to_ms": 6000 + r.below(4000) }],
+        "rate_limit_per_s": 5 + r.below(30),
+    })];
+
+    let mut producers = Vec::new();
+    for p in 0..1 + r.below(3) {
+        let q = r.index(queue_count);
+        let schedule = if chance(r, 50) {
+            json!({ "kind": "fixed_rate", "interval_ms": 50 + r.below(400), "count": 5 + r.below(40) })
+        } else {
+            json!({ "kind": "poisson", "rate_per_s": 1 + r.below(10), "count": 5 + r.below(40) })
+        };
+        let mut producer = json!({ "name": format!("p{p}"), "to": format!("q{q}"), "schedule": schedule });
+        if fifo(q, &queues) {
+            producer["groups"] = json!(1 + r.below(4));
+        }
+        if chance(r, 20) {
+            producer["poison"] = json!([r.below(5)]);
+        }
+        producers.push(producer);
+    }
+
+    let mut consumers = Vec::new();
+    for c in 0..1 + r.below(5) {
+        let q = r.index(queue_count);
+        let prefetch = 1 + r.below(4);
+        let mut consumer = json!({
+            "name": format!("c{c}"),
+            "from": format!("q{q}"),
+            "prefetch": prefetch,
+            "concurrency": 1 + r.below(prefetch),
+            "processing": { "kind": "uniform", "min_ms": r.below(300), "max_ms": 300 + r.below(900) },
+            "outcomes": {
+                "transient": (r.below(15) as f64) / 100.0,
+                "permanent": (r.below(5) as f64) / 100.0,
+                "unknown": (r.below(5) as f64) / 100.0,
+                "crash": (r.below(6) as f64) / 100.0,
+                "hang": (r.below(6) as f64) / 100.0,
+            },
+            "hang_ms": 1000 + r.below(8000),
+            "restart_ms": 200 + r.below(3000),
+        });
+        if chance(r, 30) {
+            consumer["ack"] = json!("before_processing");
+        }
+        if chance(r, 40) {
+            consumer["dependency"] = json!("dep");
+        }
+        if chance(r, 40) {
+            consumer["idempotent"] = json!(true);
+        }
+        if chance(r, 60) {
+            let strategy =
+                pick(r, &["immediate", "fixed", "exponential", "full_jitter", "equal_jitter", "decorrelated_jitter"]);
+            let via = if chance(r, 30) { "retry_queue" } else { "delay" };
+            consumer["retry"] = json!({
+                "strategy": strategy, "base_ms": 20 + r.below(300), "cap_ms": 500 + r.below(5000),
+                "attempts_max": 1 + r.below(6), "via": via, "unknown_attempts_max": r.below(3),
+            });
+        }
+        if model(q, &queues) != "rabbitmq" && chance(r, 30) {
+            // Below the shortest lease the generator makes.
+            consumer["heartbeat_ms"] = json!(100 + r.below(300));
+        }
+        consumers.push(consumer);
+    }
+
+    json!({
+        "name": format!("swarm {seed}"),
+        "duration_ms": 30_000,
+        "network": { "latency_ms": r.below(150) },
+        "queues": queues,
+        "producers": producers,
+        "consumers": consumers,
+        "dependencies": dependencies,
+    })
+    .to_string()
+}
+
+/// A random live fault for this run.
+fn fault(r: &mut Prng, scenario: &Scenario) -> Op {
+    let consumer = crate::scenario::index_u32(r.index(scenario.consumers.len()));
+    let dlqs: Vec<(u32, u32)> = scenario
+        .queues
+        .iter()
+        .filter_map(|q| q.dead_letter)
+        .map(|d| {
+            (
+                d,
+                match scenario.queues[d as usize].role {
+                    crate::scenario::QueueRole::DeadLetter { of } => of,
+                    _ => d,
+                },
+            )
+        })
+        .collect();
+    match r.below(5) {
+        0 => Op::Crash { consumer },
+        1 => Op::Restart { consumer },
+        2 => Op::DependencyDown { dependency: 0 },
+        3 => Op::DependencyUp { dependency: 0 },
+        _ => match dlqs.get(r.index(dlqs.len().max(1))) {
+            Some(&(from, to)) => Op::Redrive { from, to, rate_per_s: None },
+            None => Op::Restart { consumer },
+        },
+    }
+}
+
+/// Runs one seed with every checker after every step and every fault. Returns the operations
+/// it performed, or what broke.
+pub fn run_seed(seed: u64) -> Result<u64, String> {
+    let json = scenario_json(seed);
+    let scenario = Scenario::from_json(&json).map_err(|e| format!("the generator made an invalid scenario: {e}"))?;
+    let end = scenario.end();
+    let queues = scenario.queues.len();
+    let mut faults = Prng::from_seed(seed ^ 0xfa17);
+    let mut fault_times: Vec<SimTime> =
+        (0..3 + faults.below(8)).map(|_| SimTime::from_micros(faults.below(end.as_micros()))).collect();
+    fault_times.sort_unstable();
+    let mut sim = Sim::new(scenario.clone(), seed);
+    let mut ledger = Ledger::default();
+    let mut operations = 0u64;
+    let mut next_fault = fault_times.into_iter().peekable();
+    loop {
+        let next_event = sim.next_event_at().filter(|t| *t <= end);
+        match (next_event, next_fault.peek().copied()) {
+            (None, None) => break,
+            (Some(t), Some(f)) if t <= f => {
+                sim.step();
+            }
+            (Some(_), None) => {
+                sim.step();
+            }
+            (_, Some(f)) => {
+                next_fault.next();
+                sim.run_until(f, 0).map_err(|e| e.to_string())?;
+                sim.input(fault(&mut faults, &scenario));
+            }
+        }
+        operations += 1;
+        for event in sim.drain_trace() {
+            ledger.apply(&event).map_err(|v| v.to_string())?;
+        }
+        check(&sim).map_err(|v| v.to_string())?;
+    }
+    let (traced, engine) = (ledger.coarse_counts(queues), coarse_engine_counts(&sim));
+    if traced != engine {
+        return Err(format!(
+            "the trace and the engine disagree on the final counts \
+             [publishing, delayed, visible, in flight, acked, expired, dropped, moved]: {traced:?} vs {engine:?}"
+        ));
+    }
+    Ok(operations)
+}
+
+/// Runs seeds `from..from + count`. A panic inside the engine is caught where the target can
+/// unwind (natively), and reported with its seed like any other violation.
+pub fn run(from: u64, count: u64) -> Report {
+    let mut report = Report::default();
+    for seed in from..from.saturating_add(count) {
+        report.seeds += 1;
+        match catch(seed) {
+            Ok(ops) => report.operations += ops,
+            Err(what) => report.violations.push((seed, what)),
+        }
+    }
+    report
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn catch(seed: u64) -> Result<u64, String> {
+    std::panic::catch_unwind(|| run_seed(seed)).unwrap_or_else(|p| {
+        let what = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_string()));
+        Err(format!("panicked: {}", what.unwrap_or_default()))
+    })
+}
+
+#[cfg(target_arch = "wasm32")]
+fn catch(seed: u64) -> Result<u64, String> {
+    run_seed(seed)
+}
