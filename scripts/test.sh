@@ -12,7 +12,7 @@ cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --target wasm32-unknown-unknown -- -D warnings
 
 step "native: unit, simulation, CLI and tidy tests"
-cargo test -- --show-output 2>&1 | grep -v -E '^(---- |successes:|$)' 
+cargo test -- --show-output
 
 step "wasm32: the simulation tests in Node, the wasm door in headless Chromium"
 WASM_BINDGEN_TEST_TIMEOUT=120 cargo test --target wasm32-unknown-unknown
