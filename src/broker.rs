@@ -10,7 +10,7 @@ use crate::time::{Duration, SimTime};
 use crate::trace::{
     ConsumerId, DeadReason, DropReason, ErrorClass, MsgId, ProducerId, QueueId, ReturnReason, TraceEvent,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// What a dead letter carries (issue 3 §5), and RabbitMQ's `x-death` (RMQ-14).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,6 +82,13 @@ pub struct Broker {
     pub latency: Duration,
     next_receipt: u32,
     dirty: u64,
+    /// Per queue, the deadlines of the leases it granted, in order: a delivery's deadline is
+    /// always `now + that queue's lease`, so they arrive sorted. One `LeaseCheck` per queue is
+    /// armed at the front; settled leases are skipped when they reach it. (Extensions, which
+    /// break the order, schedule their own `LeaseExpiry`.) This keeps the agenda as small as
+    /// what is in flight, instead of one timer per delivery.
+    lease_fifo: Vec<VecDeque<(SimTime, MsgId, u32)>>,
+    lease_armed: Vec<Option<SimTime>>,
 }
 
 impl Broker {
@@ -111,6 +118,8 @@ impl Broker {
             latency: scenario.latency,
             next_receipt: 0,
             dirty: 0,
+            lease_fifo: vec![VecDeque::new(); scenario.queues.len()],
+            lease_armed: vec![None; scenario.queues.len()],
         }
     }
 
@@ -196,7 +205,12 @@ impl Broker {
         self.counts[queue as usize].add(MsgState::Publishing.kind());
         let arrives_at = now.after(self.latency);
         out.emit(TraceEvent::Published { at: now, msg: id, producer, queue, arrives_at });
-        out.schedule(arrives_at, Event::Arrive { msg: id });
+        if arrives_at == now {
+            // No network delay: nothing can happen in between, so arrive now.
+            self.arrive(out, now, id);
+        } else {
+            out.schedule(arrives_at, Event::Arrive { msg: id });
+        }
         Some(id)
     }
 
@@ -366,7 +380,8 @@ impl Broker {
             *self.queues[queue as usize].groups_in_flight.entry(g).or_insert(0) += 1;
         }
         self.set_state(msg, queue, MsgState::InFlight { consumer, phase });
-        out.schedule(expires_at, Event::LeaseExpiry { msg, receipt });
+        self.lease_fifo[queue as usize].push_back((expires_at, msg, receipt));
+        self.arm_lease_check(out, queue);
         out.emit(TraceEvent::Delivered {
             at: now,
             msg,
@@ -378,6 +393,56 @@ impl Broker {
             arrives_at,
         });
         Some(receipt)
+    }
+
+    /// Whether the lease `(msg, receipt)` is current and still due at `deadline`.
+    fn lease_due_at(&self, msg: MsgId, receipt: u32, deadline: SimTime) -> bool {
+        self.msgs[msg as usize].lease.is_some_and(|l| l.receipt == receipt && l.expires_at == deadline)
+    }
+
+    /// Drops settled or extended leases from the front of the queue's deadline list, and arms
+    /// one `LeaseCheck` at the first deadline still due.
+    fn arm_lease_check(&mut self, out: &mut Outbox, queue: QueueId) {
+        let fifo = &self.lease_fifo[queue as usize];
+        let mut stale = 0;
+        while let Some(&(deadline, msg, receipt)) = fifo.get(stale) {
+            if self.lease_due_at(msg, receipt, deadline) {
+                break;
+            }
+            stale += 1;
+        }
+        let fifo = &mut self.lease_fifo[queue as usize];
+        fifo.drain(..stale);
+        if let Some(&(deadline, _, _)) = fifo.front() {
+            let armed = &mut self.lease_armed[queue as usize];
+            if armed.is_none_or(|t| t > deadline) {
+                *armed = Some(deadline);
+                out.schedule(deadline, Event::LeaseCheck { queue });
+            }
+        }
+    }
+
+    /// A `LeaseCheck`: the leases of `queue` due now, in the order they were granted. The
+    /// caller expires each (`lease_timer`), then calls `rearm_lease_check`.
+    pub fn due_leases(&mut self, now: SimTime, queue: QueueId) -> Vec<(MsgId, u32)> {
+        if self.lease_armed[queue as usize] == Some(now) {
+            self.lease_armed[queue as usize] = None;
+        }
+        let mut due = Vec::new();
+        while let Some(&(deadline, msg, receipt)) = self.lease_fifo[queue as usize].front() {
+            if deadline > now {
+                break;
+            }
+            self.lease_fifo[queue as usize].pop_front();
+            if self.lease_due_at(msg, receipt, deadline) {
+                due.push((msg, receipt));
+            }
+        }
+        due
+    }
+
+    pub fn rearm_lease_check(&mut self, out: &mut Outbox, queue: QueueId) {
+        self.arm_lease_check(out, queue);
     }
 
     /// Whether `receipt` is `consumer`'s current lease on `msg`.

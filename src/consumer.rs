@@ -501,7 +501,12 @@ impl Sim {
                 let consumer = &mut self.consumers[c as usize];
                 consumer.held.push(Held { msg, receipt, auto_acked: false });
                 let epoch = consumer.epoch;
-                self.out.schedule(arrives_at, Event::Receive { consumer: c, msg, receipt, epoch });
+                if arrives_at == now {
+                    // No network delay: the consumer has it at once.
+                    self.on_receive(c, msg, receipt, epoch);
+                } else {
+                    self.out.schedule(arrives_at, Event::Receive { consumer: c, msg, receipt, epoch });
+                }
             }
         }
     }

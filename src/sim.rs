@@ -32,8 +32,10 @@ pub enum Event {
     Heartbeat { consumer: ConsumerId, msg: MsgId, receipt: u32, epoch: u32 },
     /// A crashed consumer comes back.
     Restart { consumer: ConsumerId, epoch: u32 },
-    /// A lease (visibility timeout, lock, consumer timeout) runs out, unless extended.
+    /// An extended lease (visibility timeout, lock) runs out, unless extended again.
     LeaseExpiry { msg: MsgId, receipt: u32 },
+    /// The leases a queue granted that are due now run out (see `Broker::due_leases`).
+    LeaseCheck { queue: QueueId },
     /// A delay or backoff is over.
     Visible { msg: MsgId },
     /// A message's time to live runs out.
@@ -49,7 +51,7 @@ impl Event {
     /// `t` is visible to anything else that happens at `t` (SQS-8: visible at t >= deadline).
     fn class(self) -> u8 {
         match self {
-            Event::LeaseExpiry { .. } | Event::Visible { .. } | Event::TtlExpiry { .. } => 0,
+            Event::LeaseExpiry { .. } | Event::LeaseCheck { .. } | Event::Visible { .. } | Event::TtlExpiry { .. } => 0,
             _ => 1,
         }
     }
@@ -366,18 +368,12 @@ impl Sim {
                     self.restart(consumer);
                 }
             }
-            Event::LeaseExpiry { msg, receipt } => {
-                let rmq_timeout = matches!(
-                    self.broker.queues[self.broker.msg(msg).queue as usize].spec.lease,
-                    crate::scenario::LeaseModel::RabbitMq { .. }
-                );
-                if let Some(c) = self.broker.lease_timer(&mut self.out, now, msg, receipt) {
-                    let busy = self.consumers[c as usize].jobs.iter().any(|j| j.msg == msg && j.receipt == receipt);
-                    self.stats.lease_expired_mid_processing += u64::from(busy);
-                    if rmq_timeout {
-                        self.channel_closed(c);
-                    }
+            Event::LeaseExpiry { msg, receipt } => self.lease_expired(msg, receipt),
+            Event::LeaseCheck { queue } => {
+                for (msg, receipt) in self.broker.due_leases(now, queue) {
+                    self.lease_expired(msg, receipt);
                 }
+                self.broker.rearm_lease_check(&mut self.out, queue);
             }
             Event::Visible { msg } => self.broker.visible_timer(&mut self.out, now, msg),
             Event::TtlExpiry { msg } => self.broker.ttl_timer(&mut self.out, now, msg),
@@ -387,6 +383,22 @@ impl Sim {
                 }
             }
             Event::Script { step } => self.script_step(step),
+        }
+    }
+
+    /// A lease ran out, if it is still the current one (visible at t >= deadline, SQS-8). For
+    /// RabbitMQ it is the consumer timeout, which closes the consumer's channel.
+    fn lease_expired(&mut self, msg: MsgId, receipt: u32) {
+        let rmq_timeout = matches!(
+            self.broker.queues[self.broker.msg(msg).queue as usize].spec.lease,
+            crate::scenario::LeaseModel::RabbitMq { .. }
+        );
+        if let Some(c) = self.broker.lease_timer(&mut self.out, self.now, msg, receipt) {
+            let busy = self.consumers[c as usize].jobs.iter().any(|j| j.msg == msg && j.receipt == receipt);
+            self.stats.lease_expired_mid_processing += u64::from(busy);
+            if rmq_timeout {
+                self.channel_closed(c);
+            }
         }
     }
 
@@ -567,7 +579,13 @@ impl Sim {
             Op::DeployFix { consumer } => self.consumers[consumer as usize].fixed = true,
             Op::Restart { consumer } => self.restart(consumer),
             Op::Redrive { from, to, rate_per_s } => match rate_per_s {
-                None => while self.broker.redrive_one(&mut self.out, now, from, to) {},
+                // The messages there when the move starts: a redriven message that comes
+                // straight back (a full drop-head queue, say) is not moved again.
+                None => {
+                    for _ in 0..self.broker.depth(from) {
+                        self.broker.redrive_one(&mut self.out, now, from, to);
+                    }
+                }
                 Some(rate) => {
                     let every = Duration::from_micros(1_000_000 / u64::from(rate));
                     self.out.schedule(now, Event::RedriveNext { from, to, every });

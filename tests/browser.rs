@@ -36,7 +36,7 @@ fn a_preset_runs_in_chromium_to_the_native_golden_hash() {
         }
     }
     assert!(lines > 200, "{lines} events");
-    assert_eq!(engine.trace_hash(), "b92ec2395f7b87e8", "matches tests/sim GOLDEN and the CLI");
+    assert_eq!(engine.trace_hash(), "df06e0683a39e57e", "matches tests/sim GOLDEN and the CLI");
     let summary = engine.summary().map_err(JsValue::from).expect("summary");
     let queues = js_sys::Array::from(&get(&summary, "queues"));
     let acked = get(&get(&queues.get(0), "messages"), "acked").as_f64();
@@ -67,7 +67,7 @@ fn a_budget_stop_still_returns_the_events_it_handled() {
     let mut whole = Engine::new(json, 11.0).map_err(JsValue::from).expect("engine");
     let all = whole.run_until(60_000.0, 1_000_000).map_err(JsValue::from).expect("runs");
     assert_eq!(seen, js_sys::Array::from(&get(&all, "events")).length(), "no event lost across stops");
-    assert_eq!(engine.trace_hash(), "367a969355b58ba8", "the golden of tests/sim");
+    assert_eq!(engine.trace_hash(), "1fe4c2b69eeb3a18", "the golden of tests/sim");
 }
 
 #[wasm_bindgen_test]

@@ -29,7 +29,7 @@ fn summary(o: &Output) -> serde_json::Value {
 #[test]
 fn run_prints_a_summary_with_the_golden_hash() {
     let s = summary(&brokerlab(&["run", "scenarios/competing-consumers.json"]));
-    assert_eq!(s["trace_hash"], "b92ec2395f7b87e8", "the preset's own seed, 7, and the golden of tests/sim");
+    assert_eq!(s["trace_hash"], "df06e0683a39e57e", "the preset's own seed, 7, and the golden of tests/sim");
     assert_eq!(s["seed"], 7);
     assert_eq!(s["time_ms"], 30000.0);
     assert_eq!(s["queues"][0]["name"], "orders");
@@ -58,7 +58,7 @@ fn trace_prints_one_json_line_per_event_then_the_summary() {
     let lines: Vec<serde_json::Value> =
         out.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
     let (summary, events) = lines.split_last().expect("lines");
-    assert_eq!(summary["trace_hash"], "72aa9093c4b83f8b");
+    assert_eq!(summary["trace_hash"], "b1082a4704a97ee9");
     assert!(events.iter().all(|e| e["kind"].is_string() && e["at_ms"].is_number() && e["line"].is_string()));
     let acked = events.iter().filter(|e| e["kind"] == "acked").count();
     assert_eq!(acked, 24);

@@ -105,7 +105,7 @@ test('the page runs the preset to the same trace hash as the native CLI', async 
   assert(web.stops > 50, `the tight budget stopped ${web.stops} times`);
   assert(web.viewAgrees, 'the folded view agrees with the engine counts at every stop');
   assert(web.tightHash === web.hash, 'stopping on the budget changes nothing');
-  assert(cli.trace_hash === 'b92ec2395f7b87e8', `CLI hash ${cli.trace_hash}`);
+  assert(cli.trace_hash === 'df06e0683a39e57e', `CLI hash ${cli.trace_hash}`);
   assert(web.hash === cli.trace_hash, `Chromium ${web.hash} vs CLI ${cli.trace_hash}`);
   assert(JSON.stringify(web.summary.queues) === JSON.stringify(cli.queues), 'same counts per state');
 });

@@ -365,3 +365,25 @@ fn service_bus_abandon_returns_near_the_front_and_renew_extends_the_lock() {
     let late = deliveries(&d.to(17_999.0));
     assert!(late.iter().all(|&(m, _)| m != m1), "still locked at 17.999 s");
 }
+
+#[test]
+fn redrive_into_a_full_drop_head_queue_moves_each_message_once() {
+    // Found by the swarm (seed 23): redriving "until empty" into a full drop-head queue looped
+    // forever, each arrival evicting the head back into the DLQ. A move task moves what was
+    // in the DLQ when it started.
+    let steps: Vec<String> = (0..5)
+        .map(|i| format!(r#"{{"at_ms": 0, "op": "send", "to": "q", "message": "m{i}"}}"#))
+        .chain([r#"{"at_ms": 10, "op": "redrive", "from": "q.dlq"}"#.to_string()])
+        .collect();
+    let mut d = Driver::new(&scenario(
+        r#"{"name": "q", "lease": {"model": "sqs"}, "dead_letter": true, "max_length": 2, "overflow": "drop_head"}"#,
+        &steps.join(","),
+    ));
+    let evicted = dead_lettered(&d.to(0.0));
+    assert_eq!(evicted, vec![DeadReason::MaxLength; 3], "5 sends into room for 2: 3 evicted (RMQ-23 maxlen)");
+    let redrive = d.to(10.0);
+    let moved = redrive.iter().filter(|e| matches!(e, TraceEvent::Redriven { .. })).count();
+    assert_eq!(moved, 3, "each message that was in the DLQ moves once");
+    assert_eq!(d.sim.counts(d.queue("q")).get(brokerlab::message::StateKind::Ready), 2, "the queue is full again");
+    assert_eq!(d.sim.counts(d.queue("q.dlq")).get(brokerlab::message::StateKind::DeadLettered), 3);
+}

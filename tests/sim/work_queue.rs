@@ -12,20 +12,20 @@ use brokerlab::{Scenario, Sim};
 /// Golden trace hashes, one per preset at its own seed. The CLI, the wasm build in Node and
 /// the page in Chromium must all reach these exact values.
 const GOLDEN: &[(&str, u64, &str)] = &[
-    ("ack-modes", 4, "cb3cb700e993d37e"),
-    ("backlog", 11, "367a969355b58ba8"),
-    ("competing-consumers", 7, "b92ec2395f7b87e8"),
-    ("delivery-guarantees", 8, "aea0eb4bc10d61db"),
-    ("error-classes", 12, "a2cde99423182206"),
-    ("fifo-groups", 6, "8973f5150e7eec6e"),
-    ("idempotency", 10, "f9724588c4ac1a33"),
-    ("lease-models", 1, "ec5d91331f970507"),
-    ("mmc-erlang-c", 1, "1783293eb44a3b4e"),
-    ("poison-redrive", 9, "5250bf7452789bbb"),
-    ("prefetch-hoarding", 3, "72aa9093c4b83f8b"),
-    ("retry-storm", 2015, "9ef22ba50d09c379"),
-    ("slow-worker", 5, "fd4a7fabd395188c"),
-    ("ttl-expiry", 3, "22694633c6262ad9"),
+    ("ack-modes", 4, "e02ade8eb4e7bb53"),
+    ("backlog", 11, "1fe4c2b69eeb3a18"),
+    ("competing-consumers", 7, "df06e0683a39e57e"),
+    ("delivery-guarantees", 8, "95318ea23869b406"),
+    ("error-classes", 12, "bef95b9a1a88346c"),
+    ("fifo-groups", 6, "c7345ea2b89f57bd"),
+    ("idempotency", 10, "17f52de76c1da70d"),
+    ("lease-models", 1, "9fe5d71a37589fd8"),
+    ("mmc-erlang-c", 1, "0b2058ac1a9b9417"),
+    ("poison-redrive", 9, "3ed4dabf0a5351d9"),
+    ("prefetch-hoarding", 3, "b1082a4704a97ee9"),
+    ("retry-storm", 2015, "f6944f7b7fd3acc7"),
+    ("slow-worker", 5, "96f58d9e8648e795"),
+    ("ttl-expiry", 3, "c4f96864c50ddb90"),
 ];
 
 #[test]
