@@ -104,6 +104,17 @@ struct NamedConsumer<'a> {
     concurrency: u32,
 }
 
+/// Runs a scenario to its end without keeping the trace, and returns the same summary as
+/// `brokerlab run`. For benchmarks and cross-target checks; the page uses `Engine`.
+#[wasm_bindgen(js_name = runSummary)]
+pub fn run_summary(json: &str, seed: f64) -> Result<JsValue, JsError> {
+    let mut engine = Engine::new(json, seed)?;
+    engine.sim.set_recording(false);
+    let end = engine.sim.scenario().end();
+    engine.sim.run_until(end, u64::MAX).map_err(|e| JsError::new(&e.to_string()))?;
+    engine.summary()
+}
+
 /// One run of one scenario with one seed.
 #[wasm_bindgen]
 #[derive(Debug)]
