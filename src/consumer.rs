@@ -50,6 +50,8 @@ pub struct Job {
 #[derive(Clone, Debug)]
 pub struct Consumer {
     pub alive: bool,
+    /// Taking new messages: false for an autoscaled instance on standby or draining.
+    pub active: bool,
     /// Bumped on every crash, so the dead incarnation's timers are ignored.
     pub epoch: u32,
     /// When it last crashed: leases from before then are orphans that run out on their own.
@@ -64,9 +66,10 @@ pub struct Consumer {
 }
 
 impl Consumer {
-    pub fn new(prng: Prng) -> Consumer {
+    pub fn new(prng: Prng, active: bool) -> Consumer {
         Consumer {
             alive: true,
+            active,
             epoch: 0,
             crashed_at: None,
             held: Vec::new(),
@@ -79,7 +82,7 @@ impl Consumer {
 
     /// Whether it would take another message now.
     pub fn has_room(&self, spec: &ConsumerSpec) -> bool {
-        self.alive && !spec.manual && self.held.len() < spec.prefetch as usize
+        self.alive && self.active && !spec.manual && self.held.len() < spec.prefetch as usize
     }
 
     pub fn find(&self, msg: MsgId) -> Option<Held> {
@@ -462,6 +465,34 @@ impl Sim {
         consumer.alive = true;
         self.out.emit(TraceEvent::ConsumerRestarted { at: self.now, consumer: c });
         self.broker.mark_dirty(self.consumer_spec(c).queue);
+    }
+
+    /// The autoscaler's check: above the high mark it starts `add` standby instances, below
+    /// the low mark it drains `remove` (they take nothing new and finish what they hold).
+    pub(crate) fn autoscale(&mut self, scaler: u32) {
+        let now = self.now;
+        let spec = &self.scenario.autoscalers[scaler as usize];
+        let depth = self.broker.depth(spec.queue);
+        let active: Vec<u32> = spec.instances.iter().copied().filter(|&c| self.consumers[c as usize].active).collect();
+        let changes: Vec<(u32, bool)> = if depth > spec.scale_up_above {
+            let standby = spec.instances.iter().copied().filter(|&c| !self.consumers[c as usize].active);
+            standby.take(spec.add as usize).map(|c| (c, true)).collect()
+        } else if depth < spec.scale_down_below && active.len() > spec.min as usize {
+            let removable = active.len() - spec.min as usize;
+            active.iter().rev().take(removable.min(spec.remove as usize)).map(|&c| (c, false)).collect()
+        } else {
+            Vec::new()
+        };
+        let (queue, every) = (spec.queue, spec.check_every);
+        for (c, up) in changes {
+            self.consumers[c as usize].active = up;
+            self.out.emit(TraceEvent::Scaled { at: now, consumer: c, active: up, depth });
+        }
+        self.broker.mark_dirty(queue);
+        let next = now.after(every);
+        if next <= self.scenario.end() {
+            self.out.schedule(next, Event::Autoscale { scaler });
+        }
     }
 
     /// RabbitMQ's consumer timeout closed the channel: every other unacked delivery of that

@@ -44,6 +44,8 @@ pub enum Event {
     RedriveNext { from: QueueId, to: QueueId, every: Duration },
     /// A step of the scenario's script.
     Script { step: u32 },
+    /// An autoscaler looks at its queue.
+    Autoscale { scaler: u32 },
 }
 
 impl Event {
@@ -192,7 +194,12 @@ impl Sim {
         let producers = (0..scenario.producers.len())
             .map(|i| Producer { sent: 0, next_script: 0, prng: root.fork(i as u64), stopped: false })
             .collect();
-        let consumers = (0..scenario.consumers.len()).map(|i| Consumer::new(root.fork(0x1_0000 + i as u64))).collect();
+        let consumers = scenario
+            .consumers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Consumer::new(root.fork(0x1_0000 + i as u64), !c.standby))
+            .collect();
         let mut sim = Sim {
             broker: Broker::new(&scenario),
             dependency_down: vec![false; scenario.dependencies.len()],
@@ -217,6 +224,9 @@ impl Sim {
             let producer = index_u32(p);
             let first = sim.first_send(producer);
             sim.next_send(producer, first);
+        }
+        for (i, a) in sim.scenario.autoscalers.iter().enumerate() {
+            sim.out.schedule(SimTime::ZERO.after(a.check_every), Event::Autoscale { scaler: index_u32(i) });
         }
         // Steps are scheduled one at a time, each after the previous ran, so that a step at t
         // sees everything an earlier step at t caused (a zero-latency send has arrived).
@@ -383,6 +393,7 @@ impl Sim {
                 }
             }
             Event::Script { step } => self.script_step(step),
+            Event::Autoscale { scaler } => self.autoscale(scaler),
         }
     }
 

@@ -145,6 +145,13 @@ pub fn scenario_json(seed: u64) -> String {
                 "attempts_max": 1 + r.below(6), "via": via, "unknown_attempts_max": r.below(3),
             });
         }
+        if chance(r, 15) {
+            let max = 2 + r.below(4);
+            consumer["autoscale"] = json!({
+                "min": 1, "max": max, "scale_up_above": 1 + r.below(6), "add": 1 + r.below(2),
+                "scale_down_below": r.below(2), "remove": 1, "check_every_ms": 500 + r.below(3000),
+            });
+        }
         if model(q, &queues) != "rabbitmq" && chance(r, 30) {
             // Below the shortest lease the generator makes.
             consumer["heartbeat_ms"] = json!(100 + r.below(300));

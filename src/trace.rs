@@ -256,6 +256,13 @@ pub enum TraceEvent {
         at: SimTime,
         consumer: ConsumerId,
     },
+    /// The autoscaler started (`active`) or drained an instance, at a queue `depth`.
+    Scaled {
+        at: SimTime,
+        consumer: ConsumerId,
+        active: bool,
+        depth: u32,
+    },
     DependencyChanged {
         at: SimTime,
         dependency: u32,
@@ -294,6 +301,7 @@ impl TraceEvent {
             | ReceivedNothing { at, .. }
             | ConsumerCrashed { at, .. }
             | ConsumerRestarted { at, .. }
+            | Scaled { at, .. }
             | DependencyChanged { at, .. }
             | ProducerStopped { at, .. } => at,
         }
@@ -323,6 +331,7 @@ impl TraceEvent {
             ReceivedNothing { .. } => "received_nothing",
             ConsumerCrashed { .. } => "consumer_crashed",
             ConsumerRestarted { .. } => "consumer_restarted",
+            Scaled { .. } => "scaled",
             DependencyChanged { .. } => "dependency_changed",
             ProducerStopped { .. } => "producer_stopped",
         }
@@ -353,6 +362,7 @@ impl TraceEvent {
             | ReceivedNothing { .. }
             | ConsumerCrashed { .. }
             | ConsumerRestarted { .. }
+            | Scaled { .. }
             | DependencyChanged { .. }
             | ProducerStopped { .. } => None,
         }
@@ -433,6 +443,14 @@ impl TraceEvent {
             ConsumerCrashed { consumer, .. } | ConsumerRestarted { consumer, .. } => {
                 v.id("consumer", consumer);
             }
+            Scaled { consumer, active, depth, .. } => {
+                v.id("consumer", consumer).reason(
+                    "active",
+                    u8::from(active),
+                    if active { "started" } else { "draining" },
+                );
+                v.id("depth", depth);
+            }
             DependencyChanged { dependency, up, .. } => {
                 v.id("dependency", dependency).reason("up", u8::from(up), if up { "up" } else { "down" });
             }
@@ -469,6 +487,7 @@ impl TraceEvent {
             ConsumerCrashed { .. } => 21,
             ConsumerRestarted { .. } => 22,
             DependencyChanged { .. } => 23,
+            Scaled { .. } => 24,
         }
     }
 }
@@ -560,6 +579,12 @@ impl fmt::Display for Line<'_> {
             }
             ConsumerCrashed { consumer: c, .. } => write!(f, "{} crashed", consumer(c)),
             ConsumerRestarted { consumer: c, .. } => write!(f, "{} restarted", consumer(c)),
+            Scaled { consumer: c, active, depth, .. } => write!(
+                f,
+                "autoscaler {} {} (queue depth {depth})",
+                if active { "started" } else { "drains" },
+                consumer(c)
+            ),
             DependencyChanged { dependency: d, up, .. } => {
                 write!(f, "{} is {}", dependency(d), if up { "up" } else { "down" })
             }

@@ -102,6 +102,8 @@ struct NamedConsumer<'a> {
     queue: u32,
     prefetch: u32,
     concurrency: u32,
+    /// An autoscaled instance that starts on standby.
+    standby: bool,
 }
 
 /// Runs a scenario to its end without keeping the trace, and returns the same summary as
@@ -169,6 +171,7 @@ impl Engine {
                     queue: c.queue,
                     prefetch: c.prefetch,
                     concurrency: c.concurrency,
+                    standby: c.standby,
                 })
                 .collect(),
             states: crate::message::StateKind::NAMES,

@@ -45,7 +45,8 @@ const HISTORY_MESSAGES_MAX = 2000;
  *   delay or processing; `leaseFrom`/`leaseUntil` the lease, for its draining ring.
  * view.ready[q]: visible message ids of queue q (dead letters, in a DLQ).
  * view.jobs[c]: what consumer c is working on, [{id, t0, t1}], even after it lost the lease.
- * view.alive[c]: whether consumer c is up.
+ * view.alive[c]: whether consumer c is up; view.active[c]: whether it takes new messages
+ *   (autoscaled instances on standby or draining do not).
  * view.pulses: recent marks [{kind, queue, consumer, at}] (acked, refused, dead, expired, lost).
  * view.counts: per queue {publishing, …}, and view.stats: the run's counters, from the engine.
  * view.history: Map id -> recent trace lines about that message, for the inspector.
@@ -62,6 +63,7 @@ export class Run {
       ready: queues.map(() => []),
       jobs: consumers.map(() => []),
       alive: consumers.map(() => true),
+      active: consumers.map((c) => !c.standby),
       pulses: [],
       counts: this.engine.counts(),
       stats: this.engine.stats(),
@@ -213,6 +215,9 @@ export class Run {
           break;
         case 'consumer_restarted':
           v.alive[e.consumer] = true;
+          break;
+        case 'scaled':
+          v.active[e.consumer] = e.active === 'started';
           break;
         default:
           // returned, deduplicated, received_nothing, dependency_changed, producer_stopped: the

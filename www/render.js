@@ -204,11 +204,14 @@ function drawQueue(ctx, view, b, q, qi, now, p) {
 
 function drawConsumer(ctx, view, c, cons, ci, now, p) {
   const alive = view.alive[ci];
-  box(ctx, c, p.node, alive ? p.edge : p.danger, !alive);
-  label(ctx, cons.name, c.x + 8, c.y + 12, alive ? p.ink : p.danger, 'left');
-  const note = alive ? `prefetch ${cons.prefetch}` + (cons.concurrency > 1 ? ` · ${cons.concurrency} at once` : '') : 'crashed';
-  label(ctx, note, c.x + c.w, c.y - 8, alive ? p.muted : p.danger, 'right', '11px system-ui, sans-serif');
   const jobs = view.jobs[ci];
+  // An autoscaled instance that takes nothing new: on standby, or draining what it holds.
+  const idle = alive && !view.active[ci];
+  box(ctx, c, idle ? p.canvas : p.node, alive ? p.edge : p.danger, !alive || idle);
+  label(ctx, cons.name, c.x + 8, c.y + 12, !alive ? p.danger : idle ? p.muted : p.ink, 'left');
+  const note = !alive ? 'crashed' : idle ? (jobs.length ? 'draining' : 'standby')
+    : `prefetch ${cons.prefetch}` + (cons.concurrency > 1 ? ` · ${cons.concurrency} at once` : '');
+  label(ctx, note, c.x + c.w, c.y - 8, alive ? p.muted : p.danger, 'right', '11px system-ui, sans-serif');
   const step = DOT * 2 + 10;
   jobs.slice(0, 4).forEach((job, i) => {
     const m = view.messages.get(job.id);

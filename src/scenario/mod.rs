@@ -76,6 +76,7 @@ pub struct Scenario {
     pub producers: Vec<ProducerSpec>,
     pub consumers: Vec<ConsumerSpec>,
     pub dependencies: Vec<DependencySpec>,
+    pub autoscalers: Vec<AutoscaleSpec>,
     pub script: Vec<ScriptStep>,
     /// Names the script gives to messages it sends, in order of first use.
     pub message_names: Vec<String>,
@@ -236,6 +237,22 @@ pub struct ConsumerSpec {
     pub restart_after: Option<Duration>,
     /// Acts only on script steps.
     pub manual: bool,
+    /// An autoscaled instance that starts on standby, taking nothing until scaled up.
+    pub standby: bool,
+}
+
+/// Scales a group of identical consumer instances on their queue's ready depth.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AutoscaleSpec {
+    pub queue: u32,
+    /// The instances, in scale-up order; the first `min` start active.
+    pub instances: Vec<u32>,
+    pub min: u32,
+    pub scale_up_above: u32,
+    pub add: u32,
+    pub scale_down_below: u32,
+    pub remove: u32,
+    pub check_every: Duration,
 }
 
 /// A processing-time distribution, in microseconds.

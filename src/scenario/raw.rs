@@ -165,6 +165,41 @@ pub struct Consumer {
     /// "auto" (the default) acts on its own; "manual" acts only on script steps.
     #[serde(default)]
     pub mode: Option<String>,
+    /// Makes this consumer a template for up to `max` instances, scaled on queue depth.
+    #[serde(default)]
+    pub autoscale: Option<Autoscale>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Autoscale {
+    #[serde(default = "one")]
+    pub min: i64,
+    pub max: i64,
+    #[serde(default = "scale_up_above")]
+    pub scale_up_above: i64,
+    #[serde(default = "two_i")]
+    pub add: i64,
+    #[serde(default = "scale_down_below")]
+    pub scale_down_below: i64,
+    #[serde(default = "one")]
+    pub remove: i64,
+    #[serde(default = "check_every_ms")]
+    pub check_every_ms: f64,
+}
+
+/// Issue 3's defaults: above 1,000 ready add 2 workers; below 100 remove 1.
+fn scale_up_above() -> i64 {
+    1000
+}
+fn scale_down_below() -> i64 {
+    100
+}
+fn two_i() -> i64 {
+    2
+}
+fn check_every_ms() -> f64 {
+    10_000.0
 }
 
 fn one() -> i64 {

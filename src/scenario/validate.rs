@@ -54,7 +54,7 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
     let mut queues = queues(raw.queues)?;
     let dependencies = dependencies(raw.dependencies)?;
     let producers = producers(raw.producers, &queues)?;
-    let consumers = consumers(raw.consumers, &mut queues, &dependencies)?;
+    let (consumers, autoscalers) = consumers(raw.consumers, &mut queues, &dependencies)?;
     let mut names = Vec::new();
     let script = script(raw.script, &queues, &consumers, &dependencies, &mut names)?;
     if producers.is_empty() && !script.iter().any(|s| matches!(s.op, Op::Send { .. })) {
@@ -71,6 +71,7 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
         producers,
         consumers,
         dependencies,
+        autoscalers,
         script,
         message_names: names,
     };
@@ -357,10 +358,12 @@ fn consumers(
     raw: Vec<raw::Consumer>,
     queues: &mut Vec<QueueSpec>,
     dependencies: &[DependencySpec],
-) -> Result<Vec<ConsumerSpec>, ScenarioError> {
+) -> Result<(Vec<ConsumerSpec>, Vec<AutoscaleSpec>), ScenarioError> {
     check_count("consumers", raw.len(), 0, limits::CONSUMERS_MAX)?;
     let mut out: Vec<ConsumerSpec> = Vec::with_capacity(raw.len());
-    for (i, c) in raw.into_iter().enumerate() {
+    let mut autoscalers = Vec::new();
+    for (i, mut c) in raw.into_iter().enumerate() {
+        let autoscale = c.autoscale.take();
         let at = format!("consumers[{i}]");
         check_new_name(&format!("{at}.name"), &c.name, out.iter().map(|x| &x.name), "consumer")?;
         let queue = queue_ref(&format!("{at}.from"), &c.from, queues)?;
@@ -450,7 +453,7 @@ fn consumers(
         };
         let restart_after =
             c.restart_ms.map(|v| ms(&format!("{at}.restart_ms"), v, as_f64(limits::DURATION_MS_MAX))).transpose()?;
-        out.push(ConsumerSpec {
+        let spec = ConsumerSpec {
             name: c.name,
             queue,
             prefetch,
@@ -465,9 +468,59 @@ fn consumers(
             idempotent: c.idempotent,
             restart_after,
             manual,
-        });
+            standby: false,
+        };
+        match autoscale {
+            None => out.push(spec),
+            Some(a) => autoscalers.push(expand(&format!("{at}.autoscale"), a, spec, &mut out)?),
+        }
     }
-    Ok(out)
+    check_count("consumers (with autoscaled instances)", out.len(), 0, limits::CONSUMERS_MAX)?;
+    Ok((out, autoscalers))
+}
+
+/// An autoscaled consumer becomes `max` instances named `name`, `name-2`, …; the first `min`
+/// start active, the rest on standby.
+fn expand(
+    path: &str,
+    a: raw::Autoscale,
+    template: ConsumerSpec,
+    out: &mut Vec<ConsumerSpec>,
+) -> Result<AutoscaleSpec, ScenarioError> {
+    let count = |field: &str, v: i64, lo: u32, hi: u32| -> Result<u32, ScenarioError> {
+        match u32::try_from(v) {
+            Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+            _ => err(format!("{path}.{field}"), format!("must be from {lo} to {hi}")),
+        }
+    };
+    let max_instances = u32::try_from(limits::CONSUMERS_MAX).unwrap_or(256);
+    let max = count("max", a.max, 1, max_instances)?;
+    let min = count("min", a.min, 1, max)?;
+    let scale_up_above = count("scale_up_above", a.scale_up_above, 0, limits::MAX_LENGTH_MAX)?;
+    let scale_down_below = count("scale_down_below", a.scale_down_below, 0, scale_up_above)?;
+    let add = count("add", a.add, 1, max)?;
+    let remove = count("remove", a.remove, 1, max)?;
+    let check_every = ms(&format!("{path}.check_every_ms"), a.check_every_ms, as_f64(limits::DURATION_MS_MAX))?;
+    if check_every < Duration::from_millis(100) {
+        return err(format!("{path}.check_every_ms"), "must be at least 100");
+    }
+    let mut instances = Vec::new();
+    for k in 0..max {
+        let name = if k == 0 { template.name.clone() } else { format!("{}-{}", template.name, k + 1) };
+        check_new_name(path, &name, out.iter().map(|x| &x.name), "consumer")?;
+        instances.push(index_u32(out.len()));
+        out.push(ConsumerSpec { name, standby: k >= min, ..template.clone() });
+    }
+    Ok(AutoscaleSpec {
+        queue: template.queue,
+        instances,
+        min,
+        scale_up_above,
+        add,
+        scale_down_below,
+        remove,
+        check_every,
+    })
 }
 
 fn retry(path: &str, r: raw::Retry) -> Result<RetrySpec, ScenarioError> {

@@ -181,6 +181,7 @@ test('dark mode and reduced motion', async ({ page }) => {
 const sumCells = (page, state) => page.$$eval(`#counts td[data-state="${state}"]`, (tds) => tds.reduce((n, td) => n + Number(td.textContent), 0));
 const badge = (page, name) => page.$eval(`#badges output[data-badge="${name}"]`, (o) => Number(o.value));
 const PRESET_CHECKS = {
+  autoscaling: async (p) => (await sumCells(p, 'acked')) > 900,
   'ack-modes': async (p) => (await badge(p, 'lost')) > 0 && (await badge(p, 'applied_twice')) > 0,
   backlog: async (p) => (await sumCells(p, 'acked')) === 120,
   'competing-consumers': async (p) => (await sumCells(p, 'acked')) > 60,

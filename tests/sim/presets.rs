@@ -183,6 +183,29 @@ fn fifo_groups_keep_their_order() {
 }
 
 #[test]
+fn the_autoscaler_meets_the_rush_then_drains_back_to_its_minimum() {
+    let (sim, trace) = run("autoscaling");
+    let mut active = 2i32;
+    let mut peak = active;
+    for e in &trace {
+        if let TraceEvent::Scaled { active: up, depth, .. } = *e {
+            if up {
+                assert!(depth > 40, "scales up only above the high mark: {depth}");
+            } else {
+                assert!(depth < 10, "drains only below the low mark: {depth}");
+            }
+            active += if up { 1 } else { -1 };
+            peak = peak.max(active);
+        }
+    }
+    assert_eq!(peak, 12, "up to its maximum during the rush");
+    assert_eq!(active, 2, "back to its minimum after");
+    assert!(sim.counts(0).get(StateKind::Acked) > 900);
+    // A draining worker finishes what it holds: nothing is lost or left leased to it.
+    assert_eq!(sim.counts(0).get(StateKind::Dropped), 0);
+}
+
+#[test]
 fn a_slow_worker_takes_fewer_with_prefetch_one() {
     let (sim, trace) = run("slow-worker");
     let mut acks = [0u32; 3];

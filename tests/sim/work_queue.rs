@@ -13,6 +13,7 @@ use brokerlab::{Scenario, Sim};
 /// the page in Chromium must all reach these exact values.
 const GOLDEN: &[(&str, u64, &str)] = &[
     ("ack-modes", 4, "e02ade8eb4e7bb53"),
+    ("autoscaling", 14, "a034c5364121e31c"),
     ("backlog", 11, "1fe4c2b69eeb3a18"),
     ("competing-consumers", 7, "df06e0683a39e57e"),
     ("delivery-guarantees", 8, "95318ea23869b406"),
