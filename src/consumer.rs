@@ -11,7 +11,7 @@
 use crate::backoff;
 use crate::message::Phase;
 use crate::rng::Prng;
-use crate::scenario::{AckMode, ConsumerSpec, Dist, LeaseModel, RetryVia};
+use crate::scenario::{AckMode, ConsumerSpec, Dist, LeaseModel, Outcomes, RetryVia};
 use crate::sim::{Event, Sim};
 use crate::time::{Duration, SimTime};
 use crate::trace::{ConsumerId, DeadReason, ErrorClass, MsgId, ReturnReason, TraceEvent};
@@ -62,14 +62,19 @@ pub struct Consumer {
     pub jobs: Vec<Job>,
     /// Deployed a fix: poison no longer crashes it.
     pub fixed: bool,
+    /// Its processing time and outcome odds: the scenario's, until a user changes them live.
+    pub processing: Dist,
+    pub outcomes: Outcomes,
     pub prng: Prng,
 }
 
 impl Consumer {
-    pub fn new(prng: Prng, active: bool) -> Consumer {
+    pub fn new(prng: Prng, spec: &ConsumerSpec) -> Consumer {
         Consumer {
+            processing: spec.processing,
+            outcomes: spec.outcomes,
+            active: !spec.standby,
             alive: true,
-            active,
             epoch: 0,
             crashed_at: None,
             held: Vec::new(),
@@ -97,14 +102,14 @@ impl Consumer {
     /// Draws the outcome of one attempt from the consumer's outcome table. Integer math only.
     /// An unknown error repeats when the same message is retried: it is the kind of failure
     /// nobody has diagnosed, which is why it gets only a retry or two before the DLQ.
-    pub fn draw_outcome(&mut self, spec: &ConsumerSpec, poison: bool, last_error: Option<ErrorClass>) -> Outcome {
+    pub fn draw_outcome(&mut self, poison: bool, last_error: Option<ErrorClass>) -> Outcome {
         if poison && !self.fixed {
             return Outcome::Crash;
         }
         if last_error == Some(ErrorClass::Unknown) {
             return Outcome::Fail(ErrorClass::Unknown);
         }
-        let o = spec.outcomes;
+        let o = self.outcomes;
         let table = [
             (o.transient, Outcome::Fail(ErrorClass::Transient)),
             (o.permanent, Outcome::Fail(ErrorClass::Permanent)),
@@ -211,8 +216,8 @@ impl Sim {
         let (poison, last_error) = (m.poison, m.last_error);
         let spec = &self.scenario.consumers[c as usize];
         let consumer = &mut self.consumers[c as usize];
-        let outcome = consumer.draw_outcome(spec, poison, last_error);
-        let work = sample(spec.processing, &mut consumer.prng);
+        let outcome = consumer.draw_outcome(poison, last_error);
+        let work = sample(consumer.processing, &mut consumer.prng);
         let epoch = consumer.epoch;
         consumer.jobs.push(Job { msg: held.msg, receipt: held.receipt, outcome, started_at: now });
         let heartbeat = spec.heartbeat;

@@ -122,6 +122,8 @@ pub(crate) struct Producer {
     pub next_script: usize,
     pub prng: Prng,
     pub stopped: bool,
+    /// A user marked its next message as poison.
+    pub poison_next: bool,
 }
 
 /// Running totals, kept as integers so they are exact on every target.
@@ -192,13 +194,19 @@ impl Sim {
     pub fn new(scenario: Scenario, seed: u64) -> Sim {
         let mut root = Prng::from_seed(seed);
         let producers = (0..scenario.producers.len())
-            .map(|i| Producer { sent: 0, next_script: 0, prng: root.fork(i as u64), stopped: false })
+            .map(|i| Producer {
+                sent: 0,
+                next_script: 0,
+                prng: root.fork(i as u64),
+                stopped: false,
+                poison_next: false,
+            })
             .collect();
         let consumers = scenario
             .consumers
             .iter()
             .enumerate()
-            .map(|(i, c)| Consumer::new(root.fork(0x1_0000 + i as u64), !c.standby))
+            .map(|(i, c)| Consumer::new(root.fork(0x1_0000 + i as u64), c))
             .collect();
         let mut sim = Sim {
             broker: Broker::new(&scenario),
@@ -436,7 +444,7 @@ impl Sim {
         let index = p.sent;
         let attrs = SendAttrs {
             group: spec.groups.map(|n| u32::try_from(index % u64::from(n)).unwrap_or(0)),
-            poison: spec.poison.binary_search(&index).is_ok(),
+            poison: spec.poison.binary_search(&index).is_ok() || std::mem::take(&mut p.poison_next),
             ..SendAttrs::default()
         };
         p.sent += 1;
@@ -588,6 +596,9 @@ impl Sim {
             }
             Op::Crash { consumer } => self.crash(consumer),
             Op::DeployFix { consumer } => self.consumers[consumer as usize].fixed = true,
+            Op::SetProcessing { consumer, processing } => self.consumers[consumer as usize].processing = processing,
+            Op::SetOutcomes { consumer, outcomes } => self.consumers[consumer as usize].outcomes = outcomes,
+            Op::PoisonNext { producer } => self.producers[producer as usize].poison_next = true,
             Op::Restart { consumer } => self.restart(consumer),
             Op::Redrive { from, to, rate_per_s } => match rate_per_s {
                 // The messages there when the move starts: a redriven message that comes

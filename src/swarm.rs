@@ -188,11 +188,32 @@ fn fault(r: &mut Prng, scenario: &Scenario) -> Op {
             )
         })
         .collect();
-    match r.below(5) {
+    let odds = |r: &mut Prng| crate::rng::Ratio { numerator: r.below(200_000), denominator: 1_000_000 };
+    match r.below(8) {
         0 => Op::Crash { consumer },
         1 => Op::Restart { consumer },
         2 => Op::DependencyDown { dependency: 0 },
         3 => Op::DependencyUp { dependency: 0 },
+        4 => Op::SetOutcomes {
+            consumer,
+            outcomes: crate::scenario::Outcomes {
+                transient: odds(r),
+                permanent: odds(r),
+                unknown: odds(r),
+                crash: odds(r),
+                hang: odds(r),
+            },
+        },
+        5 => Op::SetProcessing {
+            consumer,
+            processing: crate::scenario::Dist::Uniform {
+                min: crate::time::Duration::ZERO,
+                max: crate::time::Duration::from_millis(1 + r.below(3000)),
+            },
+        },
+        6 if !scenario.producers.is_empty() => {
+            Op::PoisonNext { producer: crate::scenario::index_u32(r.index(scenario.producers.len())) }
+        }
         _ => match dlqs.get(r.index(dlqs.len().max(1))) {
             Some(&(from, to)) => Op::Redrive { from, to, rate_per_s: None },
             None => Op::Restart { consumer },

@@ -332,6 +332,20 @@ pub enum Op {
     DeployFix {
         consumer: u32,
     },
+    /// From now on the consumer's work takes this long.
+    SetProcessing {
+        consumer: u32,
+        processing: Dist,
+    },
+    /// From now on the consumer's attempts fail (or crash, or hang) with these odds.
+    SetOutcomes {
+        consumer: u32,
+        outcomes: Outcomes,
+    },
+    /// The producer's next message is poison.
+    PoisonNext {
+        producer: u32,
+    },
     Redrive {
         from: u32,
         to: u32,

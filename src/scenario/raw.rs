@@ -346,6 +346,17 @@ pub enum Op {
     DeployFix {
         consumer: String,
     },
+    SetProcessing {
+        consumer: String,
+        processing: Value,
+    },
+    SetOutcomes {
+        consumer: String,
+        outcomes: Outcomes,
+    },
+    PoisonNext {
+        producer: String,
+    },
     Redrive {
         from: String,
         #[serde(default)]

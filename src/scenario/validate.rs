@@ -56,7 +56,7 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
     let producers = producers(raw.producers, &queues)?;
     let (consumers, autoscalers) = consumers(raw.consumers, &mut queues, &dependencies)?;
     let mut names = Vec::new();
-    let script = script(raw.script, &queues, &consumers, &dependencies, &mut names)?;
+    let script = script(raw.script, &queues, &producers, &consumers, &dependencies, &mut names)?;
     if producers.is_empty() && !script.iter().any(|s| matches!(s.op, Op::Send { .. })) {
         return err("producers", "needs at least 1 entry, unless the script sends");
     }
@@ -397,21 +397,7 @@ fn consumers(
                 )
             }
         };
-        let o = &c.outcomes;
-        let outcomes = Outcomes {
-            transient: probability(&format!("{at}.outcomes.transient"), o.transient)?,
-            permanent: probability(&format!("{at}.outcomes.permanent"), o.permanent)?,
-            unknown: probability(&format!("{at}.outcomes.unknown"), o.unknown)?,
-            crash: probability(&format!("{at}.outcomes.crash"), o.crash)?,
-            hang: probability(&format!("{at}.outcomes.hang"), o.hang)?,
-        };
-        let sum = [outcomes.transient, outcomes.permanent, outcomes.unknown, outcomes.crash, outcomes.hang]
-            .iter()
-            .map(|r| r.numerator)
-            .sum::<u64>();
-        if sum > PER_MILLION {
-            return err(format!("{at}.outcomes"), "the probabilities add up to more than 1");
-        }
+        let outcomes = outcome_odds(&format!("{at}.outcomes"), &c.outcomes)?;
         let lease = queues[queue as usize].lease;
         let hang = match c.hang_ms {
             Some(v) => ms(&format!("{at}.hang_ms"), v, as_f64(limits::DURATION_MS_MAX))?,
@@ -571,6 +557,7 @@ fn retry(path: &str, r: raw::Retry) -> Result<RetrySpec, ScenarioError> {
 fn script(
     raw: Vec<raw::ScriptStep>,
     queues: &[QueueSpec],
+    producers: &[ProducerSpec],
     consumers: &[ConsumerSpec],
     dependencies: &[DependencySpec],
     names: &mut Vec<String>,
@@ -674,6 +661,19 @@ fn script(
             raw::Op::Crash { consumer: c } => Op::Crash { consumer: consumer("consumer", &c)? },
             raw::Op::Restart { consumer: c } => Op::Restart { consumer: consumer("consumer", &c)? },
             raw::Op::DeployFix { consumer: c } => Op::DeployFix { consumer: consumer("consumer", &c)? },
+            raw::Op::SetProcessing { consumer: c, processing } => {
+                let path = format!("{at_path}.processing");
+                let processing = dist(&path, tagged(&path, processing, "kind")?)?;
+                Op::SetProcessing { consumer: consumer("consumer", &c)?, processing }
+            }
+            raw::Op::SetOutcomes { consumer: c, outcomes } => {
+                let outcomes = outcome_odds(&format!("{at_path}.outcomes"), &outcomes)?;
+                Op::SetOutcomes { consumer: consumer("consumer", &c)?, outcomes }
+            }
+            raw::Op::PoisonNext { producer } => match producers.iter().position(|p| p.name == producer) {
+                Some(p) => Op::PoisonNext { producer: index_u32(p) },
+                None => return err(format!("{at_path}.producer"), format!("no producer is named \"{producer}\"")),
+            },
             raw::Op::Redrive { from, to, rate_per_s } => {
                 let from_q = queue_ref(&format!("{at_path}.from"), &from, queues)?;
                 let QueueRole::DeadLetter { of } = queues[from_q as usize].role else {
@@ -783,6 +783,25 @@ fn queue_ref(path: &str, name: &str, queues: &[QueueSpec]) -> Result<u32, Scenar
         Some(i) => Ok(index_u32(i)),
         None => err(path, format!("no queue is named \"{name}\"; add it to queues or fix the name")),
     }
+}
+
+/// The odds of each outcome, as exact ratios that add up to at most 1.
+fn outcome_odds(path: &str, o: &raw::Outcomes) -> Result<Outcomes, ScenarioError> {
+    let outcomes = Outcomes {
+        transient: probability(&format!("{path}.transient"), o.transient)?,
+        permanent: probability(&format!("{path}.permanent"), o.permanent)?,
+        unknown: probability(&format!("{path}.unknown"), o.unknown)?,
+        crash: probability(&format!("{path}.crash"), o.crash)?,
+        hang: probability(&format!("{path}.hang"), o.hang)?,
+    };
+    let sum = [outcomes.transient, outcomes.permanent, outcomes.unknown, outcomes.crash, outcomes.hang]
+        .iter()
+        .map(|r| r.numerator)
+        .sum::<u64>();
+    if sum > PER_MILLION {
+        return err(path, "the probabilities add up to more than 1");
+    }
+    Ok(outcomes)
 }
 
 /// Probabilities are exact ratios in parts per million, so that draws are integer math.

@@ -387,3 +387,44 @@ fn redrive_into_a_full_drop_head_queue_moves_each_message_once() {
     assert_eq!(d.sim.counts(d.queue("q")).get(brokerlab::message::StateKind::Ready), 2, "the queue is full again");
     assert_eq!(d.sim.counts(d.queue("q.dlq")).get(brokerlab::message::StateKind::DeadLettered), 3);
 }
+
+#[test]
+fn a_user_changes_behaviour_live_through_inputs() {
+    use brokerlab::scenario::{Dist, Op, Outcomes};
+    use brokerlab::{Duration, Scenario, Sim, SimTime};
+    let json = r#"{"name": "live", "duration_ms": 20000,
+        "queues": [{"name": "q", "lease": {"model": "sqs", "visibility_timeout_ms": 5000}, "dead_letter": true}],
+        "producers": [{"name": "p", "to": "q", "schedule": {"kind": "fixed_rate", "interval_ms": 250}}],
+        "consumers": [{"name": "w", "from": "q", "processing": {"kind": "constant", "ms": 100}, "restart_ms": 100}]}"#;
+    let scenario = Scenario::from_json(json).expect("valid");
+    let mut sim = Sim::new(scenario, 3);
+    sim.run_until(SimTime::from_millis(5000), 100_000).expect("runs");
+    let dlq = sim.scenario().queue_index("q.dlq").expect("dlq");
+    assert_eq!(sim.counts(dlq).total(), 0, "all well before the change");
+    // Every attempt now fails permanently: straight to the DLQ.
+    let always = brokerlab::rng::Ratio { numerator: 1, denominator: 1 };
+    sim.input(Op::SetOutcomes { consumer: 0, outcomes: Outcomes { permanent: always, ..Outcomes::default() } });
+    sim.run_until(SimTime::from_millis(8000), 100_000).expect("runs");
+    let dead = sim.counts(dlq).total();
+    assert!(dead >= 10, "{dead} dead-lettered after the change");
+    // Healthy again, but slow: each takes 2 s now.
+    sim.input(Op::SetOutcomes { consumer: 0, outcomes: Outcomes::default() });
+    sim.input(Op::SetProcessing { consumer: 0, processing: Dist::Constant(Duration::from_millis(2000)) });
+    sim.drain_trace();
+    sim.run_until(SimTime::from_millis(12_000), 100_000).expect("runs");
+    let started: Vec<_> = sim
+        .drain_trace()
+        .into_iter()
+        .filter_map(|e| match e {
+            TraceEvent::ProcessingStarted { at, done_at, .. } => Some(done_at.since(at)),
+            _ => None,
+        })
+        .collect();
+    assert!(!started.is_empty() && started.iter().all(|d| *d == Duration::from_millis(2000)), "{started:?}");
+    // Fast again; then the next message is poison: it crashes the worker.
+    sim.input(Op::SetProcessing { consumer: 0, processing: Dist::Constant(Duration::from_millis(100)) });
+    sim.input(Op::PoisonNext { producer: 0 });
+    sim.run_until(SimTime::from_millis(20_000), 100_000).expect("runs");
+    assert!(sim.drain_trace().iter().any(|e| matches!(e, TraceEvent::ConsumerCrashed { .. })));
+    brokerlab::check::check(&sim).expect("invariants hold through live changes");
+}
