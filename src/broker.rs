@@ -456,6 +456,16 @@ impl Broker {
         self.set_state(msg, queue, MsgState::InFlight { consumer, phase });
     }
 
+    /// Ends `consumer`'s lease on `msg` if `receipt` is still current; false (and nothing
+    /// changes) when it is not: the first step of every settle.
+    fn surrender(&mut self, msg: MsgId, consumer: ConsumerId, receipt: u32) -> bool {
+        if !self.holds(msg, consumer, receipt) {
+            return false;
+        }
+        self.release(msg);
+        true
+    }
+
     /// Ends the lease without settling: the message leaves the lease's books (FIFO group freed).
     fn release(&mut self, msg: MsgId) {
         let m = &mut self.msgs[msg as usize];
@@ -481,11 +491,10 @@ impl Broker {
     /// DeleteMessage / basic.ack / Complete. Refused (the message stays) when the receipt is
     /// no longer current (SQS-6, a lost Service Bus lock). Returns whether it was deleted.
     pub fn ack(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, consumer: ConsumerId, receipt: u32) -> bool {
-        if !self.holds(msg, consumer, receipt) {
+        if !self.surrender(msg, consumer, receipt) {
             out.emit(TraceEvent::AckRefused { at: now, msg, consumer, receipt });
             return false;
         }
-        self.release(msg);
         self.finish_acked(out, now, msg, consumer);
         true
     }
@@ -516,10 +525,9 @@ impl Broker {
         receipt: u32,
         reason: ReturnReason,
     ) -> bool {
-        if !self.holds(msg, consumer, receipt) {
+        if !self.surrender(msg, consumer, receipt) {
             return false;
         }
-        self.release(msg);
         let queue = self.msgs[msg as usize].queue;
         let lease_model = self.spec(queue).lease;
         let m = &mut self.msgs[msg as usize];
@@ -621,10 +629,9 @@ impl Broker {
         until: SimTime,
         via_retry_queue: bool,
     ) -> bool {
-        if !self.holds(msg, consumer, receipt) {
+        if !self.surrender(msg, consumer, receipt) {
             return false;
         }
-        self.release(msg);
         let queue = self.msgs[msg as usize].queue;
         let target = match self.spec(queue).retry_queue {
             Some(r) if via_retry_queue => r,
@@ -667,10 +674,9 @@ impl Broker {
         receipt: u32,
         reason: DeadReason,
     ) -> bool {
-        if !self.holds(msg, consumer, receipt) {
+        if !self.surrender(msg, consumer, receipt) {
             return false;
         }
-        self.release(msg);
         self.dead_letter_or_drop(out, now, msg, reason, DropReason::NoDeadLetterQueue);
         true
     }
