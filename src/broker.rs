@@ -36,6 +36,15 @@ pub struct XDeath {
     pub time: SimTime,
 }
 
+/// What a send came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// A new message, with this id.
+    Stored(MsgId),
+    /// A duplicate by its deduplication id: nothing stored; this is the original (SQS-23).
+    Duplicate(MsgId),
+}
+
 /// What a send carries beyond its queue.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SendAttrs {
@@ -150,8 +159,9 @@ impl Broker {
 
     // --- Sending ---------------------------------------------------------------------------
 
-    /// A send: the message exists from now, publishing, until it arrives. `None` when a FIFO
-    /// deduplication id makes it a duplicate: accepted, but nothing is stored (SQS-23).
+    /// A send: the message exists from now, publishing, until it arrives. A FIFO
+    /// deduplication id can make it a duplicate: accepted, but nothing is stored, and the
+    /// answer is the original's id (SQS-23).
     pub fn publish(
         &mut self,
         out: &mut Outbox,
@@ -159,7 +169,7 @@ impl Broker {
         queue: QueueId,
         producer: ProducerId,
         attrs: SendAttrs,
-    ) -> Option<MsgId> {
+    ) -> Sent {
         let id = index_u32(self.msgs.len());
         let q = &mut self.queues[queue as usize];
         if let Some(dedup_id) = &attrs.dedup_id {
@@ -168,7 +178,7 @@ impl Broker {
             match q.dedup.get(dedup_id) {
                 Some(&(first, original)) if now < first.after(q.dedup_window) => {
                     out.emit(TraceEvent::Deduplicated { at: now, queue, original });
-                    return None;
+                    return Sent::Duplicate(original);
                 }
                 _ => {
                     q.dedup.insert(dedup_id.clone(), (now, id));
@@ -211,7 +221,7 @@ impl Broker {
         } else {
             out.schedule(arrives_at, Event::Arrive { msg: id });
         }
-        Some(id)
+        Sent::Stored(id)
     }
 
     /// The message reaches its queue: refused or dropped-at-head if the queue is full,
@@ -402,7 +412,7 @@ impl Broker {
 
     /// Drops settled or extended leases from the front of the queue's deadline list, and arms
     /// one `LeaseCheck` at the first deadline still due.
-    fn arm_lease_check(&mut self, out: &mut Outbox, queue: QueueId) {
+    pub fn arm_lease_check(&mut self, out: &mut Outbox, queue: QueueId) {
         let fifo = &self.lease_fifo[queue as usize];
         let mut stale = 0;
         while let Some(&(deadline, msg, receipt)) = fifo.get(stale) {
@@ -423,7 +433,7 @@ impl Broker {
     }
 
     /// A `LeaseCheck`: the leases of `queue` due now, in the order they were granted. The
-    /// caller expires each (`lease_timer`), then calls `rearm_lease_check`.
+    /// caller expires each (`lease_timer`), then calls `arm_lease_check`.
     pub fn due_leases(&mut self, now: SimTime, queue: QueueId) -> Vec<(MsgId, u32)> {
         if self.lease_armed[queue as usize] == Some(now) {
             self.lease_armed[queue as usize] = None;
@@ -439,10 +449,6 @@ impl Broker {
             }
         }
         due
-    }
-
-    pub fn rearm_lease_check(&mut self, out: &mut Outbox, queue: QueueId) {
-        self.arm_lease_check(out, queue);
     }
 
     /// Whether `receipt` is `consumer`'s current lease on `msg`.
@@ -767,7 +773,7 @@ impl Broker {
         let latency = std::mem::replace(&mut self.latency, Duration::ZERO);
         let published = self.publish(out, now, to, crate::trace::SCRIPT, attrs);
         self.latency = latency;
-        debug_assert_eq!(published, Some(new_msg));
+        debug_assert_eq!(published, Sent::Stored(new_msg));
         true
     }
 }

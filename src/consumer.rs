@@ -44,7 +44,6 @@ pub struct Job {
     pub msg: MsgId,
     pub receipt: u32,
     pub outcome: Outcome,
-    pub started_at: SimTime,
 }
 
 #[derive(Clone, Debug)]
@@ -155,12 +154,6 @@ pub fn poisson_gap(mean_interval: Duration, prng: &mut Prng) -> Duration {
     sample(Dist::Exponential { mean: mean_interval }, prng)
 }
 
-/// A uniform draw in [0, 1) with 53 bits, for the backoff formulas.
-#[allow(clippy::cast_precision_loss)]
-fn unit(prng: &mut Prng) -> f64 {
-    (prng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
-
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 fn ms_to_duration(ms: f64) -> Duration {
     Duration::from_micros(libm::round(ms.max(0.0) * 1000.0) as u64)
@@ -219,7 +212,7 @@ impl Sim {
         let outcome = consumer.draw_outcome(poison, last_error);
         let work = sample(consumer.processing, &mut consumer.prng);
         let epoch = consumer.epoch;
-        consumer.jobs.push(Job { msg: held.msg, receipt: held.receipt, outcome, started_at: now });
+        consumer.jobs.push(Job { msg: held.msg, receipt: held.receipt, outcome });
         let heartbeat = spec.heartbeat;
         let done_at = match outcome {
             Outcome::Hang => now.after(spec.hang),
@@ -379,7 +372,7 @@ impl Sim {
                     p if p > 0.0 => p,
                     _ => r.policy.base_ms,
                 };
-                let u = unit(&mut self.consumers[c as usize].prng);
+                let u = self.consumers[c as usize].prng.unit();
                 let sleep = ms_to_duration(backoff::delay_ms(&r.policy, attempt, previous, u));
                 self.broker.note_sleep(msg, sleep);
                 let until = now.after(sleep);

@@ -92,6 +92,12 @@ impl Prng {
         self.below(p.denominator) < p.numerator
     }
 
+    /// Uniform in [0, 1) with 53 random bits: the `u` of the backoff formulas.
+    #[allow(clippy::cast_precision_loss)]
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     /// Uniform in the open interval (0, 1) with 53 random bits; never exactly 0 or 1.
     #[allow(clippy::cast_precision_loss)]
     fn open_unit(&mut self) -> f64 {

@@ -3,7 +3,7 @@
 //! I/O. Components (the broker, the consumers, the producers, the script) answer through the
 //! `Outbox`: timers for the agenda and `TraceEvent`s for the trace.
 
-use crate::broker::{Broker, SendAttrs};
+use crate::broker::{Broker, SendAttrs, Sent};
 use crate::consumer::{poisson_gap, Consumer};
 use crate::message::{Phase, StateCounts};
 use crate::rng::Prng;
@@ -391,7 +391,7 @@ impl Sim {
                 for (msg, receipt) in self.broker.due_leases(now, queue) {
                     self.lease_expired(msg, receipt);
                 }
-                self.broker.rearm_lease_check(&mut self.out, queue);
+                self.broker.arm_lease_check(&mut self.out, queue);
             }
             Event::Visible { msg } => self.broker.visible_timer(&mut self.out, now, msg),
             Event::TtlExpiry { msg } => self.broker.ttl_timer(&mut self.out, now, msg),
@@ -460,7 +460,7 @@ impl Sim {
             }
         };
         let queue = spec.queue;
-        if self.broker.publish(&mut self.out, self.now, queue, producer, attrs).is_some() {
+        if let Sent::Stored(_) = self.broker.publish(&mut self.out, self.now, queue, producer, attrs) {
             self.stats.published += 1;
         }
         self.next_send(producer, next);
@@ -502,23 +502,22 @@ impl Sim {
         match op {
             Op::Send { queue, name, group, dedup_id, ttl, delay, poison } => {
                 let attrs = SendAttrs { group, dedup_id, ttl, delay, poison, key: None };
-                let sent = self.broker.publish(&mut self.out, now, queue, SCRIPT, attrs);
-                if let Some(msg) = sent {
-                    self.stats.published += 1;
-                    if let Some(n) = name {
-                        self.names[n as usize] = Some(msg);
+                let msg = match self.broker.publish(&mut self.out, now, queue, SCRIPT, attrs) {
+                    Sent::Stored(msg) => {
+                        self.stats.published += 1;
+                        msg
                     }
-                } else if let (Some(n), Some(original)) = (name, self.last_dedup_original()) {
                     // A duplicate send answers with the original's id (SQS-23).
-                    self.names[n as usize] = Some(original);
+                    Sent::Duplicate(original) => original,
+                };
+                if let Some(n) = name {
+                    self.names[n as usize] = Some(msg);
                 }
             }
             Op::Receive { consumer, queue, max } => self.script_receive(consumer, queue, max),
             Op::Ack { consumer, name } => match held(self, consumer, name) {
                 Some(h) => {
-                    if self.broker.ack(&mut self.out, now, h.msg, consumer, h.receipt) {
-                        self.apply_effect_for_script(consumer, h.msg);
-                    }
+                    self.broker.ack(&mut self.out, now, h.msg, consumer, h.receipt);
                     self.drop_held(consumer, h.msg, h.receipt);
                 }
                 None => self.refuse(consumer, name),
@@ -646,16 +645,6 @@ impl Sim {
     fn refuse(&mut self, consumer: ConsumerId, name: u32) {
         if let Some(msg) = self.names[name as usize] {
             self.out.emit(TraceEvent::AckRefused { at: self.now, msg, consumer, receipt: 0 });
-        }
-    }
-
-    /// A scripted ack is the consumer saying it did the work.
-    fn apply_effect_for_script(&mut self, _consumer: ConsumerId, _msg: MsgId) {}
-
-    fn last_dedup_original(&self) -> Option<MsgId> {
-        match self.out.trace.last() {
-            Some(TraceEvent::Deduplicated { original, .. }) => Some(*original),
-            _ => None,
         }
     }
 }

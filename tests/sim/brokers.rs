@@ -428,3 +428,27 @@ fn a_user_changes_behaviour_live_through_inputs() {
     assert!(sim.drain_trace().iter().any(|e| matches!(e, TraceEvent::ConsumerCrashed { .. })));
     brokerlab::check::check(&sim).expect("invariants hold through live changes");
 }
+
+#[test]
+fn a_duplicate_send_names_the_original_whether_or_not_the_trace_is_kept() {
+    // SQS-23: a duplicate answers with the original's MessageId, so a later step naming the
+    // duplicate acts on the original. This once depended on the recorded trace.
+    use brokerlab::{Scenario, Sim, SimTime};
+    let json = scenario(
+        r#"{"name": "q", "lease": {"model": "sqs"}, "fifo": true}"#,
+        r#"{"at_ms": 0, "op": "send", "to": "q", "message": "first", "group": 1, "dedup_id": "X"},
+           {"at_ms": 1, "op": "send", "to": "q", "message": "again", "group": 1, "dedup_id": "X"},
+           {"at_ms": 2, "op": "receive", "consumer": "a"},
+           {"at_ms": 3, "op": "ack", "consumer": "a", "message": "again"}"#,
+    );
+    let run = |recording: bool| {
+        let mut sim = Sim::new(Scenario::from_json(&json).expect("valid"), 1);
+        sim.set_recording(recording);
+        sim.run_until(SimTime::from_millis(10), 1000).expect("runs");
+        (sim.trace_hash(), sim.named("again"), sim.message_state(sim.named("first").expect("sent")))
+    };
+    let (kept, unkept) = (run(true), run(false));
+    assert_eq!(kept, unkept, "the run does not depend on keeping the trace");
+    assert_eq!(kept.1, Some(0), "\"again\" is the original, m0");
+    assert_eq!(kept.2, Some(MsgState::Acked), "acking the duplicate's name acks the original");
+}

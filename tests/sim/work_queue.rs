@@ -136,3 +136,14 @@ fn mmc_matches_erlang_c() {
 fn load_json(id: &str) -> String {
     brokerlab::scenario::preset(id).map(|p| p.json.to_string()).unwrap_or_default()
 }
+
+#[test]
+fn keeping_the_trace_or_not_never_changes_a_run() {
+    for &(id, seed, want) in GOLDEN {
+        let scenario = load(id);
+        let mut sim = Sim::new(scenario.clone(), seed);
+        sim.set_recording(false);
+        sim.run_until(scenario.end(), u64::MAX).expect("runs");
+        assert_eq!(sim.trace_hash().hex(), want, "{id}: the hash without the trace kept");
+    }
+}
