@@ -4,6 +4,7 @@
 //! what a consumer does.
 
 use crate::message::{Lease, Message, MsgState, Phase, StateCounts};
+use crate::ready::ReadySet;
 use crate::scenario::{index_u32, LeaseModel, Overflow, QueueRole, QueueSpec, Scenario};
 use crate::sim::{Event, Outbox};
 use crate::time::{Duration, SimTime};
@@ -62,7 +63,7 @@ pub struct QueueState {
     pub spec: QueueSpec,
     /// Visible messages by position: the order of delivery. A returned message goes back to
     /// its own position (RMQ-6, ASB-4, SQS visibility).
-    pub ready: BTreeMap<u64, MsgId>,
+    pub ready: ReadySet,
     next_pos: u64,
     /// Consumers subscribed to this queue, in scenario order, and the round-robin cursor.
     pub consumers: Vec<ConsumerId>,
@@ -107,7 +108,7 @@ impl Broker {
             .iter()
             .map(|spec| QueueState {
                 spec: spec.clone(),
-                ready: BTreeMap::new(),
+                ready: ReadySet::default(),
                 next_pos: 0,
                 consumers: Vec::new(),
                 next_rr: 0,
@@ -241,7 +242,7 @@ impl Broker {
                         return;
                     }
                     Overflow::DropHead => {
-                        if let Some((_, &head)) = self.queues[queue as usize].ready.first_key_value() {
+                        if let Some(head) = self.queues[queue as usize].ready.first() {
                             self.dead_letter_or_drop(out, now, head, DeadReason::MaxLength, DropReason::DropHead);
                         }
                     }
@@ -283,8 +284,8 @@ impl Broker {
         m.available_at = now;
         let pos = m.pos;
         let q = &mut self.queues[queue as usize];
-        let old = q.ready.insert(pos, msg);
-        assert!(old.is_none(), "m{msg}: position {pos} in queue {queue} was taken");
+        let placed = q.ready.insert(pos, msg);
+        assert!(placed, "m{msg}: position {pos} in queue {queue} was taken");
         let depth = index_u32(q.ready.len());
         self.dirty |= 1 << queue;
         out.emit(TraceEvent::Enqueued { at: now, msg, queue, depth });
@@ -331,7 +332,7 @@ impl Broker {
     fn take_from_ready(&mut self, msg: MsgId) {
         let m = &self.msgs[msg as usize];
         if matches!(m.state, MsgState::Ready | MsgState::DeadLettered) {
-            let removed = self.queues[m.queue as usize].ready.remove(&m.pos);
+            let removed = self.queues[m.queue as usize].ready.remove(m.pos);
             assert_eq!(removed, Some(msg), "m{msg} was not at its position");
         }
     }
@@ -343,12 +344,9 @@ impl Broker {
     pub fn next_deliverable(&self, queue: QueueId) -> Option<MsgId> {
         let q = &self.queues[queue as usize];
         if !q.spec.fifo {
-            return q.ready.first_key_value().map(|(_, &m)| m);
+            return q.ready.first();
         }
-        q.ready
-            .values()
-            .copied()
-            .find(|&m| self.msgs[m as usize].group.is_none_or(|g| !q.groups_in_flight.contains_key(&g)))
+        q.ready.values().find(|&m| self.msgs[m as usize].group.is_none_or(|g| !q.groups_in_flight.contains_key(&g)))
     }
 
     /// A receive of `msg` by `consumer`. Returns the new receipt, or `None` when the receive
@@ -760,7 +758,7 @@ impl Broker {
     /// a new enqueue time and retention, a fresh receive count; the business key is kept.
     /// Returns false when the DLQ is empty.
     pub fn redrive_one(&mut self, out: &mut Outbox, now: SimTime, dlq: QueueId, to: QueueId) -> bool {
-        let Some((_, &old)) = self.queues[dlq as usize].ready.first_key_value() else {
+        let Some(old) = self.queues[dlq as usize].ready.first() else {
             return false;
         };
         self.take_from_ready(old);

@@ -55,7 +55,7 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
     // Placement: each ready set holds exactly that queue's visible messages, at their positions.
     for (qi, q) in b.queues.iter().enumerate() {
         let visible = if q.spec.is_dead_letter() { MsgState::DeadLettered } else { MsgState::Ready };
-        for (&pos, &msg) in &q.ready {
+        for (pos, msg) in q.ready.iter() {
             let m = b.msg(msg);
             if m.state != visible || m.queue as usize != qi || m.pos != pos {
                 return fail(format!(

@@ -19,6 +19,7 @@ pub mod broker;
 pub mod check;
 pub mod consumer;
 pub mod message;
+pub mod ready;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
