@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Exit codes: 0 success, 2 bad usage or bad scenario (the message names the path),
-//! 3 the run stopped early (event budget).
+//! 3 the run stopped early (event budget), or the swarm found a violation.
 #![allow(clippy::print_stdout)]
 
 use brokerlab::scenario::{limits, preset, presets};
@@ -127,7 +127,7 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
 }
 
 /// Random scenarios with random live faults, every checker after every step. Prints a JSON
-/// report; exits 1 if any seed broke an invariant (each is listed with its seed).
+/// report; exits 3 if any seed broke an invariant (each is listed with its seed).
 fn swarm(args: &[String]) -> Result<(), Failure> {
     let mut seeds = 1000u64;
     let mut from = 0u64;
