@@ -142,3 +142,15 @@ fn presets_and_show_let_an_author_copy_a_scenario() {
     }
     assert_eq!(brokerlab(&["show", "nope"]).status.code(), Some(2));
 }
+
+#[test]
+fn swarm_reports_seeds_operations_and_violations() {
+    let o = brokerlab(&["swarm", "--seeds", "5", "--from", "100"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("a JSON report");
+    assert_eq!(report["seeds"], 5);
+    assert_eq!(report["first_seed"], 100);
+    assert_eq!(report["violations"], 0);
+    assert!(report["operations"].as_u64().is_some_and(|n| n > 100), "{report}");
+    assert_eq!(brokerlab(&["swarm", "--seeds", "many"]).status.code(), Some(2));
+}
