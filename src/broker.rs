@@ -258,7 +258,7 @@ impl Broker {
         if until > now {
             self.delay(out, now, msg, queue, until);
         } else {
-            self.make_visible(out, now, msg, queue);
+            self.make_visible_at_arrival(out, now, msg, queue, true);
         }
     }
 
@@ -271,9 +271,16 @@ impl Broker {
     }
 
     /// Makes `msg` visible in `queue` at its own position (waiting, in a DLQ). A message whose
-    /// TTL ran out while it was away expires instead: it is never delivered (RMQ-19).
+    /// TTL ran out while it was away expires instead: it is never delivered (RMQ-19). One that
+    /// arrives with its TTL running out right now (a TTL of 0) is visible for this instant
+    /// only: delivered if a consumer can take it at once, expired by its timer otherwise.
     fn make_visible(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, queue: QueueId) {
-        if self.msgs[msg as usize].expires_at <= now {
+        self.make_visible_at_arrival(out, now, msg, queue, false);
+    }
+
+    fn make_visible_at_arrival(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, queue: QueueId, arriving: bool) {
+        let expires_at = self.msgs[msg as usize].expires_at;
+        if expires_at < now || (expires_at == now && !arriving) {
             self.set_state(msg, queue, MsgState::Delayed);
             self.expire(out, now, msg);
             return;
@@ -338,6 +345,31 @@ impl Broker {
     }
 
     // --- Delivering ----------------------------------------------------------------------
+
+    /// What one receive of up to `max` returns, in order. FIFO (SQS-22): as many as possible
+    /// from the group of the first message available, then others, in order within each
+    /// group; never from a group that already has a message in flight (SQS-21).
+    pub fn batch(&self, queue: QueueId, max: u32) -> Vec<MsgId> {
+        let q = &self.queues[queue as usize];
+        let max = max as usize;
+        if !q.spec.fifo {
+            return q.ready.values().take(max).collect();
+        }
+        let group = |m: MsgId| self.msgs[m as usize].group;
+        let open = |m: &MsgId| group(*m).is_none_or(|g| !q.groups_in_flight.contains_key(&g));
+        let Some(first) = q.ready.values().find(open) else { return Vec::new() };
+        let mut out: Vec<MsgId> =
+            q.ready.values().filter(open).filter(|&m| group(m) == group(first)).take(max).collect();
+        for m in q.ready.values().filter(open) {
+            if out.len() == max {
+                break;
+            }
+            if group(m) != group(first) {
+                out.push(m);
+            }
+        }
+        out
+    }
 
     /// The first visible message a receive may take: in queue order, skipping FIFO groups
     /// that have a message in flight (SQS-21).

@@ -624,8 +624,7 @@ impl Sim {
     fn script_receive(&mut self, consumer: ConsumerId, queue: QueueId, max: u32) {
         let now = self.now;
         let mut got = 0;
-        while got < max {
-            let Some(msg) = self.broker.next_deliverable(queue) else { break };
+        for msg in self.broker.batch(queue, max) {
             if let Some(receipt) = self.broker.deliver(&mut self.out, now, msg, consumer, Phase::Processing, now) {
                 self.stats.deliveries += 1;
                 let h = crate::consumer::Held { msg, receipt, auto_acked: false };
