@@ -566,6 +566,7 @@ impl Broker {
         }
         let queue = self.msgs[msg as usize].queue;
         let lease_model = self.spec(queue).lease;
+        let in_dlq = self.spec(queue).is_dead_letter();
         let m = &mut self.msgs[msg as usize];
         let dead = match lease_model {
             // RMQ-16 (4.0–4.2): every return counts; past the limit, dead-letter.
@@ -575,9 +576,10 @@ impl Broker {
                 delivery_limit.is_some_and(|limit| acquired > limit).then_some(DeadReason::DeliveryLimit)
             }
             // ASB-5: after the N-th abandon or lock expiry, dead-letter (eagerly: §10 item 3).
+            // ASB-6: not from the dead-letter queue itself.
             LeaseModel::ServiceBus { max_delivery_count, .. } => {
                 let counted = matches!(reason, ReturnReason::Abandoned | ReturnReason::LeaseExpired);
-                (counted && m.receive_count >= max_delivery_count).then_some(DeadReason::MaxDeliveryCount)
+                (counted && !in_dlq && m.receive_count >= max_delivery_count).then_some(DeadReason::MaxDeliveryCount)
             }
             // SQS counts receives, not returns (SQS-9); the check is at the next receive.
             LeaseModel::Sqs { .. } => None,
@@ -587,6 +589,10 @@ impl Broker {
             return true;
         }
         out.emit(TraceEvent::Returned { at: now, msg, queue, consumer, reason });
+        // RMQ-6: a quorum queue without a delivery limit returns a message to the back.
+        if matches!(lease_model, LeaseModel::RabbitMq { quorum: true, delivery_limit: None, .. }) {
+            self.msgs[msg as usize].pos = self.queues[queue as usize].take_pos();
+        }
         self.make_visible(out, now, msg, queue);
         true
     }
@@ -710,6 +716,12 @@ impl Broker {
         receipt: u32,
         reason: DeadReason,
     ) -> bool {
+        // ASB-6: a message in a Service Bus dead-letter queue cannot be dead-lettered again; the
+        // call fails and the message stays locked.
+        let queue = self.spec(self.msgs[msg as usize].queue);
+        if queue.is_dead_letter() && matches!(queue.lease, LeaseModel::ServiceBus { .. }) {
+            return false;
+        }
         if !self.surrender(msg, consumer, receipt) {
             return false;
         }

@@ -362,7 +362,10 @@ impl Sim {
             } else {
                 give_up(DeadReason::AttemptsExhausted)
             };
-            self.broker.reject(&mut self.out, now, msg, c, held.receipt, reason);
+            if !self.broker.reject(&mut self.out, now, msg, c, held.receipt, reason) {
+                // Refused (ASB-6: already a dead letter): give it back instead.
+                self.broker.give_back(&mut self.out, now, msg, c, held.receipt, ReturnReason::Abandoned);
+            }
             return;
         }
         match retry {

@@ -637,8 +637,12 @@ impl Sim {
         }
     }
 
+    /// After a scripted settle: the consumer lets go of the message unless the broker refused
+    /// and the lease is still its own (ASB-6: a dead letter cannot be dead-lettered again).
     fn drop_held(&mut self, consumer: ConsumerId, msg: MsgId, receipt: u32) {
-        self.consumers[consumer as usize].held.retain(|h| !(h.msg == msg && h.receipt == receipt));
+        if !self.broker.holds(msg, consumer, receipt) {
+            self.consumers[consumer as usize].held.retain(|h| !(h.msg == msg && h.receipt == receipt));
+        }
     }
 
     fn refuse(&mut self, consumer: ConsumerId, name: u32) {

@@ -111,9 +111,14 @@ pub fn scenario_json(seed: u64) -> String {
     for c in 0..1 + r.below(5) {
         let q = r.index(queue_count);
         let prefetch = 1 + r.below(4);
+        // Now and then a consumer reads a dead-letter queue instead.
+        let has_dlq = queues[q].get("dead_letter").is_some()
+            || model(q, &queues) == "service_bus"
+            || queues[q]["lease"].get("max_receive_count").is_some();
+        let from = if has_dlq && chance(r, 15) { format!("q{q}.dlq") } else { format!("q{q}") };
         let mut consumer = json!({
             "name": format!("c{c}"),
-            "from": format!("q{q}"),
+            "from": from,
             "prefetch": prefetch,
             "concurrency": 1 + r.below(prefetch),
             "processing": { "kind": "uniform", "min_ms": r.below(300), "max_ms": 300 + r.below(900) },

@@ -487,3 +487,57 @@ fn rabbitmq_ttl_zero_delivers_only_what_can_go_at_once() {
     assert_eq!(d.msg("m1").state, MsgState::Expired, "the consumer was busy: expired, never delivered");
     assert_eq!(d.msg("m2").state, MsgState::Acked, "free again");
 }
+
+#[test]
+fn rabbitmq_quorum_without_a_limit_requeues_to_the_back() {
+    // RMQ-6 (4.0–4.2): with the delivery limit disabled (-1) a returned message goes to the back.
+    let mut d = Driver::new(&scenario(
+        r#"{"name": "q", "lease": {"model": "rabbitmq", "queue_type": "quorum", "delivery_limit": -1}}"#,
+        r#"{"at_ms": 0, "op": "send", "to": "q", "message": "m1"},
+           {"at_ms": 0, "op": "send", "to": "q", "message": "m2"},
+           {"at_ms": 1, "op": "receive", "consumer": "a"},
+           {"at_ms": 2, "op": "nack", "consumer": "a", "message": "m1", "requeue": true},
+           {"at_ms": 3, "op": "receive", "consumer": "b"}"#,
+    ));
+    d.to(2.0);
+    let m2 = d.sim.named("m2").expect("sent");
+    assert_eq!(deliveries(&d.to(3.0)), vec![(m2, 1)], "m2 first: m1 went to the back");
+}
+
+#[test]
+fn service_bus_will_not_dead_letter_a_dead_letter() {
+    // ASB-6: a message in the DLQ cannot be dead-lettered again; it stays, locked.
+    let mut d = Driver::new(&scenario(
+        r#"{"name": "q", "lease": {"model": "service_bus", "lock_duration_ms": 5000}}"#,
+        r#"{"at_ms": 0, "op": "send", "to": "q", "message": "m1"},
+           {"at_ms": 1, "op": "receive", "consumer": "a"},
+           {"at_ms": 2, "op": "dead_letter", "consumer": "a", "message": "m1"},
+           {"at_ms": 3, "op": "receive", "consumer": "b", "queue": "q.dlq"},
+           {"at_ms": 4, "op": "dead_letter", "consumer": "b", "message": "m1"}"#,
+    ));
+    let events = d.to(4.0);
+    assert_eq!(dead_lettered(&events), vec![DeadReason::Rejected], "once, from q");
+    assert!(matches!(d.msg("m1").state, MsgState::InFlight { .. }), "still in the DLQ, locked to b");
+    assert_eq!(d.msg("m1").queue, d.queue("q.dlq"));
+    d.to(5004.0);
+    assert_eq!(d.msg("m1").state, MsgState::DeadLettered, "visible in the DLQ again when the lock runs out");
+}
+
+#[test]
+fn a_service_bus_dlq_consumer_with_permanent_errors_keeps_its_dead_letters() {
+    // ASB-6 for an automatic consumer: the refused dead-letter becomes an abandon, and the DLQ
+    // never dead-letters by MaxDeliveryCount, so nothing is lost however often it fails.
+    let json = r#"{"name": "dlq reader", "duration_ms": 20000,
+        "queues": [{"name": "q", "lease": {"model": "service_bus", "lock_duration_ms": 1000, "max_delivery_count": 1}}],
+        "consumers": [
+          {"name": "main", "from": "q", "outcomes": {"permanent": 1.0}},
+          {"name": "reader", "from": "q.dlq", "outcomes": {"permanent": 1.0}, "processing": {"kind": "constant", "ms": 200}}],
+        "script": [{"at_ms": 0, "op": "send", "to": "q", "message": "m1"}]}"#;
+    let mut d = Driver::new(json);
+    let events = d.to(20000.0);
+    let dlq = d.queue("q.dlq");
+    let retried = events.iter().filter(|e| matches!(e, TraceEvent::Returned { queue, .. } if *queue == dlq)).count();
+    assert!(retried > 10, "the reader keeps giving it back: {retried}");
+    assert_eq!(d.msg("m1").queue, dlq);
+    assert!(!matches!(d.msg("m1").state, MsgState::Dropped), "never lost");
+}
