@@ -17,7 +17,7 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("backlog", 11, "1fe4c2b69eeb3a18"),
     ("competing-consumers", 7, "df06e0683a39e57e"),
     ("delivery-guarantees", 8, "95318ea23869b406"),
-    ("error-classes", 12, "bef95b9a1a88346c"),
+    ("error-classes", 12, "174ca2cb86b81214"),
     ("fifo-groups", 6, "c7345ea2b89f57bd"),
     ("idempotency", 10, "17f52de76c1da70d"),
     ("lease-models", 1, "9fe5d71a37589fd8"),
