@@ -11,8 +11,15 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 fn the_swarm_finds_no_violation_over_a_thousand_seeds() {
     // 1,000 seeds, natively and on wasm32 in Node.
     let seeds = 1000;
+    let started = clock::start();
     let report = brokerlab::swarm::run(0, seeds);
-    println!("swarm: {} seeds, {} operations, {} violations", report.seeds, report.operations, report.violations.len());
+    println!(
+        "swarm: {} seeds, {} operations, {} violations{}",
+        report.seeds,
+        report.operations,
+        report.violations.len(),
+        clock::since(started)
+    );
     assert!(report.violations.is_empty(), "failing seeds: {:#?}", report.violations);
     assert_eq!(report.seeds, seeds);
     assert!(report.operations > seeds * 100, "{} operations: the scenarios do real work", report.operations);
@@ -32,4 +39,25 @@ fn swarm_scenarios_are_valid_varied_and_reproducible() {
     }
     assert_eq!(models.len(), 3, "all three lease models appear: {models:?}");
     assert_eq!(brokerlab::swarm::run_seed(7), brokerlab::swarm::run_seed(7), "a seed replays exactly");
+}
+
+/// Wall time for the summary line, natively; wasm32-unknown-unknown has no clock to read.
+#[allow(clippy::disallowed_types)] // a test reporting its own duration; the engine never sees it
+mod clock {
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn start() -> Option<std::time::Instant> {
+        Some(std::time::Instant::now())
+    }
+    #[cfg(target_arch = "wasm32")]
+    pub fn start() -> Option<()> {
+        None
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn since(start: Option<std::time::Instant>) -> String {
+        start.map(|s| format!(" in {:.2} s", s.elapsed().as_secs_f64())).unwrap_or_default()
+    }
+    #[cfg(target_arch = "wasm32")]
+    pub fn since(_start: Option<()>) -> String {
+        String::new()
+    }
 }
