@@ -9,7 +9,9 @@ use crate::message::{Phase, StateCounts};
 use crate::rng::Prng;
 use crate::scenario::{index_u32, limits, Op, Scenario, Schedule};
 use crate::time::{Duration, SimTime};
-use crate::trace::{ConsumerId, MsgId, ProducerId, QueueId, StopReason, TraceEvent, TraceHash, SCRIPT};
+use crate::trace::{
+    ConsumerId, DeadReason, MsgId, ProducerId, QueueId, ReturnReason, StopReason, TraceEvent, TraceHash, SCRIPT,
+};
 use serde::Serialize;
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, BinaryHeap};
@@ -494,11 +496,6 @@ impl Sim {
 
     fn apply_op(&mut self, op: Op) {
         let now = self.now;
-        // The message a step names, and what the consumer holds it by.
-        let held = |sim: &Sim, consumer: u32, name: u32| {
-            let msg = sim.names[name as usize]?;
-            sim.consumers[consumer as usize].find(msg)
-        };
         match op {
             Op::Send { queue, name, group, dedup_id, ttl, delay, poison } => {
                 let attrs = SendAttrs { group, dedup_id, ttl, delay, poison, key: None };
@@ -515,83 +512,42 @@ impl Sim {
                 }
             }
             Op::Receive { consumer, queue, max } => self.script_receive(consumer, queue, max),
-            Op::Ack { consumer, name } => match held(self, consumer, name) {
-                Some(h) => {
-                    self.broker.ack(&mut self.out, now, h.msg, consumer, h.receipt);
-                    self.drop_held(consumer, h.msg, h.receipt);
+            Op::Ack { consumer, name } => {
+                if !self.settle(consumer, name, |b, out, msg, receipt| {
+                    b.ack(out, now, msg, consumer, receipt);
+                }) {
+                    self.refuse(consumer, name);
                 }
-                None => self.refuse(consumer, name),
-            },
+            }
             Op::Nack { consumer, name, requeue } => {
-                if let Some(h) = held(self, consumer, name) {
+                self.settle(consumer, name, |b, out, msg, receipt| {
                     if requeue {
-                        self.broker.give_back(
-                            &mut self.out,
-                            now,
-                            h.msg,
-                            consumer,
-                            h.receipt,
-                            crate::trace::ReturnReason::Nacked,
-                        );
+                        b.give_back(out, now, msg, consumer, receipt, ReturnReason::Nacked);
                     } else {
-                        self.broker.reject(
-                            &mut self.out,
-                            now,
-                            h.msg,
-                            consumer,
-                            h.receipt,
-                            crate::trace::DeadReason::Rejected,
-                        );
+                        b.reject(out, now, msg, consumer, receipt, DeadReason::Rejected);
                     }
-                    self.drop_held(consumer, h.msg, h.receipt);
-                }
+                });
             }
             Op::Abandon { consumer, name } => {
-                if let Some(h) = held(self, consumer, name) {
-                    self.broker.give_back(
-                        &mut self.out,
-                        now,
-                        h.msg,
-                        consumer,
-                        h.receipt,
-                        crate::trace::ReturnReason::Abandoned,
-                    );
-                    self.drop_held(consumer, h.msg, h.receipt);
-                }
+                self.settle(consumer, name, |b, out, msg, receipt| {
+                    b.give_back(out, now, msg, consumer, receipt, ReturnReason::Abandoned);
+                });
             }
             Op::ChangeVisibility { consumer, name, timeout } => {
-                if let Some(h) = held(self, consumer, name) {
-                    self.broker.change_visibility(&mut self.out, now, h.msg, consumer, h.receipt, timeout);
-                    if timeout == Duration::ZERO {
-                        self.drop_held(consumer, h.msg, h.receipt);
-                    }
-                }
+                self.settle(consumer, name, |b, out, msg, receipt| {
+                    b.change_visibility(out, now, msg, consumer, receipt, timeout);
+                });
             }
             Op::RenewLock { consumer, name } => {
-                if let Some(h) = held(self, consumer, name) {
-                    let lease = self.broker.queues[self.broker.msg(h.msg).queue as usize].spec.lease;
-                    self.broker.extend(
-                        &mut self.out,
-                        now,
-                        h.msg,
-                        consumer,
-                        h.receipt,
-                        now.after(lease.lease_duration()),
-                    );
-                }
+                self.settle(consumer, name, |b, out, msg, receipt| {
+                    let lease = b.queues[b.msg(msg).queue as usize].spec.lease;
+                    b.extend(out, now, msg, consumer, receipt, now.after(lease.lease_duration()));
+                });
             }
             Op::DeadLetter { consumer, name } => {
-                if let Some(h) = held(self, consumer, name) {
-                    self.broker.reject(
-                        &mut self.out,
-                        now,
-                        h.msg,
-                        consumer,
-                        h.receipt,
-                        crate::trace::DeadReason::Rejected,
-                    );
-                    self.drop_held(consumer, h.msg, h.receipt);
-                }
+                self.settle(consumer, name, |b, out, msg, receipt| {
+                    b.reject(out, now, msg, consumer, receipt, DeadReason::Rejected);
+                });
             }
             Op::Crash { consumer } => self.crash(consumer),
             Op::DeployFix { consumer } => self.consumers[consumer as usize].fixed = true,
@@ -637,12 +593,24 @@ impl Sim {
         }
     }
 
-    /// After a scripted settle: the consumer lets go of the message unless the broker refused
-    /// and the lease is still its own (ASB-6: a dead letter cannot be dead-lettered again).
-    fn drop_held(&mut self, consumer: ConsumerId, msg: MsgId, receipt: u32) {
-        if !self.broker.holds(msg, consumer, receipt) {
-            self.consumers[consumer as usize].held.retain(|h| !(h.msg == msg && h.receipt == receipt));
+    /// A scripted operation on a message `consumer` holds (the step names it): `op` gets the
+    /// broker and the message's current receipt. Afterwards the consumer lets go of it if the
+    /// lease is gone; it keeps it when the lease is still its own (extended, or a refused
+    /// settle, ASB-6). Returns false when the consumer does not hold the named message.
+    fn settle(
+        &mut self,
+        consumer: ConsumerId,
+        name: u32,
+        op: impl FnOnce(&mut Broker, &mut Outbox, MsgId, u32),
+    ) -> bool {
+        let Some(h) = self.names[name as usize].and_then(|msg| self.consumers[consumer as usize].find(msg)) else {
+            return false;
+        };
+        op(&mut self.broker, &mut self.out, h.msg, h.receipt);
+        if !self.broker.holds(h.msg, consumer, h.receipt) {
+            self.consumers[consumer as usize].held.retain(|x| !(x.msg == h.msg && x.receipt == h.receipt));
         }
+        true
     }
 
     fn refuse(&mut self, consumer: ConsumerId, name: u32) {
