@@ -515,15 +515,21 @@ impl Sim {
             let consumers = &self.consumers;
             let specs = &self.scenario.consumers;
             let q = &mut self.broker.queues[queue as usize];
+            // Round-robin from the cursor: the first subscriber with room (no division here;
+            // this scan runs on every arrival at a busy queue).
             let n = q.consumers.len();
-            let Some(k) = (0..n).find(|k| {
-                let c = q.consumers[(q.next_rr + k) % n];
-                consumers[c as usize].has_room(&specs[c as usize])
-            }) else {
-                return;
-            };
-            let c = q.consumers[(q.next_rr + k) % n];
-            q.next_rr = (q.next_rr + k + 1) % n;
+            let mut at = q.next_rr;
+            let mut chosen = None;
+            for _ in 0..n {
+                let c = q.consumers[at];
+                at = if at + 1 == n { 0 } else { at + 1 };
+                if consumers[c as usize].has_room(&specs[c as usize]) {
+                    chosen = Some(c);
+                    break;
+                }
+            }
+            let Some(c) = chosen else { return };
+            q.next_rr = at;
             let arrives_at = now.after(self.scenario.latency);
             let waited = now.since(self.broker.msg(msg).available_at);
             if let Some(receipt) = self.broker.deliver(&mut self.out, now, msg, c, Phase::Delivering, arrives_at) {

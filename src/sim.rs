@@ -64,14 +64,17 @@ impl Event {
 #[derive(Debug)]
 struct Scheduled {
     at: SimTime,
-    class: u8,
-    seq: u64,
+    /// The class in the top byte, the sequence number below it: one word to compare.
+    order: u64,
     event: Event,
 }
 
+/// Sequence numbers take the low 56 bits of `Scheduled::order`: far beyond any event budget.
+const SEQ_BITS: u32 = 56;
+
 impl Scheduled {
-    fn key(&self) -> (SimTime, u8, u64) {
-        (self.at, self.class, self.seq)
+    fn key(&self) -> (SimTime, u64) {
+        (self.at, self.order)
     }
 }
 
@@ -106,7 +109,9 @@ pub struct Outbox {
 impl Outbox {
     pub fn schedule(&mut self, at: SimTime, event: Event) {
         self.seq += 1;
-        self.agenda.push(Scheduled { at, class: event.class(), seq: self.seq, event });
+        debug_assert!(self.seq < 1 << SEQ_BITS);
+        let order = u64::from(event.class()) << SEQ_BITS | self.seq;
+        self.agenda.push(Scheduled { at, order, event });
     }
 
     pub fn emit(&mut self, event: TraceEvent) {

@@ -67,7 +67,7 @@ fn a_budget_stop_still_returns_the_events_it_handled() {
     let mut whole = Engine::new(json, 11.0).map_err(JsValue::from).expect("engine");
     let all = whole.run_until(60_000.0, 1_000_000).map_err(JsValue::from).expect("runs");
     assert_eq!(seen, js_sys::Array::from(&get(&all, "events")).length(), "no event lost across stops");
-    assert_eq!(engine.trace_hash(), "1fe4c2b69eeb3a18", "the golden of tests/sim");
+    assert_eq!(engine.trace_hash(), "ce80d3eeda2f60b1", "the golden of tests/sim");
 }
 
 #[wasm_bindgen_test]

@@ -28,8 +28,11 @@ fn prng_below_and_exp_sample_are_pinned() {
     let below: Vec<u64> = (0..5).map(|_| r.below(1000)).collect();
     assert_eq!(below, vec![700, 278, 839, 981, 990]);
     let exp: Vec<u64> = (0..3).map(|_| r.exp_sample(1_000_000, u64::MAX)).collect();
-    // −1e6·ln(U) with U from the top 53 bits; same Python reference.
-    assert_eq!(exp, vec![136_079, 2_800_954, 2_259_183]);
+    // The ziggurat, rounded to whole µs: from tests/vectors/prng.py.
+    assert_eq!(exp, vec![2_187_129, 140_124, 67_075]);
+    let mut r = Prng::from_seed(3);
+    let exp: Vec<u64> = (0..100_000).map(|_| r.exp_sample(1_000_000, u64::MAX)).skip(99_997).collect();
+    assert_eq!(exp, vec![184_410, 633_495, 1_961_092], "after the wedge and tail paths have run");
 }
 
 #[test]
