@@ -8,6 +8,7 @@
 //! - [`message`]: the closed set of states a message moves through.
 //! - [`broker`]: queues, leases (SQS, RabbitMQ, Service Bus), dead letters, TTL, FIFO.
 //! - [`consumer`]: the agents that receive, process, retry and settle.
+//! - [`kafka`]: Kafka's pure functions: the keyed partitioner and the four assignors.
 //! - [`sim`]: the agenda, ordered by (time, class, sequence), and the one `match` on events.
 //! - [`trace`]: what happened, one readable line per event, and the trace hash.
 //! - [`check`]: invariant checkers the tests run after every step.
@@ -18,6 +19,7 @@ pub mod backoff;
 pub mod broker;
 pub mod check;
 pub mod consumer;
+pub mod kafka;
 pub mod message;
 pub mod ready;
 pub mod rng;

@@ -154,3 +154,81 @@ fn swarm_reports_seeds_operations_and_violations() {
     assert!(report["operations"].as_u64().is_some_and(|n| n > 100), "{report}");
     assert_eq!(brokerlab(&["swarm", "--seeds", "many"]).status.code(), Some(2));
 }
+
+fn vectors(name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(name))
+        .expect("vector file");
+    serde_json::from_str(&text).expect("JSON")
+}
+
+#[test]
+fn partition_prints_each_key_and_its_kafka_partition() {
+    let v = vectors("kafka_murmur2_partition.json");
+    let rows = v["vectors"].as_array().expect("rows");
+    let keys: Vec<&str> = rows.iter().map(|r| r["key"].as_str().expect("key")).collect();
+    for n in ["3", "6", "12"] {
+        let mut args = vec!["partition", "--partitions", n, "--"];
+        args.extend(keys.iter().copied());
+        let o = brokerlab(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let out = stdout(&o);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), rows.len(), "one line per key, the empty key included");
+        for (line, row) in lines.iter().zip(rows) {
+            let key = row["key"].as_str().expect("key");
+            assert_eq!(*line, format!("{key}\t{}", row["partition"][n]), "{key:?} @ {n}");
+        }
+    }
+    let o = brokerlab(&["partition", "--partitions", "0", "k"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--partitions"), "{}", stderr(&o));
+}
+
+#[test]
+fn assign_answers_every_vector_case_through_the_binary() {
+    let v = vectors("kafka_assignors.json");
+    let dir = std::env::temp_dir().join(format!("brokerlab-assign-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut checked = 0;
+    for (family, default_assignors) in
+        [("range", &["range"][..]), ("roundrobin", &["roundrobin"][..]), ("sticky_and_cooperative_sticky", &[][..])]
+    {
+        for (i, case) in v[family].as_array().expect("cases").iter().enumerate() {
+            let file = dir.join(format!("{family}-{i}.json"));
+            std::fs::write(&file, case.to_string()).expect("write");
+            let listed: Vec<&str> = case["assignors"]
+                .as_array()
+                .map_or_else(|| default_assignors.to_vec(), |a| a.iter().map(|x| x.as_str().expect("name")).collect());
+            for assignor in listed {
+                let o = brokerlab(&["assign", "--assignor", assignor, file.to_str().expect("utf-8")]);
+                assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+                let out: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+                let got = if assignor == "cooperative-sticky" {
+                    let key = if case["expected_is"] == "first_round" { "first_round" } else { "assignment" };
+                    out[key].clone()
+                } else {
+                    out
+                };
+                let sets =
+                    |x: &serde_json::Value| -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+                        x.as_object()
+                            .expect("map")
+                            .iter()
+                            .map(|(k, l)| {
+                                (k.clone(), l.as_array().expect("list").iter().map(|p| p.to_string()).collect())
+                            })
+                            .collect()
+                    };
+                let (got, want) = (sets(&got), sets(&case["expected"]));
+                for (member, partitions) in &want {
+                    assert_eq!(got.get(member), Some(partitions), "{} {assignor}: {member}", case["name"]);
+                }
+                checked += 1;
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(checked, 11 + 8 + 28);
+    let o = brokerlab(&["assign", "--assignor", "sticky", "Cargo.toml"]);
+    assert_eq!(o.status.code(), Some(2), "not JSON is a usage error");
+}

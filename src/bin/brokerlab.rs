@@ -5,6 +5,8 @@
 //! brokerlab swarm [--seeds N] [--from S]   random scenarios and faults, every checker on
 //! brokerlab presets            list the built-in scenarios
 //! brokerlab show <preset-id>   print a preset's JSON, to copy and edit
+//! brokerlab partition --partitions N KEY...   where Kafka puts each key: KEY<TAB>PARTITION
+//! brokerlab assign --assignor NAME FILE       a consumer group's assignment, as JSON
 //! ```
 //!
 //! Exit codes: 0 success, 2 bad usage or bad scenario (the message names the path),
@@ -20,7 +22,12 @@ const USAGE: &str = "usage:
   brokerlab run <scenario.json> [--seed N] [--until-ms T] [--trace] [--max-events N]
   brokerlab swarm [--seeds N] [--from SEED]
   brokerlab presets
-  brokerlab show <preset-id>";
+  brokerlab show <preset-id>
+  brokerlab partition --partitions N KEY...
+  brokerlab assign --assignor range|roundrobin|sticky|cooperative-sticky FILE";
+
+/// Kafka counts partitions in a Java `int`.
+const KAFKA_PARTITIONS_MAX: u32 = i32::MAX as u32;
 
 /// Enough for any scenario within the limits; a run that needs more stops with exit code 3.
 const MAX_EVENTS_DEFAULT: u64 = 100_000_000;
@@ -40,8 +47,15 @@ enum Failure {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Arguments that are not UTF-8 are refused rather than mangled: keys are hashed as UTF-8.
+    let args: Result<Vec<String>, _> = std::env::args_os().skip(1).map(std::ffi::OsString::into_string).collect();
+    let Ok(args) = args else {
+        eprintln!("brokerlab: arguments must be UTF-8");
+        return ExitCode::from(2);
+    };
     let result = match args.first().map(String::as_str) {
+        Some("partition") => partition(&args[1..]),
+        Some("assign") => assign(&args[1..]),
         Some("run") => parse_run(&args[1..]).and_then(|a| run(&a)),
         Some("swarm") => swarm(&args[1..]),
         Some("presets") => {
@@ -172,5 +186,74 @@ fn show(id: Option<&String>) -> Result<(), Failure> {
         Failure::Usage(format!("no preset \"{id}\"; the presets are: {}", ids.join(", ")))
     })?;
     print!("{}", p.json);
+    Ok(())
+}
+
+/// `partition --partitions N KEY...`: the partition of each key as Kafka's default
+/// partitioner chooses it (KP-1): murmur2 of the UTF-8 bytes, sign bit cleared, modulo N.
+fn partition(args: &[String]) -> Result<(), Failure> {
+    let mut partitions = None;
+    let mut keys = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--partitions" => {
+                let v = it.next().ok_or_else(|| Failure::Usage(format!("--partitions needs a value\n{USAGE}")))?;
+                let n: u32 = v.parse().ok().filter(|n| (1..=KAFKA_PARTITIONS_MAX).contains(n)).ok_or_else(|| {
+                    Failure::Usage(format!(
+                        "--partitions: \"{v}\" is not a whole number from 1 to {}",
+                        KAFKA_PARTITIONS_MAX
+                    ))
+                })?;
+                partitions = Some(n);
+            }
+            "--" => keys.extend(it.by_ref().cloned()),
+            flag if flag.starts_with("--") => return Err(Failure::Usage(format!("unknown option {flag}\n{USAGE}"))),
+            key => keys.push(key.to_string()),
+        }
+    }
+    let partitions = partitions.ok_or_else(|| Failure::Usage(format!("partition needs --partitions N\n{USAGE}")))?;
+    if keys.is_empty() {
+        return Err(Failure::Usage(format!("partition needs at least one key\n{USAGE}")));
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for key in keys {
+        let p = brokerlab::kafka::partitioner::partition_for_key(key.as_bytes(), partitions);
+        writeln!(out, "{key}\t{p}").map_err(|e| Failure::Run(e.to_string()))?;
+    }
+    out.flush().map_err(|e| Failure::Run(e.to_string()))
+}
+
+/// `assign --assignor NAME FILE`: one case in the shape of `kafka_assignors.json` in, the
+/// assignment out (member id → "topic-partition" list). Cooperative-sticky prints the
+/// converged assignment under "assignment" and its first round under "first_round".
+fn assign(args: &[String]) -> Result<(), Failure> {
+    use brokerlab::kafka::assignor::{self, Assignor, Group};
+    let mut name = None;
+    let mut path = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--assignor" => name = it.next(),
+            flag if flag.starts_with("--") => return Err(Failure::Usage(format!("unknown option {flag}\n{USAGE}"))),
+            file if path.is_none() => path = Some(file),
+            extra => return Err(Failure::Usage(format!("unexpected argument \"{extra}\"\n{USAGE}"))),
+        }
+    }
+    let name = name.ok_or_else(|| Failure::Usage(format!("assign needs --assignor NAME\n{USAGE}")))?;
+    let assignor = Assignor::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Assignor::ALL.iter().map(|a| a.name()).collect();
+        Failure::Usage(format!("--assignor: \"{name}\" is not one of {}", names.join(", ")))
+    })?;
+    let path = path.ok_or_else(|| Failure::Usage(format!("assign needs a JSON file\n{USAGE}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("cannot read {path}: {e}")))?;
+    let group = Group::from_json(&text).map_err(|e| Failure::Scenario(format!("{path}: {e}")))?;
+    let json = if assignor == Assignor::CooperativeSticky {
+        let (first, converged) = assignor::cooperative_converge(&group.partitions_per_topic, &group.members);
+        serde_json::json!({ "assignment": assignor::to_json(&converged), "first_round": assignor::to_json(&first) })
+    } else {
+        assignor::to_json(&assignor::assign(assignor, &group.partitions_per_topic, &group.members))
+    };
+    println!("{json}");
     Ok(())
 }

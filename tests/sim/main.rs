@@ -4,6 +4,7 @@
 
 mod backoff;
 mod brokers;
+mod kafka;
 mod kernel;
 mod presets;
 mod scenarios;
