@@ -112,6 +112,8 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
         }
     }
 
+    check_streams(sim)?;
+
     // Consumers: within prefetch and concurrency; receipts unique.
     for (ci, c) in sim.consumers.iter().enumerate() {
         let spec = &scenario.consumers[ci];
@@ -131,6 +133,90 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
         }
     }
     Ok(())
+}
+
+/// Streams: every record appended is retained, compacted away or past retention, and nothing
+/// vanishes otherwise; segments tile the log; no partition has two live owners in a group;
+/// members work only on what they own; committed offsets are within the log.
+fn check_streams(sim: &Sim) -> Result<(), Violation> {
+    let fail = |what: String| Err(Violation { at: sim.now(), what });
+    let streams = sim.streams();
+    let scenario = sim.scenario();
+    let mut appended = 0u64;
+    for (ti, topic) in streams.topics.iter().enumerate() {
+        for (pi, log) in topic.logs.iter().enumerate() {
+            let name = format!("{}-{pi}", scenario.topics[ti].name);
+            appended += log.end();
+            let retained = log.records.iter().filter(|r| r.retained).count() as u64;
+            if retained + log.deleted + log.compacted != log.end() {
+                return fail(format!(
+                    "{name}: {retained} retained + {} deleted + {} compacted != {} appended",
+                    log.deleted,
+                    log.compacted,
+                    log.end()
+                ));
+            }
+            if log.log_start > log.end()
+                || log.records.iter().take(usize::try_from(log.log_start).unwrap_or(usize::MAX)).any(|r| r.retained)
+            {
+                return fail(format!("{name}: a record below the log start {} is still retained", log.log_start));
+            }
+            let Some(active) = log.segments.back() else { return fail(format!("{name}: no active segment")) };
+            if active.end != log.end() {
+                return fail(format!("{name}: the active segment ends at {}, the log at {}", active.end, log.end()));
+            }
+            if log.segments.iter().zip(log.segments.iter().skip(1)).any(|(a, b)| a.end != b.base) {
+                return fail(format!("{name}: segments do not tile the log"));
+            }
+            if log.segments.front().is_some_and(|f| f.base > log.log_start.max(f.base) || f.end < log.log_start) {
+                return fail(format!("{name}: the first segment does not hold the log start"));
+            }
+        }
+    }
+    if appended != sim.stats().records + streams_forwarded(streams) {
+        return fail(format!("{appended} records in the logs; {} produced", sim.stats().records));
+    }
+    for (gi, group) in streams.groups.iter().enumerate() {
+        let spec = &scenario.groups[gi];
+        let mut owners: BTreeMap<crate::stream::Part, usize> = BTreeMap::new();
+        for (mi, m) in group.members.iter().enumerate() {
+            if !m.alive {
+                if m.current.is_some() || !m.batch.is_empty() {
+                    return fail(format!("{}-{} is down but still has work", spec.name, mi + 1));
+                }
+                continue;
+            }
+            for part in &m.owned {
+                if !spec.topics.contains(&part.topic) {
+                    return fail(format!("{}-{} owns a partition of a topic it does not read", spec.name, mi + 1));
+                }
+                if let Some(other) = owners.insert(*part, mi) {
+                    return fail(format!(
+                        "{}: partition {}-{} owned by members {} and {}",
+                        spec.name,
+                        scenario.topics[part.topic as usize].name,
+                        part.partition,
+                        other + 1,
+                        mi + 1
+                    ));
+                }
+            }
+            if m.batch.iter().any(|(p, _)| !m.owned.contains(p)) {
+                return fail(format!("{}-{} has fetched records of a partition it does not own", spec.name, mi + 1));
+            }
+        }
+        for (part, &offset) in &group.committed {
+            if offset > streams.log(*part).end() {
+                return fail(format!("{}: committed {offset} beyond the log end", spec.name));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records the groups forwarded to retry and dead-letter topics.
+fn streams_forwarded(streams: &crate::stream::Streams) -> u64 {
+    streams.groups.iter().map(|g| g.stats.retried + g.stats.dead_lettered).sum()
 }
 
 /// A message's state as far as the trace can tell.
@@ -153,6 +239,11 @@ pub struct Ledger {
     queue: Vec<QueueId>,
     deliveries: Vec<u32>,
     last_at: SimTime,
+    /// Streams: the next offset per (topic, partition); per (group, topic, partition) the
+    /// committed offset and the member that owns it.
+    log_end: BTreeMap<(u32, u32), u64>,
+    committed: BTreeMap<(u32, u32, u32), u64>,
+    owner: BTreeMap<(u32, u32, u32), u32>,
 }
 
 impl Ledger {
@@ -164,6 +255,44 @@ impl Ledger {
             return bad(format!("event at {at} after one at {}", self.last_at));
         }
         self.last_at = at;
+        match *event {
+            T::RecordAppended { topic, partition, offset, .. } => {
+                let end = self.log_end.entry((topic, partition)).or_insert(0);
+                if offset != *end {
+                    return bad(format!("topic {topic}-{partition}: appended at {offset}, the log ends at {end}"));
+                }
+                *end += 1;
+            }
+            T::OffsetCommitted { group, topic, partition, offset, .. } => {
+                let end = self.log_end.get(&(topic, partition)).copied().unwrap_or(0);
+                let was = self.committed.insert((group, topic, partition), offset).unwrap_or(0);
+                if offset < was || offset > end {
+                    return bad(format!(
+                        "group {group} committed {topic}-{partition} at {offset}: was {was}, log end {end}"
+                    ));
+                }
+            }
+            T::PartitionAssigned { group, member, topic, partition, .. } => {
+                if let Some(other) = self.owner.insert((group, topic, partition), member) {
+                    return bad(format!(
+                        "group {group}: {topic}-{partition} given to member {member} while member {other} owns it"
+                    ));
+                }
+            }
+            T::PartitionRevoked { group, member, topic, partition, .. }
+                if self.owner.remove(&(group, topic, partition)) != Some(member) =>
+            {
+                return bad(format!(
+                    "group {group}: member {member} gave up {topic}-{partition}, which it did not own"
+                ));
+            }
+            T::RecordDone { topic, partition, offset, .. } | T::RecordStarted { topic, partition, offset, .. }
+                if offset >= self.log_end.get(&(topic, partition)).copied().unwrap_or(0) =>
+            {
+                return bad(format!("a record at {topic}-{partition}@{offset}, beyond the log end"));
+            }
+            _ => {}
+        }
         if let T::Published { msg, queue, .. } = *event {
             if msg as usize != self.seen.len() {
                 return bad(format!("m{msg} published out of sequence (expected m{})", self.seen.len()));

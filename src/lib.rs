@@ -9,6 +9,7 @@
 //! - [`broker`]: queues, leases (SQS, RabbitMQ, Service Bus), dead letters, TTL, FIFO.
 //! - [`consumer`]: the agents that receive, process, retry and settle.
 //! - [`kafka`]: Kafka's pure functions: the keyed partitioner and the four assignors.
+//! - [`stream`]: topics, partitions, consumer groups, offsets and rebalancing, as Kafka does them.
 //! - [`sim`]: the agenda, ordered by (time, class, sequence), and the one `match` on events.
 //! - [`trace`]: what happened, one readable line per event, and the trace hash.
 //! - [`check`]: invariant checkers the tests run after every step.
@@ -25,6 +26,7 @@ pub mod ready;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
+pub mod stream;
 pub mod swarm;
 pub mod time;
 pub mod trace;

@@ -7,7 +7,8 @@ use crate::broker::{Broker, SendAttrs, Sent};
 use crate::consumer::{poisson_gap, Consumer};
 use crate::message::{Phase, StateCounts};
 use crate::rng::Prng;
-use crate::scenario::{index_u32, limits, Op, Scenario, Schedule};
+use crate::scenario::{index_u32, limits, Op, Scenario, Schedule, Target};
+use crate::stream::Streams;
 use crate::time::{Duration, SimTime};
 use crate::trace::{
     ConsumerId, DeadReason, MsgId, ProducerId, QueueId, ReturnReason, StopReason, TraceEvent, TraceHash, SCRIPT,
@@ -48,6 +49,18 @@ pub enum Event {
     Script { step: u32 },
     /// An autoscaler looks at its queue.
     Autoscale { scaler: u32 },
+    /// A stream consumer group starts.
+    GroupStart { group: u32 },
+    /// A stream member's record is done, or a record it waits for is due.
+    StreamWork { group: u32, member: u32, epoch: u32 },
+    /// The coordinator stops waiting for members to rejoin (or the initial delay is over).
+    JoinDeadline { group: u32, round: u32 },
+    /// The leader's SyncGroup round is done: the group is Stable.
+    SyncDone { group: u32, round: u32 },
+    /// A crashed member's session times out.
+    SessionExpired { group: u32, member: u32, epoch: u32 },
+    /// The log cleaner's round for a topic: retention and compaction.
+    LogCleanup { topic: u32 },
 }
 
 impl Event {
@@ -55,7 +68,11 @@ impl Event {
     /// `t` is visible to anything else that happens at `t` (SQS-8: visible at t >= deadline).
     fn class(self) -> u8 {
         match self {
-            Event::LeaseExpiry { .. } | Event::LeaseCheck { .. } | Event::Visible { .. } | Event::TtlExpiry { .. } => 0,
+            Event::LeaseExpiry { .. }
+            | Event::LeaseCheck { .. }
+            | Event::Visible { .. }
+            | Event::TtlExpiry { .. }
+            | Event::LogCleanup { .. } => 0,
             _ => 1,
         }
     }
@@ -136,7 +153,10 @@ pub(crate) struct Producer {
 /// Running totals, kept as integers so they are exact on every target.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Stats {
+    /// Messages sent to queues.
     pub published: u64,
+    /// Records producers appended to topics (groups' forwards to retry topics not counted).
+    pub records: u64,
     /// Deliveries out of a queue, and the summed time messages waited there first.
     pub deliveries: u64,
     /// Deliveries that waited at all (Erlang C's P(wait) is `waited / deliveries`).
@@ -180,8 +200,9 @@ pub struct Sim {
     pub(crate) now: SimTime,
     pub(crate) out: Outbox,
     pub(crate) broker: Broker,
+    pub(crate) streams: Streams,
     pub(crate) consumers: Vec<Consumer>,
-    producers: Vec<Producer>,
+    pub(crate) producers: Vec<Producer>,
     /// Dependencies taken down by hand (the script, or a user).
     pub(crate) dependency_down: Vec<bool>,
     /// Rate-limited dependencies' buckets: tokens in millionths, and when they were topped up.
@@ -215,8 +236,10 @@ impl Sim {
             .enumerate()
             .map(|(i, c)| Consumer::new(root.fork(0x1_0000 + i as u64), c))
             .collect();
+        let streams = Streams::new(&scenario, &mut root);
         let mut sim = Sim {
             broker: Broker::new(&scenario),
+            streams,
             dependency_down: vec![false; scenario.dependencies.len()],
             dependency_tokens: scenario
                 .dependencies
@@ -239,6 +262,12 @@ impl Sim {
             let producer = index_u32(p);
             let first = sim.first_send(producer);
             sim.next_send(producer, first);
+        }
+        for (i, g) in sim.scenario.groups.iter().enumerate() {
+            sim.out.schedule(g.start, Event::GroupStart { group: index_u32(i) });
+        }
+        for (i, t) in sim.scenario.topics.iter().enumerate() {
+            sim.out.schedule(SimTime::ZERO.after(t.check_every), Event::LogCleanup { topic: index_u32(i) });
         }
         for (i, a) in sim.scenario.autoscalers.iter().enumerate() {
             sim.out.schedule(SimTime::ZERO.after(a.check_every), Event::Autoscale { scaler: index_u32(i) });
@@ -409,6 +438,12 @@ impl Sim {
             }
             Event::Script { step } => self.script_step(step),
             Event::Autoscale { scaler } => self.autoscale(scaler),
+            Event::GroupStart { group } => self.start_group(group),
+            Event::StreamWork { group, member, epoch } => self.stream_work(group, member, epoch),
+            Event::JoinDeadline { group, round } => self.join_deadline(group, round),
+            Event::SyncDone { group, round } => self.sync_done(group, round),
+            Event::SessionExpired { group, member, epoch } => self.session_expired(group, member, epoch),
+            Event::LogCleanup { topic } => self.clean_topic(topic),
         }
     }
 
@@ -442,7 +477,7 @@ impl Sim {
     }
 
     fn produce(&mut self, producer: ProducerId) {
-        if self.stats.published >= limits::MESSAGES_MAX {
+        if self.stats.published + self.stats.records >= limits::MESSAGES_MAX {
             self.stop_producer(producer, StopReason::MessageLimit);
             return;
         }
@@ -466,9 +501,16 @@ impl Sim {
                 at.get(p.next_script).copied()
             }
         };
-        let queue = spec.queue;
-        if let Sent::Stored(_) = self.broker.publish(&mut self.out, self.now, queue, producer, attrs) {
-            self.stats.published += 1;
+        match spec.target {
+            Target::Queue(queue) => {
+                if let Sent::Stored(_) = self.broker.publish(&mut self.out, self.now, queue, producer, attrs) {
+                    self.stats.published += 1;
+                }
+            }
+            Target::Topic(topic) => {
+                self.stats.records += 1;
+                self.produce_record(producer, topic);
+            }
         }
         self.next_send(producer, next);
     }
@@ -573,6 +615,10 @@ impl Sim {
                     self.out.schedule(now, Event::RedriveNext { from, to, every });
                 }
             },
+            Op::CrashMember { group, member } => self.crash_member(group, member),
+            Op::RestartMember { group, member } => self.restart_member(group, member),
+            Op::RemoveMember { group, member } => self.remove_member(group, member),
+            Op::AddMember { group } => self.add_member(group),
             Op::DependencyDown { dependency } | Op::DependencyUp { dependency } => {
                 let up = matches!(op, Op::DependencyUp { .. });
                 self.dependency_down[dependency as usize] = !up;

@@ -104,6 +104,59 @@ reasons! {
     }
 }
 
+reasons! {
+    /// A consumer group's state (the classic group coordinator's names).
+    GroupPhase {
+        Empty = 0, "Empty";
+        PreparingRebalance = 1, "PreparingRebalance";
+        CompletingRebalance = 2, "CompletingRebalance";
+        Stable = 3, "Stable";
+    }
+}
+
+reasons! {
+    /// What happened to a member of a consumer group.
+    MemberChange {
+        Joined = 0, "joined";
+        Left = 1, "left the group";
+        Crashed = 2, "crashed";
+        /// The coordinator removed it: its session timed out, or it missed a rebalance.
+        Removed = 3, "removed by the coordinator";
+        Restarted = 4, "restarted";
+    }
+}
+
+reasons! {
+    /// Why a member gave up a partition.
+    RevokeReason {
+        Rebalance = 0, "revoked for a rebalance";
+        /// KC-3: taken away without a chance to commit (session timeout).
+        Lost = 1, "lost";
+        Left = 2, "given up on leaving";
+    }
+}
+
+reasons! {
+    /// Why records a group never handled are behind it.
+    LossReason {
+        /// Committed before processing, then the member died (at-most-once, KC-6).
+        CommittedUnprocessed = 0, "committed before processing, never processed";
+        /// Deleted by retention before the group read them; the offset reset skipped them.
+        Retention = 1, "deleted by retention before being read";
+    }
+}
+
+reasons! {
+    /// How a group's member handled a record.
+    RecordOutcome {
+        Processed = 0, "processed";
+        /// Failed; forwarded to the next retry topic.
+        Retried = 1, "failed, sent to retry";
+        /// Failed its last retry; forwarded to the dead-letter topic.
+        DeadLettered = 2, "failed, dead-lettered";
+    }
+}
+
 /// Everything that can happen in a run. Motion carries its start (`at`) and end time, so the
 /// renderer interpolates without any events in between.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -268,6 +321,124 @@ pub enum TraceEvent {
         dependency: u32,
         up: bool,
     },
+    /// A record was appended to a partition's log at `offset`. `key` is `u32::MAX` for a
+    /// null key; `producer` is `u32::MAX - 1` for a record a group forwarded to a retry or
+    /// dead-letter topic. `record` is the logical record, the same through retries.
+    RecordAppended {
+        at: SimTime,
+        topic: u32,
+        partition: u32,
+        offset: u64,
+        record: u32,
+        key: u32,
+        producer: ProducerId,
+        tombstone: bool,
+    },
+    /// A poll returned `count` records of a partition, from `from`.
+    RecordsFetched {
+        at: SimTime,
+        group: u32,
+        member: u32,
+        topic: u32,
+        partition: u32,
+        from: u64,
+        count: u32,
+    },
+    /// A member started on a record; done at `done_at`.
+    RecordStarted {
+        at: SimTime,
+        group: u32,
+        member: u32,
+        topic: u32,
+        partition: u32,
+        offset: u64,
+        done_at: SimTime,
+    },
+    /// A member finished a record; `times` is how often the group has handled this offset.
+    RecordDone {
+        at: SimTime,
+        group: u32,
+        member: u32,
+        topic: u32,
+        partition: u32,
+        offset: u64,
+        record: u32,
+        times: u32,
+        outcome: RecordOutcome,
+    },
+    /// The group's committed offset for a partition: the next record to read (KC-5).
+    OffsetCommitted {
+        at: SimTime,
+        group: u32,
+        member: u32,
+        topic: u32,
+        partition: u32,
+        offset: u64,
+    },
+    /// `count` records in `[from, to)` the group will never handle.
+    RecordsLost {
+        at: SimTime,
+        group: u32,
+        topic: u32,
+        partition: u32,
+        from: u64,
+        to: u64,
+        count: u32,
+        reason: LossReason,
+    },
+    GroupChanged {
+        at: SimTime,
+        group: u32,
+        phase: GroupPhase,
+        generation: i32,
+    },
+    MemberChanged {
+        at: SimTime,
+        group: u32,
+        member: u32,
+        change: MemberChange,
+    },
+    /// A member took a partition in `generation`, reading from `offset`.
+    PartitionAssigned {
+        at: SimTime,
+        group: u32,
+        member: u32,
+        topic: u32,
+        partition: u32,
+        generation: u32,
+        offset: u64,
+    },
+    PartitionRevoked {
+        at: SimTime,
+        group: u32,
+        member: u32,
+        topic: u32,
+        partition: u32,
+        reason: RevokeReason,
+    },
+    /// Retention deleted the log below `log_start` (KC-11, KC-12).
+    SegmentsDeleted {
+        at: SimTime,
+        topic: u32,
+        partition: u32,
+        log_start: u64,
+    },
+    /// The cleaner removed `removed` superseded records; the log is clean below `cleaned_to`.
+    Compacted {
+        at: SimTime,
+        topic: u32,
+        partition: u32,
+        removed: u32,
+        cleaned_to: u64,
+    },
+    /// A group processed `record` after a newer record of the same key, `after`.
+    OrderViolated {
+        at: SimTime,
+        group: u32,
+        key: u32,
+        record: u32,
+        after: u32,
+    },
     /// A producer will send no more.
     ProducerStopped {
         at: SimTime,
@@ -303,6 +474,19 @@ impl TraceEvent {
             | ConsumerRestarted { at, .. }
             | Scaled { at, .. }
             | DependencyChanged { at, .. }
+            | RecordAppended { at, .. }
+            | RecordsFetched { at, .. }
+            | RecordStarted { at, .. }
+            | RecordDone { at, .. }
+            | OffsetCommitted { at, .. }
+            | RecordsLost { at, .. }
+            | GroupChanged { at, .. }
+            | MemberChanged { at, .. }
+            | PartitionAssigned { at, .. }
+            | PartitionRevoked { at, .. }
+            | SegmentsDeleted { at, .. }
+            | Compacted { at, .. }
+            | OrderViolated { at, .. }
             | ProducerStopped { at, .. } => at,
         }
     }
@@ -334,6 +518,19 @@ impl TraceEvent {
             Scaled { .. } => "scaled",
             DependencyChanged { .. } => "dependency_changed",
             ProducerStopped { .. } => "producer_stopped",
+            RecordAppended { .. } => "record_appended",
+            RecordsFetched { .. } => "records_fetched",
+            RecordStarted { .. } => "record_started",
+            RecordDone { .. } => "record_done",
+            OffsetCommitted { .. } => "offset_committed",
+            RecordsLost { .. } => "records_lost",
+            GroupChanged { .. } => "group_changed",
+            MemberChanged { .. } => "member_changed",
+            PartitionAssigned { .. } => "partition_assigned",
+            PartitionRevoked { .. } => "partition_revoked",
+            SegmentsDeleted { .. } => "segments_deleted",
+            Compacted { .. } => "compacted",
+            OrderViolated { .. } => "order_violated",
         }
     }
 
@@ -364,6 +561,19 @@ impl TraceEvent {
             | ConsumerRestarted { .. }
             | Scaled { .. }
             | DependencyChanged { .. }
+            | RecordAppended { .. }
+            | RecordsFetched { .. }
+            | RecordStarted { .. }
+            | RecordDone { .. }
+            | OffsetCommitted { .. }
+            | RecordsLost { .. }
+            | GroupChanged { .. }
+            | MemberChanged { .. }
+            | PartitionAssigned { .. }
+            | PartitionRevoked { .. }
+            | SegmentsDeleted { .. }
+            | Compacted { .. }
+            | OrderViolated { .. }
             | ProducerStopped { .. } => None,
         }
     }
@@ -457,6 +667,56 @@ impl TraceEvent {
             ProducerStopped { producer, reason, .. } => {
                 v.id("producer", producer).reason("reason", reason.code(), reason.as_str());
             }
+            RecordAppended { topic, partition, offset, record, key, producer, tombstone, .. } => {
+                v.id("topic", topic).id("partition", partition).count("offset", offset).id("record", record);
+                v.id("key", key).id("producer", producer);
+                v.reason("tombstone", u8::from(tombstone), if tombstone { "tombstone" } else { "value" });
+            }
+            RecordsFetched { group, member, topic, partition, from, count, .. } => {
+                v.id("group", group).id("member", member).id("topic", topic).id("partition", partition);
+                v.count("from", from).id("count", count);
+            }
+            RecordStarted { group, member, topic, partition, offset, done_at, .. } => {
+                v.id("group", group).id("member", member).id("topic", topic).id("partition", partition);
+                v.count("offset", offset).time("done_at_ms", done_at);
+            }
+            RecordDone { group, member, topic, partition, offset, record, times, outcome, .. } => {
+                v.id("group", group).id("member", member).id("topic", topic).id("partition", partition);
+                v.count("offset", offset).id("record", record).id("times", times);
+                v.reason("outcome", outcome.code(), outcome.as_str());
+            }
+            OffsetCommitted { group, member, topic, partition, offset, .. } => {
+                v.id("group", group).id("member", member).id("topic", topic).id("partition", partition);
+                v.count("offset", offset);
+            }
+            RecordsLost { group, topic, partition, from, to, count, reason, .. } => {
+                v.id("group", group).id("topic", topic).id("partition", partition).count("from", from).count("to", to);
+                v.id("count", count).reason("reason", reason.code(), reason.as_str());
+            }
+            GroupChanged { group, phase, generation, .. } => {
+                v.id("group", group).reason("phase", phase.code(), phase.as_str());
+                v.id("generation", u32::try_from(generation).unwrap_or(0));
+            }
+            MemberChanged { group, member, change, .. } => {
+                v.id("group", group).id("member", member).reason("change", change.code(), change.as_str());
+            }
+            PartitionAssigned { group, member, topic, partition, generation, offset, .. } => {
+                v.id("group", group).id("member", member).id("topic", topic).id("partition", partition);
+                v.id("generation", generation).count("offset", offset);
+            }
+            PartitionRevoked { group, member, topic, partition, reason, .. } => {
+                v.id("group", group).id("member", member).id("topic", topic).id("partition", partition);
+                v.reason("reason", reason.code(), reason.as_str());
+            }
+            SegmentsDeleted { topic, partition, log_start, .. } => {
+                v.id("topic", topic).id("partition", partition).count("log_start", log_start);
+            }
+            Compacted { topic, partition, removed, cleaned_to, .. } => {
+                v.id("topic", topic).id("partition", partition).id("removed", removed).count("cleaned_to", cleaned_to);
+            }
+            OrderViolated { group, key, record, after, .. } => {
+                v.id("group", group).id("key", key).id("record", record).id("after", after);
+            }
         }
     }
 
@@ -488,6 +748,19 @@ impl TraceEvent {
             ConsumerRestarted { .. } => 22,
             DependencyChanged { .. } => 23,
             Scaled { .. } => 24,
+            RecordAppended { .. } => 25,
+            RecordsFetched { .. } => 26,
+            RecordStarted { .. } => 27,
+            RecordDone { .. } => 28,
+            OffsetCommitted { .. } => 29,
+            RecordsLost { .. } => 30,
+            GroupChanged { .. } => 31,
+            MemberChanged { .. } => 32,
+            PartitionAssigned { .. } => 33,
+            PartitionRevoked { .. } => 34,
+            SegmentsDeleted { .. } => 35,
+            Compacted { .. } => 36,
+            OrderViolated { .. } => 37,
         }
     }
 }
@@ -495,6 +768,8 @@ impl TraceEvent {
 /// What `TraceEvent::fields` calls for each field.
 trait FieldVisitor {
     fn id(&mut self, name: &'static str, value: u32) -> &mut Self;
+    /// Offsets and other counts that can pass u32.
+    fn count(&mut self, name: &'static str, value: u64) -> &mut Self;
     fn time(&mut self, name: &'static str, value: SimTime) -> &mut Self;
     fn reason(&mut self, name: &'static str, code: u8, text: &'static str) -> &mut Self;
 }
@@ -520,6 +795,9 @@ impl fmt::Display for Line<'_> {
         };
         let consumer = |c: ConsumerId| s.consumers.get(c as usize).map_or("?", |x| x.name.as_str());
         let dependency = |d: u32| s.dependencies.get(d as usize).map_or("?", |x| x.name.as_str());
+        let topic = |t: u32| s.topics.get(t as usize).map_or("?", |x| x.name.as_str());
+        let group = |g: u32| s.groups.get(g as usize).map_or("?", |x| x.name.as_str());
+        let member = |g: u32, m: u32| format!("{}-{}", group(g), m + 1);
         write!(f, "{} ", self.event.at())?;
         match *self.event {
             Published { msg, producer: p, queue: q, arrives_at, .. } => {
@@ -589,6 +867,71 @@ impl fmt::Display for Line<'_> {
                 write!(f, "{} is {}", dependency(d), if up { "up" } else { "down" })
             }
             ProducerStopped { producer: p, reason, .. } => write!(f, "{} stopped: {}", producer(p), reason.as_str()),
+            RecordAppended { topic: t, partition, offset, key, producer: p, tombstone, .. } => {
+                write!(f, "{}-{partition}@{offset} appended", topic(t))?;
+                if key != u32::MAX {
+                    write!(f, " key-{key}")?;
+                }
+                if tombstone {
+                    write!(f, " (tombstone)")?;
+                }
+                if p == u32::MAX - 1 {
+                    write!(f, " (forwarded by a group)")
+                } else {
+                    write!(f, " by {}", producer(p))
+                }
+            }
+            RecordsFetched { group: g, member: m, topic: t, partition, from, count, .. } => {
+                write!(f, "{} fetched {count} from {}-{partition}@{from}", member(g, m), topic(t))
+            }
+            RecordStarted { group: g, member: m, topic: t, partition, offset, done_at, .. } => {
+                write!(f, "{} processing {}-{partition}@{offset} (done {done_at})", member(g, m), topic(t))
+            }
+            RecordDone { group: g, member: m, topic: t, partition, offset, times, outcome, .. } => {
+                write!(f, "{} {} {}-{partition}@{offset}", member(g, m), outcome.as_str(), topic(t))?;
+                if times > 1 {
+                    write!(f, " (handled {times} times!)")?;
+                }
+                Ok(())
+            }
+            OffsetCommitted { group: g, member: m, topic: t, partition, offset, .. } => {
+                write!(f, "{} committed {}-{partition} at {offset}", member(g, m), topic(t))
+            }
+            RecordsLost { group: g, topic: t, partition, from, to, count, reason, .. } => {
+                write!(
+                    f,
+                    "{}: {count} records of {}-{partition} in {from}..{to} {}",
+                    group(g),
+                    topic(t),
+                    reason.as_str()
+                )
+            }
+            GroupChanged { group: g, phase, generation, .. } => {
+                write!(f, "{} is {} (generation {generation})", group(g), phase.as_str())
+            }
+            MemberChanged { group: g, member: m, change, .. } => write!(f, "{} {}", member(g, m), change.as_str()),
+            PartitionAssigned { group: g, member: m, topic: t, partition, generation, offset, .. } => write!(
+                f,
+                "{} owns {}-{partition} (generation {generation}), reading from {offset}",
+                member(g, m),
+                topic(t)
+            ),
+            PartitionRevoked { group: g, member: m, topic: t, partition, reason, .. } => {
+                write!(f, "{} gave up {}-{partition}: {}", member(g, m), topic(t), reason.as_str())
+            }
+            SegmentsDeleted { topic: t, partition, log_start, .. } => {
+                write!(f, "{}-{partition}: retention deleted everything below {log_start}", topic(t))
+            }
+            Compacted { topic: t, partition, removed, cleaned_to, .. } => {
+                write!(
+                    f,
+                    "{}-{partition} compacted: {removed} older values removed, clean below {cleaned_to}",
+                    topic(t)
+                )
+            }
+            OrderViolated { group: g, key, record, after, .. } => {
+                write!(f, "{}: key-{key} out of order: record {record} processed after record {after}", group(g))
+            }
         }
     }
 }
@@ -609,6 +952,9 @@ impl Serialize for TraceEvent {
         }
         impl<M: SerializeMap> FieldVisitor for Json<M> {
             fn id(&mut self, name: &'static str, value: u32) -> &mut Self {
+                self.put(name, &value)
+            }
+            fn count(&mut self, name: &'static str, value: u64) -> &mut Self {
                 self.put(name, &value)
             }
             fn time(&mut self, name: &'static str, value: SimTime) -> &mut Self {
@@ -664,6 +1010,10 @@ impl TraceHash {
 impl FieldVisitor for TraceHash {
     fn id(&mut self, _name: &'static str, value: u32) -> &mut Self {
         self.word(u64::from(value));
+        self
+    }
+    fn count(&mut self, _name: &'static str, value: u64) -> &mut Self {
+        self.word(value);
         self
     }
     fn time(&mut self, _name: &'static str, value: SimTime) -> &mut Self {

@@ -3,7 +3,7 @@
 //! objects and every number is a JS number). Errors cross as `JsError` with the same text the
 //! CLI prints.
 
-use crate::scenario::{presets as all_presets, LeaseModel, QueueRole, Scenario};
+use crate::scenario::{presets as all_presets, LeaseModel, QueueRole, Scenario, Target};
 use crate::sim::Sim;
 use crate::time::SimTime;
 use crate::trace::TraceEvent;
@@ -93,7 +93,9 @@ struct QueueInfo<'a> {
 #[derive(Serialize)]
 struct Named<'a> {
     name: &'a str,
-    queue: u32,
+    /// Where it sends: a queue or a topic.
+    queue: Option<u32>,
+    topic: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -162,7 +164,14 @@ impl Engine {
                     QueueInfo { name: &q.name, role, of, model, lease_ms: q.lease.lease_duration().as_millis_f64() }
                 })
                 .collect(),
-            producers: s.producers.iter().map(|p| Named { name: &p.name, queue: p.queue }).collect(),
+            producers: s
+                .producers
+                .iter()
+                .map(|p| match p.target {
+                    Target::Queue(q) => Named { name: &p.name, queue: Some(q), topic: None },
+                    Target::Topic(t) => Named { name: &p.name, queue: None, topic: Some(t) },
+                })
+                .collect(),
             consumers: s
                 .consumers
                 .iter()

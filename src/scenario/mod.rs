@@ -7,7 +7,10 @@
 //! The built-in presets are JSON files in `scenarios/`, embedded by `build.rs`.
 
 mod raw;
+mod streams;
 mod validate;
+
+pub use streams::{CommitMode, GroupSpec, KeySpec, NullKeys, OffsetReset, Target, TopicKind, TopicRole, TopicSpec};
 
 use crate::backoff;
 use crate::rng::Ratio;
@@ -39,6 +42,14 @@ pub mod limits {
     pub const TEXT_CHARS_MAX: usize = 2_000;
     pub const ATTEMPTS_MAX: u32 = 1_000;
     pub const MAX_LENGTH_MAX: u32 = 10_000_000;
+    pub const TOPICS_MAX: usize = 8;
+    /// Partitions per topic: room to draw each one as a log.
+    pub const PARTITIONS_MAX: u32 = 64;
+    pub const GROUPS_MAX: usize = 8;
+    /// Members a group can ever have, counting those added live.
+    pub const GROUP_MEMBERS_MAX: u32 = 32;
+    pub const RETRY_TOPICS_MAX: usize = 4;
+    pub const KEYS_MAX: u32 = 10_000;
     /// 2^53 − 1: the largest seed JavaScript holds exactly, so the page can replay any run.
     pub const SEED_MAX: u64 = (1 << 53) - 1;
     /// SQS-3: a visibility timeout is 0 to 12 hours.
@@ -73,6 +84,9 @@ pub struct Scenario {
     pub latency: Duration,
     /// The author's queues first, then the dead-letter and retry queues they imply.
     pub queues: Vec<QueueSpec>,
+    /// The author's topics first, then the retry and dead-letter topics groups imply.
+    pub topics: Vec<TopicSpec>,
+    pub groups: Vec<GroupSpec>,
     pub producers: Vec<ProducerSpec>,
     pub consumers: Vec<ConsumerSpec>,
     pub dependencies: Vec<DependencySpec>,
@@ -153,11 +167,15 @@ impl QueueSpec {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProducerSpec {
     pub name: String,
-    pub queue: u32,
+    pub target: Target,
     pub schedule: Schedule,
     pub groups: Option<u32>,
     /// Sorted indices of the producer's messages that are poison.
     pub poison: Vec<u64>,
+    /// Topics: the keys of its records; `None` sends null keys (KP-6).
+    pub keys: Option<KeySpec>,
+    /// Topics: the chance that a record is a tombstone (KC-13).
+    pub tombstones: Ratio,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -350,6 +368,25 @@ pub enum Op {
         from: u32,
         to: u32,
         rate_per_s: Option<u32>,
+    },
+    /// A stream group's member (0-based) crashes: it stops at once, and the coordinator
+    /// notices at its session timeout.
+    CrashMember {
+        group: u32,
+        member: u32,
+    },
+    RestartMember {
+        group: u32,
+        member: u32,
+    },
+    /// The member leaves cleanly: it finishes its batch, commits, and sends LeaveGroup.
+    RemoveMember {
+        group: u32,
+        member: u32,
+    },
+    /// A new member joins the group.
+    AddMember {
+        group: u32,
     },
     DependencyDown {
         dependency: u32,

@@ -16,7 +16,12 @@ pub struct Scenario {
     pub duration_ms: i64,
     #[serde(default)]
     pub network: Network,
+    #[serde(default)]
     pub queues: Vec<Queue>,
+    #[serde(default)]
+    pub topics: Vec<super::streams::RawTopic>,
+    #[serde(default)]
+    pub groups: Vec<super::streams::RawGroup>,
     #[serde(default)]
     pub producers: Vec<Producer>,
     #[serde(default)]
@@ -111,6 +116,12 @@ pub struct Producer {
     /// Indices (0-based) of this producer's messages that are poison.
     #[serde(default)]
     pub poison: Vec<u64>,
+    /// Topics: record keys (none: null keys).
+    #[serde(default)]
+    pub keys: Option<super::streams::RawKeys>,
+    /// Compacted topics: the share of records that are tombstones (a key with a null value).
+    #[serde(default)]
+    pub tombstones: f64,
 }
 
 #[derive(Deserialize)]
@@ -363,6 +374,23 @@ pub enum Op {
         to: Option<String>,
         #[serde(default)]
         rate_per_s: Option<f64>,
+    },
+    /// Stream consumer groups: a member crashes (and is noticed at its session timeout),
+    /// comes back, leaves cleanly, or a new one joins.
+    CrashMember {
+        group: String,
+        member: String,
+    },
+    RestartMember {
+        group: String,
+        member: String,
+    },
+    RemoveMember {
+        group: String,
+        member: String,
+    },
+    AddMember {
+        group: String,
     },
     DependencyDown {
         dependency: String,

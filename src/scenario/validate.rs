@@ -6,7 +6,7 @@ use super::*;
 use crate::backoff::{Policy, Strategy};
 use serde_json::Value;
 
-fn err<T>(path: impl Into<String>, reason: impl Into<String>) -> Result<T, ScenarioError> {
+pub(super) fn err<T>(path: impl Into<String>, reason: impl Into<String>) -> Result<T, ScenarioError> {
     Err(ScenarioError { path: path.into(), reason: reason.into() })
 }
 
@@ -52,11 +52,17 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
     let latency = ms("network.latency_ms", raw.network.latency_ms, limits::LATENCY_MS_MAX)?;
 
     let mut queues = queues(raw.queues)?;
+    let queue_names: Vec<String> = queues.iter().map(|q| q.name.clone()).collect();
+    let mut topics = streams::topics(raw.topics, &queue_names)?;
+    if queues.is_empty() && topics.is_empty() {
+        return err("queues", "needs at least 1 entry, unless there are topics");
+    }
+    let groups = streams::groups(raw.groups, &mut topics, duration)?;
     let dependencies = dependencies(raw.dependencies)?;
-    let producers = producers(raw.producers, &queues)?;
+    let producers = producers(raw.producers, &queues, &topics)?;
     let (consumers, autoscalers) = consumers(raw.consumers, &mut queues, &dependencies)?;
     let mut names = Vec::new();
-    let script = script(raw.script, &queues, &producers, &consumers, &dependencies, &mut names)?;
+    let script = script(raw.script, &queues, &producers, &consumers, &dependencies, &groups, &mut names)?;
     if producers.is_empty() && !script.iter().any(|s| matches!(s.op, Op::Send { .. })) {
         return err("producers", "needs at least 1 entry, unless the script sends");
     }
@@ -68,6 +74,8 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
         duration,
         latency,
         queues,
+        topics,
+        groups,
         producers,
         consumers,
         dependencies,
@@ -103,7 +111,7 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
 // --- Queues ----------------------------------------------------------------------------------
 
 fn queues(raw: Vec<raw::Queue>) -> Result<Vec<QueueSpec>, ScenarioError> {
-    check_count("queues", raw.len(), 1, limits::QUEUES_MAX)?;
+    check_count("queues", raw.len(), 0, limits::QUEUES_MAX)?;
     let mut out: Vec<QueueSpec> = Vec::with_capacity(raw.len() * 2);
     for (i, q) in raw.into_iter().enumerate() {
         let at = format!("queues[{i}]");
@@ -324,20 +332,34 @@ fn dependencies(raw: Vec<raw::Dependency>) -> Result<Vec<DependencySpec>, Scenar
     Ok(out)
 }
 
-fn producers(raw: Vec<raw::Producer>, queues: &[QueueSpec]) -> Result<Vec<ProducerSpec>, ScenarioError> {
+fn producers(
+    raw: Vec<raw::Producer>,
+    queues: &[QueueSpec],
+    topics: &[TopicSpec],
+) -> Result<Vec<ProducerSpec>, ScenarioError> {
     check_count("producers", raw.len(), 0, limits::PRODUCERS_MAX)?;
     let mut out: Vec<ProducerSpec> = Vec::with_capacity(raw.len());
     for (i, p) in raw.into_iter().enumerate() {
         let at = format!("producers[{i}]");
         check_new_name(&format!("{at}.name"), &p.name, out.iter().map(|x| &x.name), "producer")?;
-        let queue = queue_ref(&format!("{at}.to"), &p.to, queues)?;
+        let target = match topics.iter().position(|t| t.name == p.to && t.role == TopicRole::Main) {
+            Some(t) => Target::Topic(index_u32(t)),
+            None => match queues.iter().position(|q| q.name == p.to) {
+                Some(q) => Target::Queue(index_u32(q)),
+                None => {
+                    return err(
+                        format!("{at}.to"),
+                        format!("no queue or topic is named \"{}\"; add it or fix the name", p.to),
+                    )
+                }
+            },
+        };
         let path = format!("{at}.schedule");
         let schedule = schedule(&path, tagged(&path, p.schedule, "kind")?)?;
+        let fifo = matches!(target, Target::Queue(q) if queues[q as usize].fifo);
         let groups = match p.groups {
             None => None,
-            Some(_) if !queues[queue as usize].fifo => {
-                return err(format!("{at}.groups"), "message groups need a FIFO queue (fifo: true)")
-            }
+            Some(_) if !fifo => return err(format!("{at}.groups"), "message groups need a FIFO queue (fifo: true)"),
             Some(n) => match u32::try_from(n) {
                 Ok(n) if (1..=10_000).contains(&n) => Some(n),
                 _ => return err(format!("{at}.groups"), "must be from 1 to 10000"),
@@ -349,7 +371,30 @@ fn producers(raw: Vec<raw::Producer>, queues: &[QueueSpec]) -> Result<Vec<Produc
         if poison.len() > limits::SCRIPTED_SENDS_MAX {
             return err(format!("{at}.poison"), format!("has more than {} entries", limits::SCRIPTED_SENDS_MAX));
         }
-        out.push(ProducerSpec { name: p.name, queue, schedule, groups, poison });
+        let keys = streams::keys(&format!("{at}.keys"), p.keys)?;
+        let tombstones = probability(&format!("{at}.tombstones"), p.tombstones)?;
+        match target {
+            Target::Queue(_) if keys.is_some() => {
+                return err(format!("{at}.keys"), "record keys are for topics; a queue orders by arrival")
+            }
+            Target::Queue(_) if tombstones.numerator > 0 => {
+                return err(format!("{at}.tombstones"), "tombstones are for compacted topics")
+            }
+            Target::Topic(t) if topics[t as usize].compact && keys.is_none() => {
+                return err(format!("{at}.keys"), "a compacted topic needs keyed records (KC-13)")
+            }
+            Target::Topic(_) if tombstones.numerator > 0 && keys.is_none() => {
+                return err(format!("{at}.tombstones"), "a tombstone is a keyed record with a null value (KC-13)")
+            }
+            Target::Topic(_) if !poison.is_empty() => {
+                return err(
+                    format!("{at}.poison"),
+                    "poison messages are for queues; a group's error_rate fails records",
+                )
+            }
+            _ => {}
+        }
+        out.push(ProducerSpec { name: p.name, target, schedule, groups, poison, keys, tombstones });
     }
     Ok(out)
 }
@@ -560,6 +605,7 @@ fn script(
     producers: &[ProducerSpec],
     consumers: &[ConsumerSpec],
     dependencies: &[DependencySpec],
+    groups: &[GroupSpec],
     names: &mut Vec<String>,
 ) -> Result<Vec<ScriptStep>, ScenarioError> {
     check_count("script", raw.len(), 0, limits::SCRIPT_STEPS_MAX)?;
@@ -694,6 +740,21 @@ fn script(
                 };
                 Op::Redrive { from: from_q, to, rate_per_s }
             }
+            raw::Op::CrashMember { group, member } => {
+                let (group, member) = streams::member_ref(&at_path, groups, &group, Some(&member))?;
+                Op::CrashMember { group, member: member.unwrap_or(0) }
+            }
+            raw::Op::RestartMember { group, member } => {
+                let (group, member) = streams::member_ref(&at_path, groups, &group, Some(&member))?;
+                Op::RestartMember { group, member: member.unwrap_or(0) }
+            }
+            raw::Op::RemoveMember { group, member } => {
+                let (group, member) = streams::member_ref(&at_path, groups, &group, Some(&member))?;
+                Op::RemoveMember { group, member: member.unwrap_or(0) }
+            }
+            raw::Op::AddMember { group } => {
+                Op::AddMember { group: streams::member_ref(&at_path, groups, &group, None)?.0 }
+            }
             raw::Op::DependencyDown { dependency: d } => Op::DependencyDown { dependency: dependency(&d)? },
             raw::Op::DependencyUp { dependency: d } => Op::DependencyUp { dependency: dependency(&d)? },
         };
@@ -703,6 +764,13 @@ fn script(
 }
 
 // --- Leaves ----------------------------------------------------------------------------------
+
+/// A time from the start of the run, at most its end.
+pub(super) fn within_duration(path: &str, value_ms: f64, duration: Duration) -> Result<SimTime, ScenarioError> {
+    #[allow(clippy::cast_precision_loss)]
+    let d = ms(path, value_ms, (duration.as_micros() / 1000) as f64)?;
+    Ok(SimTime::ZERO.after(d))
+}
 
 fn schedule(path: &str, raw: raw::Schedule) -> Result<Schedule, ScenarioError> {
     let count_ok = |count: Option<i64>| -> Result<Option<u64>, ScenarioError> {
@@ -756,7 +824,7 @@ fn schedule(path: &str, raw: raw::Schedule) -> Result<Schedule, ScenarioError> {
     })
 }
 
-fn dist(path: &str, raw: raw::Dist) -> Result<Dist, ScenarioError> {
+pub(super) fn dist(path: &str, raw: raw::Dist) -> Result<Dist, ScenarioError> {
     let max = limits::PROCESSING_MS_MAX;
     Ok(match raw {
         raw::Dist::Constant { ms: v } => Dist::Constant(ms(&format!("{path}.ms"), v, max)?),
@@ -808,7 +876,7 @@ fn outcome_odds(path: &str, o: &raw::Outcomes) -> Result<Outcomes, ScenarioError
 const PER_MILLION: u64 = 1_000_000;
 
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-fn probability(path: &str, p: f64) -> Result<Ratio, ScenarioError> {
+pub(super) fn probability(path: &str, p: f64) -> Result<Ratio, ScenarioError> {
     if !(p.is_finite() && (0.0..=1.0).contains(&p)) {
         return err(path, "must be a probability from 0 to 1");
     }
@@ -818,7 +886,7 @@ fn probability(path: &str, p: f64) -> Result<Ratio, ScenarioError> {
 /// Deserializes an object written `{"kind": "k", …fields}` into an externally tagged enum, by
 /// rewriting it to `{"k": {…fields}}`. serde's internally tagged enums buffer their content and
 /// lose the path inside it; this keeps `producers[0].schedule.count` in every error.
-fn tagged<T: serde::de::DeserializeOwned>(path: &str, value: Value, tag: &str) -> Result<T, ScenarioError> {
+pub(super) fn tagged<T: serde::de::DeserializeOwned>(path: &str, value: Value, tag: &str) -> Result<T, ScenarioError> {
     let Value::Object(mut fields) = value else {
         return err(path, format!("must be an object with a \"{tag}\" field"));
     };
@@ -868,7 +936,7 @@ fn without_position(e: &serde_json::Error) -> String {
 }
 
 /// Milliseconds (possibly fractional) to a duration, checked to be finite, ≥ 0 and ≤ `max`.
-fn ms(path: &str, value: f64, max: f64) -> Result<Duration, ScenarioError> {
+pub(super) fn ms(path: &str, value: f64, max: f64) -> Result<Duration, ScenarioError> {
     if !value.is_finite() {
         return err(path, "must be a finite number of milliseconds");
     }
@@ -892,7 +960,7 @@ fn as_f64(n: u64) -> f64 {
     n as f64
 }
 
-fn check_count(path: &str, n: usize, min: usize, max: usize) -> Result<(), ScenarioError> {
+pub(super) fn check_count(path: &str, n: usize, min: usize, max: usize) -> Result<(), ScenarioError> {
     if n < min {
         return err(path, format!("needs at least {min} entry"));
     }
@@ -903,7 +971,7 @@ fn check_count(path: &str, n: usize, min: usize, max: usize) -> Result<(), Scena
 }
 
 /// A valid name that no earlier entry of the same list (`taken`) has.
-fn check_new_name<'a>(
+pub(super) fn check_new_name<'a>(
     path: &str,
     name: &str,
     mut taken: impl Iterator<Item = &'a String>,

@@ -8,6 +8,7 @@ mod kafka;
 mod kernel;
 mod presets;
 mod scenarios;
+mod streams;
 mod swarm;
 mod work_queue;
 
