@@ -164,11 +164,14 @@ pub fn scenario_json(seed: u64) -> String {
         consumers.push(consumer);
     }
 
+    let (topics, groups) = streams_json(seed, &mut producers);
     json!({
         "name": format!("swarm {seed}"),
         "duration_ms": 30_000,
         "network": { "latency_ms": r.below(150) },
         "queues": queues,
+        "topics": topics,
+        "groups": groups,
         "producers": producers,
         "consumers": consumers,
         "dependencies": dependencies,
@@ -176,8 +179,97 @@ pub fn scenario_json(seed: u64) -> String {
     .to_string()
 }
 
+/// Streams for half the seeds, from their own PRNG so that the queues above stay as they
+/// were: topics (logs and pubsub channels, retention by time and size, compaction), keyed and
+/// null-key producers, and groups with every assignor, commit mode and reset, some retrying
+/// through retry topics, some starting late.
+#[allow(clippy::cast_precision_loss)]
+fn streams_json(seed: u64, producers: &mut Vec<Value>) -> (Vec<Value>, Vec<Value>) {
+    let r = &mut Prng::from_seed(seed ^ 0x57ea_0000);
+    let (mut topics, mut groups) = (Vec::new(), Vec::new());
+    if chance(r, 50) {
+        return (topics, groups);
+    }
+    for t in 0..1 + r.below(2) {
+        let mut topic = json!({ "name": format!("t{t}"), "partitions": 1 + r.below(6) });
+        let compact = chance(r, 15);
+        if chance(r, 15) && !compact {
+            topic["kind"] = json!("pubsub");
+        }
+        if chance(r, 50) {
+            topic["record_bytes"] = json!(100);
+            topic["segment_bytes"] = json!(100 * (1 + r.below(10)));
+            topic["check_every_ms"] = json!(500 + r.below(3000));
+        }
+        if chance(r, 30) {
+            topic["retention_ms"] = json!(1000 + r.below(10_000));
+        }
+        if chance(r, 20) {
+            topic["retention_bytes"] = json!(100 * (1 + r.below(20)));
+        }
+        if compact {
+            topic["cleanup_policy"] = json!(pick(r, &["compact", "delete,compact"]));
+            topic["delete_retention_ms"] = json!(r.below(5000));
+        }
+        if chance(r, 30) {
+            topic["null_keys"] = json!("round_robin");
+        }
+        let keyed = compact || chance(r, 70);
+        let schedule = json!({ "kind": "poisson", "rate_per_s": 2 + r.below(30), "count": 10 + r.below(150) });
+        let mut producer = json!({ "name": format!("tp{t}"), "to": format!("t{t}"), "schedule": schedule });
+        if keyed {
+            producer["keys"] = json!({ "count": 1 + r.below(20), "hot_key_share": (r.below(80) as f64) / 100.0 });
+            if compact && chance(r, 50) {
+                producer["tombstones"] = json!((r.below(20) as f64) / 100.0);
+            }
+        }
+        producers.push(producer);
+        topics.push(topic);
+    }
+    let mut retrying = std::collections::BTreeSet::new();
+    for g in 0..1 + r.below(3) {
+        let t = r.index(topics.len());
+        let mut group = json!({
+            "name": format!("g{g}"),
+            "topic": format!("t{t}"),
+            "members": r.below(4),
+            "assignor": pick(r, &["range", "roundrobin", "sticky", "cooperative-sticky"]),
+            "commit": pick(r, &["after", "before", "auto"]),
+            "offset_reset": pick(r, &["earliest", "latest"]),
+            "max_poll_records": 1 + r.below(50),
+            "processing": { "kind": "uniform", "min_ms": r.below(50), "max_ms": 50 + r.below(300) },
+            "session_timeout_ms": 2000 + r.below(8000),
+            "heartbeat_interval_ms": 200 + r.below(1000),
+            "max_poll_interval_ms": 1000 + r.below(20_000),
+            "initial_rebalance_delay_ms": r.below(3000),
+            "sync_ms": r.below(300),
+            "start_ms": if chance(r, 30) { r.below(20_000) } else { 0 },
+        });
+        if chance(r, 30) && retrying.insert(t) {
+            group["error_rate"] = json!((r.below(40) as f64) / 100.0);
+            let delays: Vec<u64> = (0..1 + r.below(2)).map(|_| 100 + r.below(3000)).collect();
+            group["retry_delays_ms"] = json!(delays);
+        }
+        if group["commit"] == "auto" {
+            group["auto_commit_interval_ms"] = json!(100 + r.below(5000));
+        }
+        groups.push(group);
+    }
+    (topics, groups)
+}
+
 /// A random live fault for this run.
 fn fault(r: &mut Prng, scenario: &Scenario) -> Op {
+    if !scenario.groups.is_empty() && chance(r, 40) {
+        let group = crate::scenario::index_u32(r.index(scenario.groups.len()));
+        let member = u32::try_from(r.below(5)).unwrap_or(0);
+        return match r.below(4) {
+            0 => Op::CrashMember { group, member },
+            1 => Op::RestartMember { group, member },
+            2 => Op::AddMember { group },
+            _ => Op::RemoveMember { group, member },
+        };
+    }
     let consumer = crate::scenario::index_u32(r.index(scenario.consumers.len()));
     let dlqs: Vec<(u32, u32)> = scenario
         .queues

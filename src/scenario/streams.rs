@@ -421,6 +421,12 @@ pub(super) fn groups(
         let mut dead_letter = None;
         if !g.retry_delays_ms.is_empty() {
             let main = topics[topic as usize].clone();
+            if topics.iter().any(|t| matches!(t.role, TopicRole::Retry { of, .. } if of == topic)) {
+                return err(
+                    format!("{at}.retry_delays_ms"),
+                    format!("another group already retries through {}.retry.1; one group per topic may", main.name),
+                );
+            }
             for (level, &delay_ms) in g.retry_delays_ms.iter().enumerate() {
                 let delay = ms(&format!("{at}.retry_delays_ms[{level}]"), delay_ms, 86_400_000.0)?;
                 let level = super::index_u32(level + 1);
@@ -455,12 +461,8 @@ pub(super) fn groups(
     Ok(out)
 }
 
-/// A retry or dead-letter topic for `main`: same partitions, so a key keeps its partition;
-/// made once and shared by every group that retries through it.
+/// A retry or dead-letter topic for `main`: same partitions, so a key keeps its partition.
 fn derived_topic(topics: &mut Vec<TopicSpec>, main: &TopicSpec, name: String, role: TopicRole) -> u32 {
-    if let Some(i) = topics.iter().position(|t| t.name == name) {
-        return super::index_u32(i);
-    }
     topics.push(TopicSpec { name, role, kind: TopicKind::Log, compact: false, delete: true, ..main.clone() });
     super::index_u32(topics.len() - 1)
 }

@@ -1,6 +1,8 @@
 //! The swarm in CI: random scenarios (all three lease models, DLQs, TTL, overflow, FIFO,
-//! retries, crashes, hangs, poison, rate limits) with random live faults (crash, restart,
-//! dependency down and up, redrive), and every checker after every step. A failure lists each
+//! retries, crashes, hangs, poison, rate limits; for half the seeds topics and consumer groups
+//! with every assignor, commit mode, retention, compaction and retry topics) with random live
+//! faults (crash, restart, dependency down and up, redrive; members crash, restart, join and
+//! leave), and every checker, the stream checkers included, after every step. A failure lists each
 //! failing seed; `brokerlab swarm --from SEED --seeds 1` replays one.
 
 #[cfg(target_arch = "wasm32")]
@@ -29,6 +31,8 @@ fn the_swarm_finds_no_violation_over_a_thousand_seeds() {
 fn swarm_scenarios_are_valid_varied_and_reproducible() {
     use brokerlab::Scenario;
     let mut models = std::collections::BTreeSet::new();
+    let mut assignors = std::collections::BTreeSet::new();
+    let mut streams = 0;
     for seed in 0..200 {
         let json = brokerlab::swarm::scenario_json(seed);
         assert_eq!(json, brokerlab::swarm::scenario_json(seed), "seed {seed} is reproducible");
@@ -36,8 +40,12 @@ fn swarm_scenarios_are_valid_varied_and_reproducible() {
         for q in &s.queues {
             models.insert(format!("{:?}", q.lease).split_whitespace().next().unwrap_or_default().to_string());
         }
+        streams += usize::from(!s.groups.is_empty());
+        assignors.extend(s.groups.iter().map(|g| g.assignor.name()));
     }
     assert_eq!(models.len(), 3, "all three lease models appear: {models:?}");
+    assert!((60..140).contains(&streams), "about half the seeds have streams: {streams}");
+    assert_eq!(assignors.len(), 4, "every assignor appears: {assignors:?}");
     assert_eq!(brokerlab::swarm::run_seed(7), brokerlab::swarm::run_seed(7), "a seed replays exactly");
 }
 
