@@ -397,6 +397,35 @@ impl Sim {
                 .zip(&self.broker.counts)
                 .map(|(q, c)| QueueSummary { name: q.name.clone(), messages: *c })
                 .collect(),
+            topics: self
+                .scenario
+                .topics
+                .iter()
+                .zip(&self.streams.topics)
+                .map(|(t, st)| TopicSummary {
+                    name: t.name.clone(),
+                    partitions: st
+                        .logs
+                        .iter()
+                        .map(|l| PartitionSummary { log_start: l.log_start, log_end: l.end(), retained: l.retained() })
+                        .collect(),
+                })
+                .collect(),
+            groups: self
+                .scenario
+                .groups
+                .iter()
+                .zip(&self.streams.groups)
+                .enumerate()
+                .map(|(i, (spec, g))| GroupSummary {
+                    name: spec.name.clone(),
+                    state: g.phase.as_str(),
+                    generation: g.generation,
+                    members: g.members.iter().filter(|m| m.alive && m.in_group).count(),
+                    lag: self.lag_table().iter().filter(|r| r.group == index_u32(i)).filter_map(|r| r.lag).sum(),
+                    stats: g.stats,
+                })
+                .collect(),
             stats: self.stats,
             mean_wait_ms,
         }
@@ -680,8 +709,34 @@ pub struct Summary {
     pub events: u64,
     pub trace_hash: String,
     pub queues: Vec<QueueSummary>,
+    pub topics: Vec<TopicSummary>,
+    pub groups: Vec<GroupSummary>,
     pub stats: Stats,
     pub mean_wait_ms: f64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct TopicSummary {
+    pub name: String,
+    pub partitions: Vec<PartitionSummary>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct PartitionSummary {
+    pub log_start: u64,
+    pub log_end: u64,
+    pub retained: u64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct GroupSummary {
+    pub name: String,
+    pub state: &'static str,
+    pub generation: i32,
+    pub members: usize,
+    /// Summed over its partitions that have a committed offset (KC-8).
+    pub lag: u64,
+    pub stats: crate::stream::GroupStats,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]

@@ -522,6 +522,24 @@ impl Sim {
             partition: part.partition,
             offset,
         });
+        if self.scenario.topics[part.topic as usize].kind == TopicKind::PubSub {
+            self.drop_delivered(part);
+        }
+    }
+
+    /// A pubsub channel keeps a record only until every group listening has it.
+    fn drop_delivered(&mut self, part: Part) {
+        let end = self.streams.log(part).end();
+        let delivered = self
+            .scenario
+            .groups
+            .iter()
+            .zip(&self.streams.groups)
+            .filter(|(s, g)| g.started && s.topics.contains(&part.topic))
+            .map(|(_, g)| g.committed.get(&part).copied().unwrap_or(end))
+            .min()
+            .unwrap_or(end);
+        self.advance_log_start(part, delivered);
     }
 
     /// The join phase ends when every member in the group has rejoined (or, at the deadline,
@@ -1078,17 +1096,7 @@ impl Sim {
                 }
             }
             if spec.kind == TopicKind::PubSub {
-                let end = self.streams.log(part).end();
-                let delivered = self
-                    .scenario
-                    .groups
-                    .iter()
-                    .zip(&self.streams.groups)
-                    .filter(|(s, g)| g.started && s.topics.contains(&topic))
-                    .map(|(_, g)| g.committed.get(&part).copied().unwrap_or(end))
-                    .min()
-                    .unwrap_or(end);
-                self.advance_log_start(part, delivered);
+                self.drop_delivered(part);
             }
             if spec.compact {
                 self.compact(part, &spec);

@@ -218,3 +218,93 @@ fn a_slow_worker_takes_fewer_with_prefetch_one() {
     assert!(acks[2] * 2 < acks[0], "worker-3 is four times slower: {acks:?}");
     assert_eq!(sim.counts(0).get(StateKind::Acked), 70);
 }
+
+// --- Streams ------------------------------------------------------------------------------------
+
+fn group<'a>(sim: &'a Sim, name: &str) -> &'a brokerlab::stream::Group {
+    let i = sim.scenario().groups.iter().position(|g| g.name == name).unwrap_or_else(|| panic!("no group {name}"));
+    &sim.streams().groups[i]
+}
+
+#[test]
+fn partition_keys_keeps_per_key_order() {
+    let (sim, trace) = run("partition-keys");
+    let g = group(&sim, "billing");
+    assert!(g.stats.processed > 250, "{}", g.stats.processed);
+    assert_eq!(g.stats.order_violations, 0);
+    for e in &trace {
+        if let TraceEvent::RecordAppended { partition, key, .. } = *e {
+            assert_eq!(partition, brokerlab::kafka::partitioner::partition_for_key(format!("key-{key}").as_bytes(), 4));
+        }
+    }
+}
+
+#[test]
+fn fan_out_gives_every_group_every_record_and_the_late_one_replays() {
+    let (sim, trace) = run("fan-out");
+    for name in ["email", "analytics", "inventory", "fraud-detection"] {
+        assert_eq!(group(&sim, name).stats.processed, 320, "{name}");
+    }
+    let fraud_start = trace.iter().find_map(|e| match *e {
+        TraceEvent::PartitionAssigned { group: 3, at, offset, .. } => Some((at, offset)),
+        _ => None,
+    });
+    let (at, offset) = fraud_start.expect("fraud-detection gets partitions");
+    assert!(at.as_millis_f64() >= 25_000.0 && offset == 0, "it starts late, from the first record");
+}
+
+#[test]
+fn rebalancing_eager_revokes_everything_cooperative_only_what_moves() {
+    let (sim, trace) = run("rebalancing");
+    let revoked = |g: u32| {
+        trace
+            .iter()
+            .filter(|e| matches!(e, TraceEvent::PartitionRevoked { group, reason: brokerlab::trace::RevokeReason::Rebalance, .. } if *group == g))
+            .count()
+    };
+    let (eager, coop) = (group(&sim, "eager"), group(&sim, "cooperative"));
+    assert!(revoked(0) >= 3 * revoked(1), "eager revoked {}, cooperative {}", revoked(0), revoked(1));
+    assert!(coop.stats.rebalances > eager.stats.rebalances, "cooperative needs follow-up rebalances");
+    assert_eq!(eager.members.iter().filter(|m| m.alive && m.in_group).count(), 2);
+    assert_eq!(coop.members.iter().filter(|m| m.alive && m.in_group).count(), 2);
+}
+
+#[test]
+fn commit_semantics_before_loses_after_duplicates() {
+    let (sim, _) = run("commit-semantics");
+    let (before, after) = (group(&sim, "commit-before"), group(&sim, "commit-after"));
+    assert!(before.stats.lost > 0 && before.stats.duplicates == 0, "{:?}", before.stats);
+    assert!(after.stats.duplicates > 0 && after.stats.lost == 0, "{:?}", after.stats);
+}
+
+#[test]
+fn hot_partition_shows_in_the_lag() {
+    let (sim, _) = run("hot-partition");
+    let mut lags: Vec<u64> = sim.lag_table().iter().map(|r| r.lag.unwrap_or(0)).collect();
+    lags.sort_unstable();
+    assert!(lags[3] > 100 && lags[2] < 10, "one partition lags, the others keep up: {lags:?}");
+}
+
+#[test]
+fn pubsub_forgets_the_past_a_stream_replays_it() {
+    let (sim, _) = run("pubsub-vs-stream");
+    assert_eq!(group(&sim, "live-now").stats.processed, 175);
+    assert!(group(&sim, "live-late").stats.processed < 100, "the late subscriber missed the first 20 s");
+    assert_eq!(group(&sim, "log-late").stats.processed, 175, "the late group replayed the stream");
+}
+
+#[test]
+fn retry_topics_retry_dead_letter_and_reorder() {
+    let (sim, _) = run("retry-topics");
+    let g = group(&sim, "payments");
+    assert!(g.stats.retried > 50 && g.stats.dead_lettered > 0 && g.stats.order_violations > 0, "{:?}", g.stats);
+    assert_eq!(g.stats.processed + g.stats.dead_lettered, 400, "every order is paid or dead-lettered, once");
+}
+
+#[test]
+fn compaction_leaves_the_latest_value_per_key() {
+    let (sim, _) = run("compaction");
+    let retained: u64 = sim.streams().topics[0].logs.iter().map(brokerlab::stream::Log::retained).sum();
+    assert!(retained <= 40, "at most a few values per key survive: {retained}");
+    assert_eq!(group(&sim, "rebuild").stats.processed, retained, "the rebuild reads only what is left");
+}
