@@ -3,7 +3,9 @@
 //! objects and every number is a JS number). Errors cross as `JsError` with the same text the
 //! CLI prints.
 
-use crate::scenario::{presets as all_presets, LeaseModel, QueueRole, Scenario, Target};
+use crate::scenario::{
+    presets as all_presets, CommitMode, LeaseModel, QueueRole, Scenario, Target, TopicKind, TopicRole,
+};
 use crate::sim::Sim;
 use crate::time::SimTime;
 use crate::trace::TraceEvent;
@@ -74,7 +76,34 @@ struct Layout<'a> {
     queues: Vec<QueueInfo<'a>>,
     producers: Vec<Named<'a>>,
     consumers: Vec<NamedConsumer<'a>>,
+    topics: Vec<TopicInfo<'a>>,
+    groups: Vec<GroupInfo<'a>>,
     states: [&'static str; crate::message::StateKind::COUNT],
+}
+
+#[derive(Serialize)]
+struct TopicInfo<'a> {
+    name: &'a str,
+    partitions: u32,
+    /// "main", "retry" or "dead_letter".
+    role: &'static str,
+    /// For a retry or dead-letter topic, the topic it serves; for a retry topic, its delay.
+    of: Option<u32>,
+    delay_ms: Option<f64>,
+    /// "log" or "pubsub".
+    kind: &'static str,
+    compact: bool,
+}
+
+#[derive(Serialize)]
+struct GroupInfo<'a> {
+    name: &'a str,
+    /// The main topic first, then its retry topics.
+    topics: &'a [u32],
+    assignor: &'static str,
+    cooperative: bool,
+    /// "after", "before" or "auto".
+    commit: &'static str,
 }
 
 #[derive(Serialize)]
@@ -183,8 +212,59 @@ impl Engine {
                     standby: c.standby,
                 })
                 .collect(),
+            topics: s
+                .topics
+                .iter()
+                .map(|t| {
+                    let (role, of, delay_ms) = match t.role {
+                        TopicRole::Main => ("main", None, None),
+                        TopicRole::Retry { of, delay, .. } => ("retry", Some(of), Some(delay.as_millis_f64())),
+                        TopicRole::DeadLetter { of } => ("dead_letter", Some(of), None),
+                    };
+                    let kind = if t.kind == TopicKind::PubSub { "pubsub" } else { "log" };
+                    TopicInfo { name: &t.name, partitions: t.partitions, role, of, delay_ms, kind, compact: t.compact }
+                })
+                .collect(),
+            groups: s
+                .groups
+                .iter()
+                .map(|g| GroupInfo {
+                    name: &g.name,
+                    topics: &g.topics,
+                    assignor: g.assignor.name(),
+                    cooperative: g.assignor.cooperative(),
+                    commit: match g.commit {
+                        CommitMode::AfterProcessing => "after",
+                        CommitMode::BeforeProcessing => "before",
+                        CommitMode::Auto { .. } => "auto",
+                    },
+                })
+                .collect(),
             states: crate::message::StateKind::NAMES,
         })
+    }
+
+    /// Each consumer group's counters (processed, duplicates, lost, lost to retention, order
+    /// violations, retried, dead-lettered, rebalances), in scenario order.
+    pub fn groups(&self) -> Result<JsValue, JsError> {
+        let stats: Vec<_> = self.sim.streams().groups.iter().map(|g| g.stats).collect();
+        to_js(&stats)
+    }
+
+    /// Which offsets in `[from, to)` of a partition are still in the log (not deleted by
+    /// retention, not compacted away): one 0 or 1 per offset, for drawing the tape.
+    pub fn retained(&self, topic: u32, partition: u32, from: f64, to: f64) -> Vec<u8> {
+        let streams = self.sim.streams();
+        let Some(log) = streams.topics.get(topic as usize).and_then(|t| t.logs.get(partition as usize)) else {
+            return Vec::new();
+        };
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let (from, to) = (from.max(0.0) as u64, (to.max(0.0) as u64).min(log.end()));
+        // Bounded: the page asks for the offsets it draws.
+        let to = to.min(from.saturating_add(4096));
+        (from..to)
+            .map(|o| u8::from(log.records.get(usize::try_from(o).unwrap_or(usize::MAX)).is_some_and(|r| r.retained)))
+            .collect()
     }
 
     /// Runs every event up to `t_ms`, at most `budget` of them. Returns

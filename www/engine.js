@@ -36,6 +36,38 @@ export function randomSeed() {
 // Bounded memory for the page, whatever the run.
 const HISTORY_LINES_MAX = 40;
 const HISTORY_MESSAGES_MAX = 2000;
+// Per partition, the newest records kept for drawing its tape.
+export const TAPE_RECORDS_MAX = 160;
+// The lag chart: one sample per group at most this often (simulated ms), this many kept.
+const LAG_SAMPLE_MS = 250;
+const LAG_SAMPLES_MAX = 400;
+
+const byPart = (a, b) => {
+  const [ta, pa] = a.split(':').map(Number);
+  const [tb, pb] = b.split(':').map(Number);
+  return ta - tb || pa - pb;
+};
+
+/** The lag table's rows for one group: every partition of its topics (KC-8). Pure. */
+export function lagRows(view, groupLayout, group) {
+  const rows = [];
+  for (const t of groupLayout.topics) {
+    view.topics[t].parts.forEach((part, p) => {
+      const key = `${t}:${p}`;
+      const committed = group.committed.get(key);
+      const owner = group.members.findIndex((m) => m.alive && m.owned.includes(key));
+      rows.push({
+        topic: t, partition: p, logEnd: part.logEnd, committed,
+        lag: committed === undefined ? undefined : part.logEnd - committed, owner,
+      });
+    });
+  }
+  return rows;
+}
+
+function groupLag(view, groupLayout, group) {
+  return lagRows(view, groupLayout, group).reduce((n, r) => n + (r.lag ?? 0), 0);
+}
 
 /**
  * One run. `view` is a plain object the renderer reads; only this class writes it.
@@ -50,6 +82,11 @@ const HISTORY_MESSAGES_MAX = 2000;
  * view.pulses: recent marks [{kind, queue, consumer, at}] (acked, refused, dead, expired, lost).
  * view.counts: per queue {publishing, …}, and view.stats: the run's counters, from the engine.
  * view.history: Map id -> recent trace lines about that message, for the inspector.
+ * view.topics[t].parts[p]: {logStart, logEnd, tape}: the tape holds the newest records
+ *   [{offset, key, tombstone, retained}] (key -1 for none).
+ * view.groups[g]: {phase, generation, members, committed, positions, lag, stats}: members
+ *   [{alive, inGroup, owned: ["t:p"], current: {topic, partition, offset, key, t0, t1} | null}];
+ *   committed and positions map "t:p" to an offset; lag is [{at, lag}] over time.
  */
 export class Run {
   constructor(json, seed) {
@@ -68,7 +105,15 @@ export class Run {
       counts: this.engine.counts(),
       stats: this.engine.stats(),
       history: new Map(),
+      topics: this.layout.topics.map((t) => ({
+        parts: Array.from({ length: t.partitions }, () => ({ logStart: 0, logEnd: 0, tape: [] })),
+      })),
+      groups: this.layout.groups.map(() => ({
+        phase: 'Empty', generation: 0, members: [], committed: new Map(), positions: new Map(), lag: [], stats: null,
+      })),
+      lastLagSample: -Infinity,
     };
+    if (this.layout.groups.length) this.view.groupStats = this.engine.groups();
   }
 
   get nowMs() {
@@ -133,13 +178,19 @@ export class Run {
       if (i >= 0) jobs.splice(i, 1);
     };
     const pulse = (kind, e) => {
-      v.pulses.push({ kind, queue: e.queue ?? e.from ?? -1, consumer: e.consumer ?? -1, at: e.at_ms });
+      v.pulses.push({ kind, queue: e.queue ?? e.from ?? -1, consumer: e.consumer ?? -1, group: e.group ?? -1, at: e.at_ms });
       if (v.pulses.length > PULSES_MAX) v.pulses.shift();
     };
     const gone = (id) => {
       unready(id);
       v.messages.delete(id);
     };
+    const member = (g, m) => {
+      const members = v.groups[g].members;
+      while (members.length <= m) members.push({ alive: false, inGroup: false, owned: [], current: null });
+      return members[m];
+    };
+    let streams = false;
     for (const e of events) {
       const m = e.msg === undefined ? undefined : v.messages.get(e.msg);
       if (e.msg !== undefined) this.#remember(e);
@@ -219,6 +270,79 @@ export class Run {
         case 'scaled':
           v.active[e.consumer] = e.active === 'started';
           break;
+        case 'record_appended': {
+          const part = v.topics[e.topic].parts[e.partition];
+          part.logEnd = e.offset + 1;
+          part.tape.push({ offset: e.offset, key: e.key === 4294967295 ? -1 : e.key, tombstone: e.tombstone === 'tombstone', retained: part.logStart <= e.offset });
+          if (part.tape.length > TAPE_RECORDS_MAX) part.tape.shift();
+          streams = true;
+          break;
+        }
+        case 'segments_deleted': {
+          const part = v.topics[e.topic].parts[e.partition];
+          part.logStart = e.log_start;
+          for (const r of part.tape) if (r.offset < e.log_start) r.retained = false;
+          break;
+        }
+        case 'compacted': {
+          const part = v.topics[e.topic].parts[e.partition];
+          const from = part.tape[0]?.offset ?? 0;
+          const kept = this.engine.retained(e.topic, e.partition, from, part.logEnd);
+          for (const r of part.tape) r.retained = kept[r.offset - from] === 1;
+          break;
+        }
+        case 'group_changed':
+          Object.assign(v.groups[e.group], { phase: e.phase, generation: e.generation });
+          streams = true;
+          break;
+        case 'member_changed': {
+          const mem = member(e.group, e.member);
+          if (e.change === 'joined' || e.change === 'restarted') Object.assign(mem, { alive: true, inGroup: true });
+          else if (e.change === 'crashed') Object.assign(mem, { alive: false, current: null });
+          else if (e.change === 'left the group') Object.assign(mem, { alive: false, inGroup: false, current: null });
+          else Object.assign(mem, { inGroup: false });
+          if (e.change === 'crashed') pulse('crashed', e);
+          break;
+        }
+        case 'partition_assigned': {
+          const mem = member(e.group, e.member);
+          const key = `${e.topic}:${e.partition}`;
+          if (!mem.owned.includes(key)) mem.owned.push(key);
+          mem.owned.sort(byPart);
+          v.groups[e.group].positions.set(key, e.offset);
+          break;
+        }
+        case 'partition_revoked': {
+          const mem = member(e.group, e.member);
+          mem.owned = mem.owned.filter((k) => k !== `${e.topic}:${e.partition}`);
+          break;
+        }
+        case 'records_fetched':
+          v.groups[e.group].positions.set(`${e.topic}:${e.partition}`, e.from + e.count);
+          break;
+        case 'record_started': {
+          const tape = v.topics[e.topic].parts[e.partition].tape;
+          const rec = tape.length ? tape[e.offset - tape[0].offset] : undefined;
+          member(e.group, e.member).current = {
+            topic: e.topic, partition: e.partition, offset: e.offset, key: rec?.key ?? -1, t0: e.at_ms, t1: e.done_at_ms,
+          };
+          break;
+        }
+        case 'record_done':
+          member(e.group, e.member).current = null;
+          if (e.times > 1) pulse('twice', e);
+          else if (e.outcome !== 'processed') pulse('retried', e);
+          streams = true;
+          break;
+        case 'offset_committed':
+          v.groups[e.group].committed.set(`${e.topic}:${e.partition}`, e.offset);
+          break;
+        case 'records_lost':
+          pulse('lost', e);
+          break;
+        case 'order_violated':
+          pulse('order', e);
+          break;
         default:
           // returned, deduplicated, received_nothing, dependency_changed, producer_stopped: the
           // events that follow them (or the log) show all there is to show.
@@ -227,6 +351,21 @@ export class Run {
     }
     v.counts = this.engine.counts();
     v.stats = this.engine.stats();
+    if (streams) {
+      v.groupStats = this.engine.groups();
+      this.#sampleLag(events[events.length - 1].at_ms);
+    }
+  }
+
+  /** KC-8: per group, the summed log end − committed offset of its committed partitions. */
+  #sampleLag(at) {
+    const v = this.view;
+    if (at - v.lastLagSample < LAG_SAMPLE_MS) return;
+    v.lastLagSample = at;
+    v.groups.forEach((g, gi) => {
+      g.lag.push({ at, lag: groupLag(v, this.layout.groups[gi], g) });
+      if (g.lag.length > LAG_SAMPLES_MAX) g.lag.shift();
+    });
   }
 
   #remember(e) {

@@ -1,11 +1,11 @@
 // Wiring: the page state, the intents, and the single requestAnimationFrame loop.
 // Wall time only drives the animation (cursor += wallDelta × speed); the run itself is the
 // engine's, a pure function of (scenario, seed).
-import { loadEngine, presets as listPresets, randomSeed, Run } from './engine.js';
-import { draw, hitTest } from './render.js';
+import { lagRows, loadEngine, presets as listPresets, randomSeed, Run } from './engine.js';
+import { draw, drawLagChart, hitTest } from './render.js';
 import { bindControls, showScenarios, showTransport, speedSteps } from './controls.js';
 import {
-  appendLog, clearLog, setupCounts, showBadges, showCounts, showDeadLetters, showInspector,
+  appendLog, clearLog, setupCounts, showBadges, showCounts, showDeadLetters, showGroups, showInspector,
 } from './panels.js';
 
 const DEFAULT_PRESET = 'competing-consumers';
@@ -15,6 +15,8 @@ const FRAME_WALL_MS_MAX = 250;
 const doc = document;
 const canvas = doc.getElementById('canvas');
 const ctx = canvas.getContext('2d');
+const lagCanvas = doc.getElementById('lag-chart');
+const lagCtx = lagCanvas.getContext('2d');
 const reducedMotion = matchMedia('(prefers-reduced-motion: reduce)');
 const darkScheme = matchMedia('(prefers-color-scheme: dark)');
 
@@ -32,6 +34,7 @@ let rafId = 0;
 let lastWall = null;
 let palette = readPalette();
 let size = { width: 0, height: 0 };
+let lagSize = { width: 0, height: 0 };
 
 function readPalette() {
   const css = getComputedStyle(doc.documentElement);
@@ -39,6 +42,7 @@ function readPalette() {
   return {
     canvas: v('--canvas'), ink: v('--ink'), muted: v('--muted'), edge: v('--edge'), node: v('--node'),
     ready: v('--ready'), inflight: v('--inflight'), acked: v('--acked'), danger: v('--danger'),
+    dark: darkScheme.matches,
   };
 }
 
@@ -63,6 +67,8 @@ function start(seed) {
   state.inspected = undefined;
   showInspector(doc, undefined);
   setupCounts(doc, run.layout);
+  doc.getElementById('counts-section').hidden = run.layout.queues.length === 0;
+  doc.body.classList.toggle('has-streams', run.layout.topics.length > 0);
   clearLog(doc);
   // Whatever happens at t = 0 (the first sends) is part of the opening picture.
   advance(0);
@@ -116,7 +122,9 @@ function paint() {
   }
   if (run) {
     showCounts(doc, run.view.counts);
-    showBadges(doc, run.view.counts, run.view.stats);
+    showBadges(doc, run.view.counts, run.view.stats, run.view.groupStats);
+    showGroups(doc, run.view, lagRows);
+    if (run.layout.groups.length && lagSize.width > 0) drawLagChart(lagCtx, run.view, { ...lagSize, palette });
     showDeadLetters(doc, run.view, inspect);
     if (state.inspected !== undefined) {
       showInspector(doc, run.message(state.inspected), run.view.history.get(state.inspected));
@@ -181,13 +189,19 @@ const intents = {
   },
 };
 
-function resize() {
-  const rect = canvas.getBoundingClientRect();
+/** Sizes a canvas's backing store to its CSS box; returns the CSS size. */
+function fit(el, context) {
+  const rect = el.getBoundingClientRect();
   const dpr = devicePixelRatio || 1;
-  size = { width: rect.width, height: rect.height };
-  canvas.width = Math.round(rect.width * dpr);
-  canvas.height = Math.round(rect.height * dpr);
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  el.width = Math.round(rect.width * dpr);
+  el.height = Math.round(rect.height * dpr);
+  context.setTransform(dpr, 0, 0, dpr, 0, 0);
+  return { width: rect.width, height: rect.height };
+}
+
+function resize() {
+  size = fit(canvas, ctx);
+  lagSize = fit(lagCanvas, lagCtx);
   refresh();
 }
 
@@ -196,7 +210,9 @@ async function main() {
   state.presets = listPresets().map((p) => ({ ...p, seed: JSON.parse(p.json).seed }));
   showScenarios(doc, state.presets, state.presetId);
   bindControls(doc, intents);
-  new ResizeObserver(resize).observe(canvas);
+  const observer = new ResizeObserver(resize);
+  observer.observe(canvas);
+  observer.observe(lagCanvas);
   canvas.addEventListener('click', (e) => {
     if (!state.run) return;
     const rect = canvas.getBoundingClientRect();

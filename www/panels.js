@@ -59,23 +59,93 @@ export function clearLog(doc) {
   doc.getElementById('log').replaceChildren();
 }
 
-/** The counters under the timeline. `lost` and `applied twice` turn red when not zero. */
-export function showBadges(doc, counts, stats) {
+/**
+ * The counters under the timeline, over queues and consumer groups alike: a stream record
+ * handled twice counts as applied twice, one committed but never processed (or deleted by
+ * retention before it was read) as lost. `lost`, `applied twice` and `order violated` turn red
+ * when not zero.
+ */
+export function showBadges(doc, counts, stats, groupStats = []) {
   const sum = (state) => counts.reduce((n, c) => n + c[state], 0);
+  const groups = (field) => groupStats.reduce((n, g) => n + g[field], 0);
   const values = {
-    lost: stats.lost,
-    applied_twice: stats.applied_twice,
+    lost: stats.lost + groups('lost') + groups('lost_to_retention'),
+    applied_twice: stats.applied_twice + groups('duplicates'),
+    order_violated: groups('order_violations'),
     duplicates_suppressed: stats.duplicates_suppressed,
     lease_expired_mid_processing: stats.lease_expired_mid_processing,
-    dead_lettered: sum('dead_lettered'),
+    dead_lettered: sum('dead_lettered') + groups('dead_lettered'),
     expired: sum('expired'),
   };
   for (const out of doc.querySelectorAll('#badges output[data-badge]')) {
     const n = String(values[out.dataset.badge] ?? 0);
     if (out.value !== n) out.value = n;
-    const alarm = (out.dataset.badge === 'lost' || out.dataset.badge === 'applied_twice') && n !== '0';
+    const alarm = ['lost', 'applied_twice', 'order_violated'].includes(out.dataset.badge) && n !== '0';
     out.parentElement.classList.toggle('alarm', alarm);
   }
+}
+
+const LAG_ROWS_MAX = 120;
+
+/**
+ * The consumer groups as text: each group's state and generation, each member and the
+ * partitions it owns (the same facts the canvas draws), then the lag table (KC-8).
+ */
+export function showGroups(doc, view, lagRows) {
+  const layout = view.layout;
+  const section = doc.getElementById('groups-section');
+  section.hidden = layout.groups.length === 0;
+  if (section.hidden) return;
+  const partName = (k) => {
+    const [t, p] = k.split(':').map(Number);
+    return `${layout.topics[t].name}-${p}`;
+  };
+  const list = doc.getElementById('groups');
+  const key = JSON.stringify(view.groups.map((g, gi) => [g.phase, g.generation, view.groupStats?.[gi]?.processed,
+    g.members.map((m) => [m.alive, m.inGroup, m.owned.join()])]));
+  if (list.dataset.key !== key) {
+    list.dataset.key = key;
+    list.replaceChildren(...view.groups.map((g, gi) => {
+      const info = layout.groups[gi];
+      const li = doc.createElement('li');
+      Object.assign(li.dataset, {
+        group: info.name, state: g.phase, generation: String(g.generation),
+        processed: String(view.groupStats?.[gi]?.processed ?? 0),
+      });
+      const rebalancing = g.phase === 'PreparingRebalance' || g.phase === 'CompletingRebalance';
+      const name = doc.createElement('strong');
+      name.textContent = info.name;
+      const state = doc.createElement('span');
+      state.className = rebalancing ? 'state rebalancing' : 'state';
+      state.textContent = ` ${g.phase} · generation ${g.generation} · ${info.assignor}, commit ${info.commit}`;
+      const members = doc.createElement('ul');
+      members.append(...g.members.map((m, mi) => {
+        const row = doc.createElement('li');
+        const owned = m.owned.map(partName);
+        Object.assign(row.dataset, { member: `${info.name}-${mi + 1}`, owned: owned.join(' '), alive: String(m.alive) });
+        row.classList.toggle('down', !m.alive && m.inGroup);
+        const status = !m.alive ? (m.inGroup ? 'crashed' : 'left') : owned.length ? owned.join(' ') : 'no partitions';
+        row.textContent = `${info.name}-${mi + 1}: ${status}`;
+        return row;
+      }));
+      li.append(name, state, members);
+      return li;
+    }));
+  }
+  const body = doc.querySelector('#lag tbody');
+  const rows = layout.groups.flatMap((info, gi) => lagRows(view, info, view.groups[gi]).map((r) => ({ ...r, gi }))).slice(0, LAG_ROWS_MAX);
+  const text = (v) => (v === undefined ? '–' : String(v));
+  const cells = rows.map((r) => [layout.groups[r.gi].name, `${layout.topics[r.topic].name}-${r.partition}`, text(r.logEnd),
+    text(r.committed), text(r.lag), r.owner >= 0 ? `${layout.groups[r.gi].name}-${r.owner + 1}` : '–']);
+  const tableKey = JSON.stringify(cells);
+  if (body.dataset.key === tableKey) return;
+  body.dataset.key = tableKey;
+  body.replaceChildren(...cells.map((c, i) => {
+    const tr = doc.createElement('tr');
+    Object.assign(tr.dataset, { group: c[0], partition: c[1], lag: c[4] === '–' ? '' : c[4] });
+    c.forEach((v, k) => tr.append(cell(doc, k === 0 ? 'th' : 'td', v, k === 0 ? 'row' : null, k >= 2 && k <= 4 ? 'num' : null)));
+    return tr;
+  }));
 }
 
 const DEAD_LETTER_BUTTONS_MAX = 30;

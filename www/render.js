@@ -7,8 +7,12 @@
 const PULSE_MS = 700;
 const DOT = 6;
 
-/** Where everything sits, for a canvas of w x h CSS pixels. Pure. */
-export function geometry(layout, w, h) {
+/**
+ * Where everything sits, for a canvas of w x h CSS pixels. Pure. Queues and topics share the
+ * broker column, queue consumers and consumer groups the right one, each in proportion to
+ * what it shows. `members[g]` is how many member rows group g needs.
+ */
+export function geometry(layout, w, h, members = []) {
   const top = 40;
   const bottom = h - 12;
   const spread = (n, i, lo = top, hi = bottom) => lo + ((hi - lo) * (i + 0.5)) / Math.max(n, 1);
@@ -17,35 +21,91 @@ export function geometry(layout, w, h) {
   const queueX = w * 0.46 - queueW / 2;
   const consX = w * 0.8;
   const consW = Math.min(150, w * 0.17);
-  const consH = Math.min(46, ((bottom - top) / Math.max(layout.consumers.length, 1)) * 0.72);
-  const mains = layout.queues.map((q, i) => i).filter((i) => layout.queues[i].role === 'main');
+  const topicsOf = (t) => layout.topics.map((x, i) => i).filter((i) => layout.topics[i].of === t);
+  // The broker column: each main queue or main topic gets a slot sized by what it draws.
+  const items = [
+    ...layout.queues.map((q, i) => ({ kind: 'queue', i, weight: q.role === 'main' ? 1 + 0.5 * layout.queues.filter((x) => x.of === i).length : 0 })),
+    ...layout.topics.map((t, i) => ({
+      kind: 'topic', i,
+      weight: t.role === 'main' ? [i, ...topicsOf(i)].reduce((n, j) => n + 0.45 + 0.3 * layout.topics[j].partitions, 0) : 0,
+    })),
+  ].filter((x) => x.weight > 0);
+  const total = items.reduce((n, x) => n + x.weight, 0) || 1;
   const queues = [];
-  mains.forEach((qi, k) => {
-    const lo = top + ((bottom - top) * k) / mains.length;
-    const hi = top + ((bottom - top) * (k + 1)) / mains.length;
-    const helpers = layout.queues.filter((q) => q.of === qi).length;
-    const slot = hi - lo;
-    const mainY = helpers ? lo + slot * 0.3 : lo + slot / 2;
-    queues[qi] = { x: queueX, y: mainY - 20, w: queueW, h: 40 };
-    layout.queues.forEach((q, j) => {
-      if (q.of !== qi) return;
-      const y = q.role === 'retry' ? lo + slot * 0.58 : lo + slot * (helpers > 1 ? 0.84 : 0.72);
-      const inset = q.role === 'retry' ? queueW * 0.3 : queueW * 0.12;
-      queues[j] = { x: queueX + inset, y: y - 15, w: queueW - 2 * inset, h: 30 };
-    });
-  });
+  const topics = [];
+  let lo = top;
+  for (const item of items) {
+    const hi = lo + ((bottom - top) * item.weight) / total;
+    if (item.kind === 'queue') placeQueue(layout, queues, item.i, lo, hi, queueX, queueW);
+    else placeTopic(layout, topics, item.i, topicsOf(item.i), lo, hi, queueX, queueW);
+    lo = hi;
+  }
+  // The right column: one row per consumer, a header plus one row per member per group.
+  const rows = [
+    ...layout.consumers.map((c, i) => ({ kind: 'consumer', i, weight: 1 })),
+    ...layout.groups.map((g, i) => ({ kind: 'group', i, weight: 1 + 0.62 * Math.max(members[i] ?? 1, 1) })),
+  ];
+  const rowTotal = rows.reduce((n, x) => n + x.weight, 0) || 1;
+  const consumers = [];
+  const groups = [];
+  let y = top;
+  for (const row of rows) {
+    const slot = ((bottom - top) * row.weight) / rowTotal;
+    if (row.kind === 'consumer') {
+      const ch = Math.min(46, slot * 0.72);
+      consumers[row.i] = { x: consX, y: y + slot / 2 - ch / 2, w: consW, h: ch };
+    } else {
+      const gw = Math.min(210, w * 0.24);
+      groups[row.i] = { x: w - gw - 10, y: y + 6, w: gw, h: slot - 12 };
+    }
+    y += slot;
+  }
   return {
     columns: [
       { label: 'Producers', x: prodX },
       { label: 'Broker', x: queueX + queueW / 2 },
-      { label: 'Consumers', x: consX + consW / 2 },
+      { label: layout.groups.length && !layout.consumers.length ? 'Consumer groups' : 'Consumers', x: consX + consW / 2 },
     ],
     producers: layout.producers.map((_, i) => ({ x: prodX, y: spread(layout.producers.length, i) })),
     queues,
-    consumers: layout.consumers.map((_, i) => ({
-      x: consX, y: spread(layout.consumers.length, i) - consH / 2, w: consW, h: consH,
-    })),
+    consumers,
+    topics,
+    groups,
   };
+}
+
+function placeQueue(layout, queues, qi, lo, hi, queueX, queueW) {
+  const helpers = layout.queues.filter((q) => q.of === qi).length;
+  const slot = hi - lo;
+  const mainY = helpers ? lo + slot * 0.3 : lo + slot / 2;
+  queues[qi] = { x: queueX, y: mainY - 20, w: queueW, h: 40 };
+  layout.queues.forEach((q, j) => {
+    if (q.of !== qi) return;
+    const y = q.role === 'retry' ? lo + slot * 0.58 : lo + slot * (helpers > 1 ? 0.84 : 0.72);
+    const inset = q.role === 'retry' ? queueW * 0.3 : queueW * 0.12;
+    queues[j] = { x: queueX + inset, y: y - 15, w: queueW - 2 * inset, h: 30 };
+  });
+}
+
+/** A topic box with one tape per partition; its retry and dead-letter topics below it. */
+function placeTopic(layout, topics, ti, derived, lo, hi, queueX, queueW) {
+  const all = [ti, ...derived];
+  const weights = all.map((j) => 0.45 + 0.3 * layout.topics[j].partitions);
+  const sum = weights.reduce((a, b) => a + b, 0);
+  let y = lo;
+  all.forEach((j, k) => {
+    const slot = ((hi - lo) * weights[k]) / sum;
+    const inset = k === 0 ? 0 : queueW * 0.08;
+    const n = layout.topics[j].partitions;
+    // Room under each tape for the groups' committed-offset marks.
+    const pitch = Math.max(Math.min(26, (slot - 30) / n), 4);
+    const tapeH = Math.max(Math.min(14, pitch * 0.55), 3);
+    const h = n * pitch + 6;
+    const b = { x: queueX + inset, y: y + 18 + Math.max(0, (slot - 24 - h) / 2), w: queueW - inset, h };
+    b.tapes = Array.from({ length: n }, (_, p) => ({ x: b.x + 30, y: b.y + 4 + p * pitch, w: b.w - 70, h: tapeH }));
+    topics[j] = b;
+    y += slot;
+  });
 }
 
 const lerp = (a, b, t) => a + (b - a) * t;
@@ -122,7 +182,7 @@ function slotsOf(b, count) {
 export function draw(ctx, view, now, opts) {
   const { width: w, height: h, palette: p, motion } = opts;
   const { layout } = view;
-  const g = geometry(layout, w, h);
+  const g = geometry(layout, w, h, view.groups.map((x) => x.members.length));
   ctx.clearRect(0, 0, w, h);
   ctx.fillStyle = p.canvas;
   ctx.fillRect(0, 0, w, h);
@@ -133,8 +193,12 @@ export function draw(ctx, view, now, opts) {
   ctx.strokeStyle = p.edge;
   ctx.lineWidth = 1.5;
   const line = (a, b) => { ctx.beginPath(); ctx.moveTo(a.x, a.y); ctx.lineTo(b.x, b.y); ctx.stroke(); };
-  layout.producers.forEach((prod, i) => line({ x: g.producers[i].x + 40, y: g.producers[i].y }, entry(g.queues[prod.queue])));
+  layout.producers.forEach((prod, i) => {
+    const to = prod.topic !== undefined && prod.topic !== null ? g.topics[prod.topic] : g.queues[prod.queue];
+    line({ x: g.producers[i].x + 40, y: g.producers[i].y }, entry(to));
+  });
   layout.consumers.forEach((cons, i) => line(exit(g.queues[cons.queue]), entry(g.consumers[i])));
+  layout.groups.forEach((grp, i) => line(exit(g.topics[grp.topics[0]]), { x: g.groups[i].x, y: g.groups[i].y + 12 }));
   layout.queues.forEach((q, i) => {
     if (q.of === undefined || q.of === null) return;
     const from = g.queues[q.of];
@@ -152,6 +216,8 @@ export function draw(ctx, view, now, opts) {
 
   layout.queues.forEach((q, qi) => drawQueue(ctx, view, g.queues[qi], q, qi, now, p));
   layout.consumers.forEach((cons, ci) => drawConsumer(ctx, view, g.consumers[ci], cons, ci, now, p));
+  layout.topics.forEach((t, ti) => drawTopic(ctx, view, g.topics[ti], t, ti, p));
+  layout.groups.forEach((grp, gi) => drawGroup(ctx, view, g.groups[gi], grp, gi, now, p));
 
   // Messages on the wire: publishing (neutral) and delivering (amber, leased).
   for (const m of view.messages.values()) {
@@ -245,12 +311,17 @@ function drawPulse(ctx, g, pulse, now, motion, p) {
   const age = now - pulse.at;
   if (age < 0 || age > PULSE_MS) return;
   const t = motion ? age / PULSE_MS : 0.5;
-  const at = pulse.consumer >= 0 && g.consumers[pulse.consumer]
+  const grp = pulse.group >= 0 ? g.groups[pulse.group] : undefined;
+  const at = grp ? { x: grp.x + grp.w - 14, y: grp.y + 12 }
+    : pulse.consumer >= 0 && g.consumers[pulse.consumer]
     ? { x: g.consumers[pulse.consumer].x + g.consumers[pulse.consumer].w - 16, y: g.consumers[pulse.consumer].y + g.consumers[pulse.consumer].h / 2 + 4 }
     : g.queues[pulse.queue] ? exit(g.queues[pulse.queue]) : null;
   if (!at) return;
   ctx.globalAlpha = 1 - t;
-  const color = { acked: p.acked, refused: p.muted, dead: p.danger, lost: p.danger, crashed: p.danger, expired: p.muted }[pulse.kind];
+  const color = {
+    acked: p.acked, refused: p.muted, dead: p.danger, lost: p.danger, crashed: p.danger, expired: p.muted,
+    twice: p.inflight, retried: p.muted, order: p.danger,
+  }[pulse.kind];
   dot(ctx, at.x, at.y, null, color, DOT + 10 * t);
   if (pulse.kind === 'acked') {
     ctx.strokeStyle = p.acked;
@@ -260,6 +331,8 @@ function drawPulse(ctx, g, pulse, now, motion, p) {
     ctx.stroke();
   } else if (pulse.kind === 'lost' || pulse.kind === 'dead') {
     cross(ctx, at.x, at.y, color);
+  } else if (pulse.kind === 'order' || pulse.kind === 'twice') {
+    label(ctx, pulse.kind === 'order' ? '⇅' : '×2', at.x, at.y, color, 'center', '600 11px system-ui, sans-serif');
   } else if (pulse.kind === 'expired') {
     ctx.strokeStyle = color;
     ctx.beginPath(); ctx.moveTo(at.x, at.y); ctx.lineTo(at.x, at.y - 4); ctx.moveTo(at.x, at.y); ctx.lineTo(at.x + 3, at.y); ctx.stroke();
@@ -267,9 +340,131 @@ function drawPulse(ctx, g, pulse, now, motion, p) {
   ctx.globalAlpha = 1;
 }
 
+// --- Streams ---------------------------------------------------------------------------------
+
+const CELL = 9;
+
+/** A stable hue per key, so that per-key order can be seen (../shared/product.md). */
+export function keyColor(key, p) {
+  if (key < 0) return p.ready;
+  return `hsl(${(key * 137.508) % 360} 62% ${p.dark ? 62 : 44}%)`;
+}
+
+/** The offsets a tape of width w shows: the newest ones that fit, oldest on the left. */
+export function tapeWindow(part, w) {
+  const fit = Math.max(1, Math.floor(w / CELL));
+  const from = Math.max(part.logEnd - fit, 0);
+  return { from, to: part.logEnd, x: (offset, tape) => tape.x + tape.w - (part.logEnd - offset) * CELL };
+}
+
+function drawTopic(ctx, view, b, t, ti, p) {
+  if (!b) return;
+  const dead = t.role === 'dead_letter';
+  box(ctx, b, p.node, dead ? p.danger : p.edge, t.role === 'retry' || t.kind === 'pubsub');
+  const note = t.role === 'retry' ? ` (retry after ${(t.delay_ms / 1000).toFixed(1)}s)` : dead ? ' (dead letters)'
+    : t.kind === 'pubsub' ? ' (pub/sub: nothing kept)' : t.compact ? ' (compacted)' : '';
+  label(ctx, t.name + note, b.x + 6, b.y - 9, dead ? p.danger : p.ink, 'left', '600 12px system-ui, sans-serif');
+  const readers = view.layout.groups.map((grp, gi) => gi).filter((gi) => view.layout.groups[gi].topics.includes(ti));
+  view.topics[ti].parts.forEach((part, pi) => {
+    const tape = b.tapes[pi];
+    label(ctx, `p${pi}`, b.x + 6, tape.y + tape.h / 2, p.muted, 'left', '11px ui-monospace, monospace');
+    ctx.fillStyle = p.canvas;
+    ctx.fillRect(tape.x, tape.y, tape.w, tape.h);
+    const win = tapeWindow(part, tape.w);
+    const first = part.tape[0]?.offset ?? part.logEnd;
+    for (let o = Math.max(win.from, first); o < win.to; o++) {
+      const r = part.tape[o - first];
+      const x = win.x(o, tape);
+      if (!r || !r.retained) {
+        ctx.strokeStyle = p.edge;
+        ctx.lineWidth = 1;
+        ctx.strokeRect(x + 1.5, tape.y + 1.5, CELL - 3, tape.h - 3);
+      } else if (r.tombstone) {
+        ctx.strokeStyle = keyColor(r.key, p);
+        ctx.lineWidth = 1.5;
+        ctx.strokeRect(x + 1.5, tape.y + 1.5, CELL - 3, tape.h - 3);
+        ctx.beginPath(); ctx.moveTo(x + 1.5, tape.y + tape.h - 1.5); ctx.lineTo(x + CELL - 1.5, tape.y + 1.5); ctx.stroke();
+      } else {
+        ctx.fillStyle = keyColor(r.key, p);
+        ctx.fillRect(x + 1, tape.y + 1, CELL - 2, tape.h - 2);
+      }
+    }
+    // The log end offset, the next offset to be written.
+    label(ctx, String(part.logEnd), tape.x + tape.w + 4, tape.y + tape.h / 2, p.muted, 'left', '10px ui-monospace, monospace');
+    // Each group that reads this topic marks its committed offset under the tape.
+    readers.forEach((gi, k) => {
+      const committed = view.groups[gi].committed.get(`${ti}:${pi}`);
+      if (committed === undefined) return;
+      const x = Math.max(tape.x, win.x(committed, tape));
+      const y = tape.y + tape.h;
+      ctx.fillStyle = committed < win.from ? p.danger : p.ink;
+      ctx.beginPath(); ctx.moveTo(x, y - 3); ctx.lineTo(x - 3, y + 2); ctx.lineTo(x + 3, y + 2); ctx.fill();
+      if (readers.length > 1 && k < 6) label(ctx, view.layout.groups[gi].name[0], x + 5 + 6 * k, y + 4, p.muted, 'left', '9px system-ui, sans-serif');
+    });
+  });
+}
+
+function drawGroup(ctx, view, b, grp, gi, now, p) {
+  const g = view.groups[gi];
+  const rebalancing = g.phase === 'PreparingRebalance' || g.phase === 'CompletingRebalance';
+  box(ctx, b, p.node, rebalancing ? p.inflight : p.edge, rebalancing);
+  label(ctx, grp.name, b.x + 8, b.y + 12, p.ink, 'left', '600 12px system-ui, sans-serif');
+  const state = g.phase === 'Stable' ? `gen ${g.generation}` : rebalancing ? `${g.phase === 'PreparingRebalance' ? 'rebalancing' : 'syncing'} · gen ${g.generation}` : g.phase;
+  label(ctx, state, b.x + b.w - 8, b.y + 12, rebalancing ? p.inflight : p.muted, 'right', '11px system-ui, sans-serif');
+  label(ctx, grp.assignor, b.x + b.w, b.y - 8, p.muted, 'right', '11px system-ui, sans-serif');
+  const rowH = Math.min(22, (b.h - 24) / Math.max(g.members.length, 1));
+  const topics = view.layout.topics;
+  g.members.forEach((m, mi) => {
+    const y = b.y + 26 + mi * rowH + rowH / 2;
+    const gone = !m.inGroup && m.alive === false && !m.current;
+    const color = !m.alive && m.inGroup ? p.danger : gone ? p.muted : p.ink;
+    label(ctx, `${grp.name}-${mi + 1}`, b.x + 8, y, color, 'left', '11px system-ui, sans-serif');
+    const text = !m.alive ? (m.inGroup ? 'crashed' : 'left') : m.owned.length === 0 ? (rebalancing && !grp.cooperative ? 'revoked, waiting' : 'no partitions')
+      : m.owned.map((k) => {
+        const [t, pp] = k.split(':').map(Number);
+        return (topics[t].role === 'retry' ? `r${grp.topics.indexOf(t)}-` : 'p') + pp;
+      }).join(' ');
+    label(ctx, text, b.x + b.w * 0.42, y, !m.alive ? p.danger : m.owned.length ? p.ink : p.muted, 'left', '10px ui-monospace, monospace');
+    if (m.current && m.alive) {
+      dot(ctx, b.x + b.w - 12, y, keyColor(m.current.key, p), null, DOT - 2);
+      ctx.fillStyle = p.inflight;
+      ctx.fillRect(b.x + 8, y + rowH / 2 - 3, (b.w * 0.34) * clamp01((now - m.current.t0) / Math.max(m.current.t1 - m.current.t0, 1e-9)), 2);
+    }
+  });
+}
+
+/** Total lag per group over time, one line each, on its own small canvas. */
+export function drawLagChart(ctx, view, opts) {
+  const { width: w, height: h, palette: p } = opts;
+  ctx.clearRect(0, 0, w, h);
+  ctx.fillStyle = p.canvas;
+  ctx.fillRect(0, 0, w, h);
+  const series = view.groups.map((g) => g.lag);
+  const all = series.flat();
+  if (all.length === 0) return;
+  const t0 = Math.min(...all.map((s) => s.at));
+  const t1 = Math.max(...all.map((s) => s.at), t0 + 1);
+  const max = Math.max(...all.map((s) => s.lag), 1);
+  const x = (t) => 28 + ((w - 34) * (t - t0)) / (t1 - t0);
+  const y = (v) => h - 12 - ((h - 20) * v) / max;
+  label(ctx, String(max), 24, 8, p.muted, 'right', '10px system-ui, sans-serif');
+  label(ctx, '0', 24, h - 12, p.muted, 'right', '10px system-ui, sans-serif');
+  const dashes = [[], [5, 3], [2, 2], [8, 3, 2, 3]];
+  series.forEach((s, gi) => {
+    if (s.length < 2) return;
+    ctx.strokeStyle = gi % 2 ? p.inflight : p.ink;
+    ctx.setLineDash(dashes[gi % dashes.length]);
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    s.forEach((pt, i) => (i ? ctx.lineTo(x(pt.at), y(pt.lag)) : ctx.moveTo(x(pt.at), y(pt.lag))));
+    ctx.stroke();
+    ctx.setLineDash([]);
+  });
+}
+
 /** The id of the visible or waiting message under (x, y), if any. Pure, for the inspector. */
 export function hitTest(view, w, h, x, y) {
-  const g = geometry(view.layout, w, h);
+  const g = geometry(view.layout, w, h, view.groups.map((x) => x.members.length));
   const near = (a) => Math.hypot(a.x - x, a.y - y) <= DOT + 3;
   for (let qi = 0; qi < view.layout.queues.length; qi++) {
     const b = g.queues[qi];

@@ -180,7 +180,25 @@ test('dark mode and reduced motion', async ({ page }) => {
 // Each preset, played to its end at 100x; then the counter its narration is about.
 const sumCells = (page, state) => page.$$eval(`#counts td[data-state="${state}"]`, (tds) => tds.reduce((n, td) => n + Number(td.textContent), 0));
 const badge = (page, name) => page.$eval(`#badges output[data-badge="${name}"]`, (o) => Number(o.value));
+const processed = (page, group) => page.$eval(`#groups li[data-group="${group}"]`, (li) => Number(li.dataset.processed));
+const generation = (page, group) => page.$eval(`#groups li[data-group="${group}"]`, (li) => Number(li.dataset.generation));
+const lags = (page) => page.$$eval('#lag tbody tr', (trs) => trs.map((tr) => Number(tr.dataset.lag || 0)).sort((a, b) => a - b));
 const PRESET_CHECKS = {
+  'partition-keys': async (p) => (await processed(p, 'billing')) > 250 && (await badge(p, 'order_violated')) === 0,
+  'fan-out': async (p) => (await Promise.all(['email', 'analytics', 'inventory', 'fraud-detection'].map((g) => processed(p, g))))
+    .every((n) => n === 320),
+  rebalancing: async (p) => (await generation(p, 'cooperative')) > (await generation(p, 'eager')),
+  'commit-semantics': async (p) => (await badge(p, 'lost')) > 0 && (await badge(p, 'applied_twice')) > 0,
+  'hot-partition': async (p) => {
+    const l = await lags(p);
+    return l.at(-1) > 100 && l.at(-2) < 10;
+  },
+  'pubsub-vs-stream': async (p) => (await processed(p, 'live-late')) < 100 && (await processed(p, 'log-late')) === 175,
+  'retry-topics': async (p) => (await badge(p, 'order_violated')) > 0 && (await badge(p, 'dead_lettered')) > 0,
+  compaction: async (p) => {
+    const n = await processed(p, 'rebuild');
+    return n > 0 && n <= 40;
+  },
   autoscaling: async (p) => (await sumCells(p, 'acked')) > 900,
   'ack-modes': async (p) => (await badge(p, 'lost')) > 0 && (await badge(p, 'applied_twice')) > 0,
   backlog: async (p) => (await sumCells(p, 'acked')) === 120,
@@ -211,6 +229,30 @@ test('every preset plays to its end in the page and shows its key counter', asyn
     assert(await PRESET_CHECKS[id](page), `${id}: its key counter`);
     if (id === 'lease-models') await page.screenshot({ path: join(SHOTS, 'lease-models.png') });
   }
+});
+
+// Issue 4: the same join, eager and cooperative, side by side. While the eager group completes
+// its rebalance every member owns nothing; while the cooperative one does, its old members
+// keep their partitions. Read atomically in the page, from the groups panel (the text form of
+// the canvas's group boxes).
+test('a rebalance under eager and under cooperative is visibly different', async ({ page }) => {
+  await page.selectOption('#scenario', 'rebalancing');
+  await page.selectOption('#speed', '2');
+  await page.click('#play');
+  const during = (group) => page.waitForFunction((g) => {
+    const li = document.querySelector(`#groups li[data-group="${g}"]`);
+    if (!li || li.dataset.state !== 'CompletingRebalance' || Number(li.dataset.generation) < 2) return false;
+    return [...li.querySelectorAll('li[data-member]')].map((m) => ({ member: m.dataset.member, owned: m.dataset.owned, alive: m.dataset.alive }));
+  }, group, { timeout: 30000, polling: 'raf' }).then((h) => h.jsonValue());
+  const eager = await during('eager');
+  assert(eager.filter((m) => m.alive === 'true').every((m) => m.owned === ''), `eager: everyone revoked: ${JSON.stringify(eager)}`);
+  await page.screenshot({ path: join(SHOTS, 'rebalance-eager.png') });
+  const coop = await during('cooperative');
+  const old = coop.filter((m) => ['cooperative-1', 'cooperative-2', 'cooperative-3'].includes(m.member));
+  assert(old.length === 3 && old.every((m) => m.owned !== ''), `cooperative: old members keep partitions: ${JSON.stringify(coop)}`);
+  await page.screenshot({ path: join(SHOTS, 'rebalance-cooperative.png') });
+  const canvasText = await page.$eval('#canvas', (c) => c.getAttribute('aria-label'));
+  assert(canvasText.includes('consumer groups'), 'the canvas says what it draws');
 });
 
 test('a dead letter opens in the inspector with its metadata', async ({ page }) => {
