@@ -56,6 +56,8 @@ pub struct SendAttrs {
     pub poison: bool,
     /// The business key; `None` makes it the new message's own id.
     pub key: Option<u32>,
+    /// What order is kept per (a customer, say); a FIFO queue's message group is one.
+    pub order_key: Option<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -208,6 +210,7 @@ impl Broker {
             last_sleep: Duration::ZERO,
             lease: None,
             group: attrs.group,
+            order_key: attrs.order_key.or(attrs.group),
             poison: attrs.poison,
             first_received_at: None,
             last_received_at: None,
@@ -807,7 +810,13 @@ impl Broker {
         };
         self.take_from_ready(old);
         let m = &self.msgs[old as usize];
-        let attrs = SendAttrs { group: m.group, poison: m.poison, key: Some(m.key), ..SendAttrs::default() };
+        let attrs = SendAttrs {
+            group: m.group,
+            poison: m.poison,
+            key: Some(m.key),
+            order_key: m.order_key,
+            ..SendAttrs::default()
+        };
         // A redrive is a server-side move: the new message is visible in `to` at once.
         let new_msg = index_u32(self.msgs.len());
         self.set_state(old, dlq, MsgState::Moved);

@@ -357,6 +357,7 @@ impl Ledger {
             | T::Failed { .. }
             | T::EffectApplied { .. }
             | T::DuplicateSuppressed { .. }
+            | T::MessageOutOfOrder { .. }
             | T::AckRefused { .. } => now,
             _ => return bad(format!("m{msg}: {} while {now:?}", event.kind())),
         };

@@ -324,6 +324,20 @@ impl Sim {
             self.stats.applied_twice += 1;
         }
         self.out.emit(TraceEvent::EffectApplied { at: now, msg, consumer: c, key, times });
+        // Per-key order: the first effect of each message, in the order they were sent. With
+        // competing consumers a later message of a key can finish first.
+        let m = self.broker.msg(msg);
+        if let (1, Some(order_key)) = (times, m.order_key) {
+            let queue = m.queue;
+            let newest = self.newest_applied.entry((queue, order_key)).or_insert(key);
+            if *newest > key {
+                let after = *newest;
+                self.stats.order_violations += 1;
+                self.out.emit(TraceEvent::MessageOutOfOrder { at: now, msg, queue, order_key, after });
+            } else {
+                *newest = key;
+            }
+        }
     }
 
     /// An attempt failed: retry with backoff, give the message back, or dead-letter it.

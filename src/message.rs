@@ -179,6 +179,8 @@ pub struct Message {
     pub lease: Option<Lease>,
     /// FIFO message group (SQS-20), if any.
     pub group: Option<u32>,
+    /// The key order is kept per (a FIFO group, or a producer's key), if any.
+    pub order_key: Option<u32>,
     /// Crashes the consumer every time it is processed.
     pub poison: bool,
     pub first_received_at: Option<SimTime>,

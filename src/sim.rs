@@ -15,7 +15,7 @@ use crate::trace::{
 };
 use serde::Serialize;
 use std::cmp::Ordering;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt;
 
 /// What the agenda holds: things that will happen at a time.
@@ -171,6 +171,8 @@ pub struct Stats {
     pub lost: u64,
     /// Leases that ran out while their consumer was still working on the message.
     pub lease_expired_mid_processing: u64,
+    /// Messages whose effect came after a later message of the same order key.
+    pub order_violations: u64,
 }
 
 /// `run_until` stopped before reaching its target time.
@@ -211,6 +213,8 @@ pub struct Sim {
     pub(crate) effects: Vec<u32>,
     /// Keys the idempotent consumers have applied (their shared dedupe store, IP-1).
     pub(crate) dedupe_store: BTreeSet<u32>,
+    /// Per (queue, order key), the newest message whose effect has been applied.
+    pub(crate) newest_applied: BTreeMap<(QueueId, u32), u32>,
     /// The messages the script has named, by name index.
     names: Vec<Option<MsgId>>,
     pub(crate) stats: Stats,
@@ -255,6 +259,7 @@ impl Sim {
             producers,
             effects: Vec::new(),
             dedupe_store: BTreeSet::new(),
+            newest_applied: BTreeMap::new(),
             stats: Stats::default(),
             events_processed: 0,
         };
@@ -516,6 +521,10 @@ impl Sim {
         let attrs = SendAttrs {
             group: spec.groups.map(|n| u32::try_from(index % u64::from(n)).unwrap_or(0)),
             poison: spec.poison.binary_search(&index).is_ok() || std::mem::take(&mut p.poison_next),
+            order_key: match spec.target {
+                Target::Queue(_) => spec.keys.map(|k| crate::stream::draw_key(k, &mut p.prng)),
+                Target::Topic(_) => None,
+            },
             ..SendAttrs::default()
         };
         p.sent += 1;
@@ -574,7 +583,7 @@ impl Sim {
         let now = self.now;
         match op {
             Op::Send { queue, name, group, dedup_id, ttl, delay, poison } => {
-                let attrs = SendAttrs { group, dedup_id, ttl, delay, poison, key: None };
+                let attrs = SendAttrs { group, dedup_id, ttl, delay, poison, key: None, order_key: None };
                 let msg = match self.broker.publish(&mut self.out, now, queue, SCRIPT, attrs) {
                     Sent::Stored(msg) => {
                         self.stats.published += 1;

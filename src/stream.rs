@@ -14,7 +14,9 @@ use crate::consumer::sample;
 use crate::kafka::assignor::{self, TopicPartition, NO_GENERATION};
 use crate::kafka::partitioner::partition_for_key;
 use crate::rng::Prng;
-use crate::scenario::{CommitMode, GroupSpec, NullKeys, OffsetReset, Scenario, TopicKind, TopicRole, TopicSpec};
+use crate::scenario::{
+    CommitMode, GroupSpec, KeySpec, NullKeys, OffsetReset, Scenario, TopicKind, TopicRole, TopicSpec,
+};
 use crate::sim::{Event, Sim};
 use crate::time::{Duration, SimTime};
 use crate::trace::{GroupPhase, LossReason, MemberChange, RecordOutcome, RevokeReason, TraceEvent};
@@ -246,6 +248,19 @@ fn group_parts(scenario: &Scenario, spec: &GroupSpec) -> Vec<Part> {
         .collect()
 }
 
+/// A producer's next key: `key-0` with the hot share, the rest spread evenly over the others.
+pub(crate) fn draw_key(keys: KeySpec, prng: &mut Prng) -> u32 {
+    if keys.count > 1 && keys.hot_share.numerator > 0 {
+        if prng.chance(keys.hot_share) {
+            0
+        } else {
+            1 + u32::try_from(prng.below(u64::from(keys.count - 1))).unwrap_or(0)
+        }
+    } else {
+        u32::try_from(prng.below(u64::from(keys.count))).unwrap_or(0)
+    }
+}
+
 fn member_name(spec: &GroupSpec, m: usize) -> String {
     format!("{}-{}", spec.name, m + 1)
 }
@@ -274,15 +289,7 @@ impl Sim {
         let spec = &self.scenario.producers[producer as usize];
         let (keys, tombstones) = (spec.keys, spec.tombstones);
         let prng = &mut self.producers[producer as usize].prng;
-        let key = keys.map(|k| {
-            if k.count > 1 && prng.chance(k.hot_share) {
-                0
-            } else if k.hot_share.numerator > 0 && k.count > 1 {
-                1 + u32::try_from(prng.below(u64::from(k.count - 1))).unwrap_or(0)
-            } else {
-                u32::try_from(prng.below(u64::from(k.count))).unwrap_or(0)
-            }
-        });
+        let key = keys.map(|k| draw_key(k, prng));
         let tombstone = key.is_some() && tombstones.numerator > 0 && prng.chance(tombstones);
         let tspec = &self.scenario.topics[topic as usize];
         let partitions = tspec.partitions;
@@ -1172,15 +1179,19 @@ impl Sim {
     /// KC-13: when the closed segments' dirty part is at least half of them, keep only the
     /// latest record per key among them (records in the active segment are never compacted,
     /// but a newer value there does not yet clean an older one); tombstones already cleaned
-    /// once go after `delete.retention.ms`. Offsets never change.
+    /// once go after `delete.retention.ms`, and a log holding such a tombstone is cleaned for
+    /// it even when little else is dirty. Offsets never change.
     fn compact(&mut self, part: Part, spec: &TopicSpec) {
         let now = self.now;
         let log = self.streams.log(part);
         let active_base = log.segments.back().map_or(log.end(), |s| s.base);
         let closed_retained = (log.log_start..active_base).filter(|&o| log.record(o).retained).count();
         let dirty = (log.cleaned_to.max(log.log_start)..active_base).filter(|&o| log.record(o).retained).count();
-        // min.cleanable.dirty.ratio: 0.5.
-        if dirty == 0 || dirty * 2 < closed_retained {
+        // min.cleanable.dirty.ratio: 0.5; or tombstones past their horizon (KIP-534).
+        let expired_tombstones = (log.log_start..log.cleaned_to.min(active_base)).any(|o| {
+            log.record(o).retained && log.record(o).tombstone && now >= log.record(o).at.after(spec.delete_retention)
+        });
+        if !expired_tombstones && (dirty == 0 || dirty * 2 < closed_retained) {
             return;
         }
         let mut latest: BTreeMap<u32, u64> = BTreeMap::new();

@@ -164,6 +164,13 @@ pub fn scenario_json(seed: u64) -> String {
         consumers.push(consumer);
     }
 
+    // Order keys on some queue producers, from their own PRNG so the rest stays as it was.
+    let k = &mut Prng::from_seed(seed ^ 0x0bde_0000);
+    for producer in &mut producers {
+        if producer.get("groups").is_none() && chance(k, 30) {
+            producer["keys"] = json!({ "count": 1 + k.below(5) });
+        }
+    }
     let (topics, groups) = streams_json(seed, &mut producers);
     json!({
         "name": format!("swarm {seed}"),

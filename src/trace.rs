@@ -431,6 +431,14 @@ pub enum TraceEvent {
         removed: u32,
         cleaned_to: u64,
     },
+    /// A queue consumer applied `msg` after a later message of the same order key, `after`.
+    MessageOutOfOrder {
+        at: SimTime,
+        msg: MsgId,
+        queue: QueueId,
+        order_key: u32,
+        after: MsgId,
+    },
     /// A group processed `record` after a newer record of the same key, `after`.
     OrderViolated {
         at: SimTime,
@@ -487,6 +495,7 @@ impl TraceEvent {
             | SegmentsDeleted { at, .. }
             | Compacted { at, .. }
             | OrderViolated { at, .. }
+            | MessageOutOfOrder { at, .. }
             | ProducerStopped { at, .. } => at,
         }
     }
@@ -531,6 +540,7 @@ impl TraceEvent {
             SegmentsDeleted { .. } => "segments_deleted",
             Compacted { .. } => "compacted",
             OrderViolated { .. } => "order_violated",
+            MessageOutOfOrder { .. } => "message_out_of_order",
         }
     }
 
@@ -554,7 +564,8 @@ impl TraceEvent {
             | DeadLettered { msg, .. }
             | Expired { msg, .. }
             | Dropped { msg, .. }
-            | Redriven { msg, .. } => Some(msg),
+            | Redriven { msg, .. }
+            | MessageOutOfOrder { msg, .. } => Some(msg),
             Deduplicated { .. }
             | ReceivedNothing { .. }
             | ConsumerCrashed { .. }
@@ -717,6 +728,9 @@ impl TraceEvent {
             OrderViolated { group, key, record, after, .. } => {
                 v.id("group", group).id("key", key).id("record", record).id("after", after);
             }
+            MessageOutOfOrder { msg, queue, order_key, after, .. } => {
+                v.id("msg", msg).id("queue", queue).id("order_key", order_key).id("after", after);
+            }
         }
     }
 
@@ -761,6 +775,7 @@ impl TraceEvent {
             SegmentsDeleted { .. } => 35,
             Compacted { .. } => 36,
             OrderViolated { .. } => 37,
+            MessageOutOfOrder { .. } => 38,
         }
     }
 }
@@ -928,6 +943,9 @@ impl fmt::Display for Line<'_> {
                     "{}-{partition} compacted: {removed} older values removed, clean below {cleaned_to}",
                     topic(t)
                 )
+            }
+            MessageOutOfOrder { msg, queue: q, order_key, after, .. } => {
+                write!(f, "m{msg} of key-{order_key} done after m{after}, sent later: out of order in {}", queue(q))
             }
             OrderViolated { group: g, key, record, after, .. } => {
                 write!(f, "{}: key-{key} out of order: record {record} processed after record {after}", group(g))

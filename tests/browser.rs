@@ -36,7 +36,7 @@ fn a_preset_runs_in_chromium_to_the_native_golden_hash() {
         }
     }
     assert!(lines > 200, "{lines} events");
-    assert_eq!(engine.trace_hash(), "df06e0683a39e57e", "matches tests/sim GOLDEN and the CLI");
+    assert_eq!(engine.trace_hash(), "929b17e78e258e22", "matches tests/sim GOLDEN and the CLI");
     let summary = engine.summary().map_err(JsValue::from).expect("summary");
     let queues = js_sys::Array::from(&get(&summary, "queues"));
     let acked = get(&get(&queues.get(0), "messages"), "acked").as_f64();

@@ -29,11 +29,15 @@ fn summary(o: &Output) -> serde_json::Value {
 #[test]
 fn run_prints_a_summary_with_the_golden_hash() {
     let s = summary(&brokerlab(&["run", "scenarios/competing-consumers.json"]));
-    assert_eq!(s["trace_hash"], "df06e0683a39e57e", "the preset's own seed, 7, and the golden of tests/sim");
+    assert_eq!(s["trace_hash"], "929b17e78e258e22", "the preset's own seed, 7, and the golden of tests/sim");
     assert_eq!(s["seed"], 7);
     assert_eq!(s["time_ms"], 30000.0);
     assert_eq!(s["queues"][0]["name"], "orders");
-    assert_eq!(s["queues"][0]["messages"]["acked"], 73);
+    assert_eq!(s["queues"][0]["messages"]["acked"], 72);
+    assert_eq!(
+        s["stats"]["order_violations"], 6,
+        "competing consumers finish some of a customer's orders out of order"
+    );
     let counts = s["queues"][0]["messages"].as_object().expect("object");
     let total: u64 = counts.values().filter_map(serde_json::Value::as_u64).sum();
     assert_eq!(serde_json::Value::from(total), s["stats"]["published"], "every message is counted in one state");

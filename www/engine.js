@@ -341,6 +341,7 @@ export class Run {
           pulse('lost', e);
           break;
         case 'order_violated':
+        case 'message_out_of_order':
           pulse('order', e);
           break;
         default:

@@ -71,7 +71,7 @@ export function showBadges(doc, counts, stats, groupStats = []) {
   const values = {
     lost: stats.lost + groups('lost') + groups('lost_to_retention'),
     applied_twice: stats.applied_twice + groups('duplicates'),
-    order_violated: groups('order_violations'),
+    order_violated: (stats.order_violations ?? 0) + groups('order_violations'),
     duplicates_suppressed: stats.duplicates_suppressed,
     lease_expired_mid_processing: stats.lease_expired_mid_processing,
     dead_lettered: sum('dead_lettered') + groups('dead_lettered'),

@@ -374,8 +374,8 @@ fn producers(
         let keys = streams::keys(&format!("{at}.keys"), p.keys)?;
         let tombstones = probability(&format!("{at}.tombstones"), p.tombstones)?;
         match target {
-            Target::Queue(_) if keys.is_some() => {
-                return err(format!("{at}.keys"), "record keys are for topics; a queue orders by arrival")
+            Target::Queue(_) if keys.is_some() && fifo => {
+                return err(format!("{at}.keys"), "a FIFO queue keeps order per message group; use groups")
             }
             Target::Queue(_) if tombstones.numerator > 0 => {
                 return err(format!("{at}.tombstones"), "tombstones are for compacted topics")

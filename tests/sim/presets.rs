@@ -308,3 +308,14 @@ fn compaction_leaves_the_latest_value_per_key() {
     assert!(retained <= 40, "at most a few values per key survive: {retained}");
     assert_eq!(group(&sim, "rebuild").stats.processed, retained, "the rebuild reads only what is left");
 }
+
+/// Competing consumers on one queue break per-key order; a FIFO queue's message groups keep
+/// it. The checker flags every message applied after a later one of its key.
+#[test]
+fn competing_consumers_break_per_key_order_and_fifo_groups_keep_it() {
+    let (sim, trace) = run("competing-consumers");
+    let flagged = trace.iter().filter(|e| matches!(e, TraceEvent::MessageOutOfOrder { .. })).count() as u64;
+    assert!(flagged > 0 && flagged == sim.stats().order_violations, "{flagged}");
+    let (sim, _) = run("fifo-groups");
+    assert_eq!(sim.stats().order_violations, 0);
+}
