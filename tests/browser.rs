@@ -87,7 +87,8 @@ fn streams_cross_as_layout_group_counters_and_retained_offsets() {
     let processed = get(&stats.get(0), "processed").as_f64().expect("a number");
     let kept: u32 =
         (0..2).map(|p| engine.retained(0, p, 0.0, 1_000.0).iter().map(|&b| u32::from(b)).sum::<u32>()).sum();
-    assert!(kept > 0 && f64::from(kept) == processed, "the rebuild read what compaction kept: {kept} vs {processed}");
+    assert!(kept > 0, "compaction kept the latest values");
+    assert_eq!(f64::from(kept).to_bits(), processed.to_bits(), "the rebuild read what compaction kept");
     assert!(engine.retained(0, 0, 0.0, 1_000.0).contains(&0), "and some offsets are gone");
     assert!(engine.retained(9, 0, 0.0, 10.0).is_empty(), "an unknown topic has nothing");
 }
