@@ -310,6 +310,8 @@ export class Run {
           if (!mem.owned.includes(key)) mem.owned.push(key);
           mem.owned.sort(byPart);
           v.groups[e.group].positions.set(key, e.offset);
+          v.pulses.push({ kind: 'assigned', group: e.group, member: e.member, queue: -1, consumer: -1, at: e.at_ms });
+          if (v.pulses.length > PULSES_MAX) v.pulses.shift();
           break;
         }
         case 'partition_revoked': {

@@ -67,7 +67,9 @@ function start(seed) {
   state.inspected = undefined;
   showInspector(doc, undefined);
   setupCounts(doc, run.layout);
+  // Messages by state and the message inspector are about queues.
   doc.getElementById('counts-section').hidden = run.layout.queues.length === 0;
+  doc.getElementById('inspector-section').hidden = run.layout.queues.length === 0;
   doc.body.classList.toggle('has-streams', run.layout.topics.length > 0);
   clearLog(doc);
   // Whatever happens at t = 0 (the first sends) is part of the opening picture.

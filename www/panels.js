@@ -102,7 +102,7 @@ export function showGroups(doc, view, lagRows) {
   };
   const list = doc.getElementById('groups');
   const key = JSON.stringify(view.groups.map((g, gi) => [g.phase, g.generation, view.groupStats?.[gi]?.processed,
-    g.members.map((m) => [m.alive, m.inGroup, m.owned.join()])]));
+    g.members.map((m) => [m.alive, m.inGroup, m.owned.join()]), [...g.committed.values()]]));
   if (list.dataset.key !== key) {
     list.dataset.key = key;
     list.replaceChildren(...view.groups.map((g, gi) => {
@@ -119,12 +119,14 @@ export function showGroups(doc, view, lagRows) {
       state.className = rebalancing ? 'state rebalancing' : 'state';
       state.textContent = ` ${g.phase} · generation ${g.generation} · ${info.assignor}, commit ${info.commit}`;
       const members = doc.createElement('ul');
+      const rows = lagRows(view, info, g);
       members.append(...g.members.map((m, mi) => {
         const row = doc.createElement('li');
         const owned = m.owned.map(partName);
         Object.assign(row.dataset, { member: `${info.name}-${mi + 1}`, owned: owned.join(' '), alive: String(m.alive) });
         row.classList.toggle('down', !m.alive && m.inGroup);
-        const status = !m.alive ? (m.inGroup ? 'crashed' : 'left') : owned.length ? owned.join(' ') : 'no partitions';
+        const lag = rows.filter((r) => r.owner === mi).reduce((n, r) => n + (r.lag ?? 0), 0);
+        const status = !m.alive ? (m.inGroup ? 'crashed' : 'left') : owned.length ? `${owned.join(' ')} · lag ${lag}` : 'no partitions';
         row.textContent = `${info.name}-${mi + 1}: ${status}`;
         return row;
       }));

@@ -217,7 +217,7 @@ export function draw(ctx, view, now, opts) {
   layout.queues.forEach((q, qi) => drawQueue(ctx, view, g.queues[qi], q, qi, now, p));
   layout.consumers.forEach((cons, ci) => drawConsumer(ctx, view, g.consumers[ci], cons, ci, now, p));
   layout.topics.forEach((t, ti) => drawTopic(ctx, view, g.topics[ti], t, ti, p));
-  layout.groups.forEach((grp, gi) => drawGroup(ctx, view, g.groups[gi], grp, gi, now, p));
+  layout.groups.forEach((grp, gi) => drawGroup(ctx, view, g.groups[gi], grp, gi, now, p, opts));
 
   // Messages on the wire: publishing (neutral) and delivering (amber, leased).
   for (const m of view.messages.values()) {
@@ -309,7 +309,7 @@ function drawConsumer(ctx, view, c, cons, ci, now, p) {
 
 function drawPulse(ctx, g, pulse, now, motion, p) {
   const age = now - pulse.at;
-  if (age < 0 || age > PULSE_MS) return;
+  if (age < 0 || age > PULSE_MS || pulse.kind === 'assigned') return;
   const t = motion ? age / PULSE_MS : 0.5;
   const grp = pulse.group >= 0 ? g.groups[pulse.group] : undefined;
   const at = grp ? { x: grp.x + grp.w - 14, y: grp.y + 12 }
@@ -391,6 +391,17 @@ function drawTopic(ctx, view, b, t, ti, p) {
     }
     // The log end offset, the next offset to be written.
     label(ctx, String(part.logEnd), tape.x + tape.w + 4, tape.y + tape.h / 2, p.muted, 'left', '10px ui-monospace, monospace');
+    // The owning member's position (the next offset it fetches): an amber tick above.
+    readers.forEach((gi) => {
+      const grp = view.groups[gi];
+      const key = `${ti}:${pi}`;
+      if (!grp.members.some((m) => m.alive && m.owned.includes(key))) return;
+      const at = grp.positions.get(key);
+      if (at === undefined || at < win.from) return;
+      const x = win.x(at, tape);
+      ctx.fillStyle = p.inflight;
+      ctx.beginPath(); ctx.moveTo(x, tape.y + 2); ctx.lineTo(x - 3, tape.y - 3); ctx.lineTo(x + 3, tape.y - 3); ctx.fill();
+    });
     // Each group that reads this topic marks its committed offset under the tape.
     readers.forEach((gi, k) => {
       const committed = view.groups[gi].committed.get(`${ti}:${pi}`);
@@ -404,7 +415,7 @@ function drawTopic(ctx, view, b, t, ti, p) {
   });
 }
 
-function drawGroup(ctx, view, b, grp, gi, now, p) {
+function drawGroup(ctx, view, b, grp, gi, now, p, opts) {
   const g = view.groups[gi];
   const rebalancing = g.phase === 'PreparingRebalance' || g.phase === 'CompletingRebalance';
   box(ctx, b, p.node, rebalancing ? p.inflight : p.edge, rebalancing);
@@ -424,7 +435,24 @@ function drawGroup(ctx, view, b, grp, gi, now, p) {
         const [t, pp] = k.split(':').map(Number);
         return (topics[t].role === 'retry' ? `r${grp.topics.indexOf(t)}-` : 'p') + pp;
       }).join(' ');
-    label(ctx, text, b.x + b.w * 0.42, y, !m.alive ? p.danger : m.owned.length ? p.ink : p.muted, 'left', '10px ui-monospace, monospace');
+    // A partition just taken over: its row is underlined for a moment (still, without motion).
+    const taken = view.pulses.find((q) => q.kind === 'assigned' && q.group === gi && q.member === mi && now - q.at >= 0 && now - q.at < PULSE_MS * 2);
+    if (taken) {
+      ctx.fillStyle = p.acked;
+      ctx.globalAlpha = opts.motion ? 1 - (now - taken.at) / (PULSE_MS * 2) : 1;
+      ctx.fillRect(b.x + b.w * 0.42, y + 7, b.w * 0.5, 2);
+      ctx.globalAlpha = 1;
+    }
+    ctx.font = '10px ui-monospace, monospace';
+    let shown = text;
+    const room = b.w * 0.56 - 16;
+    if (ctx.measureText(shown).width > room) {
+      const chips = text.split(' ');
+      let k = chips.length;
+      while (k > 1 && ctx.measureText(`${chips.slice(0, k).join(' ')} +${chips.length - k}`).width > room) k--;
+      shown = `${chips.slice(0, k).join(' ')} +${chips.length - k}`;
+    }
+    label(ctx, shown, b.x + b.w * 0.42, y, !m.alive ? p.danger : m.owned.length ? p.ink : p.muted, 'left', '10px ui-monospace, monospace');
     if (m.current && m.alive) {
       dot(ctx, b.x + b.w - 12, y, keyColor(m.current.key, p), null, DOT - 2);
       ctx.fillStyle = p.inflight;
