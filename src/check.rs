@@ -113,6 +113,7 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
     }
 
     check_streams(sim)?;
+    check_workflows(sim)?;
 
     // Consumers: within prefetch and concurrency; receipts unique.
     for (ci, c) in sim.consumers.iter().enumerate() {
@@ -214,6 +215,69 @@ fn check_streams(sim: &Sim) -> Result<(), Violation> {
     Ok(())
 }
 
+/// Sagas: a compensation only ever for a completed step, newest first (SG-2); a completed saga
+/// has every step done and none compensated; a compensated one has every step before the
+/// failed one compensated and none after it run; stuck only when a message of it went to a
+/// DLQ. Request-reply: every pending entry is its request's.
+fn check_workflows(sim: &Sim) -> Result<(), Violation> {
+    use crate::workflow::{SagaStatus, Tag};
+    let fail = |what: String| Err(Violation { at: sim.now(), what });
+    let w = sim.workflows();
+    for (bi, block) in w.sagas.iter().enumerate() {
+        let name = &sim.scenario().sagas[bi].name;
+        if block.stats.bad_compensations > 0 {
+            return fail(format!("saga {name}: a compensation reached a step that had not completed"));
+        }
+        for (i, s) in block.instances.iter().enumerate() {
+            let at = format!("saga {name}#{i}");
+            for (k, st) in s.steps.iter().enumerate() {
+                if st.compensated_at.is_some_and(|c| st.done_at.is_none_or(|d| c < d)) {
+                    return fail(format!("{at}: step {k} compensated without having completed"));
+                }
+                if st.failed && st.done_at.is_some() {
+                    return fail(format!("{at}: step {k} both failed and completed"));
+                }
+            }
+            let comp: Vec<SimTime> = s.steps.iter().filter_map(|st| st.compensated_at).collect();
+            if s.steps
+                .windows(2)
+                .any(|p| matches!((p[0].compensated_at, p[1].compensated_at), (Some(a), Some(b)) if a < b))
+            {
+                return fail(format!("{at}: compensations ran out of reverse order: {comp:?}"));
+            }
+            match s.status {
+                SagaStatus::Completed
+                    if s.steps.iter().any(|st| st.done_at.is_none() || st.compensated_at.is_some()) =>
+                {
+                    return fail(format!("{at}: completed, but not every step is done"));
+                }
+                SagaStatus::Compensated => {
+                    let Some(f) = s.failed_step else { return fail(format!("{at}: compensated without a failure")) };
+                    let f = f as usize;
+                    if s.steps[..f].iter().any(|st| st.compensated_at.is_none())
+                        || s.steps[f..].iter().any(|st| st.done_at.is_some())
+                    {
+                        return fail(format!("{at}: compensated, but not exactly the steps before step {f}"));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for (si, rr) in w.request_reply.iter().enumerate() {
+        for table in &rr.tables {
+            for (&corr, p) in table {
+                if w.tags.get(&p.request)
+                    != Some(&Tag::Request { system: crate::scenario::index_u32(si), requester: p.requester, corr })
+                {
+                    return fail(format!("request-reply {si}: pending corr-{corr} is not request m{}'s", p.request));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Records the groups forwarded to retry and dead-letter topics.
 fn streams_forwarded(streams: &crate::stream::Streams) -> u64 {
     streams.groups.iter().map(|g| g.stats.retried + g.stats.dead_lettered).sum()
@@ -244,7 +308,13 @@ pub struct Ledger {
     log_end: BTreeMap<(u32, u32), u64>,
     committed: BTreeMap<(u32, u32, u32), u64>,
     owner: BTreeMap<(u32, u32, u32), u32>,
+    /// Request-reply: each request's correlation id, and the ids already matched.
+    request_corr: BTreeMap<MsgIdKey, u32>,
+    matched: std::collections::BTreeSet<(u32, u32)>,
 }
+
+/// (system, request message).
+type MsgIdKey = (u32, u32);
 
 impl Ledger {
     pub fn apply(&mut self, event: &TraceEvent) -> Result<(), Violation> {
@@ -284,6 +354,17 @@ impl Ledger {
             {
                 return bad(format!(
                     "group {group}: member {member} gave up {topic}-{partition}, which it did not own"
+                ));
+            }
+            T::RequestSent { msg, system, corr, .. } => {
+                self.request_corr.insert((system, msg), corr);
+            }
+            // No reply is matched to the wrong request, nor twice.
+            T::ReplyMatched { system, corr, request, .. }
+                if self.request_corr.get(&(system, request)) != Some(&corr) || !self.matched.insert((system, corr)) =>
+            {
+                return bad(format!(
+                    "a reply with corr-{corr} matched to request m{request}, which is not its request"
                 ));
             }
             T::RecordDone { topic, partition, offset, .. } | T::RecordStarted { topic, partition, offset, .. }
@@ -358,6 +439,9 @@ impl Ledger {
             | T::EffectApplied { .. }
             | T::DuplicateSuppressed { .. }
             | T::MessageOutOfOrder { .. }
+            | T::RequestSent { .. }
+            | T::ReplyMatched { .. }
+            | T::ReplyUnmatched { .. }
             | T::AckRefused { .. } => now,
             _ => return bad(format!("m{msg}: {} while {now:?}", event.kind())),
         };

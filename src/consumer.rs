@@ -207,9 +207,11 @@ impl Sim {
         let now = self.now;
         let m = self.broker.msg(held.msg);
         let (poison, last_error) = (m.poison, m.last_error);
+        // A saga service's compensations and retriable steps have their own failure odds.
+        let workflow = if self.workflows.tags.is_empty() { None } else { self.workflow_outcome(c, held.msg) };
         let spec = &self.scenario.consumers[c as usize];
         let consumer = &mut self.consumers[c as usize];
-        let outcome = consumer.draw_outcome(poison, last_error);
+        let outcome = workflow.unwrap_or_else(|| consumer.draw_outcome(poison, last_error));
         let work = sample(consumer.processing, &mut consumer.prng);
         let epoch = consumer.epoch;
         consumer.jobs.push(Job { msg: held.msg, receipt: held.receipt, outcome });
@@ -256,13 +258,18 @@ impl Sim {
             other => other,
         };
         if outcome == Outcome::CrashAfterEffect {
-            self.apply_effect(c, msg);
+            // The effect (and what the handler sends) happened; the ack did not.
+            if self.apply_effect(c, msg) {
+                self.on_handled(c, msg);
+            }
             self.crash(c);
             return;
         }
         match outcome {
             Outcome::Success | Outcome::Hang => {
-                self.apply_effect(c, msg);
+                if self.apply_effect(c, msg) {
+                    self.on_handled(c, msg);
+                }
                 if held.auto_acked {
                     if self.owns(c, held) {
                         self.broker.finish_acked(&mut self.out, now, msg, c);
@@ -303,7 +310,8 @@ impl Sim {
         (rate.numerator > 0 && self.consumers[c as usize].prng.chance(rate)).then_some(ErrorClass::Transient)
     }
 
-    fn apply_effect(&mut self, c: ConsumerId, msg: MsgId) {
+    /// Applies the message's business effect; false when an idempotent consumer skipped it.
+    fn apply_effect(&mut self, c: ConsumerId, msg: MsgId) -> bool {
         let now = self.now;
         let key = self.broker.msg(msg).key;
         // The dedupe store is the service's database, shared by its consumers (IP-1, IP-2): a
@@ -311,7 +319,7 @@ impl Sim {
         if self.consumer_spec(c).idempotent && !self.dedupe_store.insert(key) {
             self.stats.duplicates_suppressed += 1;
             self.out.emit(TraceEvent::DuplicateSuppressed { at: now, msg, consumer: c, key });
-            return;
+            return false;
         }
         let slot = key as usize;
         if self.effects.len() <= slot {
@@ -338,6 +346,7 @@ impl Sim {
                 *newest = key;
             }
         }
+        true
     }
 
     /// An attempt failed: retry with backoff, give the message back, or dead-letter it.
@@ -376,7 +385,9 @@ impl Sim {
             } else {
                 give_up(DeadReason::AttemptsExhausted)
             };
-            if !self.broker.reject(&mut self.out, now, msg, c, held.receipt, reason) {
+            if self.broker.reject(&mut self.out, now, msg, c, held.receipt, reason) {
+                self.on_dead_lettered(msg);
+            } else {
                 // Refused (ASB-6: already a dead letter): give it back instead.
                 self.broker.give_back(&mut self.out, now, msg, c, held.receipt, ReturnReason::Abandoned);
             }

@@ -10,6 +10,7 @@
 //! - [`consumer`]: the agents that receive, process, retry and settle.
 //! - [`kafka`]: Kafka's pure functions: the keyed partitioner and the four assignors.
 //! - [`stream`]: topics, partitions, consumer groups, offsets and rebalancing, as Kafka does them.
+//! - [`workflow`]: request-reply with correlation ids, and sagas, on the same queues.
 //! - [`sim`]: the agenda, ordered by (time, class, sequence), and the one `match` on events.
 //! - [`trace`]: what happened, one readable line per event, and the trace hash.
 //! - [`check`]: invariant checkers the tests run after every step.
@@ -30,6 +31,7 @@ pub mod stream;
 pub mod swarm;
 pub mod time;
 pub mod trace;
+pub mod workflow;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

@@ -7,7 +7,7 @@ use crate::broker::{Broker, SendAttrs, Sent};
 use crate::consumer::{poisson_gap, Consumer};
 use crate::message::{Phase, StateCounts};
 use crate::rng::Prng;
-use crate::scenario::{index_u32, limits, Op, Scenario, Schedule, Target};
+use crate::scenario::{index_u32, limits, Op, ProducerRole, Scenario, Schedule, Target};
 use crate::stream::Streams;
 use crate::time::{Duration, SimTime};
 use crate::trace::{
@@ -61,6 +61,8 @@ pub enum Event {
     SessionExpired { group: u32, member: u32, epoch: u32 },
     /// The log cleaner's round for a topic: retention and compaction.
     LogCleanup { topic: u32 },
+    /// A request's timeout, if it is still pending.
+    RequestTimeout { system: u32, corr: u32 },
 }
 
 impl Event {
@@ -203,6 +205,7 @@ pub struct Sim {
     pub(crate) out: Outbox,
     pub(crate) broker: Broker,
     pub(crate) streams: Streams,
+    pub(crate) workflows: crate::workflow::Workflows,
     pub(crate) consumers: Vec<Consumer>,
     pub(crate) producers: Vec<Producer>,
     /// Dependencies taken down by hand (the script, or a user).
@@ -241,9 +244,11 @@ impl Sim {
             .map(|(i, c)| Consumer::new(root.fork(0x1_0000 + i as u64), c))
             .collect();
         let streams = Streams::new(&scenario, &mut root);
+        let workflows = crate::workflow::Workflows::new(&scenario);
         let mut sim = Sim {
             broker: Broker::new(&scenario),
             streams,
+            workflows,
             dependency_down: vec![false; scenario.dependencies.len()],
             dependency_tokens: scenario
                 .dependencies
@@ -431,6 +436,8 @@ impl Sim {
                     stats: g.stats,
                 })
                 .collect(),
+            request_reply: self.request_summaries(),
+            sagas: self.saga_summaries(),
             stats: self.stats,
             mean_wait_ms,
         }
@@ -478,6 +485,7 @@ impl Sim {
             Event::SyncDone { group, round } => self.sync_done(group, round),
             Event::SessionExpired { group, member, epoch } => self.session_expired(group, member, epoch),
             Event::LogCleanup { topic } => self.clean_topic(topic),
+            Event::RequestTimeout { system, corr } => self.request_timeout(system, corr),
         }
     }
 
@@ -511,6 +519,9 @@ impl Sim {
     }
 
     fn produce(&mut self, producer: ProducerId) {
+        if self.producers[producer as usize].stopped {
+            return;
+        }
         if self.stats.published + self.stats.records >= limits::MESSAGES_MAX {
             self.stop_producer(producer, StopReason::MessageLimit);
             return;
@@ -539,13 +550,15 @@ impl Sim {
                 at.get(p.next_script).copied()
             }
         };
-        match spec.target {
-            Target::Queue(queue) => {
+        match (spec.role, spec.target) {
+            (ProducerRole::Requester { system, instance }, _) => self.send_request(system, instance, 0),
+            (ProducerRole::SagaStarter { saga }, _) => self.start_saga(saga),
+            (ProducerRole::Plain, Target::Queue(queue)) => {
                 if let Sent::Stored(_) = self.broker.publish(&mut self.out, self.now, queue, producer, attrs) {
                     self.stats.published += 1;
                 }
             }
-            Target::Topic(topic) => {
+            (ProducerRole::Plain, Target::Topic(topic)) => {
                 self.stats.records += 1;
                 self.produce_record(producer, topic);
             }
@@ -559,6 +572,14 @@ impl Sim {
             Some(t) if t <= self.scenario.end() => self.out.schedule(t, Event::Produce { producer }),
             Some(_) => self.stop_producer(producer, StopReason::DurationEnded),
             None => self.stop_producer(producer, StopReason::ScheduleDone),
+        }
+    }
+
+    /// A producer and a consumer that belong to one process that died for good.
+    pub(crate) fn stop_for_good(&mut self, producer: ProducerId, consumer: u32) {
+        self.stop_producer(producer, StopReason::Killed);
+        if self.consumers[consumer as usize].alive {
+            self.crash(consumer);
         }
     }
 
@@ -657,6 +678,7 @@ impl Sim {
             Op::RestartMember { group, member } => self.restart_member(group, member),
             Op::RemoveMember { group, member } => self.remove_member(group, member),
             Op::AddMember { group } => self.add_member(group),
+            Op::KillRequester { system, instance } => self.kill_requester(system, instance),
             Op::DependencyDown { dependency } | Op::DependencyUp { dependency } => {
                 let up = matches!(op, Op::DependencyUp { .. });
                 self.dependency_down[dependency as usize] = !up;
@@ -720,6 +742,8 @@ pub struct Summary {
     pub queues: Vec<QueueSummary>,
     pub topics: Vec<TopicSummary>,
     pub groups: Vec<GroupSummary>,
+    pub request_reply: Vec<crate::workflow::RequestSummary>,
+    pub sagas: Vec<crate::workflow::SagaSummary>,
     pub stats: Stats,
     pub mean_wait_ms: f64,
 }

@@ -37,6 +37,8 @@ reasons! {
         ScheduleDone = 0, "schedule done";
         DurationEnded = 1, "duration ended";
         MessageLimit = 2, "message limit reached";
+        /// Its process was killed.
+        Killed = 3, "killed";
     }
 }
 
@@ -154,6 +156,33 @@ reasons! {
         Retried = 1, "failed, sent to retry";
         /// Failed its last retry; forwarded to the dead-letter topic.
         DeadLettered = 2, "failed, dead-lettered";
+    }
+}
+
+reasons! {
+    /// Why a reply found no pending request.
+    UnmatchedReason {
+        /// Its requester is dead and nobody reads its reply queue.
+        RequesterDead = 0, "its requester is dead";
+        /// The instance that read it does not hold the request in its table.
+        NotInTable = 1, "not in this requester's pending table";
+        /// Its request had timed out already.
+        Late = 2, "late: its request had timed out";
+    }
+}
+
+reasons! {
+    /// A line of a saga's log.
+    SagaNote {
+        Started = 0, "started";
+        StepDone = 1, "step done";
+        StepFailed = 2, "step failed";
+        Compensated = 3, "compensated";
+        /// A duplicate reached a handler that is not idempotent.
+        AppliedTwice = 4, "step ran twice";
+        Completed = 5, "completed";
+        FullyCompensated = 6, "fully compensated";
+        Stuck = 7, "stuck";
     }
 }
 
@@ -447,6 +476,53 @@ pub enum TraceEvent {
         record: u32,
         after: u32,
     },
+    /// A requester sent a request under a fresh correlation id (`attempt` 0 is the first).
+    RequestSent {
+        at: SimTime,
+        msg: MsgId,
+        system: u32,
+        requester: u32,
+        corr: u32,
+        attempt: u32,
+    },
+    /// A requester matched a reply to its pending request.
+    ReplyMatched {
+        at: SimTime,
+        msg: MsgId,
+        system: u32,
+        requester: u32,
+        corr: u32,
+        request: MsgId,
+    },
+    /// A reply nobody could match.
+    ReplyUnmatched {
+        at: SimTime,
+        msg: MsgId,
+        system: u32,
+        requester: u32,
+        corr: u32,
+        reason: UnmatchedReason,
+    },
+    RequestTimedOut {
+        at: SimTime,
+        system: u32,
+        requester: u32,
+        corr: u32,
+        retried: bool,
+    },
+    RequesterKilled {
+        at: SimTime,
+        system: u32,
+        requester: u32,
+    },
+    /// A line of a saga's log: instance `instance` of saga block `saga`, at `step`.
+    SagaEvent {
+        at: SimTime,
+        saga: u32,
+        instance: u32,
+        step: u32,
+        note: SagaNote,
+    },
     /// A producer will send no more.
     ProducerStopped {
         at: SimTime,
@@ -496,6 +572,12 @@ impl TraceEvent {
             | Compacted { at, .. }
             | OrderViolated { at, .. }
             | MessageOutOfOrder { at, .. }
+            | RequestSent { at, .. }
+            | ReplyMatched { at, .. }
+            | ReplyUnmatched { at, .. }
+            | RequestTimedOut { at, .. }
+            | RequesterKilled { at, .. }
+            | SagaEvent { at, .. }
             | ProducerStopped { at, .. } => at,
         }
     }
@@ -527,6 +609,12 @@ impl TraceEvent {
             Scaled { .. } => "scaled",
             DependencyChanged { .. } => "dependency_changed",
             ProducerStopped { .. } => "producer_stopped",
+            RequestSent { .. } => "request_sent",
+            ReplyMatched { .. } => "reply_matched",
+            ReplyUnmatched { .. } => "reply_unmatched",
+            RequestTimedOut { .. } => "request_timed_out",
+            RequesterKilled { .. } => "requester_killed",
+            SagaEvent { .. } => "saga_event",
             RecordAppended { .. } => "record_appended",
             RecordsFetched { .. } => "records_fetched",
             RecordStarted { .. } => "record_started",
@@ -565,7 +653,10 @@ impl TraceEvent {
             | Expired { msg, .. }
             | Dropped { msg, .. }
             | Redriven { msg, .. }
-            | MessageOutOfOrder { msg, .. } => Some(msg),
+            | MessageOutOfOrder { msg, .. }
+            | RequestSent { msg, .. }
+            | ReplyMatched { msg, .. }
+            | ReplyUnmatched { msg, .. } => Some(msg),
             Deduplicated { .. }
             | ReceivedNothing { .. }
             | ConsumerCrashed { .. }
@@ -585,6 +676,9 @@ impl TraceEvent {
             | SegmentsDeleted { .. }
             | Compacted { .. }
             | OrderViolated { .. }
+            | RequestTimedOut { .. }
+            | RequesterKilled { .. }
+            | SagaEvent { .. }
             | ProducerStopped { .. } => None,
         }
     }
@@ -731,6 +825,34 @@ impl TraceEvent {
             MessageOutOfOrder { msg, queue, order_key, after, .. } => {
                 v.id("msg", msg).id("queue", queue).id("order_key", order_key).id("after", after);
             }
+            RequestSent { msg, system, requester, corr, attempt, .. } => {
+                v.id("msg", msg)
+                    .id("system", system)
+                    .id("requester", requester)
+                    .id("corr", corr)
+                    .id("attempt", attempt);
+            }
+            ReplyMatched { msg, system, requester, corr, request, .. } => {
+                v.id("msg", msg)
+                    .id("system", system)
+                    .id("requester", requester)
+                    .id("corr", corr)
+                    .id("request", request);
+            }
+            ReplyUnmatched { msg, system, requester, corr, reason, .. } => {
+                v.id("msg", msg).id("system", system).id("requester", requester).id("corr", corr);
+                v.reason("reason", reason.code(), reason.as_str());
+            }
+            RequestTimedOut { system, requester, corr, retried, .. } => {
+                v.id("system", system).id("requester", requester).id("corr", corr);
+                v.reason("retried", u8::from(retried), if retried { "retried" } else { "given up" });
+            }
+            RequesterKilled { system, requester, .. } => {
+                v.id("system", system).id("requester", requester);
+            }
+            SagaEvent { saga, instance, step, note, .. } => {
+                v.id("saga", saga).id("instance", instance).id("step", step).reason("note", note.code(), note.as_str());
+            }
         }
     }
 
@@ -776,6 +898,12 @@ impl TraceEvent {
             Compacted { .. } => 36,
             OrderViolated { .. } => 37,
             MessageOutOfOrder { .. } => 38,
+            RequestSent { .. } => 39,
+            ReplyMatched { .. } => 40,
+            ReplyUnmatched { .. } => 41,
+            RequestTimedOut { .. } => 42,
+            RequesterKilled { .. } => 43,
+            SagaEvent { .. } => 44,
         }
     }
 }
@@ -804,6 +932,8 @@ impl fmt::Display for Line<'_> {
         let producer = |p: ProducerId| {
             if p == SCRIPT {
                 "the script"
+            } else if p == u32::MAX - 2 {
+                "a service"
             } else {
                 s.producers.get(p as usize).map_or("?", |x| x.name.as_str())
             }
@@ -813,6 +943,9 @@ impl fmt::Display for Line<'_> {
         let topic = |t: u32| s.topics.get(t as usize).map_or("?", |x| x.name.as_str());
         let group = |g: u32| s.groups.get(g as usize).map_or("?", |x| x.name.as_str());
         let member = |g: u32, m: u32| format!("{}-{}", group(g), m + 1);
+        let requester = |sys: u32, r: u32| {
+            format!("{}.requester-{}", s.request_reply.get(sys as usize).map_or("?", |x| x.name.as_str()), r + 1)
+        };
         write!(f, "{} ", self.event.at())?;
         match *self.event {
             Published { msg, producer: p, queue: q, arrives_at, .. } => {
@@ -882,6 +1015,43 @@ impl fmt::Display for Line<'_> {
                 write!(f, "{} is {}", dependency(d), if up { "up" } else { "down" })
             }
             ProducerStopped { producer: p, reason, .. } => write!(f, "{} stopped: {}", producer(p), reason.as_str()),
+            RequestSent { msg, system, requester: r, corr, attempt, .. } => {
+                write!(f, "m{msg} request corr-{corr} sent by {}", requester(system, r))?;
+                if attempt > 0 {
+                    write!(f, " (retry {attempt}, a fresh correlation id)")?;
+                }
+                Ok(())
+            }
+            ReplyMatched { msg, system, requester: r, corr, request, .. } => {
+                write!(f, "m{msg} reply corr-{corr} matched by {} to request m{request}", requester(system, r))
+            }
+            ReplyUnmatched { msg, system, requester: r, corr, reason, .. } => {
+                write!(f, "m{msg} reply corr-{corr} unmatched at {}: {}", requester(system, r), reason.as_str())
+            }
+            RequestTimedOut { system, requester: r, corr, retried, .. } => write!(
+                f,
+                "request corr-{corr} of {} timed out: {}",
+                requester(system, r),
+                if retried { "sent again" } else { "given up" }
+            ),
+            RequesterKilled { system, requester: r, .. } => write!(f, "{} killed", requester(system, r)),
+            SagaEvent { saga, instance, step, note, .. } => {
+                let spec = s.sagas.get(saga as usize);
+                let name = spec.map_or("?", |x| x.name.as_str());
+                let st = spec.and_then(|x| x.steps.get(step as usize));
+                let event = |pick: fn(&crate::scenario::StepSpec) -> &str| st.map_or("?", pick);
+                write!(f, "saga {name}#{instance}: ")?;
+                match note {
+                    SagaNote::StepDone => write!(f, "{}", event(|x| x.done.as_str())),
+                    SagaNote::StepFailed => write!(f, "{}", event(|x| x.failed.as_str())),
+                    SagaNote::Compensated => write!(f, "{}", event(|x| x.undone.as_str())),
+                    SagaNote::AppliedTwice => {
+                        write!(f, "{} handled a duplicate: the step ran twice", event(|x| x.service.as_str()))
+                    }
+                    SagaNote::Stuck => write!(f, "stuck: a compensation or retriable step went to a dead-letter queue"),
+                    other => write!(f, "{}", other.as_str()),
+                }
+            }
             RecordAppended { topic: t, partition, offset, key, producer: p, tombstone, .. } => {
                 write!(f, "{}-{partition}@{offset} appended", topic(t))?;
                 if key != u32::MAX {

@@ -9,8 +9,10 @@
 mod raw;
 mod streams;
 mod validate;
+mod workflows;
 
 pub use streams::{CommitMode, GroupSpec, KeySpec, NullKeys, OffsetReset, Target, TopicKind, TopicRole, TopicSpec};
+pub use workflows::{ConsumerRole, ProducerRole, RequestReplySpec, SagaSpec, SagaStyle, StepSpec};
 
 use crate::backoff;
 use crate::rng::Ratio;
@@ -50,6 +52,11 @@ pub mod limits {
     pub const GROUP_MEMBERS_MAX: u32 = 32;
     pub const RETRY_TOPICS_MAX: usize = 4;
     pub const KEYS_MAX: u32 = 10_000;
+    pub const WORKFLOWS_MAX: usize = 4;
+    pub const WORKFLOW_INSTANCES_MAX: u32 = 8;
+    pub const SAGA_STEPS_MAX: usize = 6;
+    /// Every queue counted: the author's, dead-letter and retry queues, workflow queues.
+    pub const ALL_QUEUES_MAX: usize = 64;
     /// 2^53 − 1: the largest seed JavaScript holds exactly, so the page can replay any run.
     pub const SEED_MAX: u64 = (1 << 53) - 1;
     /// SQS-3: a visibility timeout is 0 to 12 hours.
@@ -87,6 +94,8 @@ pub struct Scenario {
     /// The author's topics first, then the retry and dead-letter topics groups imply.
     pub topics: Vec<TopicSpec>,
     pub groups: Vec<GroupSpec>,
+    pub request_reply: Vec<RequestReplySpec>,
+    pub sagas: Vec<SagaSpec>,
     pub producers: Vec<ProducerSpec>,
     pub consumers: Vec<ConsumerSpec>,
     pub dependencies: Vec<DependencySpec>,
@@ -176,6 +185,7 @@ pub struct ProducerSpec {
     pub keys: Option<KeySpec>,
     /// Topics: the chance that a record is a tombstone (KC-13).
     pub tombstones: Ratio,
+    pub role: ProducerRole,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -257,6 +267,9 @@ pub struct ConsumerSpec {
     pub manual: bool,
     /// An autoscaled instance that starts on standby, taking nothing until scaled up.
     pub standby: bool,
+    /// What it does with a message beyond processing it: answer a request, read a reply,
+    /// run a saga step (workflows).
+    pub role: ConsumerRole,
 }
 
 /// Scales a group of identical consumer instances on their queue's ready depth.
@@ -387,6 +400,12 @@ pub enum Op {
     /// A new member joins the group.
     AddMember {
         group: u32,
+    },
+    /// A requester instance dies for good: its reply reader stops, its producer stops, and a
+    /// local pending-request table is lost with it.
+    KillRequester {
+        system: u32,
+        instance: u32,
     },
     DependencyDown {
         dependency: u32,

@@ -23,6 +23,10 @@ pub struct Scenario {
     #[serde(default)]
     pub groups: Vec<super::streams::RawGroup>,
     #[serde(default)]
+    pub request_reply: Vec<super::workflows::RawRequestReply>,
+    #[serde(default)]
+    pub sagas: Vec<super::workflows::RawSaga>,
+    #[serde(default)]
     pub producers: Vec<Producer>,
     #[serde(default)]
     pub consumers: Vec<Consumer>,
@@ -391,6 +395,11 @@ pub enum Op {
     },
     AddMember {
         group: String,
+    },
+    /// A requester instance of a request-reply system dies and stays down.
+    KillRequester {
+        system: String,
+        requester: String,
     },
     DependencyDown {
         dependency: String,

@@ -54,15 +54,28 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
     let mut queues = queues(raw.queues)?;
     let queue_names: Vec<String> = queues.iter().map(|q| q.name.clone()).collect();
     let mut topics = streams::topics(raw.topics, &queue_names)?;
-    if queues.is_empty() && topics.is_empty() {
-        return err("queues", "needs at least 1 entry, unless there are topics");
+    if queues.is_empty() && topics.is_empty() && raw.request_reply.is_empty() && raw.sagas.is_empty() {
+        return err("queues", "needs at least 1 entry, unless there are topics or workflows");
     }
     let groups = streams::groups(raw.groups, &mut topics, duration)?;
     let dependencies = dependencies(raw.dependencies)?;
-    let producers = producers(raw.producers, &queues, &topics)?;
-    let (consumers, autoscalers) = consumers(raw.consumers, &mut queues, &dependencies)?;
+    let mut producers = producers(raw.producers, &queues, &topics)?;
+    let (mut consumers, autoscalers) = consumers(raw.consumers, &mut queues, &dependencies)?;
+    let mut parts = workflows::Parts { queues: &mut queues, producers: &mut producers, consumers: &mut consumers };
+    let request_reply = workflows::request_reply(raw.request_reply, &mut parts)?;
+    let sagas = workflows::sagas(raw.sagas, &mut parts)?;
+    // Queues are numbered in a 64-bit set of the ones with work to hand out.
+    check_count("queues (with dead-letter, retry and workflow queues)", queues.len(), 0, limits::ALL_QUEUES_MAX)?;
     let mut names = Vec::new();
-    let script = script(raw.script, &queues, &producers, &consumers, &dependencies, &groups, &mut names)?;
+    let known = Known {
+        queues: &queues,
+        producers: &producers,
+        consumers: &consumers,
+        dependencies: &dependencies,
+        groups: &groups,
+        request_reply: &request_reply,
+    };
+    let script = script(raw.script, &known, &mut names)?;
     if producers.is_empty() && !script.iter().any(|s| matches!(s.op, Op::Send { .. })) {
         return err("producers", "needs at least 1 entry, unless the script sends");
     }
@@ -76,6 +89,8 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
         queues,
         topics,
         groups,
+        request_reply,
+        sagas,
         producers,
         consumers,
         dependencies,
@@ -394,7 +409,16 @@ fn producers(
             }
             _ => {}
         }
-        out.push(ProducerSpec { name: p.name, target, schedule, groups, poison, keys, tombstones });
+        out.push(ProducerSpec {
+            name: p.name,
+            target,
+            schedule,
+            groups,
+            poison,
+            keys,
+            tombstones,
+            role: ProducerRole::Plain,
+        });
     }
     Ok(out)
 }
@@ -500,6 +524,7 @@ fn consumers(
             restart_after,
             manual,
             standby: false,
+            role: ConsumerRole::Plain,
         };
         match autoscale {
             None => out.push(spec),
@@ -554,7 +579,7 @@ fn expand(
     })
 }
 
-fn retry(path: &str, r: raw::Retry) -> Result<RetrySpec, ScenarioError> {
+pub(super) fn retry(path: &str, r: raw::Retry) -> Result<RetrySpec, ScenarioError> {
     let strategy = match r.strategy.as_str() {
         "immediate" => Strategy::Immediate,
         "fixed" => Strategy::Fixed,
@@ -599,16 +624,9 @@ fn retry(path: &str, r: raw::Retry) -> Result<RetrySpec, ScenarioError> {
 
 // --- The script ------------------------------------------------------------------------------
 
-fn script(
-    raw: Vec<raw::ScriptStep>,
-    queues: &[QueueSpec],
-    producers: &[ProducerSpec],
-    consumers: &[ConsumerSpec],
-    dependencies: &[DependencySpec],
-    groups: &[GroupSpec],
-    names: &mut Vec<String>,
-) -> Result<Vec<ScriptStep>, ScenarioError> {
+fn script(raw: Vec<raw::ScriptStep>, known: &Known, names: &mut Vec<String>) -> Result<Vec<ScriptStep>, ScenarioError> {
     check_count("script", raw.len(), 0, limits::SCRIPT_STEPS_MAX)?;
+    let Known { queues, producers, consumers, dependencies, groups, request_reply } = *known;
     let mut out = Vec::with_capacity(raw.len());
     let mut last = SimTime::ZERO;
     for (i, step) in raw.into_iter().enumerate() {
@@ -752,6 +770,25 @@ fn script(
                 let (group, member) = streams::member_ref(&at_path, groups, &group, Some(&member))?;
                 Op::RemoveMember { group, member: member.unwrap_or(0) }
             }
+            raw::Op::KillRequester { system, requester } => {
+                let Some(sys) = request_reply.iter().position(|r| r.name == system) else {
+                    return err(format!("{at_path}.system"), format!("no request_reply system is named \"{system}\""));
+                };
+                let n = request_reply[sys].requesters;
+                let instance = requester
+                    .strip_prefix(&format!("{system}.requester-"))
+                    .and_then(|k| k.parse::<u32>().ok())
+                    .filter(|k| (1..=n).contains(k));
+                match instance {
+                    Some(k) => Op::KillRequester { system: index_u32(sys), instance: k - 1 },
+                    None => {
+                        return err(
+                            format!("{at_path}.requester"),
+                            format!("the requesters are named \"{system}.requester-1\" to \"{system}.requester-{n}\""),
+                        )
+                    }
+                }
+            }
             raw::Op::AddMember { group } => {
                 Op::AddMember { group: streams::member_ref(&at_path, groups, &group, None)?.0 }
             }
@@ -765,6 +802,16 @@ fn script(
 
 // --- Leaves ----------------------------------------------------------------------------------
 
+/// What a script step can name.
+struct Known<'a> {
+    queues: &'a [QueueSpec],
+    producers: &'a [ProducerSpec],
+    consumers: &'a [ConsumerSpec],
+    dependencies: &'a [DependencySpec],
+    groups: &'a [GroupSpec],
+    request_reply: &'a [RequestReplySpec],
+}
+
 /// A time from the start of the run, at most its end.
 pub(super) fn within_duration(path: &str, value_ms: f64, duration: Duration) -> Result<SimTime, ScenarioError> {
     #[allow(clippy::cast_precision_loss)]
@@ -772,7 +819,7 @@ pub(super) fn within_duration(path: &str, value_ms: f64, duration: Duration) -> 
     Ok(SimTime::ZERO.after(d))
 }
 
-fn schedule(path: &str, raw: raw::Schedule) -> Result<Schedule, ScenarioError> {
+pub(super) fn schedule(path: &str, raw: raw::Schedule) -> Result<Schedule, ScenarioError> {
     let count_ok = |count: Option<i64>| -> Result<Option<u64>, ScenarioError> {
         match count.map(u64::try_from) {
             None => Ok(None),
@@ -984,7 +1031,7 @@ pub(super) fn check_new_name<'a>(
     Ok(())
 }
 
-fn check_name(path: &str, name: &str) -> Result<(), ScenarioError> {
+pub(super) fn check_name(path: &str, name: &str) -> Result<(), ScenarioError> {
     if name.trim().is_empty() {
         return err(path, "must not be empty");
     }

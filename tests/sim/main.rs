@@ -11,6 +11,7 @@ mod scenarios;
 mod streams;
 mod swarm;
 mod work_queue;
+mod workflows;
 
 use brokerlab::check::{check, coarse_engine_counts, Ledger};
 use brokerlab::scenario::preset;

@@ -35,6 +35,12 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("partition-keys", 21, "c424b9002e53897b"),
     ("pubsub-vs-stream", 9, "81bf8c1f90d1c995"),
     ("rebalancing", 12, "8468efa3dd7a104f"),
+    ("request-reply", 4, "ec82141da1bd02e4"),
+    ("saga-happy-path", 1, "3fc2ecbe80446c27"),
+    ("saga-compensation", 3, "60e53679dd2bb776"),
+    ("saga-compensation-retry", 6, "023ae49e85a9fdaa"),
+    ("saga-duplicates", 7, "4f9e888c6a01bb12"),
+    ("saga-styles", 11, "f133d50632ea6906"),
     ("retry-topics", 17, "7a011432870863dd"),
 ];
 

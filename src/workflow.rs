@@ -1,0 +1,622 @@
+//! Workflows on the engine (issue 5): async request-reply with correlation ids, and sagas,
+//! choreographed or orchestrated. The services are ordinary consumers with a role and every
+//! message is an ordinary message; what a message means is kept beside it (`Tag`), and the
+//! roles' handlers run when a consumer has processed a message successfully.
+
+use crate::broker::{SendAttrs, Sent};
+use crate::consumer::Outcome;
+use crate::scenario::{ConsumerRole, SagaStyle};
+use crate::sim::{Event, Sim};
+use crate::time::SimTime;
+use crate::trace::{ConsumerId, ErrorClass, MsgId, SagaNote, TraceEvent, UnmatchedReason};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The producer id of messages services publish.
+pub const SERVICE: u32 = u32::MAX - 2;
+
+/// What a saga message says. Choreography's events and orchestration's commands and replies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SagaMsg {
+    /// Orchestration: a new saga, to the orchestrator.
+    Start,
+    /// Run step k (choreography: the previous step's done event).
+    Do(u32),
+    /// Step k is done (orchestration: the service's reply).
+    Done(u32),
+    /// Step k failed for a business reason.
+    Failed(u32),
+    /// Compensate step k (orchestration's command).
+    Undo(u32),
+    /// Step k's compensation ran.
+    Undone(u32),
+}
+
+/// What a workflow message is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tag {
+    Request { system: u32, requester: u32, corr: u32 },
+    Reply { system: u32, requester: u32, corr: u32, request: MsgId },
+    Saga { saga: u32, instance: u32, msg: SagaMsg },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pending {
+    pub requester: u32,
+    pub request: MsgId,
+    pub attempt: u32,
+    pub sent_at: SimTime,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RequestStats {
+    pub sent: u64,
+    pub matched: u64,
+    /// Replies nobody could match: their requester died, or another instance read them
+    /// without the table that knows them.
+    pub orphaned: u64,
+    /// Replies that came after their request timed out.
+    pub late: u64,
+    pub timed_out: u64,
+    pub retried: u64,
+    /// Requests that timed out with no retry left.
+    pub failed: u64,
+    /// Summed time from request to matched reply, in µs.
+    pub latency_total_us: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RequestReply {
+    next_corr: u32,
+    /// The pending-request tables: one per requester, or one shared.
+    pub tables: Vec<BTreeMap<u32, Pending>>,
+    pub killed: Vec<bool>,
+    timed_out: BTreeSet<u32>,
+    pub stats: RequestStats,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum SagaStatus {
+    Running,
+    Compensating,
+    Completed,
+    Compensated,
+    /// A compensation (or a step after the pivot) kept failing and went to a DLQ.
+    Stuck,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepState {
+    pub done_at: Option<SimTime>,
+    pub failed: bool,
+    pub compensated_at: Option<SimTime>,
+    /// Times the step ran: more than once when a duplicate reached a non-idempotent handler.
+    pub applied: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct SagaInstance {
+    pub status: SagaStatus,
+    pub steps: Vec<StepState>,
+    pub failed_step: Option<u32>,
+    pub started_at: SimTime,
+    pub ended_at: Option<SimTime>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SagaStats {
+    pub started: u64,
+    pub completed: u64,
+    pub compensated: u64,
+    pub stuck: u64,
+    /// Steps a duplicate made run twice (a non-idempotent handler).
+    pub applied_twice: u64,
+    /// Done events published twice.
+    pub duplicates_sent: u64,
+    /// Compensations that reached a step that had not completed: always 0 (a checker).
+    pub bad_compensations: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SagaBlock {
+    pub instances: Vec<SagaInstance>,
+    pub stats: SagaStats,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Workflows {
+    pub tags: BTreeMap<MsgId, Tag>,
+    pub request_reply: Vec<RequestReply>,
+    pub sagas: Vec<SagaBlock>,
+}
+
+impl Workflows {
+    pub fn new(scenario: &crate::Scenario) -> Workflows {
+        Workflows {
+            tags: BTreeMap::new(),
+            request_reply: scenario
+                .request_reply
+                .iter()
+                .map(|r| RequestReply {
+                    tables: vec![BTreeMap::new(); if r.shared_store { 1 } else { r.requesters as usize }],
+                    killed: vec![false; r.requesters as usize],
+                    ..RequestReply::default()
+                })
+                .collect(),
+            sagas: scenario.sagas.iter().map(|_| SagaBlock::default()).collect(),
+        }
+    }
+}
+
+/// What a service does with a saga message it received.
+enum Action {
+    Forward(u32),
+    Compensate(u32),
+}
+
+impl Sim {
+    /// Publishes a workflow message to `queue` under `tag`; `key` makes it a duplicate of an
+    /// earlier message (same business key).
+    fn publish_tagged(&mut self, queue: u32, tag: Tag, key: Option<u32>) -> Option<MsgId> {
+        let attrs = SendAttrs { key, ..SendAttrs::default() };
+        match self.broker.publish(&mut self.out, self.now, queue, SERVICE, attrs) {
+            Sent::Stored(msg) => {
+                self.stats.published += 1;
+                self.workflows.tags.insert(msg, tag);
+                Some(msg)
+            }
+            Sent::Duplicate(_) => None,
+        }
+    }
+
+    // --- Request-reply ---------------------------------------------------------------------
+
+    /// A requester sends a request with a fresh correlation id, notes it as pending, and sets
+    /// its timeout.
+    pub(crate) fn send_request(&mut self, system: u32, requester: u32, attempt: u32) {
+        let now = self.now;
+        let spec = &self.scenario.request_reply[system as usize];
+        let (queue, timeout, shared) = (spec.request_queue, spec.timeout, spec.shared_store);
+        let rr = &mut self.workflows.request_reply[system as usize];
+        let corr = rr.next_corr;
+        rr.next_corr += 1;
+        let tag = Tag::Request { system, requester, corr };
+        let Some(msg) = self.publish_tagged(queue, tag, None) else { return };
+        let rr = &mut self.workflows.request_reply[system as usize];
+        let table = if shared { 0 } else { requester as usize };
+        rr.tables[table].insert(corr, Pending { requester, request: msg, attempt, sent_at: now });
+        rr.stats.sent += 1;
+        self.out.emit(TraceEvent::RequestSent { at: now, msg, system, requester, corr, attempt });
+        self.out.schedule(now.after(timeout), Event::RequestTimeout { system, corr });
+    }
+
+    /// The timeout: if the request is still pending, it failed; retry it (fresh id) if the
+    /// requester is alive and has retries left.
+    pub(crate) fn request_timeout(&mut self, system: u32, corr: u32) {
+        let now = self.now;
+        let retries = self.scenario.request_reply[system as usize].retries;
+        let rr = &mut self.workflows.request_reply[system as usize];
+        let Some(pending) = rr.tables.iter_mut().find_map(|t| t.remove(&corr)) else { return };
+        rr.timed_out.insert(corr);
+        rr.stats.timed_out += 1;
+        let retry = pending.attempt < retries && !rr.killed[pending.requester as usize];
+        if retry {
+            rr.stats.retried += 1;
+        } else {
+            rr.stats.failed += 1;
+        }
+        self.out.emit(TraceEvent::RequestTimedOut {
+            at: now,
+            system,
+            requester: pending.requester,
+            corr,
+            retried: retry,
+        });
+        if retry {
+            self.send_request(system, pending.requester, pending.attempt + 1);
+        }
+    }
+
+    /// A requester dies for good: its reply reader stops, its producer stops, and a local
+    /// pending table goes with it.
+    pub(crate) fn kill_requester(&mut self, system: u32, instance: u32) {
+        let spec = &self.scenario.request_reply[system as usize];
+        let (reader, producer, shared) =
+            (spec.readers[instance as usize], spec.producers[instance as usize], spec.shared_store);
+        let rr = &mut self.workflows.request_reply[system as usize];
+        if rr.killed[instance as usize] {
+            return;
+        }
+        rr.killed[instance as usize] = true;
+        if !shared {
+            rr.tables[instance as usize].clear();
+        }
+        self.out.emit(TraceEvent::RequesterKilled { at: self.now, system, requester: instance });
+        self.stop_for_good(producer, reader);
+    }
+
+    fn reply(&mut self, system: u32, request: MsgId, requester: u32, corr: u32) {
+        let now = self.now;
+        let spec = &self.scenario.request_reply[system as usize];
+        let queue = spec.reply_queues[requester as usize];
+        let per_instance = !spec.shared_reply_queue;
+        let tag = Tag::Reply { system, requester, corr, request };
+        let Some(msg) = self.publish_tagged(queue, tag, None) else { return };
+        // Into the reply queue of a dead requester: nobody will ever read it.
+        if per_instance && self.workflows.request_reply[system as usize].killed[requester as usize] {
+            self.workflows.request_reply[system as usize].stats.orphaned += 1;
+            let reason = UnmatchedReason::RequesterDead;
+            self.out.emit(TraceEvent::ReplyUnmatched { at: now, msg, system, requester, corr, reason });
+        }
+    }
+
+    /// A requester instance reads a reply and looks its correlation id up in the table it can
+    /// see: its own, or the shared store.
+    fn read_reply(&mut self, system: u32, reader: u32, msg: MsgId, corr: u32) {
+        let now = self.now;
+        let shared = self.scenario.request_reply[system as usize].shared_store;
+        let rr = &mut self.workflows.request_reply[system as usize];
+        let table = if shared { 0 } else { reader as usize };
+        match rr.tables[table].remove(&corr) {
+            Some(p) => {
+                rr.stats.matched += 1;
+                rr.stats.latency_total_us += now.since(p.sent_at).as_micros();
+                self.out.emit(TraceEvent::ReplyMatched {
+                    at: now,
+                    msg,
+                    system,
+                    requester: reader,
+                    corr,
+                    request: p.request,
+                });
+            }
+            None => {
+                let reason = if rr.timed_out.contains(&corr) {
+                    rr.stats.late += 1;
+                    UnmatchedReason::Late
+                } else {
+                    rr.stats.orphaned += 1;
+                    UnmatchedReason::NotInTable
+                };
+                self.out.emit(TraceEvent::ReplyUnmatched { at: now, msg, system, requester: reader, corr, reason });
+            }
+        }
+    }
+
+    // --- Sagas -----------------------------------------------------------------------------
+
+    /// A new saga: choreography starts at the first service, orchestration at the
+    /// orchestrator.
+    pub(crate) fn start_saga(&mut self, saga: u32) {
+        let now = self.now;
+        let spec = &self.scenario.sagas[saga as usize];
+        let steps = spec.steps.len();
+        let (queue, first) = match spec.orchestrator {
+            Some((q, _)) => (q, SagaMsg::Start),
+            None => (spec.steps[0].queue, SagaMsg::Do(0)),
+        };
+        let block = &mut self.workflows.sagas[saga as usize];
+        let instance = crate::scenario::index_u32(block.instances.len());
+        block.instances.push(SagaInstance {
+            status: SagaStatus::Running,
+            steps: vec![StepState::default(); steps],
+            failed_step: None,
+            started_at: now,
+            ended_at: None,
+        });
+        block.stats.started += 1;
+        self.out.emit(TraceEvent::SagaEvent { at: now, saga, instance, step: 0, note: SagaNote::Started });
+        self.publish_tagged(queue, Tag::Saga { saga, instance, msg: first }, None);
+    }
+
+    /// What a service makes of a saga message: run its step, or compensate it.
+    fn action(style: SagaStyle, step: u32, msg: SagaMsg) -> Option<Action> {
+        match (style, msg) {
+            (_, SagaMsg::Do(k)) if k == step => Some(Action::Forward(step)),
+            (SagaStyle::Orchestration, SagaMsg::Undo(k)) if k == step => Some(Action::Compensate(step)),
+            // Choreography: the next step's failure or compensation is this step's cue.
+            (SagaStyle::Choreography, SagaMsg::Failed(k) | SagaMsg::Undone(k)) if k == step + 1 => {
+                Some(Action::Compensate(step))
+            }
+            _ => None,
+        }
+    }
+
+    /// The attempt's outcome for a saga service, drawn when work starts: compensations and
+    /// steps after the pivot fail transiently at their rates and are retried.
+    pub(crate) fn workflow_outcome(&mut self, c: ConsumerId, msg: MsgId) -> Option<Outcome> {
+        let ConsumerRole::SagaService { saga, step } = self.scenario.consumers[c as usize].role else { return None };
+        let Some(&Tag::Saga { msg: m, .. }) = self.workflows.tags.get(&msg) else { return None };
+        let spec = &self.scenario.sagas[saga as usize];
+        let rate = match Self::action(spec.style, step, m)? {
+            Action::Compensate(_) => spec.compensation_transient_rate,
+            Action::Forward(k) if !spec.compensatable(k) => spec.steps[k as usize].transient_rate,
+            Action::Forward(_) => return None,
+        };
+        let prng = &mut self.consumers[c as usize].prng;
+        Some(if rate.numerator > 0 && prng.chance(rate) {
+            Outcome::Fail(ErrorClass::Transient)
+        } else {
+            Outcome::Success
+        })
+    }
+
+    /// A workflow message a consumer processed successfully: its role's handler runs.
+    pub(crate) fn on_handled(&mut self, c: ConsumerId, msg: MsgId) {
+        let Some(&tag) = self.workflows.tags.get(&msg) else { return };
+        match (self.scenario.consumers[c as usize].role, tag) {
+            (ConsumerRole::Responder { .. }, Tag::Request { system, requester, corr }) => {
+                self.reply(system, msg, requester, corr);
+            }
+            (ConsumerRole::ReplyReader { instance, .. }, Tag::Reply { system, corr, .. }) => {
+                self.read_reply(system, instance, msg, corr);
+            }
+            (ConsumerRole::SagaService { saga, step }, Tag::Saga { instance, msg: m, .. }) => {
+                let style = self.scenario.sagas[saga as usize].style;
+                match Self::action(style, step, m) {
+                    Some(Action::Forward(k)) => self.run_step(saga, instance, k),
+                    Some(Action::Compensate(k)) => self.compensate(saga, instance, k),
+                    None => {}
+                }
+            }
+            (ConsumerRole::Orchestrator { saga }, Tag::Saga { instance, msg: m, .. }) => {
+                self.orchestrate(saga, instance, m);
+            }
+            _ => {}
+        }
+    }
+
+    /// A service runs its step: a business failure (up to the pivot) starts the
+    /// compensations; success passes the saga on. A duplicate that reaches a non-idempotent
+    /// handler runs the step again.
+    fn run_step(&mut self, saga: u32, instance: u32, k: u32) {
+        let now = self.now;
+        let spec = &self.scenario.sagas[saga as usize];
+        let (style, n, fail_rate) =
+            (spec.style, crate::scenario::index_u32(spec.steps.len()), spec.steps[k as usize].fail_rate);
+        let can_fail = k > 0 && spec.compensatable(k) && fail_rate.numerator > 0;
+        let consumer = spec.steps[k as usize].consumer;
+        let block = &mut self.workflows.sagas[saga as usize];
+        let s = &mut block.instances[instance as usize];
+        let st = &mut s.steps[k as usize];
+        st.applied += 1;
+        if st.applied > 1 {
+            block.stats.applied_twice += 1;
+            self.out.emit(TraceEvent::SagaEvent { at: now, saga, instance, step: k, note: SagaNote::AppliedTwice });
+            return;
+        }
+        if s.status != SagaStatus::Running {
+            return;
+        }
+        if can_fail && self.consumers[consumer as usize].prng.chance(fail_rate) {
+            let s = &mut self.workflows.sagas[saga as usize].instances[instance as usize];
+            s.steps[k as usize].failed = true;
+            s.failed_step = Some(k);
+            s.status = SagaStatus::Compensating;
+            self.out.emit(TraceEvent::SagaEvent { at: now, saga, instance, step: k, note: SagaNote::StepFailed });
+            let spec = &self.scenario.sagas[saga as usize];
+            let to = match style {
+                SagaStyle::Choreography => spec.steps[k as usize - 1].queue,
+                SagaStyle::Orchestration => spec.orchestrator.map_or(0, |(q, _)| q),
+            };
+            self.publish_tagged(to, Tag::Saga { saga, instance, msg: SagaMsg::Failed(k) }, None);
+            return;
+        }
+        self.workflows.sagas[saga as usize].instances[instance as usize].steps[k as usize].done_at = Some(now);
+        self.out.emit(TraceEvent::SagaEvent { at: now, saga, instance, step: k, note: SagaNote::StepDone });
+        let spec = &self.scenario.sagas[saga as usize];
+        let (next, dup) = match style {
+            SagaStyle::Choreography if k + 1 < n => {
+                (Some((spec.steps[k as usize + 1].queue, SagaMsg::Do(k + 1))), true)
+            }
+            SagaStyle::Choreography => (None, false),
+            SagaStyle::Orchestration => (spec.orchestrator.map(|(q, _)| (q, SagaMsg::Done(k))), true),
+        };
+        let duplicate_rate = spec.duplicate_rate;
+        match next {
+            Some((queue, m)) => {
+                let tag = Tag::Saga { saga, instance, msg: m };
+                if let Some(first) = self.publish_tagged(queue, tag, None) {
+                    // At-least-once publishing: now and then the same event goes out twice.
+                    let prng = &mut self.consumers[consumer as usize].prng;
+                    if dup && duplicate_rate.numerator > 0 && prng.chance(duplicate_rate) {
+                        let key = self.broker.msg(first).key;
+                        self.workflows.sagas[saga as usize].stats.duplicates_sent += 1;
+                        self.publish_tagged(queue, tag, Some(key));
+                    }
+                }
+            }
+            None => self.end_saga(saga, instance, SagaStatus::Completed),
+        }
+    }
+
+    /// A service compensates its step (SG-2: completed steps only, newest first), then
+    /// passes the compensation on.
+    fn compensate(&mut self, saga: u32, instance: u32, k: u32) {
+        let now = self.now;
+        let block = &mut self.workflows.sagas[saga as usize];
+        let s = &mut block.instances[instance as usize];
+        let st = &mut s.steps[k as usize];
+        if st.done_at.is_none() {
+            block.stats.bad_compensations += 1;
+            return;
+        }
+        if st.compensated_at.is_some() || s.status != SagaStatus::Compensating {
+            return; // a duplicate: compensations are idempotent (SG-4b)
+        }
+        st.compensated_at = Some(now);
+        self.out.emit(TraceEvent::SagaEvent { at: now, saga, instance, step: k, note: SagaNote::Compensated });
+        let spec = &self.scenario.sagas[saga as usize];
+        let next = match spec.style {
+            SagaStyle::Choreography if k > 0 => Some(spec.steps[k as usize - 1].queue),
+            SagaStyle::Choreography => None,
+            SagaStyle::Orchestration => spec.orchestrator.map(|(q, _)| q),
+        };
+        match next {
+            Some(queue) => {
+                self.publish_tagged(queue, Tag::Saga { saga, instance, msg: SagaMsg::Undone(k) }, None);
+            }
+            None => self.end_saga(saga, instance, SagaStatus::Compensated),
+        }
+    }
+
+    /// The orchestrator: one command at a time, forward, or backward through the completed
+    /// steps when one failed.
+    fn orchestrate(&mut self, saga: u32, instance: u32, m: SagaMsg) {
+        let spec = &self.scenario.sagas[saga as usize];
+        let n = crate::scenario::index_u32(spec.steps.len());
+        let status = self.workflows.sagas[saga as usize].instances[instance as usize].status;
+        let command = match m {
+            SagaMsg::Start => Some(SagaMsg::Do(0)),
+            SagaMsg::Done(k) if status == SagaStatus::Running && k + 1 < n => Some(SagaMsg::Do(k + 1)),
+            SagaMsg::Done(k) if status == SagaStatus::Running && k + 1 == n => {
+                self.end_saga(saga, instance, SagaStatus::Completed);
+                None
+            }
+            SagaMsg::Failed(k) | SagaMsg::Undone(k) if status == SagaStatus::Compensating && k > 0 => {
+                Some(SagaMsg::Undo(k - 1))
+            }
+            SagaMsg::Undone(0) if status == SagaStatus::Compensating => {
+                self.end_saga(saga, instance, SagaStatus::Compensated);
+                None
+            }
+            _ => None, // duplicates, and news of a saga already decided
+        };
+        if let Some(cmd) = command {
+            let k = match cmd {
+                SagaMsg::Do(k) | SagaMsg::Undo(k) => k,
+                _ => 0,
+            };
+            let queue = self.scenario.sagas[saga as usize].steps[k as usize].queue;
+            self.publish_tagged(queue, Tag::Saga { saga, instance, msg: cmd }, None);
+        }
+    }
+
+    fn end_saga(&mut self, saga: u32, instance: u32, status: SagaStatus) {
+        let now = self.now;
+        let block = &mut self.workflows.sagas[saga as usize];
+        let s = &mut block.instances[instance as usize];
+        if matches!(s.status, SagaStatus::Completed | SagaStatus::Compensated | SagaStatus::Stuck) {
+            return;
+        }
+        s.status = status;
+        s.ended_at = Some(now);
+        let note = match status {
+            SagaStatus::Completed => {
+                block.stats.completed += 1;
+                SagaNote::Completed
+            }
+            SagaStatus::Compensated => {
+                block.stats.compensated += 1;
+                SagaNote::FullyCompensated
+            }
+            _ => {
+                block.stats.stuck += 1;
+                SagaNote::Stuck
+            }
+        };
+        let step = s.failed_step.unwrap_or(0);
+        self.out.emit(TraceEvent::SagaEvent { at: now, saga, instance, step, note });
+    }
+
+    /// A workflow message went to a dead-letter queue: a saga whose compensation (or
+    /// retriable step) could not get through is stuck, and visibly so.
+    pub(crate) fn on_dead_lettered(&mut self, msg: MsgId) {
+        if let Some(&Tag::Saga { saga, instance, .. }) = self.workflows.tags.get(&msg) {
+            self.end_saga(saga, instance, SagaStatus::Stuck);
+        }
+    }
+}
+
+/// Per saga block, for the page and the CLI: counters, and the windows of inconsistency
+/// (how long a completed step stayed in effect after its saga had failed, until compensated).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SagaSummary {
+    pub name: String,
+    pub stats: SagaStats,
+    pub running: u64,
+    pub compensating: u64,
+    /// Per step: the longest and summed window, and how many are still open now.
+    pub windows: Vec<WindowSummary>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct WindowSummary {
+    pub step: String,
+    pub compensated: u64,
+    pub longest_ms: f64,
+    pub total_ms: f64,
+    pub open: u64,
+    pub open_longest_ms: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RequestSummary {
+    pub name: String,
+    pub stats: RequestStats,
+    pub pending: u64,
+    pub killed: Vec<bool>,
+}
+
+impl Sim {
+    pub fn workflows(&self) -> &Workflows {
+        &self.workflows
+    }
+
+    pub fn saga_summaries(&self) -> Vec<SagaSummary> {
+        let now = self.now;
+        self.scenario
+            .sagas
+            .iter()
+            .zip(&self.workflows.sagas)
+            .map(|(spec, block)| {
+                let mut windows: Vec<WindowSummary> = spec
+                    .steps
+                    .iter()
+                    .map(|s| WindowSummary { step: s.done.clone(), ..WindowSummary::default() })
+                    .collect();
+                for s in block.instances.iter().filter(|s| s.failed_step.is_some()) {
+                    for (k, st) in s.steps.iter().enumerate() {
+                        let Some(done) = st.done_at else { continue };
+                        let w = &mut windows[k];
+                        match st.compensated_at {
+                            Some(c) => {
+                                let ms = c.since(done).as_millis_f64();
+                                w.compensated += 1;
+                                w.total_ms += ms;
+                                w.longest_ms = w.longest_ms.max(ms);
+                            }
+                            None if s.status == SagaStatus::Compensating || s.status == SagaStatus::Stuck => {
+                                w.open += 1;
+                                w.open_longest_ms = w.open_longest_ms.max(now.since(done).as_millis_f64());
+                            }
+                            None => {}
+                        }
+                    }
+                }
+                let count = |st: SagaStatus| block.instances.iter().filter(|s| s.status == st).count() as u64;
+                SagaSummary {
+                    name: spec.name.clone(),
+                    stats: block.stats,
+                    running: count(SagaStatus::Running),
+                    compensating: count(SagaStatus::Compensating),
+                    windows,
+                }
+            })
+            .collect()
+    }
+
+    pub fn request_summaries(&self) -> Vec<RequestSummary> {
+        self.scenario
+            .request_reply
+            .iter()
+            .zip(&self.workflows.request_reply)
+            .map(|(spec, rr)| RequestSummary {
+                name: spec.name.clone(),
+                stats: rr.stats,
+                pending: rr.tables.iter().map(|t| t.len() as u64).sum(),
+                killed: rr.killed.clone(),
+            })
+            .collect()
+    }
+}
