@@ -172,6 +172,7 @@ pub fn scenario_json(seed: u64) -> String {
         }
     }
     let (topics, groups) = streams_json(seed, &mut producers);
+    let (request_reply, sagas) = workflows_json(seed);
     json!({
         "name": format!("swarm {seed}"),
         "duration_ms": 30_000,
@@ -179,6 +180,8 @@ pub fn scenario_json(seed: u64) -> String {
         "queues": queues,
         "topics": topics,
         "groups": groups,
+        "request_reply": request_reply,
+        "sagas": sagas,
         "producers": producers,
         "consumers": consumers,
         "dependencies": dependencies,
@@ -265,8 +268,72 @@ fn streams_json(seed: u64, producers: &mut Vec<Value>) -> (Vec<Value>, Vec<Value
     (topics, groups)
 }
 
+/// Workflows for some seeds, from their own PRNG: a request-reply system with any reply
+/// design, and sagas of either style with business failures, a pivot, flaky compensations and
+/// duplicates.
+#[allow(clippy::cast_precision_loss)]
+fn workflows_json(seed: u64) -> (Vec<Value>, Vec<Value>) {
+    let r = &mut Prng::from_seed(seed ^ 0x5a6a_0000);
+    let (mut request_reply, mut sagas) = (Vec::new(), Vec::new());
+    if chance(r, 30) {
+        request_reply.push(json!({
+            "name": "rr",
+            "requesters": 1 + r.below(4),
+            "responders": 1 + r.below(4),
+            "reply_queue": pick(r, &["shared", "per_instance"]),
+            "pending": pick(r, &["local", "shared"]),
+            "schedule": { "kind": "poisson", "rate_per_s": 1 + r.below(4), "count": 5 + r.below(30) },
+            "timeout_ms": 300 + r.below(3000),
+            "retries": r.below(3),
+            "processing": { "kind": "uniform", "min_ms": r.below(200), "max_ms": 200 + r.below(1000) },
+        }));
+    }
+    for k in 0..r.below(3) {
+        if !chance(r, 50) {
+            continue;
+        }
+        let n = 2 + r.below(4);
+        let pivot = if chance(r, 40) { Some(1 + r.below(n - 1)) } else { None };
+        let steps: Vec<Value> = (0..n)
+            .map(|i| {
+                let after_pivot = pivot.is_some_and(|p| i > p);
+                let mut step = json!({ "service": format!("s{i}"), "done": format!("s{i}.done") });
+                if i > 0 && !after_pivot && chance(r, 60) {
+                    step["fail_rate"] = json!((r.below(50) as f64) / 100.0);
+                }
+                if after_pivot {
+                    step["transient_rate"] = json!((r.below(50) as f64) / 100.0);
+                }
+                step
+            })
+            .collect();
+        let mut saga = json!({
+            "name": format!("saga{k}"),
+            "style": pick(r, &["choreography", "orchestration"]),
+            "schedule": { "kind": "poisson", "rate_per_s": 1 + r.below(3), "count": 3 + r.below(20) },
+            "steps": steps,
+            "compensation_transient_rate": (r.below(60) as f64) / 100.0,
+            "duplicate_rate": (r.below(30) as f64) / 100.0,
+            "idempotent": chance(r, 50),
+            "retry": { "strategy": "full_jitter", "base_ms": 50 + r.below(300), "cap_ms": 2000, "attempts_max": 1 + r.below(5) },
+            "processing": { "kind": "uniform", "min_ms": r.below(100), "max_ms": 100 + r.below(400) },
+        });
+        if let Some(p) = pivot {
+            saga["pivot"] = json!(format!("s{p}"));
+        }
+        sagas.push(saga);
+    }
+    (request_reply, sagas)
+}
+
 /// A random live fault for this run.
 fn fault(r: &mut Prng, scenario: &Scenario) -> Op {
+    if let Some(rr) = scenario.request_reply.first().filter(|_| chance(r, 15)) {
+        return Op::KillRequester {
+            system: 0,
+            instance: u32::try_from(r.below(u64::from(rr.requesters))).unwrap_or(0),
+        };
+    }
     if !scenario.groups.is_empty() && chance(r, 40) {
         let group = crate::scenario::index_u32(r.index(scenario.groups.len()));
         let member = u32::try_from(r.below(5)).unwrap_or(0);

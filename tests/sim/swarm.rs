@@ -2,7 +2,8 @@
 //! retries, crashes, hangs, poison, rate limits; for half the seeds topics and consumer groups
 //! with every assignor, commit mode, retention, compaction and retry topics) with random live
 //! faults (crash, restart, dependency down and up, redrive; members crash, restart, join and
-//! leave), and every checker, the stream checkers included, after every step. A failure lists each
+//! leave; requesters killed), and every checker, the stream and workflow checkers included,
+//! after every step. Some seeds add request-reply systems and sagas of either style. A failure lists each
 //! failing seed; `brokerlab swarm --from SEED --seeds 1` replays one.
 
 #[cfg(target_arch = "wasm32")]
@@ -33,6 +34,7 @@ fn swarm_scenarios_are_valid_varied_and_reproducible() {
     let mut models = std::collections::BTreeSet::new();
     let mut assignors = std::collections::BTreeSet::new();
     let mut streams = 0;
+    let (mut sagas, mut request_reply, mut orchestrated) = (0, 0, 0);
     for seed in 0..200 {
         let json = brokerlab::swarm::scenario_json(seed);
         assert_eq!(json, brokerlab::swarm::scenario_json(seed), "seed {seed} is reproducible");
@@ -41,11 +43,15 @@ fn swarm_scenarios_are_valid_varied_and_reproducible() {
             models.insert(format!("{:?}", q.lease).split_whitespace().next().unwrap_or_default().to_string());
         }
         streams += usize::from(!s.groups.is_empty());
+        sagas += usize::from(!s.sagas.is_empty());
+        request_reply += usize::from(!s.request_reply.is_empty());
+        orchestrated += s.sagas.iter().filter(|x| x.orchestrator.is_some()).count();
         assignors.extend(s.groups.iter().map(|g| g.assignor.name()));
     }
     assert_eq!(models.len(), 3, "all three lease models appear: {models:?}");
     assert!((60..140).contains(&streams), "about half the seeds have streams: {streams}");
     assert_eq!(assignors.len(), 4, "every assignor appears: {assignors:?}");
+    assert!(sagas > 40 && request_reply > 40 && orchestrated > 20, "workflows: {sagas} {request_reply} {orchestrated}");
     assert_eq!(brokerlab::swarm::run_seed(7), brokerlab::swarm::run_seed(7), "a seed replays exactly");
 }
 
