@@ -4,11 +4,12 @@
 //! CLI prints.
 
 use crate::scenario::{
-    presets as all_presets, CommitMode, LeaseModel, QueueRole, Scenario, Target, TopicKind, TopicRole,
+    presets as all_presets, CommitMode, LeaseModel, QueueRole, SagaStyle, Scenario, Target, TopicKind, TopicRole,
 };
 use crate::sim::Sim;
 use crate::time::SimTime;
 use crate::trace::TraceEvent;
+use crate::workflow::Tag;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -78,6 +79,8 @@ struct Layout<'a> {
     consumers: Vec<NamedConsumer<'a>>,
     topics: Vec<TopicInfo<'a>>,
     groups: Vec<GroupInfo<'a>>,
+    request_reply: Vec<RequestReplyInfo<'a>>,
+    sagas: Vec<SagaInfo<'a>>,
     states: [&'static str; crate::message::StateKind::COUNT],
 }
 
@@ -93,6 +96,33 @@ struct TopicInfo<'a> {
     /// "log" or "pubsub".
     kind: &'static str,
     compact: bool,
+}
+
+#[derive(Serialize)]
+struct RequestReplyInfo<'a> {
+    name: &'a str,
+    requesters: u32,
+    shared_reply_queue: bool,
+    shared_store: bool,
+    /// Per requester, its reply-reading consumer.
+    readers: &'a [u32],
+}
+
+#[derive(Serialize)]
+struct SagaInfo<'a> {
+    name: &'a str,
+    /// "choreography" or "orchestration".
+    style: &'static str,
+    steps: Vec<StepInfo<'a>>,
+    pivot: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct StepInfo<'a> {
+    service: &'a str,
+    done: &'a str,
+    failed: &'a str,
+    undone: &'a str,
 }
 
 #[derive(Serialize)]
@@ -240,8 +270,49 @@ impl Engine {
                     },
                 })
                 .collect(),
+            request_reply: s
+                .request_reply
+                .iter()
+                .map(|r| RequestReplyInfo {
+                    name: &r.name,
+                    requesters: r.requesters,
+                    shared_reply_queue: r.shared_reply_queue,
+                    shared_store: r.shared_store,
+                    readers: &r.readers,
+                })
+                .collect(),
+            sagas: s
+                .sagas
+                .iter()
+                .map(|g| SagaInfo {
+                    name: &g.name,
+                    style: if g.style == SagaStyle::Choreography { "choreography" } else { "orchestration" },
+                    steps: g
+                        .steps
+                        .iter()
+                        .map(|st| StepInfo {
+                            service: &st.service,
+                            done: &st.done,
+                            failed: &st.failed,
+                            undone: &st.undone,
+                        })
+                        .collect(),
+                    pivot: g.pivot,
+                })
+                .collect(),
             states: crate::message::StateKind::NAMES,
         })
+    }
+
+    /// The workflows' state: `{request_reply: [...], sagas: [...]}`, the same summaries the
+    /// CLI prints (counters, windows of inconsistency, the newest sagas).
+    pub fn workflows(&self) -> Result<JsValue, JsError> {
+        #[derive(Serialize)]
+        struct Workflows {
+            request_reply: Vec<crate::workflow::RequestSummary>,
+            sagas: Vec<crate::workflow::SagaSummary>,
+        }
+        to_js(&Workflows { request_reply: self.sim.request_summaries(), sagas: self.sim.saga_summaries() })
     }
 
     /// Each consumer group's counters (processed, duplicates, lost, lost to retention, order
@@ -356,6 +427,26 @@ impl Engine {
             group: m.group,
             lease_until_ms: m.lease.map(|l| l.expires_at.as_millis_f64()),
             dead,
+            workflow: self.sim.workflows().tags.get(&id).map(|t| match *t {
+                Tag::Request { system, requester, corr } => WorkflowView {
+                    kind: "request",
+                    system: Some(system),
+                    corr: Some(corr),
+                    requester: Some(requester),
+                    ..WorkflowView::default()
+                },
+                Tag::Reply { system, requester, corr, request } => WorkflowView {
+                    kind: "reply",
+                    system: Some(system),
+                    corr: Some(corr),
+                    requester: Some(requester),
+                    request: Some(request),
+                    ..WorkflowView::default()
+                },
+                Tag::Saga { saga, instance, .. } => {
+                    WorkflowView { kind: "saga", saga: Some(saga), instance: Some(instance), ..WorkflowView::default() }
+                }
+            }),
         })
     }
 
@@ -379,6 +470,23 @@ struct MessageView<'a> {
     group: Option<u32>,
     lease_until_ms: Option<f64>,
     dead: Option<DeadView<'a>>,
+    /// For a workflow message: what it is, and what it correlates with.
+    workflow: Option<WorkflowView>,
+}
+
+#[derive(Serialize, Default)]
+struct WorkflowView {
+    /// "request", "reply" or "saga".
+    kind: &'static str,
+    /// The request-reply system.
+    system: Option<u32>,
+    corr: Option<u32>,
+    /// The requester instance (0-based) the request came from, or the reply is for.
+    requester: Option<u32>,
+    /// A reply's request.
+    request: Option<u32>,
+    saga: Option<u32>,
+    instance: Option<u32>,
 }
 
 #[derive(Serialize)]

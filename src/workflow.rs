@@ -538,7 +538,19 @@ pub struct SagaSummary {
     pub compensating: u64,
     /// Per step: the longest and summed window, and how many are still open now.
     pub windows: Vec<WindowSummary>,
+    /// The newest instances, for the saga log on the page.
+    pub recent: Vec<InstanceView>,
 }
+
+/// One saga instance: its status, and per step "pending", "done", "failed" or "compensated".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InstanceView {
+    pub instance: u32,
+    pub status: SagaStatus,
+    pub steps: Vec<&'static str>,
+}
+
+const RECENT_SAGAS: usize = 8;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct WindowSummary {
@@ -595,12 +607,34 @@ impl Sim {
                     }
                 }
                 let count = |st: SagaStatus| block.instances.iter().filter(|s| s.status == st).count() as u64;
+                let recent = block
+                    .instances
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .take(RECENT_SAGAS)
+                    .map(|(i, s)| InstanceView {
+                        instance: crate::scenario::index_u32(i),
+                        status: s.status,
+                        steps: s
+                            .steps
+                            .iter()
+                            .map(|st| match (st.done_at, st.failed, st.compensated_at) {
+                                (_, _, Some(_)) => "compensated",
+                                (_, true, _) => "failed",
+                                (Some(_), _, _) => "done",
+                                _ => "pending",
+                            })
+                            .collect(),
+                    })
+                    .collect();
                 SagaSummary {
                     name: spec.name.clone(),
                     stats: block.stats,
                     running: count(SagaStatus::Running),
                     compensating: count(SagaStatus::Compensating),
                     windows,
+                    recent,
                 }
             })
             .collect()

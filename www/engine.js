@@ -114,6 +114,8 @@ export class Run {
       lastLagSample: -Infinity,
     };
     if (this.layout.groups.length) this.view.groupStats = this.engine.groups();
+    this.hasWorkflows = this.layout.request_reply.length + this.layout.sagas.length > 0;
+    this.view.workflows = this.hasWorkflows ? this.engine.workflows() : null;
   }
 
   get nowMs() {
@@ -354,6 +356,7 @@ export class Run {
     }
     v.counts = this.engine.counts();
     v.stats = this.engine.stats();
+    if (this.hasWorkflows) v.workflows = this.engine.workflows();
     if (streams) {
       v.groupStats = this.engine.groups();
       this.#sampleLag(events[events.length - 1].at_ms);

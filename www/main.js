@@ -5,7 +5,7 @@ import { lagRows, loadEngine, presets as listPresets, randomSeed, Run } from './
 import { draw, drawLagChart, hitTest } from './render.js';
 import { bindControls, showScenarios, showTransport, speedSteps } from './controls.js';
 import {
-  appendLog, clearLog, setupCounts, showBadges, showCounts, showDeadLetters, showGroups, showInspector,
+  appendLog, clearLog, setupCounts, showBadges, showCounts, showDeadLetters, showGroups, showInspector, showWorkflows,
 } from './panels.js';
 
 const DEFAULT_PRESET = 'competing-consumers';
@@ -42,7 +42,7 @@ function readPalette() {
   return {
     canvas: v('--canvas'), ink: v('--ink'), muted: v('--muted'), edge: v('--edge'), node: v('--node'),
     ready: v('--ready'), inflight: v('--inflight'), acked: v('--acked'), danger: v('--danger'),
-    dark: darkScheme.matches,
+    focus: v('--focus'), dark: darkScheme.matches,
   };
 }
 
@@ -120,12 +120,18 @@ function frame(wall) {
 function paint() {
   const run = state.run;
   if (run && size.width > 0) {
-    draw(ctx, run.view, state.cursor, { ...size, palette, motion: !reducedMotion.matches });
+    // A selected request or reply: the canvas draws its correlation to its requester.
+    const wf = state.inspected === undefined ? undefined : run.message(state.inspected)?.workflow;
+    const correlation = wf && wf.kind !== 'saga'
+      ? { msg: state.inspected, consumer: run.layout.request_reply[wf.system]?.readers[wf.requester] }
+      : undefined;
+    draw(ctx, run.view, state.cursor, { ...size, palette, motion: !reducedMotion.matches, correlation });
   }
   if (run) {
     showCounts(doc, run.view.counts);
     showBadges(doc, run.view.counts, run.view.stats, run.view.groupStats);
     showGroups(doc, run.view, lagRows);
+    showWorkflows(doc, run.view);
     if (run.layout.groups.length && lagSize.width > 0) drawLagChart(lagCtx, run.view, { ...lagSize, palette });
     showDeadLetters(doc, run.view, inspect);
     if (state.inspected !== undefined) {

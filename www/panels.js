@@ -193,6 +193,10 @@ export function showInspector(doc, info, history) {
   ];
   if (info.lease_until_ms !== undefined && info.lease_until_ms !== null) rows.push(['leased until', ms(info.lease_until_ms)]);
   if (info.poison) rows.push(['poison', 'yes: it crashes its consumer']);
+  const wf = info.workflow;
+  if (wf?.kind === 'request') rows.push(['correlation', `request corr-${wf.corr}, from requester-${wf.requester + 1}`]);
+  if (wf?.kind === 'reply') rows.push(['correlation', `reply corr-${wf.corr} to request m${wf.request}, for requester-${wf.requester + 1}`]);
+  if (wf?.kind === 'saga') rows.push(['saga', `#${wf.instance}`]);
   if (info.dead) {
     const d = info.dead;
     rows.push(['dead-lettered from', d.from], ['reason', d.reason], ['last error', d.last_error ?? '–'],
@@ -214,4 +218,94 @@ export function showInspector(doc, info, history) {
     ol.append(li);
   }
   box.replaceChildren(dl, ol);
+}
+
+const GLYPH = { done: '●', failed: '✗', compensated: '↺', pending: '○' };
+
+/**
+ * Request-reply systems and sagas as text: their counters, each saga block's windows of
+ * inconsistency (a step done and its saga failed, not yet compensated), and the newest sagas'
+ * logs, one glyph per step.
+ */
+export function showWorkflows(doc, view) {
+  const layout = view.layout;
+  const section = doc.getElementById('workflows-section');
+  section.hidden = !view.workflows;
+  if (section.hidden) return;
+  const list = doc.getElementById('workflows');
+  const key = JSON.stringify(view.workflows);
+  if (list.dataset.key === key) return;
+  list.dataset.key = key;
+  const secs = (ms) => `${(ms / 1000).toFixed(2)} s`;
+  const items = [];
+  view.workflows.request_reply.forEach((r, i) => {
+    const info = layout.request_reply[i];
+    const li = doc.createElement('li');
+    const s = r.stats;
+    Object.assign(li.dataset, {
+      system: r.name, sent: s.sent, matched: s.matched, orphaned: s.orphaned, late: s.late, timedOut: s.timed_out,
+    });
+    const design = `${info.shared_reply_queue ? 'one shared reply queue' : 'a reply queue per requester'}, ${info.shared_store ? 'pending requests in a shared store' : 'pending requests in local memory'}`;
+    const head = doc.createElement('strong');
+    head.textContent = r.name;
+    const counts = doc.createElement('span');
+    counts.className = 'counts';
+    const mean = s.matched ? ` · mean reply ${secs(s.latency_total_us / 1000 / s.matched)}` : '';
+    counts.textContent = ` (${design}): sent ${s.sent} · matched ${s.matched} · orphaned ${s.orphaned} · late ${s.late} · timed out ${s.timed_out} · retried ${s.retried} · pending ${r.pending}${mean}`;
+    li.append(head, counts);
+    const dead = r.killed.map((k, j) => (k ? `${r.name}.requester-${j + 1}` : null)).filter(Boolean);
+    if (dead.length) {
+      const p = doc.createElement('div');
+      p.className = 'stuck';
+      p.textContent = `killed: ${dead.join(', ')}`;
+      li.append(p);
+    }
+    items.push(li);
+  });
+  view.workflows.sagas.forEach((g, i) => {
+    const info = layout.sagas[i];
+    const li = doc.createElement('li');
+    const s = g.stats;
+    Object.assign(li.dataset, {
+      saga: g.name, started: s.started, completed: s.completed, compensated: s.compensated, stuck: s.stuck,
+      running: g.running, compensating: g.compensating, appliedTwice: s.applied_twice,
+    });
+    const head = doc.createElement('strong');
+    head.textContent = g.name;
+    const counts = doc.createElement('span');
+    counts.className = 'counts';
+    counts.textContent = ` (${info.style}): started ${s.started} · completed ${s.completed} · compensated ${s.compensated} · running ${g.running} · compensating ${g.compensating}`
+      + (s.applied_twice ? ` · a step ran twice ${s.applied_twice}` : '');
+    li.append(head, counts);
+    if (s.stuck) {
+      const stuck = doc.createElement('div');
+      stuck.className = 'stuck';
+      stuck.textContent = `saga stuck: ${s.stuck} (a compensation went to a dead-letter queue)`;
+      li.append(stuck);
+    }
+    const windows = doc.createElement('ul');
+    g.windows.forEach((w, k) => {
+      if (!w.compensated && !w.open) return;
+      const row = doc.createElement('li');
+      row.className = 'window';
+      const step = info.steps[k];
+      row.textContent = `${step.done}, not yet ${step.undone}: longest ${secs(w.longest_ms)}`
+        + (w.compensated ? `, mean ${secs(w.total_ms / w.compensated)} over ${w.compensated}` : '')
+        + (w.open ? `; open now: ${w.open}, for up to ${secs(w.open_longest_ms)}` : '');
+      windows.append(row);
+    });
+    const recent = doc.createElement('ol');
+    recent.setAttribute('aria-label', `${g.name}: the newest sagas`);
+    for (const inst of g.recent) {
+      const row = doc.createElement('li');
+      row.dataset.status = inst.status;
+      row.textContent = `#${inst.instance} ${inst.status.toLowerCase()}: ` + inst.steps
+        .map((st, k) => `${GLYPH[st]} ${st === 'failed' ? info.steps[k].failed : st === 'compensated' ? info.steps[k].undone : info.steps[k].done}`)
+        .join('  ');
+      recent.append(row);
+    }
+    li.append(windows, recent);
+    items.push(li);
+  });
+  list.replaceChildren(...items);
 }

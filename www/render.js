@@ -236,6 +236,39 @@ export function draw(ctx, view, now, opts) {
   }
 
   for (const pulse of view.pulses) drawPulse(ctx, g, pulse, now, motion, p);
+  if (opts.correlation) drawCorrelation(ctx, view, g, opts.correlation, p);
+}
+
+/** Where a message's dot is drawn now, if it is: in its queue, or in a consumer's work. */
+function positionOf(view, g, id) {
+  for (let qi = 0; qi < view.layout.queues.length; qi++) {
+    const b = g.queues[qi];
+    const i = b ? view.ready[qi].indexOf(id) : -1;
+    if (i >= 0 && i < slotsOf(b, view.ready[qi].length).shown) return slotsOf(b, view.ready[qi].length).at(i);
+  }
+  for (let ci = 0; ci < view.layout.consumers.length; ci++) {
+    const i = view.jobs[ci].findIndex((j) => j.id === id);
+    const c = g.consumers[ci];
+    if (i >= 0 && i < 4) return { x: c.x + c.w - 16 - i * (DOT * 2 + 10), y: c.y + c.h / 2 + 4 };
+  }
+  return undefined;
+}
+
+/** A selected request or reply: a ring on it and a dashed line to the requester it is for. */
+function drawCorrelation(ctx, view, g, corr, p) {
+  const at = positionOf(view, g, corr.msg);
+  const owner = corr.consumer === undefined ? undefined : g.consumers[corr.consumer];
+  if (at) ring(ctx, at.x, at.y, 1, p.focus ?? p.inflight, DOT + 6);
+  if (owner) {
+    ctx.strokeStyle = p.focus ?? p.inflight;
+    ctx.lineWidth = 2;
+    ctx.strokeRect(owner.x - 3, owner.y - 3, owner.w + 6, owner.h + 6);
+    if (at) {
+      ctx.setLineDash([4, 4]);
+      ctx.beginPath(); ctx.moveTo(at.x, at.y); ctx.lineTo(owner.x, owner.y + owner.h / 2); ctx.stroke();
+      ctx.setLineDash([]);
+    }
+  }
 }
 
 function drawQueue(ctx, view, b, q, qi, now, p) {

@@ -183,7 +183,34 @@ const badge = (page, name) => page.$eval(`#badges output[data-badge="${name}"]`,
 const processed = (page, group) => page.$eval(`#groups li[data-group="${group}"]`, (li) => Number(li.dataset.processed));
 const generation = (page, group) => page.$eval(`#groups li[data-group="${group}"]`, (li) => Number(li.dataset.generation));
 const lags = (page) => page.$$eval('#lag tbody tr', (trs) => trs.map((tr) => Number(tr.dataset.lag || 0)).sort((a, b) => a - b));
+const wf = (page, attr, name) => page.$eval(`#workflows li[data-${attr}="${name}"]`, (li) => ({ ...li.dataset }));
+const num = (o, k) => Number(o[k]);
 const PRESET_CHECKS = {
+  'request-reply': async (p) => {
+    const [local, shared] = [await wf(p, 'system', 'local'), await wf(p, 'system', 'shared')];
+    return num(local, 'orphaned') > 0 && num(local, 'matched') + num(local, 'orphaned') === num(local, 'sent')
+      && num(shared, 'orphaned') === 0 && num(shared, 'matched') === num(shared, 'sent');
+  },
+  'saga-happy-path': async (p) => {
+    const s = await wf(p, 'saga', 'orders');
+    return num(s, 'started') === 12 && num(s, 'completed') === 12;
+  },
+  'saga-compensation': async (p) => {
+    const s = await wf(p, 'saga', 'orders');
+    return num(s, 'compensated') > 0 && num(s, 'completed') + num(s, 'compensated') === num(s, 'started');
+  },
+  'saga-compensation-retry': async (p) => {
+    const s = await wf(p, 'saga', 'orders');
+    return num(s, 'stuck') > 0 && num(s, 'compensated') > 0 && (await badge(p, 'dead_lettered')) >= num(s, 'stuck');
+  },
+  'saga-duplicates': async (p) => {
+    const [idem, naive] = [await wf(p, 'saga', 'idempotent'), await wf(p, 'saga', 'naive')];
+    return num(idem, 'appliedTwice') === 0 && num(naive, 'appliedTwice') > 0 && (await badge(p, 'duplicates_suppressed')) > 0;
+  },
+  'saga-styles': async (p) => {
+    const [c, o] = [await wf(p, 'saga', 'choreo'), await wf(p, 'saga', 'orch')];
+    return [c, o].every((s) => num(s, 'compensated') > 0 && num(s, 'completed') > 0 && num(s, 'stuck') === 0);
+  },
   'partition-keys': async (p) => (await processed(p, 'billing')) > 250 && (await badge(p, 'order_violated')) === 0,
   'fan-out': async (p) => (await Promise.all(['email', 'analytics', 'inventory', 'fraud-detection'].map((g) => processed(p, g))))
     .every((n) => n === 320),
@@ -253,6 +280,23 @@ test('a rebalance under eager and under cooperative is visibly different', async
   await page.screenshot({ path: join(SHOTS, 'rebalance-cooperative.png') });
   const canvasText = await page.$eval('#canvas', (c) => c.getAttribute('aria-label'));
   assert(canvasText.includes('consumer groups'), 'the canvas says what it draws');
+});
+
+// Issue 5: the seed's choreography example, and its compensation, in the event log in order.
+test("the event log shows the seed's choreography and its compensation in order", async ({ page }) => {
+  await page.selectOption('#scenario', 'saga-compensation');
+  await page.selectOption('#speed', '2');
+  await page.click('#play');
+  await page.waitForFunction(() => [...document.querySelectorAll('#log li')].some((li) => li.textContent.endsWith('fully compensated')),
+    null, { timeout: 20000 });
+  await page.click('#play');
+  const lines = await page.$$eval('#log li', (lis) => lis.map((li) => li.textContent));
+  const done = lines.find((l) => l.endsWith('fully compensated'));
+  const id = done.match(/saga (\S+#\d+):/)[1];
+  const mine = lines.filter((l) => l.includes(`saga ${id}:`)).map((l) => l.split(': ').slice(1).join(': '));
+  const want = ['started', 'order.created', 'payment.succeeded', 'inventory.failed', 'payment.refunded', 'order.cancelled', 'fully compensated'];
+  assert(JSON.stringify(mine) === JSON.stringify(want), `saga ${id}: ${JSON.stringify(mine)}`);
+  await page.screenshot({ path: join(SHOTS, 'saga-compensation.png') });
 });
 
 test('a dead letter opens in the inspector with its metadata', async ({ page }) => {
