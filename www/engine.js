@@ -112,6 +112,7 @@ export class Run {
         phase: 'Empty', generation: 0, members: [], committed: new Map(), positions: new Map(), lag: [], stats: null,
       })),
       lastLagSample: -Infinity,
+      lastReply: this.layout.request_reply.map(() => undefined),
     };
     if (this.layout.groups.length) this.view.groupStats = this.engine.groups();
     this.hasWorkflows = this.layout.request_reply.length + this.layout.sagas.length > 0;
@@ -343,6 +344,10 @@ export class Run {
           break;
         case 'records_lost':
           pulse('lost', e);
+          break;
+        case 'reply_matched':
+        case 'reply_unmatched':
+          v.lastReply[e.system] = e.msg;
           break;
         case 'order_violated':
         case 'message_out_of_order':

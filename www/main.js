@@ -131,7 +131,7 @@ function paint() {
     showCounts(doc, run.view.counts);
     showBadges(doc, run.view.counts, run.view.stats, run.view.groupStats);
     showGroups(doc, run.view, lagRows);
-    showWorkflows(doc, run.view);
+    showWorkflows(doc, run.view, inspect);
     if (run.layout.groups.length && lagSize.width > 0) drawLagChart(lagCtx, run.view, { ...lagSize, palette });
     showDeadLetters(doc, run.view, inspect);
     if (state.inspected !== undefined) {

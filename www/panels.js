@@ -227,13 +227,13 @@ const GLYPH = { done: '●', failed: '✗', compensated: '↺', pending: '○' }
  * inconsistency (a step done and its saga failed, not yet compensated), and the newest sagas'
  * logs, one glyph per step.
  */
-export function showWorkflows(doc, view) {
+export function showWorkflows(doc, view, onPick) {
   const layout = view.layout;
   const section = doc.getElementById('workflows-section');
   section.hidden = !view.workflows;
   if (section.hidden) return;
   const list = doc.getElementById('workflows');
-  const key = JSON.stringify(view.workflows);
+  const key = JSON.stringify(view.workflows) + view.lastReply.join();
   if (list.dataset.key === key) return;
   list.dataset.key = key;
   const secs = (ms) => `${(ms / 1000).toFixed(2)} s`;
@@ -253,6 +253,15 @@ export function showWorkflows(doc, view) {
     const mean = s.matched ? ` · mean reply ${secs(s.latency_total_us / 1000 / s.matched)}` : '';
     counts.textContent = ` (${design}): sent ${s.sent} · matched ${s.matched} · orphaned ${s.orphaned} · late ${s.late} · timed out ${s.timed_out} · retried ${s.retried} · pending ${r.pending}${mean}`;
     li.append(head, counts);
+    const last = view.lastReply[i];
+    if (last !== undefined) {
+      const b = doc.createElement('button');
+      b.type = 'button';
+      b.className = 'inspect-reply';
+      b.textContent = `Inspect the latest reply, m${last}`;
+      b.addEventListener('click', () => onPick(last));
+      li.append(' ', b);
+    }
     const dead = r.killed.map((k, j) => (k ? `${r.name}.requester-${j + 1}` : null)).filter(Boolean);
     if (dead.length) {
       const p = doc.createElement('div');

@@ -307,10 +307,12 @@ function drawConsumer(ctx, view, c, cons, ci, now, p) {
   // An autoscaled instance that takes nothing new: on standby, or draining what it holds.
   const idle = alive && !view.active[ci];
   box(ctx, c, idle ? p.canvas : p.node, alive ? p.edge : p.danger, !alive || idle);
-  label(ctx, cons.name, c.x + 8, c.y + 12, !alive ? p.danger : idle ? p.muted : p.ink, 'left');
+  label(ctx, cons.name, c.x + 8, c.y + Math.min(12, c.h / 2), !alive ? p.danger : idle ? p.muted : p.ink, 'left', c.h >= 24 ? '12px system-ui, sans-serif' : '10px system-ui, sans-serif');
   const note = !alive ? 'crashed' : idle ? (jobs.length ? 'draining' : 'standby')
     : `prefetch ${cons.prefetch}` + (cons.concurrency > 1 ? ` · ${cons.concurrency} at once` : '');
-  label(ctx, note, c.x + c.w, c.y - 8, alive ? p.muted : p.danger, 'right', '11px system-ui, sans-serif');
+  // Crowded (many consumers): the box holds its name and its work; the note would overlap.
+  const roomy = c.h >= 24;
+  if (roomy) label(ctx, note, c.x + c.w, c.y - 8, alive ? p.muted : p.danger, 'right', '11px system-ui, sans-serif');
   const step = DOT * 2 + 10;
   jobs.slice(0, 4).forEach((job, i) => {
     const m = view.messages.get(job.id);
@@ -325,7 +327,7 @@ function drawConsumer(ctx, view, c, cons, ci, now, p) {
       if (m.leaseUntil > 0) ring(ctx, x, y, (m.leaseUntil - now) / Math.max(m.leaseUntil - m.leaseFrom, 1e-9), p.inflight);
     }
     if (i === 0) {
-      label(ctx, stale ? `m${job.id} (stale)` : `m${job.id}`, x - 14, y, stale ? p.muted : p.ink, 'right', '11px ui-monospace, monospace');
+      if (roomy) label(ctx, stale ? `m${job.id} (stale)` : `m${job.id}`, x - 14, y, stale ? p.muted : p.ink, 'right', '11px ui-monospace, monospace');
       ctx.fillStyle = stale ? p.muted : p.inflight;
       ctx.fillRect(c.x + 6, c.y + c.h - 5, (c.w - 12) * clamp01((now - job.t0) / Math.max(job.t1 - job.t0, 1e-9)), 3);
     }

@@ -299,6 +299,22 @@ test("the event log shows the seed's choreography and its compensation in order"
   await page.screenshot({ path: join(SHOTS, 'saga-compensation.png') });
 });
 
+// Issue 5: selecting a reply shows its correlation: the request it answers and its requester,
+// whose box the canvas outlines.
+test('a reply opens in the inspector with the request it correlates with', async ({ page }) => {
+  await page.selectOption('#scenario', 'request-reply');
+  await page.selectOption('#speed', '5');
+  await page.click('#play');
+  await page.waitForSelector('#workflows li[data-system="shared"] .inspect-reply', { timeout: 10000 });
+  await page.click('#play');
+  const before = await canvasPixels(page);
+  await page.click('#workflows li[data-system="shared"] .inspect-reply');
+  const text = await waitText(page, '#inspector', (t) => t.includes('correlation'), 'the inspector shows the correlation');
+  assert(/reply corr-\d+ to request m\d+, for requester-\d/.test(text), `correlation: ${text}`);
+  await page.waitForFunction((b) => document.querySelector('#canvas').toDataURL() !== b, before, { timeout: 5000 });
+  await page.screenshot({ path: join(SHOTS, 'request-reply.png') });
+});
+
 test('a dead letter opens in the inspector with its metadata', async ({ page }) => {
   await page.selectOption('#scenario', 'error-classes');
   await page.selectOption('#speed', '100');
