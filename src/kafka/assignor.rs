@@ -749,7 +749,12 @@ impl Group {
     /// Every error names its path.
     pub fn from_json(text: &str) -> Result<Group, String> {
         let de = &mut serde_json::Deserializer::from_str(text);
-        let raw: RawCase = serde_path_to_error::deserialize(de).map_err(|e| format!("{}: {}", e.path(), e.inner()))?;
+        let raw: RawCase = serde_path_to_error::deserialize(de).map_err(|e| {
+            // The path says where; the position serde adds says it again, less readably.
+            let inner = e.inner().to_string();
+            let reason = inner.rsplit_once(" at line ").map_or(inner.as_str(), |(r, _)| r).to_string();
+            format!("{}: {reason}", e.path())
+        })?;
         if raw.members.len() > limits::MEMBERS_MAX {
             return Err(format!("members: at most {} members", limits::MEMBERS_MAX));
         }
@@ -772,6 +777,21 @@ impl Group {
                     })
                 })
                 .collect::<Result<Vec<_>, String>>()?;
+            // A member can only have owned partitions that exist, once each. (Owned partitions
+            // of topics without metadata are dropped by the assignor, as in Java, KA-8.)
+            for (j, tp) in owned.iter().enumerate() {
+                let count = raw.partitions_per_topic.get(&tp.topic.0);
+                if count.is_some_and(|&n| tp.partition >= n) {
+                    return Err(format!(
+                        "members[{i}].owned_partitions[{j}]: {} has {} partitions",
+                        tp.topic.0,
+                        count.copied().unwrap_or(0)
+                    ));
+                }
+                if owned[..j].contains(tp) {
+                    return Err(format!("members[{i}].owned_partitions[{j}]: \"{tp}\" appears twice"));
+                }
+            }
             members.push(Member {
                 id: m.member_id,
                 instance_id: m.group_instance_id,
