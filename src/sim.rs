@@ -80,7 +80,7 @@ impl Event {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Scheduled {
     at: SimTime,
     /// The class in the top byte, the sequence number below it: one word to compare.
@@ -116,7 +116,7 @@ impl PartialEq for Scheduled {
 impl Eq for Scheduled {}
 
 /// Where components put what they cause: timers for the agenda, events for the trace.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Outbox {
     agenda: BinaryHeap<Scheduled>,
     seq: u64,
@@ -197,7 +197,8 @@ impl fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
-#[derive(Debug)]
+/// A run. Cloning it is a snapshot: the clone continues exactly as the original would.
+#[derive(Clone, Debug)]
 pub struct Sim {
     pub(crate) scenario: Scenario,
     seed: u64,
@@ -322,6 +323,15 @@ impl Sim {
         }
         self.now = self.now.max(until);
         Ok(handled)
+    }
+
+    /// Handles up to `n` events (fewer if the agenda runs dry); returns how many.
+    pub fn run_events(&mut self, n: u64) -> u64 {
+        let mut handled = 0;
+        while handled < n && self.step().is_some() {
+            handled += 1;
+        }
+        handled
     }
 
     /// A live input, applied now, after every event up to now: a user (or the swarm) crashes a

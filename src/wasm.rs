@@ -183,7 +183,12 @@ pub fn run_summary(json: &str, seed: f64) -> Result<JsValue, JsError> {
 #[derive(Debug)]
 pub struct Engine {
     sim: Sim,
+    /// Snapshots for seeking, by id; the page decides when to take and drop them.
+    checkpoints: Vec<Option<Sim>>,
 }
+
+/// The most snapshots kept at once; the page thins its own list well below this.
+const CHECKPOINTS_MAX: usize = 1024;
 
 #[wasm_bindgen]
 impl Engine {
@@ -196,7 +201,7 @@ impl Engine {
         let scenario = Scenario::from_json(json).map_err(|e| JsError::new(&e.to_string()))?;
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let seed = seed as u64;
-        Ok(Engine { sim: Sim::new(scenario, seed) })
+        Ok(Engine { sim: Sim::new(scenario, seed), checkpoints: Vec::new() })
     }
 
     /// Names and shape of the scenario, for drawing.
@@ -352,6 +357,53 @@ impl Engine {
         let stopped = self.sim.run_until(until, u64::from(budget)).err().map(|e| e.to_string());
         let events = self.sim.drain_trace();
         to_js(&Advanced { events: lined(self.sim.scenario(), &events), stopped })
+    }
+
+    /// Takes a snapshot of the run as it is now and returns its id, for `restore`.
+    pub fn checkpoint(&mut self) -> Result<u32, JsError> {
+        let slot = self.checkpoints.iter().position(Option::is_none).unwrap_or(self.checkpoints.len());
+        if slot >= CHECKPOINTS_MAX {
+            return Err(JsError::new("too many checkpoints: drop some first"));
+        }
+        let mut snapshot = self.sim.clone();
+        snapshot.drain_trace();
+        if slot == self.checkpoints.len() {
+            self.checkpoints.push(Some(snapshot));
+        } else {
+            self.checkpoints[slot] = Some(snapshot);
+        }
+        Ok(crate::scenario::index_u32(slot))
+    }
+
+    /// Puts the run back to snapshot `id`; the snapshot stays, for later seeks.
+    pub fn restore(&mut self, id: u32) -> Result<(), JsError> {
+        let snapshot = self.checkpoints.get(id as usize).and_then(Option::as_ref);
+        let snapshot = snapshot.ok_or_else(|| JsError::new("no such checkpoint"))?;
+        self.sim = snapshot.clone();
+        Ok(())
+    }
+
+    #[wasm_bindgen(js_name = dropCheckpoint)]
+    pub fn drop_checkpoint(&mut self, id: u32) {
+        if let Some(slot) = self.checkpoints.get_mut(id as usize) {
+            *slot = None;
+        }
+    }
+
+    /// Events handled since the start: the run's position, for stepping back.
+    #[wasm_bindgen(js_name = eventsProcessed)]
+    pub fn events_processed(&self) -> f64 {
+        #[allow(clippy::cast_precision_loss)] // far below 2^53
+        let n = self.sim.events_processed() as f64;
+        n
+    }
+
+    /// Handles up to `n` events and returns what they recorded.
+    #[wasm_bindgen(js_name = runEvents)]
+    pub fn run_events(&mut self, n: u32) -> Result<JsValue, JsError> {
+        self.sim.run_events(u64::from(n));
+        let events = self.sim.drain_trace();
+        to_js(&lined(self.sim.scenario(), &events))
     }
 
     /// Handles exactly one event (the next one) and returns what it recorded.

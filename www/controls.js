@@ -8,13 +8,15 @@ const ownsKey = (el, key) => el instanceof HTMLInputElement || el instanceof HTM
   || (el instanceof HTMLButtonElement && (key === ' ' || key === 'Enter'));
 
 /**
- * intents: {togglePlay, step, setSpeed(x), changeSpeed(±1), reset(seedText), randomSeed(),
- *           selectScenario(id)}
+ * intents: {togglePlay, step, stepBack, seek(ms), setSpeed(x), changeSpeed(±1), reset(seedText),
+ *           randomSeed(), selectScenario(id)}
  */
 export function bindControls(doc, intents) {
   const $ = (id) => doc.getElementById(id);
   $('play').addEventListener('click', () => intents.togglePlay());
   $('step').addEventListener('click', () => intents.step());
+  $('back').addEventListener('click', () => intents.stepBack());
+  $('timeline').addEventListener('input', (e) => intents.seek(Number(e.target.value)));
   $('speed').addEventListener('change', (e) => intents.setSpeed(Number(e.target.value)));
   $('reset').addEventListener('click', () => intents.reset($('seed').value));
   $('seed').addEventListener('keydown', (e) => {
@@ -28,6 +30,7 @@ export function bindControls(doc, intents) {
     const keys = {
       ' ': () => intents.togglePlay(),
       ArrowRight: () => intents.step(),
+      ArrowLeft: () => intents.stepBack(),
       '[': () => intents.changeSpeed(-1),
       ']': () => intents.changeSpeed(+1),
     };
@@ -67,8 +70,9 @@ export function showTransport(doc, s) {
   play.setAttribute('aria-pressed', String(s.playing));
   $('clock').value = `t=${seconds(s.cursor)} / ${seconds(s.duration)}`;
   const tl = $('timeline');
-  tl.max = s.duration;
-  tl.value = s.cursor;
+  if (Number(tl.max) !== s.duration) tl.max = String(s.duration);
+  if (doc.activeElement !== tl || s.playing) tl.value = String(s.cursor);
+  tl.setAttribute('aria-valuetext', `t=${seconds(s.cursor)}`);
   const speed = $('speed');
   if (Number(speed.value) !== s.speed) speed.value = String(s.speed);
   const seed = $('seed');

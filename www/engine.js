@@ -36,6 +36,13 @@ export function randomSeed() {
 // Bounded memory for the page, whatever the run.
 const HISTORY_LINES_MAX = 40;
 const HISTORY_MESSAGES_MAX = 2000;
+// Seeking: a snapshot of the engine and the view every so many events, thinned to at most
+// this many by doubling the spacing, so memory stays bounded on long runs.
+const CHECKPOINT_EVERY = 2000;
+const CHECKPOINTS_KEPT = 48;
+// Step back remembers this many positions the step button moved from.
+const STEP_HISTORY_MAX = 500;
+
 // Per partition, the newest records kept for drawing its tape.
 export const TAPE_RECORDS_MAX = 160;
 // The lag chart: one sample per group at most this often (simulated ms), this many kept.
@@ -117,6 +124,85 @@ export class Run {
     if (this.layout.groups.length) this.view.groupStats = this.engine.groups();
     this.hasWorkflows = this.layout.request_reply.length + this.layout.sagas.length > 0;
     this.view.workflows = this.hasWorkflows ? this.engine.workflows() : null;
+    this.checkpoints = [];
+    this.spacing = CHECKPOINT_EVERY;
+    this.steps = [];
+    this.#checkpoint(0);
+  }
+
+  /** Events handled since the start: the run's position. */
+  get position() {
+    return this.engine.eventsProcessed();
+  }
+
+  #checkpoint(cursor) {
+    const id = this.engine.checkpoint();
+    const { layout, ...rest } = this.view;
+    this.checkpoints.push({ id, events: this.position, time: this.engine.nowMs(), cursor, view: structuredClone(rest) });
+    if (this.checkpoints.length > CHECKPOINTS_KEPT) {
+      // Keep the first and every other one after it; the spacing doubles.
+      const kept = this.checkpoints.filter((c, i) => i === 0 || i % 2 === 0);
+      for (const c of this.checkpoints) if (!kept.includes(c)) this.engine.dropCheckpoint(c.id);
+      this.checkpoints = kept;
+      this.spacing *= 2;
+    }
+  }
+
+  #maybeCheckpoint(cursor) {
+    if (this.position - this.checkpoints[this.checkpoints.length - 1].events >= this.spacing) this.#checkpoint(cursor);
+  }
+
+  /** Back to the newest checkpoint satisfying `ok`: the engine and the view as they were. */
+  #restore(ok) {
+    let cp = this.checkpoints[0];
+    for (const c of this.checkpoints) if (ok(c)) cp = c;
+    this.engine.restore(cp.id);
+    this.view = { ...structuredClone(cp.view), layout: this.layout };
+    return cp;
+  }
+
+  /** Reads what the view takes from the engine rather than from the trace. */
+  #refresh() {
+    const v = this.view;
+    v.counts = this.engine.counts();
+    v.stats = this.engine.stats();
+    if (this.layout.groups.length) v.groupStats = this.engine.groups();
+    if (this.hasWorkflows) v.workflows = this.engine.workflows();
+  }
+
+  /**
+   * Moves to exactly `k` events from the start (back or forward): restores the nearest
+   * snapshot before it and replays from there. Returns the events replayed.
+   */
+  seekEvents(k) {
+    const cp = this.#restore((c) => c.events <= k);
+    const events = this.engine.runEvents(k - cp.events);
+    this.#fold(events);
+    this.#refresh();
+    return events;
+  }
+
+  /** Moves to time `t` (ms), back or forward, the same way. Returns the events replayed. */
+  seekTime(t) {
+    const cp = this.#restore((c) => c.time < t || c.events === 0);
+    const { events } = this.engine.runUntil(t, FRAME_EVENT_BUDGET * 50);
+    this.#fold(events);
+    this.#refresh();
+    this.steps = [];
+    return events;
+  }
+
+  /**
+   * Undoes the last step: back to where it started, cursor and all. Without a step to undo,
+   * back one event. Returns {events, cursor}.
+   */
+  stepBack(cursor) {
+    const last = this.steps.pop();
+    if (last) return { events: this.seekEvents(last.events), cursor: last.cursor };
+    const k = this.position;
+    if (k === 0) return { events: [], cursor };
+    const events = this.seekEvents(k - 1);
+    return { events, cursor: this.engine.nowMs() };
   }
 
   get nowMs() {
@@ -154,16 +240,20 @@ export class Run {
     if (tMs < this.engine.nowMs()) return { events: [], stopped: undefined };
     const { events, stopped } = this.engine.runUntil(tMs, budget);
     this.#fold(events);
+    this.#maybeCheckpoint(tMs);
     return { events, stopped };
   }
 
   /** Moves to the next event that shows in the trace, and returns its events. */
-  stepEvent() {
+  stepEvent(cursor) {
+    this.steps.push({ events: this.position, cursor });
+    if (this.steps.length > STEP_HISTORY_MAX) this.steps.shift();
     let events = [];
     while (events.length === 0 && this.engine.nextEventMs() !== undefined) {
       events = this.engine.step();
     }
     this.#fold(events);
+    this.#maybeCheckpoint(this.engine.nowMs());
     return events;
   }
 

@@ -166,8 +166,29 @@ const intents = {
     const run = state.run;
     if (!run) return;
     pause();
-    const events = run.stepEvent();
+    const events = run.stepEvent(state.cursor);
     state.cursor = Math.min(Math.max(state.cursor, run.nowMs), run.durationMs);
+    appendLog(doc, events);
+    refresh();
+  },
+  stepBack: () => {
+    const run = state.run;
+    if (!run) return;
+    pause();
+    const { events, cursor } = run.stepBack(state.cursor);
+    state.cursor = cursor;
+    clearLog(doc);
+    appendLog(doc, events);
+    refresh();
+  },
+  seek: (t) => {
+    const run = state.run;
+    if (!run) return;
+    pause();
+    const target = Math.min(Math.max(0, t), run.durationMs);
+    const events = run.seekTime(target);
+    state.cursor = target;
+    clearLog(doc);
     appendLog(doc, events);
     refresh();
   },

@@ -315,6 +315,52 @@ test('a reply opens in the inspector with the request it correlates with', async
   await page.screenshot({ path: join(SHOTS, 'request-reply.png') });
 });
 
+// Issue 6, time travel: the state after step back is the state recorded before the step,
+// and seeking away and back gives the same picture as playing there.
+const snapshot = (page) => page.evaluate(() => ({
+  counts: [...document.querySelectorAll('#counts td')].map((td) => td.textContent).join(','),
+  badges: [...document.querySelectorAll('#badges output')].map((o) => o.value).join(','),
+  clock: document.querySelector('#clock').value,
+  canvas: document.querySelector('#canvas').toDataURL(),
+}));
+const settle = (page) => page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+
+test('step back returns to exactly the state before the step', async ({ page }) => {
+  await page.selectOption('#scenario', 'lease-models');
+  for (let i = 0; i < 12; i++) await page.keyboard.press('ArrowRight');
+  await settle(page);
+  const before = await snapshot(page);
+  for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowRight');
+  await settle(page);
+  const after = await snapshot(page);
+  assert(after.clock !== before.clock || after.counts !== before.counts, 'the steps moved the run');
+  for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowLeft');
+  await settle(page);
+  const back = await snapshot(page);
+  for (const k of ['counts', 'badges', 'clock', 'canvas']) assert(back[k] === before[k], `${k} differs after stepping back`);
+});
+
+test('seeking away and back gives the same state as playing there', async ({ page }) => {
+  await page.selectOption('#scenario', 'retry-storm');
+  await page.selectOption('#speed', '25');
+  await page.click('#play');
+  await page.waitForFunction(() => Number(document.querySelector('#timeline').value) > 9000, null, { timeout: 10000 });
+  await page.click('#play');
+  await settle(page);
+  const played = await snapshot(page);
+  const at = await page.$eval('#timeline', (el) => el.value);
+  const seek = (v) => page.$eval('#timeline', (el, x) => { el.value = x; el.dispatchEvent(new Event('input', { bubbles: true })); }, v);
+  await seek('2000');
+  await settle(page);
+  const early = await snapshot(page);
+  assert(early.clock.startsWith('t=2.0s'), `seeked back: ${early.clock}`);
+  assert(early.counts !== played.counts, 'an earlier state');
+  await seek(at);
+  await settle(page);
+  const again = await snapshot(page);
+  for (const k of ['counts', 'badges', 'clock', 'canvas']) assert(again[k] === played[k], `${k} differs after seeking back to ${at}`);
+});
+
 test('a dead letter opens in the inspector with its metadata', async ({ page }) => {
   await page.selectOption('#scenario', 'error-classes');
   await page.selectOption('#speed', '100');

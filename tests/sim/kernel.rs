@@ -66,3 +66,20 @@ fn run_until_moves_the_clock_even_when_nothing_happens() {
     assert_eq!(sim.now(), SimTime::from_millis(1));
     assert_eq!(sim.run_until(SimTime::from_millis(1), 0), Ok(0), "nothing left at t=1ms");
 }
+
+/// A clone is a snapshot: it continues exactly as the original does, which is what seeking
+/// and stepping back in the page rest on.
+#[test]
+fn a_cloned_run_continues_exactly_as_the_original() {
+    for id in ["lease-models", "rebalancing", "saga-styles"] {
+        let scenario = crate::load(id);
+        let end = scenario.end();
+        let mut a = Sim::new(scenario, 3);
+        a.run_events(500);
+        let mut b = a.clone();
+        a.run_until(end, u64::MAX).expect("runs");
+        b.run_until(end, u64::MAX).expect("runs");
+        assert_eq!(a.trace_hash(), b.trace_hash(), "{id}");
+        assert_eq!(a.summary(), b.summary(), "{id}");
+    }
+}
