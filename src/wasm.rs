@@ -81,6 +81,7 @@ struct Layout<'a> {
     groups: Vec<GroupInfo<'a>>,
     request_reply: Vec<RequestReplyInfo<'a>>,
     sagas: Vec<SagaInfo<'a>>,
+    markers: Vec<MarkerInfo<'a>>,
     states: [&'static str; crate::message::StateKind::COUNT],
 }
 
@@ -96,6 +97,12 @@ struct TopicInfo<'a> {
     /// "log" or "pubsub".
     kind: &'static str,
     compact: bool,
+}
+
+#[derive(Serialize)]
+struct MarkerInfo<'a> {
+    at_ms: f64,
+    text: &'a str,
 }
 
 #[derive(Serialize)]
@@ -305,6 +312,7 @@ impl Engine {
                     pivot: g.pivot,
                 })
                 .collect(),
+            markers: s.markers.iter().map(|m| MarkerInfo { at_ms: m.at.as_millis_f64(), text: &m.text }).collect(),
             states: crate::message::StateKind::NAMES,
         })
     }

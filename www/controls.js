@@ -8,14 +8,16 @@ const ownsKey = (el, key) => el instanceof HTMLInputElement || el instanceof HTM
   || (el instanceof HTMLButtonElement && (key === ' ' || key === 'Enter'));
 
 /**
- * intents: {togglePlay, step, stepBack, seek(ms), setSpeed(x), changeSpeed(±1), reset(seedText),
- *           randomSeed(), selectScenario(id)}
+ * intents: {togglePlay, step, stepBack, seek(ms), beat(±1), setSpeed(x), changeSpeed(±1),
+ *           reset(seedText), randomSeed(), selectScenario(id)}
  */
 export function bindControls(doc, intents) {
   const $ = (id) => doc.getElementById(id);
   $('play').addEventListener('click', () => intents.togglePlay());
   $('step').addEventListener('click', () => intents.step());
   $('back').addEventListener('click', () => intents.stepBack());
+  $('next-beat').addEventListener('click', () => intents.beat(+1));
+  $('prev-beat').addEventListener('click', () => intents.beat(-1));
   $('timeline').addEventListener('input', (e) => intents.seek(Number(e.target.value)));
   $('speed').addEventListener('change', (e) => intents.setSpeed(Number(e.target.value)));
   $('reset').addEventListener('click', () => intents.reset($('seed').value));
@@ -23,6 +25,8 @@ export function bindControls(doc, intents) {
     if (e.key === 'Enter') intents.reset($('seed').value);
   });
   $('random-seed').addEventListener('click', () => intents.randomSeed());
+  const help = () => ($('help').open ? $('help').close() : $('help').showModal());
+  $('help-button').addEventListener('click', help);
   $('scenario').addEventListener('change', (e) => intents.selectScenario(e.target.value));
 
   doc.addEventListener('keydown', (e) => {
@@ -31,6 +35,7 @@ export function bindControls(doc, intents) {
       ' ': () => intents.togglePlay(),
       ArrowRight: () => intents.step(),
       ArrowLeft: () => intents.stepBack(),
+      '?': help,
       '[': () => intents.changeSpeed(-1),
       ']': () => intents.changeSpeed(+1),
     };
@@ -40,6 +45,16 @@ export function bindControls(doc, intents) {
       act();
     }
   });
+}
+
+/** Marks each beat on the timeline. */
+export function showBeatMarks(doc, markers) {
+  doc.getElementById('beat-marks').replaceChildren(...markers.map((m) => {
+    const o = doc.createElement('option');
+    o.value = String(m.at_ms);
+    o.label = m.text;
+    return o;
+  }));
 }
 
 /** Fills the scenario menu. */
@@ -78,6 +93,9 @@ export function showTransport(doc, s) {
   const seed = $('seed');
   if (doc.activeElement !== seed && seed.value !== String(s.seed)) seed.value = String(s.seed);
   setText($('narration'), s.narration);
+  setText($('beat'), s.beats ? `${s.beat} / ${s.beats}` : '');
+  $('prev-beat').disabled = !s.beats;
+  $('next-beat').disabled = !s.beats || s.beat >= s.beats;
   setText($('error'), s.error);
 }
 

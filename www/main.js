@@ -3,7 +3,7 @@
 // engine's, a pure function of (scenario, seed).
 import { lagRows, loadEngine, presets as listPresets, randomSeed, Run } from './engine.js';
 import { draw, drawLagChart, hitTest } from './render.js';
-import { bindControls, showScenarios, showTransport, speedSteps } from './controls.js';
+import { bindControls, showBeatMarks, showScenarios, showTransport, speedSteps } from './controls.js';
 import {
   appendLog, clearLog, setupCounts, showBadges, showCounts, showDeadLetters, showGroups, showInspector, showWorkflows,
 } from './panels.js';
@@ -67,6 +67,7 @@ function start(seed) {
   state.inspected = undefined;
   showInspector(doc, undefined);
   setupCounts(doc, run.layout);
+  showBeatMarks(doc, run.layout.markers);
   // Messages by state and the message inspector are about queues.
   doc.getElementById('counts-section').hidden = run.layout.queues.length === 0;
   doc.getElementById('inspector-section').hidden = run.layout.queues.length === 0;
@@ -109,7 +110,12 @@ function frame(wall) {
   if (state.playing && run) {
     const dt = lastWall === null ? 0 : Math.min(wall - lastWall, FRAME_WALL_MS_MAX);
     lastWall = wall;
-    advance(Math.min(state.cursor + dt * state.speed, run.durationMs));
+    const target = Math.min(state.cursor + dt * state.speed, run.durationMs);
+    // A beat on the way: stop exactly there, so its narration meets its moment.
+    const beat = doc.getElementById('pause-at-beats').checked
+      ? run.layout.markers.find((m) => m.at_ms > state.cursor && m.at_ms <= target) : undefined;
+    advance(beat ? beat.at_ms : target);
+    if (beat) state.playing = false;
     if (state.cursor >= run.durationMs) state.playing = false;
   }
   paint();
@@ -144,9 +150,18 @@ function paint() {
     cursor: state.cursor,
     duration: run ? run.durationMs : 0,
     seed: run ? run.seed : '',
-    narration: preset(state.presetId)?.description ?? '',
+    ...beatNow(run),
     error: state.error,
   });
+}
+
+/** The beat reached (the newest marker at or before the cursor) and what to narrate. */
+function beatNow(run) {
+  const description = preset(state.presetId)?.description ?? '';
+  if (!run) return { narration: description, beat: 0, beats: 0 };
+  const markers = run.layout.markers;
+  const reached = markers.filter((m) => m.at_ms <= state.cursor).length;
+  return { narration: reached ? markers[reached - 1].text : description, beat: reached, beats: markers.length };
 }
 
 /** Repaints once, on the next frame, unless the loop is already running. */
@@ -180,6 +195,15 @@ const intents = {
     clearLog(doc);
     appendLog(doc, events);
     refresh();
+  },
+  beat: (direction) => {
+    const run = state.run;
+    if (!run) return;
+    const markers = run.layout.markers;
+    const next = direction > 0
+      ? markers.find((m) => m.at_ms > state.cursor)
+      : markers.filter((m) => m.at_ms < state.cursor - 1).at(-1) ?? { at_ms: 0 };
+    if (next) intents.seek(next.at_ms);
   },
   seek: (t) => {
     const run = state.run;

@@ -57,6 +57,8 @@ pub mod limits {
     pub const SAGA_STEPS_MAX: usize = 6;
     /// Every queue counted: the author's, dead-letter and retry queues, workflow queues.
     pub const ALL_QUEUES_MAX: usize = 64;
+    pub const MARKERS_MAX: usize = 32;
+    pub const MARKER_CHARS_MAX: usize = 400;
     /// 2^53 − 1: the largest seed JavaScript holds exactly, so the page can replay any run.
     pub const SEED_MAX: u64 = (1 << 53) - 1;
     /// SQS-3: a visibility timeout is 0 to 12 hours.
@@ -103,6 +105,14 @@ pub struct Scenario {
     pub script: Vec<ScriptStep>,
     /// Names the script gives to messages it sends, in order of first use.
     pub message_names: Vec<String>,
+    /// Narrative beats, in time order: the page pauses at each and shows its text.
+    pub markers: Vec<Marker>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Marker {
+    pub at: SimTime,
+    pub text: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -34,6 +34,16 @@ pub struct Scenario {
     pub dependencies: Vec<Dependency>,
     #[serde(default)]
     pub script: Vec<ScriptStep>,
+    /// Narrative beats: the page pauses at each and shows its text.
+    #[serde(default)]
+    pub markers: Vec<Marker>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Marker {
+    pub at_ms: f64,
+    pub text: String,
 }
 
 #[derive(Deserialize, Default)]

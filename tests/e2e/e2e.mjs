@@ -23,6 +23,12 @@ function assert(cond, message) {
   if (!cond) throw new Error(message);
 }
 
+/** Plays without stopping at the narrative beats (a user can turn that off too). */
+async function noBeatPauses(page) {
+  await page.uncheck('#pause-at-beats');
+  await page.evaluate(() => document.activeElement.blur());
+}
+
 async function openPage(ctx, url, problems) {
   const page = await ctx.newPage();
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console.error: ${m.text()}`); });
@@ -133,6 +139,16 @@ test('keyboard: → steps one event, space plays and pauses, [ and ] change spee
   await page.keyboard.press('[');
   await page.keyboard.press('[');
   await waitText(page, '#speed', (v) => v === '0.5', 'slower');
+});
+
+test('? opens the keyboard help and Escape closes it', async ({ page }) => {
+  await page.keyboard.press('?');
+  await page.waitForFunction(() => document.querySelector('#help').open, null, { timeout: 2000 });
+  assert((await page.textContent('#help')).includes('step back'), 'the help lists the keys');
+  await page.keyboard.press('Escape');
+  await page.waitForFunction(() => !document.querySelector('#help').open, null, { timeout: 2000 });
+  const options = await page.$$eval('#speed option', (os) => os.map((o) => Number(o.value)));
+  assert(options[0] === 0.01 && options.at(-1) === 1000, `speeds from 1/100x to 1000x: ${options}`);
 });
 
 test('a bad seed is refused with a message and the run is kept; a good one resets', async ({ page }) => {
@@ -361,6 +377,34 @@ test('seeking away and back gives the same state as playing there', async ({ pag
   for (const k of ['counts', 'badges', 'clock', 'canvas']) assert(again[k] === played[k], `${k} differs after seeking back to ${at}`);
 });
 
+// Issue 6: every preset has narration and beats; walking them in order lands on each beat's
+// moment and shows its text, and playing stops at a beat by itself.
+test("every preset's beats can be walked in order", async ({ page }) => {
+  const presets = await page.evaluate(() => import('./engine.js').then((m) => m.presets().map((p) => ({ id: p.id, json: p.json }))));
+  for (const { id, json } of presets) {
+    const markers = JSON.parse(json).markers ?? [];
+    assert(markers.length > 0, `${id} has no beat`);
+    await page.selectOption('#scenario', id);
+    for (const [i, m] of markers.entries()) {
+      await page.click('#next-beat');
+      await waitText(page, '#narration', (t) => t === m.text, `${id}: beat ${i + 1}'s text`);
+      const clock = await page.$eval('#clock', (o) => o.value);
+      assert(clock.startsWith(`t=${(m.at_ms / 1000).toFixed(1)}s`), `${id}: beat ${i + 1} at ${clock}`);
+    }
+    assert(await page.$eval('#next-beat', (b) => b.disabled), `${id}: no beat after the last`);
+    await page.click('#prev-beat');
+    if (markers.length > 1) await waitText(page, '#narration', (t) => t === markers.at(-2).text, `${id}: back a beat`);
+  }
+  // Playing pauses at the first beat by itself.
+  await page.selectOption('#scenario', 'saga-happy-path');
+  await page.selectOption('#speed', '10');
+  await page.click('#play');
+  await page.waitForFunction(() => document.querySelector('#play').textContent === 'Pause', null, { timeout: 5000 });
+  await page.waitForFunction(() => document.querySelector('#play').textContent === 'Play', null, { timeout: 10000 });
+  const clock = await page.$eval('#clock', (o) => o.value);
+  assert(clock.startsWith('t=2.0s'), `paused at the beat: ${clock}`);
+});
+
 test('a dead letter opens in the inspector with its metadata', async ({ page }) => {
   await page.selectOption('#scenario', 'error-classes');
   await page.selectOption('#speed', '100');
@@ -387,6 +431,7 @@ for (const t of tests) {
   let page;
   try {
     page = await openPage(ctx, server.url, problems);
+    if (!t.name.includes('beats')) await noBeatPauses(page);
     await t.fn({ page });
     assert(problems.length === 0, problems.join('\n'));
     passed++;
