@@ -1028,7 +1028,7 @@ fn as_f64(n: u64) -> f64 {
 
 pub(super) fn check_count(path: &str, n: usize, min: usize, max: usize) -> Result<(), ScenarioError> {
     if n < min {
-        return err(path, format!("needs at least {min} entry"));
+        return err(path, format!("needs at least {min} {}", if min == 1 { "entry" } else { "entries" }));
     }
     if n > max {
         return err(path, format!("has {n} entries; the limit is {max}"));

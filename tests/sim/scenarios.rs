@@ -86,6 +86,24 @@ fn errors_name_the_path_and_the_reason() {
             json!({ "name": "c", "from": "q", "processing": { "kind": "constant", "ms": 1 } }),
             "consumers[1].name: \"c\" is already the name of another consumer",
         ),
+        (
+            "/markers",
+            json!([{ "at_ms": 5, "text": "b" }, { "at_ms": 1, "text": "a" }]),
+            "markers[1].at_ms: markers must be in time order",
+        ),
+        ("/markers", json!([{ "at_ms": 5, "text": " " }]), "markers[0].text: must be 1 to 400 characters"),
+        ("/markers", json!([{ "at_ms": 1e12, "text": "late" }]), "markers[0].at_ms: must be at most"),
+        (
+            "/topics",
+            json!([{ "name": "t", "partitions": 65 }]),
+            "topics[0].partitions: must be a whole number from 1 to 64",
+        ),
+        (
+            "/sagas",
+            json!([{ "name": "s", "style": "choreography", "schedule": { "kind": "fixed_rate", "interval_ms": 100 },
+                     "steps": [{ "service": "a", "done": "a.done" }] }]),
+            "sagas[0].steps: needs at least 2 entries",
+        ),
     ];
     for (pointer, value, want) in cases {
         let got = error_after(pointer, value.clone());
