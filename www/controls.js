@@ -25,6 +25,7 @@ export function bindControls(doc, intents) {
     if (e.key === 'Enter') intents.reset($('seed').value);
   });
   $('random-seed').addEventListener('click', () => intents.randomSeed());
+  $('share').addEventListener('click', () => intents.share());
   const help = () => ($('help').open ? $('help').close() : $('help').showModal());
   $('help-button').addEventListener('click', help);
   $('scenario').addEventListener('change', (e) => intents.selectScenario(e.target.value));

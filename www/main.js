@@ -1,8 +1,9 @@
 // Wiring: the page state, the intents, and the single requestAnimationFrame loop.
 // Wall time only drives the animation (cursor += wallDelta × speed); the run itself is the
 // engine's, a pure function of (scenario, seed).
-import { lagRows, loadEngine, presets as listPresets, randomSeed, Run } from './engine.js';
+import { lagRows, loadEngine, presets as listPresets, randomSeed, Run, validate } from './engine.js';
 import { draw, drawLagChart, hitTest } from './render.js';
+import { decodeShare, encodeShare } from './share.js';
 import { bindControls, showBeatMarks, showScenarios, showTransport, speedSteps } from './controls.js';
 import {
   appendLog, clearLog, setupCounts, showBadges, showCounts, showDeadLetters, showGroups, showInspector, showWorkflows,
@@ -22,6 +23,8 @@ const darkScheme = matchMedia('(prefers-color-scheme: dark)');
 
 const state = {
   presets: [],
+  /** A scenario that came from a link or the editor: {id: 'custom', name, description, json}. */
+  custom: null,
   presetId: DEFAULT_PRESET,
   run: null,
   playing: false,
@@ -47,7 +50,37 @@ function readPalette() {
 }
 
 function preset(id) {
+  if (id === 'custom' && state.custom) return state.custom;
   return state.presets.find((p) => p.id === id) ?? state.presets[0];
+}
+
+function scenarioList() {
+  return state.custom ? [...state.presets, state.custom] : state.presets;
+}
+
+/** Makes `json` (already valid) the custom scenario and selects it. */
+function useCustom(json) {
+  const doc0 = JSON.parse(json);
+  state.custom = { id: 'custom', name: `Custom: ${doc0.name}`, description: doc0.description ?? '', json, seed: doc0.seed };
+  state.presetId = 'custom';
+  showScenarios(doc, scenarioList(), state.presetId);
+}
+
+/** Opens a shared link: its scenario, seed and moment, or an error that keeps the page. */
+async function openLink(fragment) {
+  const link = await decodeShare(fragment);
+  if (link.json !== undefined) {
+    const problem = validate(link.json);
+    if (problem) throw new Error(`its scenario is not valid: ${problem}`);
+    useCustom(link.json);
+  } else if (state.presets.some((p) => p.id === link.preset)) {
+    state.presetId = link.preset;
+    showScenarios(doc, scenarioList(), state.presetId);
+  } else {
+    throw new Error(`no preset is named "${link.preset}"`);
+  }
+  start(link.seed);
+  if (link.t > 0) intents.seek(link.t);
 }
 
 /** Starts the current preset afresh with `seed`. A bad seed leaves the current run alone. */
@@ -144,6 +177,9 @@ function paint() {
       showInspector(doc, run.message(state.inspected), run.view.history.get(state.inspected));
     }
   }
+  const hash = doc.getElementById('trace-hash');
+  const h = run ? `hash ${run.traceHash()}` : '';
+  if (hash.value !== h) hash.value = h;
   showTransport(doc, {
     playing: state.playing,
     speed: state.speed,
@@ -236,6 +272,19 @@ const intents = {
     start(seed);
   },
   randomSeed: () => start(randomSeed()),
+  share: async () => {
+    const run = state.run;
+    if (!run) return;
+    const p = preset(state.presetId);
+    const fragment = await encodeShare(state.presetId === 'custom'
+      ? { json: p.json, seed: run.seed, t: state.cursor }
+      : { preset: p.id, seed: run.seed, t: state.cursor });
+    const link = `${location.origin}${location.pathname}#${fragment}`;
+    const box = doc.getElementById('share-link');
+    box.value = link;
+    box.select();
+    navigator.clipboard?.writeText(link).catch(() => {});
+  },
   selectScenario: (id) => {
     state.presetId = id;
     start(preset(id).seed ?? 1);
@@ -261,7 +310,7 @@ function resize() {
 async function main() {
   await loadEngine();
   state.presets = listPresets().map((p) => ({ ...p, seed: JSON.parse(p.json).seed }));
-  showScenarios(doc, state.presets, state.presetId);
+  showScenarios(doc, scenarioList(), state.presetId);
   bindControls(doc, intents);
   const observer = new ResizeObserver(resize);
   observer.observe(canvas);
@@ -278,6 +327,14 @@ async function main() {
   });
   reducedMotion.addEventListener('change', refresh);
   start(preset(state.presetId).seed ?? 1);
+  if (location.hash.length > 1) {
+    try {
+      await openLink(location.hash.slice(1));
+    } catch (err) {
+      state.error = `This shared link cannot be opened: ${err.message ?? err}. Showing a preset instead.`;
+      refresh();
+    }
+  }
   doc.body.dataset.ready = 'true';
 }
 

@@ -6,6 +6,7 @@ import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { deflateRawSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../../scripts/serve.mjs';
 
@@ -403,6 +404,81 @@ test("every preset's beats can be walked in order", async ({ page }) => {
   await page.waitForFunction(() => document.querySelector('#play').textContent === 'Play', null, { timeout: 10000 });
   const clock = await page.$eval('#clock', (o) => o.value);
   assert(clock.startsWith('t=2.0s'), `paused at the beat: ${clock}`);
+});
+
+// Issue 6, sharing: a link replays the same run at the same moment in a fresh browser.
+test('a share link reproduces the same run and trace hash in a new browser context', async ({ page }) => {
+  await page.selectOption('#scenario', 'retry-storm');
+  await page.fill('#seed', '12345');
+  await page.click('#reset');
+  await page.selectOption('#speed', '25');
+  await page.click('#play');
+  await page.waitForFunction(() => Number(document.querySelector('#timeline').value) > 8000, null, { timeout: 10000 });
+  await page.click('#play');
+  await settle(page);
+  const here = await snapshot(page);
+  const hash = await page.$eval('#trace-hash', (o) => o.value);
+  await page.click('#share');
+  await page.waitForFunction(() => document.querySelector('#share-link').value.includes('#'), null, { timeout: 5000 });
+  const link = await page.$eval('#share-link', (i) => i.value);
+  const other = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ARGS });
+  try {
+    const fresh = await (await other.newContext({ viewport: { width: 1280, height: 760 } })).newPage();
+    const errors = [];
+    fresh.on('pageerror', (e) => errors.push(e.message));
+    await fresh.goto(link);
+    await fresh.waitForSelector('body[data-ready="true"]', { timeout: 15000 });
+    await settle(fresh);
+    const there = await snapshot(fresh);
+    assert(errors.length === 0, errors.join('; '));
+    assert(await fresh.$eval('#seed', (i) => i.value) === '12345', 'the seed came along');
+    assert(await fresh.$eval('#trace-hash', (o) => o.value) === hash, 'the same trace hash');
+    for (const k of ['counts', 'badges', 'clock']) assert(there[k] === here[k], `${k} differs in the shared run`);
+  } finally {
+    await other.close();
+  }
+});
+
+// A link is data from a stranger: names and text in it must render as text, never as markup.
+test('a shared link with HTML in its names renders them as text and runs no script', async ({ page }) => {
+  const hostile = JSON.stringify({
+    name: '<img src=x onerror=window.__pwned=1>',
+    description: '<script>window.__pwned=2</script> bold <b>claims</b>',
+    duration_ms: 5000,
+    queues: [{ name: '<b onmouseover=alert(1)>q' }],
+    producers: [{ name: '<svg onload=window.__pwned=3>', to: '<b onmouseover=alert(1)>q',
+      schedule: { kind: 'fixed_rate', interval_ms: 500 } }],
+    consumers: [{ name: '<i>c</i>', from: '<b onmouseover=alert(1)>q' }],
+  });
+  const bytes = deflateRawSync(Buffer.from(JSON.stringify({ v: 1, json: hostile, seed: 3, t: 2500 })));
+  const fragment = bytes.toString('base64').replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+  await page.goto(`${page.url().split('#')[0]}#${fragment}`);
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 15000 });
+  await settle(page);
+  const found = await page.evaluate(() => ({
+    pwned: window.__pwned,
+    markup: document.querySelectorAll('img, svg, b, i, script:not([src])').length,
+    narration: document.querySelector('#narration').textContent,
+    option: document.querySelector('#scenario').selectedOptions[0].textContent,
+    clock: document.querySelector('#clock').value,
+  }));
+  assert(found.pwned === undefined, 'no script ran');
+  assert(found.markup === 0, `no element was made from the names: ${found.markup}`);
+  assert(found.narration.startsWith('<script>window.__pwned=2</script>'), `narration as text: ${found.narration}`);
+  assert(found.option === 'Custom: <img src=x onerror=window.__pwned=1>', `name as text: ${found.option}`);
+  assert(found.clock.startsWith('t=2.5s'), `at the shared moment: ${found.clock}`);
+  await page.screenshot({ path: join(SHOTS, 'hostile-link.png') });
+});
+
+test('a damaged link says so and the page still works', async ({ page }) => {
+  await page.goto(`${page.url().split('#')[0]}#not-a-real-link`);
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 15000 });
+  const error = await waitText(page, '#error', (t) => t.includes('cannot be opened'), 'an error');
+  assert(error.includes('damaged'), error);
+  await page.click('#play');
+  await page.waitForFunction(() => document.querySelector('#play').textContent === 'Pause', null, { timeout: 5000 });
 });
 
 test('a dead letter opens in the inspector with its metadata', async ({ page }) => {
