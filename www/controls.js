@@ -26,6 +26,9 @@ export function bindControls(doc, intents) {
   });
   $('random-seed').addEventListener('click', () => intents.randomSeed());
   $('share').addEventListener('click', () => intents.share());
+  $('editor').addEventListener('toggle', (e) => { if (e.target.open) intents.openEditor(); });
+  $('editor-text').addEventListener('input', (e) => intents.editScenario(e.target.value));
+  $('editor-run').addEventListener('click', () => intents.runEdited($('editor-text').value));
   const help = () => ($('help').open ? $('help').close() : $('help').showModal());
   $('help-button').addEventListener('click', help);
   $('scenario').addEventListener('change', (e) => intents.selectScenario(e.target.value));

@@ -272,6 +272,24 @@ const intents = {
     start(seed);
   },
   randomSeed: () => start(randomSeed()),
+  openEditor: () => {
+    const box = doc.getElementById('editor-text');
+    box.value = preset(state.presetId).json;
+    intents.editScenario(box.value);
+  },
+  /** Checks the text as it is typed; the running page is left alone either way. */
+  editScenario: (json) => {
+    const problem = validate(json);
+    const status = doc.getElementById('editor-status');
+    status.textContent = problem ? problem : 'Valid: press Run this to run it.';
+    status.classList.toggle('invalid', Boolean(problem));
+    doc.getElementById('editor-run').disabled = Boolean(problem);
+  },
+  runEdited: (json) => {
+    if (validate(json)) return;
+    useCustom(json);
+    start(preset('custom').seed ?? 1);
+  },
   share: async () => {
     const run = state.run;
     if (!run) return;

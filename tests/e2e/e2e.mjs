@@ -481,6 +481,30 @@ test('a damaged link says so and the page still works', async ({ page }) => {
   await page.waitForFunction(() => document.querySelector('#play').textContent === 'Pause', null, { timeout: 5000 });
 });
 
+// Issue 6, the editor: a malformed scenario is reported at its path while the page runs on;
+// a valid one runs when asked.
+test('the scenario editor reports errors at their path and never breaks the running page', async ({ page }) => {
+  await page.click('#play');
+  await page.click('#editor summary');
+  await page.waitForFunction(() => document.querySelector('#editor-text').value.length > 0, null, { timeout: 5000 });
+  const text = await page.$eval('#editor-text', (t) => t.value);
+  assert(text.includes('"name": "Competing consumers"'), 'the editor opens on the current scenario');
+  await page.fill('#editor-text', text.replace('"prefetch": 1', '"prefetch": 0'));
+  await waitText(page, '#editor-status', (t) => t === 'consumers[0].prefetch: must be at least 1', 'a path-specific error');
+  assert(await page.$eval('#editor-run', (b) => b.disabled), 'an invalid scenario cannot be run');
+  await page.fill('#editor-text', text.slice(0, 40));
+  await waitText(page, '#editor-status', (t) => t.includes('EOF while parsing'), 'a syntax error, located');
+  assert(await page.textContent('#play') === 'Pause', 'the run kept playing');
+  const edited = text.replace('"name": "Competing consumers"', '"name": "Four workers"')
+    .replace('"consumers": [', '"consumers": [\n    { "name": "worker-4", "from": "orders" },');
+  await page.fill('#editor-text', edited);
+  await waitText(page, '#editor-status', (t) => t.startsWith('Valid'), 'valid again');
+  await page.click('#editor-run');
+  await waitText(page, '#scenario', (v) => v === 'custom', 'the edited scenario is selected');
+  assert((await page.$eval('#scenario', (s) => s.selectedOptions[0].textContent)) === 'Custom: Four workers', 'by its name');
+  assert(await page.$eval('#counts thead', (h) => h.textContent.includes('orders')), 'its table');
+});
+
 test('a dead letter opens in the inspector with its metadata', async ({ page }) => {
   await page.selectOption('#scenario', 'error-classes');
   await page.selectOption('#speed', '100');
