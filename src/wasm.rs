@@ -82,6 +82,8 @@ struct Layout<'a> {
     request_reply: Vec<RequestReplyInfo<'a>>,
     sagas: Vec<SagaInfo<'a>>,
     markers: Vec<MarkerInfo<'a>>,
+    /// Downstream dependencies, by name.
+    dependencies: Vec<&'a str>,
     states: [&'static str; crate::message::StateKind::COUNT],
 }
 
@@ -313,6 +315,7 @@ impl Engine {
                 })
                 .collect(),
             markers: s.markers.iter().map(|m| MarkerInfo { at_ms: m.at.as_millis_f64(), text: &m.text }).collect(),
+            dependencies: s.dependencies.iter().map(|d| d.name.as_str()).collect(),
             states: crate::message::StateKind::NAMES,
         })
     }
@@ -365,6 +368,15 @@ impl Engine {
         let stopped = self.sim.run_until(until, u64::from(budget)).err().map(|e| e.to_string());
         let events = self.sim.drain_trace();
         to_js(&Advanced { events: lined(self.sim.scenario(), &events), stopped })
+    }
+
+    /// Applies a live input now (a script step without `at_ms`, as JSON) and returns what it
+    /// recorded. A bad input is an error naming its path; the run is untouched.
+    pub fn input(&mut self, json: &str) -> Result<JsValue, JsError> {
+        let op = self.sim.scenario().live_op(json).map_err(|e| JsError::new(&e.to_string()))?;
+        self.sim.input(op);
+        let events = self.sim.drain_trace();
+        to_js(&lined(self.sim.scenario(), &events))
     }
 
     /// Takes a snapshot of the run as it is now and returns its id, for `restore`.

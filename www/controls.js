@@ -26,6 +26,7 @@ export function bindControls(doc, intents) {
   });
   $('random-seed').addEventListener('click', () => intents.randomSeed());
   $('share').addEventListener('click', () => intents.share());
+  $('break').addEventListener('click', () => intents.breakIt($('break-what').value));
   $('editor').addEventListener('toggle', (e) => { if (e.target.open) intents.openEditor(); });
   $('editor-text').addEventListener('input', (e) => intents.editScenario(e.target.value));
   $('editor-run').addEventListener('click', () => intents.runEdited($('editor-text').value));
@@ -49,6 +50,35 @@ export function bindControls(doc, intents) {
       act();
     }
   });
+}
+
+/** The things a user can break in this scenario, as live inputs (script steps without time). */
+export function showBreakMenu(doc, layout) {
+  const items = [];
+  const add = (label, op) => items.push([label, JSON.stringify(op)]);
+  for (const c of layout.consumers) {
+    add(`crash ${c.name}`, { op: 'crash', consumer: c.name });
+    add(`restart ${c.name}`, { op: 'restart', consumer: c.name });
+  }
+  for (const p of layout.producers) if (p.queue !== null && p.queue !== undefined) add(`poison ${p.name}'s next message`, { op: 'poison_next', producer: p.name });
+  for (const d of layout.dependencies ?? []) {
+    add(`take ${d} down`, { op: 'dependency_down', dependency: d });
+    add(`bring ${d} up`, { op: 'dependency_up', dependency: d });
+  }
+  for (const g of layout.groups) {
+    add(`add a member to ${g.name}`, { op: 'add_member', group: g.name });
+    for (let m = 1; m <= 3; m++) add(`crash ${g.name}-${m}`, { op: 'crash_member', group: g.name, member: `${g.name}-${m}` });
+  }
+  for (const r of layout.request_reply) {
+    for (let i = 1; i <= r.requesters; i++) add(`kill ${r.name}.requester-${i}`, { op: 'kill_requester', system: r.name, requester: `${r.name}.requester-${i}` });
+  }
+  doc.getElementById('break-what').replaceChildren(...items.map(([label, op]) => {
+    const o = doc.createElement('option');
+    o.value = op;
+    o.textContent = label;
+    return o;
+  }));
+  doc.getElementById('break').disabled = items.length === 0;
 }
 
 /** Marks each beat on the timeline. */

@@ -127,7 +127,43 @@ export class Run {
     this.checkpoints = [];
     this.spacing = CHECKPOINT_EVERY;
     this.steps = [];
+    /** Live inputs, in order: [{position, time, op}], `op` a JSON script step without time. */
+    this.inputs = [];
     this.#checkpoint(0);
+  }
+
+  /**
+   * Applies a live input now (throws with the engine's message if it is not valid). Acting in
+   * the past forks the run: the inputs, snapshots and steps of the old future are dropped.
+   */
+  applyInput(op) {
+    const position = this.position;
+    const events = this.engine.input(op);
+    this.inputs = this.inputs.filter((i) => i.position < position);
+    for (const c of this.checkpoints) if (c.events > position) this.engine.dropCheckpoint(c.id);
+    this.checkpoints = this.checkpoints.filter((c) => c.events <= position);
+    this.steps = this.steps.filter((st) => st.events <= position);
+    this.inputs.push({ position, time: this.engine.nowMs(), op });
+    this.#fold(events);
+    this.#refresh();
+    return events;
+  }
+
+  /** Replaces the inputs (from a shared link) before seeking; they apply as the run replays. */
+  setInputs(inputs) {
+    this.inputs = inputs.map((i) => ({ ...i }));
+  }
+
+  /** Runs forward from the restored position, applying each input where it happened. */
+  #replay(stopAt) {
+    let events = [];
+    for (const inp of this.inputs) {
+      if (inp.position < this.position) continue;
+      if (!stopAt(inp)) break;
+      events = events.concat(this.engine.runEvents(inp.position - this.position));
+      events = events.concat(this.engine.input(inp.op));
+    }
+    return events;
   }
 
   /** Events handled since the start: the run's position. */
@@ -175,8 +211,9 @@ export class Run {
    * snapshot before it and replays from there. Returns the events replayed.
    */
   seekEvents(k) {
-    const cp = this.#restore((c) => c.events <= k);
-    const events = this.engine.runEvents(k - cp.events);
+    this.#restore((c) => c.events <= k);
+    let events = this.#replay((inp) => inp.position < k);
+    events = events.concat(this.engine.runEvents(k - this.position));
     this.#fold(events);
     this.#refresh();
     return events;
@@ -184,8 +221,9 @@ export class Run {
 
   /** Moves to time `t` (ms), back or forward, the same way. Returns the events replayed. */
   seekTime(t) {
-    const cp = this.#restore((c) => c.time < t || c.events === 0);
-    const { events } = this.engine.runUntil(t, FRAME_EVENT_BUDGET * 50);
+    this.#restore((c) => c.time < t || c.events === 0);
+    let events = this.#replay((inp) => inp.time <= t);
+    events = events.concat(this.engine.runUntil(t, FRAME_EVENT_BUDGET * 50).events);
     this.#fold(events);
     this.#refresh();
     this.steps = [];

@@ -4,7 +4,7 @@
 import { lagRows, loadEngine, presets as listPresets, randomSeed, Run, validate } from './engine.js';
 import { draw, drawLagChart, hitTest } from './render.js';
 import { decodeShare, encodeShare } from './share.js';
-import { bindControls, showBeatMarks, showScenarios, showTransport, speedSteps } from './controls.js';
+import { bindControls, showBeatMarks, showBreakMenu, showScenarios, showTransport, speedSteps } from './controls.js';
 import {
   appendLog, clearLog, setupCounts, showBadges, showCounts, showDeadLetters, showGroups, showInspector, showWorkflows,
 } from './panels.js';
@@ -80,7 +80,8 @@ async function openLink(fragment) {
     throw new Error(`no preset is named "${link.preset}"`);
   }
   start(link.seed);
-  if (link.t > 0) intents.seek(link.t);
+  state.run.setInputs(link.inputs.map((i) => ({ position: i.p, time: i.t, op: i.op })));
+  if (link.t > 0 || link.inputs.length) intents.seek(link.t);
 }
 
 /** Starts the current preset afresh with `seed`. A bad seed leaves the current run alone. */
@@ -101,6 +102,7 @@ function start(seed) {
   showInspector(doc, undefined);
   setupCounts(doc, run.layout);
   showBeatMarks(doc, run.layout.markers);
+  showBreakMenu(doc, run.layout);
   // Messages by state and the message inspector are about queues.
   doc.getElementById('counts-section').hidden = run.layout.queues.length === 0;
   doc.getElementById('inspector-section').hidden = run.layout.queues.length === 0;
@@ -290,13 +292,27 @@ const intents = {
     useCustom(json);
     start(preset('custom').seed ?? 1);
   },
+  /** A live input: applied now, recorded, and replayed by every seek and shared link. */
+  breakIt: (op) => {
+    const run = state.run;
+    if (!run || !op) return;
+    try {
+      const events = run.applyInput(op);
+      appendLog(doc, events);
+      state.error = '';
+    } catch (err) {
+      state.error = String(err.message ?? err);
+    }
+    refresh();
+  },
   share: async () => {
     const run = state.run;
     if (!run) return;
     const p = preset(state.presetId);
+    const inputs = run.inputs.map((i) => ({ p: i.position, t: i.time, op: i.op }));
     const fragment = await encodeShare(state.presetId === 'custom'
-      ? { json: p.json, seed: run.seed, t: state.cursor }
-      : { preset: p.id, seed: run.seed, t: state.cursor });
+      ? { json: p.json, seed: run.seed, t: state.cursor, inputs }
+      : { preset: p.id, seed: run.seed, t: state.cursor, inputs });
     const link = `${location.origin}${location.pathname}#${fragment}`;
     const box = doc.getElementById('share-link');
     box.value = link;

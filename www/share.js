@@ -5,6 +5,7 @@ const LINK_VERSION = 1;
 // A link never inflates past this: a scenario is at most 1 MiB (the engine's limit).
 const INFLATED_MAX = (1 << 20) + 1024;
 const FRAGMENT_MAX = 256 * 1024;
+const INPUTS_MAX = 1000;
 
 async function pipe(bytes, stream) {
   const out = new Blob([bytes]).stream().pipeThrough(stream).getReader();
@@ -42,7 +43,7 @@ const fromBase64Url = (text) => {
 
 /** {preset?, json?, seed, t} -> the fragment text (without '#'). */
 export async function encodeShare(state) {
-  const payload = { v: LINK_VERSION, seed: state.seed, t: state.t };
+  const payload = { v: LINK_VERSION, seed: state.seed, t: state.t, inputs: state.inputs ?? [] };
   if (state.json !== undefined) payload.json = state.json;
   else payload.preset = state.preset;
   const bytes = new TextEncoder().encode(JSON.stringify(payload));
@@ -69,7 +70,13 @@ export async function decodeShare(fragment) {
   const t = payload.t;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new Error('seed: must be a whole number ≥ 0');
   if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) throw new Error('t: must be a time in ms ≥ 0');
-  if (typeof payload.json === 'string') return { json: payload.json, seed, t };
-  if (typeof payload.preset === 'string') return { preset: payload.preset, seed, t };
+  const inputs = payload.inputs ?? [];
+  const okInput = (i, k) => i && Number.isSafeInteger(i.p) && i.p >= 0 && typeof i.t === 'number' && Number.isFinite(i.t)
+    && typeof i.op === 'string' && i.op.length <= 4096 && (k === 0 || i.p > inputs[k - 1].p);
+  if (!Array.isArray(inputs) || inputs.length > INPUTS_MAX || !inputs.every(okInput)) {
+    throw new Error(`inputs: must be at most ${INPUTS_MAX} inputs in order`);
+  }
+  if (typeof payload.json === 'string') return { json: payload.json, seed, t, inputs };
+  if (typeof payload.preset === 'string') return { preset: payload.preset, seed, t, inputs };
   throw new Error('the link names no scenario');
 }

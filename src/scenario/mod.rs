@@ -431,6 +431,13 @@ impl Scenario {
         validate::from_json(text)
     }
 
+    /// A live input (a script step without `at_ms`) checked against this scenario's names:
+    /// crash or restart a consumer, take a dependency down, poison the next message, crash a
+    /// group member, kill a requester… Errors name the path, as `input.consumer`.
+    pub fn live_op(&self, json: &str) -> Result<Op, ScenarioError> {
+        validate::live_op(self, json)
+    }
+
     /// The most messages this scenario can publish (fixed and scripted schedules exactly,
     /// Poisson by its expectation; the engine also stops producers at `limits::MESSAGES_MAX`).
     pub fn messages_bound(&self) -> u64 {

@@ -821,6 +821,49 @@ fn markers(raw: Vec<raw::Marker>, duration: Duration) -> Result<Vec<Marker>, Sce
 
 // --- Leaves ----------------------------------------------------------------------------------
 
+/// A live input, written as a script step without its time (`{"op": "crash", "consumer":
+/// "worker-1"}`), checked against `scenario`'s names. Steps that name messages are not live
+/// inputs: a user acts on what the page shows, not on names only a script gives.
+pub(super) fn live_op(scenario: &Scenario, text: &str) -> Result<Op, ScenarioError> {
+    if text.len() > 4096 {
+        return err("input", "is too long");
+    }
+    let mut value: Value =
+        serde_json::from_str(text).map_err(|e| ScenarioError { path: "input".into(), reason: e.to_string() })?;
+    let Value::Object(fields) = &mut value else { return err("input", "must be a JSON object with an \"op\" field") };
+    fields.insert("at_ms".into(), Value::from(0));
+    let step: raw::ScriptStep = serde_json::from_value(value)
+        .map_err(|e| ScenarioError { path: "input".into(), reason: without_position(&e) })?;
+    let known = Known {
+        queues: &scenario.queues,
+        producers: &scenario.producers,
+        consumers: &scenario.consumers,
+        dependencies: &scenario.dependencies,
+        groups: &scenario.groups,
+        request_reply: &scenario.request_reply,
+    };
+    let mut names = Vec::new();
+    let mut steps = script(vec![step], &known, &mut names)
+        .map_err(|e| ScenarioError { path: e.path.replacen("script[0]", "input", 1), reason: e.reason })?;
+    let op =
+        steps.pop().map(|s| s.op).ok_or_else(|| ScenarioError { path: "input".into(), reason: "is empty".into() })?;
+    if matches!(
+        op,
+        Op::Send { .. }
+            | Op::Ack { .. }
+            | Op::Nack { .. }
+            | Op::Abandon { .. }
+            | Op::ChangeVisibility { .. }
+            | Op::RenewLock { .. }
+            | Op::DeadLetter { .. }
+            | Op::Receive { .. }
+    ) || !names.is_empty()
+    {
+        return err("input.op", "sends and settles by hand belong in the script; live inputs break things");
+    }
+    Ok(op)
+}
+
 /// What a script step can name.
 struct Known<'a> {
     queues: &'a [QueueSpec],

@@ -505,6 +505,35 @@ test('the scenario editor reports errors at their path and never breaks the runn
   assert(await page.$eval('#counts thead', (h) => h.textContent.includes('orders')), 'its table');
 });
 
+// Issue 6, click-to-break and fork: an input applied in the past forks the run, which then
+// matches the original before the fork and differs after it; a shared link carries it.
+test('a forked run matches the original before the fork point and differs after it', async ({ page }) => {
+  const seek = (v) => page.$eval('#timeline', (el, x) => { el.value = x; el.dispatchEvent(new Event('input', { bubbles: true })); }, v);
+  const at = async (v) => { await seek(v); await settle(page); return snapshot(page); };
+  const before = await at('8000');
+  const later = await at('20000');
+  await seek('12000');
+  await page.selectOption('#break-what', { label: 'crash worker-1' });
+  await page.click('#break');
+  await waitText(page, '#log', (t) => t.includes('worker-1 crashed'), 'the crash is in the log');
+  const forkedLater = await at('20000');
+  assert(forkedLater.counts !== later.counts || forkedLater.canvas !== later.canvas, 'the fork differs after the fork point');
+  const forkedBefore = await at('8000');
+  for (const k of ['counts', 'badges', 'clock', 'canvas']) assert(forkedBefore[k] === before[k], `${k}: the fork differs before the fork point`);
+  // The input survives seeking and travels in a share link.
+  const again = await at('20000');
+  assert(again.canvas === forkedLater.canvas, 'seeking replays the input');
+  await page.click('#share');
+  await page.waitForFunction(() => document.querySelector('#share-link').value.includes('#'), null, { timeout: 5000 });
+  const link = await page.$eval('#share-link', (i) => i.value);
+  const hash = await page.$eval('#trace-hash', (o) => o.value);
+  await page.goto(link);
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 15000 });
+  await settle(page);
+  assert(await page.$eval('#trace-hash', (o) => o.value) === hash, 'the shared fork replays to the same hash');
+});
+
 test('a dead letter opens in the inspector with its metadata', async ({ page }) => {
   await page.selectOption('#scenario', 'error-classes');
   await page.selectOption('#speed', '100');

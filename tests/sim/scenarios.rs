@@ -138,3 +138,21 @@ fn syntax_errors_and_non_objects_are_located() {
     let err = Scenario::from_json(&text).expect_err("number for an object");
     assert_eq!(err.to_string(), "consumers[0].processing: must be an object with a \"kind\" field");
 }
+
+/// Live inputs are script steps without a time, checked against the scenario's names.
+#[test]
+fn live_inputs_are_checked_against_the_scenario() {
+    let s = crate::load("competing-consumers");
+    assert!(matches!(
+        s.live_op(r#"{"op": "crash", "consumer": "worker-2"}"#),
+        Ok(brokerlab::scenario::Op::Crash { consumer: 1 })
+    ));
+    let e = s.live_op(r#"{"op": "crash", "consumer": "worker-9"}"#).expect_err("no such consumer");
+    assert_eq!(e.to_string(), "input.consumer: no consumer is named \"worker-9\"");
+    let e = s.live_op(r#"{"op": "send", "to": "orders"}"#).expect_err("sends are for scripts");
+    assert!(e.to_string().starts_with("input.op: "), "{e}");
+    let e = s.live_op("[1]").expect_err("not an object");
+    assert!(e.to_string().starts_with("input: "), "{e}");
+    let e = s.live_op(r#"{"op": "explode"}"#).expect_err("unknown op");
+    assert!(e.to_string().starts_with("input.op: unknown variant `explode`"), "{e}");
+}
