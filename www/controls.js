@@ -26,6 +26,7 @@ export function bindControls(doc, intents) {
   });
   $('random-seed').addEventListener('click', () => intents.randomSeed());
   $('share').addEventListener('click', () => intents.share());
+  for (const b of doc.querySelectorAll('#badges button[data-jump]')) b.addEventListener('click', () => intents.jump(b.dataset.jump));
   $('break').addEventListener('click', () => intents.breakIt($('break-what').value));
   $('editor').addEventListener('toggle', (e) => { if (e.target.open) intents.openEditor(); });
   $('editor-text').addEventListener('input', (e) => intents.editScenario(e.target.value));
@@ -91,16 +92,33 @@ export function showBeatMarks(doc, markers) {
   }));
 }
 
-/** Fills the scenario menu. */
+// The catalog, grouped by pattern; a preset not listed here falls under "More".
+const CATALOG = [
+  ['Work queues', ['competing-consumers', 'slow-worker', 'backlog', 'prefetch-hoarding', 'autoscaling', 'mmc-erlang-c']],
+  ['Leases, acks and delivery', ['lease-models', 'ack-modes', 'delivery-guarantees', 'idempotency', 'fifo-groups', 'ttl-expiry']],
+  ['Retries and dead letters', ['retry-storm', 'error-classes', 'poison-redrive']],
+  ['Streams', ['partition-keys', 'fan-out', 'rebalancing', 'commit-semantics', 'hot-partition', 'pubsub-vs-stream', 'retry-topics', 'compaction']],
+  ['Workflows', ['request-reply', 'saga-happy-path', 'saga-compensation', 'saga-compensation-retry', 'saga-duplicates', 'saga-styles']],
+];
+
+/** Fills the scenario menu, grouped by pattern. */
 export function showScenarios(doc, presets, selectedId) {
   const select = doc.getElementById('scenario');
-  select.replaceChildren(...presets.map((p) => {
+  const option = (p) => {
     const o = doc.createElement('option');
     o.value = p.id;
     o.textContent = p.name;
     o.selected = p.id === selectedId;
     return o;
-  }));
+  };
+  const listed = new Set(CATALOG.flatMap(([, ids]) => ids));
+  const groups = [...CATALOG, ['More', presets.map((p) => p.id).filter((id) => !listed.has(id))]];
+  select.replaceChildren(...groups.map(([label, ids]) => {
+    const group = doc.createElement('optgroup');
+    group.label = label;
+    group.append(...ids.map((id) => presets.find((p) => p.id === id)).filter(Boolean).map(option));
+    return group;
+  }).filter((g) => g.childElementCount > 0));
 }
 
 /** The speed options, as numbers, in order. */

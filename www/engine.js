@@ -120,6 +120,7 @@ export class Run {
       })),
       lastLagSample: -Infinity,
       lastReply: this.layout.request_reply.map(() => undefined),
+      firstAt: {},
     };
     if (this.layout.groups.length) this.view.groupStats = this.engine.groups();
     this.hasWorkflows = this.layout.request_reply.length + this.layout.sagas.length > 0;
@@ -322,8 +323,17 @@ export class Run {
       return members[m];
     };
     let streams = false;
+    const first = (badge, at) => { if (v.firstAt[badge] === undefined) v.firstAt[badge] = at; };
     for (const e of events) {
       const m = e.msg === undefined ? undefined : v.messages.get(e.msg);
+      // When each counter first moved, so a badge can jump there.
+      if ((e.kind === 'dropped' && e.reason.startsWith('lost')) || e.kind === 'records_lost') first('lost', e.at_ms);
+      if ((e.kind === 'effect_applied' || e.kind === 'record_done') && e.times > 1) first('applied_twice', e.at_ms);
+      if (e.kind === 'message_out_of_order' || e.kind === 'order_violated') first('order_violated', e.at_ms);
+      if (e.kind === 'duplicate_suppressed') first('duplicates_suppressed', e.at_ms);
+      if (e.kind === 'dead_lettered' || (e.kind === 'record_done' && e.outcome === 'failed, dead-lettered')) first('dead_lettered', e.at_ms);
+      if (e.kind === 'expired') first('expired', e.at_ms);
+      if (e.kind === 'returned' && e.reason === 'lease expired') first('lease_expired_mid_processing', e.at_ms);
       if (e.msg !== undefined) this.#remember(e);
       switch (e.kind) {
         case 'published':

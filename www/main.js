@@ -170,7 +170,7 @@ function paint() {
   }
   if (run) {
     showCounts(doc, run.view.counts);
-    showBadges(doc, run.view.counts, run.view.stats, run.view.groupStats);
+    showBadges(doc, run.view.counts, run.view.stats, run.view.groupStats, run.view.firstAt);
     showGroups(doc, run.view, lagRows);
     showWorkflows(doc, run.view, inspect);
     if (run.layout.groups.length && lagSize.width > 0) drawLagChart(lagCtx, run.view, { ...lagSize, palette });
@@ -291,6 +291,11 @@ const intents = {
     if (validate(json)) return;
     useCustom(json);
     start(preset('custom').seed ?? 1);
+  },
+  /** A badge: to the first moment its counter moved. */
+  jump: (badge) => {
+    const t = state.run?.view.firstAt[badge];
+    if (t !== undefined) intents.seek(t);
   },
   /** A live input: applied now, recorded, and replayed by every seek and shared link. */
   breakIt: (op) => {

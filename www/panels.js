@@ -65,7 +65,7 @@ export function clearLog(doc) {
  * retention before it was read) as lost. `lost`, `applied twice` and `order violated` turn red
  * when not zero.
  */
-export function showBadges(doc, counts, stats, groupStats = []) {
+export function showBadges(doc, counts, stats, groupStats = [], firstAt = {}) {
   const sum = (state) => counts.reduce((n, c) => n + c[state], 0);
   const groups = (field) => groupStats.reduce((n, g) => n + g[field], 0);
   const values = {
@@ -81,7 +81,10 @@ export function showBadges(doc, counts, stats, groupStats = []) {
     const n = String(values[out.dataset.badge] ?? 0);
     if (out.value !== n) out.value = n;
     const alarm = ['lost', 'applied_twice', 'order_violated'].includes(out.dataset.badge) && n !== '0';
-    out.parentElement.classList.toggle('alarm', alarm);
+    const li = out.closest('li');
+    li.classList.toggle('alarm', alarm);
+    const button = out.closest('button');
+    if (button) button.disabled = firstAt?.[out.dataset.badge] === undefined;
   }
 }
 

@@ -534,6 +534,19 @@ test('a forked run matches the original before the fork point and differs after 
   assert(await page.$eval('#trace-hash', (o) => o.value) === hash, 'the shared fork replays to the same hash');
 });
 
+test('a badge jumps to the moment its counter first moved', async ({ page }) => {
+  await page.selectOption('#scenario', 'ack-modes');
+  assert(await page.$eval('#badges button[data-jump="lost"]', (b) => b.disabled), 'nothing lost yet: nothing to jump to');
+  await page.selectOption('#speed', '100');
+  await page.click('#play');
+  await page.waitForFunction(() => document.querySelector('#play').textContent === 'Ended', null, { timeout: 20000 });
+  await page.click('#badges button[data-jump="lost"]');
+  const clock = await waitText(page, '#clock', (t) => !t.startsWith('t=45.0s'), 'moved back');
+  const lastLine = await page.$eval('#log', (l) => l.lastElementChild?.textContent ?? '');
+  assert(lastLine.includes('lost'), `at ${clock} the log ends on the loss: ${lastLine}`);
+  assert(await badge(page, 'lost') === 1, 'the counter reads 1 at its first move');
+});
+
 test('a dead letter opens in the inspector with its metadata', async ({ page }) => {
   await page.selectOption('#scenario', 'error-classes');
   await page.selectOption('#speed', '100');
