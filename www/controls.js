@@ -26,6 +26,8 @@ export function bindControls(doc, intents) {
   });
   $('random-seed').addEventListener('click', () => intents.randomSeed());
   $('share').addEventListener('click', () => intents.share());
+  $('export-trace').addEventListener('click', () => intents.exportTrace());
+  $('export-diagram').addEventListener('click', () => intents.exportDiagram());
   for (const b of doc.querySelectorAll('#badges button[data-jump]')) b.addEventListener('click', () => intents.jump(b.dataset.jump));
   $('break').addEventListener('click', () => intents.breakIt($('break-what').value));
   $('editor').addEventListener('toggle', (e) => { if (e.target.open) intents.openEditor(); });

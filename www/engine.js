@@ -98,6 +98,7 @@ function groupLag(view, groupLayout, group) {
 export class Run {
   constructor(json, seed) {
     this.engine = new Engine(json, seed);
+    this.json = json;
     this.seed = seed;
     this.layout = this.engine.layout();
     const { queues, consumers } = this.layout;
@@ -164,6 +165,29 @@ export class Run {
       events = events.concat(this.engine.runEvents(inp.position - this.position));
       events = events.concat(this.engine.input(inp.op));
     }
+    return events;
+  }
+
+  /**
+   * The whole trace up to the cursor, from a fresh engine with the same scenario, seed and
+   * inputs: `[{kind, at_ms, …, line}]`.
+   */
+  traceUpTo(cursor) {
+    const fresh = new Engine(this.json, this.seed);
+    let events = [];
+    let position = 0;
+    for (const inp of this.inputs) {
+      if (inp.time > cursor) break;
+      events = events.concat(fresh.runEvents(inp.position - position));
+      events = events.concat(fresh.input(inp.op));
+      position = inp.position + 1;
+    }
+    for (;;) {
+      const { events: more, stopped } = fresh.runUntil(cursor, FRAME_EVENT_BUDGET);
+      events = events.concat(more);
+      if (!stopped) break;
+    }
+    fresh.free();
     return events;
   }
 
@@ -528,4 +552,44 @@ export class Run {
     lines.push(e.line);
     if (lines.length > HISTORY_LINES_MAX) lines.shift();
   }
+}
+
+// The most messages a sequence diagram follows, so that it stays readable.
+const DIAGRAM_MESSAGES_MAX = 40;
+
+/** A Mermaid sequence diagram of a trace: sends, deliveries, acks and dead letters. Pure. */
+export function mermaid(layout, events) {
+  const id = (kind, i) => `${kind}${i}`;
+  const lines = ['sequenceDiagram'];
+  const said = new Set();
+  const who = (kind, i, name) => {
+    const p = id(kind, i);
+    if (!said.has(p)) {
+      said.add(p);
+      lines.splice(1 + said.size - 1, 0, `  participant ${p} as ${String(name).replace(/[\n;#]/g, ' ')}`);
+    }
+    return p;
+  };
+  const followed = new Set();
+  for (const e of events) {
+    if (e.msg !== undefined && !followed.has(e.msg)) {
+      if (e.kind !== 'published' || followed.size >= DIAGRAM_MESSAGES_MAX) continue;
+      followed.add(e.msg);
+    }
+    const q = (i) => who('Q', i, layout.queues[i]?.name ?? '?');
+    const c = (i) => who('C', i, layout.consumers[i]?.name ?? '?');
+    switch (e.kind) {
+      case 'published': {
+        const p = e.producer < layout.producers.length ? who('P', e.producer, layout.producers[e.producer].name) : who('S', 0, 'script or service');
+        lines.push(`  ${p}->>${q(e.queue)}: m${e.msg}`);
+        break;
+      }
+      case 'delivered': lines.push(`  ${q(e.queue)}->>${c(e.consumer)}: m${e.msg} (delivery ${e.receive_count})`); break;
+      case 'acked': lines.push(`  ${c(e.consumer)}-->>${q(e.queue)}: ack m${e.msg}`); break;
+      case 'returned': lines.push(`  ${c(e.consumer)}--x${q(e.queue)}: m${e.msg} back: ${e.reason}`); break;
+      case 'dead_lettered': lines.push(`  ${q(e.from)}->>${q(e.dlq)}: m${e.msg} dead-lettered: ${e.reason}`); break;
+      default: break;
+    }
+  }
+  return `${lines.join('\n')}\n`;
 }

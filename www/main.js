@@ -1,7 +1,7 @@
 // Wiring: the page state, the intents, and the single requestAnimationFrame loop.
 // Wall time only drives the animation (cursor += wallDelta × speed); the run itself is the
 // engine's, a pure function of (scenario, seed).
-import { lagRows, loadEngine, presets as listPresets, randomSeed, Run, validate } from './engine.js';
+import { lagRows, loadEngine, mermaid, presets as listPresets, randomSeed, Run, validate } from './engine.js';
 import { draw, drawLagChart, hitTest } from './render.js';
 import { decodeShare, encodeShare } from './share.js';
 import { bindControls, showBeatMarks, showBreakMenu, showScenarios, showTransport, speedSteps } from './controls.js';
@@ -202,6 +202,16 @@ function beatNow(run) {
   return { narration: reached ? markers[reached - 1].text : description, beat: reached, beats: markers.length };
 }
 
+/** Saves `text` as a file the browser downloads. */
+function download(name, type, text) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = doc.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
 /** Repaints once, on the next frame, unless the loop is already running. */
 function refresh() {
   if (!rafId) rafId = requestAnimationFrame(frame);
@@ -291,6 +301,17 @@ const intents = {
     if (validate(json)) return;
     useCustom(json);
     start(preset('custom').seed ?? 1);
+  },
+  exportTrace: () => {
+    const run = state.run;
+    if (!run) return;
+    const events = run.traceUpTo(state.cursor);
+    download(`brokerlab-trace-${run.seed}.json`, 'application/json', `${JSON.stringify(events, null, 1)}\n`);
+  },
+  exportDiagram: () => {
+    const run = state.run;
+    if (!run) return;
+    download(`brokerlab-sequence-${run.seed}.mmd`, 'text/plain', mermaid(run.layout, run.traceUpTo(state.cursor)));
   },
   /** A badge: to the first moment its counter moved. */
   jump: (badge) => {

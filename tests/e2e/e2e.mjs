@@ -2,7 +2,7 @@
 // Debian's Chromium driven by playwright-core. Fails on any console error, page error or CSP
 // violation. Screenshots go to target/e2e/. Prints "N passed, N failed".
 import { chromium } from 'playwright-core';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -545,6 +545,19 @@ test('a badge jumps to the moment its counter first moved', async ({ page }) => 
   const lastLine = await page.$eval('#log', (l) => l.lastElementChild?.textContent ?? '');
   assert(lastLine.includes('lost'), `at ${clock} the log ends on the loss: ${lastLine}`);
   assert(await badge(page, 'lost') === 1, 'the counter reads 1 at its first move');
+});
+
+test('the trace exports as JSON and the run as a Mermaid sequence diagram', async ({ page }) => {
+  const seek = (v) => page.$eval('#timeline', (el, x) => { el.value = x; el.dispatchEvent(new Event('input', { bubbles: true })); }, v);
+  await seek('5000');
+  const [trace] = await Promise.all([page.waitForEvent('download'), page.click('#export-trace')]);
+  const events = JSON.parse(readFileSync(await trace.path(), 'utf8'));
+  assert(events.length > 20 && events.every((e) => e.at_ms <= 5000 && typeof e.line === 'string'), `${events.length} events up to 5 s`);
+  assert(events[0].kind === 'published', 'from the start');
+  const [diagram] = await Promise.all([page.waitForEvent('download'), page.click('#export-diagram')]);
+  const text = readFileSync(await diagram.path(), 'utf8');
+  assert(text.startsWith('sequenceDiagram\n  participant'), text.slice(0, 80));
+  assert(/P0->>Q0: m0/.test(text) && /Q0->>C\d: m0 \(delivery 1\)/.test(text) && /C\d-->>Q0: ack m0/.test(text), text.slice(0, 400));
 });
 
 test('a dead letter opens in the inspector with its metadata', async ({ page }) => {
