@@ -560,6 +560,17 @@ test('the trace exports as JSON and the run as a Mermaid sequence diagram', asyn
   assert(/P0->>Q0: m0/.test(text) && /Q0->>C\d: m0 \(delivery 1\)/.test(text) && /C\d-->>Q0: ack m0/.test(text), text.slice(0, 400));
 });
 
+test('the page fits a 360 px wide screen', async ({ page }) => {
+  await page.setViewportSize({ width: 360, height: 740 });
+  for (const id of ['competing-consumers', 'request-reply', 'saga-styles', 'rebalancing', 'lease-models']) {
+    await page.selectOption('#scenario', id);
+    await settle(page);
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert(wide <= 360, `${id}: the page is ${wide} px wide`);
+  }
+  await page.screenshot({ path: join(SHOTS, 'narrow.png'), fullPage: true });
+});
+
 test('a dead letter opens in the inspector with its metadata', async ({ page }) => {
   await page.selectOption('#scenario', 'error-classes');
   await page.selectOption('#speed', '100');
