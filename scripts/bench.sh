@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks, not tests: the M/M/c work queue (λ = 9/s, c = 10, μ = 1/s), natively and in wasm
-# under Node, in one run on one machine, and the ratio. The two must reach the same trace hash.
+# under Node, in one run on one machine, and the ratio (the two must reach the same trace hash);
+# then the page in headless Chromium: frame time with messages in motion, seek latency, load.
 #
 #   scripts/bench.sh [MESSAGES]      (default 1,000,000)
 set -euo pipefail
@@ -19,4 +20,17 @@ for r in (n, w):
 print(f"wasm / native: {w['messages_per_s'] / n['messages_per_s']:.2f}x")
 if n['trace_hash'] != w['trace_hash']:
     sys.exit("the native and wasm runs reached different trace hashes")
+PY
+page=$(node benches/page.mjs)
+python3 - "$page" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+print()
+print(f"{'in motion':>10} {'p50 frame':>10} {'p95 frame':>10}   (goal: p95 <= 16.7 ms at 5,000)")
+for n, f in r['frames'].items():
+    print(f"{f['in_motion']:>10,} {f['p50_ms']:>8.1f}ms {f['p95_ms']:>8.1f}ms")
+s = r['seek']
+print(f"seek in a run of {s['events']:,} events: p50 {s['p50_ms']:.0f} ms, max {s['max_ms']:.0f} ms over {s['seeks']} seeks (goal <= 50 ms)")
+l = r['load']
+print(f"load: {l['gzip_total'] / 1024:.0f} KiB gzipped (goal <= 250), first frame {l['first_frame_ms']:.0f} ms after navigation (goal <= 500)")
 PY
