@@ -40,6 +40,9 @@ const HISTORY_MESSAGES_MAX = 2000;
 // this many by doubling the spacing, so memory stays bounded on long runs.
 const CHECKPOINT_EVERY = 2000;
 const CHECKPOINTS_KEPT = 48;
+// Each snapshot holds every message of the run so far: past this many, keep fewer snapshots.
+const MESSAGES_FOR_FEWER_CHECKPOINTS = 100000;
+const CHECKPOINTS_KEPT_LARGE = 12;
 // Step back remembers this many positions the step button moved from.
 const STEP_HISTORY_MAX = 500;
 
@@ -200,11 +203,13 @@ export class Run {
     const id = this.engine.checkpoint();
     const { layout, ...rest } = this.view;
     this.checkpoints.push({ id, events: this.position, time: this.engine.nowMs(), cursor, view: structuredClone(rest) });
-    if (this.checkpoints.length > CHECKPOINTS_KEPT) {
+    const messages = this.view.counts.reduce((n, c) => n + Object.values(c).reduce((a, b) => a + b, 0), 0);
+    const kept = messages > MESSAGES_FOR_FEWER_CHECKPOINTS ? CHECKPOINTS_KEPT_LARGE : CHECKPOINTS_KEPT;
+    while (this.checkpoints.length > kept) {
       // Keep the first and every other one after it; the spacing doubles.
-      const kept = this.checkpoints.filter((c, i) => i === 0 || i % 2 === 0);
-      for (const c of this.checkpoints) if (!kept.includes(c)) this.engine.dropCheckpoint(c.id);
-      this.checkpoints = kept;
+      const thinned = this.checkpoints.filter((c, i) => i === 0 || i % 2 === 0);
+      for (const c of this.checkpoints) if (!thinned.includes(c)) this.engine.dropCheckpoint(c.id);
+      this.checkpoints = thinned;
       this.spacing *= 2;
     }
   }
