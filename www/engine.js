@@ -125,6 +125,8 @@ export class Run {
       lastLagSample: -Infinity,
       lastReply: this.layout.request_reply.map(() => undefined),
       firstAt: {},
+      metrics: [],
+      lastMetricSample: -Infinity,
     };
     if (this.layout.groups.length) this.view.groupStats = this.engine.groups();
     this.hasWorkflows = this.layout.request_reply.length + this.layout.sagas.length > 0;
@@ -529,10 +531,27 @@ export class Run {
     v.counts = this.engine.counts();
     v.stats = this.engine.stats();
     if (this.hasWorkflows) v.workflows = this.engine.workflows();
+    this.#sampleMetrics(events[events.length - 1].at_ms);
     if (streams) {
       v.groupStats = this.engine.groups();
       this.#sampleLag(events[events.length - 1].at_ms);
     }
+  }
+
+  /** Queue depth, in flight, dead letters and acks so far, over time, for the metrics chart. */
+  #sampleMetrics(at) {
+    const v = this.view;
+    if (at - v.lastMetricSample < LAG_SAMPLE_MS || this.layout.queues.length === 0) return;
+    v.lastMetricSample = at;
+    const sum = (f) => v.counts.reduce((n, c) => n + f(c), 0);
+    v.metrics.push({
+      at,
+      ready: sum((c) => c.ready),
+      inflight: sum((c) => c.delivering + c.buffered + c.processing),
+      dlq: sum((c) => c.dead_lettered),
+      acked: sum((c) => c.acked),
+    });
+    if (v.metrics.length > LAG_SAMPLES_MAX) v.metrics.shift();
   }
 
   /** KC-8: per group, the summed log end − committed offset of its committed partitions. */

@@ -2,7 +2,7 @@
 // Wall time only drives the animation (cursor += wallDelta × speed); the run itself is the
 // engine's, a pure function of (scenario, seed).
 import { lagRows, loadEngine, mermaid, presets as listPresets, randomSeed, Run, validate } from './engine.js';
-import { draw, drawLagChart, hitTest } from './render.js';
+import { draw, drawLagChart, drawMetricsChart, hitTest } from './render.js';
 import { decodeShare, encodeShare } from './share.js';
 import { bindControls, showBeatMarks, showBreakMenu, showScenarios, showTransport, speedSteps } from './controls.js';
 import {
@@ -18,6 +18,8 @@ const canvas = doc.getElementById('canvas');
 const ctx = canvas.getContext('2d');
 const lagCanvas = doc.getElementById('lag-chart');
 const lagCtx = lagCanvas.getContext('2d');
+const metricsCanvas = doc.getElementById('metrics-chart');
+const metricsCtx = metricsCanvas.getContext('2d');
 const reducedMotion = matchMedia('(prefers-reduced-motion: reduce)');
 const darkScheme = matchMedia('(prefers-color-scheme: dark)');
 
@@ -38,6 +40,7 @@ let lastWall = null;
 let palette = readPalette();
 let size = { width: 0, height: 0 };
 let lagSize = { width: 0, height: 0 };
+let metricsSize = { width: 0, height: 0 };
 
 function readPalette() {
   const css = getComputedStyle(doc.documentElement);
@@ -174,6 +177,7 @@ function paint() {
     showGroups(doc, run.view, lagRows);
     showWorkflows(doc, run.view, inspect);
     if (run.layout.groups.length && lagSize.width > 0) drawLagChart(lagCtx, run.view, { ...lagSize, palette });
+    if (run.layout.queues.length && metricsSize.width > 0) drawMetricsChart(metricsCtx, run.view, { ...metricsSize, palette });
     showDeadLetters(doc, run.view, inspect);
     if (state.inspected !== undefined) {
       showInspector(doc, run.message(state.inspected), run.view.history.get(state.inspected));
@@ -364,6 +368,7 @@ function fit(el, context) {
 function resize() {
   size = fit(canvas, ctx);
   lagSize = fit(lagCanvas, lagCtx);
+  metricsSize = fit(metricsCanvas, metricsCtx);
   refresh();
 }
 
@@ -375,6 +380,7 @@ async function main() {
   const observer = new ResizeObserver(resize);
   observer.observe(canvas);
   observer.observe(lagCanvas);
+  observer.observe(metricsCanvas);
   canvas.addEventListener('click', (e) => {
     if (!state.run) return;
     const rect = canvas.getBoundingClientRect();

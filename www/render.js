@@ -496,6 +496,44 @@ function drawGroup(ctx, view, b, grp, gi, now, p, opts) {
   });
 }
 
+/**
+ * Queue depth (ready), in flight and dead letters over time, and throughput (acks per
+ * second, on its own scale): four lines told apart by dash as well as color.
+ */
+export function drawMetricsChart(ctx, view, opts) {
+  const { width: w, height: h, palette: p } = opts;
+  ctx.clearRect(0, 0, w, h);
+  ctx.fillStyle = p.canvas;
+  ctx.fillRect(0, 0, w, h);
+  const m = view.metrics;
+  if (m.length < 2) return;
+  const t0 = m[0].at;
+  const t1 = Math.max(m[m.length - 1].at, t0 + 1);
+  const rate = m.map((s, i) => (i === 0 ? 0 : ((s.acked - m[i - 1].acked) * 1000) / Math.max(s.at - m[i - 1].at, 1)));
+  const max = Math.max(1, ...m.map((s) => Math.max(s.ready, s.inflight, s.dlq)));
+  const maxRate = Math.max(1, ...rate);
+  const x = (t) => 28 + ((w - 34) * (t - t0)) / (t1 - t0);
+  const y = (v, top) => h - 14 - ((h - 24) * v) / top;
+  const series = [
+    ['ready', p.ready, [], (s) => s.ready, max],
+    ['in flight', p.inflight, [5, 3], (s) => s.inflight, max],
+    ['DLQ', p.danger, [2, 2], (s) => s.dlq, max],
+    ['acks/s', p.acked, [8, 3, 2, 3], (s, i) => rate[i], maxRate],
+  ];
+  series.forEach(([name, color, dash, value, top], k) => {
+    ctx.strokeStyle = color;
+    ctx.setLineDash(dash);
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    m.forEach((s, i) => (i ? ctx.lineTo(x(s.at), y(value(s, i), top)) : ctx.moveTo(x(s.at), y(value(s, i), top))));
+    ctx.stroke();
+    ctx.setLineDash([]);
+    label(ctx, name, 30 + k * 62, 7, color, 'left', '10px system-ui, sans-serif');
+  });
+  label(ctx, String(max), 24, 18, p.muted, 'right', '10px system-ui, sans-serif');
+  label(ctx, '0', 24, h - 14, p.muted, 'right', '10px system-ui, sans-serif');
+}
+
 /** Total lag per group over time, one line each, on its own small canvas. */
 export function drawLagChart(ctx, view, opts) {
   const { width: w, height: h, palette: p } = opts;

@@ -571,6 +571,23 @@ test('the page fits a 360 px wide screen', async ({ page }) => {
   await page.screenshot({ path: join(SHOTS, 'narrow.png'), fullPage: true });
 });
 
+test('the metrics chart draws depth, in flight, dead letters and throughput over time', async ({ page }) => {
+  await page.selectOption('#scenario', 'retry-storm');
+  const blank = await page.$eval('#metrics-chart', (c) => c.toDataURL());
+  await page.selectOption('#speed', '25');
+  await page.click('#play');
+  await page.waitForFunction(() => Number(document.querySelector('#timeline').value) > 20000, null, { timeout: 10000 });
+  await page.click('#play');
+  await settle(page);
+  const drawn = await page.$eval('#metrics-chart', (c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const colors = new Set();
+    for (let i = 0; i < d.length; i += 16) colors.add(`${d[i]},${d[i + 1]},${d[i + 2]}`);
+    return { url: c.toDataURL(), colors: colors.size };
+  });
+  assert(drawn.url !== blank && drawn.colors > 4, `the chart has lines in several colors: ${drawn.colors}`);
+});
+
 test('a dead letter opens in the inspector with its metadata', async ({ page }) => {
   await page.selectOption('#scenario', 'error-classes');
   await page.selectOption('#speed', '100');
