@@ -10,6 +10,11 @@ use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+/// The engine hands trace events over as one JSON string; the page parses it the same way.
+fn parse(json: &str) -> JsValue {
+    js_sys::JSON::parse(json).expect("the engine's JSON parses")
+}
+
 fn get(value: &JsValue, key: &str) -> JsValue {
     js_sys::Reflect::get(value, &JsValue::from_str(key)).expect("property")
 }
@@ -26,7 +31,7 @@ fn a_preset_runs_in_chromium_to_the_native_golden_hash() {
     let mut lines = 0;
     while t < duration {
         t = (t + 16.7).min(duration);
-        let advanced = engine.run_until(t, 100_000).map_err(JsValue::from).expect("runs");
+        let advanced = parse(&engine.run_until(t, 100_000).map_err(JsValue::from).expect("runs"));
         assert!(get(&advanced, "stopped").is_undefined() || get(&advanced, "stopped").is_null());
         let events = js_sys::Array::from(&get(&advanced, "events"));
         for e in events.iter() {
@@ -50,7 +55,7 @@ fn a_budget_stop_still_returns_the_events_it_handled() {
     let mut seen = 0u32;
     let mut stops = 0u32;
     loop {
-        let advanced = engine.run_until(60_000.0, 7).map_err(JsValue::from).expect("runs");
+        let advanced = parse(&engine.run_until(60_000.0, 7).map_err(JsValue::from).expect("runs"));
         let events = js_sys::Array::from(&get(&advanced, "events"));
         seen += events.length();
         match get(&advanced, "stopped").as_string() {
@@ -65,7 +70,7 @@ fn a_budget_stop_still_returns_the_events_it_handled() {
     }
     assert!(stops > 10, "{stops} stops");
     let mut whole = Engine::new(json, 11.0).map_err(JsValue::from).expect("engine");
-    let all = whole.run_until(60_000.0, 1_000_000).map_err(JsValue::from).expect("runs");
+    let all = parse(&whole.run_until(60_000.0, 1_000_000).map_err(JsValue::from).expect("runs"));
     assert_eq!(seen, js_sys::Array::from(&get(&all, "events")).length(), "no event lost across stops");
     assert_eq!(engine.trace_hash(), "ce80d3eeda2f60b1", "the golden of tests/sim");
 }

@@ -145,7 +145,7 @@ export class Run {
    */
   applyInput(op) {
     const position = this.position;
-    const events = this.engine.input(op);
+    const events = JSON.parse(this.engine.input(op));
     this.inputs = this.inputs.filter((i) => i.position < position);
     for (const c of this.checkpoints) if (c.events > position) this.engine.dropCheckpoint(c.id);
     this.checkpoints = this.checkpoints.filter((c) => c.events <= position);
@@ -167,8 +167,8 @@ export class Run {
     for (const inp of this.inputs) {
       if (inp.position < this.position) continue;
       if (!stopAt(inp)) break;
-      events = events.concat(this.engine.runEvents(inp.position - this.position));
-      events = events.concat(this.engine.input(inp.op));
+      events = events.concat(JSON.parse(this.engine.runEvents(inp.position - this.position)));
+      events = events.concat(JSON.parse(this.engine.input(inp.op)));
     }
     return events;
   }
@@ -183,12 +183,12 @@ export class Run {
     let position = 0;
     for (const inp of this.inputs) {
       if (inp.time > cursor) break;
-      events = events.concat(fresh.runEvents(inp.position - position));
-      events = events.concat(fresh.input(inp.op));
+      events = events.concat(JSON.parse(fresh.runEvents(inp.position - position)));
+      events = events.concat(JSON.parse(fresh.input(inp.op)));
       position = inp.position + 1;
     }
     for (;;) {
-      const { events: more, stopped } = fresh.runUntil(cursor, FRAME_EVENT_BUDGET);
+      const { events: more, stopped } = JSON.parse(fresh.runUntil(cursor, FRAME_EVENT_BUDGET));
       events = events.concat(more);
       if (!stopped) break;
     }
@@ -245,7 +245,7 @@ export class Run {
   seekEvents(k) {
     this.#restore((c) => c.events <= k);
     let events = this.#replay((inp) => inp.position < k);
-    events = events.concat(this.engine.runEvents(k - this.position));
+    events = events.concat(JSON.parse(this.engine.runEvents(k - this.position)));
     this.#fold(events);
     this.#refresh();
     return events;
@@ -255,7 +255,7 @@ export class Run {
   seekTime(t) {
     this.#restore((c) => c.time < t || c.events === 0);
     let events = this.#replay((inp) => inp.time <= t);
-    events = events.concat(this.engine.runUntil(t, FRAME_EVENT_BUDGET * 50).events);
+    events = events.concat(JSON.parse(this.engine.runUntil(t, FRAME_EVENT_BUDGET * 50)).events);
     this.#fold(events);
     this.#refresh();
     this.steps = [];
@@ -308,7 +308,7 @@ export class Run {
    */
   advanceTo(tMs, budget = FRAME_EVENT_BUDGET) {
     if (tMs < this.engine.nowMs()) return { events: [], stopped: undefined };
-    const { events, stopped } = this.engine.runUntil(tMs, budget);
+    const { events, stopped } = JSON.parse(this.engine.runUntil(tMs, budget));
     this.#fold(events);
     this.#maybeCheckpoint(tMs);
     return { events, stopped };
@@ -320,7 +320,7 @@ export class Run {
     if (this.steps.length > STEP_HISTORY_MAX) this.steps.shift();
     let events = [];
     while (events.length === 0 && this.engine.nextEventMs() !== undefined) {
-      events = this.engine.step();
+      events = JSON.parse(this.engine.step());
     }
     this.#fold(events);
     this.#maybeCheckpoint(this.engine.nowMs());
