@@ -543,7 +543,11 @@ impl Sim {
             .iter()
             .zip(&self.streams.groups)
             .filter(|(s, g)| g.started && s.topics.contains(&part.topic))
-            .map(|(_, g)| g.committed.get(&part).copied().unwrap_or(end))
+            .map(|(_, g)| {
+                // What the group still needs: from its commit, or from where its owner reads.
+                let position = g.members.iter().filter(|m| m.alive).filter_map(|m| m.positions.get(&part)).min();
+                g.committed.get(&part).copied().or(position.copied()).unwrap_or(end)
+            })
             .min()
             .unwrap_or(end);
         self.advance_log_start(part, delivered);

@@ -345,3 +345,20 @@ fn compaction_keeps_the_latest_value_per_key() {
         }
     }
 }
+
+/// A pubsub channel drops a record only once every listening group has it: a group that has
+/// not committed yet holds it from where its member reads.
+#[test]
+fn a_pubsub_channel_keeps_what_a_slow_committer_still_needs() {
+    let json = r#"{"name": "pubsub", "duration_ms": 30000,
+        "topics": [{"name": "live", "partitions": 1, "kind": "pubsub"}],
+        "producers": [{"name": "p", "to": "live", "schedule": {"kind": "fixed_rate", "interval_ms": 100, "start_ms": 4000, "count": 100}}],
+        "groups": [{"name": "fast", "topic": "live", "commit": "after", "processing": {"kind": "constant", "ms": 1}},
+                   {"name": "slow", "topic": "live", "auto_commit_interval_ms": 60000, "max_poll_records": 1,
+                    "processing": {"kind": "constant", "ms": 150}}]}"#;
+    let mut d = Driver::new(json);
+    d.to(30000.0);
+    for g in &d.sim.streams().groups {
+        assert_eq!((g.stats.processed, g.stats.lost_to_retention), (100, 0), "{:?}", g.stats);
+    }
+}
