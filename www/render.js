@@ -291,13 +291,17 @@ function drawQueue(ctx, view, b, q, qi, now, p) {
   if (count > slots.shown) label(ctx, `+${count - slots.shown}`, b.x + 16, b.y + b.h / 2, p.muted);
   // Waiting out a delay or backoff: hollow dots with the arc of time left, in the queue they
   // wait in (a retry queue, or the queue itself).
+  // Under the queue, unless a dead-letter or retry queue sits there: then in a row of smaller
+  // marks along the box's top edge, clear of the ready row.
   const waiting = [...view.messages.values()].filter((m) => m.state === 'delayed' && m.queue === qi);
-  const step = DOT * 2 + 6;
+  const below = q.role !== 'retry' && !view.layout.queues.some((x) => x.of === qi);
+  const r = below || q.role === 'retry' ? DOT - 1 : DOT - 3;
+  const step = r * 2 + (below ? 8 : 5);
   waiting.slice(0, Math.max(0, Math.floor((b.w - 20) / step))).forEach((m, i) => {
     const x = b.x + 12 + i * step;
-    const y = q.role === 'retry' ? b.y + b.h / 2 : b.y + b.h + 12;
-    dot(ctx, x, y, p.canvas, p.ready, DOT - 1);
-    ring(ctx, x, y, (m.t1 - now) / Math.max(m.t1 - m.t0, 1e-9), p.muted, DOT + 3);
+    const y = q.role === 'retry' ? b.y + b.h / 2 : below ? b.y + b.h + 12 : b.y + r + 2;
+    dot(ctx, x, y, p.canvas, p.ready, r);
+    ring(ctx, x, y, (m.t1 - now) / Math.max(m.t1 - m.t0, 1e-9), p.muted, r + (below ? 4 : 2));
   });
 }
 
