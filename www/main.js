@@ -2,7 +2,7 @@
 // Wall time only drives the animation (cursor += wallDelta × speed); the run itself is the
 // engine's, a pure function of (scenario, seed).
 import { lagRows, loadEngine, mermaid, presets as listPresets, randomSeed, Run, validate } from './engine.js';
-import { draw, drawLagChart, drawMetricsChart, hitTest } from './render.js';
+import { draw, drawLagChart, drawMetricsChart, drawSwimlanes, hitTest } from './render.js';
 import { decodeShare, encodeShare } from './share.js';
 import { bindControls, showBeatMarks, showBreakMenu, showScenarios, showTransport, speedSteps } from './controls.js';
 import {
@@ -175,7 +175,10 @@ function paint() {
     showCounts(doc, run.view.counts);
     showBadges(doc, run.view.counts, run.view.stats, run.view.groupStats, run.view.firstAt);
     showGroups(doc, run.view, lagRows);
-    showWorkflows(doc, run.view, inspect);
+    showWorkflows(doc, run.view, inspect, (canvas, saga, info) => {
+      const ctx2 = canvas.getContext('2d');
+      drawSwimlanes(ctx2, saga, info, { ...fit(canvas, ctx2), palette });
+    });
     if (run.layout.groups.length && lagSize.width > 0) drawLagChart(lagCtx, run.view, { ...lagSize, palette });
     if (run.layout.queues.length && metricsSize.width > 0) drawMetricsChart(metricsCtx, run.view, { ...metricsSize, palette });
     showDeadLetters(doc, run.view, inspect);

@@ -230,7 +230,7 @@ const GLYPH = { done: '●', failed: '✗', compensated: '↺', pending: '○' }
  * inconsistency (a step done and its saga failed, not yet compensated), and the newest sagas'
  * logs, one glyph per step.
  */
-export function showWorkflows(doc, view, onPick) {
+export function showWorkflows(doc, view, onPick, drawLanes) {
   const layout = view.layout;
   const section = doc.getElementById('workflows-section');
   section.hidden = !view.workflows;
@@ -316,8 +316,17 @@ export function showWorkflows(doc, view, onPick) {
         .join('  ');
       recent.append(row);
     }
-    li.append(windows, recent);
+    const lanes = doc.createElement('canvas');
+    lanes.className = 'swimlanes';
+    lanes.dataset.saga = g.name;
+    lanes.setAttribute('role', 'img');
+    lanes.setAttribute('aria-label', `${g.name}: swimlanes of the newest sagas, one lane per service; the list below says the same in text`);
+    li.append(lanes, windows, recent);
     items.push(li);
   });
   list.replaceChildren(...items);
+  for (const canvas of list.querySelectorAll('canvas.swimlanes')) {
+    const i = view.workflows.sagas.findIndex((g) => g.name === canvas.dataset.saga);
+    drawLanes(canvas, view.workflows.sagas[i], layout.sagas[i]);
+  }
 }

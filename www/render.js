@@ -538,6 +538,57 @@ export function drawMetricsChart(ctx, view, opts) {
   label(ctx, '0', 24, h - 14, p.muted, 'right', '10px system-ui, sans-serif');
 }
 
+/**
+ * Saga swimlanes: one lane per service, left to right in step order; one row per saga, the
+ * newest at the top. Steps advance left to right (solid arrows); compensations run back right
+ * to left (dashed amber arrows). Marks: ● done, ✗ failed, ↺ compensated, ○ not reached.
+ */
+export function drawSwimlanes(ctx, saga, info, opts) {
+  const { width: w, height: h, palette: p } = opts;
+  ctx.clearRect(0, 0, w, h);
+  ctx.fillStyle = p.canvas;
+  ctx.fillRect(0, 0, w, h);
+  const lanes = info.steps.length;
+  const laneW = (w - 36) / lanes;
+  const cx = (k) => 36 + laneW * (k + 0.5);
+  info.steps.forEach((st, k) => {
+    label(ctx, st.service, cx(k), 9, p.muted, 'center', '10px system-ui, sans-serif');
+    ctx.strokeStyle = p.edge;
+    ctx.setLineDash([2, 4]);
+    ctx.beginPath(); ctx.moveTo(cx(k), 16); ctx.lineTo(cx(k), h - 2); ctx.stroke();
+    ctx.setLineDash([]);
+  });
+  const rows = saga.recent.slice(0, Math.max(1, Math.floor((h - 20) / 16)));
+  rows.forEach((inst, r) => {
+    const y = 26 + r * 16;
+    label(ctx, `#${inst.instance}`, 4, y, p.muted, 'left', '10px ui-monospace, monospace');
+    const arrow = (a, b, color, dash) => {
+      ctx.strokeStyle = color;
+      ctx.setLineDash(dash);
+      ctx.lineWidth = 1.5;
+      const dir = Math.sign(cx(b) - cx(a));
+      const x0 = cx(a) + dir * 7;
+      const x1 = cx(b) - dir * 7;
+      ctx.beginPath(); ctx.moveTo(x0, y); ctx.lineTo(x1, y);
+      ctx.moveTo(x1, y); ctx.lineTo(x1 - dir * 4, y - 3); ctx.moveTo(x1, y); ctx.lineTo(x1 - dir * 4, y + 3);
+      ctx.stroke();
+      ctx.setLineDash([]);
+    };
+    inst.steps.forEach((st, k) => {
+      if (k > 0 && st !== 'pending') arrow(k - 1, k, p.ink, []);
+      if (st === 'compensated' && k + 1 < lanes && inst.steps[k + 1] !== 'pending') arrow(k + 1, k, p.inflight, [4, 3]);
+    });
+    inst.steps.forEach((st, k) => {
+      const x = cx(k);
+      if (st === 'done') dot(ctx, x, y, p.ink, null, 4);
+      else if (st === 'pending') dot(ctx, x, y, p.canvas, p.edge, 4);
+      else if (st === 'failed') cross(ctx, x, y, p.danger, 4);
+      else label(ctx, '↺', x, y, p.inflight, 'center', '600 12px system-ui, sans-serif');
+    });
+    if (inst.status === 'Stuck') label(ctx, 'stuck', w - 2, y, p.danger, 'right', '600 10px system-ui, sans-serif');
+  });
+}
+
 /** Total lag per group over time, one line each, on its own small canvas. */
 export function drawLagChart(ctx, view, opts) {
   const { width: w, height: h, palette: p } = opts;

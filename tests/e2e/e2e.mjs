@@ -308,6 +308,13 @@ test("the event log shows the seed's choreography and its compensation in order"
     null, { timeout: 20000 });
   await page.click('#play');
   const lines = await page.$$eval('#log li', (lis) => lis.map((li) => li.textContent));
+  const lanes = await page.$eval('canvas.swimlanes[data-saga="orders"]', (c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const colors = new Set();
+    for (let i = 0; i < d.length; i += 16) colors.add(`${d[i]},${d[i + 1]},${d[i + 2]}`);
+    return colors.size;
+  });
+  assert(lanes > 4, `the swimlanes are drawn: ${lanes} colors`);
   const done = lines.find((l) => l.endsWith('fully compensated'));
   const id = done.match(/saga (\S+#\d+):/)[1];
   const mine = lines.filter((l) => l.includes(`saga ${id}:`)).map((l) => l.split(': ').slice(1).join(': '));
