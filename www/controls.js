@@ -9,7 +9,8 @@ const ownsKey = (el, key) => el instanceof HTMLInputElement || el instanceof HTM
 
 /**
  * intents: {togglePlay, step, stepBack, seek(ms), beat(±1), setSpeed(x), changeSpeed(±1),
- *           reset(seedText), randomSeed(), selectScenario(id)}
+ *           reset(seedText), randomSeed(), selectScenario(id), selectEvent(n, msg),
+ *           moveSelection(±1), …}
  */
 export function bindControls(doc, intents) {
   const $ = (id) => doc.getElementById(id);
@@ -36,6 +37,24 @@ export function bindControls(doc, intents) {
   const help = () => ($('help').open ? $('help').close() : $('help').showModal());
   $('help-button').addEventListener('click', help);
   $('scenario').addEventListener('change', (e) => intents.selectScenario(e.target.value));
+  // The log and the sequence diagram select the same events; ↑ and ↓ move the selection.
+  const pick = (li) => intents.selectEvent(Number(li.dataset.n), li.dataset.msg === undefined ? undefined : Number(li.dataset.msg));
+  $('log').addEventListener('click', (e) => {
+    const li = e.target.closest('li');
+    if (li) pick(li);
+  });
+  $('log').addEventListener('keydown', (e) => {
+    if (e.key !== 'ArrowUp' && e.key !== 'ArrowDown') return;
+    e.preventDefault();
+    const cur = $('log').querySelector('li.selected');
+    const li = !cur ? $('log').lastElementChild : e.key === 'ArrowUp' ? cur.previousElementSibling : cur.nextElementSibling;
+    if (li) pick(li);
+  });
+  $('sequence').addEventListener('keydown', (e) => {
+    if (e.key !== 'ArrowUp' && e.key !== 'ArrowDown') return;
+    e.preventDefault();
+    intents.moveSelection(e.key === 'ArrowUp' ? -1 : +1);
+  });
 
   doc.addEventListener('keydown', (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey || ownsKey(e.target, e.key)) return;

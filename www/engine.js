@@ -116,6 +116,10 @@ export class Run {
       counts: this.engine.counts(),
       stats: this.engine.stats(),
       history: new Map(),
+      /** Trace events folded so far: each event's `n` is its place in the trace. */
+      traced: 0,
+      /** The newest hops, oldest first, for the live sequence diagram: {n, at, msg, from, to, text, style}. */
+      sequence: [],
       topics: this.layout.topics.map((t) => ({
         parts: Array.from({ length: t.partitions }, () => ({ logStart: 0, logEnd: 0, tape: [] })),
       })),
@@ -355,6 +359,7 @@ export class Run {
     };
     let streams = false;
     const first = (badge, at) => { if (v.firstAt[badge] === undefined) v.firstAt[badge] = at; };
+    this.#sequence(events);
     for (const e of events) {
       const m = e.msg === undefined ? undefined : v.messages.get(e.msg);
       // When each counter first moved, so a badge can jump there.
@@ -565,6 +570,23 @@ export class Run {
     });
   }
 
+  /** Numbers the events in trace order and keeps the newest hops for the sequence diagram. */
+  #sequence(events) {
+    const v = this.view;
+    const base = v.traced;
+    events.forEach((e, i) => { e.n = base + i; });
+    v.traced += events.length;
+    // Only the newest arrows are kept, so a long replay looks at its tail only.
+    const fresh = [];
+    for (let i = events.length - 1; i >= 0 && fresh.length < SEQUENCE_ARROWS_MAX; i--) {
+      const e = events[i];
+      const a = arrowOf(this.layout, e);
+      if (a) fresh.push({ n: e.n, at: e.at_ms, msg: e.msg, ...a });
+    }
+    fresh.reverse();
+    v.sequence = v.sequence.concat(fresh).slice(-SEQUENCE_ARROWS_MAX);
+  }
+
   #remember(e) {
     const h = this.view.history;
     let lines = h.get(e.msg);
@@ -578,42 +600,69 @@ export class Run {
   }
 }
 
-// The most messages a sequence diagram follows, so that it stays readable.
+// The most messages the exported diagram follows, and the most arrows it draws, so that it
+// stays readable; the live diagram keeps the newest SEQUENCE_ARROWS_MAX arrows.
 const DIAGRAM_MESSAGES_MAX = 40;
+const DIAGRAM_ARROWS_MAX = 400;
+export const SEQUENCE_ARROWS_MAX = 40;
+
+/**
+ * One trace event as an arrow between two parties, or undefined when it is not a hop:
+ * `{from, to, text, style}`, a party being `{id, name, rank}` (rank 0 senders, 1 queues and
+ * partitions, 2 consumers and members) and `style` one of send, reply, fail, dead. Pure; the
+ * live diagram and the Mermaid export both draw from it.
+ */
+export function arrowOf(layout, e) {
+  const q = (i) => ({ id: `Q${i}`, name: layout.queues[i]?.name ?? '?', rank: 1 });
+  const c = (i) => ({ id: `C${i}`, name: layout.consumers[i]?.name ?? '?', rank: 2 });
+  const p = (i) => (i < layout.producers.length
+    ? { id: `P${i}`, name: layout.producers[i].name, rank: 0 }
+    : { id: 'S0', name: 'script or service', rank: 0 });
+  const part = (t, n) => ({ id: `T${t}_${n}`, name: `${layout.topics[t]?.name ?? '?'}-${n}`, rank: 1 });
+  const mem = (g, m) => ({ id: `G${g}_${m}`, name: `${layout.groups[g]?.name ?? '?'}-${m + 1}`, rank: 2 });
+  switch (e.kind) {
+    case 'published': return { from: p(e.producer), to: q(e.queue), text: `m${e.msg}`, style: 'send' };
+    case 'delivered': return { from: q(e.queue), to: c(e.consumer), text: `m${e.msg} (delivery ${e.receive_count})`, style: 'send' };
+    case 'acked': return { from: c(e.consumer), to: q(e.queue), text: `ack m${e.msg}`, style: 'reply' };
+    case 'returned': return { from: c(e.consumer), to: q(e.queue), text: `m${e.msg} back: ${e.reason}`, style: 'fail' };
+    case 'dead_lettered': return { from: q(e.from), to: q(e.dlq), text: `m${e.msg} dead-lettered: ${e.reason}`, style: 'dead' };
+    case 'record_appended': return { from: p(e.producer), to: part(e.topic, e.partition), text: `offset ${e.offset}`, style: 'send' };
+    case 'records_fetched': return { from: part(e.topic, e.partition), to: mem(e.group, e.member), text: `${e.count} from ${e.from}`, style: 'send' };
+    case 'offset_committed': return { from: mem(e.group, e.member), to: part(e.topic, e.partition), text: `commit ${e.offset}`, style: 'reply' };
+    default: return undefined;
+  }
+}
+
+const MERMAID_ARROW = { send: '->>', reply: '-->>', fail: '--x', dead: '->>' };
 
 /** A Mermaid sequence diagram of a trace: sends, deliveries, acks and dead letters. Pure. */
 export function mermaid(layout, events) {
-  const id = (kind, i) => `${kind}${i}`;
   const lines = ['sequenceDiagram'];
   const said = new Set();
-  const who = (kind, i, name) => {
-    const p = id(kind, i);
-    if (!said.has(p)) {
-      said.add(p);
-      lines.splice(1 + said.size - 1, 0, `  participant ${p} as ${String(name).replace(/[\n;#]/g, ' ')}`);
+  const who = (party) => {
+    if (!said.has(party.id)) {
+      said.add(party.id);
+      lines.splice(said.size, 0, `  participant ${party.id} as ${String(party.name).replace(/[\n;#]/g, ' ')}`);
     }
-    return p;
+    return party.id;
   };
   const followed = new Set();
+  let arrows = 0;
+  let untold = 0;
   for (const e of events) {
     if (e.msg !== undefined && !followed.has(e.msg)) {
       if (e.kind !== 'published' || followed.size >= DIAGRAM_MESSAGES_MAX) continue;
       followed.add(e.msg);
     }
-    const q = (i) => who('Q', i, layout.queues[i]?.name ?? '?');
-    const c = (i) => who('C', i, layout.consumers[i]?.name ?? '?');
-    switch (e.kind) {
-      case 'published': {
-        const p = e.producer < layout.producers.length ? who('P', e.producer, layout.producers[e.producer].name) : who('S', 0, 'script or service');
-        lines.push(`  ${p}->>${q(e.queue)}: m${e.msg}`);
-        break;
-      }
-      case 'delivered': lines.push(`  ${q(e.queue)}->>${c(e.consumer)}: m${e.msg} (delivery ${e.receive_count})`); break;
-      case 'acked': lines.push(`  ${c(e.consumer)}-->>${q(e.queue)}: ack m${e.msg}`); break;
-      case 'returned': lines.push(`  ${c(e.consumer)}--x${q(e.queue)}: m${e.msg} back: ${e.reason}`); break;
-      case 'dead_lettered': lines.push(`  ${q(e.from)}->>${q(e.dlq)}: m${e.msg} dead-lettered: ${e.reason}`); break;
-      default: break;
+    const a = arrowOf(layout, e);
+    if (!a) continue;
+    if (arrows >= DIAGRAM_ARROWS_MAX) {
+      untold++;
+      continue;
     }
+    arrows++;
+    lines.push(`  ${who(a.from)}${MERMAID_ARROW[a.style]}${who(a.to)}: ${a.text.replace(/[\n;#]/g, ' ')}`);
   }
+  if (untold) lines.push(`  Note over ${[...said][0]}: ${untold} more hops not drawn`);
   return `${lines.join('\n')}\n`;
 }

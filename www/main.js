@@ -2,11 +2,11 @@
 // Wall time only drives the animation (cursor += wallDelta × speed); the run itself is the
 // engine's, a pure function of (scenario, seed).
 import { lagRows, loadEngine, mermaid, presets as listPresets, randomSeed, Run, validate } from './engine.js';
-import { draw, drawLagChart, drawMetricsChart, drawSwimlanes, hitTest } from './render.js';
+import { draw, drawLagChart, drawMetricsChart, drawSequence, drawSwimlanes, hitTest, sequenceHit } from './render.js';
 import { decodeShare, encodeShare } from './share.js';
 import { bindControls, showBeatMarks, showBreakMenu, showScenarios, showTransport, speedSteps } from './controls.js';
 import {
-  appendLog, clearLog, setupCounts, showBadges, showCounts, showDeadLetters, showGroups, showInspector, showWorkflows,
+  appendLog, clearLog, markLog, setupCounts, showBadges, showCounts, showDeadLetters, showGroups, showInspector, showWorkflows,
 } from './panels.js';
 
 const DEFAULT_PRESET = 'competing-consumers';
@@ -20,6 +20,8 @@ const lagCanvas = doc.getElementById('lag-chart');
 const lagCtx = lagCanvas.getContext('2d');
 const metricsCanvas = doc.getElementById('metrics-chart');
 const metricsCtx = metricsCanvas.getContext('2d');
+const seqCanvas = doc.getElementById('sequence');
+const seqCtx = seqCanvas.getContext('2d');
 const reducedMotion = matchMedia('(prefers-reduced-motion: reduce)');
 const darkScheme = matchMedia('(prefers-color-scheme: dark)');
 
@@ -34,6 +36,8 @@ const state = {
   cursor: 0,
   error: '',
   inspected: undefined,
+  /** The selected trace event (its number), shared by the log and the sequence diagram. */
+  selectedEvent: undefined,
 };
 let rafId = 0;
 let lastWall = null;
@@ -41,6 +45,7 @@ let palette = readPalette();
 let size = { width: 0, height: 0 };
 let lagSize = { width: 0, height: 0 };
 let metricsSize = { width: 0, height: 0 };
+let seqSize = { width: 0, height: 0 };
 
 function readPalette() {
   const css = getComputedStyle(doc.documentElement);
@@ -102,6 +107,7 @@ function start(seed) {
   state.playing = false;
   state.error = '';
   state.inspected = undefined;
+  state.selectedEvent = undefined;
   showInspector(doc, undefined);
   setupCounts(doc, run.layout);
   showBeatMarks(doc, run.layout.markers);
@@ -164,11 +170,12 @@ function frame(wall) {
 function paint() {
   const run = state.run;
   if (run && size.width > 0) {
-    // A selected request or reply: the canvas draws its correlation to its requester.
+    // The selected message gets a ring; a request or reply, a line to its requester too.
     const wf = state.inspected === undefined ? undefined : run.message(state.inspected)?.workflow;
-    const correlation = wf && wf.kind !== 'saga'
-      ? { msg: state.inspected, consumer: run.layout.request_reply[wf.system]?.readers[wf.requester] }
-      : undefined;
+    const correlation = state.inspected === undefined ? undefined : {
+      msg: state.inspected,
+      consumer: wf && wf.kind !== 'saga' ? run.layout.request_reply[wf.system]?.readers[wf.requester] : undefined,
+    };
     draw(ctx, run.view, state.cursor, { ...size, palette, motion: !reducedMotion.matches, correlation });
   }
   if (run) {
@@ -182,6 +189,10 @@ function paint() {
     if (run.layout.groups.length && lagSize.width > 0) drawLagChart(lagCtx, run.view, { ...lagSize, palette });
     if (run.layout.queues.length && metricsSize.width > 0) drawMetricsChart(metricsCtx, run.view, { ...metricsSize, palette });
     showDeadLetters(doc, run.view, inspect);
+    if (seqSize.width > 0) {
+      drawSequence(seqCtx, run.view.sequence, { ...seqSize, palette, selected: state.selectedEvent, msg: state.inspected });
+    }
+    markLog(doc, state.selectedEvent, state.inspected);
     if (state.inspected !== undefined) {
       showInspector(doc, run.message(state.inspected), run.view.history.get(state.inspected));
     }
@@ -227,6 +238,14 @@ function refresh() {
 /** Shows one message in the inspector, and keeps it up to date while the run moves. */
 function inspect(id) {
   state.inspected = id;
+  state.selectedEvent = undefined;
+  refresh();
+}
+
+/** Selects one trace event in the log and the diagram, and its message (if any) everywhere. */
+function selectEvent(n, msg) {
+  state.selectedEvent = n;
+  if (msg !== undefined) state.inspected = msg;
   refresh();
 }
 
@@ -320,6 +339,15 @@ const intents = {
     if (!run) return;
     download(`brokerlab-sequence-${run.seed}.mmd`, 'text/plain', mermaid(run.layout, run.traceUpTo(state.cursor)));
   },
+  selectEvent,
+  /** The next (+1) or previous (−1) arrow of the sequence diagram from the selected one. */
+  moveSelection: (direction) => {
+    const seq = state.run?.view.sequence ?? [];
+    if (seq.length === 0) return;
+    const i = seq.findIndex((a) => a.n === state.selectedEvent);
+    const next = seq[i < 0 ? seq.length - 1 : Math.min(seq.length - 1, Math.max(0, i + direction))];
+    selectEvent(next.n, next.msg);
+  },
   /** A badge: to the first moment its counter moved. */
   jump: (badge) => {
     const t = state.run?.view.firstAt[badge];
@@ -372,6 +400,7 @@ function resize() {
   size = fit(canvas, ctx);
   lagSize = fit(lagCanvas, lagCtx);
   metricsSize = fit(metricsCanvas, metricsCtx);
+  seqSize = fit(seqCanvas, seqCtx);
   refresh();
 }
 
@@ -384,11 +413,19 @@ async function main() {
   observer.observe(canvas);
   observer.observe(lagCanvas);
   observer.observe(metricsCanvas);
+  observer.observe(seqCanvas);
   canvas.addEventListener('click', (e) => {
     if (!state.run) return;
     const rect = canvas.getBoundingClientRect();
     const id = hitTest(state.run.view, rect.width, rect.height, e.clientX - rect.left, e.clientY - rect.top);
     if (id !== undefined) inspect(id);
+  });
+  seqCanvas.addEventListener('click', (e) => {
+    if (!state.run) return;
+    const rect = seqCanvas.getBoundingClientRect();
+    const seq = state.run.view.sequence;
+    const n = sequenceHit(seq, rect.width, rect.height, e.clientX - rect.left, e.clientY - rect.top);
+    if (n !== undefined) selectEvent(n, seq.find((a) => a.n === n).msg);
   });
   darkScheme.addEventListener('change', () => {
     palette = readPalette();

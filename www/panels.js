@@ -48,11 +48,38 @@ export function appendLog(doc, events) {
     const li = doc.createElement('li');
     li.className = e.kind;
     li.textContent = e.line;
+    li.dataset.n = String(e.n);
+    if (e.msg !== undefined) li.dataset.msg = String(e.msg);
     frag.append(li);
   }
   log.append(frag);
   while (log.childElementCount > LOG_ITEMS_MAX) log.firstElementChild.remove();
   log.scrollTop = log.scrollHeight;
+}
+
+/**
+ * Marks the selected event's line (and scrolls it into view when it changed) and every line of
+ * the selected message, touching only the lines whose marks change.
+ */
+export function markLog(doc, selected, msg) {
+  const log = doc.getElementById('log');
+  const want = selected === undefined ? '' : String(selected);
+  const of = msg === undefined ? '' : String(msg);
+  for (const li of log.children) {
+    const isSel = li.dataset.n === want;
+    if (isSel !== li.classList.contains('selected')) {
+      li.classList.toggle('selected', isSel);
+      if (isSel) {
+        li.setAttribute('aria-current', 'true');
+        const top = li.offsetTop; // .log is positioned, so this is within it
+        if (top < log.scrollTop || top + li.offsetHeight > log.scrollTop + log.clientHeight) log.scrollTop = top - log.clientHeight / 2;
+      } else {
+        li.removeAttribute('aria-current');
+      }
+    }
+    const same = of !== '' && li.dataset.msg === of;
+    if (same !== li.classList.contains('same-msg')) li.classList.toggle('same-msg', same);
+  }
 }
 
 export function clearLog(doc) {

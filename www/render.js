@@ -589,6 +589,92 @@ export function drawSwimlanes(ctx, saga, info, opts) {
   });
 }
 
+const SEQ_HEAD = 30;
+const SEQ_ROW = 18;
+
+/**
+ * Where the live sequence diagram puts things: a column per party (senders, then queues and
+ * partitions, then consumers and members, as on the canvas) and a row per arrow, the newest
+ * at the bottom. Pure; shared by the drawing and the hit test.
+ */
+export function sequenceGeometry(sequence, w, h) {
+  const parties = new Map();
+  for (const a of sequence) for (const party of [a.from, a.to]) parties.set(party.id, party);
+  const order = (id) => Number(id.slice(1).replace('_', '.'));
+  const cols = [...parties.values()].sort((a, b) => a.rank - b.rank || a.id[0].localeCompare(b.id[0]) || order(a.id) - order(b.id));
+  const step = w / Math.max(cols.length, 1);
+  const x = new Map(cols.map((c, i) => [c.id, step * (i + 0.5)]));
+  const fit = Math.max(1, Math.floor((h - SEQ_HEAD - 4) / SEQ_ROW));
+  const rows = sequence.slice(-fit).map((a, i) => ({ a, y: SEQ_HEAD + SEQ_ROW * (i + 0.5) + 6 }));
+  return { cols, x, step, rows };
+}
+
+/**
+ * The newest hops as a sequence diagram: lifelines, and an arrow per hop (solid: a send or a
+ * delivery; dashed: an ack or commit; red: a return or a dead letter). The arrow of the selected
+ * event is drawn heavier, and every arrow of the selected message in the focus color.
+ */
+export function drawSequence(ctx, sequence, opts) {
+  const { width: w, height: h, palette: p, selected, msg } = opts;
+  ctx.clearRect(0, 0, w, h);
+  ctx.fillStyle = p.canvas;
+  ctx.fillRect(0, 0, w, h);
+  if (sequence.length === 0) {
+    label(ctx, 'Messages appear here as they move.', w / 2, h / 2, p.muted);
+    return;
+  }
+  const g = sequenceGeometry(sequence, w, h);
+  const short = (text) => {
+    let t = text;
+    while (t.length > 3 && ctx.measureText(t).width > g.step - 6) t = t.slice(0, -2);
+    return t === text ? t : `${t}…`;
+  };
+  ctx.font = '10px system-ui, sans-serif';
+  for (const c of g.cols) {
+    const x = g.x.get(c.id);
+    label(ctx, short(c.name), x, 12, p.ink, 'center', '600 10px system-ui, sans-serif');
+    ctx.strokeStyle = p.edge;
+    ctx.setLineDash([2, 4]);
+    ctx.lineWidth = 1;
+    ctx.beginPath(); ctx.moveTo(x, 22); ctx.lineTo(x, h - 2); ctx.stroke();
+    ctx.setLineDash([]);
+  }
+  for (const { a, y } of g.rows) {
+    const x0 = g.x.get(a.from.id);
+    const x1 = g.x.get(a.to.id);
+    const mine = msg !== undefined && a.msg === msg;
+    const bad = a.style === 'fail' || a.style === 'dead';
+    const color = mine ? p.focus : bad ? p.danger : a.style === 'reply' ? p.acked : p.ink;
+    if (a.n === selected) {
+      ctx.fillStyle = p.edge;
+      ctx.globalAlpha = 0.35;
+      ctx.fillRect(0, y - SEQ_ROW + 4, w, SEQ_ROW);
+      ctx.globalAlpha = 1;
+    }
+    ctx.strokeStyle = color;
+    ctx.lineWidth = a.n === selected ? 3 : mine ? 2 : 1.25;
+    ctx.setLineDash(a.style === 'reply' || a.style === 'fail' ? [4, 3] : []);
+    const dir = Math.sign(x1 - x0) || 1;
+    ctx.beginPath(); ctx.moveTo(x0, y); ctx.lineTo(x1, y); ctx.stroke();
+    ctx.setLineDash([]);
+    ctx.beginPath();
+    if (a.style === 'fail') {
+      ctx.moveTo(x1 - 3, y - 3); ctx.lineTo(x1 + 3, y + 3); ctx.moveTo(x1 + 3, y - 3); ctx.lineTo(x1 - 3, y + 3);
+    } else {
+      ctx.moveTo(x1, y); ctx.lineTo(x1 - dir * 5, y - 3); ctx.moveTo(x1, y); ctx.lineTo(x1 - dir * 5, y + 3);
+    }
+    ctx.stroke();
+    label(ctx, a.text, (x0 + x1) / 2, y - 6, color, 'center', '9px system-ui, sans-serif');
+  }
+}
+
+/** The event number of the arrow under (x, y) in the live sequence diagram, if any. Pure. */
+export function sequenceHit(sequence, w, h, x, y) {
+  const g = sequenceGeometry(sequence, w, h);
+  const row = g.rows.find((r) => y > r.y - SEQ_ROW + 4 && y <= r.y + 4);
+  return row?.a.n;
+}
+
 /** Total lag per group over time, one line each, on its own small canvas. */
 export function drawLagChart(ctx, view, opts) {
   const { width: w, height: h, palette: p } = opts;

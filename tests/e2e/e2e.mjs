@@ -60,6 +60,13 @@ async function waitText(page, selector, ok, what) {
 
 const countOf = (page, state) => page.$eval(`#counts td[data-state="${state}"]`, (td) => Number(td.textContent));
 const canvasPixels = (page) => page.$eval('#canvas', (c) => c.toDataURL());
+/** How many colors a canvas shows (sampled): a blank one shows one or two. */
+const colorsOf = (page, selector) => page.$eval(selector, (c) => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const colors = new Set();
+  for (let i = 0; i < d.length; i += 16) colors.add(`${d[i]},${d[i + 1]},${d[i + 2]}`);
+  return colors.size;
+});
 
 test('play makes messages flow from producers through the queue to consumers, and acks are counted', async ({ page }) => {
   assert(await page.textContent('#play') === 'Play', 'starts paused');
@@ -308,12 +315,7 @@ test("the event log shows the seed's choreography and its compensation in order"
     null, { timeout: 20000 });
   await page.click('#play');
   const lines = await page.$$eval('#log li', (lis) => lis.map((li) => li.textContent));
-  const lanes = await page.$eval('canvas.swimlanes[data-saga="orders"]', (c) => {
-    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    const colors = new Set();
-    for (let i = 0; i < d.length; i += 16) colors.add(`${d[i]},${d[i + 1]},${d[i + 2]}`);
-    return colors.size;
-  });
+  const lanes = await colorsOf(page, 'canvas.swimlanes[data-saga="orders"]');
   assert(lanes > 4, `the swimlanes are drawn: ${lanes} colors`);
   const done = lines.find((l) => l.endsWith('fully compensated'));
   const id = done.match(/saga (\S+#\d+):/)[1];
@@ -347,6 +349,16 @@ const snapshot = (page) => page.evaluate(() => ({
   clock: document.querySelector('#clock').value,
   canvas: document.querySelector('#canvas').toDataURL(),
 }));
+/** Plays `scenario` at `speed` until the timeline passes `ms`, then pauses and lets it paint. */
+async function playPast(page, scenario, speed, ms) {
+  await page.selectOption('#scenario', scenario);
+  await page.selectOption('#speed', speed);
+  await page.click('#play');
+  await page.waitForFunction((t) => Number(document.querySelector('#timeline').value) > t, ms, { timeout: 10000 });
+  await page.click('#play');
+  await settle(page);
+}
+
 const settle = (page) => page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
 
 test('step back returns to exactly the state before the step', async ({ page }) => {
@@ -365,12 +377,7 @@ test('step back returns to exactly the state before the step', async ({ page }) 
 });
 
 test('seeking away and back gives the same state as playing there', async ({ page }) => {
-  await page.selectOption('#scenario', 'retry-storm');
-  await page.selectOption('#speed', '25');
-  await page.click('#play');
-  await page.waitForFunction(() => Number(document.querySelector('#timeline').value) > 9000, null, { timeout: 10000 });
-  await page.click('#play');
-  await settle(page);
+  await playPast(page, 'retry-storm', '25', 9000);
   const played = await snapshot(page);
   const at = await page.$eval('#timeline', (el) => el.value);
   const seek = (v) => page.$eval('#timeline', (el, x) => { el.value = x; el.dispatchEvent(new Event('input', { bubbles: true })); }, v);
@@ -586,12 +593,7 @@ test('the metrics chart draws depth, in flight, dead letters and throughput over
   await page.waitForFunction(() => Number(document.querySelector('#timeline').value) > 20000, null, { timeout: 10000 });
   await page.click('#play');
   await settle(page);
-  const drawn = await page.$eval('#metrics-chart', (c) => {
-    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    const colors = new Set();
-    for (let i = 0; i < d.length; i += 16) colors.add(`${d[i]},${d[i + 1]},${d[i + 2]}`);
-    return { url: c.toDataURL(), colors: colors.size };
-  });
+  const drawn = { url: await page.$eval('#metrics-chart', (c) => c.toDataURL()), colors: await colorsOf(page, '#metrics-chart') };
   assert(drawn.url !== blank && drawn.colors > 4, `the chart has lines in several colors: ${drawn.colors}`);
 });
 
@@ -609,6 +611,48 @@ test('a dead letter opens in the inspector with its metadata', async ({ page }) 
   await page.screenshot({ path: join(SHOTS, 'inspector.png') });
 });
 
+// Issue 6: the event log and the sequence diagram show the same run; selecting in either
+// selects in both, and the message on the canvas and in the inspector.
+test('the log and the sequence diagram select the same event and message', async ({ page }) => {
+  await playPast(page, 'competing-consumers', '5', 3000);
+  const sequencePixels = () => page.$eval('#sequence', (c) => c.toDataURL());
+  const colors = await colorsOf(page, '#sequence');
+  assert(colors > 4, `the diagram draws arrows: ${colors} colors`);
+  const before = await sequencePixels();
+  const canvasBefore = await canvasPixels(page);
+
+  // A log line of a delivery: it, and every line of its message, are marked; the inspector
+  // opens on the message, and the diagram and the canvas draw the selection.
+  const li = (await page.$$('#log li.delivered')).at(-1);
+  const { n, msg } = await li.evaluate((el) => ({ n: el.dataset.n, msg: el.dataset.msg }));
+  await li.click();
+  await settle(page);
+  assert(await page.$eval('#log li.selected', (el) => el.dataset.n) === n, 'the clicked line is selected');
+  const same = await page.$$eval('#log li.same-msg', (els) => els.map((el) => el.dataset.msg));
+  assert(same.length >= 2 && same.every((m) => m === msg), `the lines of m${msg} are marked: ${same}`);
+  await waitText(page, '#inspector', (t) => t.includes(`m${msg}`), 'the inspector shows the message');
+  assert(await sequencePixels() !== before, 'the diagram marks the selection');
+  assert(await canvasPixels(page) !== canvasBefore, 'the canvas rings the message');
+
+  // The diagram's newest arrow: the log selects the newest line that is a hop.
+  const box = await page.$eval('#sequence', (c) => { const r = c.getBoundingClientRect(); return { x: r.x, y: r.y, w: r.width, h: r.height }; });
+  const hops = ['published', 'delivered', 'acked', 'returned', 'dead_lettered'];
+  const rows = Math.floor((box.h - 34) / 18);
+  await page.click('#sequence', { position: { x: box.w / 2, y: 30 + 18 * (rows - 0.5) + 6 } });
+  await settle(page);
+  const newest = await page.$$eval('#log li', (els, kinds) => els.filter((el) => kinds.includes(el.className.split(' ')[0])).at(-1).dataset.n, hops);
+  const got = await page.$eval("#log li.selected", (el) => `${el.dataset.n} ${el.className} ${el.textContent}`).catch(() => "none");
+  assert(got.split(" ")[0] === newest, `the newest hop (${newest}) is selected in the log: ${got}`);
+
+  // ↑ on the diagram moves to the hop before it, in both.
+  await page.focus('#sequence');
+  await page.keyboard.press('ArrowUp');
+  await settle(page);
+  const previous = await page.$$eval('#log li', (els, kinds) => els.filter((el) => kinds.includes(el.className.split(' ')[0])).at(-2).dataset.n, hops);
+  assert(await page.$eval('#log li.selected', (el) => el.dataset.n) === previous, 'ArrowUp selects the hop before');
+  await page.screenshot({ path: join(SHOTS, 'sequence.png') });
+});
+
 const server = await startServer({ port: 0 });
 const userDir = mkdtempSync(join(tmpdir(), 'brokerlab-e2e-'));
 const ctx = await chromium.launchPersistentContext(userDir, {
@@ -616,7 +660,7 @@ const ctx = await chromium.launchPersistentContext(userDir, {
 });
 let passed = 0;
 let failed = 0;
-for (const t of tests) {
+for (const t of tests.filter((x) => !process.env.E2E_ONLY || x.name.includes(process.env.E2E_ONLY))) {
   const problems = [];
   let page;
   try {
