@@ -63,7 +63,7 @@ try {
   result.seek = await page.evaluate(async () => {
     const m = await import('./engine.js');
     const scenario = JSON.stringify({
-      name: 'a million events', seed: 1, duration_ms: 40000,
+      name: 'a million events', seed: 1, duration_ms: 64000,
       queues: [{ name: 'q' }],
       producers: [{ name: 'p', to: 'q', schedule: { kind: 'poisson', rate_per_s: 8000 } }],
       consumers: Array.from({ length: 10 }, (_, i) => ({ name: `c${i}`, from: 'q', prefetch: 4, concurrency: 4, processing: { kind: 'exponential', mean_ms: 4 } })),

@@ -88,7 +88,7 @@ impl QueueState {
 #[derive(Clone, Debug)]
 pub struct Broker {
     pub queues: Vec<QueueState>,
-    pub msgs: Vec<Message>,
+    pub msgs: crate::cow::CowVec<Message>,
     pub counts: Vec<StateCounts>,
     pub dead: BTreeMap<MsgId, DeadInfo>,
     pub latency: Duration,
@@ -125,7 +125,7 @@ impl Broker {
         Broker {
             counts: vec![StateCounts::default(); queues.len()],
             queues,
-            msgs: Vec::new(),
+            msgs: crate::cow::CowVec::new(),
             dead: BTreeMap::new(),
             latency: scenario.latency,
             next_receipt: 0,

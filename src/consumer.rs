@@ -323,7 +323,7 @@ impl Sim {
         }
         let slot = key as usize;
         if self.effects.len() <= slot {
-            self.effects.resize(slot + 1, 0);
+            self.effects.grow_to(slot + 1, 0);
         }
         self.effects[slot] += 1;
         let times = self.effects[slot];

@@ -21,6 +21,7 @@ pub mod backoff;
 pub mod broker;
 pub mod check;
 pub mod consumer;
+pub mod cow;
 pub mod kafka;
 pub mod message;
 pub mod ready;

@@ -214,7 +214,7 @@ pub struct Sim {
     /// Rate-limited dependencies' buckets: tokens in millionths, and when they were topped up.
     pub(crate) dependency_tokens: Vec<(u64, SimTime)>,
     /// How often each message key's effect was applied.
-    pub(crate) effects: Vec<u32>,
+    pub(crate) effects: crate::cow::CowVec<u32>,
     /// Keys the idempotent consumers have applied (their shared dedupe store, IP-1).
     pub(crate) dedupe_store: BTreeSet<u32>,
     /// Per (queue, order key), the newest message whose effect has been applied.
@@ -263,7 +263,7 @@ impl Sim {
             out: Outbox { recording: true, ..Outbox::default() },
             consumers,
             producers,
-            effects: Vec::new(),
+            effects: crate::cow::CowVec::new(),
             dedupe_store: BTreeSet::new(),
             newest_applied: BTreeMap::new(),
             stats: Stats::default(),

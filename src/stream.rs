@@ -56,7 +56,7 @@ pub struct Segment {
 /// One partition's log. Offsets are indices into `records` and never change (KC-13).
 #[derive(Clone, Debug, Default)]
 pub struct Log {
-    pub records: Vec<Record>,
+    pub records: crate::cow::CowVec<Record>,
     pub log_start: u64,
     /// Oldest first; the last is the active segment.
     pub segments: VecDeque<Segment>,
@@ -156,7 +156,7 @@ pub struct Group {
     /// The first rebalance of an empty group completes no earlier than this.
     hold_until: SimTime,
     /// Per partition, how often each offset has been handled, from where the group started.
-    handled: BTreeMap<Part, (u64, Vec<u8>)>,
+    handled: BTreeMap<Part, (u64, crate::cow::CowVec<u8>)>,
     /// Per partition, below this offset every record has been accounted for.
     accounted_to: BTreeMap<Part, u64>,
     /// Logical records handled successfully, and per key the newest of them.
@@ -708,7 +708,7 @@ impl Sim {
             },
         };
         let g = &mut self.streams.groups[group as usize];
-        g.handled.entry(part).or_insert((start, Vec::new()));
+        g.handled.entry(part).or_insert((start, crate::cow::CowVec::new()));
         let from = *g.accounted_to.entry(part).or_insert(start);
         self.account_skipped(group, part, from, start);
         start
@@ -948,11 +948,9 @@ impl Sim {
         let record = self.streams.log(part).record(offset).clone();
         let failed = spec.error_rate.numerator > 0 && self.member(group, m).prng.chance(spec.error_rate);
         let g = &mut self.streams.groups[group as usize];
-        let (origin, counts) = g.handled.entry(part).or_insert((offset, Vec::new()));
+        let (origin, counts) = g.handled.entry(part).or_insert((offset, crate::cow::CowVec::new()));
         let i = usize::try_from(offset.saturating_sub(*origin)).unwrap_or(usize::MAX);
-        if counts.len() <= i {
-            counts.resize(i + 1, 0);
-        }
+        counts.grow_to(i + 1, 0);
         counts[i] = counts[i].saturating_add(1);
         let times = counts[i];
         if times > 1 {

@@ -37,12 +37,11 @@ export function randomSeed() {
 const HISTORY_LINES_MAX = 40;
 const HISTORY_MESSAGES_MAX = 2000;
 // Seeking: a snapshot of the engine and the view every so many events, thinned to at most
-// this many by doubling the spacing, so memory stays bounded on long runs.
+// this many by doubling the spacing, so memory stays bounded on long runs. An engine snapshot
+// shares all it has not changed since the one before (src/cow.rs), so they can be dense: a
+// seek replays at most CHECKPOINT_EVERY events.
 const CHECKPOINT_EVERY = 2000;
-const CHECKPOINTS_KEPT = 48;
-// Each snapshot holds every message of the run so far: past this many, keep fewer snapshots.
-const MESSAGES_FOR_FEWER_CHECKPOINTS = 100000;
-const CHECKPOINTS_KEPT_LARGE = 12;
+const CHECKPOINTS_KEPT = 512;
 // Step back remembers this many positions the step button moved from.
 const STEP_HISTORY_MAX = 500;
 
@@ -57,6 +56,29 @@ const byPart = (a, b) => {
   const [tb, pb] = b.split(':').map(Number);
   return ta - tb || pa - pb;
 };
+
+/**
+ * The run's counters, over queues and consumer groups alike: a stream record handled twice
+ * counts as applied twice, one committed but never processed (or deleted by retention before
+ * it was read) as lost. Pure.
+ */
+export function counters(view) {
+  const { counts, stats, groupStats = [] } = view;
+  const sum = (state) => counts.reduce((n, c) => n + c[state], 0);
+  const groups = (field) => groupStats.reduce((n, g) => n + g[field], 0);
+  return {
+    lost: stats.lost + groups('lost') + groups('lost_to_retention'),
+    applied_twice: stats.applied_twice + groups('duplicates'),
+    order_violated: (stats.order_violations ?? 0) + groups('order_violations'),
+    duplicates_suppressed: stats.duplicates_suppressed,
+    lease_expired_mid_processing: stats.lease_expired_mid_processing,
+    dead_lettered: sum('dead_lettered') + groups('dead_lettered'),
+    expired: sum('expired'),
+  };
+}
+
+/** The counters that mean something went wrong; the element reports them as `invariant` events. */
+export const ALARMS = ['lost', 'applied_twice', 'order_violated', 'lease_expired_mid_processing'];
 
 /** The lag table's rows for one group: every partition of its topics (KC-8). Pure. */
 export function lagRows(view, groupLayout, group) {
@@ -91,7 +113,8 @@ function groupLag(view, groupLayout, group) {
  *   (autoscaled instances on standby or draining do not).
  * view.pulses: recent marks [{kind, queue, consumer, at}] (acked, refused, dead, expired, lost).
  * view.counts: per queue {publishing, …}, and view.stats: the run's counters, from the engine.
- * view.history: Map id -> recent trace lines about that message, for the inspector.
+ * The inspector's history of each message (`historyOf`) lives outside the view, so snapshots
+ * do not copy it: it is appended to in trace order and read up to where the run is.
  * view.topics[t].parts[p]: {logStart, logEnd, tape}: the tape holds the newest records
  *   [{offset, key, tombstone, retained}] (key -1 for none).
  * view.groups[g]: {phase, generation, members, committed, positions, lag, stats}: members
@@ -115,7 +138,6 @@ export class Run {
       pulses: [],
       counts: this.engine.counts(),
       stats: this.engine.stats(),
-      history: new Map(),
       /** Trace events folded so far: each event's `n` is its place in the trace. */
       traced: 0,
       /** The newest hops, oldest first, for the live sequence diagram: {n, at, msg, from, to, text, style}. */
@@ -135,6 +157,8 @@ export class Run {
     if (this.layout.groups.length) this.view.groupStats = this.engine.groups();
     this.hasWorkflows = this.layout.request_reply.length + this.layout.sagas.length > 0;
     this.view.workflows = this.hasWorkflows ? this.engine.workflows() : null;
+    /** Map id -> [{n, line}], the newest HISTORY_LINES_MAX trace lines about each message. */
+    this.history = new Map();
     this.checkpoints = [];
     this.spacing = CHECKPOINT_EVERY;
     this.steps = [];
@@ -155,6 +179,12 @@ export class Run {
     this.checkpoints = this.checkpoints.filter((c) => c.events <= position);
     this.steps = this.steps.filter((st) => st.events <= position);
     this.inputs.push({ position, time: this.engine.nowMs(), op });
+    // The old future's history goes with it.
+    for (const [id, lines] of this.history) {
+      const kept = lines.filter((l) => l.n < this.view.traced);
+      if (kept.length) this.history.set(id, kept);
+      else this.history.delete(id);
+    }
     this.#fold(events);
     this.#refresh();
     return events;
@@ -209,9 +239,7 @@ export class Run {
     const id = this.engine.checkpoint();
     const { layout, ...rest } = this.view;
     this.checkpoints.push({ id, events: this.position, time: this.engine.nowMs(), cursor, view: structuredClone(rest) });
-    const messages = this.view.counts.reduce((n, c) => n + Object.values(c).reduce((a, b) => a + b, 0), 0);
-    const kept = messages > MESSAGES_FOR_FEWER_CHECKPOINTS ? CHECKPOINTS_KEPT_LARGE : CHECKPOINTS_KEPT;
-    while (this.checkpoints.length > kept) {
+    while (this.checkpoints.length > CHECKPOINTS_KEPT) {
       // Keep the first and every other one after it; the spacing doubles.
       const thinned = this.checkpoints.filter((c, i) => i === 0 || i % 2 === 0);
       for (const c of this.checkpoints) if (!thinned.includes(c)) this.engine.dropCheckpoint(c.id);
@@ -312,10 +340,22 @@ export class Run {
    */
   advanceTo(tMs, budget = FRAME_EVENT_BUDGET) {
     if (tMs < this.engine.nowMs()) return { events: [], stopped: undefined };
-    const { events, stopped } = JSON.parse(this.engine.runUntil(tMs, budget));
-    this.#fold(events);
-    this.#maybeCheckpoint(tMs);
-    return { events, stopped };
+    // In stretches of at most the checkpoint spacing, so that a long advance leaves snapshots
+    // as dense as short ones would.
+    const events = [];
+    let left = budget;
+    for (;;) {
+      const since = this.position - this.checkpoints[this.checkpoints.length - 1].events;
+      const stretch = Math.min(left, Math.max(1, this.spacing - since));
+      const before = this.position;
+      const got = JSON.parse(this.engine.runUntil(tMs, stretch));
+      this.#fold(got.events);
+      for (const e of got.events) events.push(e);
+      left -= this.position - before;
+      this.#maybeCheckpoint(got.stopped ? this.engine.nowMs() : tMs);
+      if (!got.stopped) return { events, stopped: undefined };
+      if (left <= 0) return { events, stopped: got.stopped };
+    }
   }
 
   /** Moves to the next event that shows in the trace, and returns its events. */
@@ -587,16 +627,23 @@ export class Run {
     v.sequence = v.sequence.concat(fresh).slice(-SEQUENCE_ARROWS_MAX);
   }
 
+  /** Adds an event to its message's history, unless a replay brings it round again. */
   #remember(e) {
-    const h = this.view.history;
+    const h = this.history;
     let lines = h.get(e.msg);
     if (!lines) {
       if (h.size >= HISTORY_MESSAGES_MAX) h.delete(h.keys().next().value);
       lines = [];
       h.set(e.msg, lines);
     }
-    lines.push(e.line);
+    if (lines.length && lines[lines.length - 1].n >= e.n) return;
+    lines.push({ n: e.n, line: e.line });
     if (lines.length > HISTORY_LINES_MAX) lines.shift();
+  }
+
+  /** The trace lines about message `id` up to where the run is now, oldest first. */
+  historyOf(id) {
+    return (this.history.get(id) ?? []).filter((l) => l.n < this.view.traced).map((l) => l.line);
   }
 }
 

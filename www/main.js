@@ -1,7 +1,7 @@
 // Wiring: the page state, the intents, and the single requestAnimationFrame loop.
 // Wall time only drives the animation (cursor += wallDelta × speed); the run itself is the
 // engine's, a pure function of (scenario, seed).
-import { lagRows, loadEngine, mermaid, presets as listPresets, randomSeed, Run, validate } from './engine.js';
+import { counters, lagRows, loadEngine, mermaid, presets as listPresets, randomSeed, Run, validate } from './engine.js';
 import { draw, drawLagChart, drawMetricsChart, drawSequence, drawSwimlanes, hitTest, sequenceHit } from './render.js';
 import { decodeShare, encodeShare } from './share.js';
 import { bindControls, showBeatMarks, showBreakMenu, showScenarios, showTransport, speedSteps } from './controls.js';
@@ -180,7 +180,7 @@ function paint() {
   }
   if (run) {
     showCounts(doc, run.view.counts);
-    showBadges(doc, run.view.counts, run.view.stats, run.view.groupStats, run.view.firstAt);
+    showBadges(doc, counters(run.view), run.view.firstAt);
     showGroups(doc, run.view, lagRows);
     showWorkflows(doc, run.view, inspect, (canvas, saga, info) => {
       const ctx2 = canvas.getContext('2d');
@@ -194,7 +194,7 @@ function paint() {
     }
     markLog(doc, state.selectedEvent, state.inspected);
     if (state.inspected !== undefined) {
-      showInspector(doc, run.message(state.inspected), run.view.history.get(state.inspected));
+      showInspector(doc, run.message(state.inspected), run.historyOf(state.inspected));
     }
   }
   const hash = doc.getElementById('trace-hash');

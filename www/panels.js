@@ -86,24 +86,8 @@ export function clearLog(doc) {
   doc.getElementById('log').replaceChildren();
 }
 
-/**
- * The counters under the timeline, over queues and consumer groups alike: a stream record
- * handled twice counts as applied twice, one committed but never processed (or deleted by
- * retention before it was read) as lost. `lost`, `applied twice` and `order violated` turn red
- * when not zero.
- */
-export function showBadges(doc, counts, stats, groupStats = [], firstAt = {}) {
-  const sum = (state) => counts.reduce((n, c) => n + c[state], 0);
-  const groups = (field) => groupStats.reduce((n, g) => n + g[field], 0);
-  const values = {
-    lost: stats.lost + groups('lost') + groups('lost_to_retention'),
-    applied_twice: stats.applied_twice + groups('duplicates'),
-    order_violated: (stats.order_violations ?? 0) + groups('order_violations'),
-    duplicates_suppressed: stats.duplicates_suppressed,
-    lease_expired_mid_processing: stats.lease_expired_mid_processing,
-    dead_lettered: sum('dead_lettered') + groups('dead_lettered'),
-    expired: sum('expired'),
-  };
+/** The counters under the timeline (`counters(view)` in engine.js); the alarming ones turn red. */
+export function showBadges(doc, values, firstAt = {}) {
   for (const out of doc.querySelectorAll('#badges output[data-badge]')) {
     const n = String(values[out.dataset.badge] ?? 0);
     if (out.value !== n) out.value = n;
