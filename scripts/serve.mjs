@@ -46,6 +46,9 @@ async function handle(req, res, root) {
       'Content-Type': TYPES[extname(path)] ?? 'application/octet-stream',
       'Content-Security-Policy': CSP,
       'X-Content-Type-Options': 'nosniff',
+      // The element and the iframe are embedded in other people's pages: modules, styles and
+      // the wasm are fetched across origins.
+      'Access-Control-Allow-Origin': '*',
       'Cache-Control': 'no-cache',
     });
     res.end(req.method === 'HEAD' ? undefined : body);

@@ -334,6 +334,14 @@ impl Sim {
         handled
     }
 
+    /// Moves the clock to `to` without handling anything, but never past the next event: a
+    /// replay puts a live input back at the instant it was made, which may be later than the
+    /// last event before it (the user acted between events).
+    pub fn advance_clock(&mut self, to: SimTime) {
+        let cap = self.next_event_at().map_or(to, |next| next.min(to));
+        self.now = self.now.max(cap);
+    }
+
     /// A live input, applied now, after every event up to now: a user (or the swarm) crashes a
     /// consumer, takes a dependency down, redrives a DLQ… The same operations as the script.
     /// Like `step`, it lets consumers take what became deliverable.

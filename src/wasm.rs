@@ -432,6 +432,19 @@ impl Engine {
         to_json(&lined(self.sim.scenario(), &events))
     }
 
+    /// Moves the clock to `t_ms` without handling an event (never past the next one): where a
+    /// replayed live input was made.
+    #[wasm_bindgen(js_name = advanceClock)]
+    pub fn advance_clock(&mut self, t_ms: f64) -> Result<(), JsError> {
+        if !(t_ms.is_finite() && t_ms >= 0.0) {
+            return Err(JsError::new("time: must be a finite number of milliseconds ≥ 0"));
+        }
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let to = SimTime::from_micros((t_ms.min(JS_EXACT_MAX / 1000.0) * 1000.0).round() as u64);
+        self.sim.advance_clock(to);
+        Ok(())
+    }
+
     /// Handles exactly one event (the next one) and returns what it recorded.
     pub fn step(&mut self) -> Result<String, JsError> {
         self.sim.step();

@@ -28,6 +28,13 @@ export function bindControls(doc, intents) {
   $('random-seed').addEventListener('click', () => intents.randomSeed());
   $('share').addEventListener('click', () => intents.share());
   $('export-trace').addEventListener('click', () => intents.exportTrace());
+  $('embed').addEventListener('click', () => intents.embed());
+  for (const which of ['element', 'iframe']) {
+    $(`copy-${which}`).addEventListener('click', () => {
+      $(`embed-${which}`).select();
+      navigator.clipboard?.writeText($(`embed-${which}`).value).catch(() => {});
+    });
+  }
   $('export-diagram').addEventListener('click', () => intents.exportDiagram());
   for (const b of doc.querySelectorAll('#badges button[data-jump]')) b.addEventListener('click', () => intents.jump(b.dataset.jump));
   $('break').addEventListener('click', () => intents.breakIt($('break-what').value));

@@ -202,6 +202,7 @@ export class Run {
       if (inp.position < this.position) continue;
       if (!stopAt(inp)) break;
       events = events.concat(JSON.parse(this.engine.runEvents(inp.position - this.position)));
+      this.engine.advanceClock(inp.time);
       events = events.concat(JSON.parse(this.engine.input(inp.op)));
     }
     return events;
@@ -218,6 +219,7 @@ export class Run {
     for (const inp of this.inputs) {
       if (inp.time > cursor) break;
       events = events.concat(JSON.parse(fresh.runEvents(inp.position - position)));
+      fresh.advanceClock(inp.time);
       events = events.concat(JSON.parse(fresh.input(inp.op)));
       position = inp.position + 1;
     }

@@ -361,6 +361,9 @@ const intents = {
       const events = run.applyInput(op);
       appendLog(doc, events);
       state.error = '';
+      // What the input set off at this same instant happens now too, as a replay of the
+      // link would have it: the run always stands after every event up to the cursor.
+      advance(state.cursor);
     } catch (err) {
       state.error = String(err.message ?? err);
     }
@@ -369,22 +372,44 @@ const intents = {
   share: async () => {
     const run = state.run;
     if (!run) return;
-    const p = preset(state.presetId);
-    const inputs = run.inputs.map((i) => ({ p: i.position, t: i.time, op: i.op }));
-    const fragment = await encodeShare(state.presetId === 'custom'
-      ? { json: p.json, seed: run.seed, t: state.cursor, inputs }
-      : { preset: p.id, seed: run.seed, t: state.cursor, inputs });
-    const link = `${location.origin}${location.pathname}#${fragment}`;
+    const link = `${location.origin}${location.pathname}#${await shareFragment(run)}`;
     const box = doc.getElementById('share-link');
     box.value = link;
     box.select();
     navigator.clipboard?.writeText(link).catch(() => {});
+  },
+  /** Snippets for this run at this moment: an element, and an iframe with the inputs too. */
+  embed: async () => {
+    const run = state.run;
+    if (!run) return;
+    const p = preset(state.presetId);
+    const fragment = await shareFragment(run);
+    const base = new URL('.', location.href).href;
+    const attr = (text) => String(text).replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+    const scenario = state.presetId === 'custom' ? p.json.replace(/\s*\n\s*/g, ' ') : p.id;
+    doc.getElementById('embed-element').value = `<script type="module" src="${base}element.js"></script>\n`
+      + `<broker-lab scenario="${attr(scenario)}" seed="${run.seed}" start-at="${Math.round(state.cursor)}" controls="full"></broker-lab>`;
+    doc.getElementById('embed-iframe').value = `<iframe src="${base}embed.html#${fragment}"\n`
+      + `  title="Brokerlab: ${attr(p.name)}" width="800" height="440" loading="lazy"></iframe>`;
+    doc.getElementById('embed-note').textContent = run.inputs.length
+      ? `This run has ${run.inputs.length} recorded break(s): the iframe replays them; the element shows the scenario without them.`
+      : 'To drive the iframe from your page by postMessage, add ?allow=<your origin> before the #.';
+    doc.getElementById('embed-dialog').showModal();
   },
   selectScenario: (id) => {
     state.presetId = id;
     start(preset(id).seed ?? 1);
   },
 };
+
+/** The share-link fragment for this run at this moment: scenario, seed, inputs and time. */
+function shareFragment(run) {
+  const p = preset(state.presetId);
+  const inputs = run.inputs.map((i) => ({ p: i.position, t: i.time, op: i.op }));
+  return encodeShare(state.presetId === 'custom'
+    ? { json: p.json, seed: run.seed, t: state.cursor, inputs }
+    : { preset: p.id, seed: run.seed, t: state.cursor, inputs });
+}
 
 /** Sizes a canvas's backing store to its CSS box; returns the CSS size. */
 function fit(el, context) {

@@ -14,8 +14,11 @@ const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const SHOTS = join(ROOT, 'target', 'e2e');
 mkdirSync(SHOTS, { recursive: true });
 
+// LocalNetworkAccessChecks would block the test's stand-in third-party pages (intercepted
+// routes, which Chromium counts as public) from framing the server on 127.0.0.1.
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--disable-features=LocalNetworkAccessChecks'];
 
 const tests = [];
 const test = (name, fn) => tests.push({ name, fn });
@@ -651,6 +654,157 @@ test('the log and the sequence diagram select the same event and message', async
   const previous = await page.$$eval('#log li', (els, kinds) => els.filter((el) => kinds.includes(el.className.split(' ')[0])).at(-2).dataset.n, hops);
   assert(await page.$eval('#log li.selected', (el) => el.dataset.n) === previous, 'ArrowUp selects the hop before');
   await page.screenshot({ path: join(SHOTS, 'sequence.png') });
+});
+
+// Issue 7: embedding. The tutorial's widgets (three elements and an iframe) are driven through
+// their API and through postMessage; each keeps to its own run, and their events arrive.
+const collectEvents = () => {
+  window.__events = [];
+  for (const type of ['ready', 'marker', 'invariant', 'ended']) {
+    document.addEventListener(type, (e) => window.__events.push({ from: e.target.id, type, detail: e.detail }), true);
+  }
+  window.addEventListener('message', (e) => {
+    if (e.data?.brokerlab === 1) window.__events.push({ from: 'frame', type: e.data.event, detail: e.data.detail, origin: e.origin });
+  });
+};
+const eventsOf = (page, from, type) => page.evaluate(([f, t]) => window.__events.filter((e) => e.from === f && e.type === t), [from, type]);
+const widget = (page, id, fn, arg) => page.$eval(`#${id}`, fn, arg);
+
+test('the tutorial drives its widgets through the API and postMessage; they stay independent and report events', async ({ page }) => {
+  await page.addInitScript(collectEvents);
+  await page.goto(`${server.url}tutorial.html`);
+  const ids = ['w-leases', 'w-retry', 'w-groups', 'w-play'];
+  await page.waitForFunction((all) => all.every((id) => window.__events.some((e) => e.from === id && e.type === 'ready'))
+    && window.__events.some((e) => e.from === 'frame' && e.type === 'ready'), ids, { timeout: 15000 });
+  const state = () => page.evaluate((all) => Object.fromEntries(all.map((id) => {
+    const w = document.getElementById(id);
+    return [id, { time: w.time, hash: w.traceHash }];
+  })), ids);
+  const start = await state();
+
+  // API: seek one; step another; the rest do not move.
+  await widget(page, 'w-groups', (w) => w.seek(13000));
+  for (let i = 0; i < 5; i++) await widget(page, 'w-retry', (w) => w.step());
+  const moved = await state();
+  assert(moved['w-groups'].time === 13000 && moved['w-groups'].hash !== start['w-groups'].hash, 'w-groups sought to 13 s');
+  assert(moved['w-retry'].hash !== start['w-retry'].hash, 'w-retry stepped');
+  assert(JSON.stringify(moved['w-leases']) === JSON.stringify(start['w-leases']), 'w-leases did not move');
+
+  // nextMarker() moves to the next beat and says so.
+  await widget(page, 'w-retry', (w) => w.nextMarker());
+  const marker = (await eventsOf(page, 'w-retry', 'marker')).at(-1);
+  assert(marker?.detail.at_ms === 5000 && marker.detail.text.includes('DLQ'), `marker: ${JSON.stringify(marker)}`);
+
+  // play() runs it to the end: a lease expired mid-processing is an invariant event; then ended.
+  await widget(page, 'w-leases', (w) => { w.setAttribute('markers', 'off'); w.setAttribute('speed', '100'); w.play(); });
+  await page.waitForFunction(() => window.__events.some((e) => e.from === 'w-leases' && e.type === 'ended'), null, { timeout: 15000 });
+  const alarms = await eventsOf(page, 'w-leases', 'invariant');
+  assert(alarms.some((e) => e.detail.name === 'lease_expired_mid_processing' && e.detail.count >= 1), `invariant events: ${JSON.stringify(alarms)}`);
+  const ended = (await eventsOf(page, 'w-leases', 'ended'))[0];
+  const after = await state();
+  assert(ended.detail.trace_hash === after['w-leases'].hash && after['w-leases'].time === 60000, 'ended at the end, with its hash');
+  assert(JSON.stringify(after['w-groups']) === JSON.stringify(moved['w-groups']), 'w-groups is untouched by the others');
+
+  // The same run played by a fresh element reaches the same hash: the widgets share a module, not state.
+  const fresh = await page.evaluate(async () => {
+    const w = document.createElement('broker-lab');
+    document.body.append(w);
+    await w.load('lease-models', { seed: 1 });
+    w.seek(60000);
+    const h = w.traceHash;
+    w.remove();
+    return h;
+  });
+  assert(fresh === after['w-leases'].hash, `a fresh element agrees: ${fresh} vs ${after['w-leases'].hash}`);
+
+  // postMessage: the tutorial's beat buttons drive the iframe; its events come back.
+  const frame = page.frame({ url: /embed\.html/ });
+  await page.click('.beats[data-for="w-saga"] button >> nth=1');
+  await frame.waitForFunction(() => document.getElementById('lab').time === 15000, null, { timeout: 5000 });
+  await page.evaluate(() => document.getElementById('w-saga').contentWindow.postMessage({ brokerlab: 1, command: 'seek', ms: 0 }, location.origin));
+  await frame.waitForFunction(() => document.getElementById('lab').time === 0, null, { timeout: 5000 });
+  await page.evaluate(() => document.getElementById('w-saga').contentWindow.postMessage({ brokerlab: 1, command: 'nextMarker' }, location.origin));
+  await page.waitForFunction(() => window.__events.some((e) => e.from === 'frame' && e.type === 'marker' && e.detail.at_ms === 3000), null, { timeout: 5000 });
+  assert(await page.$eval('.beats[data-for="w-saga"] button[aria-current="step"]', (b) => b.dataset.seek) === '3000', 'the marker marks its beat in the prose');
+  await page.screenshot({ path: join(SHOTS, 'tutorial.png') });
+});
+
+test('an off-screen widget uses no animation frames, and starts when scrolled into view', async ({ page }) => {
+  await page.addInitScript(() => {
+    let n = 0;
+    const raf = window.requestAnimationFrame.bind(window);
+    window.requestAnimationFrame = (cb) => { n++; return raf(cb); };
+    window.__frames = () => n;
+  });
+  await page.addInitScript(collectEvents);
+  await page.goto(`${server.url}tutorial.html`);
+  await page.waitForFunction(() => window.__events.some((e) => e.from === 'w-play' && e.type === 'ready'), null, { timeout: 15000 });
+  await page.waitForTimeout(300);
+  const before = await page.evaluate(() => window.__frames());
+  await page.waitForTimeout(800);
+  const idle = await page.evaluate(() => window.__frames());
+  const off = await widget(page, 'w-play', (w) => ({ time: w.time, playing: w.playing }));
+  assert(off.playing && off.time === 0, `autoplay is on but the run waits off screen: ${JSON.stringify(off)}`);
+  assert(idle === before, `no animation frames while off screen: ${before} then ${idle}`);
+  await page.locator('#w-play').scrollIntoViewIfNeeded();
+  await page.waitForFunction(() => document.getElementById('w-play').time > 500, null, { timeout: 5000 });
+  assert(await page.evaluate(() => window.__frames()) > idle + 10, 'frames once on screen');
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.waitForTimeout(200);
+  const t0 = await widget(page, 'w-play', (w) => w.time);
+  await page.waitForTimeout(500);
+  assert(await widget(page, 'w-play', (w) => w.time) === t0, 'scrolled away again, it stops');
+});
+
+test('the iframe obeys only the origins it allows, and a read-only one obeys none', async ({ page }) => {
+  const host = (src) => `<!doctype html><title>a blog</title><script>window.got = []; addEventListener('message', (e) => got.push(e.data));</script>
+    <iframe id="f" src="${src}" width="800" height="400"></iframe>`;
+  const embed = (extra) => `${server.url}embed.html?scenario=competing-consumers&allow=http://allowed.test${extra}`;
+  const tryHost = async (origin, extra) => {
+    await page.route(`${origin}/**`, (route) => route.fulfill({ contentType: 'text/html', body: host(embed(extra)) }));
+    await page.goto(`${origin}/post.html`);
+    const frame = await (await page.waitForSelector('#f')).contentFrame();
+    await frame.waitForFunction(() => document.getElementById('lab')?.duration > 0, null, { timeout: 15000 });
+    await page.evaluate(() => document.getElementById('f').contentWindow.postMessage({ brokerlab: 1, command: 'seek', ms: 5000 }, '*'));
+    await page.waitForTimeout(400);
+    return { time: await frame.evaluate(() => document.getElementById('lab').time), got: await page.evaluate(() => window.got) };
+  };
+  const stranger = await tryHost('http://blog.test', '');
+  assert(stranger.time === 0, `a command from another origin is ignored: t=${stranger.time}`);
+  assert(stranger.got.length === 0, `and it hears no events: ${JSON.stringify(stranger.got)}`);
+  const friend = await tryHost('http://allowed.test', '');
+  assert(friend.time === 5000, `the allowed origin drives it: t=${friend.time}`);
+  assert(friend.got.some((m) => m.event === 'ready'), `and hears its events: ${JSON.stringify(friend.got)}`);
+  const readonly = await tryHost('http://allowed.test', '&readonly');
+  assert(readonly.time === 0 && readonly.got.some((m) => m.event === 'ready'), `read-only: no commands, events still: ${JSON.stringify(readonly)}`);
+});
+
+test('Embed gives an element and an iframe snippet that show the same moment of the same run', async ({ page }) => {
+  await playPast(page, 'retry-storm', '25', 8000);
+  await page.selectOption('#break-what', { index: 0 });
+  await page.click('#break');
+  await page.click('#embed');
+  await page.waitForFunction(() => document.getElementById('embed-dialog').open && document.getElementById('embed-iframe').value.includes('embed.html#'));
+  const element = await page.$eval('#embed-element', (t) => t.value);
+  const iframe = await page.$eval('#embed-iframe', (t) => t.value);
+  const seed = await page.$eval('#seed', (i) => i.value);
+  const at = Number(element.match(/start-at="(\d+)"/)?.[1]);
+  assert(element.includes('scenario="retry-storm"') && element.includes(`seed="${seed}"`) && at > 8000, `${element} (seed ${seed})`);
+  assert(await page.$eval('#embed-note', (p) => p.textContent.includes('1 recorded break')), 'the note says the iframe carries the break');
+  const hash = (await page.$eval('#trace-hash', (o) => o.value)).replace('hash ', '');
+  await page.keyboard.press('Escape');
+  // The iframe's link replays the break; the element shows the preset without it.
+  const src = iframe.match(/src="([^"]+)"/)[1];
+  const other = await page.context().newPage();
+  await other.goto(src);
+  await other.waitForFunction(() => document.getElementById('lab').duration > 0 && document.getElementById('lab').time > 0, null, { timeout: 15000 });
+  const there = await other.$eval('#lab', (w) => `${w.traceHash} at ${w.time}`);
+  assert(there === `${hash} at ${at}`, `the iframe reaches the same trace hash at the same moment: ${there} vs ${hash} at ${at}`);
+  // The element, on somebody else's page: its script, styles and wasm come across origins.
+  await other.route('http://blog.test/**', (route) => route.fulfill({ contentType: 'text/html', body: `<!doctype html><title>a blog</title>${element}` }));
+  await other.goto('http://blog.test/post.html');
+  await other.waitForFunction((t) => document.querySelector('broker-lab')?.time === t, at, { timeout: 15000 });
+  await other.close();
 });
 
 const server = await startServer({ port: 0 });

@@ -431,6 +431,38 @@ fn a_user_changes_behaviour_live_through_inputs() {
 }
 
 #[test]
+fn a_replayed_input_lands_at_the_instant_it_was_made_between_events() {
+    // The page records a live input by position (events handled before it) and time; a replay
+    // runs that many events, which leaves the clock at the last of them, then moves it to the
+    // input's time. The clock never passes the next event.
+    use brokerlab::scenario::Op;
+    use brokerlab::{Scenario, Sim, SimTime};
+    let json = r#"{"name": "live", "duration_ms": 20000,
+        "queues": [{"name": "q", "lease": {"model": "sqs", "visibility_timeout_ms": 5000}}],
+        "producers": [{"name": "p", "to": "q", "schedule": {"kind": "fixed_rate", "interval_ms": 1000}}],
+        "consumers": [{"name": "w", "from": "q", "processing": {"kind": "constant", "ms": 300}, "restart_ms": 700}]}"#;
+    let live = {
+        let mut sim = Sim::new(Scenario::from_json(json).expect("valid"), 1);
+        sim.run_until(SimTime::from_millis(2150), 100_000).expect("runs");
+        let position = sim.events_processed();
+        sim.input(Op::Crash { consumer: 0 });
+        sim.run_until(SimTime::from_millis(6000), 100_000).expect("runs");
+        (position, sim.trace_hash())
+    };
+    let mut replay = Sim::new(Scenario::from_json(json).expect("valid"), 1);
+    replay.run_events(live.0);
+    assert!(replay.now() < SimTime::from_millis(2150), "the last event before the input is earlier");
+    replay.advance_clock(SimTime::from_millis(2150));
+    assert_eq!(replay.now(), SimTime::from_millis(2150));
+    replay.input(Op::Crash { consumer: 0 });
+    replay.run_until(SimTime::from_millis(6000), 100_000).expect("runs");
+    assert_eq!(replay.trace_hash(), live.1, "the replay matches the live run");
+    let next = replay.next_event_at().expect("more to come");
+    replay.advance_clock(SimTime::from_millis(19_000));
+    assert_eq!(replay.now(), next, "never past the next event");
+}
+
+#[test]
 fn a_duplicate_send_names_the_original_whether_or_not_the_trace_is_kept() {
     // SQS-23: a duplicate answers with the original's MessageId, so a later step naming the
     // duplicate acts on the original. This once depended on the recorded trace.
