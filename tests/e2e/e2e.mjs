@@ -672,7 +672,9 @@ const widget = (page, id, fn, arg) => page.$eval(`#${id}`, fn, arg);
 
 test('the tutorial drives its widgets through the API and postMessage; they stay independent and report events', async ({ page }) => {
   await page.addInitScript(collectEvents);
-  await page.goto(`${server.url}tutorial.html`);
+  const response = await page.goto(`${server.url}tutorial.html`);
+  const csp = response.headers()['content-security-policy'];
+  assert(csp.includes("script-src 'self' 'wasm-unsafe-eval'") && !csp.includes('unsafe-inline') && !csp.includes("'unsafe-eval'"), `strict CSP: ${csp}`);
   const ids = ['w-leases', 'w-retry', 'w-groups', 'w-play'];
   await page.waitForFunction((all) => all.every((id) => window.__events.some((e) => e.from === id && e.type === 'ready'))
     && window.__events.some((e) => e.from === 'frame' && e.type === 'ready'), ids, { timeout: 15000 });
@@ -716,6 +718,19 @@ test('the tutorial drives its widgets through the API and postMessage; they stay
     return h;
   });
   assert(fresh === after['w-leases'].hash, `a fresh element agrees: ${fresh} vs ${after['w-leases'].hash}`);
+
+  // A malformed scenario is an error naming its path, in the element and as an event.
+  const bad = await page.evaluate(async () => {
+    const w = document.createElement('broker-lab');
+    let said = '';
+    w.addEventListener('error', (e) => { said = e.detail.message; });
+    document.body.append(w);
+    await w.load('{"name": "x", "duration_ms": "ten"}').catch(() => {});
+    const shown = w.shadowRoot.querySelector('.error').textContent;
+    w.remove();
+    return { said, shown };
+  });
+  assert(bad.said.includes('duration_ms') && bad.shown.includes('duration_ms'), `a bad scenario names its path: ${JSON.stringify(bad)}`);
 
   // postMessage: the tutorial's beat buttons drive the iframe; its events come back.
   const frame = page.frame({ url: /embed\.html/ });
