@@ -395,14 +395,54 @@ fn fault(r: &mut Prng, scenario: &Scenario) -> Op {
 /// Runs one seed with every checker after every step and every fault. Returns the operations
 /// it performed, or what broke.
 pub fn run_seed(seed: u64) -> Result<u64, String> {
-    let json = scenario_json(seed);
-    let scenario = Scenario::from_json(&json).map_err(|e| format!("the generator made an invalid scenario: {e}"))?;
+    let scenario = generated(seed)?;
     let end = scenario.end();
-    let queues = scenario.queues.len();
     let mut faults = Prng::from_seed(seed ^ 0xfa17);
     let mut fault_times: Vec<SimTime> =
         (0..3 + faults.below(8)).map(|_| SimTime::from_micros(faults.below(end.as_micros()))).collect();
     fault_times.sort_unstable();
+    drive(seed, scenario, fault_times, |s| fault(&mut faults, s))
+}
+
+/// Most faults a plan can ask for.
+const PLAN_FAULTS_MAX: usize = 64;
+
+/// The fuzzer's way in: seed `seed`'s scenario, with the faults `plan` asks for, every checker
+/// on. Each 8 bytes of the plan are one fault: when (4 bytes, as a fraction of the run) and
+/// which (4 bytes, the seed of its random choice).
+pub fn run_plan(seed: u64, plan: &[u8]) -> Result<u64, String> {
+    let scenario = generated(seed)?;
+    let end = scenario.end().as_micros();
+    let word = |b: &[u8]| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let mut faults: Vec<(SimTime, u64)> = plan
+        .chunks_exact(8)
+        .take(PLAN_FAULTS_MAX)
+        .map(|c| {
+            // A fraction of the run in 32 bits: below `end`, so it fits.
+            let at = u64::try_from((u128::from(word(&c[..4])) * u128::from(end)) >> 32).unwrap_or(end);
+            (SimTime::from_micros(at), word(&c[4..]))
+        })
+        .collect();
+    faults.sort_unstable();
+    let mut choices = faults.iter().map(|&(_, choice)| choice).collect::<Vec<_>>().into_iter();
+    let times = faults.iter().map(|&(at, _)| at).collect();
+    drive(seed, scenario, times, |s| fault(&mut Prng::from_seed(choices.next().unwrap_or(0)), s))
+}
+
+fn generated(seed: u64) -> Result<Scenario, String> {
+    Scenario::from_json(&scenario_json(seed)).map_err(|e| format!("the generator made an invalid scenario: {e}"))
+}
+
+/// Steps the run event by event, making each fault at its time, with the ledger and every
+/// checker after each operation, and the trace and the engine agreeing at the end.
+fn drive(
+    seed: u64,
+    scenario: Scenario,
+    fault_times: Vec<SimTime>,
+    mut make_fault: impl FnMut(&Scenario) -> Op,
+) -> Result<u64, String> {
+    let end = scenario.end();
+    let queues = scenario.queues.len();
     let mut sim = Sim::new(scenario.clone(), seed);
     let mut ledger = Ledger::default();
     let mut operations = 0u64;
@@ -420,7 +460,7 @@ pub fn run_seed(seed: u64) -> Result<u64, String> {
             (_, Some(f)) => {
                 next_fault.next();
                 sim.run_until(f, 0).map_err(|e| e.to_string())?;
-                sim.input(fault(&mut faults, &scenario));
+                sim.input(make_fault(&scenario));
             }
         }
         operations += 1;

@@ -112,3 +112,15 @@ fn bad_input_comes_back_as_errors_not_panics() {
     let seeds: Vec<u32> = (0..4).map(|_| random_seed().map_err(JsValue::from).expect("seed")).collect();
     assert!(seeds.windows(2).any(|w| w[0] != w[1]), "getrandom gives varying seeds: {seeds:?}");
 }
+
+/// Cross-platform determinism at scale (issue 8): the same golden table as tests/sim (natively
+/// and in Node), here in Chromium's wasm engine.
+#[wasm_bindgen_test]
+fn every_preset_under_a_hundred_seeds_reaches_the_golden_hash_in_chromium() {
+    let golden = include_str!("golden/preset-hashes.txt");
+    let presets = brokerlab::scenario::presets().len();
+    match brokerlab::scenario::check_preset_hashes(golden) {
+        Ok(matched) => assert_eq!(matched, presets * 100),
+        Err(wrong) => panic!("{} runs differ in Chromium, first: {:#?}", wrong.len(), &wrong[..wrong.len().min(5)]),
+    }
+}

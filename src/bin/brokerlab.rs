@@ -7,6 +7,7 @@
 //! brokerlab show <preset-id>   print a preset's JSON, to copy and edit
 //! brokerlab partition --partitions N KEY...   where Kafka puts each key: KEY<TAB>PARTITION
 //! brokerlab assign --assignor NAME FILE       a consumer group's assignment, as JSON
+//! brokerlab hashes [--seeds N]  every preset's trace hash for seeds 1..=N: PRESET SEED HASH
 //! ```
 //!
 //! Exit codes: 0 success, 2 bad usage or bad scenario (the message names the path),
@@ -24,7 +25,8 @@ const USAGE: &str = "usage:
   brokerlab presets
   brokerlab show <preset-id>
   brokerlab partition --partitions N KEY...
-  brokerlab assign --assignor range|roundrobin|sticky|cooperative-sticky FILE";
+  brokerlab assign --assignor range|roundrobin|sticky|cooperative-sticky FILE
+  brokerlab hashes [--seeds N]";
 
 /// Kafka counts partitions in a Java `int`.
 const KAFKA_PARTITIONS_MAX: u32 = i32::MAX as u32;
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Some("assign") => assign(&args[1..]),
         Some("run") => parse_run(&args[1..]).and_then(|a| run(&a)),
         Some("swarm") => swarm(&args[1..]),
+        Some("hashes") => hashes(&args[1..]),
         Some("presets") => {
             list_presets();
             Ok(())
@@ -186,6 +189,28 @@ fn show(id: Option<&String>) -> Result<(), Failure> {
         Failure::Usage(format!("no preset \"{id}\"; the presets are: {}", ids.join(", ")))
     })?;
     print!("{}", p.json);
+    Ok(())
+}
+
+/// `hashes [--seeds N]`: each preset's trace hash for seeds 1..=N (default 100), one line each,
+/// `PRESET SEED HASH`: the golden table of the cross-platform determinism tests.
+fn hashes(args: &[String]) -> Result<(), Failure> {
+    let seeds = match args {
+        [] => 100,
+        [flag, n] if flag == "--seeds" => n
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| Failure::Usage(format!("--seeds: \"{n}\" is not a whole number from 1 to 10000")))?,
+        _ => return Err(Failure::Usage(USAGE.to_string())),
+    };
+    let mut out = std::io::stdout().lock();
+    for p in presets() {
+        for seed in 1..=seeds {
+            let hash = brokerlab::scenario::preset_hash(p, seed).map_err(Failure::Run)?;
+            writeln!(out, "{} {seed} {hash}", p.id).map_err(|e| Failure::Run(e.to_string()))?;
+        }
+    }
     Ok(())
 }
 

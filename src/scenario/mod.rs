@@ -497,3 +497,45 @@ pub fn presets() -> &'static [Preset] {
 pub fn preset(id: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.id == id)
 }
+
+/// Enough events for any preset to run to its end.
+const PRESET_EVENTS_MAX: u64 = 50_000_000;
+
+/// The trace hash of `preset` run to its end with `seed`: the figure the cross-platform
+/// determinism tests compare (natively, in wasm under Node, in Chromium) against
+/// `tests/golden/preset-hashes.txt`, which `brokerlab hashes` writes.
+pub fn preset_hash(preset: &Preset, seed: u64) -> Result<String, String> {
+    let scenario = Scenario::from_json(preset.json).map_err(|e| format!("{}: {e}", preset.id))?;
+    let end = scenario.end();
+    let mut sim = crate::Sim::new(scenario, seed);
+    sim.set_recording(false);
+    sim.run_until(end, PRESET_EVENTS_MAX).map_err(|e| format!("{} seed {seed}: {e}", preset.id))?;
+    Ok(sim.trace_hash().hex())
+}
+
+/// Checks a golden table of `PRESET SEED HASH` lines (what `brokerlab hashes` prints) on this
+/// platform: the number of runs that matched, or every line that did not, with what it got.
+pub fn check_preset_hashes(golden: &str) -> Result<usize, Vec<String>> {
+    let mut wrong = Vec::new();
+    let mut matched = 0;
+    for line in golden.lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let outcome = match fields[..] {
+            [id, seed, want] => match (preset(id), seed.parse::<u64>()) {
+                (Some(p), Ok(seed)) => preset_hash(p, seed).map(|got| (got == want, got)),
+                _ => Err(format!("no preset {id}, or a bad seed {seed}")),
+            },
+            _ => Err("not PRESET SEED HASH".to_string()),
+        };
+        match outcome {
+            Ok((true, _)) => matched += 1,
+            Ok((false, got)) => wrong.push(format!("{line}: got {got}")),
+            Err(e) => wrong.push(format!("{line}: {e}")),
+        }
+    }
+    if wrong.is_empty() {
+        Ok(matched)
+    } else {
+        Err(wrong)
+    }
+}

@@ -4,6 +4,7 @@
 
 mod backoff;
 mod brokers;
+mod determinism;
 mod kafka;
 mod kernel;
 mod presets;
