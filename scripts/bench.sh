@@ -1,36 +1,67 @@
 #!/usr/bin/env bash
-# Benchmarks, not tests: the M/M/c work queue (λ = 9/s, c = 10, μ = 1/s), natively and in wasm
-# under Node, in one run on one machine, and the ratio (the two must reach the same trace hash);
-# then the page in headless Chromium: frame time with messages in motion, seek latency, load.
+# Benchmarks, not tests: everything in one run on one machine, one table on stdout, and
+# BENCHMARKS.md rewritten from the figures (benches/report.py).
 #
-#   scripts/bench.sh [MESSAGES]      (default 1,000,000)
+#  - the M/M/c model (λ = 9/s, c = 10, μ = 1/s, 200,000 messages) natively, in wasm under Node,
+#    in SimPy and in Ciw (from PyPI, into target/bench-venv), with mean waits beside Erlang C;
+#  - the same natively and in wasm at 10^6 messages (issue 3);
+#  - the cost per event at 10^3 … 10^6 in flight, and the memory of a 10^6-message run;
+#  - the page in headless Chromium: frame times, seek latency, load;
+#  - both fuzz targets for FUZZ_SECONDS each (default 600), and a long swarm.
+#
+#   scripts/bench.sh                  FUZZ_SECONDS=60 scripts/bench.sh   (a quicker pass)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-messages="${1:-1000000}"
+fuzz_seconds="${FUZZ_SECONDS:-600}"
+out=target/bench
+mkdir -p "$out"
+results="$out/results.jsonl"
+: >"$results"
+log() { printf 'bench: %s\n' "$*" >&2; }
+tag() { python3 -c 'import json,sys; r=json.loads(sys.argv[2]); r.update(json.loads(sys.argv[1])); print(json.dumps(r))' "$1" "$2" >>"$results"; }
+
 scripts/setup.sh
 scripts/build.sh >/dev/null
-native=$(cargo bench --quiet --bench mmc -- "$messages" 2>/dev/null | tail -n 1)
-wasm=$(node benches/mmc.mjs "$messages")
-python3 - "$native" "$wasm" <<'PY'
-import json, sys
-n, w = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(f"{'target':<10} {'messages':>10} {'events':>10} {'seconds':>8} {'messages/s':>14} {'mean wait':>10}  trace hash")
-for r in (n, w):
-    print(f"{r['target']:<10} {r['messages']:>10,} {r['events']:>10,} {r['seconds']:>8.3f} {r['messages_per_s']:>14,.0f} {r['mean_wait_ms']:>8.1f}ms  {r['trace_hash']}")
-print(f"wasm / native: {w['messages_per_s'] / n['messages_per_s']:.2f}x")
-if n['trace_hash'] != w['trace_hash']:
-    sys.exit("the native and wasm runs reached different trace hashes")
-PY
-page=$(node benches/page.mjs)
-python3 - "$page" <<'PY'
-import json, sys
-r = json.loads(sys.argv[1])
-print()
-print(f"{'in motion':>10} {'p50 frame':>10} {'p95 frame':>10}   (goal: p95 <= 16.7 ms at 5,000)")
-for n, f in r['frames'].items():
-    print(f"{f['in_motion']:>10,} {f['p50_ms']:>8.1f}ms {f['p95_ms']:>8.1f}ms")
-s = r['seek']
-print(f"seek in a run of {s['events']:,} events: p50 {s['p50_ms']:.0f} ms, max {s['max_ms']:.0f} ms over {s['seeks']} seeks (goal <= 50 ms)")
-l = r['load']
-print(f"load: {l['gzip_total'] / 1024:.0f} KiB gzipped (goal <= 250), first frame {l['first_frame_ms']:.0f} ms after navigation (goal <= 500)")
-PY
+cargo build --quiet --release
+if [ ! -x target/bench-venv/bin/python ]; then
+  log "installing SimPy and Ciw into target/bench-venv"
+  python3 -m venv target/bench-venv
+fi
+target/bench-venv/bin/pip install --quiet -r benches/python/requirements.txt
+
+log "M/M/c: native, wasm in Node, SimPy, Ciw"
+for messages in 200000 1000000; do
+  tag "{\"kind\": \"mmc\", \"tool\": \"native\"}" "$(cargo bench --quiet --bench mmc -- "$messages" 2>/dev/null | tail -n 1)"
+  tag "{\"kind\": \"mmc\", \"tool\": \"wasm-node\"}" "$(node benches/mmc.mjs "$messages")"
+done
+for tool in simpy ciw; do
+  tag "{\"kind\": \"mmc\", \"tool\": \"$tool\"}" "$(target/bench-venv/bin/python benches/python/mmc.py "$tool" 200000)"
+done
+
+log "cost per event as messages in flight grow"
+cargo bench --quiet --bench scaling 2>/dev/null | while read -r line; do tag '{"kind": "scaling"}' "$line"; done
+
+log "memory of a 10^6-message run"
+node -e '
+  const consumers = Array.from({ length: 10 }, (_, i) => ({ name: `server-${i + 1}`, from: "work", processing: { kind: "exponential", mean_ms: 1000 } }));
+  const n = 1000000;
+  console.log(JSON.stringify({ name: "M/M/c, 10^6 messages", seed: 1, duration_ms: (Math.floor(n / 9) + 3600) * 1000,
+    queues: [{ name: "work" }], producers: [{ name: "arrivals", to: "work", schedule: { kind: "poisson", rate_per_s: 9, count: n } }], consumers }));
+' >"$out/mmc-1000000.json"
+/usr/bin/time -v target/release/brokerlab run "$out/mmc-1000000.json" >/dev/null 2>"$out/time.txt"
+rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$out/time.txt")
+tag "{\"kind\": \"memory\"}" "{\"messages\": 1000000, \"max_rss_kib\": $rss}"
+
+log "the page in headless Chromium"
+tag '{"kind": "page"}' "$(node benches/page.mjs)"
+
+log "fuzzing, ${fuzz_seconds} s per target"
+scripts/fuzz.sh "$fuzz_seconds" | while read -r line; do tag '{"kind": "fuzz"}' "$line"; done
+
+log "long swarm"
+start=$(date +%s.%N)
+swarm=$(target/release/brokerlab swarm --seeds 10000)
+seconds=$(python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$start" "$(date +%s.%N)")
+tag "{\"kind\": \"swarm\", \"seconds\": $seconds}" "$swarm"
+
+python3 benches/report.py "$results" BENCHMARKS.md

@@ -15,7 +15,7 @@ use crate::scenario::{AckMode, ConsumerSpec, Dist, LeaseModel, Outcomes, RetryVi
 use crate::sim::{Event, Sim};
 use crate::time::{Duration, SimTime};
 use crate::trace::{ConsumerId, DeadReason, ErrorClass, MsgId, ReturnReason, TraceEvent};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// A message a consumer holds, by the receipt it got it with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +46,144 @@ pub struct Job {
     pub outcome: Outcome,
 }
 
+/// What a consumer tracks by (message, receipt): what it holds, and its jobs. Kept in the order
+/// they came (a crash gives messages back in that order, RMQ-9). A few are a plain list, which
+/// a scan searches fastest; past `TRACKED_SMALL_MAX` (a prefetch can be 10,000) they move to
+/// ordered maps, found by key in O(log n), so that per-event cost does not grow with the
+/// prefetch. Both forms iterate in arrival order, so the choice never shows in a trace.
+#[derive(Clone, Debug)]
+pub struct Tracked<T> {
+    small: Vec<T>,
+    large: Option<Large<T>>,
+}
+
+const TRACKED_SMALL_MAX: usize = 32;
+
+#[derive(Clone, Debug)]
+struct Large<T> {
+    order: BTreeMap<u64, T>,
+    at: BTreeMap<(MsgId, u32), u64>,
+    next: u64,
+}
+
+impl<T> Default for Tracked<T> {
+    fn default() -> Self {
+        Tracked { small: Vec::new(), large: None }
+    }
+}
+
+/// An item's key in a `Tracked` list: its message and the receipt it came with.
+pub trait Keyed {
+    fn key(&self) -> (MsgId, u32);
+}
+
+impl Keyed for Held {
+    fn key(&self) -> (MsgId, u32) {
+        (self.msg, self.receipt)
+    }
+}
+
+impl Keyed for Job {
+    fn key(&self) -> (MsgId, u32) {
+        (self.msg, self.receipt)
+    }
+}
+
+impl<T: Keyed + Copy> Tracked<T> {
+    pub fn len(&self) -> usize {
+        self.large.as_ref().map_or(self.small.len(), |l| l.order.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds `item` last. A receipt names one delivery, so its key is new.
+    pub fn push(&mut self, item: T) {
+        if self.large.is_none() && self.small.len() == TRACKED_SMALL_MAX {
+            let items = std::mem::take(&mut self.small);
+            let mut large = Large { order: BTreeMap::new(), at: BTreeMap::new(), next: 0 };
+            for x in items {
+                large.push(x);
+            }
+            self.large = Some(large);
+        }
+        match &mut self.large {
+            Some(large) => large.push(item),
+            None => self.small.push(item),
+        }
+    }
+
+    pub fn get(&self, msg: MsgId, receipt: u32) -> Option<T> {
+        match &self.large {
+            Some(l) => l.at.get(&(msg, receipt)).and_then(|seq| l.order.get(seq)).copied(),
+            None => self.small.iter().find(|x| x.key() == (msg, receipt)).copied(),
+        }
+    }
+
+    pub fn get_mut(&mut self, msg: MsgId, receipt: u32) -> Option<&mut T> {
+        match &mut self.large {
+            Some(l) => {
+                let seq = *l.at.get(&(msg, receipt))?;
+                l.order.get_mut(&seq)
+            }
+            None => self.small.iter_mut().find(|x| x.key() == (msg, receipt)),
+        }
+    }
+
+    /// The newest item for `msg`, whatever its receipt.
+    pub fn newest(&self, msg: MsgId) -> Option<T> {
+        match &self.large {
+            Some(l) => {
+                let seq = l.at.range((msg, 0)..=(msg, u32::MAX)).map(|(_, &seq)| seq).max()?;
+                l.order.get(&seq).copied()
+            }
+            None => self.small.iter().rev().find(|x| x.key().0 == msg).copied(),
+        }
+    }
+
+    pub fn remove(&mut self, msg: MsgId, receipt: u32) -> Option<T> {
+        match &mut self.large {
+            Some(l) => {
+                let seq = l.at.remove(&(msg, receipt))?;
+                let item = l.order.remove(&seq);
+                if l.order.is_empty() {
+                    self.large = None;
+                }
+                item
+            }
+            None => {
+                let i = self.small.iter().position(|x| x.key() == (msg, receipt))?;
+                Some(self.small.remove(i))
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.small.clear();
+        self.large = None;
+    }
+
+    /// In the order they came.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = &T> + '_> {
+        match &self.large {
+            Some(l) => Box::new(l.order.values()),
+            None => Box::new(self.small.iter()),
+        }
+    }
+}
+
+impl<T: Keyed> Large<T> {
+    fn push(&mut self, item: T) {
+        let seq = self.next;
+        self.next += 1;
+        if let Some(old) = self.at.insert(item.key(), seq) {
+            self.order.remove(&old);
+        }
+        self.order.insert(seq, item);
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Consumer {
     pub alive: bool,
@@ -55,10 +193,10 @@ pub struct Consumer {
     pub epoch: u32,
     /// When it last crashed: leases from before then are orphans that run out on their own.
     pub crashed_at: Option<SimTime>,
-    pub held: Vec<Held>,
+    pub held: Tracked<Held>,
     /// Arrived and waiting for a processing slot, oldest first.
     pub buffer: VecDeque<Held>,
-    pub jobs: Vec<Job>,
+    pub jobs: Tracked<Job>,
     /// Deployed a fix: poison no longer crashes it.
     pub fixed: bool,
     /// Its processing time and outcome odds: the scenario's, until a user changes them live.
@@ -76,9 +214,9 @@ impl Consumer {
             alive: true,
             epoch: 0,
             crashed_at: None,
-            held: Vec::new(),
+            held: Tracked::default(),
             buffer: VecDeque::new(),
-            jobs: Vec::new(),
+            jobs: Tracked::default(),
             fixed: false,
             prng,
         }
@@ -90,12 +228,12 @@ impl Consumer {
     }
 
     pub fn find(&self, msg: MsgId) -> Option<Held> {
-        self.held.iter().rev().find(|h| h.msg == msg).copied()
+        self.held.newest(msg)
     }
 
     fn forget(&mut self, msg: MsgId, receipt: u32) {
-        self.held.retain(|h| !(h.msg == msg && h.receipt == receipt));
-        self.jobs.retain(|j| !(j.msg == msg && j.receipt == receipt));
+        self.held.remove(msg, receipt);
+        self.jobs.remove(msg, receipt);
     }
 
     /// Draws the outcome of one attempt from the consumer's outcome table. Integer math only.
@@ -177,7 +315,7 @@ impl Sim {
         if current && self.consumer_spec(c).ack == AckMode::BeforeProcessing {
             self.broker.auto_ack(&mut self.out, now, msg, c);
             held.auto_acked = true;
-            if let Some(h) = self.consumers[c as usize].held.iter_mut().find(|h| h.msg == msg && h.receipt == receipt) {
+            if let Some(h) = self.consumers[c as usize].held.get_mut(msg, receipt) {
                 h.auto_acked = true;
             }
         }
@@ -249,7 +387,7 @@ impl Sim {
         if consumer.epoch != epoch {
             return;
         }
-        let Some(job) = consumer.jobs.iter().find(|j| j.msg == msg && j.receipt == receipt).copied() else {
+        let Some(job) = consumer.jobs.get(msg, receipt) else {
             return;
         };
         let Some(held) = consumer.find(msg).filter(|h| h.receipt == receipt) else { return };
@@ -432,7 +570,7 @@ impl Sim {
     pub(crate) fn on_heartbeat(&mut self, c: ConsumerId, msg: MsgId, receipt: u32, epoch: u32) {
         let now = self.now;
         let consumer = &self.consumers[c as usize];
-        if consumer.epoch != epoch || !consumer.jobs.iter().any(|j| j.msg == msg && j.receipt == receipt) {
+        if consumer.epoch != epoch || consumer.jobs.get(msg, receipt).is_none() {
             return;
         }
         let spec = self.consumer_spec(c);
@@ -467,7 +605,7 @@ impl Sim {
         self.out.emit(TraceEvent::ConsumerCrashed { at: now, consumer: c });
         let rmq =
             matches!(self.broker.queues[self.consumer_spec(c).queue as usize].spec.lease, LeaseModel::RabbitMq { .. });
-        for h in held {
+        for &h in held.iter() {
             if h.auto_acked {
                 if self.owns(c, h) {
                     self.stats.lost += 1;
@@ -525,7 +663,7 @@ impl Sim {
     /// consumer goes back too (RMQ-7, RMQ-9).
     pub(crate) fn channel_closed(&mut self, c: ConsumerId) {
         let now = self.now;
-        let held: Vec<Held> = self.consumers[c as usize].held.clone();
+        let held: Vec<Held> = self.consumers[c as usize].held.iter().copied().collect();
         for h in held.iter().filter(|h| !h.auto_acked) {
             self.broker.give_back(&mut self.out, now, h.msg, c, h.receipt, ReturnReason::ChannelClosed);
         }
@@ -571,6 +709,38 @@ impl Sim {
                     self.out.schedule(arrives_at, Event::Receive { consumer: c, msg, receipt, epoch });
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tracked_tests {
+    use super::{Held, Tracked, TRACKED_SMALL_MAX};
+
+    #[test]
+    fn small_and_large_agree_on_order_lookup_and_removal() {
+        for n in [3u32, u32::try_from(TRACKED_SMALL_MAX).expect("small") + 40] {
+            let mut t: Tracked<Held> = Tracked::default();
+            for i in 0..n {
+                t.push(Held { msg: i % 7, receipt: i, auto_acked: false });
+            }
+            assert_eq!(t.len(), usize::try_from(n).expect("small"));
+            assert_eq!(t.iter().map(|h| h.receipt).collect::<Vec<_>>(), (0..n).collect::<Vec<_>>(), "arrival order");
+            let newest = (0..n).filter(|i| i % 7 == 1).max();
+            assert_eq!(t.newest(1).map(|h| h.receipt), newest, "the newest of a message");
+            t.get_mut(1, 1).expect("held").auto_acked = true;
+            assert!(t.get(1, 1).expect("held").auto_acked);
+            assert_eq!(t.remove(2, 2).map(|h| h.receipt), Some(2));
+            assert_eq!((t.remove(2, 2), t.get(2, 2), t.len()), (None, None, usize::try_from(n - 1).expect("small")));
+            let want: Vec<u32> = [0, 1, 3].into_iter().filter(|&r| r < n).collect();
+            assert_eq!(t.iter().map(|h| h.receipt).filter(|&r| r < 4).collect::<Vec<_>>(), want);
+            for i in 0..n {
+                t.remove(i % 7, i);
+            }
+            assert!(t.is_empty() && t.iter().next().is_none());
+            t.push(Held { msg: 9, receipt: 99, auto_acked: false });
+            t.clear();
+            assert!(t.is_empty());
         }
     }
 }

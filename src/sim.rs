@@ -515,7 +515,7 @@ impl Sim {
             crate::scenario::LeaseModel::RabbitMq { .. }
         );
         if let Some(c) = self.broker.lease_timer(&mut self.out, self.now, msg, receipt) {
-            let busy = self.consumers[c as usize].jobs.iter().any(|j| j.msg == msg && j.receipt == receipt);
+            let busy = self.consumers[c as usize].jobs.get(msg, receipt).is_some();
             self.stats.lease_expired_mid_processing += u64::from(busy);
             if rmq_timeout {
                 self.channel_closed(c);
@@ -737,7 +737,7 @@ impl Sim {
         };
         op(&mut self.broker, &mut self.out, h.msg, h.receipt);
         if !self.broker.holds(h.msg, consumer, h.receipt) {
-            self.consumers[consumer as usize].held.retain(|x| !(x.msg == h.msg && x.receipt == h.receipt));
+            self.consumers[consumer as usize].held.remove(h.msg, h.receipt);
         }
         true
     }
