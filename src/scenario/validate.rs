@@ -18,13 +18,15 @@ pub(super) fn from_json(text: &str) -> Result<Scenario, ScenarioError> {
         return err("scenario", "must be a JSON object, starting with {");
     }
     let de = &mut serde_json::Deserializer::from_str(text);
-    let raw: raw::Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
+    let raw: raw::Scenario = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = located("scenario", &e.path().to_string());
         let inner = e.into_inner();
         // The path locates data errors; a syntax error has no path, so keep its line.
         let reason = if inner.is_syntax() || inner.is_eof() { inner.to_string() } else { without_position(&inner) };
         ScenarioError { path, reason }
     })?;
+    // One object and nothing after it: the page parses the same text with JSON.parse.
+    de.end().map_err(|e| ScenarioError { path: "scenario".to_string(), reason: format!("{e} after the object") })?;
     validate(raw)
 }
 

@@ -656,6 +656,35 @@ test('the log and the sequence diagram select the same event and message', async
   await page.screenshot({ path: join(SHOTS, 'sequence.png') });
 });
 
+// Issue 8, limits: a run that would need more events in one frame than the budget stops with
+// a message and stays usable, instead of freezing the tab.
+test('a run that outruns the event budget stops with a message and the page stays usable', async ({ page }) => {
+  const heavy = JSON.stringify({
+    name: 'A flood', seed: 1, duration_ms: 60000,
+    queues: [{ name: 'q' }],
+    producers: [{ name: 'p', to: 'q', schedule: { kind: 'poisson', rate_per_s: 30000 } }],
+    consumers: Array.from({ length: 50 }, (_, i) => ({ name: `c${i}`, from: 'q', prefetch: 100, concurrency: 100, processing: { kind: 'constant', ms: 1 } })),
+  }, null, 1);
+  await page.click('#editor summary');
+  await page.waitForFunction(() => document.querySelector('#editor-text').value.length > 0, null, { timeout: 5000 });
+  await page.fill('#editor-text', heavy);
+  await waitText(page, '#editor-status', (t) => t.startsWith('Valid'), 'the flood is a valid scenario');
+  await page.click('#editor-run');
+  await page.selectOption('#speed', '1000');
+  const started = Date.now();
+  await page.click('#play');
+  const error = await waitText(page, '#error', (t) => t.includes('budget'), 'the budget message');
+  assert(error.includes('Lower the speed'), `it says what to do: ${error}`);
+  assert(Date.now() - started < 5000, 'it stopped promptly');
+  assert(await page.textContent('#play') === 'Play', 'paused, not frozen');
+  const clock = await page.$eval('#clock', (o) => o.value);
+  assert(!clock.startsWith('t=60.0s'), `short of the end: ${clock}`);
+  await page.selectOption('#speed', '1');
+  const hash = await page.$eval('#trace-hash', (o) => o.value);
+  await page.click('#step');
+  await waitText(page, '#trace-hash', (t) => t !== hash, 'a step still moves the run');
+});
+
 // Issue 7: embedding. The tutorial's widgets (three elements and an iframe) are driven through
 // their API and through postMessage; each keeps to its own run, and their events arrive.
 const collectEvents = () => {

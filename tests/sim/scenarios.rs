@@ -156,3 +156,34 @@ fn live_inputs_are_checked_against_the_scenario() {
     let e = s.live_op(r#"{"op": "explode"}"#).expect_err("unknown op");
     assert!(e.to_string().starts_with("input.op: unknown variant `explode`"), "{e}");
 }
+
+/// Issue 8, limits: absurd sizes are refused with an error that names the path, never built.
+#[test]
+fn absurd_sizes_are_refused_with_a_clear_error() {
+    use serde_json::json;
+    // 10^12 messages, a 100-year run.
+    assert!(error_after("/producers/0/schedule/count", json!(1_000_000_000_000u64)).contains("must be at most 2000000"));
+    assert!(error_after("/duration_ms", json!(100u64 * 365 * 24 * 3_600_000))
+        .contains("must be at most 604800000 (7 days)"));
+    // 10^6 consumers: over the size limit long before it is parsed; and one past the count limit.
+    let consumer = r#"{"name": "c", "from": "q", "processing": {"kind": "constant", "ms": 1}},"#;
+    let million = BASE.replace(r#""consumers": ["#, &format!(r#""consumers": [{}"#, consumer.repeat(1_000_000)));
+    let e = Scenario::from_json(&million).expect_err("a million consumers");
+    assert_eq!(e.path, "scenario");
+    assert!(e.reason.contains("the limit is 1048576 bytes"), "{e}");
+    let many: Vec<String> = (0..=brokerlab::scenario::limits::CONSUMERS_MAX)
+        .map(|i| consumer.replace(r#""c""#, &format!(r#""c{i}""#)))
+        .collect();
+    let over = BASE.replace(r#""consumers": ["#, &format!(r#""consumers": [{}"#, many.concat()));
+    let e = Scenario::from_json(&over).expect_err("258 consumers");
+    assert_eq!(e.to_string(), "consumers: has 258 entries; the limit is 256");
+}
+
+#[test]
+fn text_after_the_scenario_object_is_refused() {
+    // Once accepted by the engine and then refused by the page's JSON.parse.
+    let e = Scenario::from_json(&format!("{BASE} {{\"junk\": 1}}")).expect_err("trailing text");
+    assert_eq!(e.path, "scenario");
+    assert!(e.reason.starts_with("trailing characters"), "{e}");
+    Scenario::from_json(&format!("{BASE}\n  ")).expect("trailing whitespace is fine");
+}
