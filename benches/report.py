@@ -135,8 +135,8 @@ mean S = 100 s: by Little's law about N are in flight once warm. The second 100 
 {scale_rows}
 
 Goal: per-event cost grows no faster than log n ({status(log_ok)}). Past 10^5 in flight, the
-agenda heap and each consumer's list of held messages (searched linearly when one finishes,
-and at this size each consumer holds thousands) leave the caches.
+agenda heap (one timer per message in flight) and the message table no longer fit in the
+caches: each event then costs a few cache misses, which grow with n faster than log n does.
 
 ## Memory at 10^6 messages (issue 8)
 
