@@ -2,7 +2,7 @@
 // Wall time only drives the animation (cursor += wallDelta × speed); the run itself is the
 // engine's, a pure function of (scenario, seed).
 import { counters, lagRows, loadEngine, mermaid, presets as listPresets, randomSeed, Run, validate } from './engine.js';
-import { draw, drawLagChart, drawMetricsChart, drawSequence, drawSwimlanes, hitTest, sequenceHit } from './render.js';
+import { draw, drawLagChart, drawMetricsChart, drawSequence, drawSwimlanes, hitTest, layoutHeight, sequenceHit } from './render.js';
 import { decodeShare, encodeShare } from './share.js';
 import { bindControls, showBeatMarks, showBreakMenu, showScenarios, showTransport, speedSteps } from './controls.js';
 import {
@@ -110,6 +110,8 @@ function start(seed) {
   state.selectedEvent = undefined;
   showInspector(doc, undefined);
   setupCounts(doc, run.layout);
+  // A dozen queues need a taller canvas than three do (render.js lays them out compactly).
+  canvas.style.setProperty('--layout-h', `${layoutHeight(run.layout)}px`);
   showBeatMarks(doc, run.layout.markers);
   showBreakMenu(doc, run.layout);
   // Messages by state and the message inspector are about queues.

@@ -74,17 +74,56 @@ export function geometry(layout, w, h, members = []) {
   };
 }
 
+/** Queue stacks: a title band over each box, and the least heights that still read well. */
+const TITLE = 16;
+const MAIN_H = { full: 40, roomy: 24, compact: 16 };
+const HELPER_H = { full: 30, roomy: 18, compact: 12 };
+/** In a compact stack a helper's title sits inside its box, left; its dots keep clear of it. */
+const INSIDE_TITLE_W = 74;
+
+/**
+ * A main queue with its retry and dead-letter queues stacked under it. Roomy: each box has
+ * its title above it, boxes shrink to fit (not below `roomy`). When even that does not fit
+ * (a dozen queues on a short canvas), the stack turns compact: helpers lose their title band
+ * and carry a short title inside. The stack is centred in its slot, spare room widening gaps.
+ */
 function placeQueue(layout, queues, qi, lo, hi, queueX, queueW) {
-  const helpers = layout.queues.filter((q) => q.of === qi).length;
-  const slot = hi - lo;
-  const mainY = helpers ? lo + slot * 0.3 : lo + slot / 2;
-  queues[qi] = { x: queueX, y: mainY - 20, w: queueW, h: 40 };
-  layout.queues.forEach((q, j) => {
-    if (q.of !== qi) return;
-    const y = q.role === 'retry' ? lo + slot * 0.58 : lo + slot * (helpers > 1 ? 0.84 : 0.72);
-    const inset = q.role === 'retry' ? queueW * 0.3 : queueW * 0.12;
-    queues[j] = { x: queueX + inset, y: y - 15, w: queueW - 2 * inset, h: 30 };
+  const helpers = layout.queues
+    .map((q, j) => ({ q, j }))
+    .filter(({ q }) => q.of === qi)
+    .sort((a, b) => (a.q.role === 'retry' ? 0 : 1) - (b.q.role === 'retry' ? 0 : 1) || a.j - b.j);
+  const stack = [{ j: qi, sizes: MAIN_H, inset: 0 }, ...helpers.map(({ q, j }) => ({ j, sizes: HELPER_H, inset: queueW * (q.role === 'retry' ? 0.3 : 0.12) }))];
+  const n = stack.length;
+  const room = hi - lo;
+  const need = (mode, titles, gap) => titles * TITLE + gap * (n - 1) + stack.reduce((sum, s) => sum + s.sizes[mode], 0);
+  const compact = n > 1 && room < need('roomy', n, 8);
+  const [titles, minGap, least] = compact ? [1, 3, 'compact'] : [n, 8, 'roomy'];
+  const natural = stack.reduce((sum, s) => sum + s.sizes.full, 0);
+  const scale = Math.min(1, Math.max(0, room - titles * TITLE - minGap * (n - 1)) / natural);
+  const heights = stack.map((s) => Math.max(s.sizes[least], s.sizes.full * scale));
+  const used = heights.reduce((sum, h) => sum + h, 0) + titles * TITLE + minGap * (n - 1);
+  const gap = minGap + Math.min(compact ? 6 : 24, Math.max(0, room - used) / n);
+  let y = lo + Math.max(0, (room - used - (gap - minGap) * (n - 1)) / 2);
+  stack.forEach((s, k) => {
+    const inside = compact && k > 0;
+    if (!inside) y += TITLE;
+    queues[s.j] = { x: queueX + s.inset, y, w: queueW - 2 * s.inset, h: heights[k], inside };
+    y += heights[k] + gap;
   });
+}
+
+/**
+ * The canvas height (CSS px) at which every queue stack of a layout fits in its compact form
+ * and every consumer has a row of its own: the page asks for at least this much.
+ */
+export function layoutHeight(layout) {
+  const stacks = layout.queues.map((q, i) => i).filter((i) => layout.queues[i].role === 'main');
+  const queues = stacks.reduce((sum, i) => {
+    const helpers = layout.queues.filter((q) => q.of === i).length;
+    return sum + TITLE + MAIN_H.compact + helpers * (3 + HELPER_H.compact) + 8;
+  }, 0);
+  const consumers = layout.consumers.length * 36;
+  return 52 + Math.max(queues, consumers);
 }
 
 /** A topic box with one tape per partition; its retry and dead-letter topics below it. */
@@ -170,7 +209,7 @@ function label(ctx, text, x, y, color, align = 'center', font = '12px system-ui,
 /** Where each visible message of a queue sits: the head (oldest) at the exit, on the right. */
 function slotsOf(b, count) {
   const step = DOT * 2 + 4;
-  const fit = Math.max(1, Math.floor((b.w - 16) / step));
+  const fit = Math.max(1, Math.floor((b.w - 16 - (b.inside ? INSIDE_TITLE_W : 0)) / step));
   const shown = Math.min(count, count > fit ? fit - 1 : fit);
   return { shown, at: (i) => ({ x: b.x + b.w - 12 - i * step, y: b.y + b.h / 2 }) };
 }
@@ -275,8 +314,13 @@ function drawQueue(ctx, view, b, q, qi, now, p) {
   const dead = q.role === 'dead_letter';
   box(ctx, b, p.node, dead ? p.danger : p.edge, q.role === 'retry');
   const count = view.ready[qi].length;
-  const title = dead ? `${q.name} (dead letters)` : q.role === 'retry' ? `${q.name} (retry)` : q.name;
-  label(ctx, title, b.x + 6, b.y - 9, dead ? p.danger : p.ink, 'left', '600 12px system-ui, sans-serif');
+  if (b.inside) {
+    // A compact stack: the helper's role inside its box (its name is its queue's, plus .dlq).
+    label(ctx, dead ? 'dead letters' : 'retry', b.x + 6, b.y + b.h / 2, dead ? p.danger : p.muted, 'left', '600 10px system-ui, sans-serif');
+  } else {
+    const title = dead ? `${q.name} (dead letters)` : q.role === 'retry' ? `${q.name} (retry)` : q.name;
+    label(ctx, title, b.x + 6, b.y - 9, dead ? p.danger : p.ink, 'left', '600 12px system-ui, sans-serif');
+  }
   if (q.role === 'main') label(ctx, `ready ${count}`, b.x + b.w, b.y - 9, p.muted, 'right');
   const slots = slotsOf(b, count);
   for (let i = 0; i < slots.shown; i++) {
@@ -288,7 +332,8 @@ function drawQueue(ctx, view, b, q, qi, now, p) {
       dot(ctx, x, y, p.ready);
     }
   }
-  if (count > slots.shown) label(ctx, `+${count - slots.shown}`, b.x + 16, b.y + b.h / 2, p.muted);
+  const left = b.x + (b.inside ? INSIDE_TITLE_W : 0);
+  if (count > slots.shown) label(ctx, `+${count - slots.shown}`, left + 16, b.y + b.h / 2, p.muted);
   // Waiting out a delay or backoff: hollow dots with the arc of time left, in the queue they
   // wait in (a retry queue, or the queue itself).
   // Under the queue, unless a dead-letter or retry queue sits there: then in a row of smaller
@@ -297,8 +342,8 @@ function drawQueue(ctx, view, b, q, qi, now, p) {
   const below = q.role !== 'retry' && !view.layout.queues.some((x) => x.of === qi);
   const r = below || q.role === 'retry' ? DOT - 1 : DOT - 3;
   const step = r * 2 + (below ? 8 : 5);
-  waiting.slice(0, Math.max(0, Math.floor((b.w - 20) / step))).forEach((m, i) => {
-    const x = b.x + 12 + i * step;
+  waiting.slice(0, Math.max(0, Math.floor((b.x + b.w - left - 20) / step))).forEach((m, i) => {
+    const x = left + 12 + i * step;
     const y = q.role === 'retry' ? b.y + b.h / 2 : below ? b.y + b.h + 12 : b.y + r + 2;
     dot(ctx, x, y, p.canvas, p.ready, r);
     ring(ctx, x, y, (m.t1 - now) / Math.max(m.t1 - m.t0, 1e-9), p.muted, r + (below ? 4 : 2));

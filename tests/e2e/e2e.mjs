@@ -588,6 +588,41 @@ test('the page fits a 360 px wide screen', async ({ page }) => {
   await page.screenshot({ path: join(SHOTS, 'narrow.png'), fullPage: true });
 });
 
+// The canvas's queue column: for every preset, at sizes from a phone to a desktop (at least
+// the height the page gives that layout) and in the tutorial's short embeds, no queue box
+// overlaps another and no title (its glyphs reach 15 px above its box; a compact stack's
+// helpers carry theirs inside) runs into the box above it. The tutorial's saga iframe once
+// drew each DLQ title over its queue, and saga-styles drew seventeen queues on top of each other.
+test('queue boxes and their titles never overlap, at any size, in any preset', async ({ page }) => {
+  const problems = await page.evaluate(async () => {
+    const { loadEngine, presets, Run } = await import('./engine.js');
+    const { geometry, layoutHeight } = await import('./render.js');
+    await loadEngine();
+    const found = [];
+    for (const p of presets()) {
+      const run = new Run(p.json, 1);
+      const least = layoutHeight(run.layout);
+      const short = ['competing-consumers', 'lease-models', 'retry-strategies', 'saga-compensation'].includes(p.id);
+      const sizes = [[360, 420], [900, 280], [1400, 900]].map(([w, h]) => [w, Math.max(h, least)]);
+      for (const [w, h] of [...(short ? [[360, 320], [900, 320]] : []), ...sizes]) {
+        const boxes = geometry(run.layout, w, h).queues.filter(Boolean);
+        boxes.forEach((a, i) => boxes.forEach((b, j) => {
+          if (i === j) return;
+          const band = a.inside ? 0 : 15;
+          const across = a.x < b.x + b.w && b.x < a.x + a.w;
+          if (across && a.y - band < b.y + b.h && b.y < a.y + a.h) {
+            found.push(`${p.id} at ${w}x${h}: queue ${i} (top ${a.y.toFixed(1)}, title band ${band}) meets queue ${j} (${b.y.toFixed(1)} to ${(b.y + b.h).toFixed(1)})`);
+          }
+        }));
+        if (boxes.some((b) => b.h < 10 || b.y < 40 || b.y + b.h > h)) found.push(`${p.id} at ${w}x${h}: a box is too thin or off the canvas`);
+      }
+      run.engine.free();
+    }
+    return found;
+  });
+  assert(problems.length === 0, problems.slice(0, 5).join('; '));
+});
+
 test('the metrics chart draws depth, in flight, dead letters and throughput over time', async ({ page }) => {
   await page.selectOption('#scenario', 'retry-storm');
   const blank = await page.$eval('#metrics-chart', (c) => c.toDataURL());
