@@ -113,8 +113,8 @@ function placeQueue(layout, queues, qi, lo, hi, queueX, queueW) {
 }
 
 /**
- * The canvas height (CSS px) at which every queue stack of a layout fits in its compact form
- * and every consumer has a row of its own: the page asks for at least this much.
+ * The canvas height (CSS px) at which every queue stack of a layout fits in its compact form:
+ * the page asks for at least this much. (Consumers shrink and drop their notes by themselves.)
  */
 export function layoutHeight(layout) {
   const stacks = layout.queues.map((q, i) => i).filter((i) => layout.queues[i].role === 'main');
@@ -122,8 +122,7 @@ export function layoutHeight(layout) {
     const helpers = layout.queues.filter((q) => q.of === i).length;
     return sum + TITLE + MAIN_H.compact + helpers * (3 + HELPER_H.compact) + 8;
   }, 0);
-  const consumers = layout.consumers.length * 36;
-  return 52 + Math.max(queues, consumers);
+  return 52 + queues;
 }
 
 /** A topic box with one tape per partition; its retry and dead-letter topics below it. */
