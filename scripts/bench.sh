@@ -6,6 +6,7 @@
 #    in SimPy and in Ciw (from PyPI, into target/bench-venv), with mean waits beside Erlang C;
 #  - the same natively and in wasm at 10^6 messages (issue 3);
 #  - the cost per event at 10^3 … 10^6 in flight, and the memory of a 10^6-message run;
+#  - the mean wait of 40 seeds × 10^6 messages against Erlang C (is one run's gap noise?);
 #  - the page in headless Chromium: frame times, seek latency, load;
 #  - both fuzz targets for FUZZ_SECONDS each (default 600), and a long swarm.
 #
@@ -51,6 +52,12 @@ node -e '
 /usr/bin/time -v target/release/brokerlab run "$out/mmc-1000000.json" >/dev/null 2>"$out/time.txt"
 rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$out/time.txt")
 tag "{\"kind\": \"memory\"}" "{\"messages\": 1000000, \"max_rss_kib\": $rss}"
+
+log "mean wait over many seeds, against Erlang C"
+waits=$(for seed in $(seq 1 40); do
+  target/release/brokerlab run "$out/mmc-1000000.json" --seed "$seed" | python3 -c 'import json, sys; print(json.load(sys.stdin)["mean_wait_ms"])'
+done | python3 -c 'import json, statistics as s, sys; xs = [float(l) for l in sys.stdin]; print(json.dumps({"seeds": len(xs), "messages": 1000000, "mean_wait_ms": s.mean(xs), "stdev_ms": s.stdev(xs), "stderr_ms": s.stdev(xs) / len(xs) ** 0.5}))')
+tag '{"kind": "waits"}' "$waits"
 
 log "the page in headless Chromium"
 tag '{"kind": "page"}' "$(node benches/page.mjs)"

@@ -113,8 +113,9 @@ function placeQueue(layout, queues, qi, lo, hi, queueX, queueW) {
 }
 
 /**
- * The canvas height (CSS px) at which every queue stack of a layout fits in its compact form:
- * the page asks for at least this much. (Consumers shrink and drop their notes by themselves.)
+ * The canvas height (CSS px) at which every queue stack of a layout fits in its compact form
+ * and every consumer gets a row of 24 px (a box its jobs' rings fit in; consumers drop their
+ * notes by themselves when rows are short): the page asks for at least this much.
  */
 export function layoutHeight(layout) {
   const stacks = layout.queues.map((q, i) => i).filter((i) => layout.queues[i].role === 'main');
@@ -122,7 +123,7 @@ export function layoutHeight(layout) {
     const helpers = layout.queues.filter((q) => q.of === i).length;
     return sum + TITLE + MAIN_H.compact + helpers * (3 + HELPER_H.compact) + 8;
   }, 0);
-  return 52 + queues;
+  return 52 + Math.max(queues, layout.consumers.length * 24);
 }
 
 /** A topic box with one tape per partition; its retry and dead-letter topics below it. */
