@@ -247,6 +247,7 @@ impl Broker {
                     Overflow::DropHead => {
                         if let Some(head) = self.queues[queue as usize].ready.first() {
                             self.dead_letter_or_drop(out, now, head, DeadReason::MaxLength, DropReason::DropHead);
+                            self.expire_heads(out, now, queue);
                         }
                     }
                 }
@@ -282,8 +283,13 @@ impl Broker {
     }
 
     fn make_visible_at_arrival(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, queue: QueueId, arriving: bool) {
-        let expires_at = self.msgs[msg as usize].expires_at;
-        if expires_at < now || (expires_at == now && !arriving) {
+        let m = &self.msgs[msg as usize];
+        let expired = m.expires_at < now || (m.expires_at == now && !arriving);
+        // RMQ-21: a RabbitMQ queue expires a message only at its head; one returned behind
+        // the head past its TTL waits there (and counts in the queue's length) until then.
+        let waits_for_head = self.expires_at_head(queue)
+            && self.queues[queue as usize].ready.first().is_some_and(|head| self.msgs[head as usize].pos < m.pos);
+        if expired && !waits_for_head {
             self.set_state(msg, queue, MsgState::Delayed);
             self.expire(out, now, msg);
             return;
@@ -319,14 +325,49 @@ impl Broker {
     }
 
     /// A `TtlExpiry` timer. Only a waiting message expires now; one in flight expires when it
-    /// comes back (`make_visible`).
+    /// comes back (`make_visible`). In a RabbitMQ queue a ready message expires only at the
+    /// head (RMQ-21): behind it, it waits for `expire_heads`.
     pub fn ttl_timer(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId) {
         let m = &self.msgs[msg as usize];
         if m.expires_at != now || !matches!(m.state, MsgState::Ready | MsgState::Delayed) {
             return;
         }
+        let queue = m.queue;
+        if m.state == MsgState::Ready
+            && self.expires_at_head(queue)
+            && self.queues[queue as usize].ready.first() != Some(msg)
+        {
+            return;
+        }
         self.take_from_ready(msg);
         self.expire(out, now, msg);
+        self.expire_heads(out, now, queue);
+    }
+
+    /// RMQ-21: RabbitMQ removes (or dead-letters) expired messages only when they reach the
+    /// head of the queue. The other models expire a message at its TTL wherever it is.
+    /// (A dead letter does not expire in its DLQ here, whatever the model.)
+    fn expires_at_head(&self, queue: QueueId) -> bool {
+        let spec = self.spec(queue);
+        matches!(spec.lease, LeaseModel::RabbitMq { .. }) && !spec.is_dead_letter()
+    }
+
+    /// RMQ-21: expires the messages at the head of a RabbitMQ queue whose TTL has run out, as
+    /// the queue does whenever its head changes. Never one that arrived this instant with a TTL
+    /// that ends now: it may still be delivered at once (RMQ-19, TTL 0), else its timer
+    /// expires it.
+    pub fn expire_heads(&mut self, out: &mut Outbox, now: SimTime, queue: QueueId) {
+        if !self.expires_at_head(queue) {
+            return;
+        }
+        while let Some(head) = self.queues[queue as usize].ready.first() {
+            let m = &self.msgs[head as usize];
+            if !(m.expires_at < now || (m.expires_at == now && m.available_at < now)) {
+                return;
+            }
+            self.take_from_ready(head);
+            self.expire(out, now, head);
+        }
     }
 
     fn expire(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId) {

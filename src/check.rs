@@ -8,7 +8,7 @@
 //!   does not follow from the ones before it, and checks each delivery's receive count.
 
 use crate::message::{MsgState, Phase, StateCounts, StateKind};
-use crate::scenario::QueueRole;
+use crate::scenario::{LeaseModel, QueueRole};
 use crate::sim::Sim;
 use crate::time::SimTime;
 use crate::trace::{ConsumerId, QueueId, TraceEvent};
@@ -50,6 +50,26 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
             b.msgs.len(),
             sim.stats().published
         ));
+    }
+
+    // RMQ-19: an expired message is never delivered (one whose TTL ends the instant it
+    // arrives may be, TTL 0). RMQ-21: a RabbitMQ queue expires at its head, so an expired
+    // message may wait behind the head but never sits at it; the other models expire a
+    // waiting message at its TTL. (At the instant a TTL ends, its timer may still be due.)
+    let now = sim.now();
+    for (i, m) in b.msgs.iter().enumerate() {
+        if m.last_received_at.is_some_and(|t| t > m.expires_at) {
+            return fail(format!("m{i} was delivered after its TTL ran out at {}", m.expires_at));
+        }
+    }
+    for (qi, q) in b.queues.iter().enumerate().filter(|(_, q)| !q.spec.is_dead_letter()) {
+        let at_head = matches!(q.spec.lease, LeaseModel::RabbitMq { .. });
+        for msg in q.ready.values().take(if at_head { 1 } else { usize::MAX }) {
+            let m = b.msg(msg);
+            if m.expires_at < now {
+                return fail(format!("m{msg} waits in queue {qi} past its TTL ({})", m.expires_at));
+            }
+        }
     }
 
     // Placement: each ready set holds exactly that queue's visible messages, at their positions.

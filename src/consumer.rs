@@ -674,6 +674,7 @@ impl Sim {
     pub(crate) fn dispatch(&mut self, queue: u32) {
         let now = self.now;
         loop {
+            self.broker.expire_heads(&mut self.out, now, queue);
             let Some(msg) = self.broker.next_deliverable(queue) else { return };
             let consumers = &self.consumers;
             let specs = &self.scenario.consumers;

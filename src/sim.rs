@@ -5,7 +5,7 @@
 
 use crate::broker::{Broker, SendAttrs, Sent};
 use crate::consumer::{poisson_gap, Consumer};
-use crate::message::{Phase, StateCounts};
+use crate::message::{MsgState, Phase, StateCounts};
 use crate::rng::Prng;
 use crate::scenario::{index_u32, limits, Op, ProducerRole, Scenario, Schedule, Target};
 use crate::stream::Streams;
@@ -709,7 +709,13 @@ impl Sim {
     fn script_receive(&mut self, consumer: ConsumerId, queue: QueueId, max: u32) {
         let now = self.now;
         let mut got = 0;
+        self.broker.expire_heads(&mut self.out, now, queue);
         for msg in self.broker.batch(queue, max) {
+            // RMQ-21: each delivery moves the head; what expired behind it expires now instead.
+            self.broker.expire_heads(&mut self.out, now, queue);
+            if !matches!(self.broker.msg(msg).state, MsgState::Ready | MsgState::DeadLettered) {
+                continue;
+            }
             if let Some(receipt) = self.broker.deliver(&mut self.out, now, msg, consumer, Phase::Processing, now) {
                 self.stats.deliveries += 1;
                 let h = crate::consumer::Held { msg, receipt, auto_acked: false };
@@ -717,6 +723,7 @@ impl Sim {
                 got += 1;
             }
         }
+        self.broker.expire_heads(&mut self.out, now, queue);
         if got == 0 {
             self.out.emit(TraceEvent::ReceivedNothing { at: now, consumer, queue });
         }

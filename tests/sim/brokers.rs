@@ -520,6 +520,45 @@ fn rabbitmq_ttl_zero_delivers_only_what_can_go_at_once() {
     assert_eq!(d.msg("m2").state, MsgState::Acked, "free again");
 }
 
+/// A queue `q` of `model` and a script: at 0 s, m-long (TTL 10 s) then m-short (TTL 1 s) are
+/// sent; at 5 s, consumer `a` receives one.
+fn ttl_behind_the_head(model: &str) -> Driver {
+    Driver::new(&scenario(
+        &format!(
+            r#"{{"name": "q", "lease": {{"model": "{model}"}}, "dead_letter": true, "on_expire": "dead_letter"}}"#
+        ),
+        r#"{"at_ms": 0, "op": "send", "to": "q", "message": "m-long", "ttl_ms": 10000},
+           {"at_ms": 0, "op": "send", "to": "q", "message": "m-short", "ttl_ms": 1000},
+           {"at_ms": 5000, "op": "receive", "consumer": "a"}"#,
+    ))
+}
+
+#[test]
+fn rabbitmq_expires_a_message_only_when_it_reaches_the_head() {
+    // RMQ-21: m-short's TTL runs out at 1 s, but m-long is in front of it: it stays in the
+    // queue (and counts in its length) until the head moves on. RMQ-19: it is never delivered.
+    let mut d = ttl_behind_the_head("rabbitmq");
+    d.to(2000.0);
+    assert_eq!(d.msg("m-short").state, MsgState::Ready, "expired, but behind the head: still waiting");
+    assert_eq!(d.sim.counts(d.queue("q")).get(MsgState::Ready.kind()), 2, "and it counts in the length");
+    let at_receive = d.to(5000.0);
+    assert_eq!(deliveries(&at_receive).len(), 1, "one delivery: the head");
+    assert_eq!(
+        d.msg("m-long").state.kind(),
+        MsgState::InFlight { consumer: 0, phase: brokerlab::message::Phase::Processing }.kind()
+    );
+    assert_eq!(d.msg("m-short").state, MsgState::DeadLettered, "at the head now: dead-lettered at 5 s");
+    assert_eq!(dead_lettered(&at_receive), vec![DeadReason::Expired]);
+
+    // SQS and Service Bus expire it at its TTL, wherever it waits.
+    for model in ["sqs", "service_bus"] {
+        let mut d = ttl_behind_the_head(model);
+        let early = d.to(2000.0);
+        assert_eq!(d.msg("m-short").state, MsgState::DeadLettered, "{model}: gone at 1 s");
+        assert_eq!(dead_lettered(&early), vec![DeadReason::Expired], "{model}");
+    }
+}
+
 #[test]
 fn rabbitmq_quorum_without_a_limit_requeues_to_the_back() {
     // RMQ-6 (4.0–4.2): with the delivery limit disabled (-1) a returned message goes to the back.
