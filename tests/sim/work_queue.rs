@@ -168,6 +168,38 @@ fn mmc_matches_erlang_c() {
     }
 }
 
+/// QT-2, Little's law on the sample path: a run that starts and ends empty has
+/// ∫ Lq(t) dt = Σ Wq exactly, the area under the queue the page draws equal to the waits the
+/// engine reports, to the microsecond. So the time-average depth is λ·Wq of this very run.
+#[test]
+fn the_queue_drawn_over_time_holds_exactly_the_waits_reported() {
+    let json = load_json("mmc-erlang-c")
+        .replace(r#""rate_per_s": 9 }"#, r#""rate_per_s": 9, "count": 20000 }"#)
+        .replace(r#""duration_ms": 300000"#, r#""duration_ms": 3000000"#);
+    let scenario = Scenario::from_json(&json).expect("valid");
+    let mut sim = Sim::new(scenario.clone(), 7);
+    sim.run_until(scenario.end(), u64::MAX).expect("runs");
+    let (mut depth, mut last, mut area, mut peak) = (0u64, 0u64, 0u128, 0u64);
+    for event in sim.drain_trace() {
+        let at = event.at().as_micros();
+        area += u128::from(depth) * u128::from(at - last);
+        last = at;
+        match event {
+            brokerlab::TraceEvent::Enqueued { depth: d, .. } => {
+                depth += 1;
+                assert_eq!(depth, u64::from(d), "the trace's own depth agrees");
+            }
+            brokerlab::TraceEvent::Delivered { .. } => depth -= 1,
+            _ => {}
+        }
+        peak = peak.max(depth);
+    }
+    let stats = sim.stats();
+    assert_eq!((depth, stats.deliveries), (0, 20_000), "empty at both ends, everything delivered once");
+    assert!(peak > 20, "a queue formed (peak {peak}): the identity is not trivially 0 = 0");
+    assert_eq!(area, u128::from(stats.wait_total.as_micros()), "∫ Lq dt = Σ Wq");
+}
+
 fn mean_and_standard_error(xs: &[f64]) -> (f64, f64) {
     let n = xs.len() as f64;
     let mean = xs.iter().sum::<f64>() / n;
