@@ -177,6 +177,8 @@ struct NamedConsumer<'a> {
     name: &'a str,
     queue: u32,
     prefetch: u32,
+    /// RabbitMQ's prefetch 0 (RMQ-3), held to the engine's limit: the page says "unlimited".
+    unlimited: bool,
     concurrency: u32,
     /// An autoscaled instance that starts on standby.
     standby: bool,
@@ -258,6 +260,7 @@ impl Engine {
                     name: &c.name,
                     queue: c.queue,
                     prefetch: c.prefetch,
+                    unlimited: c.prefetch == crate::scenario::limits::PREFETCH_MAX,
                     concurrency: c.concurrency,
                     standby: c.standby,
                 })

@@ -124,3 +124,18 @@ fn every_preset_under_a_hundred_seeds_reaches_the_golden_hash_in_chromium() {
         Err(wrong) => panic!("{} runs differ in Chromium, first: {:#?}", wrong.len(), &wrong[..wrong.len().min(5)]),
     }
 }
+
+/// RMQ-3 crosses the door: a RabbitMQ consumer with prefetch 0 is unlimited (the page says so),
+/// one with a number is not.
+#[wasm_bindgen_test]
+fn an_unlimited_rabbitmq_prefetch_crosses_as_unlimited() {
+    let json = r#"{"name": "t", "duration_ms": 1000, "queues": [{"name": "q"}],
+        "producers": [{"name": "p", "to": "q", "schedule": {"kind": "fixed_rate", "interval_ms": 100}}],
+        "consumers": [{"name": "all", "from": "q", "prefetch": 0}, {"name": "some", "from": "q", "prefetch": 5}]}"#;
+    let engine = Engine::new(json, 1.0).map_err(JsValue::from).expect("engine");
+    let layout = engine.layout().map_err(JsValue::from).expect("layout");
+    let consumers = js_sys::Array::from(&get(&layout, "consumers"));
+    let unlimited = |i: u32| get(&consumers.get(i), "unlimited").as_bool();
+    assert_eq!((unlimited(0), unlimited(1)), (Some(true), Some(false)));
+    assert_eq!(get(&consumers.get(1), "prefetch").as_f64(), Some(5.0));
+}

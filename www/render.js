@@ -358,7 +358,7 @@ function drawConsumer(ctx, view, c, cons, ci, now, p) {
   box(ctx, c, idle ? p.canvas : p.node, alive ? p.edge : p.danger, !alive || idle);
   label(ctx, cons.name, c.x + 8, c.y + Math.min(12, c.h / 2), !alive ? p.danger : idle ? p.muted : p.ink, 'left', c.h >= 24 ? '12px system-ui, sans-serif' : '10px system-ui, sans-serif');
   const note = !alive ? 'crashed' : idle ? (jobs.length ? 'draining' : 'standby')
-    : `prefetch ${cons.prefetch}` + (cons.concurrency > 1 ? ` · ${cons.concurrency} at once` : '');
+    : `prefetch ${cons.unlimited ? 'unlimited' : cons.prefetch}` + (cons.concurrency > 1 ? ` · ${cons.concurrency} at once` : '');
   // Crowded (many consumers): the box holds its name and its work; the note would overlap.
   const roomy = c.h >= 24;
   if (roomy) label(ctx, note, c.x + c.w, c.y - 8, alive ? p.muted : p.danger, 'right', '11px system-ui, sans-serif');

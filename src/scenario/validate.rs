@@ -427,6 +427,9 @@ fn producers(
     Ok(out)
 }
 
+/// RMQ-3: a quorum queue delivers at most 2,000 unacknowledged messages to one consumer.
+const QUORUM_PREFETCH_MAX: u32 = 2_000;
+
 fn consumers(
     raw: Vec<raw::Consumer>,
     queues: &mut Vec<QueueSpec>,
@@ -440,13 +443,23 @@ fn consumers(
         let at = format!("consumers[{i}]");
         check_new_name(&format!("{at}.name"), &c.name, out.iter().map(|x| &x.name), "consumer")?;
         let queue = queue_ref(&format!("{at}.from"), &c.from, queues)?;
-        if c.prefetch < 1 {
-            return err(format!("{at}.prefetch"), "must be at least 1");
-        }
-        let prefetch = match u32::try_from(c.prefetch) {
-            Ok(p) if p <= limits::PREFETCH_MAX => p,
-            _ => return err(format!("{at}.prefetch"), format!("must be at most {}", limits::PREFETCH_MAX)),
+        // RMQ-3: on RabbitMQ, prefetch 0 means unlimited (here: the engine's limit), and a
+        // quorum queue caps the effective prefetch at 2,000.
+        let rabbit = match queues[queue as usize].lease {
+            LeaseModel::RabbitMq { quorum, .. } => Some(quorum),
+            _ => None,
         };
+        let prefetch = match (c.prefetch, rabbit) {
+            (0, Some(_)) => limits::PREFETCH_MAX,
+            (p, _) if p < 1 => {
+                return err(format!("{at}.prefetch"), "must be at least 1 (0, unlimited, is RabbitMQ's alone)")
+            }
+            (p, _) => match u32::try_from(p) {
+                Ok(p) if p <= limits::PREFETCH_MAX => p,
+                _ => return err(format!("{at}.prefetch"), format!("must be at most {}", limits::PREFETCH_MAX)),
+            },
+        };
+        let prefetch = if rabbit == Some(true) { prefetch.min(QUORUM_PREFETCH_MAX) } else { prefetch };
         let concurrency = match u32::try_from(c.concurrency) {
             Ok(n) if (1..=prefetch).contains(&n) => n,
             _ => return err(format!("{at}.concurrency"), format!("must be from 1 to the prefetch, {prefetch}")),

@@ -46,6 +46,29 @@ fn the_base_scenario_and_every_preset_are_valid() {
 }
 
 #[test]
+fn prefetch_zero_is_unlimited_on_rabbitmq_and_a_quorum_queue_caps_it_at_2000() {
+    // RMQ-3. BASE's queue is RabbitMQ classic.
+    let with = |queue: &str, prefetch: u32| {
+        let json = BASE
+            .replace(r#"{ "name": "q" }"#, queue)
+            .replace(r#""from": "q","#, &format!(r#""from": "q", "prefetch": {prefetch},"#));
+        Scenario::from_json(&json).map(|s| s.consumers[0].prefetch).map_err(|e| e.to_string())
+    };
+    let limit = brokerlab::scenario::limits::PREFETCH_MAX;
+    assert_eq!(with(r#"{ "name": "q" }"#, 0), Ok(limit), "classic: unlimited, to the engine's limit");
+    assert_eq!(with(r#"{ "name": "q" }"#, 5000), Ok(5000));
+    let quorum = r#"{ "name": "q", "lease": { "model": "rabbitmq", "queue_type": "quorum" } }"#;
+    assert_eq!(with(quorum, 0), Ok(2000), "quorum: unlimited is 2,000");
+    assert_eq!(with(quorum, 5000), Ok(2000), "quorum: capped at 2,000");
+    assert_eq!(with(quorum, 20), Ok(20));
+    let sqs = r#"{ "name": "q", "lease": { "model": "sqs" } }"#;
+    assert_eq!(
+        with(sqs, 0),
+        Err("consumers[0].prefetch: must be at least 1 (0, unlimited, is RabbitMQ's alone)".to_string())
+    );
+}
+
+#[test]
 fn errors_name_the_path_and_the_reason() {
     use serde_json::json;
     let cases: &[(&str, serde_json::Value, &str)] = &[
@@ -56,7 +79,11 @@ fn errors_name_the_path_and_the_reason() {
         ("/duration_ms", json!(3_153_600_000_000u64), "duration_ms: must be at most 604800000 (7 days)"),
         ("/colour", json!("red"), "colour: unknown field `colour`"),
         ("/queues/0/depth", json!(3), "queues[0].depth: unknown field `depth`, expected one of `name`, `lease`"),
-        ("/consumers/0/prefetch", json!(0), "consumers[0].prefetch: must be at least 1"),
+        (
+            "/consumers/0/prefetch",
+            json!(-1),
+            "consumers[0].prefetch: must be at least 1 (0, unlimited, is RabbitMQ's alone)",
+        ),
         ("/consumers/0/prefetch", json!(1_000_000), "consumers[0].prefetch: must be at most 10000"),
         ("/consumers/0/from", json!("nope"), "consumers[0].from: no queue is named \"nope\""),
         ("/producers/0/schedule/count", json!(-3), "producers[0].schedule.count: must be at least 1"),
