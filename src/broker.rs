@@ -94,6 +94,9 @@ pub struct Broker {
     pub latency: Duration,
     next_receipt: u32,
     dirty: u64,
+    /// Queues (one bit each) that have held a message with a TTL: only they can have an
+    /// expired head, so `expire_heads` costs the hot path one test.
+    with_ttl: u64,
     /// Per queue, the deadlines of the leases it granted, in order: a delivery's deadline is
     /// always `now + that queue's lease`, so they arrive sorted. One `LeaseCheck` per queue is
     /// armed at the front; settled leases are skipped when they reach it. (Extensions, which
@@ -130,6 +133,7 @@ impl Broker {
             latency: scenario.latency,
             next_receipt: 0,
             dirty: 0,
+            with_ttl: 0,
             lease_fifo: vec![VecDeque::new(); scenario.queues.len()],
             lease_armed: vec![None; scenario.queues.len()],
         }
@@ -255,6 +259,7 @@ impl Broker {
         }
         if self.msgs[msg as usize].expires_at != SimTime::MAX {
             out.schedule(self.msgs[msg as usize].expires_at, Event::TtlExpiry { msg });
+            self.with_ttl |= 1 << queue;
         }
         let pos = self.queues[queue as usize].take_pos();
         self.msgs[msg as usize].pos = pos;
@@ -357,7 +362,7 @@ impl Broker {
     /// that ends now: it may still be delivered at once (RMQ-19, TTL 0), else its timer
     /// expires it.
     pub fn expire_heads(&mut self, out: &mut Outbox, now: SimTime, queue: QueueId) {
-        if !self.expires_at_head(queue) {
+        if self.with_ttl & (1 << queue) == 0 || !self.expires_at_head(queue) {
             return;
         }
         while let Some(head) = self.queues[queue as usize].ready.first() {
