@@ -506,8 +506,8 @@ test('the scenario editor reports errors at their path and never breaks the runn
   await page.waitForFunction(() => document.querySelector('#editor-text').value.length > 0, null, { timeout: 5000 });
   const text = await page.$eval('#editor-text', (t) => t.value);
   assert(text.includes('"name": "Competing consumers"'), 'the editor opens on the current scenario');
-  await page.fill('#editor-text', text.replace('"prefetch": 1', '"prefetch": 0'));
-  await waitText(page, '#editor-status', (t) => t === 'consumers[0].prefetch: must be at least 1', 'a path-specific error');
+  await page.fill('#editor-text', text.replace('"prefetch": 1', '"prefetch": 20000'));
+  await waitText(page, '#editor-status', (t) => t === 'consumers[0].prefetch: must be at most 10000', 'a path-specific error');
   assert(await page.$eval('#editor-run', (b) => b.disabled), 'an invalid scenario cannot be run');
   await page.fill('#editor-text', text.slice(0, 40));
   await waitText(page, '#editor-status', (t) => t.includes('EOF while parsing'), 'a syntax error, located');
