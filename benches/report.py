@@ -53,7 +53,7 @@ line("frame p95, 5,000 in motion", f"{f['5000']['p95_ms']:.1f} ms", "<= 16.7 ms"
 s = page["seek"]
 line(f"seek, run of {n(s['events'])} events", f"p50 {s['p50_ms']:.0f}, max {s['max_ms']:.0f} ms", "<= 50 ms")
 line("load, gzipped", f"{page['load']['gzip_total'] / 1024:.0f} KiB", "<= 250 KiB")
-line("first frame", f"{page['load']['first_frame_ms']:.0f} ms", "<= 500 ms")
+line("first frame (median of 5 cold)", f"{page['load']['first_frame_ms']:.0f} ms (max {page['load']['first_frame_max_ms']:.0f})", "<= 500 ms")
 for t, r in fuzz.items():
     line(f"fuzz {t}, {r['seconds']} s", f"{n(r['executions'])} execs, {r['crashes']} crashes", "0 crashes")
 line(f"swarm, {n(swarm['seeds'])} seeds", f"{n(swarm['operations'])} ops, {swarm['violations']} violations", "0")
@@ -170,7 +170,7 @@ node benches/page.mjs       # headless Chromium, --disable-gpu-vsync --disable-f
 |---|---:|---:|
 | seek, run of {n(s['events'])} events, {s['seeks']} seeks | p50 {s['p50_ms']:.0f} ms, max {s['max_ms']:.0f} ms | ≤ 50 ms ({status(s['max_ms'] <= 50)}) |
 | load: wasm + JS + CSS + HTML, gzipped | {page['load']['gzip_total'] / 1024:.0f} KiB | ≤ 250 KiB ({status(page['load']['gzip_total'] <= 250 * 1024)}) |
-| first frame after navigation | {page['load']['first_frame_ms']:.0f} ms | ≤ 500 ms ({status(page['load']['first_frame_ms'] <= 500)}) |
+| first frame after navigation (median of 5 cold loads; worst {page['load']['first_frame_max_ms']:.0f} ms) | {page['load']['first_frame_ms']:.0f} ms | ≤ 500 ms ({status(page['load']['first_frame_ms'] <= 500)}) |
 
 Seeking restores the nearest snapshot and replays from it. Snapshots are taken every 2,000
 events; an engine snapshot shares every chunk of messages and records it has not changed since
