@@ -215,6 +215,17 @@ function slotsOf(b, count) {
 }
 
 /**
+ * Where a consumer's `i`-th job (of the first four) is drawn: right-aligned, below the name in
+ * a roomy box; in a crowded one (under 24 px) centred, and small enough that its lease ring
+ * (2 px wider than the dot, plus its stroke) stays inside the box.
+ */
+export function jobAt(c, i) {
+  const roomy = c.h >= 24;
+  const r = roomy ? DOT : Math.max(2, Math.min(DOT, c.h / 2 - 5));
+  return { x: c.x + c.w - 16 - i * (DOT * 2 + 10), y: c.y + c.h / 2 + (roomy ? 4 : 0), r };
+}
+
+/**
  * Draws the whole frame.
  * opts: {width, height, palette, motion}; palette holds the theme's CSS colors.
  */
@@ -288,7 +299,7 @@ function positionOf(view, g, id) {
   for (let ci = 0; ci < view.layout.consumers.length; ci++) {
     const i = view.jobs[ci].findIndex((j) => j.id === id);
     const c = g.consumers[ci];
-    if (i >= 0 && i < 4) return { x: c.x + c.w - 16 - i * (DOT * 2 + 10), y: c.y + c.h / 2 + 4 };
+    if (i >= 0 && i < 4) return jobAt(c, i);
   }
   return undefined;
 }
@@ -362,18 +373,16 @@ function drawConsumer(ctx, view, c, cons, ci, now, p) {
   // Crowded (many consumers): the box holds its name and its work; the note would overlap.
   const roomy = c.h >= 24;
   if (roomy) label(ctx, note, c.x + c.w, c.y - 8, alive ? p.muted : p.danger, 'right', '11px system-ui, sans-serif');
-  const step = DOT * 2 + 10;
   jobs.slice(0, 4).forEach((job, i) => {
     const m = view.messages.get(job.id);
-    const x = c.x + c.w - 16 - i * step;
-    const y = c.y + c.h / 2 + 4;
+    const { x, y, r } = jobAt(c, i);
     // A job whose message is no longer leased to this consumer is stale: its ack will be refused.
     const stale = !m || m.consumer !== ci;
     if (stale) {
-      dot(ctx, x, y, p.canvas, p.muted);
+      dot(ctx, x, y, p.canvas, p.muted, r);
     } else {
-      dot(ctx, x, y, p.inflight);
-      if (m.leaseUntil > 0) ring(ctx, x, y, (m.leaseUntil - now) / Math.max(m.leaseUntil - m.leaseFrom, 1e-9), p.inflight);
+      dot(ctx, x, y, p.inflight, null, r);
+      if (m.leaseUntil > 0) ring(ctx, x, y, (m.leaseUntil - now) / Math.max(m.leaseUntil - m.leaseFrom, 1e-9), p.inflight, r + (r < DOT ? 2 : 4));
     }
     if (i === 0) {
       if (roomy) label(ctx, stale ? `m${job.id} (stale)` : `m${job.id}`, x - 14, y, stale ? p.muted : p.ink, 'right', '11px ui-monospace, monospace');
@@ -398,7 +407,7 @@ function drawPulse(ctx, g, pulse, now, motion, p) {
   const grp = pulse.group >= 0 ? g.groups[pulse.group] : undefined;
   const at = grp ? { x: grp.x + grp.w - 14, y: grp.y + 12 }
     : pulse.consumer >= 0 && g.consumers[pulse.consumer]
-    ? { x: g.consumers[pulse.consumer].x + g.consumers[pulse.consumer].w - 16, y: g.consumers[pulse.consumer].y + g.consumers[pulse.consumer].h / 2 + 4 }
+    ? jobAt(g.consumers[pulse.consumer], 0)
     : g.queues[pulse.queue] ? exit(g.queues[pulse.queue]) : null;
   if (!at) return;
   ctx.globalAlpha = 1 - t;
@@ -764,7 +773,7 @@ export function hitTest(view, w, h, x, y) {
     const c = g.consumers[ci];
     const jobs = view.jobs[ci];
     for (let i = 0; i < Math.min(jobs.length, 4); i++) {
-      if (near({ x: c.x + c.w - 16 - i * (DOT * 2 + 10), y: c.y + c.h / 2 + 4 })) return jobs[i].id;
+      if (near(jobAt(c, i))) return jobs[i].id;
     }
   }
   return undefined;

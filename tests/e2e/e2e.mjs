@@ -593,10 +593,10 @@ test('the page fits a 360 px wide screen', async ({ page }) => {
 // overlaps another and no title (its glyphs reach 15 px above its box; a compact stack's
 // helpers carry theirs inside) runs into the box above it. The tutorial's saga iframe once
 // drew each DLQ title over its queue, and saga-styles drew seventeen queues on top of each other.
-test('queue boxes and their titles never overlap, at any size, in any preset', async ({ page }) => {
+test('queue boxes and their titles never overlap, and jobs stay in their consumers, at any size, in any preset', async ({ page }) => {
   const problems = await page.evaluate(async () => {
     const { loadEngine, presets, Run } = await import('./engine.js');
-    const { geometry, layoutHeight } = await import('./render.js');
+    const { geometry, jobAt, layoutHeight } = await import('./render.js');
     await loadEngine();
     const found = [];
     for (const p of presets()) {
@@ -615,6 +615,11 @@ test('queue boxes and their titles never overlap, at any size, in any preset', a
           }
         }));
         if (boxes.some((b) => b.h < 10 || b.y < 40 || b.y + b.h > h)) found.push(`${p.id} at ${w}x${h}: a box is too thin or off the canvas`);
+        // A consumer's jobs (their dots and strokes) stay inside its box, however many consumers.
+        for (const c of geometry(run.layout, w, h).consumers.filter(Boolean)) {
+          const { y, r } = jobAt(c, 0);
+          if (y - r - 1 < c.y || y + r + 1 > c.y + c.h) found.push(`${p.id} at ${w}x${h}: a job dot (r ${r}) spills out of a ${c.h.toFixed(1)} px consumer`);
+        }
       }
       run.engine.free();
     }
