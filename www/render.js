@@ -254,7 +254,9 @@ export function draw(ctx, view, now, opts) {
     const from = g.queues[q.of];
     const to = g.queues[i];
     ctx.setLineDash([3, 3]);
-    line({ x: to.x + to.w / 2, y: from.y + from.h }, { x: to.x + to.w / 2, y: to.y });
+    // Down to the helper's title, not through it (a compact helper has its title inside).
+    const end = to.inside ? to.y : to.y - 16;
+    if (end > from.y + from.h) line({ x: to.x + to.w / 2, y: from.y + from.h }, { x: to.x + to.w / 2, y: end });
     ctx.setLineDash([]);
   });
 
