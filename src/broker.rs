@@ -378,7 +378,12 @@ impl Broker {
     fn expire(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId) {
         let queue = self.msgs[msg as usize].queue;
         if self.spec(queue).expire_to_dlq {
-            self.dead_letter(out, now, msg, DeadReason::Expired);
+            // RabbitMQ's word is `expired` (RMQ-10); Service Bus says TTLExpiredException (ASB-6).
+            let reason = match self.spec(queue).lease {
+                LeaseModel::ServiceBus { .. } => DeadReason::TtlExpired,
+                _ => DeadReason::Expired,
+            };
+            self.dead_letter(out, now, msg, reason);
         } else {
             self.set_state(msg, queue, MsgState::Expired);
             out.emit(TraceEvent::Expired { at: now, msg, queue });

@@ -66,9 +66,14 @@ pub fn scenario_json(seed: u64) -> String {
             queue["dead_letter"] = json!(true);
         }
         if chance(r, 25) {
-            queue["ttl_ms"] = json!(1000 + r.below(5000));
-            let dlq = queue.get("dead_letter").is_some() || model == "service_bus";
-            queue["on_expire"] = json!(if dlq && chance(r, 50) { "dead_letter" } else { "drop" });
+            if model == "sqs" {
+                // SQS-17: a retention period of at least a minute, past which messages go.
+                queue["ttl_ms"] = json!(60_000 + r.below(30_000));
+            } else {
+                queue["ttl_ms"] = json!(1000 + r.below(5000));
+                let dlq = queue.get("dead_letter").is_some() || model == "service_bus";
+                queue["on_expire"] = json!(if dlq && chance(r, 50) { "dead_letter" } else { "drop" });
+            }
         }
         if chance(r, 20) {
             queue["max_length"] = json!(2 + r.below(10));

@@ -73,6 +73,8 @@ reasons! {
         AttemptsExhausted = 6, "attempts exhausted";
         /// The consumer classed the error as permanent.
         PermanentError = 7, "permanent error";
+        /// Service Bus, dead-lettering on expiration: its own reason (ASB-6).
+        TtlExpired = 8, "TTLExpiredException";
     }
 }
 

@@ -129,6 +129,9 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
 
 // --- Queues ----------------------------------------------------------------------------------
 
+/// SQS-17: MessageRetentionPeriod is 60 s to 14 days (longer than any run here).
+const SQS_RETENTION_MS_MIN: u64 = 60_000;
+
 fn queues(raw: Vec<raw::Queue>) -> Result<Vec<QueueSpec>, ScenarioError> {
     check_count("queues", raw.len(), 0, limits::QUEUES_MAX)?;
     let mut out: Vec<QueueSpec> = Vec::with_capacity(raw.len() * 2);
@@ -168,8 +171,23 @@ fn queues(raw: Vec<raw::Queue>) -> Result<Vec<QueueSpec>, ScenarioError> {
             None => forced,
         };
         let ttl = q.ttl_ms.map(|v| ms(&format!("{at}.ttl_ms"), v, as_f64(limits::DURATION_MS_MAX))).transpose()?;
+        // SQS-17: on SQS a TTL is the retention period, at least 60 s, and a message past it is
+        // deleted, never dead-lettered.
+        let sqs = matches!(lease, LeaseModel::Sqs { .. });
+        if sqs && ttl.is_some_and(|t| t < Duration::from_millis(SQS_RETENTION_MS_MIN)) {
+            return err(
+                format!("{at}.ttl_ms"),
+                format!("an SQS queue's retention period is at least {SQS_RETENTION_MS_MIN} ms (SQS-17)"),
+            );
+        }
         let expire_to_dlq = match q.on_expire.as_deref() {
             None | Some("drop") => false,
+            Some("dead_letter") if sqs => {
+                return err(
+                    format!("{at}.on_expire"),
+                    "SQS deletes a message past its retention period; it never dead-letters it (SQS-17)",
+                )
+            }
             Some("dead_letter") if wants_dlq => true,
             Some("dead_letter") => {
                 return err(
@@ -704,6 +722,12 @@ fn script(raw: Vec<raw::ScriptStep>, known: &Known, names: &mut Vec<String>) -> 
                     check_name(&format!("{at_path}.dedup_id"), d)?;
                 }
                 let max = as_f64(limits::DURATION_MS_MAX);
+                if ttl_ms.is_some() && matches!(queues[queue as usize].lease, LeaseModel::Sqs { .. }) {
+                    return err(
+                        format!("{at_path}.ttl_ms"),
+                        "SQS has no per-message TTL; the queue's retention period applies (SQS-17)",
+                    );
+                }
                 let ttl = ttl_ms.map(|v| ms(&format!("{at_path}.ttl_ms"), v, max)).transpose()?;
                 let delay = delay_ms.map(|v| ms(&format!("{at_path}.delay_ms"), v, 900_000.0)).transpose()?;
                 Op::Send { queue, name, group, dedup_id, ttl, delay, poison }

@@ -550,13 +550,27 @@ fn rabbitmq_expires_a_message_only_when_it_reaches_the_head() {
     assert_eq!(d.msg("m-short").state, MsgState::DeadLettered, "at the head now: dead-lettered at 5 s");
     assert_eq!(dead_lettered(&at_receive), vec![DeadReason::Expired]);
 
-    // SQS and Service Bus expire it at its TTL, wherever it waits.
-    for model in ["sqs", "service_bus"] {
-        let mut d = ttl_behind_the_head(model);
-        let early = d.to(2000.0);
-        assert_eq!(d.msg("m-short").state, MsgState::DeadLettered, "{model}: gone at 1 s");
-        assert_eq!(dead_lettered(&early), vec![DeadReason::Expired], "{model}");
-    }
+    // Service Bus expires it at its TTL, wherever it waits, with its own reason (ASB-6).
+    let mut d = ttl_behind_the_head("service_bus");
+    let early = d.to(2000.0);
+    assert_eq!(d.msg("m-short").state, MsgState::DeadLettered, "gone at 1 s");
+    assert_eq!(dead_lettered(&early), vec![DeadReason::TtlExpired]);
+    assert_eq!(DeadReason::TtlExpired.as_str(), "TTLExpiredException");
+}
+
+#[test]
+fn sqs_deletes_what_outlives_its_retention_period_and_never_dead_letters_it() {
+    // SQS-17: a queue's retention period (at least 60 s); past it the message is deleted,
+    // even on a queue with a redrive policy. SQS has no per-message TTL.
+    let mut d = Driver::new(&scenario(
+        r#"{"name": "q", "lease": {"model": "sqs", "max_receive_count": 3}, "ttl_ms": 60000}"#,
+        r#"{"at_ms": 0, "op": "send", "to": "q", "message": "m0"}"#,
+    ));
+    d.to(59_999.0);
+    assert_eq!(d.msg("m0").state, MsgState::Ready);
+    let at_retention = d.to(60_000.0);
+    assert_eq!(d.msg("m0").state, MsgState::Expired, "deleted at 60 s");
+    assert!(dead_lettered(&at_retention).is_empty(), "not dead-lettered");
 }
 
 #[test]

@@ -69,6 +69,35 @@ fn prefetch_zero_is_unlimited_on_rabbitmq_and_a_quorum_queue_caps_it_at_2000() {
 }
 
 #[test]
+fn sqs_ttl_is_a_retention_period_of_at_least_a_minute_and_never_dead_letters() {
+    // SQS-17.
+    let queue = |extra: &str| {
+        let json = BASE.replace(
+            r#"{ "name": "q" }"#,
+            &format!(r#"{{ "name": "q", "lease": {{ "model": "sqs" }}, "dead_letter": true{extra} }}"#),
+        );
+        Scenario::from_json(&json).map(|_| ()).map_err(|e| e.to_string())
+    };
+    assert_eq!(queue(r#", "ttl_ms": 60000"#), Ok(()));
+    assert_eq!(
+        queue(r#", "ttl_ms": 59999"#),
+        Err("queues[0].ttl_ms: an SQS queue's retention period is at least 60000 ms (SQS-17)".to_string())
+    );
+    assert_eq!(
+        queue(r#", "ttl_ms": 60000, "on_expire": "dead_letter""#),
+        Err("queues[0].on_expire: SQS deletes a message past its retention period; it never dead-letters it (SQS-17)"
+            .to_string())
+    );
+    let send = BASE
+        .replace(r#"{ "name": "q" }"#, r#"{ "name": "q", "lease": { "model": "sqs" } }"#)
+        .replace(r#""consumers""#, r#""script": [{"at_ms": 0, "op": "send", "to": "q", "ttl_ms": 5000}], "consumers""#);
+    assert_eq!(
+        Scenario::from_json(&send).map(|_| ()).map_err(|e| e.to_string()),
+        Err("script[0].ttl_ms: SQS has no per-message TTL; the queue's retention period applies (SQS-17)".to_string())
+    );
+}
+
+#[test]
 fn errors_name_the_path_and_the_reason() {
     use serde_json::json;
     let cases: &[(&str, serde_json::Value, &str)] = &[
