@@ -137,6 +137,9 @@ pub fn scenario_json(seed: u64) -> String {
             "hang_ms": 1000 + r.below(8000),
             "restart_ms": 200 + r.below(3000),
         });
+        if model(q, &queues) == "rabbitmq" && chance(r, 10) {
+            consumer["prefetch"] = json!(0); // RMQ-3: unlimited
+        }
         if chance(r, 30) {
             consumer["ack"] = json!("before_processing");
         }
