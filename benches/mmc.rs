@@ -33,7 +33,7 @@ pub fn mmc_json(messages: u64) -> String {
 fn main() {
     let messages: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
     let scenario = Scenario::from_json(&mmc_json(messages)).expect("valid benchmark scenario");
-    let runs = 3;
+    let runs = 7; // best of 7: this VM has noisy neighbours, and the best run is the engine's own speed
     let mut best = f64::MAX;
     let mut summary = None;
     for _ in 0..runs {

@@ -85,7 +85,7 @@ names the command that produced it; `scripts/bench.sh` runs them all and prints 
 ## The engine against SimPy and Ciw (issue 8)
 
 The same M/M/c model everywhere: Poisson arrivals at λ = 9/s, exponential service at μ = 1/s,
-c = 10 servers, one FIFO queue, 200,000 messages, best of 3. SimPy and Ciw come from PyPI
+c = 10 servers, one FIFO queue, 200,000 messages, best of 7 (this VM has noisy neighbours). SimPy and Ciw come from PyPI
 (`benches/python/requirements.txt`), installed by the bench command into `target/bench-venv`.
 Each reports its mean wait in the queue beside Erlang C's, so that the work is the same.
 
