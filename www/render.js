@@ -80,6 +80,8 @@ const MAIN_H = { full: 40, roomy: 24, compact: 16 };
 const HELPER_H = { full: 30, roomy: 18, compact: 12 };
 /** In a compact stack a helper's title sits inside its box, left; its dots keep clear of it. */
 const INSIDE_TITLE_W = 74;
+/** A consumer box at least this high shows its note and job label; under it, it is crowded. */
+const ROOMY_CONSUMER_H = 24;
 
 /**
  * A main queue with its retry and dead-letter queues stacked under it. Roomy: each box has
@@ -220,7 +222,7 @@ function slotsOf(b, count) {
  * (2 px wider than the dot, plus its stroke) stays inside the box.
  */
 export function jobAt(c, i) {
-  const roomy = c.h >= 24;
+  const roomy = c.h >= ROOMY_CONSUMER_H;
   const r = roomy ? DOT : Math.max(2, Math.min(DOT, c.h / 2 - 5));
   return { x: c.x + c.w - 16 - i * (DOT * 2 + 10), y: c.y + c.h / 2 + (roomy ? 4 : 0), r };
 }
@@ -255,7 +257,7 @@ export function draw(ctx, view, now, opts) {
     const to = g.queues[i];
     ctx.setLineDash([3, 3]);
     // Down to the helper's title, not through it (a compact helper has its title inside).
-    const end = to.inside ? to.y : to.y - 16;
+    const end = to.inside ? to.y : to.y - TITLE;
     if (end > from.y + from.h) line({ x: to.x + to.w / 2, y: from.y + from.h }, { x: to.x + to.w / 2, y: end });
     ctx.setLineDash([]);
   });
@@ -369,11 +371,11 @@ function drawConsumer(ctx, view, c, cons, ci, now, p) {
   // An autoscaled instance that takes nothing new: on standby, or draining what it holds.
   const idle = alive && !view.active[ci];
   box(ctx, c, idle ? p.canvas : p.node, alive ? p.edge : p.danger, !alive || idle);
-  label(ctx, cons.name, c.x + 8, c.y + Math.min(12, c.h / 2), !alive ? p.danger : idle ? p.muted : p.ink, 'left', c.h >= 24 ? '12px system-ui, sans-serif' : '10px system-ui, sans-serif');
+  label(ctx, cons.name, c.x + 8, c.y + Math.min(12, c.h / 2), !alive ? p.danger : idle ? p.muted : p.ink, 'left', c.h >= ROOMY_CONSUMER_H ? '12px system-ui, sans-serif' : '10px system-ui, sans-serif');
   const note = !alive ? 'crashed' : idle ? (jobs.length ? 'draining' : 'standby')
     : `prefetch ${cons.unlimited ? 'unlimited' : cons.prefetch}` + (cons.concurrency > 1 ? ` · ${cons.concurrency} at once` : '');
   // Crowded (many consumers): the box holds its name and its work; the note would overlap.
-  const roomy = c.h >= 24;
+  const roomy = c.h >= ROOMY_CONSUMER_H;
   if (roomy) label(ctx, note, c.x + c.w, c.y - 8, alive ? p.muted : p.danger, 'right', '11px system-ui, sans-serif');
   jobs.slice(0, 4).forEach((job, i) => {
     const m = view.messages.get(job.id);

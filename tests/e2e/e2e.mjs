@@ -599,10 +599,14 @@ test('queue boxes and their titles never overlap, and jobs stay in their consume
     const { geometry, jobAt, layoutHeight } = await import('./render.js');
     await loadEngine();
     const found = [];
+    // The queue presets the tutorial shows in short widgets.
+    const tutorial = ['competing-consumers', 'lease-models', 'retry-storm', 'saga-compensation'];
+    const ids = presets().map((p) => p.id);
+    for (const id of tutorial.filter((t) => !ids.includes(t))) found.push(`${id} is not a preset`);
     for (const p of presets()) {
       const run = new Run(p.json, 1);
       const least = layoutHeight(run.layout);
-      const short = ['competing-consumers', 'lease-models', 'retry-strategies', 'saga-compensation'].includes(p.id);
+      const short = tutorial.includes(p.id);
       const sizes = [[360, 420], [900, 280], [1400, 900]].map(([w, h]) => [w, Math.max(h, least)]);
       for (const [w, h] of [...(short ? [[360, 320], [900, 320]] : []), ...sizes]) {
         const boxes = geometry(run.layout, w, h).queues.filter(Boolean);
