@@ -3,7 +3,7 @@
 //! own timers) and answers through the `Outbox`: trace events and timers. It never decides
 //! what a consumer does.
 
-use crate::message::{Lease, Message, MsgState, Phase, StateCounts};
+use crate::message::{Lease, Message, MsgState, Phase, StateCounts, StateKind};
 use crate::ready::ReadySet;
 use crate::scenario::{index_u32, LeaseModel, Overflow, QueueRole, QueueSpec, Scenario};
 use crate::sim::{Event, Outbox};
@@ -70,6 +70,8 @@ pub struct QueueState {
     /// Consumers subscribed to this queue, in scenario order, and the round-robin cursor.
     pub consumers: Vec<ConsumerId>,
     pub next_rr: usize,
+    /// How many of them would take a message now (`Sim::room_changed` keeps it).
+    pub room: u32,
     /// FIFO: in-flight messages per group; a group with any is blocked (SQS-21).
     pub groups_in_flight: BTreeMap<u32, u32>,
     /// FIFO: the first accepted send per deduplication id (SQS-23).
@@ -117,6 +119,7 @@ impl Broker {
                 next_pos: 0,
                 consumers: Vec::new(),
                 next_rr: 0,
+                room: 0,
                 groups_in_flight: BTreeMap::new(),
                 dedup: BTreeMap::new(),
                 dedup_window: Duration::from_millis(300_000),
@@ -155,12 +158,22 @@ impl Broker {
     // --- The one way a message changes state -------------------------------------------------
 
     /// Moves `msg` to `next`, in `queue`. An illegal move is an engine bug and panics.
+    /// (Inline, so that each caller's constant `next` becomes its kind at compile time.)
+    #[inline]
     fn set_state(&mut self, msg: MsgId, queue: QueueId, next: MsgState) {
+        self.set_parts(msg, queue, next.kind(), next.holder().unwrap_or(0));
+    }
+
+    fn set_parts(&mut self, msg: MsgId, queue: QueueId, kind: StateKind, holder: ConsumerId) {
         let m = &mut self.msgs[msg as usize];
-        assert!(m.state.can_become(next), "m{msg}: illegal move {:?} -> {next:?}", m.state);
-        self.counts[m.queue as usize].remove(m.state.kind());
-        self.counts[queue as usize].add(next.kind());
-        m.state = next;
+        if !MsgState::can_move(m.kind, m.holder, kind, holder) {
+            let next = MsgState::from_parts(kind, holder);
+            panic!("m{msg}: illegal move {:?} -> {next:?}", m.state());
+        }
+        self.counts[m.queue as usize].remove(m.kind);
+        self.counts[queue as usize].add(kind);
+        m.kind = kind;
+        m.holder = holder;
         m.queue = queue;
     }
 
@@ -203,7 +216,8 @@ impl Broker {
         let delay = attrs.delay.unwrap_or(spec.delay);
         self.msgs.push(Message {
             queue,
-            state: MsgState::Publishing,
+            kind: StateKind::Publishing,
+            holder: 0,
             key: attrs.key.unwrap_or(id),
             pos: 0,
             available_at: now.after(delay),
@@ -316,7 +330,7 @@ impl Broker {
     /// back to the end of its source queue.
     pub fn visible_timer(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId) {
         let m = &self.msgs[msg as usize];
-        if m.state != MsgState::Delayed || m.available_at != now {
+        if m.kind != StateKind::Delayed || m.available_at != now {
             return; // a stale timer: the message moved on
         }
         let queue = m.queue;
@@ -334,11 +348,11 @@ impl Broker {
     /// head (RMQ-21): behind it, it waits for `expire_heads`.
     pub fn ttl_timer(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId) {
         let m = &self.msgs[msg as usize];
-        if m.expires_at != now || !matches!(m.state, MsgState::Ready | MsgState::Delayed) {
+        if m.expires_at != now || !matches!(m.kind, StateKind::Ready | StateKind::Delayed) {
             return;
         }
         let queue = m.queue;
-        if m.state == MsgState::Ready
+        if m.kind == StateKind::Ready
             && self.expires_at_head(queue)
             && self.queues[queue as usize].ready.first() != Some(msg)
         {
@@ -392,7 +406,7 @@ impl Broker {
 
     fn take_from_ready(&mut self, msg: MsgId) {
         let m = &self.msgs[msg as usize];
-        if matches!(m.state, MsgState::Ready | MsgState::DeadLettered) {
+        if matches!(m.kind, StateKind::Ready | StateKind::DeadLettered) {
             let removed = self.queues[m.queue as usize].ready.remove(m.pos);
             assert_eq!(removed, Some(msg), "m{msg} was not at its position");
         }

@@ -38,7 +38,7 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
     // Conservation: recount every message by queue and state.
     let mut recount = vec![StateCounts::default(); b.queues.len()];
     for m in &b.msgs {
-        recount[m.queue as usize].add(m.state.kind());
+        recount[m.queue as usize].add(m.kind());
     }
     if recount != b.counts {
         return fail(format!("state counts {:?} differ from a recount {recount:?}", b.counts));
@@ -77,10 +77,12 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
         let visible = if q.spec.is_dead_letter() { MsgState::DeadLettered } else { MsgState::Ready };
         for (pos, msg) in q.ready.iter() {
             let m = b.msg(msg);
-            if m.state != visible || m.queue as usize != qi || m.pos != pos {
+            if m.state() != visible || m.queue as usize != qi || m.pos != pos {
                 return fail(format!(
                     "queue {qi} lists m{msg} at {pos}; it is {:?} in queue {} at {}",
-                    m.state, m.queue, m.pos
+                    m.state(),
+                    m.queue,
+                    m.pos
                 ));
             }
         }
@@ -106,7 +108,7 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
     // Leases: one per message at most (structural), only on in-flight messages, and held.
     for (i, m) in b.msgs.iter().enumerate() {
         let msg = crate::scenario::index_u32(i);
-        match (m.state, m.lease) {
+        match (m.state(), m.lease) {
             (MsgState::InFlight { consumer, phase }, Some(lease)) => {
                 if lease.consumer != consumer {
                     return fail(format!("m{msg} is with c{consumer} but leased to c{}", lease.consumer));
@@ -151,6 +153,15 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
         }
         if !c.alive && (!c.held.is_empty() || !c.jobs.is_empty() || !c.buffer.is_empty()) {
             return fail(format!("c{ci} is down but still holds work"));
+        }
+        if c.room != c.has_room(spec) {
+            return fail(format!("c{ci}: room cached as {}, but it is {}", c.room, c.has_room(spec)));
+        }
+    }
+    for (qi, q) in b.queues.iter().enumerate() {
+        let room = q.consumers.iter().filter(|&&c| sim.consumers[c as usize].room).count();
+        if q.room as usize != room {
+            return fail(format!("queue {qi}: room counted {}, but {room} of its consumers have room", q.room));
         }
     }
     Ok(())

@@ -199,6 +199,8 @@ pub struct Consumer {
     pub jobs: Tracked<Job>,
     /// Deployed a fix: poison no longer crashes it.
     pub fixed: bool,
+    /// What `has_room` said when last asked (`Sim::room_changed`), counted in its queue's `room`.
+    pub room: bool,
     /// Its processing time and outcome odds: the scenario's, until a user changes them live.
     pub processing: Dist,
     pub outcomes: Outcomes,
@@ -218,6 +220,7 @@ impl Consumer {
             buffer: VecDeque::new(),
             jobs: Tracked::default(),
             fixed: false,
+            room: false,
             prng,
         }
     }
@@ -303,6 +306,24 @@ impl Sim {
         &self.scenario.consumers[c as usize]
     }
 
+    /// Keeps its queue's `room` (how many of its consumers would take a message now) in step
+    /// with `has_room`, so that a dispatch to a queue whose consumers are all busy is one test,
+    /// not a scan. Called after anything that changes what `has_room` reads; `check` recounts.
+    pub(crate) fn room_changed(&mut self, c: ConsumerId) {
+        let spec = &self.scenario.consumers[c as usize];
+        let consumer = &mut self.consumers[c as usize];
+        let room = consumer.has_room(spec);
+        if room != consumer.room {
+            consumer.room = room;
+            let q = &mut self.broker.queues[spec.queue as usize];
+            if room {
+                q.room += 1;
+            } else {
+                q.room -= 1;
+            }
+        }
+    }
+
     /// A delivered message reaches its consumer.
     pub(crate) fn on_receive(&mut self, c: ConsumerId, msg: MsgId, receipt: u32, epoch: u32) {
         let now = self.now;
@@ -335,7 +356,7 @@ impl Sim {
     fn owns(&self, c: ConsumerId, held: Held) -> bool {
         let m = self.broker.msg(held.msg);
         if held.auto_acked {
-            m.lease.is_none() && m.state.holder() == Some(c)
+            m.lease.is_none() && m.state().holder() == Some(c)
         } else {
             self.broker.holds(held.msg, c, held.receipt)
         }
@@ -420,6 +441,7 @@ impl Sim {
             Outcome::Crash | Outcome::CrashAfterEffect => unreachable!("handled above or as its own event"),
         }
         self.consumers[c as usize].forget(msg, receipt);
+        self.room_changed(c);
         self.next_job(c);
     }
 
@@ -602,6 +624,7 @@ impl Sim {
         let held = std::mem::take(&mut consumer.held);
         consumer.buffer.clear();
         consumer.jobs.clear();
+        self.room_changed(c);
         self.out.emit(TraceEvent::ConsumerCrashed { at: now, consumer: c });
         let rmq =
             matches!(self.broker.queues[self.consumer_spec(c).queue as usize].spec.lease, LeaseModel::RabbitMq { .. });
@@ -627,6 +650,7 @@ impl Sim {
             return;
         }
         consumer.alive = true;
+        self.room_changed(c);
         self.out.emit(TraceEvent::ConsumerRestarted { at: self.now, consumer: c });
         self.broker.mark_dirty(self.consumer_spec(c).queue);
     }
@@ -650,6 +674,7 @@ impl Sim {
         let (queue, every) = (spec.queue, spec.check_every);
         for (c, up) in changes {
             self.consumers[c as usize].active = up;
+            self.room_changed(c);
             self.out.emit(TraceEvent::Scaled { at: now, consumer: c, active: up, depth });
         }
         self.broker.mark_dirty(queue);
@@ -675,6 +700,9 @@ impl Sim {
         let now = self.now;
         loop {
             self.broker.expire_heads(&mut self.out, now, queue);
+            if self.broker.queues[queue as usize].room == 0 {
+                return;
+            }
             let Some(msg) = self.broker.next_deliverable(queue) else { return };
             let consumers = &self.consumers;
             let specs = &self.scenario.consumers;
@@ -703,6 +731,7 @@ impl Sim {
                 let consumer = &mut self.consumers[c as usize];
                 consumer.held.push(Held { msg, receipt, auto_acked: false });
                 let epoch = consumer.epoch;
+                self.room_changed(c);
                 if arrives_at == now {
                     // No network delay: the consumer has it at once.
                     self.on_receive(c, msg, receipt, epoch);

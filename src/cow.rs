@@ -40,7 +40,7 @@ impl<T: Clone> CowVec<T> {
             self.chunks.push(Rc::new(Vec::with_capacity(CHUNK)));
         }
         let last = self.chunks.last_mut().expect("a chunk was just ensured");
-        Rc::make_mut(last).push(item);
+        writable(last).push(item);
         self.len += 1;
     }
 
@@ -49,7 +49,7 @@ impl<T: Clone> CowVec<T> {
     }
 
     pub fn get_mut(&mut self, i: usize) -> Option<&mut T> {
-        self.chunks.get_mut(i / CHUNK).and_then(|c| Rc::make_mut(c).get_mut(i % CHUNK))
+        self.chunks.get_mut(i / CHUNK).and_then(|c| writable(c).get_mut(i % CHUNK))
     }
 
     /// Grows to `len` items, filling with `value` (never shrinks).
@@ -79,9 +79,26 @@ impl<T: Clone> Index<usize> for CowVec<T> {
 }
 
 impl<T: Clone> IndexMut<usize> for CowVec<T> {
+    #[inline]
     fn index_mut(&mut self, i: usize) -> &mut T {
-        &mut Rc::make_mut(&mut self.chunks[i / CHUNK])[i % CHUNK]
+        &mut writable(&mut self.chunks[i / CHUNK])[i % CHUNK]
     }
+}
+
+/// The chunk to write to: itself when no snapshot shares it (nearly always, and a few
+/// instructions inline), else a private copy made out of line.
+#[inline]
+fn writable<T: Clone>(chunk: &mut Rc<Vec<T>>) -> &mut Vec<T> {
+    if Rc::get_mut(chunk).is_none() {
+        unshare(chunk);
+    }
+    Rc::get_mut(chunk).expect("unshared just now")
+}
+
+#[cold]
+#[inline(never)]
+fn unshare<T: Clone>(chunk: &mut Rc<Vec<T>>) {
+    Rc::make_mut(chunk);
 }
 
 impl<'a, T: Clone> IntoIterator for &'a CowVec<T> {

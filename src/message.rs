@@ -59,6 +59,11 @@ pub enum StateKind {
 
 impl StateKind {
     pub const COUNT: usize = 11;
+
+    pub const fn in_flight(self) -> bool {
+        matches!(self, StateKind::Delivering | StateKind::Buffered | StateKind::Processing)
+    }
+
     pub const ALL: [StateKind; StateKind::COUNT] = [
         StateKind::Publishing,
         StateKind::Delayed,
@@ -88,7 +93,7 @@ impl StateKind {
 }
 
 impl MsgState {
-    pub fn kind(self) -> StateKind {
+    pub const fn kind(self) -> StateKind {
         match self {
             MsgState::Publishing => StateKind::Publishing,
             MsgState::Delayed => StateKind::Delayed,
@@ -105,14 +110,14 @@ impl MsgState {
     }
 
     /// The consumer holding the message, if any.
-    pub fn holder(self) -> Option<ConsumerId> {
+    pub const fn holder(self) -> Option<ConsumerId> {
         match self {
             MsgState::InFlight { consumer, .. } => Some(consumer),
             _ => None,
         }
     }
 
-    pub fn is_final(self) -> bool {
+    pub const fn is_final(self) -> bool {
         matches!(self, MsgState::Acked | MsgState::Expired | MsgState::Dropped | MsgState::Moved)
     }
 
@@ -122,7 +127,7 @@ impl MsgState {
     }
 
     /// The only moves a message can make. Anything else is an engine bug.
-    pub fn can_become(self, next: MsgState) -> bool {
+    pub const fn can_become(self, next: MsgState) -> bool {
         use MsgState::*;
         if self.is_final() {
             return false;
@@ -142,7 +147,50 @@ impl MsgState {
             _ => false,
         }
     }
+
+    /// `can_become` for a message of `kind` held by `holder` (when in flight), as the broker
+    /// asks it on every move: a table over kinds, which is all the answer depends on but for
+    /// an in-flight message staying with its consumer.
+    pub fn can_move(kind: StateKind, holder: ConsumerId, next: StateKind, next_holder: ConsumerId) -> bool {
+        let same_holder = !(kind.in_flight() && next.in_flight()) || holder == next_holder;
+        MOVES[kind as usize] >> next as usize & 1 == 1 && same_holder
+    }
+
+    /// The state of this kind, held by `holder` if it is in flight.
+    pub const fn from_parts(kind: StateKind, holder: ConsumerId) -> MsgState {
+        match kind {
+            StateKind::Publishing => MsgState::Publishing,
+            StateKind::Delayed => MsgState::Delayed,
+            StateKind::Ready => MsgState::Ready,
+            StateKind::Delivering => MsgState::InFlight { consumer: holder, phase: Phase::Delivering },
+            StateKind::Buffered => MsgState::InFlight { consumer: holder, phase: Phase::Buffered },
+            StateKind::Processing => MsgState::InFlight { consumer: holder, phase: Phase::Processing },
+            StateKind::Acked => MsgState::Acked,
+            StateKind::DeadLettered => MsgState::DeadLettered,
+            StateKind::Expired => MsgState::Expired,
+            StateKind::Dropped => MsgState::Dropped,
+            StateKind::Moved => MsgState::Moved,
+        }
+    }
 }
+
+/// Per kind, the kinds it may become (bit `to`), evaluated from `can_become` at compile time.
+const MOVES: [u16; StateKind::COUNT] = {
+    let mut table = [0u16; StateKind::COUNT];
+    let mut from = 0;
+    while from < StateKind::COUNT {
+        let mut to = 0;
+        while to < StateKind::COUNT {
+            let (a, b) = (MsgState::from_parts(StateKind::ALL[from], 0), MsgState::from_parts(StateKind::ALL[to], 0));
+            if a.can_become(b) {
+                table[from] |= 1 << to;
+            }
+            to += 1;
+        }
+        from += 1;
+    }
+    table
+};
 
 /// A lease: which consumer holds the message, under which receipt, until when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,7 +206,11 @@ pub struct Lease {
 #[derive(Clone, Debug)]
 pub struct Message {
     pub queue: QueueId,
-    pub state: MsgState,
+    /// Its state, as its kind and (in flight) its consumer; `state()` puts them together.
+    /// Apart, a move is counted and checked without a match. Only `Broker::set_state` and a
+    /// new message write them.
+    pub(crate) kind: StateKind,
+    pub(crate) holder: ConsumerId,
     /// The business identity a consumer deduplicates on (IP-1): the producer's message id.
     /// It survives a redrive, which makes a new message (SQS-15).
     pub key: u32,
@@ -187,6 +239,16 @@ pub struct Message {
     pub last_received_at: Option<SimTime>,
     /// The error of the last failed attempt, for the dead-letter metadata.
     pub last_error: Option<ErrorClass>,
+}
+
+impl Message {
+    pub fn state(&self) -> MsgState {
+        MsgState::from_parts(self.kind, self.holder)
+    }
+
+    pub fn kind(&self) -> StateKind {
+        self.kind
+    }
 }
 
 /// How many messages of one queue are in each state.
@@ -220,5 +282,35 @@ impl Serialize for StateCounts {
             map.serialize_entry(name, &n)?;
         }
         map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table the broker asks agrees with the rule it was built from, for every pair of
+    /// states, in flight with the same consumer or another.
+    #[test]
+    fn the_move_table_is_can_become() {
+        let states: Vec<MsgState> = StateKind::ALL
+            .iter()
+            .flat_map(|&k| match MsgState::from_parts(k, 0) {
+                MsgState::InFlight { phase, .. } => {
+                    vec![MsgState::InFlight { consumer: 1, phase }, MsgState::InFlight { consumer: 2, phase }]
+                }
+                s => vec![s],
+            })
+            .collect();
+        let mut legal = 0;
+        for &a in &states {
+            for &b in &states {
+                let (ha, hb) = (a.holder().unwrap_or(7), b.holder().unwrap_or(9));
+                assert_eq!(MsgState::can_move(a.kind(), ha, b.kind(), hb), a.can_become(b), "{a:?} -> {b:?}");
+                assert_eq!(MsgState::from_parts(a.kind(), ha), a, "a state is its parts");
+                legal += u32::from(a.can_become(b));
+            }
+        }
+        assert!(legal > 20, "the rule allows some moves ({legal})");
     }
 }

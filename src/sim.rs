@@ -5,7 +5,7 @@
 
 use crate::broker::{Broker, SendAttrs, Sent};
 use crate::consumer::{poisson_gap, Consumer};
-use crate::message::{MsgState, Phase, StateCounts};
+use crate::message::{Message, Phase, StateCounts, StateKind};
 use crate::rng::Prng;
 use crate::scenario::{index_u32, limits, Op, ProducerRole, Scenario, Schedule, Target};
 use crate::stream::Streams;
@@ -269,6 +269,9 @@ impl Sim {
             stats: Stats::default(),
             events_processed: 0,
         };
+        for c in 0..sim.consumers.len() {
+            sim.room_changed(index_u32(c));
+        }
         for p in 0..sim.producers.len() {
             let producer = index_u32(p);
             let first = sim.first_send(producer);
@@ -400,7 +403,7 @@ impl Sim {
         self.broker.counts[queue as usize]
     }
     pub fn message_state(&self, msg: MsgId) -> Option<crate::message::MsgState> {
-        self.broker.msgs.get(msg as usize).map(|m| m.state)
+        self.broker.msgs.get(msg as usize).map(Message::state)
     }
     /// The message the script named `name`, once it has been sent.
     pub fn named(&self, name: &str) -> Option<MsgId> {
@@ -713,13 +716,14 @@ impl Sim {
         for msg in self.broker.batch(queue, max) {
             // RMQ-21: each delivery moves the head; what expired behind it expires now instead.
             self.broker.expire_heads(&mut self.out, now, queue);
-            if !matches!(self.broker.msg(msg).state, MsgState::Ready | MsgState::DeadLettered) {
+            if !matches!(self.broker.msg(msg).kind(), StateKind::Ready | StateKind::DeadLettered) {
                 continue;
             }
             if let Some(receipt) = self.broker.deliver(&mut self.out, now, msg, consumer, Phase::Processing, now) {
                 self.stats.deliveries += 1;
                 let h = crate::consumer::Held { msg, receipt, auto_acked: false };
                 self.consumers[consumer as usize].held.push(h);
+                self.room_changed(consumer);
                 got += 1;
             }
         }
@@ -745,6 +749,7 @@ impl Sim {
         op(&mut self.broker, &mut self.out, h.msg, h.receipt);
         if !self.broker.holds(h.msg, consumer, h.receipt) {
             self.consumers[consumer as usize].held.remove(h.msg, h.receipt);
+            self.room_changed(consumer);
         }
         true
     }

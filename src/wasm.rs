@@ -514,7 +514,7 @@ impl Engine {
             id,
             key: m.key,
             queue: queue_name(m.queue),
-            state: crate::message::StateKind::NAMES[m.state.kind() as usize],
+            state: crate::message::StateKind::NAMES[m.kind() as usize],
             receive_count: m.receive_count,
             attempts: m.attempts,
             poison: m.poison,

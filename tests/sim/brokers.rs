@@ -96,11 +96,11 @@ fn sqs_redrive_is_lazy_at_max_receive_count() {
     let (q, dlq) = (d.queue("q"), d.queue("q.dlq"));
     d.to(75_000.0);
     let m = d.msg("m1");
-    assert!(matches!(m.state, MsgState::InFlight { .. }) && m.queue == q, "t=75: in flight in the source");
+    assert!(matches!(m.state(), MsgState::InFlight { .. }) && m.queue == q, "t=75: in flight in the source");
     assert_eq!(d.sim.counts(dlq).total(), 0, "t=75: nothing in the DLQ");
     d.to(95_000.0);
     let m = d.msg("m1");
-    assert_eq!((m.state, m.queue), (MsgState::Ready, q), "t=95: visible in the SOURCE queue (the move is lazy)");
+    assert_eq!((m.state(), m.queue), (MsgState::Ready, q), "t=95: visible in the SOURCE queue (the move is lazy)");
     let at_100 = d.to(100_000.0);
     let source_receive: Vec<_> =
         at_100.iter().take_while(|e| !matches!(e, TraceEvent::ReceivedNothing { .. })).collect();
@@ -137,7 +137,7 @@ fn sqs_dlq_redrive_makes_new_messages() {
     ));
     d.to(2000.0);
     let old = d.sim.named("m1").expect("sent");
-    assert_eq!(d.msg("m1").state, MsgState::DeadLettered);
+    assert_eq!(d.msg("m1").state(), MsgState::DeadLettered);
     let redrive = d.to(5000.0);
     let new = redrive
         .iter()
@@ -147,9 +147,9 @@ fn sqs_dlq_redrive_makes_new_messages() {
         })
         .expect("redriven to its source queue");
     assert_ne!(new, old, "a new MessageId");
-    assert_eq!(d.msg("m1").state, MsgState::Moved);
+    assert_eq!(d.msg("m1").state(), MsgState::Moved);
     let fresh = d.sim.broker().msg(new);
-    assert_eq!((fresh.state, fresh.receive_count, fresh.available_at.as_micros()), (MsgState::Ready, 0, 5_000_000));
+    assert_eq!((fresh.state(), fresh.receive_count, fresh.available_at.as_micros()), (MsgState::Ready, 0, 5_000_000));
     assert_eq!(fresh.key, d.msg("m1").key, "the business key survives, for idempotent consumers");
     assert_eq!(deliveries(&d.to(6000.0)), vec![(new, 1)], "the receive count starts afresh");
 }
@@ -168,7 +168,7 @@ fn sqs_fifo_dedup_window_is_five_minutes_from_the_first_send() {
            {"at_ms": 301000, "op": "receive", "consumer": "a"}"#,
     ));
     d.to(10_000.0);
-    assert_eq!(d.msg("x1").state, MsgState::Acked, "consumed");
+    assert_eq!(d.msg("x1").state(), MsgState::Acked, "consumed");
     let at_299 = d.to(299_000.0);
     assert!(at_299.iter().any(|e| matches!(e, TraceEvent::Deduplicated { .. })), "accepted, not stored");
     assert_eq!(d.sim.named("x2"), d.sim.named("x1"), "answered with the original's MessageId");
@@ -251,13 +251,13 @@ fn rabbitmq_quorum_delivery_limit_dead_letters_on_the_21st_return() {
         assert_eq!(deliveries(&events).iter().map(|x| x.1).collect::<Vec<_>>(), vec![i], "delivery {i}");
         assert!(events.iter().any(|e| matches!(e, TraceEvent::Returned { reason: ReturnReason::Nacked, .. })));
         let m = d.msg("m1");
-        assert_eq!((m.state, m.acquired_count), (MsgState::Ready, i), "requeued, acquired_count {i}");
+        assert_eq!((m.state(), m.acquired_count), (MsgState::Ready, i), "requeued, acquired_count {i}");
     }
     let last = d.to(215.0);
     assert_eq!(deliveries(&last).iter().map(|x| x.1).collect::<Vec<_>>(), vec![21], "delivered 21 times");
     assert_eq!(dead_lettered(&last), vec![DeadReason::DeliveryLimit]);
     let m = d.msg("m1");
-    assert_eq!((m.state, m.queue), (MsgState::DeadLettered, d.queue("q.dlq")));
+    assert_eq!((m.state(), m.queue), (MsgState::DeadLettered, d.queue("q.dlq")));
     let info = &d.sim.broker().dead[&d.sim.named("m1").expect("sent")];
     assert_eq!(info.x_death.len(), 1);
     assert_eq!(
@@ -291,8 +291,8 @@ fn rabbitmq_requeue_goes_back_to_the_original_position() {
         .iter()
         .any(|e| matches!(e, TraceEvent::Returned { msg, reason: ReturnReason::ChannelClosed, .. } if *msg == m2)));
     d.to(5.0);
-    assert_eq!(d.msg("m1").state, MsgState::Dropped, "no DLX: discarded");
-    assert_eq!(d.msg("m2").state, MsgState::Ready);
+    assert_eq!(d.msg("m1").state(), MsgState::Dropped, "no DLX: discarded");
+    assert_eq!(d.msg("m2").state(), MsgState::Ready);
 }
 
 #[test]
@@ -339,7 +339,7 @@ fn service_bus_max_delivery_count_by_abandon_and_by_lock_expiry() {
         assert_eq!(counts, (1..=10).collect::<Vec<u32>>(), "{settle}: ten deliveries");
         assert_eq!(dead, vec![DeadReason::MaxDeliveryCount], "{settle}");
         assert_eq!(DeadReason::MaxDeliveryCount.as_str(), "MaxDeliveryCountExceeded");
-        assert_eq!((d.msg("m1").state, d.msg("m1").queue), (MsgState::DeadLettered, d.queue("q.dlq")), "{settle}");
+        assert_eq!((d.msg("m1").state(), d.msg("m1").queue), (MsgState::DeadLettered, d.queue("q.dlq")), "{settle}");
     }
 }
 
@@ -515,9 +515,9 @@ fn rabbitmq_ttl_zero_delivers_only_what_can_go_at_once() {
                    {"at_ms": 2000, "op": "send", "to": "q", "message": "m2"}]}"#;
     let mut d = Driver::new(json);
     d.to(5000.0);
-    assert_eq!(d.msg("m0").state, MsgState::Acked, "a consumer was free: delivered");
-    assert_eq!(d.msg("m1").state, MsgState::Expired, "the consumer was busy: expired, never delivered");
-    assert_eq!(d.msg("m2").state, MsgState::Acked, "free again");
+    assert_eq!(d.msg("m0").state(), MsgState::Acked, "a consumer was free: delivered");
+    assert_eq!(d.msg("m1").state(), MsgState::Expired, "the consumer was busy: expired, never delivered");
+    assert_eq!(d.msg("m2").state(), MsgState::Acked, "free again");
 }
 
 /// A queue `q` of `model` and a script: at 0 s, m-long (TTL 10 s) then m-short (TTL 1 s) are
@@ -539,21 +539,21 @@ fn rabbitmq_expires_a_message_only_when_it_reaches_the_head() {
     // queue (and counts in its length) until the head moves on. RMQ-19: it is never delivered.
     let mut d = ttl_behind_the_head("rabbitmq");
     d.to(2000.0);
-    assert_eq!(d.msg("m-short").state, MsgState::Ready, "expired, but behind the head: still waiting");
+    assert_eq!(d.msg("m-short").state(), MsgState::Ready, "expired, but behind the head: still waiting");
     assert_eq!(d.sim.counts(d.queue("q")).get(MsgState::Ready.kind()), 2, "and it counts in the length");
     let at_receive = d.to(5000.0);
     assert_eq!(deliveries(&at_receive).len(), 1, "one delivery: the head");
     assert_eq!(
-        d.msg("m-long").state.kind(),
+        d.msg("m-long").state().kind(),
         MsgState::InFlight { consumer: 0, phase: brokerlab::message::Phase::Processing }.kind()
     );
-    assert_eq!(d.msg("m-short").state, MsgState::DeadLettered, "at the head now: dead-lettered at 5 s");
+    assert_eq!(d.msg("m-short").state(), MsgState::DeadLettered, "at the head now: dead-lettered at 5 s");
     assert_eq!(dead_lettered(&at_receive), vec![DeadReason::Expired]);
 
     // Service Bus expires it at its TTL, wherever it waits, with its own reason (ASB-6).
     let mut d = ttl_behind_the_head("service_bus");
     let early = d.to(2000.0);
-    assert_eq!(d.msg("m-short").state, MsgState::DeadLettered, "gone at 1 s");
+    assert_eq!(d.msg("m-short").state(), MsgState::DeadLettered, "gone at 1 s");
     assert_eq!(dead_lettered(&early), vec![DeadReason::TtlExpired]);
     assert_eq!(DeadReason::TtlExpired.as_str(), "TTLExpiredException");
 }
@@ -567,9 +567,9 @@ fn sqs_deletes_what_outlives_its_retention_period_and_never_dead_letters_it() {
         r#"{"at_ms": 0, "op": "send", "to": "q", "message": "m0"}"#,
     ));
     d.to(59_999.0);
-    assert_eq!(d.msg("m0").state, MsgState::Ready);
+    assert_eq!(d.msg("m0").state(), MsgState::Ready);
     let at_retention = d.to(60_000.0);
-    assert_eq!(d.msg("m0").state, MsgState::Expired, "deleted at 60 s");
+    assert_eq!(d.msg("m0").state(), MsgState::Expired, "deleted at 60 s");
     assert!(dead_lettered(&at_retention).is_empty(), "not dead-lettered");
 }
 
@@ -602,10 +602,10 @@ fn service_bus_will_not_dead_letter_a_dead_letter() {
     ));
     let events = d.to(4.0);
     assert_eq!(dead_lettered(&events), vec![DeadReason::Rejected], "once, from q");
-    assert!(matches!(d.msg("m1").state, MsgState::InFlight { .. }), "still in the DLQ, locked to b");
+    assert!(matches!(d.msg("m1").state(), MsgState::InFlight { .. }), "still in the DLQ, locked to b");
     assert_eq!(d.msg("m1").queue, d.queue("q.dlq"));
     d.to(5004.0);
-    assert_eq!(d.msg("m1").state, MsgState::DeadLettered, "visible in the DLQ again when the lock runs out");
+    assert_eq!(d.msg("m1").state(), MsgState::DeadLettered, "visible in the DLQ again when the lock runs out");
 }
 
 #[test]
@@ -624,5 +624,5 @@ fn a_service_bus_dlq_consumer_with_permanent_errors_keeps_its_dead_letters() {
     let retried = events.iter().filter(|e| matches!(e, TraceEvent::Returned { queue, .. } if *queue == dlq)).count();
     assert!(retried > 10, "the reader keeps giving it back: {retried}");
     assert_eq!(d.msg("m1").queue, dlq);
-    assert!(!matches!(d.msg("m1").state, MsgState::Dropped), "never lost");
+    assert!(!matches!(d.msg("m1").state(), MsgState::Dropped), "never lost");
 }
