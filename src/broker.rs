@@ -3,7 +3,7 @@
 //! own timers) and answers through the `Outbox`: trace events and timers. It never decides
 //! what a consumer does.
 
-use crate::message::{Lease, Message, MsgState, Phase, StateCounts, StateKind};
+use crate::message::{Extra, Message, MsgState, Phase, StateCounts, StateKind};
 use crate::ready::ReadySet;
 use crate::scenario::{index_u32, LeaseModel, Overflow, QueueRole, QueueSpec, Scenario};
 use crate::sim::{Event, Outbox};
@@ -91,6 +91,8 @@ impl QueueState {
 pub struct Broker {
     pub queues: Vec<QueueState>,
     pub msgs: crate::cow::CowVec<Message>,
+    /// What some messages carry beyond their record (`Message::extra` points here).
+    extras: crate::cow::CowVec<Extra>,
     pub counts: Vec<StateCounts>,
     pub dead: BTreeMap<MsgId, DeadInfo>,
     pub latency: Duration,
@@ -132,6 +134,7 @@ impl Broker {
             counts: vec![StateCounts::default(); queues.len()],
             queues,
             msgs: crate::cow::CowVec::new(),
+            extras: crate::cow::CowVec::new(),
             dead: BTreeMap::new(),
             latency: scenario.latency,
             next_receipt: 0,
@@ -144,6 +147,29 @@ impl Broker {
 
     pub fn msg(&self, msg: MsgId) -> &Message {
         &self.msgs[msg as usize]
+    }
+
+    /// What `msg` carries beyond its record (groups, failures, retries).
+    pub fn extra(&self, msg: MsgId) -> &Extra {
+        match self.msgs[msg as usize].extra {
+            0 => &Extra::NONE,
+            i => &self.extras[i as usize - 1],
+        }
+    }
+
+    fn extra_mut(&mut self, msg: MsgId) -> &mut Extra {
+        let m = &mut self.msgs[msg as usize];
+        if m.extra == 0 {
+            self.extras.push(Extra::NONE);
+            m.extra = index_u32(self.extras.len());
+        }
+        let i = m.extra as usize - 1;
+        &mut self.extras[i]
+    }
+
+    /// When `msg` was first received, if ever.
+    pub fn first_received(&self, msg: MsgId) -> Option<SimTime> {
+        self.extra(msg).first_received_at.or(self.msgs[msg as usize].last_received())
     }
 
     fn spec(&self, queue: QueueId) -> &QueueSpec {
@@ -166,14 +192,14 @@ impl Broker {
 
     fn set_parts(&mut self, msg: MsgId, queue: QueueId, kind: StateKind, holder: ConsumerId) {
         let m = &mut self.msgs[msg as usize];
-        if !MsgState::can_move(m.kind, m.holder, kind, holder) {
+        if !MsgState::can_move(m.kind, ConsumerId::from(m.holder), kind, holder) {
             let next = MsgState::from_parts(kind, holder);
             panic!("m{msg}: illegal move {:?} -> {next:?}", m.state());
         }
         self.counts[m.queue as usize].remove(m.kind);
         self.counts[queue as usize].add(kind);
         m.kind = kind;
-        m.holder = holder;
+        m.holder = u16::try_from(holder).expect("consumers are bounded (limits::CONSUMERS_MAX)");
         m.queue = queue;
     }
 
@@ -222,19 +248,18 @@ impl Broker {
             pos: 0,
             available_at: now.after(delay),
             expires_at,
+            lease_until: SimTime::MAX,
+            last_received_at: SimTime::MAX,
             receive_count: 0,
-            acquired_count: 0,
-            attempts: 0,
-            last_sleep: Duration::ZERO,
-            lease: None,
-            group: attrs.group,
-            order_key: attrs.order_key.or(attrs.group),
-            poison: attrs.poison,
-            first_received_at: None,
-            last_received_at: None,
-            last_error: None,
+            receipt: 0,
+            extra: 0,
         });
-        self.counts[queue as usize].add(MsgState::Publishing.kind());
+        let order_key = attrs.order_key.or(attrs.group);
+        if attrs.group.is_some() || order_key.is_some() || attrs.poison {
+            let extra = self.extra_mut(id);
+            (extra.group, extra.order_key, extra.poison) = (attrs.group, order_key, attrs.poison);
+        }
+        self.counts[queue as usize].add(StateKind::Publishing);
         let arrives_at = now.after(self.latency);
         out.emit(TraceEvent::Published { at: now, msg: id, producer, queue, arrives_at });
         if arrives_at == now {
@@ -423,7 +448,7 @@ impl Broker {
         if !q.spec.fifo {
             return q.ready.values().take(max).collect();
         }
-        let group = |m: MsgId| self.msgs[m as usize].group;
+        let group = |m: MsgId| self.extra(m).group;
         let open = |m: &MsgId| group(*m).is_none_or(|g| !q.groups_in_flight.contains_key(&g));
         let Some(first) = q.ready.values().find(open) else { return Vec::new() };
         let mut out: Vec<MsgId> =
@@ -446,7 +471,7 @@ impl Broker {
         if !q.spec.fifo {
             return q.ready.first();
         }
-        q.ready.values().find(|&m| self.msgs[m as usize].group.is_none_or(|g| !q.groups_in_flight.contains_key(&g)))
+        q.ready.values().find(|&m| self.extra(m).group.is_none_or(|g| !q.groups_in_flight.contains_key(&g)))
     }
 
     /// A receive of `msg` by `consumer`. Returns the new receipt, or `None` when the receive
@@ -478,16 +503,22 @@ impl Broker {
         // The lease runs from the receive: the visibility timeout (SQS-2), the lock (ASB-1), or
         // RabbitMQ's consumer timeout (RMQ-9).
         let expires_at = now.after(lease_model.lease_duration());
-        let m = &mut self.msgs[msg as usize];
-        m.receive_count += 1;
-        m.first_received_at.get_or_insert(now);
-        m.last_received_at = Some(now);
-        m.lease = Some(Lease { consumer, receipt, expires_at, received_at: now });
-        let receive_count = m.receive_count;
-        if let Some(g) = m.group {
+        let m = &self.msgs[msg as usize];
+        if m.receive_count == 1 {
+            // The second receive: keep the first's time aside before it is overwritten.
+            let first = m.last_received_at;
+            self.extra_mut(msg).first_received_at = Some(first);
+        }
+        if let Some(g) = self.extra(msg).group {
             *self.queues[queue as usize].groups_in_flight.entry(g).or_insert(0) += 1;
         }
+        // The state first: the leaseholder is the consumer the message is in flight with.
         self.set_state(msg, queue, MsgState::InFlight { consumer, phase });
+        let m = &mut self.msgs[msg as usize];
+        m.receive_count += 1;
+        m.last_received_at = now;
+        (m.receipt, m.lease_until) = (receipt, expires_at);
+        let receive_count = m.receive_count;
         self.lease_fifo[queue as usize].push_back((expires_at, msg, receipt));
         self.arm_lease_check(out, queue);
         out.emit(TraceEvent::Delivered {
@@ -505,22 +536,19 @@ impl Broker {
 
     /// Whether the lease `(msg, receipt)` is current and still due at `deadline`.
     fn lease_due_at(&self, msg: MsgId, receipt: u32, deadline: SimTime) -> bool {
-        self.msgs[msg as usize].lease.is_some_and(|l| l.receipt == receipt && l.expires_at == deadline)
+        lease_due(&self.msgs, msg, receipt, deadline)
     }
 
     /// Drops settled or extended leases from the front of the queue's deadline list, and arms
     /// one `LeaseCheck` at the first deadline still due.
     pub fn arm_lease_check(&mut self, out: &mut Outbox, queue: QueueId) {
-        let fifo = &self.lease_fifo[queue as usize];
-        let mut stale = 0;
-        while let Some(&(deadline, msg, receipt)) = fifo.get(stale) {
-            if self.lease_due_at(msg, receipt, deadline) {
+        let fifo = &mut self.lease_fifo[queue as usize];
+        while let Some(&(deadline, msg, receipt)) = fifo.front() {
+            if lease_due(&self.msgs, msg, receipt, deadline) {
                 break;
             }
-            stale += 1;
+            fifo.pop_front();
         }
-        let fifo = &mut self.lease_fifo[queue as usize];
-        fifo.drain(..stale);
         if let Some(&(deadline, _, _)) = fifo.front() {
             let armed = &mut self.lease_armed[queue as usize];
             if armed.is_none_or(|t| t > deadline) {
@@ -551,7 +579,7 @@ impl Broker {
 
     /// Whether `receipt` is `consumer`'s current lease on `msg`.
     pub fn holds(&self, msg: MsgId, consumer: ConsumerId, receipt: u32) -> bool {
-        self.msgs[msg as usize].lease.is_some_and(|l| l.receipt == receipt && l.consumer == consumer)
+        self.msgs[msg as usize].lease().is_some_and(|l| l.receipt == receipt && l.consumer == consumer)
     }
 
     /// Moves a held message along the consumer's side (arrived, started).
@@ -573,9 +601,10 @@ impl Broker {
     /// Ends the lease without settling: the message leaves the lease's books (FIFO group freed).
     fn release(&mut self, msg: MsgId) {
         let m = &mut self.msgs[msg as usize];
-        m.lease = None;
-        if let Some(g) = m.group {
-            let groups = &mut self.queues[m.queue as usize].groups_in_flight;
+        m.receipt = 0;
+        let queue = m.queue;
+        if let Some(g) = self.extra(msg).group {
+            let groups = &mut self.queues[queue as usize].groups_in_flight;
             if let Some(n) = groups.get_mut(&g) {
                 *n -= 1;
                 if *n == 0 {
@@ -635,19 +664,20 @@ impl Broker {
         let queue = self.msgs[msg as usize].queue;
         let lease_model = self.spec(queue).lease;
         let in_dlq = self.spec(queue).is_dead_letter();
-        let m = &mut self.msgs[msg as usize];
+        let receive_count = self.msgs[msg as usize].receive_count;
         let dead = match lease_model {
             // RMQ-16 (4.0–4.2): every return counts; past the limit, dead-letter.
             LeaseModel::RabbitMq { delivery_limit, .. } => {
-                m.acquired_count += 1;
-                let acquired = m.acquired_count;
+                let extra = self.extra_mut(msg);
+                extra.acquired_count += 1;
+                let acquired = extra.acquired_count;
                 delivery_limit.is_some_and(|limit| acquired > limit).then_some(DeadReason::DeliveryLimit)
             }
             // ASB-5: after the N-th abandon or lock expiry, dead-letter (eagerly: §10 item 3).
             // ASB-6: not from the dead-letter queue itself.
             LeaseModel::ServiceBus { max_delivery_count, .. } => {
                 let counted = matches!(reason, ReturnReason::Abandoned | ReturnReason::LeaseExpired);
-                (counted && !in_dlq && m.receive_count >= max_delivery_count).then_some(DeadReason::MaxDeliveryCount)
+                (counted && !in_dlq && receive_count >= max_delivery_count).then_some(DeadReason::MaxDeliveryCount)
             }
             // SQS counts receives, not returns (SQS-9); the check is at the next receive.
             LeaseModel::Sqs { .. } => None,
@@ -670,7 +700,7 @@ impl Broker {
     /// is the consumer timeout, which closes the channel: the caller returns the rest.
     /// Returns the consumer whose lease ran out.
     pub fn lease_timer(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, receipt: u32) -> Option<ConsumerId> {
-        let lease = self.msgs[msg as usize].lease?;
+        let lease = self.msgs[msg as usize].lease()?;
         if lease.receipt != receipt || lease.expires_at != now {
             return None;
         }
@@ -698,11 +728,10 @@ impl Broker {
             return false;
         }
         let m = &mut self.msgs[msg as usize];
-        let Some(lease) = m.lease.as_mut() else { return false };
-        if until > lease.received_at.after(Duration::from_millis(43_200_000)) {
+        if until > m.last_received_at.after(Duration::from_millis(43_200_000)) {
             return false;
         }
-        lease.expires_at = until;
+        m.lease_until = until;
         out.schedule(until, Event::LeaseExpiry { msg, receipt });
         out.emit(TraceEvent::LeaseExtended { at: now, msg, consumer, until });
         true
@@ -753,14 +782,14 @@ impl Broker {
 
     /// Records a failed attempt's error, for the dead-letter metadata.
     pub fn note_failure(&mut self, msg: MsgId, error: ErrorClass) -> u32 {
-        let m = &mut self.msgs[msg as usize];
-        m.attempts += 1;
-        m.last_error = Some(error);
-        m.attempts
+        let extra = self.extra_mut(msg);
+        extra.attempts += 1;
+        extra.last_error = Some(error);
+        extra.attempts
     }
 
     pub fn note_sleep(&mut self, msg: MsgId, sleep: Duration) {
-        self.msgs[msg as usize].last_sleep = sleep;
+        self.extra_mut(msg).last_sleep = sleep;
     }
 
     /// Queues that may have deliverable messages or consumers with room since the last
@@ -827,6 +856,8 @@ impl Broker {
             return;
         };
         let m = &self.msgs[msg as usize];
+        let (last_error, attempts) = (self.extra(msg).last_error, self.extra(msg).attempts);
+        let (first, last) = (self.first_received(msg), m.last_received());
         let info = self.dead.entry(msg).or_insert_with(|| DeadInfo {
             from,
             reason,
@@ -840,11 +871,11 @@ impl Broker {
         });
         info.from = from;
         info.reason = reason;
-        info.last_error = m.last_error;
+        info.last_error = last_error;
         info.receive_count = m.receive_count;
-        info.attempts = m.attempts;
-        info.first_attempt_at = m.first_received_at;
-        info.last_attempt_at = m.last_received_at;
+        info.attempts = attempts;
+        info.first_attempt_at = first;
+        info.last_attempt_at = last;
         info.dead_at = now;
         // RMQ-14: bump the (queue, reason) entry and move it to the front, keeping its first time.
         let entry = match info.x_death.iter().position(|d| d.queue == from && d.reason == reason) {
@@ -874,12 +905,12 @@ impl Broker {
             return false;
         };
         self.take_from_ready(old);
-        let m = &self.msgs[old as usize];
+        let extra = self.extra(old);
         let attrs = SendAttrs {
-            group: m.group,
-            poison: m.poison,
-            key: Some(m.key),
-            order_key: m.order_key,
+            group: extra.group,
+            poison: extra.poison,
+            key: Some(self.msgs[old as usize].key),
+            order_key: extra.order_key,
             ..SendAttrs::default()
         };
         // A redrive is a server-side move: the new message is visible in `to` at once.
@@ -892,4 +923,9 @@ impl Broker {
         debug_assert_eq!(published, Sent::Stored(new_msg));
         true
     }
+}
+
+fn lease_due(msgs: &crate::cow::CowVec<Message>, msg: MsgId, receipt: u32, deadline: SimTime) -> bool {
+    let m = &msgs[msg as usize];
+    m.receipt == receipt && m.lease_until == deadline
 }

@@ -58,7 +58,7 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
     // waiting message at its TTL. (At the instant a TTL ends, its timer may still be due.)
     let now = sim.now();
     for (i, m) in b.msgs.iter().enumerate() {
-        if m.last_received_at.is_some_and(|t| t > m.expires_at) {
+        if m.last_received().is_some_and(|t| t > m.expires_at) {
             return fail(format!("m{i} was delivered after its TTL ran out at {}", m.expires_at));
         }
     }
@@ -95,8 +95,8 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
         }
         // FIFO: the in-flight books per group match the leases.
         let mut groups: BTreeMap<u32, u32> = BTreeMap::new();
-        for m in b.msgs.iter().filter(|m| m.queue as usize == qi && m.lease.is_some()) {
-            if let Some(g) = m.group {
+        for (i, _) in b.msgs.iter().enumerate().filter(|(_, m)| m.queue as usize == qi && m.lease().is_some()) {
+            if let Some(g) = b.extra(crate::scenario::index_u32(i)).group {
                 *groups.entry(g).or_insert(0) += 1;
             }
         }
@@ -108,7 +108,7 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
     // Leases: one per message at most (structural), only on in-flight messages, and held.
     for (i, m) in b.msgs.iter().enumerate() {
         let msg = crate::scenario::index_u32(i);
-        match (m.state(), m.lease) {
+        match (m.state(), m.lease()) {
             (MsgState::InFlight { consumer, phase }, Some(lease)) => {
                 if lease.consumer != consumer {
                     return fail(format!("m{msg} is with c{consumer} but leased to c{}", lease.consumer));

@@ -356,7 +356,7 @@ impl Sim {
     fn owns(&self, c: ConsumerId, held: Held) -> bool {
         let m = self.broker.msg(held.msg);
         if held.auto_acked {
-            m.lease.is_none() && m.state().holder() == Some(c)
+            m.lease().is_none() && m.state().holder() == Some(c)
         } else {
             self.broker.holds(held.msg, c, held.receipt)
         }
@@ -364,8 +364,8 @@ impl Sim {
 
     fn start_job(&mut self, c: ConsumerId, held: Held) {
         let now = self.now;
-        let m = self.broker.msg(held.msg);
-        let (poison, last_error) = (m.poison, m.last_error);
+        let extra = self.broker.extra(held.msg);
+        let (poison, last_error) = (extra.poison, extra.last_error);
         // A saga service's compensations and retriable steps have their own failure odds.
         let workflow = if self.workflows.tags.is_empty() { None } else { self.workflow_outcome(c, held.msg) };
         let spec = &self.scenario.consumers[c as usize];
@@ -494,9 +494,8 @@ impl Sim {
         self.out.emit(TraceEvent::EffectApplied { at: now, msg, consumer: c, key, times });
         // Per-key order: the first effect of each message, in the order they were sent. With
         // competing consumers a later message of a key can finish first.
-        let m = self.broker.msg(msg);
-        if let (1, Some(order_key)) = (times, m.order_key) {
-            let queue = m.queue;
+        if let (1, Some(order_key)) = (times, self.broker.extra(msg).order_key) {
+            let queue = self.broker.msg(msg).queue;
             let newest = self.newest_applied.entry((queue, order_key)).or_insert(key);
             if *newest > key {
                 let after = *newest;
@@ -556,7 +555,7 @@ impl Sim {
         match retry {
             Some(r) if r.policy.strategy != backoff::Strategy::Immediate => {
                 // Decorrelated jitter grows from the message's previous sleep (BO-1).
-                let previous = match self.broker.msg(msg).last_sleep.as_millis_f64() {
+                let previous = match self.broker.extra(msg).last_sleep.as_millis_f64() {
                     p if p > 0.0 => p,
                     _ => r.policy.base_ms,
                 };
@@ -598,7 +597,7 @@ impl Sim {
         let spec = self.consumer_spec(c);
         let Some(every) = spec.heartbeat else { return };
         let lease_model = self.broker.queues[self.broker.msg(msg).queue as usize].spec.lease;
-        let Some(lease) = self.broker.msg(msg).lease.filter(|l| l.receipt == receipt) else { return };
+        let Some(lease) = self.broker.msg(msg).lease().filter(|l| l.receipt == receipt) else { return };
         if matches!(lease_model, LeaseModel::ServiceBus { .. })
             && now >= lease.received_at.after(Duration::from_millis(300_000))
         {

@@ -203,51 +203,95 @@ pub struct Lease {
     pub received_at: SimTime,
 }
 
+/// One message's record: 64 bytes, because a run keeps every message's to the end (the
+/// summary, the inspector and the checkers read them) and a run of 10^6 messages spends a
+/// good part of its time faulting in the pages they fill. What only some messages carry (FIFO
+/// groups, failures, retries) lives beside it, in `Extra`.
 #[derive(Clone, Debug)]
 pub struct Message {
-    pub queue: QueueId,
-    /// Its state, as its kind and (in flight) its consumer; `state()` puts them together.
-    /// Apart, a move is counted and checked without a match. Only `Broker::set_state` and a
-    /// new message write them.
-    pub(crate) kind: StateKind,
-    pub(crate) holder: ConsumerId,
-    /// The business identity a consumer deduplicates on (IP-1): the producer's message id.
-    /// It survives a redrive, which makes a new message (SQS-15).
-    pub key: u32,
     /// Its place in the queue's order; a returned message goes back to this place.
     pub pos: u64,
     /// When it was last made visible, for the time it waits in the queue.
     pub available_at: SimTime,
     /// The earlier of the queue's and the message's TTL, from when it was sent.
     pub expires_at: SimTime,
+    /// The current lease's deadline, while it has one (`receipt != 0`).
+    pub(crate) lease_until: SimTime,
+    /// Its last receive (the current lease's start); `SimTime::MAX` before the first.
+    pub(crate) last_received_at: SimTime,
+    pub queue: QueueId,
+    /// The business identity a consumer deduplicates on (IP-1): the producer's message id.
+    /// It survives a redrive, which makes a new message (SQS-15).
+    pub key: u32,
     /// Deliveries so far: SQS ApproximateReceiveCount, SB DeliveryCount, RMQ deliveries.
     pub receive_count: u32,
-    /// RabbitMQ quorum queues: returns so far (acquired_count, RMQ-16).
-    pub acquired_count: u32,
-    /// Failed processing attempts, for the consumer's retry policy.
-    pub attempts: u32,
-    /// The last retry backoff, which decorrelated jitter grows from (BO-1).
-    pub last_sleep: Duration,
-    pub lease: Option<Lease>,
+    /// The current lease's receipt; 0 when it has no lease (receipts count from 1).
+    pub(crate) receipt: u32,
+    /// Its `Extra`, as an index + 1 into the broker's table; 0 when it has none.
+    pub(crate) extra: u32,
+    /// Its state, as its kind and (in flight) its consumer; `state()` puts them together.
+    /// Apart, a move is counted and checked without a match. Only `Broker::set_state` and a
+    /// new message write them. (`limits::CONSUMERS_MAX` fits 16 bits.)
+    pub(crate) holder: u16,
+    pub(crate) kind: StateKind,
+}
+
+/// What only some messages carry, kept out of `Message` so that the common one stays small.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Extra {
     /// FIFO message group (SQS-20), if any.
     pub group: Option<u32>,
     /// The key order is kept per (a FIFO group, or a producer's key), if any.
     pub order_key: Option<u32>,
     /// Crashes the consumer every time it is processed.
     pub poison: bool,
+    /// Its first receive, once a second one has replaced it as the last.
     pub first_received_at: Option<SimTime>,
-    pub last_received_at: Option<SimTime>,
+    /// RabbitMQ quorum queues: returns so far (acquired_count, RMQ-16).
+    pub acquired_count: u32,
+    /// Failed processing attempts, for the consumer's retry policy.
+    pub attempts: u32,
+    /// The last retry backoff, which decorrelated jitter grows from (BO-1).
+    pub last_sleep: Duration,
     /// The error of the last failed attempt, for the dead-letter metadata.
     pub last_error: Option<ErrorClass>,
 }
 
+impl Extra {
+    pub const NONE: Extra = Extra {
+        group: None,
+        order_key: None,
+        poison: false,
+        first_received_at: None,
+        acquired_count: 0,
+        attempts: 0,
+        last_sleep: Duration::ZERO,
+        last_error: None,
+    };
+}
+
 impl Message {
     pub fn state(&self) -> MsgState {
-        MsgState::from_parts(self.kind, self.holder)
+        MsgState::from_parts(self.kind, ConsumerId::from(self.holder))
     }
 
     pub fn kind(&self) -> StateKind {
         self.kind
+    }
+
+    /// Its current lease, if it has one. The leaseholder is the consumer it is in flight with.
+    pub fn lease(&self) -> Option<Lease> {
+        (self.receipt != 0).then_some(Lease {
+            consumer: ConsumerId::from(self.holder),
+            receipt: self.receipt,
+            expires_at: self.lease_until,
+            received_at: self.last_received_at,
+        })
+    }
+
+    /// When it was last received, if ever.
+    pub fn last_received(&self) -> Option<SimTime> {
+        (self.receive_count > 0).then_some(self.last_received_at)
     }
 }
 
@@ -312,5 +356,14 @@ mod tests {
             }
         }
         assert!(legal > 20, "the rule allows some moves ({legal})");
+    }
+}
+
+#[cfg(test)]
+mod size {
+    /// Every message's record is kept to the end of a run: keep it to one cache line.
+    #[test]
+    fn a_message_record_is_64_bytes() {
+        assert!(std::mem::size_of::<super::Message>() <= 64, "{}", std::mem::size_of::<super::Message>());
     }
 }

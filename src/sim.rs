@@ -126,6 +126,7 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    #[inline]
     pub fn schedule(&mut self, at: SimTime, event: Event) {
         self.seq += 1;
         debug_assert!(self.seq < 1 << SEQ_BITS);
@@ -133,6 +134,7 @@ impl Outbox {
         self.agenda.push(Scheduled { at, order, event });
     }
 
+    #[inline(always)]
     pub fn emit(&mut self, event: TraceEvent) {
         self.hash.add(&event);
         if self.recording {

@@ -534,6 +534,7 @@ pub enum TraceEvent {
 }
 
 impl TraceEvent {
+    #[inline(always)]
     pub fn at(&self) -> SimTime {
         use TraceEvent::*;
         match *self {
@@ -692,6 +693,7 @@ impl TraceEvent {
 
     /// Visits every field in a fixed order: the one place that lists each event's fields, for
     /// both the hash and the JSON form.
+    #[inline(always)]
     fn fields(&self, v: &mut impl FieldVisitor) {
         use TraceEvent::*;
         match *self {
@@ -859,6 +861,7 @@ impl TraceEvent {
     }
 
     /// A stable tag byte per kind, for the hash.
+    #[inline(always)]
     fn tag(&self) -> u8 {
         use TraceEvent::*;
         match self {
@@ -1179,12 +1182,15 @@ impl Default for TraceHash {
 }
 
 impl TraceHash {
-    /// Adds one event: its tag, its time, then each field.
+    /// Adds one event: its tag, its time, then each field. Inline: at a call site that names
+    /// the event, the matches fold away and only the words are left.
+    #[inline(always)]
     pub fn add(&mut self, event: &TraceEvent) {
         self.word(u64::from(event.tag()));
         self.word(event.at().as_micros());
         event.fields(self);
     }
+    #[inline(always)]
     fn word(&mut self, w: u64) {
         self.0 = (self.0 ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
     }

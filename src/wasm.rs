@@ -516,10 +516,10 @@ impl Engine {
             queue: queue_name(m.queue),
             state: crate::message::StateKind::NAMES[m.kind() as usize],
             receive_count: m.receive_count,
-            attempts: m.attempts,
-            poison: m.poison,
-            group: m.group,
-            lease_until_ms: m.lease.map(|l| l.expires_at.as_millis_f64()),
+            attempts: broker.extra(id).attempts,
+            poison: broker.extra(id).poison,
+            group: broker.extra(id).group,
+            lease_until_ms: m.lease().map(|l| l.expires_at.as_millis_f64()),
             dead,
             workflow: self.sim.workflows().tags.get(&id).map(|t| match *t {
                 Tag::Request { system, requester, corr } => WorkflowView {

@@ -250,8 +250,11 @@ fn rabbitmq_quorum_delivery_limit_dead_letters_on_the_21st_return() {
         let events = d.to(f64::from(i * 10 + 5));
         assert_eq!(deliveries(&events).iter().map(|x| x.1).collect::<Vec<_>>(), vec![i], "delivery {i}");
         assert!(events.iter().any(|e| matches!(e, TraceEvent::Returned { reason: ReturnReason::Nacked, .. })));
-        let m = d.msg("m1");
-        assert_eq!((m.state(), m.acquired_count), (MsgState::Ready, i), "requeued, acquired_count {i}");
+        assert_eq!(
+            (d.msg("m1").state(), d.extra("m1").acquired_count),
+            (MsgState::Ready, i),
+            "requeued, acquired_count {i}"
+        );
     }
     let last = d.to(215.0);
     assert_eq!(deliveries(&last).iter().map(|x| x.1).collect::<Vec<_>>(), vec![21], "delivered 21 times");

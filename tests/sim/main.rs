@@ -89,6 +89,11 @@ impl Driver {
         self.sim.broker().msg(id).clone()
     }
 
+    pub fn extra(&self, name: &str) -> brokerlab::message::Extra {
+        let id = self.sim.named(name).unwrap_or_else(|| panic!("no message named {name}"));
+        self.sim.broker().extra(id).clone()
+    }
+
     pub fn queue(&self, name: &str) -> u32 {
         self.sim.scenario().queue_index(name).unwrap_or_else(|| panic!("no queue {name}"))
     }
