@@ -145,11 +145,13 @@ impl Broker {
         }
     }
 
+    #[inline]
     pub fn msg(&self, msg: MsgId) -> &Message {
         &self.msgs[msg as usize]
     }
 
     /// What `msg` carries beyond its record (groups, failures, retries).
+    #[inline]
     pub fn extra(&self, msg: MsgId) -> &Extra {
         match self.msgs[msg as usize].extra {
             0 => &Extra::NONE,
@@ -185,11 +187,12 @@ impl Broker {
 
     /// Moves `msg` to `next`, in `queue`. An illegal move is an engine bug and panics.
     /// (Inline, so that each caller's constant `next` becomes its kind at compile time.)
-    #[inline]
+    #[inline(always)]
     fn set_state(&mut self, msg: MsgId, queue: QueueId, next: MsgState) {
         self.set_parts(msg, queue, next.kind(), next.holder().unwrap_or(0));
     }
 
+    #[inline]
     fn set_parts(&mut self, msg: MsgId, queue: QueueId, kind: StateKind, holder: ConsumerId) {
         let m = &mut self.msgs[msg as usize];
         if !MsgState::can_move(m.kind, ConsumerId::from(m.holder), kind, holder) {
@@ -400,6 +403,7 @@ impl Broker {
     /// the queue does whenever its head changes. Never one that arrived this instant with a TTL
     /// that ends now: it may still be delivered at once (RMQ-19, TTL 0), else its timer
     /// expires it.
+    #[inline]
     pub fn expire_heads(&mut self, out: &mut Outbox, now: SimTime, queue: QueueId) {
         if self.with_ttl & (1 << queue) == 0 || !self.expires_at_head(queue) {
             return;
@@ -429,6 +433,7 @@ impl Broker {
         }
     }
 
+    #[inline]
     fn take_from_ready(&mut self, msg: MsgId) {
         let m = &self.msgs[msg as usize];
         if matches!(m.kind, StateKind::Ready | StateKind::DeadLettered) {
@@ -466,6 +471,7 @@ impl Broker {
 
     /// The first visible message a receive may take: in queue order, skipping FIFO groups
     /// that have a message in flight (SQS-21).
+    #[inline]
     pub fn next_deliverable(&self, queue: QueueId) -> Option<MsgId> {
         let q = &self.queues[queue as usize];
         if !q.spec.fifo {
@@ -578,11 +584,13 @@ impl Broker {
     }
 
     /// Whether `receipt` is `consumer`'s current lease on `msg`.
+    #[inline]
     pub fn holds(&self, msg: MsgId, consumer: ConsumerId, receipt: u32) -> bool {
         self.msgs[msg as usize].lease().is_some_and(|l| l.receipt == receipt && l.consumer == consumer)
     }
 
     /// Moves a held message along the consumer's side (arrived, started).
+    #[inline]
     pub fn advance_phase(&mut self, msg: MsgId, consumer: ConsumerId, phase: Phase) {
         let queue = self.msgs[msg as usize].queue;
         self.set_state(msg, queue, MsgState::InFlight { consumer, phase });
@@ -590,6 +598,7 @@ impl Broker {
 
     /// Ends `consumer`'s lease on `msg` if `receipt` is still current; false (and nothing
     /// changes) when it is not: the first step of every settle.
+    #[inline]
     fn surrender(&mut self, msg: MsgId, consumer: ConsumerId, receipt: u32) -> bool {
         if !self.holds(msg, consumer, receipt) {
             return false;
@@ -599,6 +608,7 @@ impl Broker {
     }
 
     /// Ends the lease without settling: the message leaves the lease's books (FIFO group freed).
+    #[inline]
     fn release(&mut self, msg: MsgId) {
         let m = &mut self.msgs[msg as usize];
         m.receipt = 0;
@@ -623,6 +633,7 @@ impl Broker {
 
     /// DeleteMessage / basic.ack / Complete. Refused (the message stays) when the receipt is
     /// no longer current (SQS-6, a lost Service Bus lock). Returns whether it was deleted.
+    #[inline]
     pub fn ack(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, consumer: ConsumerId, receipt: u32) -> bool {
         if !self.surrender(msg, consumer, receipt) {
             out.emit(TraceEvent::AckRefused { at: now, msg, consumer, receipt });
@@ -633,6 +644,7 @@ impl Broker {
     }
 
     /// The end of a message whose processing succeeded, leased or auto-acked.
+    #[inline]
     pub fn finish_acked(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, consumer: ConsumerId) {
         let queue = self.msgs[msg as usize].queue;
         self.set_state(msg, queue, MsgState::Acked);
@@ -794,6 +806,7 @@ impl Broker {
 
     /// Queues that may have deliverable messages or consumers with room since the last
     /// dispatch.
+    #[inline]
     pub fn mark_dirty(&mut self, queue: QueueId) {
         self.dirty |= 1 << queue;
     }

@@ -90,6 +90,7 @@ impl Keyed for Job {
 }
 
 impl<T: Keyed + Copy> Tracked<T> {
+    #[inline]
     pub fn len(&self) -> usize {
         self.large.as_ref().map_or(self.small.len(), |l| l.order.len())
     }
@@ -99,6 +100,7 @@ impl<T: Keyed + Copy> Tracked<T> {
     }
 
     /// Adds `item` last. A receipt names one delivery, so its key is new.
+    #[inline]
     pub fn push(&mut self, item: T) {
         if self.large.is_none() && self.small.len() == TRACKED_SMALL_MAX {
             let items = std::mem::take(&mut self.small);
@@ -114,6 +116,7 @@ impl<T: Keyed + Copy> Tracked<T> {
         }
     }
 
+    #[inline]
     pub fn get(&self, msg: MsgId, receipt: u32) -> Option<T> {
         match &self.large {
             Some(l) => l.at.get(&(msg, receipt)).and_then(|seq| l.order.get(seq)).copied(),
@@ -132,6 +135,7 @@ impl<T: Keyed + Copy> Tracked<T> {
     }
 
     /// The newest item for `msg`, whatever its receipt.
+    #[inline]
     pub fn newest(&self, msg: MsgId) -> Option<T> {
         match &self.large {
             Some(l) => {
@@ -142,6 +146,7 @@ impl<T: Keyed + Copy> Tracked<T> {
         }
     }
 
+    #[inline]
     pub fn remove(&mut self, msg: MsgId, receipt: u32) -> Option<T> {
         match &mut self.large {
             Some(l) => {
@@ -226,14 +231,17 @@ impl Consumer {
     }
 
     /// Whether it would take another message now.
+    #[inline]
     pub fn has_room(&self, spec: &ConsumerSpec) -> bool {
         self.alive && self.active && !spec.manual && self.held.len() < spec.prefetch as usize
     }
 
+    #[inline]
     pub fn find(&self, msg: MsgId) -> Option<Held> {
         self.held.newest(msg)
     }
 
+    #[inline]
     fn forget(&mut self, msg: MsgId, receipt: u32) {
         self.held.remove(msg, receipt);
         self.jobs.remove(msg, receipt);
@@ -309,6 +317,7 @@ impl Sim {
     /// Keeps its queue's `room` (how many of its consumers would take a message now) in step
     /// with `has_room`, so that a dispatch to a queue whose consumers are all busy is one test,
     /// not a scan. Called after anything that changes what `has_room` reads; `check` recounts.
+    #[inline]
     pub(crate) fn room_changed(&mut self, c: ConsumerId) {
         let spec = &self.scenario.consumers[c as usize];
         let consumer = &mut self.consumers[c as usize];
@@ -353,6 +362,7 @@ impl Sim {
 
     /// Whether the broker still counts `held` as this consumer's (leased, or auto-acked and
     /// not yet settled).
+    #[inline]
     fn owns(&self, c: ConsumerId, held: Held) -> bool {
         let m = self.broker.msg(held.msg);
         if held.auto_acked {
