@@ -70,8 +70,9 @@ pub struct QueueState {
     /// Consumers subscribed to this queue, in scenario order, and the round-robin cursor.
     pub consumers: Vec<ConsumerId>,
     pub next_rr: usize,
-    /// How many of them would take a message now (`Sim::room_changed` keeps it).
-    pub room: u32,
+    /// Which of them would take a message now, a bit per place in `consumers`
+    /// (`Sim::room_changed` keeps it): dispatch finds the next one in a word, not a scan.
+    pub room: Vec<u64>,
     /// FIFO: in-flight messages per group; a group with any is blocked (SQS-21).
     pub groups_in_flight: BTreeMap<u32, u32>,
     /// FIFO: the first accepted send per deduplication id (SQS-23).
@@ -81,6 +82,25 @@ pub struct QueueState {
 }
 
 impl QueueState {
+    /// The first place at or after `from`, round the list, whose consumer has room.
+    pub fn next_with_room(&self, from: usize) -> Option<usize> {
+        Self::next_in(&self.room, from)
+    }
+
+    fn next_in(room: &[u64], from: usize) -> Option<usize> {
+        let (first, bit) = (from / 64, from % 64);
+        let at = |i: usize, w: u64| i * 64 + w.trailing_zeros() as usize;
+        if let Some(&w) = room.get(first) {
+            let ahead = w & (u64::MAX << bit);
+            if ahead != 0 {
+                return Some(at(first, ahead));
+            }
+        }
+        let later = room.iter().enumerate().skip(first + 1);
+        let wrapped = room.iter().enumerate().take(first + 1);
+        later.chain(wrapped).find(|&(_, &w)| w != 0).map(|(i, &w)| at(i, w))
+    }
+
     fn take_pos(&mut self) -> u64 {
         self.next_pos += 1;
         self.next_pos
@@ -121,7 +141,7 @@ impl Broker {
                 next_pos: 0,
                 consumers: Vec::new(),
                 next_rr: 0,
-                room: 0,
+                room: Vec::new(),
                 groups_in_flight: BTreeMap::new(),
                 dedup: BTreeMap::new(),
                 dedup_window: Duration::from_millis(300_000),
@@ -129,6 +149,9 @@ impl Broker {
             .collect();
         for (i, c) in scenario.consumers.iter().enumerate() {
             queues[c.queue as usize].consumers.push(index_u32(i));
+        }
+        for q in &mut queues {
+            q.room = vec![0; q.consumers.len().div_ceil(64)];
         }
         Broker {
             counts: vec![StateCounts::default(); queues.len()],
@@ -941,4 +964,29 @@ impl Broker {
 fn lease_due(msgs: &crate::cow::CowVec<Message>, msg: MsgId, receipt: u32, deadline: SimTime) -> bool {
     let m = &msgs[msg as usize];
     m.receipt == receipt && m.lease_until == deadline
+}
+
+#[cfg(test)]
+mod tests {
+    use super::QueueState;
+    use crate::rng::Prng;
+
+    /// Model-based: the word search agrees with the scan it replaced, round the list from
+    /// any cursor, for lists that span several words.
+    #[test]
+    fn next_with_room_is_the_round_robin_scan() {
+        let mut r = Prng::from_seed(7);
+        for n in [1usize, 5, 63, 64, 65, 130, 256] {
+            for _ in 0..200 {
+                let has: Vec<bool> = (0..n).map(|_| r.below(4) == 0).collect();
+                let mut room = vec![0u64; n.div_ceil(64)];
+                for (i, _) in has.iter().enumerate().filter(|(_, &h)| h) {
+                    room[i / 64] |= 1 << (i % 64);
+                }
+                let from = usize::try_from(r.below(n as u64)).expect("small");
+                let scan = (0..n).map(|k| (from + k) % n).find(|&i| has[i]);
+                assert_eq!(QueueState::next_in(&room, from), scan, "n {n}, from {from}, {has:?}");
+            }
+        }
+    }
 }

@@ -159,9 +159,11 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
         }
     }
     for (qi, q) in b.queues.iter().enumerate() {
-        let room = q.consumers.iter().filter(|&&c| sim.consumers[c as usize].room).count();
-        if q.room as usize != room {
-            return fail(format!("queue {qi}: room counted {}, but {room} of its consumers have room", q.room));
+        for (slot, &c) in q.consumers.iter().enumerate() {
+            let bit = q.room[slot / 64] >> (slot % 64) & 1 == 1;
+            if bit != sim.consumers[c as usize].room {
+                return fail(format!("queue {qi}: c{c}'s room bit is {bit}, but it has room: {}", !bit));
+            }
         }
     }
     Ok(())

@@ -204,8 +204,10 @@ pub struct Consumer {
     pub jobs: Tracked<Job>,
     /// Deployed a fix: poison no longer crashes it.
     pub fixed: bool,
-    /// What `has_room` said when last asked (`Sim::room_changed`), counted in its queue's `room`.
+    /// What `has_room` said when last asked (`Sim::room_changed`), its bit in its queue's `room`.
     pub room: bool,
+    /// Its place in its queue's `consumers`.
+    pub slot: usize,
     /// Its processing time and outcome odds: the scenario's, until a user changes them live.
     pub processing: Dist,
     pub outcomes: Outcomes,
@@ -213,7 +215,7 @@ pub struct Consumer {
 }
 
 impl Consumer {
-    pub fn new(prng: Prng, spec: &ConsumerSpec) -> Consumer {
+    pub fn new(prng: Prng, spec: &ConsumerSpec, slot: usize) -> Consumer {
         Consumer {
             processing: spec.processing,
             outcomes: spec.outcomes,
@@ -226,6 +228,7 @@ impl Consumer {
             jobs: Tracked::default(),
             fixed: false,
             room: false,
+            slot,
             prng,
         }
     }
@@ -314,9 +317,9 @@ impl Sim {
         &self.scenario.consumers[c as usize]
     }
 
-    /// Keeps its queue's `room` (how many of its consumers would take a message now) in step
-    /// with `has_room`, so that a dispatch to a queue whose consumers are all busy is one test,
-    /// not a scan. Called after anything that changes what `has_room` reads; `check` recounts.
+    /// Keeps its bit in its queue's `room` (which of its consumers would take a message now)
+    /// in step with `has_room`, so that dispatch finds the next consumer with room without a
+    /// scan. Called after anything that changes what `has_room` reads; `check` recounts.
     #[inline]
     pub(crate) fn room_changed(&mut self, c: ConsumerId) {
         let spec = &self.scenario.consumers[c as usize];
@@ -324,12 +327,9 @@ impl Sim {
         let room = consumer.has_room(spec);
         if room != consumer.room {
             consumer.room = room;
-            let q = &mut self.broker.queues[spec.queue as usize];
-            if room {
-                q.room += 1;
-            } else {
-                q.room -= 1;
-            }
+            let word = &mut self.broker.queues[spec.queue as usize].room[consumer.slot / 64];
+            let bit = 1u64 << (consumer.slot % 64);
+            *word = if room { *word | bit } else { *word & !bit };
         }
     }
 
@@ -709,28 +709,16 @@ impl Sim {
         let now = self.now;
         loop {
             self.broker.expire_heads(&mut self.out, now, queue);
-            if self.broker.queues[queue as usize].room == 0 {
+            // Round-robin from the cursor: the first subscriber with room.
+            let Some(at) =
+                self.broker.queues[queue as usize].next_with_room(self.broker.queues[queue as usize].next_rr)
+            else {
                 return;
-            }
+            };
             let Some(msg) = self.broker.next_deliverable(queue) else { return };
-            let consumers = &self.consumers;
-            let specs = &self.scenario.consumers;
             let q = &mut self.broker.queues[queue as usize];
-            // Round-robin from the cursor: the first subscriber with room (no division here;
-            // this scan runs on every arrival at a busy queue).
-            let n = q.consumers.len();
-            let mut at = q.next_rr;
-            let mut chosen = None;
-            for _ in 0..n {
-                let c = q.consumers[at];
-                at = if at + 1 == n { 0 } else { at + 1 };
-                if consumers[c as usize].has_room(&specs[c as usize]) {
-                    chosen = Some(c);
-                    break;
-                }
-            }
-            let Some(c) = chosen else { return };
-            q.next_rr = at;
+            let c = q.consumers[at];
+            q.next_rr = if at + 1 == q.consumers.len() { 0 } else { at + 1 };
             let arrives_at = now.after(self.scenario.latency);
             let waited = now.since(self.broker.msg(msg).available_at);
             if let Some(receipt) = self.broker.deliver(&mut self.out, now, msg, c, Phase::Delivering, arrives_at) {

@@ -244,7 +244,10 @@ impl Sim {
             .consumers
             .iter()
             .enumerate()
-            .map(|(i, c)| Consumer::new(root.fork(0x1_0000 + i as u64), c))
+            .map(|(i, c)| {
+                let slot = scenario.consumers[..i].iter().filter(|earlier| earlier.queue == c.queue).count();
+                Consumer::new(root.fork(0x1_0000 + i as u64), c, slot)
+            })
             .collect();
         let streams = Streams::new(&scenario, &mut root);
         let workflows = crate::workflow::Workflows::new(&scenario);
