@@ -11,20 +11,23 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2 >&2
 mkdir -p target/fuzz-logs
+# Files under the given folders; a folder that does not exist yet (fuzz/artifacts on a fresh
+# clone) has none, rather than failing the script under pipefail.
+files() { find "$@" -type f 2>/dev/null || true; }
 for target in scenario operations; do
   case "$target" in
     scenario) extra=(-dict=fuzz/scenario.dict -max_len=8192) ;;
     operations) extra=(-max_len=520) ;;
   esac
   mkdir -p "target/fuzz-new/$target"
-  before=$(find "fuzz/corpus/$target" "target/fuzz-new/$target" -type f | wc -l)
-  crashes_before=$(find "fuzz/artifacts/$target" -type f 2>/dev/null | wc -l)
+  before=$(files "fuzz/corpus/$target" "target/fuzz-new/$target" | wc -l)
+  crashes_before=$(files "fuzz/artifacts/$target" | wc -l)
   status=0
   cargo +nightly fuzz run -O "$target" "target/fuzz-new/$target" "fuzz/corpus/$target" -- "${extra[@]}" \
     -max_total_time="$seconds" -print_final_stats=1 >"target/fuzz-logs/$target.log" 2>&1 || status=$?
   execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "target/fuzz-logs/$target.log" | grep -o '[0-9]*$' || echo 0)
-  crashes=$(( $(find "fuzz/artifacts/$target" -type f 2>/dev/null | wc -l) - crashes_before ))
-  after=$(find "fuzz/corpus/$target" "target/fuzz-new/$target" -type f | wc -l)
+  crashes=$(( $(files "fuzz/artifacts/$target" | wc -l) - crashes_before ))
+  after=$(files "fuzz/corpus/$target" "target/fuzz-new/$target" | wc -l)
   printf '{"target": "%s", "seconds": %s, "executions": %s, "crashes": %s, "exit": %s, "corpus_before": %s, "corpus_after": %s}\n' \
     "$target" "$seconds" "${execs:-0}" "$crashes" "$status" "$before" "$after"
 done
