@@ -710,11 +710,8 @@ impl Sim {
         loop {
             self.broker.expire_heads(&mut self.out, now, queue);
             // Round-robin from the cursor: the first subscriber with room.
-            let Some(at) =
-                self.broker.queues[queue as usize].next_with_room(self.broker.queues[queue as usize].next_rr)
-            else {
-                return;
-            };
+            let q = &self.broker.queues[queue as usize];
+            let Some(at) = q.next_with_room(q.next_rr) else { return };
             let Some(msg) = self.broker.next_deliverable(queue) else { return };
             let q = &mut self.broker.queues[queue as usize];
             let c = q.consumers[at];
