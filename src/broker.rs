@@ -87,6 +87,11 @@ impl QueueState {
         Self::next_in(&self.room, from)
     }
 
+    /// Whether the consumer at place `slot` has room, as its bit says.
+    pub fn has_room_at(&self, slot: usize) -> bool {
+        self.room[slot / 64] >> (slot % 64) & 1 == 1
+    }
+
     fn next_in(room: &[u64], from: usize) -> Option<usize> {
         let (first, bit) = (from / 64, from % 64);
         let at = |i: usize, w: u64| i * 64 + w.trailing_zeros() as usize;
@@ -563,11 +568,6 @@ impl Broker {
         Some(receipt)
     }
 
-    /// Whether the lease `(msg, receipt)` is current and still due at `deadline`.
-    fn lease_due_at(&self, msg: MsgId, receipt: u32, deadline: SimTime) -> bool {
-        lease_due(&self.msgs, msg, receipt, deadline)
-    }
-
     /// Drops settled or extended leases from the front of the queue's deadline list, and arms
     /// one `LeaseCheck` at the first deadline still due.
     pub fn arm_lease_check(&mut self, out: &mut Outbox, queue: QueueId) {
@@ -599,7 +599,7 @@ impl Broker {
                 break;
             }
             self.lease_fifo[queue as usize].pop_front();
-            if self.lease_due_at(msg, receipt, deadline) {
+            if lease_due(&self.msgs, msg, receipt, deadline) {
                 due.push((msg, receipt));
             }
         }
@@ -961,6 +961,7 @@ impl Broker {
     }
 }
 
+/// Whether the lease `(msg, receipt)` is current and still due at `deadline`.
 fn lease_due(msgs: &crate::cow::CowVec<Message>, msg: MsgId, receipt: u32, deadline: SimTime) -> bool {
     let m = &msgs[msg as usize];
     m.receipt == receipt && m.lease_until == deadline

@@ -154,16 +154,16 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
         if !c.alive && (!c.held.is_empty() || !c.jobs.is_empty() || !c.buffer.is_empty()) {
             return fail(format!("c{ci} is down but still holds work"));
         }
-        if c.room != c.has_room(spec) {
-            return fail(format!("c{ci}: room cached as {}, but it is {}", c.room, c.has_room(spec)));
+        let q = &b.queues[spec.queue as usize];
+        if q.consumers.get(c.slot) != Some(&crate::scenario::index_u32(ci)) {
+            return fail(format!("c{ci} is not at its place {} in its queue's consumers", c.slot));
         }
-    }
-    for (qi, q) in b.queues.iter().enumerate() {
-        for (slot, &c) in q.consumers.iter().enumerate() {
-            let bit = q.room[slot / 64] >> (slot % 64) & 1 == 1;
-            if bit != sim.consumers[c as usize].room {
-                return fail(format!("queue {qi}: c{c}'s room bit is {bit}, but it has room: {}", !bit));
-            }
+        if q.has_room_at(c.slot) != c.has_room(spec) {
+            return fail(format!(
+                "c{ci}: its room bit is {}, but it has room: {}",
+                q.has_room_at(c.slot),
+                c.has_room(spec)
+            ));
         }
     }
     Ok(())

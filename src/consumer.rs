@@ -204,9 +204,7 @@ pub struct Consumer {
     pub jobs: Tracked<Job>,
     /// Deployed a fix: poison no longer crashes it.
     pub fixed: bool,
-    /// What `has_room` said when last asked (`Sim::room_changed`), its bit in its queue's `room`.
-    pub room: bool,
-    /// Its place in its queue's `consumers`.
+    /// Its place in its queue's `consumers`, and so its bit in the queue's `room`.
     pub slot: usize,
     /// Its processing time and outcome odds: the scenario's, until a user changes them live.
     pub processing: Dist,
@@ -227,7 +225,6 @@ impl Consumer {
             buffer: VecDeque::new(),
             jobs: Tracked::default(),
             fixed: false,
-            room: false,
             slot,
             prng,
         }
@@ -323,14 +320,10 @@ impl Sim {
     #[inline]
     pub(crate) fn room_changed(&mut self, c: ConsumerId) {
         let spec = &self.scenario.consumers[c as usize];
-        let consumer = &mut self.consumers[c as usize];
-        let room = consumer.has_room(spec);
-        if room != consumer.room {
-            consumer.room = room;
-            let word = &mut self.broker.queues[spec.queue as usize].room[consumer.slot / 64];
-            let bit = 1u64 << (consumer.slot % 64);
-            *word = if room { *word | bit } else { *word & !bit };
-        }
+        let consumer = &self.consumers[c as usize];
+        let word = &mut self.broker.queues[spec.queue as usize].room[consumer.slot / 64];
+        let bit = 1u64 << (consumer.slot % 64);
+        *word = if consumer.has_room(spec) { *word | bit } else { *word & !bit };
     }
 
     /// A delivered message reaches its consumer.

@@ -240,19 +240,20 @@ impl Sim {
                 poison_next: false,
             })
             .collect();
+        let broker = Broker::new(&scenario);
         let consumers = scenario
             .consumers
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let slot = scenario.consumers[..i].iter().filter(|earlier| earlier.queue == c.queue).count();
-                Consumer::new(root.fork(0x1_0000 + i as u64), c, slot)
+                let slot = broker.queues[c.queue as usize].consumers.iter().position(|&s| s as usize == i);
+                Consumer::new(root.fork(0x1_0000 + i as u64), c, slot.expect("the broker lists every consumer"))
             })
             .collect();
         let streams = Streams::new(&scenario, &mut root);
         let workflows = crate::workflow::Workflows::new(&scenario);
         let mut sim = Sim {
-            broker: Broker::new(&scenario),
+            broker,
             streams,
             workflows,
             dependency_down: vec![false; scenario.dependencies.len()],

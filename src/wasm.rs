@@ -487,6 +487,7 @@ impl Engine {
     pub fn message(&self, id: u32) -> Result<JsValue, JsError> {
         let broker = self.sim.broker();
         let Some(m) = broker.msgs.get(id as usize) else { return Ok(JsValue::UNDEFINED) };
+        let extra = broker.extra(id);
         let scenario = self.sim.scenario();
         let queue_name = |q: u32| scenario.queues.get(q as usize).map_or("?", |x| x.name.as_str());
         let ms = |t: Option<SimTime>| t.map(SimTime::as_millis_f64);
@@ -516,9 +517,9 @@ impl Engine {
             queue: queue_name(m.queue),
             state: crate::message::StateKind::NAMES[m.kind() as usize],
             receive_count: m.receive_count,
-            attempts: broker.extra(id).attempts,
-            poison: broker.extra(id).poison,
-            group: broker.extra(id).group,
+            attempts: extra.attempts,
+            poison: extra.poison,
+            group: extra.group,
             lease_until_ms: m.lease().map(|l| l.expires_at.as_millis_f64()),
             dead,
             workflow: self.sim.workflows().tags.get(&id).map(|t| match *t {

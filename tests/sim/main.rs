@@ -84,14 +84,16 @@ impl Driver {
         events
     }
 
+    fn id(&self, name: &str) -> u32 {
+        self.sim.named(name).unwrap_or_else(|| panic!("no message named {name}"))
+    }
+
     pub fn msg(&self, name: &str) -> brokerlab::message::Message {
-        let id = self.sim.named(name).unwrap_or_else(|| panic!("no message named {name}"));
-        self.sim.broker().msg(id).clone()
+        self.sim.broker().msg(self.id(name)).clone()
     }
 
     pub fn extra(&self, name: &str) -> brokerlab::message::Extra {
-        let id = self.sim.named(name).unwrap_or_else(|| panic!("no message named {name}"));
-        self.sim.broker().extra(id).clone()
+        self.sim.broker().extra(self.id(name)).clone()
     }
 
     pub fn queue(&self, name: &str) -> u32 {
