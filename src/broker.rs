@@ -224,8 +224,7 @@ impl Broker {
     fn set_parts(&mut self, msg: MsgId, queue: QueueId, kind: StateKind, holder: ConsumerId) {
         let m = &mut self.msgs[msg as usize];
         if !MsgState::can_move(m.kind, ConsumerId::from(m.holder), kind, holder) {
-            let next = MsgState::from_parts(kind, holder);
-            panic!("m{msg}: illegal move {:?} -> {next:?}", m.state());
+            illegal_move(msg, m.state(), MsgState::from_parts(kind, holder));
         }
         self.counts[m.queue as usize].remove(m.kind);
         self.counts[queue as usize].add(kind);
@@ -959,6 +958,13 @@ impl Broker {
         debug_assert_eq!(published, Sent::Stored(new_msg));
         true
     }
+}
+
+/// An engine bug: out of line, so that the check on every move costs a compare and a branch.
+#[cold]
+#[inline(never)]
+fn illegal_move(msg: MsgId, from: MsgState, to: MsgState) -> ! {
+    panic!("m{msg}: illegal move {from:?} -> {to:?}")
 }
 
 /// Whether the lease `(msg, receipt)` is current and still due at `deadline`.
