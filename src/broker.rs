@@ -5,7 +5,7 @@
 
 use crate::message::{Extra, Message, MsgState, Phase, StateCounts, StateKind};
 use crate::ready::ReadySet;
-use crate::scenario::{index_u32, LeaseModel, Overflow, QueueRole, QueueSpec, Scenario};
+use crate::scenario::{index_u32, LeaseModel, LimitCounts, Overflow, QueueRole, QueueSpec, Scenario};
 use crate::sim::{Event, Outbox};
 use crate::time::{Duration, SimTime};
 use crate::trace::{
@@ -700,12 +700,19 @@ impl Broker {
         let in_dlq = self.spec(queue).is_dead_letter();
         let receive_count = self.msgs[msg as usize].receive_count;
         let dead = match lease_model {
-            // RMQ-16 (4.0–4.2): every return counts; past the limit, dead-letter.
-            LeaseModel::RabbitMq { delivery_limit, .. } => {
+            // Past the limit, dead-letter. RMQ-16 (4.0–4.2): every return counts. RMQ-17 (4.3+):
+            // only failed deliveries, a reject or a crash; not a nack, nor the consumer timeout.
+            LeaseModel::RabbitMq { delivery_limit, counts, .. } => {
+                let counted = match counts {
+                    LimitCounts::EveryReturn => true,
+                    LimitCounts::FailedDeliveries => {
+                        matches!(reason, ReturnReason::Rejected | ReturnReason::ChannelClosed)
+                    }
+                };
                 let extra = self.extra_mut(msg);
-                extra.acquired_count += 1;
-                let acquired = extra.acquired_count;
-                delivery_limit.is_some_and(|limit| acquired > limit).then_some(DeadReason::DeliveryLimit)
+                extra.returns_counted += u32::from(counted);
+                let count = extra.returns_counted;
+                delivery_limit.is_some_and(|limit| count > limit).then_some(DeadReason::DeliveryLimit)
             }
             // ASB-5: after the N-th abandon or lock expiry, dead-letter (eagerly: §10 item 3).
             // ASB-6: not from the dead-letter queue itself.
@@ -739,7 +746,7 @@ impl Broker {
             return None;
         }
         let reason = match self.spec(self.msgs[msg as usize].queue).lease {
-            LeaseModel::RabbitMq { .. } => ReturnReason::ChannelClosed,
+            LeaseModel::RabbitMq { .. } => ReturnReason::ConsumerTimeout,
             _ => ReturnReason::LeaseExpired,
         };
         self.give_back(out, now, msg, lease.consumer, receipt, reason);

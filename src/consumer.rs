@@ -692,7 +692,7 @@ impl Sim {
         let now = self.now;
         let held: Vec<Held> = self.consumers[c as usize].held.iter().copied().collect();
         for h in held.iter().filter(|h| !h.auto_acked) {
-            self.broker.give_back(&mut self.out, now, h.msg, c, h.receipt, ReturnReason::ChannelClosed);
+            self.broker.give_back(&mut self.out, now, h.msg, c, h.receipt, ReturnReason::ConsumerTimeout);
         }
     }
 

@@ -247,8 +247,9 @@ pub struct Extra {
     pub poison: bool,
     /// Its first receive, once a second one has replaced it as the last.
     pub first_received_at: Option<SimTime>,
-    /// RabbitMQ quorum queues: returns so far (acquired_count, RMQ-16).
-    pub acquired_count: u32,
+    /// RabbitMQ quorum queues: the returns the delivery limit counts, all of them
+    /// (`acquired_count`, RMQ-16) or the failed deliveries (`delivery_count`, RMQ-17).
+    pub returns_counted: u32,
     /// Failed processing attempts, for the consumer's retry policy.
     pub attempts: u32,
     /// The last retry backoff, which decorrelated jitter grows from (BO-1).
@@ -263,7 +264,7 @@ impl Extra {
         order_key: None,
         poison: false,
         first_received_at: None,
-        acquired_count: 0,
+        returns_counted: 0,
         attempts: 0,
         last_sleep: Duration::ZERO,
         last_error: None,

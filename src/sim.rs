@@ -652,10 +652,11 @@ impl Sim {
                     self.refuse(consumer, name);
                 }
             }
-            Op::Nack { consumer, name, requeue } => {
+            Op::Nack { consumer, name, requeue, reject } => {
                 self.settle(consumer, name, |b, out, msg, receipt| {
                     if requeue {
-                        b.give_back(out, now, msg, consumer, receipt, ReturnReason::Nacked);
+                        let reason = if reject { ReturnReason::Rejected } else { ReturnReason::Nacked };
+                        b.give_back(out, now, msg, consumer, receipt, reason);
                     } else {
                         b.reject(out, now, msg, consumer, receipt, DeadReason::Rejected);
                     }

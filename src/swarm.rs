@@ -53,6 +53,7 @@ pub fn scenario_json(seed: u64) -> String {
                 if chance(r, 50) {
                     lease["queue_type"] = json!("quorum");
                     lease["delivery_limit"] = json!(1 + r.below(4));
+                    lease["version"] = json!(pick(r, &["4.2", "4.3"]));
                 }
                 lease["consumer_timeout_ms"] = json!(2000 + r.below(6000));
             }

@@ -45,7 +45,7 @@ reasons! {
 reasons! {
     /// Why a delivered message went back to its queue.
     ReturnReason {
-        /// RabbitMQ basic.nack / basic.reject with requeue=true (RMQ-5).
+        /// RabbitMQ basic.nack with requeue=true (RMQ-5).
         Nacked = 0, "nacked, requeue";
         /// Service Bus Abandon (ASB-1).
         Abandoned = 1, "abandoned";
@@ -53,8 +53,13 @@ reasons! {
         LeaseExpired = 2, "lease expired";
         /// SQS ChangeMessageVisibility to 0 (SQS-4d).
         MadeVisible = 3, "visibility set to 0";
-        /// The consumer's channel closed: a crash or RabbitMQ's consumer timeout (RMQ-7, RMQ-9).
+        /// The consumer crashed and its channel closed (RMQ-7).
         ChannelClosed = 4, "channel closed";
+        /// RabbitMQ basic.reject with requeue=true (RMQ-5): a failed delivery (RMQ-17).
+        Rejected = 5, "rejected, requeue";
+        /// RabbitMQ's consumer timeout closed the channel (RMQ-9): the late delivery and every
+        /// other unacked one on it come back.
+        ConsumerTimeout = 6, "consumer timeout";
     }
 }
 

@@ -133,10 +133,22 @@ pub enum QueueRole {
 pub enum LeaseModel {
     /// SQS visibility timeout (SQS-1..11). `max_receive_count` is the redrive policy.
     Sqs { visibility_timeout: Duration, max_receive_count: Option<u32> },
-    /// RabbitMQ prefetch and ack (RMQ-1..18). `delivery_limit` applies to quorum queues.
-    RabbitMq { quorum: bool, delivery_limit: Option<u32>, consumer_timeout: Duration },
+    /// RabbitMQ prefetch and ack (RMQ-1..18). `delivery_limit` applies to quorum queues, and
+    /// `counts` says which returns count towards it.
+    RabbitMq { quorum: bool, delivery_limit: Option<u32>, consumer_timeout: Duration, counts: LimitCounts },
     /// Service Bus peek-lock (ASB-1..6).
     ServiceBus { lock_duration: Duration, max_delivery_count: u32 },
+}
+
+/// Which returns a quorum queue counts towards its delivery limit: the rule changed in 4.3.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitCounts {
+    /// 4.0–4.2: every return of a checked-out message, requeue or crash (`acquired_count`,
+    /// RMQ-16).
+    EveryReturn,
+    /// 4.3+: failed deliveries only, `basic.reject` and a crashed client; not `basic.nack`
+    /// with requeue, nor the consumer timeout (`delivery_count`, RMQ-17).
+    FailedDeliveries,
 }
 
 impl LeaseModel {
@@ -341,10 +353,12 @@ pub enum Op {
         consumer: u32,
         name: u32,
     },
+    /// basic.nack, or basic.reject when `reject` (RMQ-5, RMQ-17).
     Nack {
         consumer: u32,
         name: u32,
         requeue: bool,
+        reject: bool,
     },
     Abandon {
         consumer: u32,

@@ -92,6 +92,9 @@ pub enum Lease {
         delivery_limit: Option<i64>,
         #[serde(default = "rmq_consumer_timeout_ms")]
         consumer_timeout_ms: f64,
+        /// "4.0" to "4.3": which rule the delivery limit follows (RMQ-16, RMQ-17).
+        #[serde(default)]
+        version: Option<String>,
     },
     ServiceBus {
         #[serde(default = "sb_lock_ms")]
@@ -341,6 +344,12 @@ pub enum Op {
         message: String,
     },
     Nack {
+        consumer: String,
+        message: String,
+        requeue: bool,
+    },
+    /// basic.reject: a nack of one message, which RabbitMQ 4.3+ counts as a failed delivery.
+    Reject {
         consumer: String,
         message: String,
         requeue: bool,

@@ -151,6 +151,7 @@ fn queues(raw: Vec<raw::Queue>) -> Result<Vec<QueueSpec>, ScenarioError> {
                 quorum: false,
                 delivery_limit: None,
                 consumer_timeout: Duration::from_millis(1_800_000),
+                counts: LimitCounts::EveryReturn,
             },
             Some(v) => lease(&format!("{at}.lease"), tagged(&format!("{at}.lease"), v, "model")?)?,
         };
@@ -248,8 +249,8 @@ fn queues(raw: Vec<raw::Queue>) -> Result<Vec<QueueSpec>, ScenarioError> {
 fn derived(of: &QueueSpec, suffix: &str, role: QueueRole) -> QueueSpec {
     let lease = match of.lease {
         LeaseModel::Sqs { visibility_timeout, .. } => LeaseModel::Sqs { visibility_timeout, max_receive_count: None },
-        LeaseModel::RabbitMq { quorum, consumer_timeout, .. } => {
-            LeaseModel::RabbitMq { quorum, delivery_limit: None, consumer_timeout }
+        LeaseModel::RabbitMq { quorum, consumer_timeout, counts, .. } => {
+            LeaseModel::RabbitMq { quorum, delivery_limit: None, consumer_timeout, counts }
         }
         other @ LeaseModel::ServiceBus { .. } => other,
     };
@@ -282,7 +283,7 @@ fn lease(path: &str, raw: raw::Lease) -> Result<LeaseModel, ScenarioError> {
             };
             LeaseModel::Sqs { visibility_timeout, max_receive_count }
         }
-        raw::Lease::Rabbitmq { queue_type, delivery_limit, consumer_timeout_ms } => {
+        raw::Lease::Rabbitmq { queue_type, delivery_limit, consumer_timeout_ms, version } => {
             let quorum = match queue_type.as_deref() {
                 None | Some("classic") => false,
                 Some("quorum") => true,
@@ -313,7 +314,18 @@ fn lease(path: &str, raw: raw::Lease) -> Result<LeaseModel, ScenarioError> {
             if consumer_timeout == Duration::ZERO {
                 return err(format!("{path}.consumer_timeout_ms"), "must be greater than 0");
             }
-            LeaseModel::RabbitMq { quorum, delivery_limit, consumer_timeout }
+            // RMQ-16 until 4.2, RMQ-17 from 4.3; 4.2 unless told.
+            let counts = match version.as_deref() {
+                None | Some("4.0" | "4.1" | "4.2") => LimitCounts::EveryReturn,
+                Some("4.3") => LimitCounts::FailedDeliveries,
+                Some(other) => {
+                    return err(
+                        format!("{path}.version"),
+                        format!("\"{other}\" is not one of \"4.0\", \"4.1\", \"4.2\", \"4.3\""),
+                    )
+                }
+            };
+            LeaseModel::RabbitMq { quorum, delivery_limit, consumer_timeout, counts }
         }
         raw::Lease::ServiceBus { lock_duration_ms, max_delivery_count } => {
             let lock_duration = ms(&format!("{path}.lock_duration_ms"), lock_duration_ms, limits::SB_LOCK_MS_MAX)?;
@@ -748,7 +760,10 @@ fn script(raw: Vec<raw::ScriptStep>, known: &Known, names: &mut Vec<String>) -> 
                 Op::Ack { consumer: consumer("consumer", &c)?, name: known(&message, names)? }
             }
             raw::Op::Nack { consumer: c, message, requeue } => {
-                Op::Nack { consumer: consumer("consumer", &c)?, name: known(&message, names)?, requeue }
+                Op::Nack { consumer: consumer("consumer", &c)?, name: known(&message, names)?, requeue, reject: false }
+            }
+            raw::Op::Reject { consumer: c, message, requeue } => {
+                Op::Nack { consumer: consumer("consumer", &c)?, name: known(&message, names)?, requeue, reject: true }
             }
             raw::Op::Abandon { consumer: c, message } => {
                 Op::Abandon { consumer: consumer("consumer", &c)?, name: known(&message, names)? }

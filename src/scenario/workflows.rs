@@ -5,8 +5,8 @@
 
 use super::validate::{check_count, check_name, dist, err, ms, probability, retry, schedule, tagged};
 use super::{
-    index_u32, limits, AckMode, ConsumerSpec, Dist, LeaseModel, Outcomes, Overflow, ProducerSpec, QueueRole, QueueSpec,
-    RetrySpec, ScenarioError, Schedule, Target,
+    index_u32, limits, AckMode, ConsumerSpec, Dist, LeaseModel, LimitCounts, Outcomes, Overflow, ProducerSpec,
+    QueueRole, QueueSpec, RetrySpec, ScenarioError, Schedule, Target,
 };
 use crate::rng::Ratio;
 use crate::time::Duration;
@@ -199,6 +199,7 @@ impl Parts<'_> {
                 quorum: false,
                 delivery_limit: None,
                 consumer_timeout: Duration::from_millis(1_800_000),
+                counts: LimitCounts::EveryReturn,
             },
             dead_letter: None,
             retry_queue: None,

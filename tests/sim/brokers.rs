@@ -230,18 +230,25 @@ fn sqs_change_visibility_runs_from_the_call() {
     assert_eq!(deliveries(&zero).len(), 1, "visible at once");
 }
 
-#[test]
-fn rabbitmq_quorum_delivery_limit_dead_letters_on_the_21st_return() {
-    // Vector rabbitmq-qq-delivery-limit-4.0-4.2 (RMQ-15, RMQ-16): acquired_count 1..20 requeues,
-    // the 21st return dead-letters with reason delivery_limit. RMQ-14: x-death records it.
+/// The script steps: send m1 at 0, then `rounds` times a receive by "a" (at 10 ms, 20 ms, …)
+/// and a nack with requeue 5 ms later.
+fn send_then_nack(rounds: u32) -> Vec<String> {
     let mut steps = vec![r#"{"at_ms": 0, "op": "send", "to": "q", "message": "m1"}"#.to_string()];
-    for i in 1..=21 {
+    for i in 1..=rounds {
         steps.push(format!(r#"{{"at_ms": {}, "op": "receive", "consumer": "a"}}"#, i * 10));
         steps.push(format!(
             r#"{{"at_ms": {}, "op": "nack", "consumer": "a", "message": "m1", "requeue": true}}"#,
             i * 10 + 5
         ));
     }
+    steps
+}
+
+#[test]
+fn rabbitmq_quorum_delivery_limit_dead_letters_on_the_21st_return() {
+    // Vector rabbitmq-qq-delivery-limit-4.0-4.2 (RMQ-15, RMQ-16): acquired_count 1..20 requeues,
+    // the 21st return dead-letters with reason delivery_limit. RMQ-14: x-death records it.
+    let steps = send_then_nack(21);
     let mut d = Driver::new(&scenario(
         r#"{"name": "q", "lease": {"model": "rabbitmq", "queue_type": "quorum"}, "dead_letter": true}"#,
         &steps.join(","),
@@ -251,9 +258,9 @@ fn rabbitmq_quorum_delivery_limit_dead_letters_on_the_21st_return() {
         assert_eq!(deliveries(&events).iter().map(|x| x.1).collect::<Vec<_>>(), vec![i], "delivery {i}");
         assert!(events.iter().any(|e| matches!(e, TraceEvent::Returned { reason: ReturnReason::Nacked, .. })));
         assert_eq!(
-            (d.msg("m1").state(), d.extra("m1").acquired_count),
+            (d.msg("m1").state(), d.extra("m1").returns_counted),
             (MsgState::Ready, i),
-            "requeued, acquired_count {i}"
+            "requeued, acquired_count (RMQ-16) {i}"
         );
     }
     let last = d.to(215.0);
@@ -268,6 +275,52 @@ fn rabbitmq_quorum_delivery_limit_dead_letters_on_the_21st_return() {
         (d.queue("q"), DeadReason::DeliveryLimit, 1)
     );
     assert_eq!(info.x_death[0].time.as_micros(), 215_000);
+}
+
+/// RMQ-17 (4.3+): the limit counts failed deliveries only. Ten nacks with requeue and a
+/// consumer timeout count nothing; a reject and a crash count one each; the next reject is
+/// the third failure, past a limit of 2. Under 4.2 rules (RMQ-16) the third nack is the end.
+#[test]
+fn rabbitmq_4_3_counts_only_failed_deliveries_towards_the_limit() {
+    let lease = |version: &str| {
+        format!(
+            r#"{{"name": "q", "lease": {{"model": "rabbitmq", "queue_type": "quorum", "delivery_limit": 2,
+                "consumer_timeout_ms": 1000, "version": "{version}"}}, "dead_letter": true}}"#
+        )
+    };
+    let mut steps = send_then_nack(10);
+    steps.extend(
+        [
+            r#"{"at_ms": 200, "op": "receive", "consumer": "a"}"#, // held past the 1 s timeout
+            r#"{"at_ms": 2000, "op": "receive", "consumer": "a"}"#,
+            r#"{"at_ms": 2005, "op": "reject", "consumer": "a", "message": "m1", "requeue": true}"#,
+            r#"{"at_ms": 2010, "op": "receive", "consumer": "a"}"#,
+            r#"{"at_ms": 2015, "op": "crash", "consumer": "a"}"#,
+            r#"{"at_ms": 2020, "op": "receive", "consumer": "b"}"#,
+            r#"{"at_ms": 2025, "op": "reject", "consumer": "b", "message": "m1", "requeue": true}"#,
+        ]
+        .map(String::from),
+    );
+    let mut d = Driver::new(&scenario(&lease("4.3"), &steps.join(",")));
+    let nacks = d.to(105.0);
+    assert_eq!(deliveries(&nacks).len(), 10);
+    assert_eq!((d.msg("m1").state(), d.extra("m1").returns_counted), (MsgState::Ready, 0), "nacks do not count");
+    let timeout = d.to(1500.0);
+    assert!(timeout.iter().any(|e| matches!(e, TraceEvent::Returned { reason: ReturnReason::ConsumerTimeout, .. })));
+    assert_eq!(d.extra("m1").returns_counted, 0, "nor does the consumer timeout");
+    let reject = d.to(2005.0);
+    assert!(reject.iter().any(|e| matches!(e, TraceEvent::Returned { reason: ReturnReason::Rejected, .. })));
+    assert_eq!(d.extra("m1").returns_counted, 1, "a reject counts");
+    let crash = d.to(2015.0);
+    assert!(crash.iter().any(|e| matches!(e, TraceEvent::Returned { reason: ReturnReason::ChannelClosed, .. })));
+    assert_eq!((d.msg("m1").state(), d.extra("m1").returns_counted), (MsgState::Ready, 2), "so does a crash");
+    let last = d.to(2025.0);
+    assert_eq!(dead_lettered(&last), vec![DeadReason::DeliveryLimit], "3 > 2");
+    assert_eq!(d.msg("m1").queue, d.queue("q.dlq"));
+
+    let mut old = Driver::new(&scenario(&lease("4.2"), &steps.join(",")));
+    assert!(dead_lettered(&old.to(25.0)).is_empty());
+    assert_eq!(dead_lettered(&old.to(35.0)), vec![DeadReason::DeliveryLimit], "RMQ-16: the 3rd nack is past 2");
 }
 
 #[test]

@@ -102,7 +102,7 @@ fn lease_models_expire_close_and_dead_letter_each_their_own_way() {
     assert!(returned(sqs, ReturnReason::LeaseExpired) > 0, "SQS: the visibility timeout runs out");
     assert!(returned(sb, ReturnReason::LeaseExpired) > 0, "Service Bus: the lock runs out");
     assert_eq!(returned(rmq, ReturnReason::LeaseExpired), 0, "RabbitMQ has no lease");
-    assert!(returned(rmq, ReturnReason::ChannelClosed) > 0, "but its consumer timeout closes the channel");
+    assert!(returned(rmq, ReturnReason::ConsumerTimeout) > 0, "but its consumer timeout closes the channel");
     assert!(dead_reasons(&trace, sb).contains(&DeadReason::MaxDeliveryCount), "a lock lost twice: DLQ");
     assert!(trace.iter().any(|e| matches!(e, TraceEvent::AckRefused { .. })), "the late ack is refused");
 }

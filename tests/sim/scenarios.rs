@@ -69,6 +69,29 @@ fn prefetch_zero_is_unlimited_on_rabbitmq_and_a_quorum_queue_caps_it_at_2000() {
 }
 
 #[test]
+fn a_rabbitmq_version_picks_the_delivery_limit_rule() {
+    // RMQ-16 until 4.2 (the default), RMQ-17 from 4.3.
+    use brokerlab::scenario::{LeaseModel, LimitCounts};
+    let counts = |version: &str| {
+        let json = BASE.replace(
+            r#"{ "name": "q" }"#,
+            &format!(r#"{{ "name": "q", "lease": {{ "model": "rabbitmq", "queue_type": "quorum"{version} }} }}"#),
+        );
+        Scenario::from_json(&json).map_err(|e| e.to_string()).map(|s| match s.queues[0].lease {
+            LeaseModel::RabbitMq { counts, .. } => counts,
+            other => panic!("{other:?}"),
+        })
+    };
+    assert_eq!(counts(""), Ok(LimitCounts::EveryReturn));
+    assert_eq!(counts(r#", "version": "4.0""#), Ok(LimitCounts::EveryReturn));
+    assert_eq!(counts(r#", "version": "4.3""#), Ok(LimitCounts::FailedDeliveries));
+    assert_eq!(
+        counts(r#", "version": "3.13""#),
+        Err(r#"queues[0].lease.version: "3.13" is not one of "4.0", "4.1", "4.2", "4.3""#.to_string())
+    );
+}
+
+#[test]
 fn sqs_ttl_is_a_retention_period_of_at_least_a_minute_and_never_dead_letters() {
     // SQS-17.
     let queue = |extra: &str| {

@@ -21,7 +21,7 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("error-classes", 12, "174ca2cb86b81214"),
     ("fifo-groups", 6, "c7345ea2b89f57bd"),
     ("idempotency", 10, "17f52de76c1da70d"),
-    ("lease-models", 1, "9fe5d71a37589fd8"),
+    ("lease-models", 1, "9bcb9dd6cbf95289"),
     ("mmc-erlang-c", 1, "c2e65f4159797bd3"),
     ("poison-redrive", 9, "3ed4dabf0a5351d9"),
     ("prefetch-hoarding", 3, "b1082a4704a97ee9"),
