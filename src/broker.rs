@@ -5,7 +5,7 @@
 
 use crate::message::{Extra, Message, MsgState, Phase, StateCounts, StateKind};
 use crate::ready::ReadySet;
-use crate::scenario::{index_u32, LeaseModel, LimitCounts, Overflow, QueueRole, QueueSpec, Scenario};
+use crate::scenario::{index_u32, limits, LeaseModel, LimitCounts, Overflow, QueueRole, QueueSpec, Scenario};
 use crate::sim::{Event, Outbox};
 use crate::time::{Duration, SimTime};
 use crate::trace::{
@@ -482,10 +482,10 @@ impl Broker {
         }
         let group = |m: MsgId| self.extra(m).group;
         let open = |m: &MsgId| group(*m).is_none_or(|g| !q.groups_in_flight.contains_key(&g));
-        let Some(first) = q.ready.values().find(open) else { return Vec::new() };
+        let Some(first) = self.fifo_window(queue).find(open) else { return Vec::new() };
         let mut out: Vec<MsgId> =
-            q.ready.values().filter(open).filter(|&m| group(m) == group(first)).take(max).collect();
-        for m in q.ready.values().filter(open) {
+            self.fifo_window(queue).filter(open).filter(|&m| group(m) == group(first)).take(max).collect();
+        for m in self.fifo_window(queue).filter(open) {
             if out.len() == max {
                 break;
             }
@@ -504,7 +504,15 @@ impl Broker {
         if !q.spec.fifo {
             return q.ready.first();
         }
-        q.ready.values().find(|&m| self.extra(m).group.is_none_or(|g| !q.groups_in_flight.contains_key(&g)))
+        self.fifo_window(queue).find(|&m| self.extra(m).group.is_none_or(|g| !q.groups_in_flight.contains_key(&g)))
+    }
+
+    /// The visible messages a FIFO queue looks through for an available group: those among
+    /// its first 20,000, counting the ones in flight (SQS-25). A backlog in one group can hide
+    /// the groups behind it.
+    fn fifo_window(&self, queue: QueueId) -> impl Iterator<Item = MsgId> + '_ {
+        let in_flight = self.counts[queue as usize].in_flight() as usize;
+        self.queues[queue as usize].ready.values().take(limits::FIFO_GROUP_SCAN.saturating_sub(in_flight))
     }
 
     /// A receive of `msg` by `consumer`. Returns the new receipt, or `None` when the receive

@@ -34,6 +34,8 @@ pub mod limits {
     pub const PREFETCH_MAX: u32 = 10_000;
     /// Upper bound on the messages one run may publish, summed over producers.
     pub const MESSAGES_MAX: u64 = 2_000_000;
+    /// SQS-25: how many messages a FIFO queue looks through for an available group.
+    pub const FIFO_GROUP_SCAN: usize = 20_000;
     pub const SCRIPTED_SENDS_MAX: usize = 100_000;
     pub const SCRIPT_STEPS_MAX: usize = 10_000;
     pub const LATENCY_MS_MAX: f64 = 60_000.0;

@@ -542,6 +542,35 @@ fn a_duplicate_send_names_the_original_whether_or_not_the_trace_is_kept() {
     assert_eq!(kept.2, Some(MsgState::Acked), "acking the duplicate's name acks the original");
 }
 
+/// SQS-25: a FIFO queue looks through its first 20,000 messages for an available group. With
+/// a backlog in group 0 whose head is in flight, a later group-1 message is out of sight once
+/// the backlog fills the window, and in sight when it is one message shorter.
+#[test]
+fn sqs_fifo_looks_for_groups_in_its_first_20000_messages() {
+    use brokerlab::scenario::limits::FIFO_GROUP_SCAN;
+    use brokerlab::{Scenario, Sim, SimTime};
+    let receives = |backlog: usize| {
+        let json = format!(
+            r#"{{"name": "fifo window", "duration_ms": 60000,
+                "queues": [{{"name": "q", "lease": {{"model": "sqs"}}, "fifo": true}}],
+                "producers": [{{"name": "p", "to": "q", "groups": 1,
+                    "schedule": {{"kind": "fixed_rate", "interval_ms": 1, "count": {backlog}}}}}],
+                "consumers": [{{"name": "a", "from": "q", "mode": "manual"}}, {{"name": "b", "from": "q", "mode": "manual"}}],
+                "script": [{{"at_ms": 30000, "op": "send", "to": "q", "message": "late", "group": 1}},
+                           {{"at_ms": 30001, "op": "receive", "consumer": "a"}},
+                           {{"at_ms": 30002, "op": "receive", "consumer": "b"}}]}}"#
+        );
+        let mut sim = Sim::new(Scenario::from_json(&json).expect("valid"), 1);
+        sim.run_until(SimTime::from_millis(30_002), u64::MAX).expect("runs");
+        brokerlab::check::check(&sim).unwrap_or_else(|v| panic!("{v}"));
+        sim.message_state(sim.named("late").expect("sent"))
+    };
+    // Group 0's head in flight with `a`, then: the rest of the backlog, then "late".
+    let b = MsgState::InFlight { consumer: 1, phase: brokerlab::message::Phase::Processing };
+    assert_eq!(receives(FIFO_GROUP_SCAN - 1), Some(b), "message 20,000: in the window");
+    assert_eq!(receives(FIFO_GROUP_SCAN), Some(MsgState::Ready), "message 20,001: hidden by the backlog");
+}
+
 #[test]
 fn sqs_fifo_batch_takes_the_first_group_first() {
     // SQS-22: one receive returns as many as possible from the first available group, then
