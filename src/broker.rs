@@ -75,10 +75,8 @@ pub struct QueueState {
     pub room: Vec<u64>,
     /// FIFO: in-flight messages per group; a group with any is blocked (SQS-21).
     pub groups_in_flight: BTreeMap<u32, u32>,
-    /// FIFO: the first accepted send per deduplication id (SQS-23).
+    /// The first accepted send per deduplication id (SQS-23, ASB-9), in `spec.dedup_window`.
     dedup: BTreeMap<String, (SimTime, MsgId)>,
-    /// Deduplication window (SQS-23: 5 minutes).
-    dedup_window: Duration,
 }
 
 impl QueueState {
@@ -149,7 +147,6 @@ impl Broker {
                 room: Vec::new(),
                 groups_in_flight: BTreeMap::new(),
                 dedup: BTreeMap::new(),
-                dedup_window: Duration::from_millis(300_000),
             })
             .collect();
         for (i, c) in scenario.consumers.iter().enumerate() {
@@ -248,11 +245,12 @@ impl Broker {
     ) -> Sent {
         let id = index_u32(self.msgs.len());
         let q = &mut self.queues[queue as usize];
-        if let Some(dedup_id) = &attrs.dedup_id {
+        if let (Some(dedup_id), Some(window)) = (&attrs.dedup_id, q.spec.dedup_window) {
             // The window is anchored at the first accepted send; a duplicate iff
-            // t_new < t_first + 5 min (SQS-23, vector sqs-fifo-dedup-window).
+            // t_new < t_first + window (SQS-23, vector sqs-fifo-dedup-window; ASB-9: on Service
+            // Bus the id is the MessageId, and the duplicate is accepted, then dropped).
             match q.dedup.get(dedup_id) {
-                Some(&(first, original)) if now < first.after(q.dedup_window) => {
+                Some(&(first, original)) if now < first.after(window) => {
                     out.emit(TraceEvent::Deduplicated { at: now, queue, original });
                     return Sent::Duplicate(original);
                 }

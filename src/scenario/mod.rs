@@ -188,6 +188,10 @@ pub struct QueueSpec {
     pub overflow: Overflow,
     /// SQS FIFO: message groups and deduplication (SQS-20..23).
     pub fifo: bool,
+    /// How long a send's deduplication id (Service Bus: its MessageId) suppresses re-sends, if
+    /// the queue deduplicates: 5 minutes on SQS FIFO (SQS-23), the duplicate detection window
+    /// on Service Bus (ASB-9).
+    pub dedup_window: Option<Duration>,
     pub delay: Duration,
 }
 

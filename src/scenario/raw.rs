@@ -72,6 +72,9 @@ pub struct Queue {
     pub overflow: Option<String>,
     #[serde(default)]
     pub fifo: bool,
+    /// Service Bus duplicate detection's history window (ASB-9).
+    #[serde(default)]
+    pub duplicate_detection_ms: Option<f64>,
     #[serde(default)]
     pub delay_ms: f64,
 }

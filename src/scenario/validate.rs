@@ -220,6 +220,23 @@ fn queues(raw: Vec<raw::Queue>) -> Result<Vec<QueueSpec>, ScenarioError> {
         if q.fifo && !matches!(lease, LeaseModel::Sqs { .. }) {
             return err(format!("{at}.fifo"), "FIFO message groups follow SQS FIFO; use lease model \"sqs\"");
         }
+        let dedup_window = match (q.duplicate_detection_ms, lease) {
+            (None, _) => q.fifo.then_some(Duration::from_millis(300_000)),
+            (Some(v), LeaseModel::ServiceBus { .. }) => {
+                let path = format!("{at}.duplicate_detection_ms");
+                let window = ms(&path, v, as_f64(limits::DURATION_MS_MAX))?;
+                if window < Duration::from_millis(20_000) {
+                    return err(path, "Service Bus's window is from 20 s to 7 days (ASB-9)");
+                }
+                Some(window)
+            }
+            (Some(_), _) => {
+                return err(
+                    format!("{at}.duplicate_detection_ms"),
+                    "duplicate detection is Service Bus's; SQS FIFO deduplicates for 5 minutes (fifo: true)",
+                )
+            }
+        };
         let delay = ms(&format!("{at}.delay_ms"), q.delay_ms, 900_000.0)?; // SQS-18: 0–900 s
         let index = index_u32(out.len());
         out.push(QueueSpec {
@@ -233,6 +250,7 @@ fn queues(raw: Vec<raw::Queue>) -> Result<Vec<QueueSpec>, ScenarioError> {
             max_length,
             overflow,
             fifo: q.fifo,
+            dedup_window,
             delay,
         });
         if wants_dlq {
@@ -265,6 +283,7 @@ fn derived(of: &QueueSpec, suffix: &str, role: QueueRole) -> QueueSpec {
         max_length: None,
         overflow: Overflow::DropHead,
         fifo: false,
+        dedup_window: None,
         delay: Duration::ZERO,
     }
 }
@@ -727,8 +746,11 @@ fn script(raw: Vec<raw::ScriptStep>, known: &Known, names: &mut Vec<String>) -> 
                         reason: "must be a whole number ≥ 0".into(),
                     })?),
                 };
-                if dedup_id.is_some() && !fifo {
-                    return err(format!("{at_path}.dedup_id"), "deduplication ids need a FIFO queue (SQS-23)");
+                if dedup_id.is_some() && queues[queue as usize].dedup_window.is_none() {
+                    return err(
+                        format!("{at_path}.dedup_id"),
+                        "deduplication ids need a FIFO queue (SQS-23) or Service Bus duplicate detection (ASB-9)",
+                    );
                 }
                 if let Some(d) = &dedup_id {
                     check_name(&format!("{at_path}.dedup_id"), d)?;

@@ -208,6 +208,7 @@ impl Parts<'_> {
             max_length: None,
             overflow: Overflow::DropHead,
             fifo: false,
+            dedup_window: None,
             delay: Duration::ZERO,
         });
         check_count("queues (with workflow queues)", self.queues.len(), 0, limits::QUEUES_MAX * 4)?;

@@ -180,6 +180,26 @@ fn sqs_fifo_dedup_window_is_five_minutes_from_the_first_send() {
 }
 
 #[test]
+fn service_bus_duplicate_detection_drops_a_resent_message_id_within_its_window() {
+    // ASB-9 (IP-5): a re-send of a MessageId within the window (here 20 s, the minimum) is
+    // accepted and dropped; after it, the same id is a new message. Not a FIFO queue.
+    let mut d = Driver::new(&scenario(
+        r#"{"name": "q", "lease": {"model": "service_bus"}, "duplicate_detection_ms": 20000}"#,
+        r#"{"at_ms": 0, "op": "send", "to": "q", "message": "o1", "dedup_id": "order-7"},
+           {"at_ms": 19999, "op": "send", "to": "q", "message": "o2", "dedup_id": "order-7"},
+           {"at_ms": 20000, "op": "send", "to": "q", "message": "o3", "dedup_id": "order-7"},
+           {"at_ms": 20001, "op": "receive", "consumer": "a", "max": 10}"#,
+    ));
+    let early = d.to(19_999.0);
+    assert!(early.iter().any(|e| matches!(e, TraceEvent::Deduplicated { .. })), "accepted, not stored");
+    assert_eq!(d.sim.named("o2"), d.sim.named("o1"));
+    let o3 = d.to(20_000.0);
+    assert!(!o3.iter().any(|e| matches!(e, TraceEvent::Deduplicated { .. })), "20 s on: a new message");
+    let got = deliveries(&d.to(20_001.0));
+    assert_eq!(got.iter().map(|x| x.0).collect::<Vec<_>>(), vec![d.id("o1"), d.id("o3")]);
+}
+
+#[test]
 fn sqs_fifo_group_blocks_while_one_is_in_flight() {
     // SQS-21: no more of group g while one of g is in flight; other groups flow; the in-flight
     // one comes back first.

@@ -84,7 +84,7 @@ impl Driver {
         events
     }
 
-    fn id(&self, name: &str) -> u32 {
+    pub fn id(&self, name: &str) -> u32 {
         self.sim.named(name).unwrap_or_else(|| panic!("no message named {name}"))
     }
 

@@ -92,6 +92,31 @@ fn a_rabbitmq_version_picks_the_delivery_limit_rule() {
 }
 
 #[test]
+fn duplicate_detection_is_service_bus_s_from_20_s_to_7_days() {
+    // ASB-9; IP-5: SQS FIFO's window is a fixed 5 minutes, RabbitMQ has none.
+    let queue = |lease: &str, extra: &str| {
+        let json = BASE
+            .replace(r#"{ "name": "q" }"#, &format!(r#"{{ "name": "q", "lease": {{ "model": "{lease}" }}{extra} }}"#));
+        Scenario::from_json(&json).map(|s| s.queues[0].dedup_window).map_err(|e| e.to_string())
+    };
+    let window = |ms: u64| Ok(Some(brokerlab::Duration::from_millis(ms)));
+    assert_eq!(queue("service_bus", r#", "duplicate_detection_ms": 600000"#), window(600_000));
+    assert_eq!(queue("service_bus", r#", "duplicate_detection_ms": 604800000"#), window(604_800_000));
+    assert_eq!(queue("service_bus", ""), Ok(None));
+    assert_eq!(queue("sqs", r#", "fifo": true"#), window(300_000));
+    assert_eq!(
+        queue("service_bus", r#", "duplicate_detection_ms": 19999"#),
+        Err("queues[0].duplicate_detection_ms: Service Bus's window is from 20 s to 7 days (ASB-9)".to_string())
+    );
+    assert_eq!(
+        queue("rabbitmq", r#", "duplicate_detection_ms": 60000"#),
+        Err("queues[0].duplicate_detection_ms: duplicate detection is Service Bus's; SQS FIFO deduplicates for 5 \
+             minutes (fifo: true)"
+            .to_string())
+    );
+}
+
+#[test]
 fn sqs_ttl_is_a_retention_period_of_at_least_a_minute_and_never_dead_letters() {
     // SQS-17.
     let queue = |extra: &str| {
