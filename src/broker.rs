@@ -73,6 +73,9 @@ pub struct QueueState {
     /// Which of them would take a message now, a bit per place in `consumers`
     /// (`Sim::room_changed` keeps it): dispatch finds the next one in a word, not a scan.
     pub room: Vec<u64>,
+    /// With consumers of more than one priority (RMQ-2): a mask of places per priority,
+    /// highest first. Empty when all are equal, the common case.
+    pub tiers: Vec<Vec<u64>>,
     /// FIFO: in-flight messages per group; a group with any is blocked (SQS-21).
     pub groups_in_flight: BTreeMap<u32, u32>,
     /// The first accepted send per deduplication id (SQS-23, ASB-9), in `spec.dedup_window`.
@@ -82,7 +85,18 @@ pub struct QueueState {
 impl QueueState {
     /// The first place at or after `from`, round the list, whose consumer has room.
     pub fn next_with_room(&self, from: usize) -> Option<usize> {
-        Self::next_in(&self.room, from)
+        if self.tiers.is_empty() {
+            return Self::next_in(&self.room, from);
+        }
+        // RMQ-2: the highest priority with room first; round-robin within it.
+        let mut masked = [0u64; limits::CONSUMERS_MAX.div_ceil(64)];
+        let masked = &mut masked[..self.room.len()];
+        self.tiers.iter().find_map(|tier| {
+            for ((out, room), mask) in masked.iter_mut().zip(&self.room).zip(tier) {
+                *out = room & mask;
+            }
+            Self::next_in(masked, from)
+        })
     }
 
     /// Whether the consumer at place `slot` has room, as its bit says.
@@ -145,6 +159,7 @@ impl Broker {
                 consumers: Vec::new(),
                 next_rr: 0,
                 room: Vec::new(),
+                tiers: Vec::new(),
                 groups_in_flight: BTreeMap::new(),
                 dedup: BTreeMap::new(),
             })
@@ -153,7 +168,24 @@ impl Broker {
             queues[c.queue as usize].consumers.push(index_u32(i));
         }
         for q in &mut queues {
-            q.room = vec![0; q.consumers.len().div_ceil(64)];
+            let words = q.consumers.len().div_ceil(64);
+            q.room = vec![0; words];
+            let priority = |slot: usize| scenario.consumers[q.consumers[slot] as usize].priority;
+            let mut priorities: Vec<i32> = (0..q.consumers.len()).map(priority).collect();
+            priorities.sort_unstable_by(|a, b| b.cmp(a));
+            priorities.dedup();
+            if priorities.len() > 1 {
+                q.tiers = priorities
+                    .iter()
+                    .map(|&p| {
+                        let mut mask = vec![0; words];
+                        for slot in (0..q.consumers.len()).filter(|&s| priority(s) == p) {
+                            mask[slot / 64] |= 1 << (slot % 64);
+                        }
+                        mask
+                    })
+                    .collect();
+            }
         }
         Broker {
             counts: vec![StateCounts::default(); queues.len()],

@@ -141,6 +141,10 @@ pub fn scenario_json(seed: u64) -> String {
         if model(q, &queues) == "rabbitmq" && chance(r, 10) {
             consumer["prefetch"] = json!(0); // RMQ-3: unlimited
         }
+        if model(q, &queues) == "rabbitmq" && chance(r, 25) {
+            consumer["priority"] = json!(i64::from(r.below(3) == 0) - i64::from(r.below(3) == 0));
+            // RMQ-2
+        }
         if chance(r, 30) {
             consumer["ack"] = json!("before_processing");
         }

@@ -278,6 +278,9 @@ pub struct ConsumerSpec {
     pub prefetch: u32,
     /// How many it processes at once.
     pub concurrency: u32,
+    /// RabbitMQ consumer priority (`x-priority`, RMQ-2): a queue delivers to its highest
+    /// priority consumers with room, round-robin among equals. 0 by default.
+    pub priority: i32,
     pub processing: Dist,
     pub ack: AckMode,
     pub outcomes: Outcomes,

@@ -175,6 +175,9 @@ pub struct Consumer {
     pub prefetch: i64,
     #[serde(default = "one")]
     pub concurrency: i64,
+    /// RabbitMQ `x-priority` (RMQ-2).
+    #[serde(default)]
+    pub priority: i32,
     #[serde(default)]
     pub processing: Option<Value>,
     #[serde(default)]

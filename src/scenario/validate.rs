@@ -574,11 +574,15 @@ fn consumers(
         };
         let restart_after =
             c.restart_ms.map(|v| ms(&format!("{at}.restart_ms"), v, as_f64(limits::DURATION_MS_MAX))).transpose()?;
+        if c.priority != 0 && rabbit.is_none() {
+            return err(format!("{at}.priority"), "consumer priority is RabbitMQ's (x-priority, RMQ-2)");
+        }
         let spec = ConsumerSpec {
             name: c.name,
             queue,
             prefetch,
             concurrency,
+            priority: c.priority,
             processing,
             ack,
             outcomes,

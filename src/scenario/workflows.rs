@@ -257,6 +257,7 @@ fn service(
         queue,
         prefetch: 1,
         concurrency: 1,
+        priority: 0,
         processing,
         ack: AckMode::AfterProcessing,
         outcomes: Outcomes::default(),

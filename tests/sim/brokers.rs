@@ -343,6 +343,38 @@ fn rabbitmq_4_3_counts_only_failed_deliveries_towards_the_limit() {
     assert_eq!(dead_lettered(&old.to(35.0)), vec![DeadReason::DeliveryLimit], "RMQ-16: the 3rd nack is past 2");
 }
 
+/// RMQ-2: a RabbitMQ queue delivers to its highest-priority consumers with room, round-robin
+/// among equals; a lower one gets a message only while every higher one is full.
+#[test]
+fn rabbitmq_consumer_priority_serves_the_highest_with_room_first() {
+    let run = |schedule: &str| {
+        let consumer = |name: &str, priority: i32| {
+            format!(
+                r#"{{"name": "{name}", "from": "q", "priority": {priority},
+                    "processing": {{"kind": "constant", "ms": 1000}}}}"#
+            )
+        };
+        let json = format!(
+            r#"{{"name": "priorities", "duration_ms": 60000, "queues": [{{"name": "q"}}],
+                "producers": [{{"name": "p", "to": "q", "schedule": {schedule}}}],
+                "consumers": [{}, {}, {}]}}"#,
+            consumer("lo", -5),
+            consumer("hi1", 10),
+            consumer("hi2", 10)
+        );
+        let mut d = Driver::new(&json);
+        let events = d.to(60_000.0);
+        let by = |c: u32| {
+            events.iter().filter(|e| matches!(e, TraceEvent::Delivered { consumer, .. } if *consumer == c)).count()
+        };
+        (by(0), by(1), by(2))
+    };
+    // One at a time: the two high-priority consumers take turns; the low one gets nothing.
+    assert_eq!(run(r#"{"kind": "fixed_rate", "interval_ms": 1100, "count": 10}"#), (0, 5, 5));
+    // Three at once: both high ones are full, so the third goes to the low one.
+    assert_eq!(run(r#"{"kind": "fixed_rate", "interval_ms": 0.001, "count": 3}"#), (1, 1, 1));
+}
+
 #[test]
 fn rabbitmq_requeue_goes_back_to_the_original_position() {
     // RMQ-6: a requeued message returns to its original position. RMQ-5: requeue=false without

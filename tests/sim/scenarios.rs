@@ -117,6 +117,21 @@ fn duplicate_detection_is_service_bus_s_from_20_s_to_7_days() {
 }
 
 #[test]
+fn consumer_priority_is_rabbitmq_s() {
+    // RMQ-2: x-priority is an argument of RabbitMQ's basic.consume.
+    let with = |queue: &str| {
+        let json =
+            BASE.replace(r#"{ "name": "q" }"#, queue).replace(r#""from": "q","#, r#""from": "q", "priority": 3,"#);
+        Scenario::from_json(&json).map(|s| s.consumers[0].priority).map_err(|e| e.to_string())
+    };
+    assert_eq!(with(r#"{ "name": "q" }"#), Ok(3));
+    assert_eq!(
+        with(r#"{ "name": "q", "lease": { "model": "sqs" } }"#),
+        Err("consumers[0].priority: consumer priority is RabbitMQ's (x-priority, RMQ-2)".to_string())
+    );
+}
+
+#[test]
 fn sqs_ttl_is_a_retention_period_of_at_least_a_minute_and_never_dead_letters() {
     // SQS-17.
     let queue = |extra: &str| {
