@@ -679,7 +679,11 @@ test('the log and the sequence diagram select the same event and message', async
   assert(same.length >= 2 && same.every((m) => m === msg), `the lines of m${msg} are marked: ${same}`);
   await waitText(page, '#inspector', (t) => t.includes(`m${msg}`), 'the inspector shows the message');
   assert(await sequencePixels() !== before, 'the diagram marks the selection');
-  assert(await canvasPixels(page) !== canvasBefore, 'the canvas rings the message');
+  // The canvas redraws on its next frame after the selection; wait for it (a slow frame on a
+  // loaded machine comes later than two).
+  const rung = await page.waitForFunction((was) => document.querySelector('#canvas').toDataURL() !== was,
+    canvasBefore, { timeout: 3000 }).then(() => true, () => false);
+  assert(rung, 'the canvas rings the message');
 
   // The diagram's newest arrow: the log selects the newest line that is a hop.
   const box = await page.$eval('#sequence', (c) => { const r = c.getBoundingClientRect(); return { x: r.x, y: r.y, w: r.width, h: r.height }; });
