@@ -251,15 +251,7 @@ impl Broker {
 
     #[inline]
     fn set_parts(&mut self, msg: MsgId, queue: QueueId, kind: StateKind, holder: ConsumerId) {
-        let m = &mut self.msgs[msg as usize];
-        if !MsgState::can_move(m.kind, ConsumerId::from(m.holder), kind, holder) {
-            illegal_move(msg, m.state(), MsgState::from_parts(kind, holder));
-        }
-        self.counts[m.queue as usize].remove(m.kind);
-        self.counts[queue as usize].add(kind);
-        m.kind = kind;
-        m.holder = u16::try_from(holder).expect("consumers are bounded (limits::CONSUMERS_MAX)");
-        m.queue = queue;
+        move_to(&mut self.msgs[msg as usize], &mut self.counts, msg, queue, kind, holder);
     }
 
     // --- Sending ---------------------------------------------------------------------------
@@ -356,13 +348,14 @@ impl Broker {
                 }
             }
         }
-        if self.msgs[msg as usize].expires_at != SimTime::MAX {
-            out.schedule(self.msgs[msg as usize].expires_at, Event::TtlExpiry { msg });
+        let pos = self.queues[queue as usize].take_pos();
+        let m = &mut self.msgs[msg as usize];
+        m.pos = pos;
+        let (expires_at, until) = (m.expires_at, m.available_at);
+        if expires_at != SimTime::MAX {
+            out.schedule(expires_at, Event::TtlExpiry { msg });
             self.with_ttl |= 1 << queue;
         }
-        let pos = self.queues[queue as usize].take_pos();
-        self.msgs[msg as usize].pos = pos;
-        let until = self.msgs[msg as usize].available_at;
         if until > now {
             self.delay(out, now, msg, queue, until);
         } else {
@@ -386,24 +379,26 @@ impl Broker {
         self.make_visible_at_arrival(out, now, msg, queue, false);
     }
 
+    #[inline]
     fn make_visible_at_arrival(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, queue: QueueId, arriving: bool) {
         let m = &self.msgs[msg as usize];
         let expired = m.expires_at < now || (m.expires_at == now && !arriving);
         // RMQ-21: a RabbitMQ queue expires a message only at its head; one returned behind
         // the head past its TTL waits there (and counts in the queue's length) until then.
-        let waits_for_head = self.expires_at_head(queue)
-            && self.queues[queue as usize].ready.first().is_some_and(|head| self.msgs[head as usize].pos < m.pos);
-        if expired && !waits_for_head {
+        if expired
+            && !(self.expires_at_head(queue)
+                && self.queues[queue as usize].ready.first().is_some_and(|head| self.msgs[head as usize].pos < m.pos))
+        {
             self.set_state(msg, queue, MsgState::Delayed);
             self.expire(out, now, msg);
             return;
         }
-        let state = if self.spec(queue).is_dead_letter() { MsgState::DeadLettered } else { MsgState::Ready };
-        self.set_state(msg, queue, state);
+        let q = &mut self.queues[queue as usize];
+        let kind = if q.spec.is_dead_letter() { StateKind::DeadLettered } else { StateKind::Ready };
         let m = &mut self.msgs[msg as usize];
+        move_to(m, &mut self.counts, msg, queue, kind, 0);
         m.available_at = now;
         let pos = m.pos;
-        let q = &mut self.queues[queue as usize];
         let placed = q.ready.insert(pos, msg);
         assert!(placed, "m{msg}: position {pos} in queue {queue} was taken");
         let depth = index_u32(q.ready.len());
@@ -575,23 +570,23 @@ impl Broker {
         // RabbitMQ's consumer timeout (RMQ-9).
         let expires_at = now.after(lease_model.lease_duration());
         let m = &self.msgs[msg as usize];
-        if m.receive_count == 1 {
-            // The second receive: keep the first's time aside before it is overwritten.
-            let first = m.last_received_at;
-            self.extra_mut(msg).first_received_at = Some(first);
-        }
-        if let Some(g) = self.extra(msg).group {
-            *self.queues[queue as usize].groups_in_flight.entry(g).or_insert(0) += 1;
+        if m.receive_count == 1 || m.extra != 0 {
+            self.note_delivery(msg, queue);
         }
         // The state first: the leaseholder is the consumer the message is in flight with.
-        self.set_state(msg, queue, MsgState::InFlight { consumer, phase });
         let m = &mut self.msgs[msg as usize];
+        move_to(m, &mut self.counts, msg, queue, (MsgState::InFlight { consumer, phase }).kind(), consumer);
         m.receive_count += 1;
         m.last_received_at = now;
         (m.receipt, m.lease_until) = (receipt, expires_at);
         let receive_count = m.receive_count;
-        self.lease_fifo[queue as usize].push_back((expires_at, msg, receipt));
-        self.arm_lease_check(out, queue);
+        let fifo = &mut self.lease_fifo[queue as usize];
+        fifo.push_back((expires_at, msg, receipt));
+        // An armed check comes no later than this deadline (they are sorted); settled leases
+        // are dropped from the front when it fires, or every 64 deliveries to keep it short.
+        if self.lease_armed[queue as usize].is_none() || fifo.len().is_multiple_of(64) {
+            self.arm_lease_check(out, queue);
+        }
         out.emit(TraceEvent::Delivered {
             at: now,
             msg,
@@ -603,6 +598,21 @@ impl Broker {
             arrives_at,
         });
         Some(receipt)
+    }
+
+    /// What a delivery changes beyond the message's record: the first receive's time, kept
+    /// aside on the second; the FIFO group's count in flight.
+    #[inline(never)]
+    fn note_delivery(&mut self, msg: MsgId, queue: QueueId) {
+        let m = &self.msgs[msg as usize];
+        if m.receive_count == 1 {
+            // The second receive: keep the first's time aside before it is overwritten.
+            let first = m.last_received_at;
+            self.extra_mut(msg).first_received_at = Some(first);
+        }
+        if let Some(g) = self.extra(msg).group {
+            *self.queues[queue as usize].groups_in_flight.entry(g).or_insert(0) += 1;
+        }
     }
 
     /// Drops settled or extended leases from the front of the queue's deadline list, and arms
@@ -646,12 +656,24 @@ impl Broker {
     /// Whether `receipt` is `consumer`'s current lease on `msg`.
     #[inline]
     pub fn holds(&self, msg: MsgId, consumer: ConsumerId, receipt: u32) -> bool {
-        self.msgs[msg as usize].lease().is_some_and(|l| l.receipt == receipt && l.consumer == consumer)
+        let m = &self.msgs[msg as usize];
+        // Its lease (a receipt, 0 for none), held by the consumer it is in flight with.
+        m.receipt != 0 && m.receipt == receipt && ConsumerId::from(m.holder) == consumer
+    }
+
+    /// Whether `msg` is in flight with `consumer` in `phase`.
+    #[inline]
+    pub fn in_phase(&self, msg: MsgId, consumer: ConsumerId, phase: Phase) -> bool {
+        let m = &self.msgs[msg as usize];
+        m.kind == (MsgState::InFlight { consumer, phase }).kind() && ConsumerId::from(m.holder) == consumer
     }
 
     /// Moves a held message along the consumer's side (arrived, started).
     #[inline]
     pub fn advance_phase(&mut self, msg: MsgId, consumer: ConsumerId, phase: Phase) {
+        if self.in_phase(msg, consumer, phase) {
+            return; // delivered straight into this phase (no network delay)
+        }
         let queue = self.msgs[msg as usize].queue;
         self.set_state(msg, queue, MsgState::InFlight { consumer, phase });
     }
@@ -672,7 +694,14 @@ impl Broker {
     fn release(&mut self, msg: MsgId) {
         let m = &mut self.msgs[msg as usize];
         m.receipt = 0;
-        let queue = m.queue;
+        if m.extra != 0 {
+            self.release_group(msg);
+        }
+    }
+
+    #[inline(never)]
+    fn release_group(&mut self, msg: MsgId) {
+        let queue = self.msgs[msg as usize].queue;
         if let Some(g) = self.extra(msg).group {
             let groups = &mut self.queues[queue as usize].groups_in_flight;
             if let Some(n) = groups.get_mut(&g) {
@@ -706,8 +735,9 @@ impl Broker {
     /// The end of a message whose processing succeeded, leased or auto-acked.
     #[inline]
     pub fn finish_acked(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, consumer: ConsumerId) {
-        let queue = self.msgs[msg as usize].queue;
-        self.set_state(msg, queue, MsgState::Acked);
+        let m = &mut self.msgs[msg as usize];
+        let queue = m.queue;
+        move_to(m, &mut self.counts, msg, queue, StateKind::Acked, 0);
         out.emit(TraceEvent::Acked { at: now, msg, queue, consumer });
     }
 
@@ -1003,6 +1033,27 @@ impl Broker {
         debug_assert_eq!(published, Sent::Stored(new_msg));
         true
     }
+}
+
+/// `Broker::set_parts` on a message already in hand (the counts are the broker's): the hot
+/// paths borrow a message once and move it without looking it up again.
+#[inline(always)]
+fn move_to(
+    m: &mut Message,
+    counts: &mut [StateCounts],
+    msg: MsgId,
+    queue: QueueId,
+    kind: StateKind,
+    holder: ConsumerId,
+) {
+    if !MsgState::can_move(m.kind, ConsumerId::from(m.holder), kind, holder) {
+        illegal_move(msg, m.state(), MsgState::from_parts(kind, holder));
+    }
+    counts[m.queue as usize].remove(m.kind);
+    counts[queue as usize].add(kind);
+    m.kind = kind;
+    m.holder = u16::try_from(holder).expect("consumers are bounded (limits::CONSUMERS_MAX)");
+    m.queue = queue;
 }
 
 /// An engine bug: out of line, so that the check on every move costs a compare and a branch.

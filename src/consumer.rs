@@ -257,7 +257,12 @@ impl Consumer {
         if last_error == Some(ErrorClass::Unknown) {
             return Outcome::Fail(ErrorClass::Unknown);
         }
-        let o = self.outcomes;
+        let o = &self.outcomes;
+        if (o.transient.numerator | o.permanent.numerator | o.unknown.numerator | o.crash.numerator | o.hang.numerator)
+            == 0
+        {
+            return Outcome::Success;
+        }
         let table = [
             (o.transient, Outcome::Fail(ErrorClass::Transient)),
             (o.permanent, Outcome::Fail(ErrorClass::Permanent)),
@@ -265,9 +270,6 @@ impl Consumer {
             (o.crash, Outcome::Crash),
             (o.hang, Outcome::Hang),
         ];
-        if table.iter().all(|(r, _)| r.numerator == 0) {
-            return Outcome::Success;
-        }
         // All ratios share the denominator the scenario gives them (parts per million).
         let draw = self.prng.below(o.transient.denominator);
         let mut threshold = 0;
@@ -328,13 +330,19 @@ impl Sim {
 
     /// A delivered message reaches its consumer.
     pub(crate) fn on_receive(&mut self, c: ConsumerId, msg: MsgId, receipt: u32, epoch: u32) {
-        let now = self.now;
         let consumer = &self.consumers[c as usize];
         if consumer.epoch != epoch {
             return; // delivered to an incarnation that has since crashed
         }
         let current = self.broker.holds(msg, c, receipt);
-        let mut held = Held { msg, receipt, auto_acked: false };
+        self.take_in(c, Held { msg, receipt, auto_acked: false }, current);
+    }
+
+    /// The consumer has `held` in hand (`current`: its lease is still the broker's latest):
+    /// acks it first with ack-before-processing, then starts it, or buffers it for a slot.
+    #[inline]
+    fn take_in(&mut self, c: ConsumerId, mut held: Held, current: bool) {
+        let (now, msg, receipt) = (self.now, held.msg, held.receipt);
         if current && self.consumer_spec(c).ack == AckMode::BeforeProcessing {
             self.broker.auto_ack(&mut self.out, now, msg, c);
             held.auto_acked = true;
@@ -382,7 +390,7 @@ impl Sim {
             Outcome::Hang => now.after(spec.hang),
             _ => now.after(work),
         };
-        if self.owns(c, held) {
+        if !self.broker.in_phase(held.msg, c, Phase::Processing) && self.owns(c, held) {
             self.broker.advance_phase(held.msg, c, Phase::Processing);
         }
         self.out.emit(TraceEvent::ProcessingStarted { at: now, msg: held.msg, consumer: c, done_at });
@@ -711,7 +719,16 @@ impl Sim {
             q.next_rr = if at + 1 == q.consumers.len() { 0 } else { at + 1 };
             let arrives_at = now.after(self.scenario.latency);
             let waited = now.since(self.broker.msg(msg).available_at);
-            if let Some(receipt) = self.broker.deliver(&mut self.out, now, msg, c, Phase::Delivering, arrives_at) {
+            // With no network delay the consumer has it at once: straight into the phase
+            // `on_receive` will give it, a processing slot or the buffer.
+            let phase = if arrives_at != now {
+                Phase::Delivering
+            } else if self.consumers[c as usize].jobs.len() < self.scenario.consumers[c as usize].concurrency as usize {
+                Phase::Processing
+            } else {
+                Phase::Buffered
+            };
+            if let Some(receipt) = self.broker.deliver(&mut self.out, now, msg, c, phase, arrives_at) {
                 self.stats.deliveries += 1;
                 self.stats.wait_total = self.stats.wait_total.plus(waited);
                 self.stats.waited += u64::from(waited > Duration::ZERO);
@@ -720,8 +737,8 @@ impl Sim {
                 let epoch = consumer.epoch;
                 self.room_changed(c);
                 if arrives_at == now {
-                    // No network delay: the consumer has it at once.
-                    self.on_receive(c, msg, receipt, epoch);
+                    // No network delay: the consumer has it at once, by the lease just granted.
+                    self.take_in(c, Held { msg, receipt, auto_acked: false }, true);
                 } else {
                     self.out.schedule(arrives_at, Event::Receive { consumer: c, msg, receipt, epoch });
                 }

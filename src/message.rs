@@ -135,7 +135,8 @@ impl MsgState {
         match (self, next) {
             (Publishing, Delayed | Ready | DeadLettered | Dropped) => true,
             (Delayed | Ready | DeadLettered, Delayed | Ready | DeadLettered | Expired | Dropped | Moved) => true,
-            (Ready | DeadLettered, InFlight { phase: Phase::Delivering | Phase::Processing, .. }) => true,
+            // Delivered into any phase: with no network delay it lands straight in a slot or the buffer.
+            (Ready | DeadLettered, InFlight { .. }) => true,
             (InFlight { consumer: a, phase: p }, InFlight { consumer: b, phase: q }) => {
                 a == b
                     && matches!(

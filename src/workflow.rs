@@ -342,7 +342,14 @@ impl Sim {
     }
 
     /// A workflow message a consumer processed successfully: its role's handler runs.
+    #[inline]
     pub(crate) fn on_handled(&mut self, c: ConsumerId, msg: MsgId) {
+        if !self.workflows.tags.is_empty() {
+            self.on_handled_tagged(c, msg);
+        }
+    }
+
+    fn on_handled_tagged(&mut self, c: ConsumerId, msg: MsgId) {
         let Some(&tag) = self.workflows.tags.get(&msg) else { return };
         match (self.scenario.consumers[c as usize].role, tag) {
             (ConsumerRole::Responder { .. }, Tag::Request { system, requester, corr }) => {
