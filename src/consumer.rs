@@ -158,7 +158,11 @@ impl<T: Keyed + Copy> Tracked<T> {
                 item
             }
             None => {
-                let i = self.small.iter().position(|x| x.key() == (msg, receipt))?;
+                // Often the last (or only) one: take it without a shift.
+                let i = self.small.iter().rposition(|x| x.key() == (msg, receipt))?;
+                if i + 1 == self.small.len() {
+                    return self.small.pop();
+                }
                 Some(self.small.remove(i))
             }
         }
@@ -493,11 +497,16 @@ impl Sim {
             return false;
         }
         let slot = key as usize;
-        if self.effects.len() <= slot {
-            self.effects.grow_to(slot + 1, 0);
-        }
-        self.effects[slot] += 1;
-        let times = self.effects[slot];
+        let times = if slot < self.effects.len() {
+            let times = &mut self.effects[slot];
+            *times += 1;
+            *times
+        } else {
+            // A key's first effect (keys are message ids but for redrives and workflows).
+            self.effects.grow_to(slot, 0);
+            self.effects.push(1);
+            1
+        };
         self.stats.effects_applied += 1;
         if times == 2 {
             self.stats.applied_twice += 1;

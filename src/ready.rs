@@ -21,23 +21,37 @@ impl ReadySet {
     }
 
     /// Adds `msg` at `pos`. Returns false (and changes nothing) if `pos` is taken.
+    #[inline]
     pub fn insert(&mut self, pos: u64, msg: MsgId) -> bool {
-        match self.items.back() {
-            None => self.items.push_back((pos, msg)),
-            Some(&(last, _)) if pos > last => self.items.push_back((pos, msg)),
-            _ => match self.items.binary_search_by_key(&pos, |&(p, _)| p) {
-                Ok(_) => return false,
-                Err(i) => self.items.insert(i, (pos, msg)),
-            },
+        if self.items.back().is_none_or(|&(last, _)| pos > last) {
+            self.items.push_back((pos, msg));
+            return true;
         }
-        true
+        self.insert_inside(pos, msg)
+    }
+
+    #[inline(never)]
+    fn insert_inside(&mut self, pos: u64, msg: MsgId) -> bool {
+        match self.items.binary_search_by_key(&pos, |&(p, _)| p) {
+            Ok(_) => false,
+            Err(i) => {
+                self.items.insert(i, (pos, msg));
+                true
+            }
+        }
     }
 
     /// Takes out whatever is at `pos`.
+    #[inline]
     pub fn remove(&mut self, pos: u64) -> Option<MsgId> {
         if self.items.front().is_some_and(|&(p, _)| p == pos) {
             return self.items.pop_front().map(|(_, m)| m);
         }
+        self.remove_inside(pos)
+    }
+
+    #[inline(never)]
+    fn remove_inside(&mut self, pos: u64) -> Option<MsgId> {
         let i = self.items.binary_search_by_key(&pos, |&(p, _)| p).ok()?;
         self.items.remove(i).map(|(_, m)| m)
     }
