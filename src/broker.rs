@@ -661,6 +661,30 @@ impl Broker {
         m.receipt != 0 && m.receipt == receipt && ConsumerId::from(m.holder) == consumer
     }
 
+    /// What the consumer of `msg`'s latest delivery read about its deliveries, in its system's
+    /// own words: SQS's `ApproximateReceiveCount` (SQS-9); RabbitMQ's `redeliver` flag (RMQ-8)
+    /// and, on a quorum queue's redelivery after a counted return, `x-delivery-count` (RMQ-18,
+    /// counted as the delivery limit counts, RMQ-16/RMQ-17); Service Bus's `DeliveryCount`
+    /// (ASB-5). Empty before the first delivery.
+    pub fn delivery_headers(&self, msg: MsgId) -> Vec<(&'static str, String)> {
+        let m = &self.msgs[msg as usize];
+        if m.receive_count == 0 {
+            return Vec::new();
+        }
+        match self.spec(m.queue).lease {
+            LeaseModel::Sqs { .. } => vec![("ApproximateReceiveCount", m.receive_count.to_string())],
+            LeaseModel::RabbitMq { quorum, .. } => {
+                let mut headers = vec![("redeliver", (m.receive_count > 1).to_string())];
+                let returns = self.extra(msg).returns_counted;
+                if quorum && m.receive_count > 1 && returns > 0 {
+                    headers.push(("x-delivery-count", returns.to_string()));
+                }
+                headers
+            }
+            LeaseModel::ServiceBus { .. } => vec![("DeliveryCount", m.receive_count.to_string())],
+        }
+    }
+
     /// Whether `msg` is in flight with `consumer` in `phase`.
     #[inline]
     pub fn in_phase(&self, msg: MsgId, consumer: ConsumerId, phase: Phase) -> bool {

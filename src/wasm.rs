@@ -521,6 +521,7 @@ impl Engine {
             poison: extra.poison,
             group: extra.group,
             lease_until_ms: m.lease().map(|l| l.expires_at.as_millis_f64()),
+            headers: broker.delivery_headers(id),
             dead,
             workflow: self.sim.workflows().tags.get(&id).map(|t| match *t {
                 Tag::Request { system, requester, corr } => WorkflowView {
@@ -564,6 +565,8 @@ struct MessageView<'a> {
     poison: bool,
     group: Option<u32>,
     lease_until_ms: Option<f64>,
+    /// The delivery counters its consumer reads, by their names in its system: `[name, value]`.
+    headers: Vec<(&'static str, String)>,
     dead: Option<DeadView<'a>>,
     /// For a workflow message: what it is, and what it correlates with.
     workflow: Option<WorkflowView>,

@@ -205,6 +205,8 @@ export function showInspector(doc, info, history) {
     ['deliveries', String(info.receive_count)],
     ['failed attempts', String(info.attempts)],
   ];
+  // The delivery counters as its consumer reads them, in its system's words (redeliver, …).
+  for (const [name, value] of info.headers ?? []) rows.push([name, value]);
   if (info.lease_until_ms !== undefined && info.lease_until_ms !== null) rows.push(['leased until', ms(info.lease_until_ms)]);
   if (info.poison) rows.push(['poison', 'yes: it crashes its consumer']);
   const wf = info.workflow;

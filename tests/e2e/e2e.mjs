@@ -654,6 +654,7 @@ test('a dead letter opens in the inspector with its metadata', async ({ page }) 
   assert(/reason(permanent error|attempts exhausted)/.test(text.replace(/\s+/g, '')) || text.includes('permanent error')
     || text.includes('attempts exhausted'), `a reason: ${text}`);
   assert(text.includes('dead-lettered from') && text.includes('payments'), 'its source queue');
+  assert(/ApproximateReceiveCount\s*[1-9]/.test(text), `SQS's own receive counter (SQS-9): ${text}`);
   assert(text.includes('failed on worker'), 'and its history');
   await page.screenshot({ path: join(SHOTS, 'inspector.png') });
 });

@@ -763,3 +763,49 @@ fn a_service_bus_dlq_consumer_with_permanent_errors_keeps_its_dead_letters() {
     assert_eq!(d.msg("m1").queue, dlq);
     assert!(!matches!(d.msg("m1").state(), MsgState::Dropped), "never lost");
 }
+
+/// What a consumer reads about a message's deliveries, in each system's words: RabbitMQ's
+/// redeliver flag (RMQ-8) and a quorum queue's x-delivery-count after counted returns (RMQ-18,
+/// counted as the limit counts: 4.2 every return, 4.3 failed deliveries only); SQS's
+/// ApproximateReceiveCount (SQS-9); Service Bus's DeliveryCount (ASB-5).
+#[test]
+fn each_system_names_its_delivery_counters() {
+    let headers = |d: &Driver| d.sim.broker().delivery_headers(d.id("m1"));
+    let owned = |pairs: &[(&'static str, &str)]| -> Vec<(&'static str, String)> {
+        pairs.iter().map(|&(k, v)| (k, v.to_string())).collect()
+    };
+    let rabbit = |version: &str| {
+        format!(r#"{{"name": "q", "lease": {{"model": "rabbitmq", "queue_type": "quorum", "version": "{version}"}}}}"#)
+    };
+    let steps = send_then_nack(2).join(",");
+    let mut d = Driver::new(&scenario(&rabbit("4.2"), &steps));
+    d.to(1.0);
+    assert_eq!(headers(&d), Vec::new(), "nothing before the first delivery");
+    d.to(10.0);
+    assert_eq!(headers(&d), owned(&[("redeliver", "false")]), "a first delivery");
+    d.to(20.0);
+    assert_eq!(headers(&d), owned(&[("redeliver", "true"), ("x-delivery-count", "1")]), "after one return (RMQ-16)");
+    let mut new = Driver::new(&scenario(&rabbit("4.3"), &steps));
+    new.to(20.0);
+    assert_eq!(headers(&new), owned(&[("redeliver", "true")]), "a nack is not a failed delivery (RMQ-17)");
+    let classic = r#"{"name": "q", "lease": {"model": "rabbitmq"}}"#;
+    let mut c = Driver::new(&scenario(classic, &steps));
+    c.to(20.0);
+    assert_eq!(headers(&c), owned(&[("redeliver", "true")]), "a classic queue has no x-delivery-count");
+
+    let twice = [
+        r#"{"at_ms": 0, "op": "send", "to": "q", "message": "m1"}"#,
+        r#"{"at_ms": 10, "op": "receive", "consumer": "a"}"#,
+        r#"{"at_ms": 15, "op": "nack", "consumer": "a", "message": "m1", "requeue": true}"#,
+        r#"{"at_ms": 20, "op": "receive", "consumer": "b"}"#,
+    ]
+    .join(",");
+    let sqs = r#"{"name": "q", "lease": {"model": "sqs"}}"#;
+    let mut s = Driver::new(&scenario(sqs, &twice));
+    s.to(20.0);
+    assert_eq!(headers(&s), owned(&[("ApproximateReceiveCount", "2")]));
+    let sb = r#"{"name": "q", "lease": {"model": "service_bus"}}"#;
+    let mut b = Driver::new(&scenario(sb, &twice));
+    b.to(20.0);
+    assert_eq!(headers(&b), owned(&[("DeliveryCount", "2")]));
+}
