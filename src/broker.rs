@@ -265,7 +265,7 @@ impl Broker {
         now: SimTime,
         queue: QueueId,
         producer: ProducerId,
-        attrs: SendAttrs,
+        attrs: &SendAttrs,
     ) -> Sent {
         let id = index_u32(self.msgs.len());
         let q = &mut self.queues[queue as usize];
@@ -1052,7 +1052,7 @@ impl Broker {
         self.set_state(old, dlq, MsgState::Moved);
         out.emit(TraceEvent::Redriven { at: now, msg: old, new_msg, to });
         let latency = std::mem::replace(&mut self.latency, Duration::ZERO);
-        let published = self.publish(out, now, to, crate::trace::SCRIPT, attrs);
+        let published = self.publish(out, now, to, crate::trace::SCRIPT, &attrs);
         self.latency = latency;
         debug_assert_eq!(published, Sent::Stored(new_msg));
         true

@@ -595,7 +595,7 @@ impl Sim {
             (ProducerRole::Requester { system, instance }, _) => self.send_request(system, instance, 0),
             (ProducerRole::SagaStarter { saga }, _) => self.start_saga(saga),
             (ProducerRole::Plain, Target::Queue(queue)) => {
-                if let Sent::Stored(_) = self.broker.publish(&mut self.out, self.now, queue, producer, attrs) {
+                if let Sent::Stored(_) = self.broker.publish(&mut self.out, self.now, queue, producer, &attrs) {
                     self.stats.published += 1;
                 }
             }
@@ -646,7 +646,7 @@ impl Sim {
         match op {
             Op::Send { queue, name, group, dedup_id, ttl, delay, poison } => {
                 let attrs = SendAttrs { group, dedup_id, ttl, delay, poison, key: None, order_key: None };
-                let msg = match self.broker.publish(&mut self.out, now, queue, SCRIPT, attrs) {
+                let msg = match self.broker.publish(&mut self.out, now, queue, SCRIPT, &attrs) {
                     Sent::Stored(msg) => {
                         self.stats.published += 1;
                         msg

@@ -159,7 +159,7 @@ impl Sim {
     /// earlier message (same business key).
     fn publish_tagged(&mut self, queue: u32, tag: Tag, key: Option<u32>) -> Option<MsgId> {
         let attrs = SendAttrs { key, ..SendAttrs::default() };
-        match self.broker.publish(&mut self.out, self.now, queue, SERVICE, attrs) {
+        match self.broker.publish(&mut self.out, self.now, queue, SERVICE, &attrs) {
             Sent::Stored(msg) => {
                 self.stats.published += 1;
                 self.workflows.tags.insert(msg, tag);
@@ -342,7 +342,7 @@ impl Sim {
     }
 
     /// A workflow message a consumer processed successfully: its role's handler runs.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn on_handled(&mut self, c: ConsumerId, msg: MsgId) {
         if !self.workflows.tags.is_empty() {
             self.on_handled_tagged(c, msg);
