@@ -583,7 +583,8 @@ impl Broker {
         let fifo = &mut self.lease_fifo[queue as usize];
         fifo.push_back((expires_at, msg, receipt));
         // An armed check comes no later than this deadline (they are sorted); settled leases
-        // are dropped from the front when it fires, or every 64 deliveries to keep it short.
+        // are dropped from the front when it fires, and whenever the list's length reaches a
+        // multiple of 64, to keep it short.
         if self.lease_armed[queue as usize].is_none() || fifo.len().is_multiple_of(64) {
             self.arm_lease_check(out, queue);
         }
@@ -664,8 +665,9 @@ impl Broker {
     /// What the consumer of `msg`'s latest delivery read about its deliveries, in its system's
     /// own words: SQS's `ApproximateReceiveCount` (SQS-9); RabbitMQ's `redeliver` flag (RMQ-8)
     /// and, on a quorum queue's redelivery after a counted return, `x-delivery-count` (RMQ-18,
-    /// counted as the delivery limit counts, RMQ-16/RMQ-17); Service Bus's `DeliveryCount`
-    /// (ASB-5). Empty before the first delivery.
+    /// counted as the delivery limit counts, RMQ-16/RMQ-17), shown while that delivery is in
+    /// flight (once it is returned, the count has moved past what it carried); Service Bus's
+    /// `DeliveryCount` (ASB-5). Empty before the first delivery.
     pub fn delivery_headers(&self, msg: MsgId) -> Vec<(&'static str, String)> {
         let m = &self.msgs[msg as usize];
         if m.receive_count == 0 {
@@ -676,7 +678,7 @@ impl Broker {
             LeaseModel::RabbitMq { quorum, .. } => {
                 let mut headers = vec![("redeliver", (m.receive_count > 1).to_string())];
                 let returns = self.extra(msg).returns_counted;
-                if quorum && m.receive_count > 1 && returns > 0 {
+                if quorum && m.kind.in_flight() && m.receive_count > 1 && returns > 0 {
                     headers.push(("x-delivery-count", returns.to_string()));
                 }
                 headers
@@ -695,9 +697,6 @@ impl Broker {
     /// Moves a held message along the consumer's side (arrived, started).
     #[inline]
     pub fn advance_phase(&mut self, msg: MsgId, consumer: ConsumerId, phase: Phase) {
-        if self.in_phase(msg, consumer, phase) {
-            return; // delivered straight into this phase (no network delay)
-        }
         let queue = self.msgs[msg as usize].queue;
         self.set_state(msg, queue, MsgState::InFlight { consumer, phase });
     }

@@ -354,14 +354,26 @@ impl Sim {
                 h.auto_acked = true;
             }
         }
-        let concurrency = self.consumer_spec(c).concurrency as usize;
-        if self.consumers[c as usize].jobs.len() < concurrency {
+        if self.slot_free(c) {
             self.start_job(c, held);
         } else {
-            if self.owns(c, held) {
-                self.broker.advance_phase(msg, c, Phase::Buffered);
-            }
+            self.enter_phase(c, held, Phase::Buffered);
             self.consumers[c as usize].buffer.push_back(held);
+        }
+    }
+
+    /// Whether the consumer has a processing slot free (fewer jobs than its concurrency).
+    #[inline]
+    fn slot_free(&self, c: ConsumerId) -> bool {
+        self.consumers[c as usize].jobs.len() < self.consumer_spec(c).concurrency as usize
+    }
+
+    /// Moves `held` to `phase` on the broker's side, if the broker still counts it as this
+    /// consumer's and it is not there already (delivered straight into it, no network delay).
+    #[inline(always)]
+    fn enter_phase(&mut self, c: ConsumerId, held: Held, phase: Phase) {
+        if !self.broker.in_phase(held.msg, c, phase) && self.owns(c, held) {
+            self.broker.advance_phase(held.msg, c, phase);
         }
     }
 
@@ -394,9 +406,7 @@ impl Sim {
             Outcome::Hang => now.after(spec.hang),
             _ => now.after(work),
         };
-        if !self.broker.in_phase(held.msg, c, Phase::Processing) && self.owns(c, held) {
-            self.broker.advance_phase(held.msg, c, Phase::Processing);
-        }
+        self.enter_phase(c, held, Phase::Processing);
         self.out.emit(TraceEvent::ProcessingStarted { at: now, msg: held.msg, consumer: c, done_at });
         match outcome {
             // A crash comes halfway through the work.
@@ -598,8 +608,7 @@ impl Sim {
 
     /// Starts the next buffered message if a slot is free, and lets the queue deliver more.
     fn next_job(&mut self, c: ConsumerId) {
-        let concurrency = self.consumer_spec(c).concurrency as usize;
-        while self.consumers[c as usize].jobs.len() < concurrency {
+        while self.slot_free(c) {
             let Some(next) = self.consumers[c as usize].buffer.pop_front() else { break };
             self.start_job(c, next);
         }
@@ -732,7 +741,7 @@ impl Sim {
             // `on_receive` will give it, a processing slot or the buffer.
             let phase = if arrives_at != now {
                 Phase::Delivering
-            } else if self.consumers[c as usize].jobs.len() < self.scenario.consumers[c as usize].concurrency as usize {
+            } else if self.slot_free(c) {
                 Phase::Processing
             } else {
                 Phase::Buffered

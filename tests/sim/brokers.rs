@@ -785,6 +785,8 @@ fn each_system_names_its_delivery_counters() {
     assert_eq!(headers(&d), owned(&[("redeliver", "false")]), "a first delivery");
     d.to(20.0);
     assert_eq!(headers(&d), owned(&[("redeliver", "true"), ("x-delivery-count", "1")]), "after one return (RMQ-16)");
+    d.to(25.0);
+    assert_eq!(headers(&d), owned(&[("redeliver", "true")]), "returned again: the count is past what it carried");
     let mut new = Driver::new(&scenario(&rabbit("4.3"), &steps));
     new.to(20.0);
     assert_eq!(headers(&new), owned(&[("redeliver", "true")]), "a nack is not a failed delivery (RMQ-17)");
