@@ -3,6 +3,7 @@
 //! own timers) and answers through the `Outbox`: trace events and timers. It never decides
 //! what a consumer does.
 
+use crate::deadlines::Deadlines;
 use crate::message::{Extra, Message, MsgState, Phase, StateCounts, StateKind};
 use crate::ready::ReadySet;
 use crate::scenario::{index_u32, limits, LeaseModel, LimitCounts, Overflow, QueueRole, QueueSpec, Scenario};
@@ -11,7 +12,7 @@ use crate::time::{Duration, SimTime};
 use crate::trace::{
     ConsumerId, DeadReason, DropReason, ErrorClass, MsgId, ProducerId, QueueId, ReturnReason, TraceEvent,
 };
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 /// What a dead letter carries (issue 3 §5), and RabbitMQ's `x-death` (RMQ-14).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,13 +139,15 @@ pub struct Broker {
     /// Queues (one bit each) that have held a message with a TTL: only they can have an
     /// expired head, so `expire_heads` costs the hot path one test.
     with_ttl: u64,
-    /// Per queue, the deadlines of the leases it granted, in order: a delivery's deadline is
-    /// always `now + that queue's lease`, so they arrive sorted. One `LeaseCheck` per queue is
-    /// armed at the front; settled leases are skipped when they reach it. (Extensions, which
-    /// break the order, schedule their own `LeaseExpiry`.) This keeps the agenda as small as
-    /// what is in flight, instead of one timer per delivery.
-    lease_fifo: Vec<VecDeque<(SimTime, MsgId, u32)>>,
-    lease_armed: Vec<Option<SimTime>>,
+    /// Per queue, the deadlines of the leases it granted: a delivery's deadline is always
+    /// `now + that queue's lease`, so they come in order, and one `LeaseCheck` per queue
+    /// stands for them all. (Extensions, which break the order, schedule their own
+    /// `LeaseExpiry`.) This keeps the agenda as small as what is in flight.
+    leases: Vec<Deadlines>,
+    /// Per queue, the expiry deadlines set by the queue's own TTL (retention on SQS), in the
+    /// same way, checked by one `TtlCheck`. A per-message TTL lower than the queue's, and a
+    /// standard SQS DLQ's deadline from the original enqueue time, have their own `TtlExpiry`.
+    ttls: Vec<Deadlines>,
 }
 
 impl Broker {
@@ -197,8 +200,8 @@ impl Broker {
             next_receipt: 0,
             dirty: 0,
             with_ttl: 0,
-            lease_fifo: vec![VecDeque::new(); scenario.queues.len()],
-            lease_armed: vec![None; scenario.queues.len()],
+            leases: vec![Deadlines::default(); scenario.queues.len()],
+            ttls: vec![Deadlines::default(); scenario.queues.len()],
         }
     }
 
@@ -289,7 +292,10 @@ impl Broker {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let expires_at = ttl.map_or(SimTime::MAX, |t| now.after(t));
+        // A TTL runs from the enqueue, when the message reaches the queue: RMQ-19 (older than
+        // the TTL in that queue), SQS-17 (older than the retention period).
+        let arrives_at = now.after(self.latency);
+        let expires_at = ttl.map_or(SimTime::MAX, |t| arrives_at.after(t));
         // SQS-18: a per-message delay overrides the queue's.
         let delay = attrs.delay.unwrap_or(spec.delay);
         self.msgs.push(Message {
@@ -312,7 +318,6 @@ impl Broker {
             (extra.group, extra.order_key, extra.poison) = (attrs.group, order_key, attrs.poison);
         }
         self.counts[queue as usize].add(StateKind::Publishing);
-        let arrives_at = now.after(self.latency);
         out.emit(TraceEvent::Published { at: now, msg: id, producer, queue, arrives_at });
         if arrives_at == now {
             // No network delay: nothing can happen in between, so arrive now.
@@ -353,14 +358,43 @@ impl Broker {
         m.pos = pos;
         let (expires_at, until) = (m.expires_at, m.available_at);
         if expires_at != SimTime::MAX {
-            out.schedule(expires_at, Event::TtlExpiry { msg });
-            self.with_ttl |= 1 << queue;
+            self.watch_expiry(out, now, msg, queue, expires_at);
         }
         if until > now {
             self.delay(out, now, msg, queue, until);
         } else {
             self.make_visible_at_arrival(out, now, msg, queue, true);
         }
+    }
+
+    /// Arms the expiry of `msg`, waiting in `queue` until `expires_at`: on the queue's list
+    /// when the deadline is the queue's own TTL from now (those come in order), else its own
+    /// timer (a lower per-message TTL, a dead letter's retention from its original enqueue).
+    fn watch_expiry(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, queue: QueueId, expires_at: SimTime) {
+        self.with_ttl |= 1 << queue;
+        if self.spec(queue).ttl.is_some_and(|t| now.after(t) == expires_at) {
+            if self.ttls[queue as usize].push(expires_at, msg, 0) {
+                self.arm_ttl_check(out, queue);
+            }
+        } else {
+            out.schedule(expires_at, Event::TtlExpiry { msg });
+        }
+    }
+
+    /// Drops the settled messages (and those whose expiry changed) from the front of the
+    /// queue's expiry list, and arms one `TtlCheck` at the first deadline still to come.
+    fn arm_ttl_check(&mut self, out: &mut Outbox, queue: QueueId) {
+        if let Some(at) = self.ttls[queue as usize].arm(|at, msg, _| expiry_due(&self.msgs, msg, at)) {
+            out.schedule(at, Event::TtlCheck { queue });
+        }
+    }
+
+    /// A `TtlCheck`: each message of the list due now expires as its own timer would have it.
+    pub fn ttl_check(&mut self, out: &mut Outbox, now: SimTime, queue: QueueId) {
+        for (msg, _) in self.ttls[queue as usize].due(now, |at, msg, _| expiry_due(&self.msgs, msg, at)) {
+            self.ttl_timer(out, now, msg);
+        }
+        self.arm_ttl_check(out, queue);
     }
 
     /// Hides `msg` in `queue` until `until`; a `Visible` timer brings it back.
@@ -428,7 +462,8 @@ impl Broker {
     /// head (RMQ-21): behind it, it waits for `expire_heads`.
     pub fn ttl_timer(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId) {
         let m = &self.msgs[msg as usize];
-        if m.expires_at != now || !matches!(m.kind, StateKind::Ready | StateKind::Delayed) {
+        // SQS-13: a dead letter expires in an SQS DLQ by that queue's retention.
+        if m.expires_at != now || !matches!(m.kind, StateKind::Ready | StateKind::Delayed | StateKind::DeadLettered) {
             return;
         }
         let queue = m.queue;
@@ -580,12 +615,7 @@ impl Broker {
         m.last_received_at = now;
         (m.receipt, m.lease_until) = (receipt, expires_at);
         let receive_count = m.receive_count;
-        let fifo = &mut self.lease_fifo[queue as usize];
-        fifo.push_back((expires_at, msg, receipt));
-        // An armed check comes no later than this deadline (they are sorted); settled leases
-        // are dropped from the front when it fires, and whenever the list's length reaches a
-        // multiple of 64, to keep it short.
-        if self.lease_armed[queue as usize].is_none() || fifo.len().is_multiple_of(64) {
+        if self.leases[queue as usize].push(expires_at, msg, receipt) {
             self.arm_lease_check(out, queue);
         }
         out.emit(TraceEvent::Delivered {
@@ -619,39 +649,17 @@ impl Broker {
     /// Drops settled or extended leases from the front of the queue's deadline list, and arms
     /// one `LeaseCheck` at the first deadline still due.
     pub fn arm_lease_check(&mut self, out: &mut Outbox, queue: QueueId) {
-        let fifo = &mut self.lease_fifo[queue as usize];
-        while let Some(&(deadline, msg, receipt)) = fifo.front() {
-            if lease_due(&self.msgs, msg, receipt, deadline) {
-                break;
-            }
-            fifo.pop_front();
-        }
-        if let Some(&(deadline, _, _)) = fifo.front() {
-            let armed = &mut self.lease_armed[queue as usize];
-            if armed.is_none_or(|t| t > deadline) {
-                *armed = Some(deadline);
-                out.schedule(deadline, Event::LeaseCheck { queue });
-            }
+        let live = |deadline, msg, receipt| lease_due(&self.msgs, msg, receipt, deadline);
+        if let Some(at) = self.leases[queue as usize].arm(live) {
+            out.schedule(at, Event::LeaseCheck { queue });
         }
     }
 
     /// A `LeaseCheck`: the leases of `queue` due now, in the order they were granted. The
     /// caller expires each (`lease_timer`), then calls `arm_lease_check`.
     pub fn due_leases(&mut self, now: SimTime, queue: QueueId) -> Vec<(MsgId, u32)> {
-        if self.lease_armed[queue as usize] == Some(now) {
-            self.lease_armed[queue as usize] = None;
-        }
-        let mut due = Vec::new();
-        while let Some(&(deadline, msg, receipt)) = self.lease_fifo[queue as usize].front() {
-            if deadline > now {
-                break;
-            }
-            self.lease_fifo[queue as usize].pop_front();
-            if lease_due(&self.msgs, msg, receipt, deadline) {
-                due.push((msg, receipt));
-            }
-        }
-        due
+        let live = |deadline, msg, receipt| lease_due(&self.msgs, msg, receipt, deadline);
+        self.leases[queue as usize].due(now, live)
     }
 
     /// Whether `receipt` is `consumer`'s current lease on `msg`.
@@ -846,7 +854,8 @@ impl Broker {
 
     /// Extends the current lease to `until` (SQS ChangeMessageVisibility, SB RenewLock).
     /// SQS-4c: one receipt's visibility may not pass 12 hours from its receive; a request past
-    /// that is an error, not clamped. Returns whether the lease was extended.
+    /// that is an error, not clamped. (Service Bus has no such cap on RenewLock; ASB-3's
+    /// 5 minutes bound only the processor's automatic renewal.) Returns whether it was extended.
     pub fn extend(
         &mut self,
         out: &mut Outbox,
@@ -859,8 +868,9 @@ impl Broker {
         if !self.holds(msg, consumer, receipt) {
             return false;
         }
+        let sqs = matches!(self.spec(self.msgs[msg as usize].queue).lease, LeaseModel::Sqs { .. });
         let m = &mut self.msgs[msg as usize];
-        if until > m.last_received_at.after(Duration::from_millis(43_200_000)) {
+        if sqs && until > m.last_received_at.after(Duration::from_millis(43_200_000)) {
             return false;
         }
         m.lease_until = until;
@@ -1020,14 +1030,39 @@ impl Broker {
             None => XDeath { queue: from, reason, count: 1, time: now },
         };
         info.x_death.insert(0, entry);
-        // A DLQ keeps a message until it is redriven or consumed: no TTL there (ASB-6, RMQ-14).
+        let expires_at = self.dead_letter_expiry(msg, from, dlq, now);
         let m = &mut self.msgs[msg as usize];
-        m.expires_at = SimTime::MAX;
+        m.expires_at = expires_at;
         m.pos = self.queues[dlq as usize].take_pos();
+        if expires_at != SimTime::MAX && expires_at > now {
+            self.watch_expiry(out, now, msg, dlq, expires_at);
+        }
         // Through Delayed, the one state from which any queue may take it.
         self.set_state(msg, dlq, MsgState::Delayed);
         out.emit(TraceEvent::DeadLettered { at: now, msg, from, dlq, reason });
         self.make_visible(out, now, msg, dlq);
+    }
+
+    /// When a dead letter moved from `from` to `dlq` now expires there. Only an SQS DLQ has
+    /// a retention period of its own (ASB-6: a Service Bus dead-letter queue observes no TTL;
+    /// RabbitMQ drops the message's expiry when it dead-letters it, RMQ-14). SQS-13: from a
+    /// standard queue, the original enqueue time still counts, so a message 1 day old goes
+    /// from a 4-day DLQ 3 days after the move (and at once if it is already older); from a
+    /// FIFO queue the enqueue time resets with the move.
+    fn dead_letter_expiry(&self, msg: MsgId, from: QueueId, dlq: QueueId, now: SimTime) -> SimTime {
+        let Some(retention) = self.spec(dlq).ttl else { return SimTime::MAX };
+        let source = match self.spec(from).role {
+            QueueRole::Retry { of } => of,
+            _ => from,
+        };
+        match self.spec(source).ttl {
+            // SQS has no per-message TTL, so the source's deadline is its enqueue + retention.
+            Some(kept) if !self.spec(source).fifo => {
+                let expires_at = self.msgs[msg as usize].expires_at.as_micros();
+                SimTime::from_micros(expires_at.saturating_sub(kept.as_micros())).after(retention)
+            }
+            _ => now.after(retention),
+        }
     }
 
     /// Redrive (SQS-15): the oldest message of `dlq` goes to `to` as a new message: a new id,
@@ -1084,6 +1119,12 @@ fn move_to(
 #[inline(never)]
 fn illegal_move(msg: MsgId, from: MsgState, to: MsgState) -> ! {
     panic!("m{msg}: illegal move {from:?} -> {to:?}")
+}
+
+/// Whether `msg` may still expire at `deadline`: not settled, and that is still its expiry.
+fn expiry_due(msgs: &crate::cow::CowVec<Message>, msg: MsgId, deadline: SimTime) -> bool {
+    let m = &msgs[msg as usize];
+    m.expires_at == deadline && !m.kind.is_final()
 }
 
 /// Whether the lease `(msg, receipt)` is current and still due at `deadline`.

@@ -58,12 +58,15 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
     // waiting message at its TTL. (At the instant a TTL ends, its timer may still be due.)
     let now = sim.now();
     for (i, m) in b.msgs.iter().enumerate() {
-        if m.last_received().is_some_and(|t| t > m.expires_at) {
+        // A dead letter's expiry is its DLQ's (SQS-13); a receive before the move had another.
+        let moved_since = |t: SimTime| b.dead.get(&crate::scenario::index_u32(i)).is_some_and(|d| t <= d.dead_at);
+        if m.last_received().is_some_and(|t| t > m.expires_at && !moved_since(t)) {
             return fail(format!("m{i} was delivered after its TTL ran out at {}", m.expires_at));
         }
     }
-    for (qi, q) in b.queues.iter().enumerate().filter(|(_, q)| !q.spec.is_dead_letter()) {
-        let at_head = matches!(q.spec.lease, LeaseModel::RabbitMq { .. });
+    // SQS-13: an SQS DLQ has a retention period of its own; the others keep dead letters.
+    for (qi, q) in b.queues.iter().enumerate() {
+        let at_head = matches!(q.spec.lease, LeaseModel::RabbitMq { .. }) && !q.spec.is_dead_letter();
         for msg in q.ready.values().take(if at_head { 1 } else { usize::MAX }) {
             let m = b.msg(msg);
             if m.expires_at < now {

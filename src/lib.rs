@@ -6,6 +6,7 @@
 //! - [`scenario`]: the JSON a scenario is written in, validated into a model; the presets.
 //! - [`backoff`]: retry delays, pure functions checked against the shared vectors.
 //! - [`message`]: the closed set of states a message moves through.
+//! - [`deadlines`]: per-queue deadlines that come in order, checked by one timer each.
 //! - [`broker`]: queues, leases (SQS, RabbitMQ, Service Bus), dead letters, TTL, FIFO.
 //! - [`consumer`]: the agents that receive, process, retry and settle.
 //! - [`kafka`]: Kafka's pure functions: the keyed partitioner and the four assignors.
@@ -22,6 +23,7 @@ pub mod broker;
 pub mod check;
 pub mod consumer;
 pub mod cow;
+pub mod deadlines;
 pub mod kafka;
 pub mod message;
 pub mod ready;

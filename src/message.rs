@@ -60,6 +60,10 @@ pub enum StateKind {
 impl StateKind {
     pub const COUNT: usize = 11;
 
+    pub const fn is_final(self) -> bool {
+        matches!(self, StateKind::Acked | StateKind::Expired | StateKind::Dropped | StateKind::Moved)
+    }
+
     pub const fn in_flight(self) -> bool {
         matches!(self, StateKind::Delivering | StateKind::Buffered | StateKind::Processing)
     }
@@ -118,7 +122,7 @@ impl MsgState {
     }
 
     pub const fn is_final(self) -> bool {
-        matches!(self, MsgState::Acked | MsgState::Expired | MsgState::Dropped | MsgState::Moved)
+        self.kind().is_final()
     }
 
     /// Waiting in a queue (visible or not): these sit in a queue's ready set or delay list.

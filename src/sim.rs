@@ -41,8 +41,10 @@ pub enum Event {
     LeaseCheck { queue: QueueId },
     /// A delay or backoff is over.
     Visible { msg: MsgId },
-    /// A message's time to live runs out.
+    /// A message's time to live runs out (one not on its queue's list, see `Broker::ttl_check`).
     TtlExpiry { msg: MsgId },
+    /// The messages whose queue TTL (SQS retention) ends now expire.
+    TtlCheck { queue: QueueId },
     /// The next message of a redrive at a rate.
     RedriveNext { from: QueueId, to: QueueId, every: Duration },
     /// A step of the scenario's script.
@@ -74,6 +76,7 @@ impl Event {
             | Event::LeaseCheck { .. }
             | Event::Visible { .. }
             | Event::TtlExpiry { .. }
+            | Event::TtlCheck { .. }
             | Event::LogCleanup { .. } => 0,
             _ => 1,
         }
@@ -513,6 +516,7 @@ impl Sim {
             }
             Event::Visible { msg } => self.broker.visible_timer(&mut self.out, now, msg),
             Event::TtlExpiry { msg } => self.broker.ttl_timer(&mut self.out, now, msg),
+            Event::TtlCheck { queue } => self.broker.ttl_check(&mut self.out, now, queue),
             Event::RedriveNext { from, to, every } => {
                 if self.broker.redrive_one(&mut self.out, now, from, to) {
                     self.out.schedule(now.after(every), Event::RedriveNext { from, to, every });

@@ -70,6 +70,10 @@ pub fn scenario_json(seed: u64) -> String {
             if model == "sqs" {
                 // SQS-17: a retention period of at least a minute, past which messages go.
                 queue["ttl_ms"] = json!(60_000 + r.below(30_000));
+                if queue.get("dead_letter").is_some() {
+                    // SQS-13: the DLQ's own retention, from the original enqueue on standard.
+                    queue["dead_letter_ttl_ms"] = json!(60_000 + r.below(30_000));
+                }
             } else {
                 queue["ttl_ms"] = json!(1000 + r.below(5000));
                 let dlq = queue.get("dead_letter").is_some() || model == "service_bus";
@@ -186,9 +190,11 @@ pub fn scenario_json(seed: u64) -> String {
     }
     let (topics, groups) = streams_json(seed, &mut producers);
     let (request_reply, sagas) = workflows_json(seed);
+    // An SQS retention (a minute at least) needs a longer run to come due.
+    let retained = queues.iter().any(|q| q["lease"]["model"] == "sqs" && q.get("ttl_ms").is_some());
     json!({
         "name": format!("swarm {seed}"),
-        "duration_ms": 30_000,
+        "duration_ms": if retained { 100_000 } else { 30_000 },
         "network": { "latency_ms": r.below(150) },
         "queues": queues,
         "topics": topics,

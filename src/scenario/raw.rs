@@ -64,6 +64,9 @@ pub struct Queue {
     pub dead_letter: Option<bool>,
     #[serde(default)]
     pub ttl_ms: Option<f64>,
+    /// SQS: the dead-letter queue's own retention period (SQS-13).
+    #[serde(default)]
+    pub dead_letter_ttl_ms: Option<f64>,
     #[serde(default)]
     pub on_expire: Option<String>,
     #[serde(default)]

@@ -129,8 +129,10 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
 
 // --- Queues ----------------------------------------------------------------------------------
 
-/// SQS-17: MessageRetentionPeriod is 60 s to 14 days (longer than any run here).
+/// SQS-17: MessageRetentionPeriod is 60 s to 14 days (longer than any run here), 4 days
+/// unless set.
 const SQS_RETENTION_MS_MIN: u64 = 60_000;
+const SQS_RETENTION_DEFAULT: Duration = Duration::from_millis(345_600_000);
 
 fn queues(raw: Vec<raw::Queue>) -> Result<Vec<QueueSpec>, ScenarioError> {
     check_count("queues", raw.len(), 0, limits::QUEUES_MAX)?;
@@ -171,16 +173,24 @@ fn queues(raw: Vec<raw::Queue>) -> Result<Vec<QueueSpec>, ScenarioError> {
             Some(b) => b || forced,
             None => forced,
         };
-        let ttl = q.ttl_ms.map(|v| ms(&format!("{at}.ttl_ms"), v, as_f64(limits::DURATION_MS_MAX))).transpose()?;
-        // SQS-17: on SQS a TTL is the retention period, at least 60 s, and a message past it is
-        // deleted, never dead-lettered.
+        // SQS-17: on SQS a TTL is the retention period, at least 60 s and 4 days unless set,
+        // and a message past it is deleted, never dead-lettered. ASB-10: Service Bus's default
+        // TTL never ends; RabbitMQ has none unless set.
         let sqs = matches!(lease, LeaseModel::Sqs { .. });
-        if sqs && ttl.is_some_and(|t| t < Duration::from_millis(SQS_RETENTION_MS_MIN)) {
-            return err(
-                format!("{at}.ttl_ms"),
-                format!("an SQS queue's retention period is at least {SQS_RETENTION_MS_MIN} ms (SQS-17)"),
-            );
-        }
+        let ttl = retention(&format!("{at}.ttl_ms"), q.ttl_ms, sqs)?;
+        let dead_letter_ttl = match q.dead_letter_ttl_ms {
+            Some(_) if !sqs => {
+                return err(
+                    format!("{at}.dead_letter_ttl_ms"),
+                    "only an SQS dead-letter queue has a retention period of its own (SQS-13); \
+                     Service Bus's observes no TTL (ASB-6)",
+                )
+            }
+            Some(_) if !wants_dlq => {
+                return err(format!("{at}.dead_letter_ttl_ms"), "needs a dead-letter queue (set dead_letter: true)")
+            }
+            v => retention(&format!("{at}.dead_letter_ttl_ms"), v, sqs)?,
+        };
         let expire_to_dlq = match q.on_expire.as_deref() {
             None | Some("drop") => false,
             Some("dead_letter") if sqs => {
@@ -255,15 +265,30 @@ fn queues(raw: Vec<raw::Queue>) -> Result<Vec<QueueSpec>, ScenarioError> {
         });
         if wants_dlq {
             out[index as usize].dead_letter = Some(index_u32(out.len()));
-            let dlq = derived(&out[index as usize], ".dlq", QueueRole::DeadLetter { of: index });
+            let mut dlq = derived(&out[index as usize], ".dlq", QueueRole::DeadLetter { of: index });
+            // SQS-12: an SQS queue's DLQ is of its own type; SQS-13: with its own retention.
+            (dlq.fifo, dlq.ttl) = (out[index as usize].fifo, dead_letter_ttl);
             out.push(dlq);
         }
     }
     Ok(out)
 }
 
+/// A TTL in ms, if set; on SQS the retention period (SQS-17), at least 60 s, 4 days unless set.
+fn retention(path: &str, ttl_ms: Option<f64>, sqs: bool) -> Result<Option<Duration>, ScenarioError> {
+    let ttl = ttl_ms.map(|v| ms(path, v, as_f64(limits::DURATION_MS_MAX))).transpose()?;
+    match ttl {
+        Some(t) if sqs && t < Duration::from_millis(SQS_RETENTION_MS_MIN) => {
+            err(path, format!("an SQS queue's retention period is at least {SQS_RETENTION_MS_MIN} ms (SQS-17)"))
+        }
+        None if sqs => Ok(Some(SQS_RETENTION_DEFAULT)),
+        t => Ok(t),
+    }
+}
+
 /// A queue Brokerlab makes for `of`: same lease model, no DLQ, TTL or limit of its own
-/// (ASB-6: TTL is not observed in a dead-letter queue).
+/// (ASB-6: TTL is not observed in a dead-letter queue); an SQS DLQ then takes its source's
+/// type and a retention period of its own.
 fn derived(of: &QueueSpec, suffix: &str, role: QueueRole) -> QueueSpec {
     let lease = match of.lease {
         LeaseModel::Sqs { visibility_timeout, .. } => LeaseModel::Sqs { visibility_timeout, max_receive_count: None },

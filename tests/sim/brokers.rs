@@ -476,6 +476,28 @@ fn service_bus_abandon_returns_near_the_front_and_renew_extends_the_lock() {
 }
 
 #[test]
+fn service_bus_renews_a_lock_past_twelve_hours_where_sqs_refuses() {
+    // ASB-3: RenewLock sets the lock to now + LockDuration, however long it has been held;
+    // SQS-4c's 12-hour cap on one receipt is SQS's alone.
+    let renewals: Vec<String> = (1..=200)
+        .map(|i| format!(r#"{{"at_ms": {}, "op": "renew_lock", "consumer": "a", "message": "m1"}}"#, i * 240_000))
+        .collect();
+    let json = format!(
+        r#"{{"name": "long lock", "duration_ms": 50000000,
+            "queues": [{{"name": "q", "lease": {{"model": "service_bus", "lock_duration_ms": 300000}}}}],
+            "consumers": [{{"name": "a", "from": "q", "mode": "manual"}}],
+            "script": [{{"at_ms": 0, "op": "send", "to": "q", "message": "m1"}},
+                       {{"at_ms": 0, "op": "receive", "consumer": "a"}}, {}]}}"#,
+        renewals.join(",")
+    );
+    let mut d = Driver::new(&json);
+    let events = d.to(48_000_000.0);
+    let extended = events.iter().filter(|e| matches!(e, TraceEvent::LeaseExtended { .. })).count();
+    assert_eq!(extended, 200, "every renewal, the last at 13 h 20 min");
+    assert_eq!(d.msg("m1").lease().map(|l| l.expires_at.as_micros()), Some(48_300_000_000));
+}
+
+#[test]
 fn redrive_into_a_full_drop_head_queue_moves_each_message_once() {
     // Found by the swarm (seed 23): redriving "until empty" into a full drop-head queue looped
     // forever, each arrival evicting the head back into the DLQ. A move task moves what was
@@ -708,6 +730,100 @@ fn sqs_deletes_what_outlives_its_retention_period_and_never_dead_letters_it() {
     let at_retention = d.to(60_000.0);
     assert_eq!(d.msg("m0").state(), MsgState::Expired, "deleted at 60 s");
     assert!(dead_lettered(&at_retention).is_empty(), "not dead-lettered");
+}
+
+const DAY_MS: f64 = 86_400_000.0;
+
+/// An SQS queue (standard or FIFO, `extra` JSON added) whose redrive policy moves m0 to the
+/// DLQ exactly one day after it was sent: a receive just before, whose visibility runs out,
+/// then the receive that exceeds maxReceiveCount 1 (SQS-11).
+fn dead_letter_after_a_day(fifo: bool, extra: &str) -> Driver {
+    let send = if fifo {
+        r#"{"at_ms": 0, "op": "send", "to": "q", "message": "m0", "group": 1, "dedup_id": "m0"}"#
+    } else {
+        r#"{"at_ms": 0, "op": "send", "to": "q", "message": "m0"}"#
+    };
+    let json = format!(
+        r#"{{"name": "retention", "duration_ms": {duration},
+            "queues": [{{"name": "q", "lease": {{"model": "sqs", "max_receive_count": 1}}, "fifo": {fifo},
+                         "ttl_ms": {source}{extra}}}],
+            "consumers": [{{"name": "a", "from": "q", "mode": "manual"}}],
+            "script": [{send},
+                       {{"at_ms": {first}, "op": "receive", "consumer": "a"}},
+                       {{"at_ms": {day}, "op": "receive", "consumer": "a"}}]}}"#,
+        duration = 6.0 * DAY_MS,
+        source = 2.0 * DAY_MS,
+        first = DAY_MS - 60_000.0,
+        day = DAY_MS,
+    );
+    Driver::new(&json)
+}
+
+#[test]
+fn an_sqs_dead_letter_keeps_its_original_enqueue_time_unless_it_came_from_fifo() {
+    // SQS-13, the documentation's example: a message 1 day old in its source goes to a DLQ
+    // with a 4-day retention (SQS-17's default) and is deleted 3 days after the move.
+    let mut d = dead_letter_after_a_day(false, "");
+    let moved = d.to(DAY_MS);
+    assert_eq!(dead_lettered(&moved), vec![DeadReason::MaxReceiveCount]);
+    d.to(4.0 * DAY_MS - 1.0);
+    assert_eq!(d.msg("m0").state(), MsgState::DeadLettered, "still there just before 4 days from its send");
+    d.to(4.0 * DAY_MS);
+    assert_eq!(d.msg("m0").state(), MsgState::Expired, "deleted 3 days after the move");
+    assert_eq!(d.msg("m0").queue, d.queue("q.dlq"));
+
+    // A DLQ retention shorter than the message's age deletes it as it arrives.
+    let mut d = dead_letter_after_a_day(false, r#", "dead_letter_ttl_ms": 43200000"#);
+    let moved = d.to(DAY_MS);
+    assert_eq!(dead_lettered(&moved), vec![DeadReason::MaxReceiveCount]);
+    assert_eq!(d.msg("m0").state(), MsgState::Expired, "12 h of DLQ retention, 1 day old: gone at the move");
+
+    // From a FIFO queue the enqueue time resets with the move: 4 days from the move. The DLQ
+    // of a FIFO queue is FIFO itself (SQS-12).
+    let mut d = dead_letter_after_a_day(true, "");
+    d.to(4.0 * DAY_MS);
+    assert_eq!(d.msg("m0").state(), MsgState::DeadLettered, "4 days from its send, 3 from the move: kept");
+    assert!(d.sim.scenario().queues[d.queue("q.dlq") as usize].fifo, "a FIFO queue's DLQ is FIFO");
+    d.to(5.0 * DAY_MS - 1.0);
+    assert_eq!(d.msg("m0").state(), MsgState::DeadLettered);
+    d.to(5.0 * DAY_MS);
+    assert_eq!(d.msg("m0").state(), MsgState::Expired, "deleted 4 days after the move");
+}
+
+#[test]
+fn an_sqs_queue_keeps_a_message_four_days_unless_told_otherwise() {
+    // SQS-17: MessageRetentionPeriod defaults to 345,600 s.
+    let json = format!(
+        r#"{{"name": "default retention", "duration_ms": {},
+            "queues": [{{"name": "q", "lease": {{"model": "sqs"}}}}],
+            "script": [{{"at_ms": 0, "op": "send", "to": "q", "message": "m0"}},
+                       {{"at_ms": 1000, "op": "send", "to": "q", "message": "m1"}}]}}"#,
+        5.0 * DAY_MS
+    );
+    let mut d = Driver::new(&json);
+    d.to(4.0 * DAY_MS - 1.0);
+    assert_eq!((d.msg("m0").state(), d.msg("m1").state()), (MsgState::Ready, MsgState::Ready));
+    let expired = |events: &[TraceEvent]| {
+        events.iter().filter(|e| matches!(e, TraceEvent::Expired { .. })).map(TraceEvent::at).count()
+    };
+    assert_eq!(expired(&d.to(4.0 * DAY_MS)), 1, "m0 at 4 days");
+    assert_eq!(d.msg("m1").state(), MsgState::Ready, "m1 a second later");
+    assert_eq!(expired(&d.to(4.0 * DAY_MS + 1000.0)), 1);
+    assert_eq!(d.msg("m1").state(), MsgState::Expired);
+}
+
+#[test]
+fn a_ttl_runs_from_the_enqueue_not_the_send() {
+    // RMQ-19: a message older than the TTL *in that queue* has expired. With 1 s of network
+    // delay, a 5 s TTL sent at 0 ends at 6 s.
+    let json = r#"{"name": "ttl from enqueue", "duration_ms": 10000, "network": {"latency_ms": 1000},
+        "queues": [{"name": "q", "ttl_ms": 5000}],
+        "script": [{"at_ms": 0, "op": "send", "to": "q", "message": "m0"}]}"#;
+    let mut d = Driver::new(json);
+    d.to(5999.0);
+    assert_eq!(d.msg("m0").state(), MsgState::Ready);
+    d.to(6000.0);
+    assert_eq!(d.msg("m0").state(), MsgState::Expired);
 }
 
 #[test]

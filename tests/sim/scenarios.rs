@@ -151,6 +151,29 @@ fn sqs_ttl_is_a_retention_period_of_at_least_a_minute_and_never_dead_letters() {
         Err("queues[0].on_expire: SQS deletes a message past its retention period; it never dead-letters it (SQS-17)"
             .to_string())
     );
+    // SQS-13: an SQS DLQ's own retention, with the same floor; no other DLQ has one.
+    assert_eq!(queue(r#", "dead_letter_ttl_ms": 60000"#), Ok(()));
+    assert_eq!(
+        queue(r#", "dead_letter_ttl_ms": 1000"#),
+        Err("queues[0].dead_letter_ttl_ms: an SQS queue's retention period is at least 60000 ms (SQS-17)".to_string())
+    );
+    let other = |lease: &str, extra: &str| {
+        let json = BASE.replace(
+            r#"{ "name": "q" }"#,
+            &format!(r#"{{ "name": "q", "lease": {{ "model": "{lease}" }}, "dead_letter_ttl_ms": 60000{extra} }}"#),
+        );
+        Scenario::from_json(&json).map(|_| ()).map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        other("service_bus", ""),
+        Err("queues[0].dead_letter_ttl_ms: only an SQS dead-letter queue has a retention period of its own \
+             (SQS-13); Service Bus's observes no TTL (ASB-6)"
+            .to_string())
+    );
+    assert_eq!(
+        other("sqs", ""),
+        Err("queues[0].dead_letter_ttl_ms: needs a dead-letter queue (set dead_letter: true)".to_string())
+    );
     let send = BASE
         .replace(r#"{ "name": "q" }"#, r#"{ "name": "q", "lease": { "model": "sqs" } }"#)
         .replace(r#""consumers""#, r#""script": [{"at_ms": 0, "op": "send", "to": "q", "ttl_ms": 5000}], "consumers""#);

@@ -55,6 +55,34 @@ fn swarm_scenarios_are_valid_varied_and_reproducible() {
     assert_eq!(brokerlab::swarm::run_seed(7), brokerlab::swarm::run_seed(7), "a seed replays exactly");
 }
 
+#[test]
+fn some_swarm_runs_outlive_an_sqs_retention_in_a_queue_and_in_its_dlq() {
+    // SQS-17 and SQS-13 come due in the swarm, not only in the scripted tests.
+    use brokerlab::scenario::LeaseModel;
+    use brokerlab::{Scenario, Sim, TraceEvent};
+    let (mut in_queue, mut in_dlq) = (0, 0);
+    for seed in 0..200 {
+        let s = Scenario::from_json(&brokerlab::swarm::scenario_json(seed)).unwrap_or_else(|e| panic!("{seed}: {e}"));
+        let sqs: Vec<bool> = s.queues.iter().map(|q| matches!(q.lease, LeaseModel::Sqs { .. })).collect();
+        if !s.queues.iter().any(|q| q.ttl.is_some_and(|t| t < s.duration)) {
+            continue;
+        }
+        let mut sim = Sim::new(s.clone(), seed);
+        sim.run_until(s.end(), u64::MAX).expect("runs");
+        for e in sim.drain_trace() {
+            if let TraceEvent::Expired { queue, .. } = e {
+                let q = queue as usize;
+                if sqs[q] && s.queues[q].is_dead_letter() {
+                    in_dlq += 1;
+                } else if sqs[q] {
+                    in_queue += 1;
+                }
+            }
+        }
+    }
+    assert!(in_queue > 10 && in_dlq > 0, "SQS retention expired {in_queue} in queues and {in_dlq} in DLQs");
+}
+
 /// Wall time for the summary line, natively; wasm32-unknown-unknown has no clock to read.
 #[allow(clippy::disallowed_types)] // a test reporting its own duration; the engine never sees it
 mod clock {

@@ -27,7 +27,7 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("prefetch-hoarding", 3, "b1082a4704a97ee9"),
     ("retry-storm", 2015, "f6944f7b7fd3acc7"),
     ("slow-worker", 5, "96f58d9e8648e795"),
-    ("ttl-expiry", 3, "c4f96864c50ddb90"),
+    ("ttl-expiry", 3, "289fb84a0f44a741"),
     ("commit-semantics", 8, "c23fc5300c2fc13d"),
     ("compaction", 2, "5aabb45ccbea83ab"),
     ("fan-out", 5, "b4f5245e8cff8c0c"),
