@@ -695,6 +695,22 @@ impl Broker {
         }
     }
 
+    /// When `msg`, not yet settled, expires, in its system's own words: SQS's retention
+    /// period ends (SQS-17, in a DLQ SQS-13), Service Bus's `ExpiresAtUtc`, RabbitMQ's TTL
+    /// (RMQ-19). `None` when it never does.
+    pub fn expiry(&self, msg: MsgId) -> Option<(&'static str, SimTime)> {
+        let m = &self.msgs[msg as usize];
+        if m.expires_at == SimTime::MAX || m.kind.is_final() {
+            return None;
+        }
+        let name = match self.spec(m.queue).lease {
+            LeaseModel::Sqs { .. } => "retention ends",
+            LeaseModel::RabbitMq { .. } => "expires",
+            LeaseModel::ServiceBus { .. } => "ExpiresAtUtc",
+        };
+        Some((name, m.expires_at))
+    }
+
     /// Whether `msg` is in flight with `consumer` in `phase`.
     #[inline]
     pub fn in_phase(&self, msg: MsgId, consumer: ConsumerId, phase: Phase) -> bool {

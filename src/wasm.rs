@@ -522,6 +522,7 @@ impl Engine {
             group: extra.group,
             lease_until_ms: m.lease().map(|l| l.expires_at.as_millis_f64()),
             headers: broker.delivery_headers(id),
+            expires: broker.expiry(id).map(|(name, at)| (name, at.as_millis_f64())),
             dead,
             workflow: self.sim.workflows().tags.get(&id).map(|t| match *t {
                 Tag::Request { system, requester, corr } => WorkflowView {
@@ -567,6 +568,8 @@ struct MessageView<'a> {
     lease_until_ms: Option<f64>,
     /// The delivery counters its consumer reads, by their names in its system: `[name, value]`.
     headers: Vec<(&'static str, String)>,
+    /// When it expires, if it does: `[its system's word for it, ms]`.
+    expires: Option<(&'static str, f64)>,
     dead: Option<DeadView<'a>>,
     /// For a workflow message: what it is, and what it correlates with.
     workflow: Option<WorkflowView>,

@@ -208,6 +208,8 @@ export function showInspector(doc, info, history) {
   // The delivery counters as its consumer reads them, in its system's words (redeliver, …).
   for (const [name, value] of info.headers ?? []) rows.push([name, value]);
   if (info.lease_until_ms !== undefined && info.lease_until_ms !== null) rows.push(['leased until', ms(info.lease_until_ms)]);
+  // Its TTL or retention, named as its system names it (retention ends, ExpiresAtUtc, expires).
+  if (info.expires) rows.push([info.expires[0], ms(info.expires[1])]);
   if (info.poison) rows.push(['poison', 'yes: it crashes its consumer']);
   const wf = info.workflow;
   if (wf?.kind === 'request') rows.push(['correlation', `request corr-${wf.corr}, from requester-${wf.requester + 1}`]);

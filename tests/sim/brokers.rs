@@ -885,6 +885,30 @@ fn a_service_bus_dlq_consumer_with_permanent_errors_keeps_its_dead_letters() {
 /// counted as the limit counts: 4.2 every return, 4.3 failed deliveries only); SQS's
 /// ApproximateReceiveCount (SQS-9); Service Bus's DeliveryCount (ASB-5).
 #[test]
+fn each_system_names_when_a_message_expires() {
+    // SQS-17 (a retention period, 4 days unless set), ASB's ExpiresAtUtc, RabbitMQ's TTL
+    // (RMQ-19), each from the enqueue; nothing once settled, nor without a TTL.
+    let expiry = |queue: &str| {
+        let mut d = Driver::new(&scenario(
+            queue,
+            r#"{"at_ms": 5, "op": "send", "to": "q", "message": "m1"},
+               {"at_ms": 10, "op": "receive", "consumer": "a"},
+               {"at_ms": 20, "op": "ack", "consumer": "a", "message": "m1"}"#,
+        ));
+        d.to(10.0);
+        let before = d.sim.broker().expiry(d.id("m1")).map(|(name, at)| (name, at.as_micros()));
+        d.to(20.0);
+        assert_eq!(d.sim.broker().expiry(d.id("m1")), None, "{queue}: acked, it no longer expires");
+        before
+    };
+    assert_eq!(expiry(r#"{"name": "q", "lease": {"model": "sqs"}}"#), Some(("retention ends", 345_600_005_000)));
+    let sb = r#"{"name": "q", "lease": {"model": "service_bus"}, "ttl_ms": 60000}"#;
+    assert_eq!(expiry(sb), Some(("ExpiresAtUtc", 60_005_000)));
+    assert_eq!(expiry(r#"{"name": "q", "ttl_ms": 1000}"#), Some(("expires", 1_005_000)));
+    assert_eq!(expiry(r#"{"name": "q", "lease": {"model": "service_bus"}}"#), None, "ASB-10: never");
+}
+
+#[test]
 fn each_system_names_its_delivery_counters() {
     let headers = |d: &Driver| d.sim.broker().delivery_headers(d.id("m1"));
     let owned = |pairs: &[(&'static str, &str)]| -> Vec<(&'static str, String)> {
