@@ -384,14 +384,19 @@ impl Broker {
     /// Drops the settled messages (and those whose expiry changed) from the front of the
     /// queue's expiry list, and arms one `TtlCheck` at the first deadline still to come.
     fn arm_ttl_check(&mut self, out: &mut Outbox, queue: QueueId) {
-        if let Some(at) = self.ttls[queue as usize].arm(|at, msg, _| expiry_due(&self.msgs, msg, at)) {
+        if let Some(at) = self.ttls[queue as usize].arm(|at, msg, _| expiry_due(&self.msgs, msg, at, queue)) {
             out.schedule(at, Event::TtlCheck { queue });
         }
     }
 
+    /// How many expiry deadlines `queue`'s list keeps, settled ones not yet dropped included.
+    pub fn expiries_listed(&self, queue: QueueId) -> usize {
+        self.ttls[queue as usize].len()
+    }
+
     /// A `TtlCheck`: each message of the list due now expires as its own timer would have it.
     pub fn ttl_check(&mut self, out: &mut Outbox, now: SimTime, queue: QueueId) {
-        for (msg, _) in self.ttls[queue as usize].due(now, |at, msg, _| expiry_due(&self.msgs, msg, at)) {
+        for (msg, _) in self.ttls[queue as usize].due(now, |at, msg, _| expiry_due(&self.msgs, msg, at, queue)) {
             self.ttl_timer(out, now, msg);
         }
         self.arm_ttl_check(out, queue);
@@ -1137,10 +1142,12 @@ fn illegal_move(msg: MsgId, from: MsgState, to: MsgState) -> ! {
     panic!("m{msg}: illegal move {from:?} -> {to:?}")
 }
 
-/// Whether `msg` may still expire at `deadline`: not settled, and that is still its expiry.
-fn expiry_due(msgs: &crate::cow::CowVec<Message>, msg: MsgId, deadline: SimTime) -> bool {
+/// Whether `msg` may still expire at `deadline` by `queue`'s list: not settled, that is still
+/// its expiry, and it is not a dead letter elsewhere (its DLQ watches it from the move on, even
+/// where the deadline stayed the same, so that it does not hold up the source's list).
+fn expiry_due(msgs: &crate::cow::CowVec<Message>, msg: MsgId, deadline: SimTime, queue: QueueId) -> bool {
     let m = &msgs[msg as usize];
-    m.expires_at == deadline && !m.kind.is_final()
+    m.expires_at == deadline && !m.kind.is_final() && (m.kind != StateKind::DeadLettered || m.queue == queue)
 }
 
 /// Whether the lease `(msg, receipt)` is current and still due at `deadline`.

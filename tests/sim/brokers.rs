@@ -791,6 +791,43 @@ fn an_sqs_dead_letter_keeps_its_original_enqueue_time_unless_it_came_from_fifo()
 }
 
 #[test]
+fn a_dead_letter_waiting_in_its_dlq_does_not_hold_up_its_source_queues_expiry_list() {
+    // SQS-13 with both retentions at 4 days: the dead letter's deadline is the one it had in
+    // the source, but from the move on its DLQ watches it; the source's list drops settled
+    // messages behind it as they come to the front.
+    let acks: Vec<String> = (0..1000)
+        .map(|i| {
+            let at = DAY_MS + 1000.0 + f64::from(i) * 10.0;
+            format!(
+                r#"{{"at_ms": {at}, "op": "send", "to": "q", "message": "n{i}"}},
+                   {{"at_ms": {}, "op": "receive", "consumer": "a"}},
+                   {{"at_ms": {}, "op": "ack", "consumer": "a", "message": "n{i}"}}"#,
+                at + 1.0,
+                at + 2.0
+            )
+        })
+        .collect();
+    let mut long = Driver::new(&format!(
+        r#"{{"name": "retention", "duration_ms": {},
+            "queues": [{{"name": "q", "lease": {{"model": "sqs", "max_receive_count": 1}}}}],
+            "consumers": [{{"name": "a", "from": "q", "mode": "manual"}}],
+            "script": [{{"at_ms": 0, "op": "send", "to": "q", "message": "m0"}},
+                       {{"at_ms": {}, "op": "receive", "consumer": "a"}},
+                       {{"at_ms": {}, "op": "receive", "consumer": "a"}}, {}]}}"#,
+        5.0 * DAY_MS,
+        DAY_MS - 60_000.0,
+        DAY_MS,
+        acks.join(",")
+    ));
+    long.to(DAY_MS + 20_000.0);
+    assert_eq!(long.msg("m0").state(), MsgState::DeadLettered);
+    let listed = long.sim.broker().expiries_listed(long.queue("q"));
+    assert!(listed < 128, "the source's list keeps {listed} of 1,001 deadlines");
+    long.to(4.0 * DAY_MS);
+    assert_eq!(long.msg("m0").state(), MsgState::Expired, "its DLQ still deletes it 4 days from its send");
+}
+
+#[test]
 fn an_sqs_queue_keeps_a_message_four_days_unless_told_otherwise() {
     // SQS-17: MessageRetentionPeriod defaults to 345,600 s.
     let json = format!(
