@@ -1071,14 +1071,11 @@ impl Broker {
     /// from a 4-day DLQ 3 days after the move (and at once if it is already older); from a
     /// FIFO queue the enqueue time resets with the move.
     fn dead_letter_expiry(&self, msg: MsgId, from: QueueId, dlq: QueueId, now: SimTime) -> SimTime {
+        // `from` is the queue whose DLQ this is (only an author's queue has one).
         let Some(retention) = self.spec(dlq).ttl else { return SimTime::MAX };
-        let source = match self.spec(from).role {
-            QueueRole::Retry { of } => of,
-            _ => from,
-        };
-        match self.spec(source).ttl {
+        match self.spec(from).ttl {
             // SQS has no per-message TTL, so the source's deadline is its enqueue + retention.
-            Some(kept) if !self.spec(source).fifo => {
+            Some(kept) if !self.spec(from).fifo => {
                 let expires_at = self.msgs[msg as usize].expires_at.as_micros();
                 SimTime::from_micros(expires_at.saturating_sub(kept.as_micros())).after(retention)
             }
