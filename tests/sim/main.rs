@@ -8,6 +8,7 @@ mod determinism;
 mod kafka;
 mod kernel;
 mod presets;
+mod queueing;
 mod scenarios;
 mod streams;
 mod swarm;

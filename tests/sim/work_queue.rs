@@ -1,5 +1,5 @@
-//! The work queue with competing consumers: golden traces, determinism, conservation, and
-//! faithfulness to queueing theory.
+//! The work queue with competing consumers: golden traces, determinism and conservation
+//! (queueing theory is `queueing.rs`).
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -7,8 +7,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 use crate::{load, run_checked};
 use brokerlab::message::{MsgState, StateKind};
 use brokerlab::scenario::presets;
-use brokerlab::time::SimTime;
-use brokerlab::{Scenario, Sim};
+use brokerlab::Sim;
 
 /// Golden trace hashes, one per preset at its own seed. The CLI, the wasm build in Node and
 /// the page in Chromium must all reach these exact values.
@@ -112,103 +111,6 @@ fn prefetch_lets_one_consumer_hoard_a_burst() {
     assert_eq!(held(0), 10, "worker-slow hoards its full prefetch");
     assert_eq!(held(1), 1, "worker-fast takes one at a time");
     assert_eq!(sim.counts(0).get(StateKind::Buffered), 9, "nine wait in worker-slow's buffer");
-}
-
-/// Erlang C, through the numerically stable Erlang B recursion (semantics.md QT-1).
-fn erlang_c(lambda: f64, mu: f64, c: u32) -> (f64, f64) {
-    let a = lambda / mu;
-    let mut b = 1.0;
-    for k in 1..=c {
-        b = a * b / (f64::from(k) + a * b);
-    }
-    let p_wait = f64::from(c) * b / (f64::from(c) - a * (1.0 - b));
-    (p_wait, p_wait / (f64::from(c) * mu - lambda))
-}
-
-/// QT-4: discard a warm-up, then compare Wq and P(wait) with Erlang C by batch means, since
-/// waiting times are autocorrelated: the formula must lie within 3.5 standard errors of the
-/// simulated mean (two-sided 99.95%), and the standard error must be under 2.5% of it, so that
-/// a bias of a tenth cannot pass. (At ρ = 0.9 a batch of 40,000 customers still varies by
-/// about 15%, so it takes a million and a half to resolve the mean that finely.)
-#[test]
-#[allow(clippy::print_stdout)] // the comparison is worth seeing; scripts/test.sh shows it
-fn mmc_matches_erlang_c() {
-    // QT-1, QT-3 example 5 scaled by 10 in time: λ=9/s, μ=1/s, c=10, ρ=0.9.
-    let (p_wait, wq_s) = erlang_c(9.0, 1.0, 10);
-    assert!((p_wait - 0.668732).abs() < 1e-6, "Erlang C formula: {p_wait}");
-    let json = load_json("mmc-erlang-c")
-        .replace(r#""rate_per_s": 9 }"#, r#""rate_per_s": 9, "count": 1600000 }"#)
-        .replace(r#""duration_ms": 300000"#, r#""duration_ms": 259200000"#);
-    let scenario = Scenario::from_json(&json).expect("valid");
-    let mut sim = Sim::new(scenario.clone(), 2024);
-    sim.set_recording(false);
-    // 1.6 million arrivals take about 177,800 s: 5,000 s of warm-up, then 40 batches of 4,300 s.
-    let (warm_up_s, batch_s, batches) = (5_000, 4_300, 40);
-    sim.run_until(SimTime::from_millis(warm_up_s * 1000), u64::MAX).expect("runs");
-    let mut before = sim.stats();
-    let (mut wq, mut pw) = (Vec::new(), Vec::new());
-    for b in 1..=batches {
-        sim.run_until(SimTime::from_millis((warm_up_s + b * batch_s) * 1000), u64::MAX).expect("runs");
-        let now = sim.stats();
-        let n = (now.deliveries - before.deliveries) as f64;
-        wq.push((now.wait_total.as_micros() - before.wait_total.as_micros()) as f64 / 1e6 / n);
-        pw.push((now.waited - before.waited) as f64 / n);
-        before = now;
-    }
-    sim.run_until(scenario.end(), u64::MAX).expect("runs");
-    brokerlab::check::check(&sim).expect("invariants hold at the end");
-    assert_eq!(sim.counts(0).get(StateKind::Acked), 1_600_000, "everything drains within three days");
-    for (what, xs, want) in [("Wq (s)", &wq, wq_s), ("P(wait)", &pw, p_wait)] {
-        let (mean, se) = mean_and_standard_error(xs);
-        assert!(
-            (mean - want).abs() <= 3.5 * se && se / want < 0.025,
-            "{what}: batch means {mean:.4} ± {se:.4} vs Erlang C {want:.4}"
-        );
-        println!("{what}: batch means {mean:.4} ± {se:.4} (standard error) vs Erlang C {want:.4}");
-    }
-}
-
-/// QT-2, Little's law on the sample path: a run that starts and ends empty has
-/// ∫ Lq(t) dt = Σ Wq exactly, the area under the queue the page draws equal to the waits the
-/// engine reports, to the microsecond. So the time-average depth is λ·Wq of this very run.
-#[test]
-fn the_queue_drawn_over_time_holds_exactly_the_waits_reported() {
-    let json = load_json("mmc-erlang-c")
-        .replace(r#""rate_per_s": 9 }"#, r#""rate_per_s": 9, "count": 20000 }"#)
-        .replace(r#""duration_ms": 300000"#, r#""duration_ms": 3000000"#);
-    let scenario = Scenario::from_json(&json).expect("valid");
-    let mut sim = Sim::new(scenario.clone(), 7);
-    sim.run_until(scenario.end(), u64::MAX).expect("runs");
-    let (mut depth, mut last, mut area, mut peak) = (0u64, 0u64, 0u128, 0u64);
-    for event in sim.drain_trace() {
-        let at = event.at().as_micros();
-        area += u128::from(depth) * u128::from(at - last);
-        last = at;
-        match event {
-            brokerlab::TraceEvent::Enqueued { depth: d, .. } => {
-                depth += 1;
-                assert_eq!(depth, u64::from(d), "the trace's own depth agrees");
-            }
-            brokerlab::TraceEvent::Delivered { .. } => depth -= 1,
-            _ => {}
-        }
-        peak = peak.max(depth);
-    }
-    let stats = sim.stats();
-    assert_eq!((depth, stats.deliveries), (0, 20_000), "empty at both ends, everything delivered once");
-    assert!(peak > 20, "a queue formed (peak {peak}): the identity is not trivially 0 = 0");
-    assert_eq!(area, u128::from(stats.wait_total.as_micros()), "∫ Lq dt = Σ Wq");
-}
-
-fn mean_and_standard_error(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len() as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0);
-    (mean, (var / n).sqrt())
-}
-
-fn load_json(id: &str) -> String {
-    brokerlab::scenario::preset(id).map(|p| p.json.to_string()).unwrap_or_default()
 }
 
 #[test]
