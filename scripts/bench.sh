@@ -4,7 +4,8 @@
 #
 #  - the M/M/c model (λ = 9/s, c = 10, μ = 1/s, 200,000 messages) natively, in wasm under Node,
 #    in SimPy and in Ciw (from PyPI, into target/bench-venv), with mean waits beside Erlang C;
-#  - the same natively and in wasm at 10^6 messages (issue 3);
+#  - the same natively and in wasm at 10^6 messages (issue 3), and the floor: the same model
+#    as a bare event loop with none of the engine's semantics (benches/floor.rs);
 #  - the cost per event at 10^3 … 10^6 in flight, and the memory of a 10^6-message run;
 #  - the mean wait of 40 seeds × 10^6 messages against Erlang C (is one run's gap noise?);
 #  - the page in headless Chromium: frame times, seek latency, load;
@@ -35,6 +36,7 @@ for messages in 200000 1000000; do
   tag "{\"kind\": \"mmc\", \"tool\": \"native\"}" "$(cargo bench --quiet --bench mmc -- "$messages" 2>/dev/null | tail -n 1)"
   tag "{\"kind\": \"mmc\", \"tool\": \"wasm-node\"}" "$(node benches/mmc.mjs "$messages")"
 done
+tag '{"kind": "floor"}' "$(cargo bench --quiet --bench floor -- 1000000 2>/dev/null | tail -n 1)"
 for tool in simpy ciw; do
   tag "{\"kind\": \"mmc\", \"tool\": \"$tool\"}" "$(target/bench-venv/bin/python benches/python/mmc.py "$tool" 200000)"
 done
