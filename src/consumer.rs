@@ -44,6 +44,8 @@ pub struct Job {
     pub msg: MsgId,
     pub receipt: u32,
     pub outcome: Outcome,
+    /// When its call read an optimistic dependency's row (BO-3); `SimTime::MAX` without one.
+    pub read_at: SimTime,
 }
 
 /// What a consumer tracks by (message, receipt): what it holds, and its jobs. Kept in the order
@@ -301,6 +303,13 @@ pub fn sample(dist: Dist, prng: &mut Prng) -> Duration {
             let cap = mean.as_micros().saturating_mul(1000);
             Duration::from_micros(prng.exp_sample(mean.as_micros(), cap))
         }
+        Dist::Normal { mean, sd } => {
+            // Folded at zero, as the AWS backoff simulator's `abs(normalvariate(…))` (BO-3).
+            #[allow(clippy::cast_precision_loss)]
+            let us = mean.as_micros() as f64 + sd.as_micros() as f64 * prng.normal_unit();
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Duration::from_micros(libm::round(us.abs()) as u64)
+        }
     }
 }
 
@@ -398,9 +407,18 @@ impl Sim {
         let spec = &self.scenario.consumers[c as usize];
         let consumer = &mut self.consumers[c as usize];
         let outcome = workflow.unwrap_or_else(|| consumer.draw_outcome(poison, last_error));
-        let work = sample(consumer.processing, &mut consumer.prng);
+        let mut work = sample(consumer.processing, &mut consumer.prng);
+        let mut read_at = SimTime::MAX;
+        if let Some(hop) = spec.dependency.and_then(|d| self.scenario.dependencies[d as usize].optimistic) {
+            // BO-3: the read reaches the row one hop in; its reply, the work and the write
+            // follow. The write is the job's end (`on_finish`), its reply comes after.
+            let (to_row, back) = (sample(hop, &mut consumer.prng), sample(hop, &mut consumer.prng));
+            let write = sample(hop, &mut consumer.prng);
+            read_at = now.after(to_row);
+            work = to_row.plus(back).plus(work).plus(write);
+        }
         let epoch = consumer.epoch;
-        consumer.jobs.push(Job { msg: held.msg, receipt: held.receipt, outcome });
+        consumer.jobs.push(Job { msg: held.msg, receipt: held.receipt, outcome, read_at });
         let heartbeat = spec.heartbeat;
         let done_at = match outcome {
             Outcome::Hang => now.after(spec.hang),
@@ -438,7 +456,9 @@ impl Sim {
         };
         let Some(held) = consumer.find(msg).filter(|h| h.receipt == receipt) else { return };
         let outcome = match job.outcome {
-            Outcome::Success | Outcome::Hang => self.dependency_error(c).map_or(Outcome::Success, Outcome::Fail),
+            Outcome::Success | Outcome::Hang => {
+                self.dependency_error(c, job.read_at).map_or(Outcome::Success, Outcome::Fail)
+            }
             other => other,
         };
         if outcome == Outcome::CrashAfterEffect {
@@ -471,8 +491,9 @@ impl Sim {
     }
 
     /// Whether the consumer's downstream call fails now: an outage window, a forced outage,
-    /// or the dependency's error rate.
-    fn dependency_error(&mut self, c: ConsumerId) -> Option<ErrorClass> {
+    /// the dependency's error rate, or, on an optimistic dependency's row, a write since the
+    /// call read it (`read_at`). A write that succeeds is the row's new version.
+    fn dependency_error(&mut self, c: ConsumerId, read_at: SimTime) -> Option<ErrorClass> {
         let d = self.scenario.consumers[c as usize].dependency?;
         let spec = &self.scenario.dependencies[d as usize];
         let now = self.now;
@@ -492,7 +513,18 @@ impl Sim {
             *tokens -= 1_000_000;
         }
         let rate = spec.error_rate;
-        (rate.numerator > 0 && self.consumers[c as usize].prng.chance(rate)).then_some(ErrorClass::Transient)
+        if rate.numerator > 0 && self.consumers[c as usize].prng.chance(rate) {
+            return Some(ErrorClass::Transient);
+        }
+        if spec.optimistic.is_some() {
+            // BO-3: the write succeeds iff the version it read is still the row's.
+            let written_at = &mut self.dependency_written_at[d as usize];
+            if *written_at > read_at {
+                return Some(ErrorClass::Conflict);
+            }
+            *written_at = now;
+        }
+        None
     }
 
     /// Applies the message's business effect; false when an idempotent consumer skipped it.
@@ -555,7 +587,7 @@ impl Sim {
         }
         let attempt = self.broker.note_failure(msg, error);
         self.out.emit(TraceEvent::Failed { at: now, msg, consumer: c, error, attempt });
-        let spec = self.consumer_spec(c);
+        let spec = &self.scenario.consumers[c as usize];
         let rmq = matches!(self.broker.queues[spec.queue as usize].spec.lease, LeaseModel::RabbitMq { .. });
         // RabbitMQ dead-letters a nack without requeue with its own reason (RMQ-10).
         let give_up = |reason: DeadReason| if rmq { DeadReason::Rejected } else { reason };
@@ -582,6 +614,12 @@ impl Sim {
             }
             return;
         }
+        // BO-3: a conflict's answer takes a hop back; the wait before the retry starts when
+        // the consumer has it.
+        let reply = match (error, spec.dependency.and_then(|d| self.scenario.dependencies[d as usize].optimistic)) {
+            (ErrorClass::Conflict, Some(hop)) => sample(hop, &mut self.consumers[c as usize].prng),
+            _ => Duration::ZERO,
+        };
         match retry {
             Some(r) if r.policy.strategy != backoff::Strategy::Immediate => {
                 // Decorrelated jitter grows from the message's previous sleep (BO-1).
@@ -592,8 +630,12 @@ impl Sim {
                 let u = self.consumers[c as usize].prng.unit();
                 let sleep = ms_to_duration(backoff::delay_ms(&r.policy, attempt, previous, u));
                 self.broker.note_sleep(msg, sleep);
-                let until = now.after(sleep);
+                let until = now.after(reply).after(sleep);
                 self.broker.retry_later(&mut self.out, now, msg, c, held.receipt, until, r.via == RetryVia::RetryQueue);
+            }
+            Some(r) if reply > Duration::ZERO => {
+                let via_retry_queue = r.via == RetryVia::RetryQueue;
+                self.broker.retry_later(&mut self.out, now, msg, c, held.receipt, now.after(reply), via_retry_queue);
             }
             _ => {
                 let reason = match self.broker.queues[spec.queue as usize].spec.lease {

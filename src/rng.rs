@@ -130,6 +130,14 @@ impl Prng {
         }
     }
 
+    /// A standard normal draw, by Box and Muller's transform of two uniform draws: `libm`'s
+    /// `log`, `sqrt` and `cos`, the same bits on every target. (One of the pair is used, so
+    /// each draw takes two `u64`s.)
+    pub fn normal_unit(&mut self) -> f64 {
+        let radius = libm::sqrt(-2.0 * libm::log(self.open_unit()));
+        radius * libm::cos(std::f64::consts::TAU * self.unit())
+    }
+
     /// An exponential sample with the given mean, in whole units (rounded to nearest).
     /// Capped at `cap` so that a huge draw cannot overflow.
     #[allow(
@@ -254,6 +262,21 @@ mod tests {
         let beyond_r = xs.iter().filter(|&&x| x > ZIG_R).count() as f64 / n as f64;
         let expected = libm::exp(-ZIG_R);
         assert!((beyond_r - expected).abs() < 5.0 * (expected / n as f64).sqrt(), "tail {beyond_r}");
+    }
+
+    /// Mean, variance and the 1.96-sigma tails of a million standard normal draws.
+    #[test]
+    #[allow(clippy::cast_precision_loss)]
+    fn normal_draws_have_the_moments_and_tails_of_a_standard_normal() {
+        let mut r = Prng::from_seed(29);
+        let n = 1_000_000;
+        let xs: Vec<f64> = (0..n).map(|_| r.normal_unit()).collect();
+        let mean = xs.iter().sum::<f64>() / f64::from(n);
+        let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / f64::from(n - 1);
+        let beyond = xs.iter().filter(|x| x.abs() > 1.959_964).count() as f64 / f64::from(n);
+        assert!(mean.abs() < 0.005, "mean {mean}");
+        assert!((var - 1.0).abs() < 0.005, "variance {var}");
+        assert!((beyond - 0.05).abs() < 0.001, "P(|Z| > 1.96) = {beyond}");
     }
 
     #[test]

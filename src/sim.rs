@@ -228,6 +228,9 @@ pub struct Sim {
     pub(crate) dependency_down: Vec<bool>,
     /// Rate-limited dependencies' buckets: tokens in millionths, and when they were topped up.
     pub(crate) dependency_tokens: Vec<(u64, SimTime)>,
+    /// Optimistic dependencies' rows (BO-3): when each was last written. A write succeeds only
+    /// if there was none since its call read the row.
+    pub(crate) dependency_written_at: Vec<SimTime>,
     /// How often each message key's effect was applied.
     pub(crate) effects: crate::cow::CowVec<u32>,
     /// Keys the idempotent consumers have applied (their shared dedupe store, IP-1).
@@ -275,6 +278,7 @@ impl Sim {
                 .iter()
                 .map(|d| (u64::from(d.rate_limit_per_s.unwrap_or(0)) * 1_000_000, SimTime::ZERO))
                 .collect(),
+            dependency_written_at: vec![SimTime::ZERO; scenario.dependencies.len()],
             names: vec![None; scenario.message_names.len()],
             scenario,
             seed,

@@ -29,7 +29,7 @@ fn chance(r: &mut Prng, percent: u64) -> bool {
 
 /// A random, valid scenario for `seed`: up to 3 queues of random lease models and options, up
 /// to 3 producers, up to 5 consumers with random outcomes and policies, and dependencies with
-/// outages and rate limits.
+/// outages and rate limits, some an optimistic row whose writes conflict (BO-3).
 #[allow(clippy::cast_precision_loss)]
 pub fn scenario_json(seed: u64) -> String {
     let r = &mut Prng::from_seed(seed ^ 0x5eed_5eed);
@@ -92,7 +92,7 @@ pub fn scenario_json(seed: u64) -> String {
     let fifo = |q: usize, queues: &[Value]| queues[q].get("fifo").is_some();
     let model = |q: usize, queues: &[Value]| queues[q]["lease"]["model"].as_str().unwrap_or("").to_string();
 
-    let dependencies = vec![json!({
+    let mut dependencies = vec![json!({
         "name": "dep",
         "error_rate": (r.below(20) as f64) / 100.0,
         "outages": [{ "from_ms": 2000 + r.below(3000), "to_ms": 6000 + r.below(4000) }],
@@ -187,6 +187,12 @@ pub fn scenario_json(seed: u64) -> String {
         if producer.get("groups").is_none() && chance(k, 30) {
             producer["keys"] = json!({ "count": 1 + k.below(5) });
         }
+    }
+    // An optimistic row (BO-3) for some, from its own PRNG as well: consumers on it conflict.
+    let o = &mut Prng::from_seed(seed ^ 0x0cc0_0000);
+    if chance(o, 30) {
+        let (mean, sd) = (1 + o.below(30), o.below(10));
+        dependencies[0]["optimistic"] = json!({ "hop": { "kind": "normal", "mean_ms": mean, "sd_ms": sd } });
     }
     let (topics, groups) = streams_json(seed, &mut producers);
     let (request_reply, sagas) = workflows_json(seed);

@@ -110,6 +110,9 @@ reasons! {
         DependencyDown = 3, "dependency down (503)";
         /// The downstream dependency's rate limit refused the call (a 429).
         Throttled = 4, "throttled (429)";
+        /// The row changed between the read and the conditional write (optimistic
+        /// concurrency, BO-3; HTTP's 412 Precondition Failed).
+        Conflict = 5, "version conflict (412)";
     }
 }
 

@@ -124,7 +124,7 @@ export function showBeatMarks(doc, markers) {
 const CATALOG = [
   ['Work queues', ['competing-consumers', 'slow-worker', 'backlog', 'prefetch-hoarding', 'autoscaling', 'mmc-erlang-c']],
   ['Leases, acks and delivery', ['lease-models', 'ack-modes', 'delivery-guarantees', 'idempotency', 'fifo-groups', 'ttl-expiry']],
-  ['Retries and dead letters', ['retry-storm', 'error-classes', 'poison-redrive']],
+  ['Retries and dead letters', ['retry-storm', 'occ-contention', 'error-classes', 'poison-redrive']],
   ['Streams', ['partition-keys', 'fan-out', 'rebalancing', 'commit-semantics', 'hot-partition', 'pubsub-vs-stream', 'retry-topics', 'compaction']],
   ['Workflows', ['request-reply', 'saga-happy-path', 'saga-compensation', 'saga-compensation-retry', 'saga-duplicates', 'saga-styles']],
 ];

@@ -321,8 +321,18 @@ pub struct AutoscaleSpec {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dist {
     Constant(Duration),
-    Uniform { min: Duration, max: Duration },
-    Exponential { mean: Duration },
+    Uniform {
+        min: Duration,
+        max: Duration,
+    },
+    Exponential {
+        mean: Duration,
+    },
+    /// A normal draw folded at zero, `|N(mean, sd)|` (BO-3's network delay).
+    Normal {
+        mean: Duration,
+        sd: Duration,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -333,6 +343,10 @@ pub struct DependencySpec {
     pub outages: Vec<(SimTime, SimTime)>,
     /// Calls per second it accepts, from a bucket of one second's worth; the rest get a 429.
     pub rate_limit_per_s: Option<u32>,
+    /// One row with a version (BO-3): a call reads it, then writes it only if the version is
+    /// unchanged, else a conflict. Each hop of the call (read, its reply, the write, its
+    /// reply) takes a draw from this.
+    pub optimistic: Option<Dist>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

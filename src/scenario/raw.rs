@@ -289,9 +289,22 @@ fn unknown_attempts() -> i64 {
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Dist {
-    Constant { ms: f64 },
-    Uniform { min_ms: f64, max_ms: f64 },
-    Exponential { mean_ms: f64 },
+    Constant {
+        ms: f64,
+    },
+    Uniform {
+        min_ms: f64,
+        max_ms: f64,
+    },
+    Exponential {
+        mean_ms: f64,
+    },
+    /// `|N(mean, sd)|`: a normal draw folded at zero, as the AWS backoff simulator's network
+    /// delay is (BO-3).
+    Normal {
+        mean_ms: f64,
+        sd_ms: f64,
+    },
 }
 
 #[derive(Deserialize)]
@@ -305,6 +318,17 @@ pub struct Dependency {
     /// Calls per second it accepts (a token bucket holding one second's worth); more get a 429.
     #[serde(default)]
     pub rate_limit_per_s: Option<i64>,
+    /// One row with a version, read and then written conditionally (optimistic concurrency,
+    /// BO-3): each hop of a call takes this long.
+    #[serde(default)]
+    pub optimistic: Option<Optimistic>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Optimistic {
+    /// `{"kind": …}`, as a consumer's `processing`.
+    pub hop: Value,
 }
 
 #[derive(Deserialize)]

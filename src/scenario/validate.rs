@@ -420,7 +420,14 @@ fn dependencies(raw: Vec<raw::Dependency>) -> Result<Vec<DependencySpec>, Scenar
                 _ => return err(format!("{at}.rate_limit_per_s"), "must be from 1 to 1000000"),
             },
         };
-        out.push(DependencySpec { name: d.name, error_rate, outages, rate_limit_per_s });
+        let optimistic = match d.optimistic {
+            None => None,
+            Some(o) => {
+                let path = format!("{at}.optimistic.hop");
+                Some(dist(&path, tagged(&path, o.hop, "kind")?)?)
+            }
+        };
+        out.push(DependencySpec { name: d.name, error_rate, outages, rate_limit_per_s, optimistic });
     }
     Ok(out)
 }
@@ -1056,6 +1063,11 @@ pub(super) fn dist(path: &str, raw: raw::Dist) -> Result<Dist, ScenarioError> {
                 return err(format!("{path}.mean_ms"), "must be greater than 0");
             }
             Dist::Exponential { mean }
+        }
+        raw::Dist::Normal { mean_ms, sd_ms } => {
+            let mean = ms(&format!("{path}.mean_ms"), mean_ms, max)?;
+            let sd = ms(&format!("{path}.sd_ms"), sd_ms, max)?;
+            Dist::Normal { mean, sd }
         }
     })
 }

@@ -267,6 +267,7 @@ const PRESET_CHECKS = {
   'poison-redrive': async (p) => (await sumCells(p, 'moved')) === 1 && (await sumCells(p, 'acked')) === 20,
   'prefetch-hoarding': async (p) => (await sumCells(p, 'acked')) === 24,
   'retry-storm': async (p) => (await badge(p, 'dead_lettered')) === 30,
+  'occ-contention': async (p) => (await sumCells(p, 'acked')) === 250,
   'slow-worker': async (p) => (await sumCells(p, 'acked')) === 70,
   'ttl-expiry': async (p) => (await badge(p, 'dead_lettered')) > 0,
 };

@@ -234,6 +234,21 @@ fn errors_name_the_path_and_the_reason() {
             "markers[1].at_ms: markers must be in time order",
         ),
         ("/markers", json!([{ "at_ms": 5, "text": " " }]), "markers[0].text: must be 1 to 400 characters"),
+        (
+            "/dependencies",
+            json!([{ "name": "row", "optimistic": { "hop": { "kind": "normal", "mean_ms": 10, "sd_ms": -2 } } }]),
+            "dependencies[0].optimistic.hop.sd_ms: must not be negative",
+        ),
+        (
+            "/dependencies",
+            json!([{ "name": "row", "optimistic": { "hop": { "kind": "gaussian", "mean_ms": 10 } } }]),
+            "dependencies[0].optimistic.hop.kind: unknown variant `gaussian`",
+        ),
+        (
+            "/dependencies",
+            json!([{ "name": "row", "optimistic": { "delay_ms": 10 } }]),
+            "dependencies[0].optimistic.delay_ms: unknown field `delay_ms`",
+        ),
         ("/markers", json!([{ "at_ms": 1e12, "text": "late" }]), "markers[0].at_ms: must be at most"),
         (
             "/topics",

@@ -83,6 +83,37 @@ fn some_swarm_runs_outlive_an_sqs_retention_in_a_queue_and_in_its_dlq() {
     assert!(in_queue > 10 && in_dlq > 0, "SQS retention expired {in_queue} in queues and {in_dlq} in DLQs");
 }
 
+#[test]
+fn some_swarm_runs_put_consumers_on_an_optimistic_row_and_see_conflicts() {
+    // BO-3 meets crashes, hangs, leases and outages in the swarm, not only in its experiment.
+    use brokerlab::trace::ErrorClass;
+    use brokerlab::{Scenario, Sim, TraceEvent};
+    let (mut runs, mut conflicts, mut writes) = (0, 0, 0);
+    for seed in 0..200 {
+        let s = Scenario::from_json(&brokerlab::swarm::scenario_json(seed)).unwrap_or_else(|e| panic!("{seed}: {e}"));
+        let on_row = |d: Option<u32>| d.is_some_and(|d| s.dependencies[d as usize].optimistic.is_some());
+        if !s.consumers.iter().any(|c| on_row(c.dependency)) {
+            continue;
+        }
+        runs += 1;
+        let mut sim = Sim::new(s.clone(), seed);
+        sim.run_until(s.end(), u64::MAX).expect("runs");
+        for e in sim.drain_trace() {
+            match e {
+                TraceEvent::Failed { error: ErrorClass::Conflict, .. } => conflicts += 1,
+                TraceEvent::EffectApplied { consumer, .. } if on_row(s.consumers[consumer as usize].dependency) => {
+                    writes += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(
+        runs > 20 && conflicts > 50 && writes > 100,
+        "{runs} runs on a row: {conflicts} conflicts, {writes} writes"
+    );
+}
+
 /// Wall time for the summary line, natively; wasm32-unknown-unknown has no clock to read.
 #[allow(clippy::disallowed_types)] // a test reporting its own duration; the engine never sees it
 mod clock {

@@ -25,6 +25,7 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("poison-redrive", 9, "3ed4dabf0a5351d9"),
     ("prefetch-hoarding", 3, "b1082a4704a97ee9"),
     ("retry-storm", 2015, "f6944f7b7fd3acc7"),
+    ("occ-contention", 2015, "b036b6bfc591c44c"),
     ("slow-worker", 5, "96f58d9e8648e795"),
     ("ttl-expiry", 3, "289fb84a0f44a741"),
     ("commit-semantics", 8, "c23fc5300c2fc13d"),
