@@ -462,8 +462,12 @@ impl Sim {
             other => other,
         };
         if outcome == Outcome::CrashAfterEffect {
-            // The effect (and what the handler sends) happened; the ack did not.
-            if self.apply_effect(c, msg) {
+            // The effect (and what the handler sends) happened; the ack did not. On an
+            // optimistic row the effect is the conditional write, which may conflict.
+            let on_row = self.scenario.consumers[c as usize]
+                .dependency
+                .is_some_and(|d| self.scenario.dependencies[d as usize].optimistic.is_some());
+            if (!on_row || self.dependency_error(c, job.read_at).is_none()) && self.apply_effect(c, msg) {
                 self.on_handled(c, msg);
             }
             self.crash(c);
@@ -517,7 +521,9 @@ impl Sim {
             return Some(ErrorClass::Transient);
         }
         if spec.optimistic.is_some() {
-            // BO-3: the write succeeds iff the version it read is still the row's.
+            // BO-3: the write succeeds iff the version it read is still the row's. A write in
+            // the same microsecond as the read counts as before it (a boundary convention, as
+            // SQS-8's: with continuous hops a tie is rare, and either order is a real one).
             let written_at = &mut self.dependency_written_at[d as usize];
             if *written_at > read_at {
                 return Some(ErrorClass::Conflict);

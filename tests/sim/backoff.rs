@@ -4,6 +4,7 @@
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use brokerlab::backoff::{aws_sdk_v2_1_delay_s, delay_ms, Policy, RetryQuota, Strategy};
+use brokerlab::TraceEvent;
 use serde_json::Value;
 
 const VECTORS: &str = include_str!("../vectors/backoff.json");
@@ -164,11 +165,11 @@ fn occ_contention(strategy: &str, clients: u32, seed: u64) -> (u64, f64) {
     let (mut calls, mut conflicts, mut done) = (0u64, 0u64, 0.0f64);
     for event in &trace {
         match event {
-            brokerlab::TraceEvent::Failed { error: brokerlab::trace::ErrorClass::Conflict, .. } => {
+            TraceEvent::Failed { error: brokerlab::trace::ErrorClass::Conflict, .. } => {
                 calls += 1;
                 conflicts += 1;
             }
-            brokerlab::TraceEvent::EffectApplied { at, .. } => {
+            TraceEvent::EffectApplied { at, .. } => {
                 calls += 1;
                 done = done.max(at.as_millis_f64());
             }
@@ -229,4 +230,54 @@ fn the_aws_contention_experiment_reproduces_the_blogs_findings() {
     assert!(calls("Decorr") > calls("FullJitter"), "Decorrelated: more calls");
     assert!(time("EqualJitter") > time("FullJitter") && time("EqualJitter") > time("Decorr"), "Equal: the slow jitter");
     assert!(calls("None") > calls("Exponential") && time("None") < time("FullJitter"), "no backoff: fast, costly");
+}
+
+/// OCC's guarantee, read off the trace: the writes that succeed on one row are serial. With a
+/// constant hop `h`, a call started at `S` reads at `S + h`, so no other write may land between
+/// its read and its own write. Crashes included: one after the effect still wrote the row, and
+/// its write had to pass the same check.
+#[test]
+fn successful_writes_on_an_optimistic_row_never_overlap_a_read_and_its_write() {
+    let json = format!(
+        r#"{{"name": "OCC with crashes", "seed": 1, "duration_ms": 120000,
+            "dependencies": [{{"name": "row", "optimistic": {{"hop": {{"kind": "constant", "ms": 10}}}}}}],
+            "queues": [{{"name": "updates", "lease": {{"model": "sqs", "visibility_timeout_ms": 1000}}}}],
+            "producers": [{{"name": "clients", "to": "updates", "schedule": {{"kind": "scripted", "at_ms": [{}]}}}}],
+            "consumers": [{{"name": "client", "from": "updates", "prefetch": 20, "concurrency": 20, "restart_ms": 50,
+                           "dependency": "row", "processing": {{"kind": "uniform", "min_ms": 0, "max_ms": 5}},
+                           "outcomes": {{"crash": 0.3}},
+                           "retry": {{"strategy": "full_jitter", "base_ms": 5, "cap_ms": 500, "attempts_max": 1000}}}}]}}"#,
+        ["0"; 20].join(",")
+    );
+    let (mut crashed_after_writing, mut writes) = (0, 0);
+    for seed in 1..=20 {
+        let (_, trace) = crate::run_traced(brokerlab::Scenario::from_json(&json).expect("valid"), seed);
+        let mut started = std::collections::BTreeMap::new();
+        let mut wrote: Vec<(u64, u64)> = Vec::new(); // (read, write), µs
+        for (i, e) in trace.iter().enumerate() {
+            match *e {
+                TraceEvent::ProcessingStarted { at, msg, .. } => {
+                    started.insert(msg, at.as_micros());
+                }
+                TraceEvent::EffectApplied { at, msg, .. } => {
+                    wrote.push((started[&msg] + 10_000, at.as_micros()));
+                    let crash = trace[i + 1..].iter().take(3).any(|n| matches!(n, TraceEvent::ConsumerCrashed { .. }));
+                    crashed_after_writing += u32::from(crash);
+                }
+                _ => {}
+            }
+        }
+        for &(read, write) in &wrote {
+            let between = wrote.iter().filter(|&&(_, w)| read < w && w < write).count();
+            assert_eq!(
+                between, 0,
+                "seed {seed}: a write landed between a read at {read} µs and its write at {write} µs"
+            );
+        }
+        writes += wrote.len();
+    }
+    assert!(
+        writes >= 400 && crashed_after_writing > 20,
+        "{writes} writes, {crashed_after_writing} crashed after writing"
+    );
 }
