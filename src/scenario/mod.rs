@@ -317,22 +317,14 @@ pub struct AutoscaleSpec {
     pub check_every: Duration,
 }
 
-/// A processing-time distribution, in microseconds.
+/// A distribution of durations (processing, network hops), in microseconds. `Normal` is folded
+/// at zero, `|N(mean, sd)|`, as BO-3's network delay is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dist {
     Constant(Duration),
-    Uniform {
-        min: Duration,
-        max: Duration,
-    },
-    Exponential {
-        mean: Duration,
-    },
-    /// A normal draw folded at zero, `|N(mean, sd)|` (BO-3's network delay).
-    Normal {
-        mean: Duration,
-        sd: Duration,
-    },
+    Uniform { min: Duration, max: Duration },
+    Exponential { mean: Duration },
+    Normal { mean: Duration, sd: Duration },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -344,8 +336,8 @@ pub struct DependencySpec {
     /// Calls per second it accepts, from a bucket of one second's worth; the rest get a 429.
     pub rate_limit_per_s: Option<u32>,
     /// One row with a version (BO-3): a call reads it, then writes it only if the version is
-    /// unchanged, else a conflict. Each hop of the call (read, its reply, the write, its
-    /// reply) takes a draw from this.
+    /// unchanged, else a conflict. Each hop of the call (the read, its reply, the write, and
+    /// a conflict's answer) takes a draw from this.
     pub optimistic: Option<Dist>,
 }
 

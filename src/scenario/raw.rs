@@ -286,25 +286,15 @@ fn unknown_attempts() -> i64 {
     2
 }
 
+/// `normal` is `|N(mean, sd)|`, folded at zero as the AWS backoff simulator's network delay
+/// is (BO-3).
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Dist {
-    Constant {
-        ms: f64,
-    },
-    Uniform {
-        min_ms: f64,
-        max_ms: f64,
-    },
-    Exponential {
-        mean_ms: f64,
-    },
-    /// `|N(mean, sd)|`: a normal draw folded at zero, as the AWS backoff simulator's network
-    /// delay is (BO-3).
-    Normal {
-        mean_ms: f64,
-        sd_ms: f64,
-    },
+    Constant { ms: f64 },
+    Uniform { min_ms: f64, max_ms: f64 },
+    Exponential { mean_ms: f64 },
+    Normal { mean_ms: f64, sd_ms: f64 },
 }
 
 #[derive(Deserialize)]
