@@ -1084,7 +1084,9 @@ impl Broker {
     }
 
     /// Redrive (SQS-15): the oldest message of `dlq` goes to `to` as a new message: a new id,
-    /// a new enqueue time and retention, a fresh receive count; the business key is kept.
+    /// a new enqueue time and retention, a fresh receive count; the business key is kept. No
+    /// deduplication id goes with it: in a FIFO DLQ it was replaced by the message id (SQS-14),
+    /// so the copy is never a duplicate of the original's sends.
     /// Returns false when the DLQ is empty.
     pub fn redrive_one(&mut self, out: &mut Outbox, now: SimTime, dlq: QueueId, to: QueueId) -> bool {
         let Some(old) = self.queues[dlq as usize].ready.first() else {

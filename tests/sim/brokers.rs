@@ -155,6 +155,37 @@ fn sqs_dlq_redrive_makes_new_messages() {
 }
 
 #[test]
+fn a_fifo_dead_letter_redriven_inside_the_dedup_window_is_not_a_duplicate() {
+    // SQS-14: moved to its FIFO DLQ (SQS-12), a message's deduplication id is replaced by its
+    // message id, so the redriven copy is new even within the original id's window; a re-send
+    // with the original id is still suppressed (SQS-23: the window runs from the first send).
+    let mut d = Driver::new(&scenario(
+        r#"{"name": "q", "lease": {"model": "sqs", "visibility_timeout_ms": 1000, "max_receive_count": 1}, "fifo": true}"#,
+        r#"{"at_ms": 0, "op": "send", "to": "q", "message": "x1", "group": 1, "dedup_id": "X"},
+           {"at_ms": 0, "op": "receive", "consumer": "a"},
+           {"at_ms": 2000, "op": "receive", "consumer": "a"},
+           {"at_ms": 5000, "op": "redrive", "from": "q.dlq"},
+           {"at_ms": 6000, "op": "receive", "consumer": "a"},
+           {"at_ms": 7000, "op": "send", "to": "q", "message": "x2", "group": 1, "dedup_id": "X"}"#,
+    ));
+    d.to(2000.0);
+    assert_eq!(d.msg("x1").state(), MsgState::DeadLettered);
+    let redrive = d.to(6000.0);
+    assert!(!redrive.iter().any(|e| matches!(e, TraceEvent::Deduplicated { .. })), "the copy is not a duplicate");
+    let new = redrive
+        .iter()
+        .find_map(|e| match *e {
+            TraceEvent::Redriven { new_msg, .. } => Some(new_msg),
+            _ => None,
+        })
+        .expect("redriven");
+    assert_eq!(deliveries(&redrive), vec![(new, 1)], "and it is delivered");
+    let resend = d.to(7000.0);
+    assert!(resend.iter().any(|e| matches!(e, TraceEvent::Deduplicated { .. })), "X's own window still holds");
+    assert_eq!(d.sim.named("x2"), d.sim.named("x1"));
+}
+
+#[test]
 fn sqs_fifo_dedup_window_is_five_minutes_from_the_first_send() {
     // Vector sqs-fifo-dedup-window (SQS-23): suppressed at 299 s even after deletion; new at 301 s.
     let mut d = Driver::new(&scenario(
