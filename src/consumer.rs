@@ -293,7 +293,9 @@ impl Consumer {
     }
 }
 
-/// One draw from a distribution. Pure apart from the PRNG it is given.
+/// One draw from a distribution. Pure apart from the PRNG it is given. (Inline: the hot path
+/// draws an exponential processing time, and the rarer arms stay out of its way.)
+#[inline]
 pub fn sample(dist: Dist, prng: &mut Prng) -> Duration {
     match dist {
         Dist::Constant(d) => d,
@@ -303,14 +305,26 @@ pub fn sample(dist: Dist, prng: &mut Prng) -> Duration {
             let cap = mean.as_micros().saturating_mul(1000);
             Duration::from_micros(prng.exp_sample(mean.as_micros(), cap))
         }
-        Dist::Normal { mean, sd } => {
-            // Folded at zero, as the AWS backoff simulator's `abs(normalvariate(…))` (BO-3).
-            #[allow(clippy::cast_precision_loss)]
-            let us = mean.as_micros() as f64 + sd.as_micros() as f64 * prng.normal_unit();
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            Duration::from_micros(libm::round(us.abs()) as u64)
-        }
+        Dist::Normal { mean, sd } => folded_normal(mean, sd, prng),
     }
+}
+
+/// A call to an optimistic row (BO-3) around `work` started now: the read reaches the row one
+/// hop in; its reply, the work and the write follow. The write is the job's end (`on_finish`),
+/// its reply comes after. Returns the job's whole duration and when the row was read.
+#[inline(never)]
+fn row_call(hop: Dist, now: SimTime, work: Duration, prng: &mut Prng) -> (Duration, SimTime) {
+    let (to_row, back, write) = (sample(hop, prng), sample(hop, prng), sample(hop, prng));
+    (to_row.plus(back).plus(work).plus(write), now.after(to_row))
+}
+
+/// `|N(mean, sd)|`, folded at zero as the AWS backoff simulator's `abs(normalvariate(…))` (BO-3).
+#[inline(never)]
+fn folded_normal(mean: Duration, sd: Duration, prng: &mut Prng) -> Duration {
+    #[allow(clippy::cast_precision_loss)]
+    let us = mean.as_micros() as f64 + sd.as_micros() as f64 * prng.normal_unit();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Duration::from_micros(libm::round(us.abs()) as u64)
 }
 
 /// The gap to the next arrival of a Poisson process with this mean inter-arrival time.
@@ -409,13 +423,8 @@ impl Sim {
         let outcome = workflow.unwrap_or_else(|| consumer.draw_outcome(poison, last_error));
         let mut work = sample(consumer.processing, &mut consumer.prng);
         let mut read_at = SimTime::MAX;
-        if let Some(hop) = spec.dependency.and_then(|d| self.scenario.dependencies[d as usize].optimistic) {
-            // BO-3: the read reaches the row one hop in; its reply, the work and the write
-            // follow. The write is the job's end (`on_finish`), its reply comes after.
-            let (to_row, back) = (sample(hop, &mut consumer.prng), sample(hop, &mut consumer.prng));
-            let write = sample(hop, &mut consumer.prng);
-            read_at = now.after(to_row);
-            work = to_row.plus(back).plus(work).plus(write);
+        if let Some(hop) = self.scenario.row_hop(c) {
+            (work, read_at) = row_call(hop, now, work, &mut consumer.prng);
         }
         let epoch = consumer.epoch;
         consumer.jobs.push(Job { msg: held.msg, receipt: held.receipt, outcome, read_at });
@@ -464,9 +473,7 @@ impl Sim {
         if outcome == Outcome::CrashAfterEffect {
             // The effect (and what the handler sends) happened; the ack did not. On an
             // optimistic row the effect is the conditional write, which may conflict.
-            let on_row = self.scenario.consumers[c as usize]
-                .dependency
-                .is_some_and(|d| self.scenario.dependencies[d as usize].optimistic.is_some());
+            let on_row = self.scenario.row_hop(c).is_some();
             if (!on_row || self.dependency_error(c, job.read_at).is_none()) && self.apply_effect(c, msg) {
                 self.on_handled(c, msg);
             }
@@ -496,9 +503,16 @@ impl Sim {
 
     /// Whether the consumer's downstream call fails now: an outage window, a forced outage,
     /// the dependency's error rate, or, on an optimistic dependency's row, a write since the
-    /// call read it (`read_at`). A write that succeeds is the row's new version.
+    /// call read it (`read_at`). A write that succeeds is the row's new version. (Inline up to
+    /// the call, so that a consumer without a dependency pays one test.)
+    #[inline]
     fn dependency_error(&mut self, c: ConsumerId, read_at: SimTime) -> Option<ErrorClass> {
         let d = self.scenario.consumers[c as usize].dependency?;
+        self.call_dependency(c, d, read_at)
+    }
+
+    #[inline(never)]
+    fn call_dependency(&mut self, c: ConsumerId, d: u32, read_at: SimTime) -> Option<ErrorClass> {
         let spec = &self.scenario.dependencies[d as usize];
         let now = self.now;
         let in_outage = spec.outages.iter().any(|&(from, to)| from <= now && now < to);
@@ -622,7 +636,7 @@ impl Sim {
         }
         // BO-3: a conflict's answer takes a hop back; the wait before the retry starts when
         // the consumer has it.
-        let reply = match (error, spec.dependency.and_then(|d| self.scenario.dependencies[d as usize].optimistic)) {
+        let reply = match (error, self.scenario.row_hop(c)) {
             (ErrorClass::Conflict, Some(hop)) => sample(hop, &mut self.consumers[c as usize].prng),
             _ => Duration::ZERO,
         };

@@ -482,6 +482,11 @@ impl Scenario {
     pub fn queue_index(&self, name: &str) -> Option<u32> {
         self.queues.iter().position(|q| q.name == name).map(index_u32)
     }
+
+    /// The hop of the optimistic row consumer `c` calls, if its dependency is one (BO-3).
+    pub fn row_hop(&self, c: u32) -> Option<Dist> {
+        self.consumers[c as usize].dependency.and_then(|d| self.dependencies[d as usize].optimistic)
+    }
 }
 
 pub(crate) fn schedule_bound(schedule: &Schedule, end: SimTime) -> u64 {

@@ -91,8 +91,8 @@ fn some_swarm_runs_put_consumers_on_an_optimistic_row_and_see_conflicts() {
     let (mut runs, mut conflicts, mut writes) = (0, 0, 0);
     for seed in 0..200 {
         let s = Scenario::from_json(&brokerlab::swarm::scenario_json(seed)).unwrap_or_else(|e| panic!("{seed}: {e}"));
-        let on_row = |d: Option<u32>| d.is_some_and(|d| s.dependencies[d as usize].optimistic.is_some());
-        if !s.consumers.iter().any(|c| on_row(c.dependency)) {
+        let on_row = |c: u32| s.row_hop(c).is_some();
+        if !(0..s.consumers.len()).any(|c| on_row(u32::try_from(c).expect("few"))) {
             continue;
         }
         runs += 1;
@@ -101,7 +101,7 @@ fn some_swarm_runs_put_consumers_on_an_optimistic_row_and_see_conflicts() {
         for e in sim.drain_trace() {
             match e {
                 TraceEvent::Failed { error: ErrorClass::Conflict, .. } => conflicts += 1,
-                TraceEvent::EffectApplied { consumer, .. } if on_row(s.consumers[consumer as usize].dependency) => {
+                TraceEvent::EffectApplied { consumer, .. } if on_row(consumer) => {
                     writes += 1;
                 }
                 _ => {}
