@@ -14,11 +14,13 @@
 //! - [`workflow`]: request-reply with correlation ids, and sagas, on the same queues.
 //! - [`sim`]: the agenda, ordered by (time, class, sequence), and the one `match` on events.
 //! - [`trace`]: what happened, one readable line per event, and the trace hash.
+//! - [`beats`]: narrative beats resolved to the moment their event happens, and their checks.
 //! - [`check`]: invariant checkers the tests run after every step.
 //! - [`swarm`]: random scenarios and live faults over many seeds, checkers on.
 //! - `wasm` (wasm32 only): the one door to JavaScript.
 
 pub mod backoff;
+pub mod beats;
 pub mod broker;
 pub mod check;
 pub mod consumer;

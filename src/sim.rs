@@ -129,6 +129,9 @@ pub struct Outbox {
     hash: TraceHash,
     trace: Vec<TraceEvent>,
     recording: bool,
+    /// The armed beat's event anchor, if it is one (`crate::beats`), and whether it fired.
+    pub(crate) watch: Option<Box<crate::beats::Watch>>,
+    pub(crate) caught: bool,
 }
 
 impl Outbox {
@@ -150,6 +153,10 @@ impl Outbox {
     #[inline(always)]
     pub fn emit(&mut self, event: TraceEvent) {
         self.hash.add(&event);
+        if self.watch.as_mut().is_some_and(|w| w.observe(&event)) {
+            self.watch = None;
+            self.caught = true;
+        }
         if self.recording {
             self.trace.push(event);
         }
@@ -190,6 +197,33 @@ pub struct Stats {
     pub lease_expired_mid_processing: u64,
     /// Messages whose effect came after a later message of the same order key.
     pub order_violations: u64,
+}
+
+/// The page's badges, one number each (`Sim::counters`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    pub lost: u64,
+    pub applied_twice: u64,
+    pub order_violated: u64,
+    pub duplicates_suppressed: u64,
+    pub lease_expired_mid_processing: u64,
+    pub dead_lettered: u64,
+    pub expired: u64,
+}
+
+impl Counters {
+    pub fn get(&self, c: crate::scenario::Counter) -> u64 {
+        use crate::scenario::Counter;
+        match c {
+            Counter::Lost => self.lost,
+            Counter::AppliedTwice => self.applied_twice,
+            Counter::OrderViolated => self.order_violated,
+            Counter::DuplicatesSuppressed => self.duplicates_suppressed,
+            Counter::LeaseExpiredMidProcessing => self.lease_expired_mid_processing,
+            Counter::DeadLettered => self.dead_lettered,
+            Counter::Expired => self.expired,
+        }
+    }
 }
 
 /// `run_until` stopped before reaching its target time.
@@ -241,6 +275,8 @@ pub struct Sim {
     names: Vec<Option<MsgId>>,
     pub(crate) stats: Stats,
     events_processed: u64,
+    /// How far the run has come through the scenario's narrative beats.
+    pub(crate) beats: crate::beats::Beats,
 }
 
 impl Sim {
@@ -291,7 +327,9 @@ impl Sim {
             newest_applied: BTreeMap::new(),
             stats: Stats::default(),
             events_processed: 0,
+            beats: crate::beats::Beats::default(),
         };
+        sim.arm_beat();
         for c in 0..sim.consumers.len() {
             sim.room_changed(index_u32(c));
         }
@@ -329,11 +367,17 @@ impl Sim {
     pub fn step(&mut self) -> Option<SimTime> {
         let Scheduled { at, event, .. } = *self.out.agenda.peek()?;
         debug_assert!(at >= self.now, "time went backwards: {at} < {}", self.now);
+        if at > self.beats.due {
+            self.reach_due_beats(SimTime::from_micros(at.as_micros() - 1));
+        }
         self.now = at;
         self.events_processed += 1;
         self.out.top_spent = true;
         self.handle(event);
         self.dispatch_dirty();
+        if self.out.caught || self.beats.counting() {
+            self.beat_after_step();
+        }
         if std::mem::take(&mut self.out.top_spent) {
             self.out.agenda.pop();
         }
@@ -352,6 +396,9 @@ impl Sim {
             handled += 1;
         }
         self.now = self.now.max(until);
+        if self.beats.due <= self.now {
+            self.reach_due_beats(self.now);
+        }
         Ok(handled)
     }
 
@@ -370,6 +417,9 @@ impl Sim {
     pub fn advance_clock(&mut self, to: SimTime) {
         let cap = self.next_event_at().map_or(to, |next| next.min(to));
         self.now = self.now.max(cap);
+        if self.beats.due <= self.now {
+            self.reach_due_beats(self.now);
+        }
     }
 
     /// A live input, applied now, after every event up to now: a user (or the swarm) crashes a
@@ -379,6 +429,9 @@ impl Sim {
         self.events_processed += 1;
         self.apply_op(op);
         self.dispatch_dirty();
+        if self.out.caught || self.beats.counting() {
+            self.beat_after_step();
+        }
     }
 
     /// Lets consumers take what the last change made deliverable, queue by queue.
@@ -421,6 +474,24 @@ impl Sim {
     }
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+    /// The counters the page's badges show, over queues and consumer groups alike: a stream
+    /// record handled twice counts as applied twice; one committed but never processed, or
+    /// deleted by retention before it was read, as lost.
+    pub fn counters(&self) -> Counters {
+        let s = self.stats;
+        let groups =
+            |f: fn(&crate::stream::GroupStats) -> u64| self.streams.groups.iter().map(|g| f(&g.stats)).sum::<u64>();
+        let queues = |k: StateKind| self.broker.counts.iter().map(|c| u64::from(c.get(k))).sum::<u64>();
+        Counters {
+            lost: s.lost + groups(|g| g.lost + g.lost_to_retention),
+            applied_twice: s.applied_twice + groups(|g| g.duplicates),
+            order_violated: s.order_violations + groups(|g| g.order_violations),
+            duplicates_suppressed: s.duplicates_suppressed,
+            lease_expired_mid_processing: s.lease_expired_mid_processing,
+            dead_lettered: queues(StateKind::DeadLettered) + groups(|g| g.dead_lettered),
+            expired: queues(StateKind::Expired),
+        }
     }
     pub fn broker(&self) -> &Broker {
         &self.broker
@@ -488,6 +559,7 @@ impl Sim {
             sagas: self.saga_summaries(),
             stats: self.stats,
             mean_wait_ms,
+            beats: self.beats(),
         }
     }
 
@@ -805,6 +877,8 @@ pub struct Summary {
     pub sagas: Vec<crate::workflow::SagaSummary>,
     pub stats: Stats,
     pub mean_wait_ms: f64,
+    /// Every narrative beat: when this run reached it, or why it will not.
+    pub beats: Vec<crate::beats::BeatStatus>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]

@@ -24,6 +24,8 @@ macro_rules! reasons {
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub enum $name { $($(#[$vdoc])* $variant,)+ }
         impl $name {
+            /// Every variant's code and name, for narration that names one (`markers[].on`).
+            pub const TEXTS: &'static [(u8, &'static str)] = &[$(($code, $text),)+];
             pub fn code(self) -> u8 { match self { $($name::$variant => $code,)+ } }
             pub fn as_str(self) -> &'static str { match self { $($name::$variant => $text,)+ } }
         }
@@ -702,7 +704,7 @@ impl TraceEvent {
     /// Visits every field in a fixed order: the one place that lists each event's fields, for
     /// both the hash and the JSON form.
     #[inline(always)]
-    fn fields(&self, v: &mut impl FieldVisitor) {
+    pub(crate) fn fields(&self, v: &mut impl FieldVisitor) {
         use TraceEvent::*;
         match *self {
             Published { msg, producer, queue, arrives_at, .. } => {
@@ -870,7 +872,7 @@ impl TraceEvent {
 
     /// A stable tag byte per kind, for the hash.
     #[inline(always)]
-    fn tag(&self) -> u8 {
+    pub(crate) fn tag(&self) -> u8 {
         use TraceEvent::*;
         match self {
             Published { .. } => 1,
@@ -922,7 +924,7 @@ impl TraceEvent {
 }
 
 /// What `TraceEvent::fields` calls for each field.
-trait FieldVisitor {
+pub(crate) trait FieldVisitor {
     fn id(&mut self, name: &'static str, value: u32) -> &mut Self;
     /// Offsets and other counts that can pass u32.
     fn count(&mut self, name: &'static str, value: u64) -> &mut Self;

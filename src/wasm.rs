@@ -4,7 +4,8 @@
 //! CLI prints.
 
 use crate::scenario::{
-    presets as all_presets, CommitMode, LeaseModel, QueueRole, SagaStyle, Scenario, Target, TopicKind, TopicRole,
+    presets as all_presets, Anchor, CommitMode, LeaseModel, QueueRole, SagaStyle, Scenario, Target, TopicKind,
+    TopicRole,
 };
 use crate::sim::Sim;
 use crate::time::SimTime;
@@ -109,7 +110,8 @@ struct TopicInfo<'a> {
 
 #[derive(Serialize)]
 struct MarkerInfo<'a> {
-    at_ms: f64,
+    /// A beat by time: its moment; a beat by event: `null` (the run says when, `beats`).
+    at_ms: Option<f64>,
     text: &'a str,
 }
 
@@ -323,7 +325,17 @@ impl Engine {
                     pivot: g.pivot,
                 })
                 .collect(),
-            markers: s.markers.iter().map(|m| MarkerInfo { at_ms: m.at.as_millis_f64(), text: &m.text }).collect(),
+            markers: s
+                .markers
+                .iter()
+                .map(|m| MarkerInfo {
+                    at_ms: match m.anchor {
+                        Anchor::At(t) => Some(t.as_millis_f64()),
+                        Anchor::On(_) | Anchor::Counter { .. } => None,
+                    },
+                    text: &m.text,
+                })
+                .collect(),
             dependencies: s.dependencies.iter().map(|d| d.name.as_str()).collect(),
             states: crate::message::StateKind::NAMES,
         })
@@ -369,14 +381,72 @@ impl Engine {
     /// The events come back either way, so the caller's view never misses one.
     #[wasm_bindgen(js_name = runUntil)]
     pub fn run_until(&mut self, t_ms: f64, budget: u32) -> Result<String, JsError> {
-        if !(t_ms.is_finite() && t_ms >= 0.0) {
-            return Err(JsError::new("time: must be a finite number of milliseconds ≥ 0"));
-        }
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let until = SimTime::from_micros((t_ms.min(JS_EXACT_MAX / 1000.0) * 1000.0) as u64);
+        let until = time_arg(t_ms)?;
         let stopped = self.sim.run_until(until, u64::from(budget)).err().map(|e| e.to_string());
         let events = self.sim.drain_trace();
         to_json(&Advanced { events: lined(self.sim.scenario(), &events), stopped })
+    }
+
+    /// `runUntil`, but stopping at the end of the instant a narrative beat is reached:
+    /// `{events, stopped, beat}`, `beat` the index of the beat stopped at (time is then its
+    /// moment), or `null` when `t_ms` was reached without one.
+    #[wasm_bindgen(js_name = runToBeat)]
+    pub fn run_to_beat(&mut self, t_ms: f64, budget: u32) -> Result<String, JsError> {
+        let until = time_arg(t_ms)?;
+        let (beat, stopped) = match self.sim.run_to_beat(until, u64::from(budget)) {
+            Ok(beat) => (beat, None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let events = self.sim.drain_trace();
+        to_json(&AdvancedToBeat { events: lined(self.sim.scenario(), &events), stopped, beat })
+    }
+
+    /// Every beat as the run stands now: `[{at_ms, missed}]`, `at_ms` null until it is
+    /// reached, `missed` the path and reason once it cannot be.
+    pub fn beats(&self) -> Result<JsValue, JsError> {
+        to_js(&self.sim.beats())
+    }
+
+    /// Where every beat will be, from here on, if nothing else is done: a copy of the run
+    /// plays on without its trace, up to `budget` events, until the last beat or the end.
+    /// `{beats: [{at_ms, missed}], complete}`; this run is not touched.
+    #[wasm_bindgen(js_name = beatsAhead)]
+    pub fn beats_ahead(&self, budget: u32) -> Result<JsValue, JsError> {
+        #[derive(Serialize)]
+        struct Ahead {
+            beats: Vec<crate::beats::BeatStatus>,
+            complete: bool,
+        }
+        let mut probe = self.sim.clone();
+        probe.set_recording(false);
+        probe.drain_trace();
+        let end = probe.scenario().end();
+        let markers = probe.scenario().markers.len();
+        let mut left = u64::from(budget);
+        let complete = loop {
+            if probe.beats_reached().len() == markers {
+                break true;
+            }
+            let before = probe.events_processed();
+            match probe.run_to_beat(end, left) {
+                Ok(Some(_)) => left -= probe.events_processed() - before,
+                Ok(None) => break true,
+                Err(_) => break false,
+            }
+        };
+        to_js(&Ahead { beats: probe.beats(), complete })
+    }
+
+    /// The badges' counters now: lost, applied twice, order violated, duplicates suppressed,
+    /// leases expired mid-processing, in a DLQ, expired.
+    pub fn counters(&self) -> Result<JsValue, JsError> {
+        to_js(&self.sim.counters())
+    }
+
+    /// Keeps the trace (the default) or only its hash: a probe run needs no trace.
+    #[wasm_bindgen(js_name = setRecording)]
+    pub fn set_recording(&mut self, on: bool) {
+        self.sim.set_recording(on);
     }
 
     /// Applies a live input now (a script step without `at_ms`, as JSON) and returns what it
@@ -615,6 +685,22 @@ struct XDeathView<'a> {
 struct Advanced<'a> {
     events: Vec<Lined<'a>>,
     stopped: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AdvancedToBeat<'a> {
+    events: Vec<Lined<'a>>,
+    stopped: Option<String>,
+    beat: Option<u32>,
+}
+
+/// A time from JS: finite ms ≥ 0, held to what JS keeps exact.
+fn time_arg(t_ms: f64) -> Result<SimTime, JsError> {
+    if !(t_ms.is_finite() && t_ms >= 0.0) {
+        return Err(JsError::new("time: must be a finite number of milliseconds ≥ 0"));
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(SimTime::from_micros((t_ms.min(JS_EXACT_MAX / 1000.0) * 1000.0) as u64))
 }
 
 fn lined<'a>(scenario: &Scenario, events: &'a [TraceEvent]) -> Vec<Lined<'a>> {

@@ -126,7 +126,8 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
     sim.set_recording(args.trace);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let outcome = sim.run_until(until, args.max_events);
+    // Stopping at each beat checks its `expect` there; the run and its trace are the same.
+    let outcome = sim.run_checking_beats(until, args.max_events);
     if args.trace {
         for event in sim.drain_trace() {
             // The event's own fields first (kind, at_ms, …), then its readable line.
@@ -136,7 +137,15 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
             writeln!(out, "{json},\"line\":{line}}}").map_err(|e| Failure::Run(e.to_string()))?;
         }
     }
-    let summary = sim.summary();
+    let mut summary = sim.summary();
+    if let Ok(beats) = &outcome {
+        summary.beats.clone_from(beats);
+        for (k, b) in beats.iter().enumerate() {
+            for problem in b.missed.iter().chain(&b.failed) {
+                eprintln!("brokerlab: beat {}: {problem}", k + 1);
+            }
+        }
+    }
     let json = if args.trace { serde_json::to_string(&summary) } else { serde_json::to_string_pretty(&summary) };
     writeln!(out, "{}", json.map_err(|e| Failure::Run(e.to_string()))?).map_err(|e| Failure::Run(e.to_string()))?;
     out.flush().map_err(|e| Failure::Run(e.to_string()))?;

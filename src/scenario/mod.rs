@@ -6,11 +6,13 @@
 //!
 //! The built-in presets are JSON files in `scenarios/`, embedded by `build.rs`.
 
+mod beats;
 mod raw;
 mod streams;
 mod validate;
 mod workflows;
 
+pub use beats::{Anchor, Counter, EventAnchor, Expect, Marker, Subject, Test};
 pub use streams::{CommitMode, GroupSpec, KeySpec, NullKeys, OffsetReset, Target, TopicKind, TopicRole, TopicSpec};
 pub use workflows::{ConsumerRole, ProducerRole, RequestReplySpec, SagaSpec, SagaStyle, StepSpec};
 
@@ -107,14 +109,8 @@ pub struct Scenario {
     pub script: Vec<ScriptStep>,
     /// Names the script gives to messages it sends, in order of first use.
     pub message_names: Vec<String>,
-    /// Narrative beats, in time order: the page pauses at each and shows its text.
+    /// Narrative beats, in order: the page pauses at each and shows its text (`beats`).
     pub markers: Vec<Marker>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Marker {
-    pub at: SimTime,
-    pub text: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

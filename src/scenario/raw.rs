@@ -42,8 +42,17 @@ pub struct Scenario {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Marker {
-    pub at_ms: f64,
+    /// A moment, in ms; or else
+    #[serde(default)]
+    pub at_ms: Option<f64>,
+    /// an event of the run: `{"event": "dead_lettered", "queue": "orders", "nth": 1}`, or a
+    /// counter moving: `{"counter": "lost"}`. Read by `beats::anchor`.
+    #[serde(default)]
+    pub on: Option<serde_json::Map<String, Value>>,
     pub text: String,
+    /// What is true at the beat: `{"counter": "lost", "at_least": 1}`, or a list of such.
+    #[serde(default)]
+    pub expect: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]

@@ -82,9 +82,8 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
         return err("producers", "needs at least 1 entry, unless the script sends");
     }
 
-    let markers = markers(raw.markers, duration)?;
-    let scenario = Scenario {
-        markers,
+    let mut scenario = Scenario {
+        markers: Vec::new(),
         name: raw.name,
         description: raw.description,
         seed: raw.seed,
@@ -114,6 +113,7 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
             );
         }
     }
+    scenario.markers = super::beats::markers(raw.markers, &scenario)?;
     if scenario.messages_bound() > limits::MESSAGES_MAX {
         return err(
             "producers",
@@ -910,23 +910,6 @@ fn script(raw: Vec<raw::ScriptStep>, known: &Known, names: &mut Vec<String>) -> 
             raw::Op::DependencyUp { dependency: d } => Op::DependencyUp { dependency: dependency(&d)? },
         };
         out.push(ScriptStep { at, op });
-    }
-    Ok(out)
-}
-
-fn markers(raw: Vec<raw::Marker>, duration: Duration) -> Result<Vec<Marker>, ScenarioError> {
-    check_count("markers", raw.len(), 0, limits::MARKERS_MAX)?;
-    let mut out: Vec<Marker> = Vec::with_capacity(raw.len());
-    for (i, m) in raw.into_iter().enumerate() {
-        let at = within_duration(&format!("markers[{i}].at_ms"), m.at_ms, duration)?;
-        if out.last().is_some_and(|prev| prev.at >= at) {
-            return err(format!("markers[{i}].at_ms"), "markers must be in time order, one per moment");
-        }
-        let len = m.text.chars().count();
-        if m.text.trim().is_empty() || len > limits::MARKER_CHARS_MAX {
-            return err(format!("markers[{i}].text"), format!("must be 1 to {} characters", limits::MARKER_CHARS_MAX));
-        }
-        out.push(Marker { at, text: m.text });
     }
     Ok(out)
 }

@@ -3,6 +3,7 @@
 //! (`cargo test --target wasm32-unknown-unknown`), asserting the same golden values.
 
 mod backoff;
+mod beats;
 mod brokers;
 mod determinism;
 mod kafka;
