@@ -139,3 +139,52 @@ fn an_unlimited_rabbitmq_prefetch_crosses_as_unlimited() {
     assert_eq!((unlimited(0), unlimited(1)), (Some(true), Some(false)));
     assert_eq!(get(&consumers.get(1), "prefetch").as_f64(), Some(5.0));
 }
+
+/// Beats by event resolve to the same microsecond in Chromium as natively and in Node: the
+/// golden table of tests/sim/beats.rs, per family, and the page's own way of getting there,
+/// `runToBeat` through the door in frame-sized slices, for one preset of each family.
+fn beats_in_chromium(family: brokerlab::scenario::Family, id: &str, seed: u64) {
+    let golden = include_str!("golden/preset-beats.txt");
+    match brokerlab::scenario::check_preset_beats(golden, family.test()) {
+        Ok(matched) => assert!(matched >= 30, "{matched} runs"),
+        Err(wrong) => panic!("{} runs differ in Chromium, first: {:#?}", wrong.len(), &wrong[..wrong.len().min(5)]),
+    }
+    let want: Vec<f64> = golden
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{id} {seed} ")))
+        .expect("a golden line")
+        .split(' ')
+        .map(|us| us.parse::<f64>().expect("reached") / 1000.0)
+        .collect();
+    #[allow(clippy::cast_precision_loss)]
+    let mut engine = Engine::new(preset(id).expect("preset").json, seed as f64).map_err(JsValue::from).expect("engine");
+    let mut stops = Vec::new();
+    let mut t = 0.0;
+    while t < 60_000.0 {
+        let advanced = parse(&engine.run_to_beat(t + 16.7, 200_000).map_err(JsValue::from).expect("runs"));
+        assert!(get(&advanced, "stopped").is_null(), "no budget stop");
+        t = engine.now_ms();
+        if let Some(k) = get(&advanced, "beat").as_f64() {
+            assert_eq!(k.to_bits(), (stops.len() as f64).to_bits(), "beats come in order");
+            stops.push(t);
+        }
+    }
+    assert_eq!(stops, want, "{id} seed {seed}: the page stops where the golden table says");
+    let beats = js_sys::Array::from(&engine.beats().map_err(JsValue::from).expect("beats"));
+    assert!(beats.iter().all(|b| get(&b, "missed").is_null()));
+}
+
+#[wasm_bindgen_test]
+fn queue_beats_resolve_in_chromium_as_natively() {
+    beats_in_chromium(brokerlab::scenario::Family::Queues, "poison-redrive", 3);
+}
+
+#[wasm_bindgen_test]
+fn stream_beats_resolve_in_chromium_as_natively() {
+    beats_in_chromium(brokerlab::scenario::Family::Streams, "rebalancing", 2);
+}
+
+#[wasm_bindgen_test]
+fn workflow_beats_resolve_in_chromium_as_natively() {
+    beats_in_chromium(brokerlab::scenario::Family::Workflows, "saga-compensation-retry", 4);
+}

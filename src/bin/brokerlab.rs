@@ -8,6 +8,7 @@
 //! brokerlab partition --partitions N KEY...   where Kafka puts each key: KEY<TAB>PARTITION
 //! brokerlab assign --assignor NAME FILE       a consumer group's assignment, as JSON
 //! brokerlab hashes [--seeds N]  every preset's trace hash for seeds 1..=N: PRESET SEED HASH
+//! brokerlab beats [--seeds N]   when every preset reaches each beat, seeds 1..=N: PRESET SEED µs…
 //! ```
 //!
 //! Exit codes: 0 success, 2 bad usage or bad scenario (the message names the path),
@@ -26,7 +27,8 @@ const USAGE: &str = "usage:
   brokerlab show <preset-id>
   brokerlab partition --partitions N KEY...
   brokerlab assign --assignor range|roundrobin|sticky|cooperative-sticky FILE
-  brokerlab hashes [--seeds N]";
+  brokerlab hashes [--seeds N]
+  brokerlab beats [--seeds N]";
 
 /// Kafka counts partitions in a Java `int`.
 const KAFKA_PARTITIONS_MAX: u32 = i32::MAX as u32;
@@ -60,7 +62,8 @@ fn main() -> ExitCode {
         Some("assign") => assign(&args[1..]),
         Some("run") => parse_run(&args[1..]).and_then(|a| run(&a)),
         Some("swarm") => swarm(&args[1..]),
-        Some("hashes") => hashes(&args[1..]),
+        Some("hashes") => table(&args[1..], 100, brokerlab::scenario::preset_hash),
+        Some("beats") => table(&args[1..], 5, brokerlab::scenario::preset_beats),
         Some("presets") => {
             list_presets();
             Ok(())
@@ -203,9 +206,14 @@ fn show(id: Option<&String>) -> Result<(), Failure> {
 
 /// `hashes [--seeds N]`: each preset's trace hash for seeds 1..=N (default 100), one line each,
 /// `PRESET SEED HASH`: the golden table of the cross-platform determinism tests.
-fn hashes(args: &[String]) -> Result<(), Failure> {
+/// `hashes` and `beats`: one golden line per preset and seed, `PRESET SEED VALUE`.
+fn table(
+    args: &[String],
+    default_seeds: u64,
+    value: fn(&brokerlab::scenario::Preset, u64) -> Result<String, String>,
+) -> Result<(), Failure> {
     let seeds = match args {
-        [] => 100,
+        [] => default_seeds,
         [flag, n] if flag == "--seeds" => n
             .parse::<u64>()
             .ok()
@@ -216,8 +224,8 @@ fn hashes(args: &[String]) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     for p in presets() {
         for seed in 1..=seeds {
-            let hash = brokerlab::scenario::preset_hash(p, seed).map_err(Failure::Run)?;
-            writeln!(out, "{} {seed} {hash}", p.id).map_err(|e| Failure::Run(e.to_string()))?;
+            let v = value(p, seed).map_err(Failure::Run)?;
+            writeln!(out, "{} {seed} {v}", p.id).map_err(|e| Failure::Run(e.to_string()))?;
         }
     }
     Ok(())

@@ -304,3 +304,31 @@ fn bad_beats_are_refused_with_their_path() {
         assert!(got.as_ref().is_err_and(|e| e.starts_with(want)), "{marker}: got {got:?}\n want {want}…");
     }
 }
+
+/// Beats resolve to the same microsecond natively, in Node and in Chromium (tests/browser.rs):
+/// every preset's beats for seeds 1 to 5, by family. Regenerate with
+/// `cargo run --release -- beats > tests/golden/preset-beats.txt` when a preset's narration or
+/// the engine's behaviour changes, and say why in the commit.
+const GOLDEN_BEATS: &str = include_str!("../golden/preset-beats.txt");
+
+fn check_family(family: fn(&Scenario) -> bool, presets_at_least: usize) {
+    match brokerlab::scenario::check_preset_beats(GOLDEN_BEATS, family) {
+        Ok(n) => assert!(n >= presets_at_least * 5, "{n} runs checked"),
+        Err(wrong) => panic!("{} runs differ, first: {:#?}", wrong.len(), &wrong[..wrong.len().min(5)]),
+    }
+}
+
+#[test]
+fn queue_beats_resolve_to_the_golden_moments() {
+    check_family(brokerlab::scenario::Family::Queues.test(), 15);
+}
+
+#[test]
+fn stream_beats_resolve_to_the_golden_moments() {
+    check_family(brokerlab::scenario::Family::Streams.test(), 8);
+}
+
+#[test]
+fn workflow_beats_resolve_to_the_golden_moments() {
+    check_family(brokerlab::scenario::Family::Workflows.test(), 6);
+}

@@ -362,3 +362,35 @@ fn competing_consumers_break_per_key_order_and_fifo_groups_keep_it() {
     let (sim, _) = run("fifo-groups");
     assert_eq!(sim.stats().order_violations, 0);
 }
+
+/// Every preset tells its story in four to eight beats, each with an `expect`, and for its own
+/// seed and seeds 2 to 5 every beat is reached and its `expect` holds there, checked at the
+/// end of the beat's instant as the page pauses.
+#[test]
+fn every_preset_tells_its_story_in_four_to_eight_checked_beats() {
+    for p in brokerlab::scenario::presets() {
+        let scenario = load(p.id);
+        let markers = &scenario.markers;
+        assert!((4..=8).contains(&markers.len()), "{}: {} beats", p.id, markers.len());
+        for (k, m) in markers.iter().enumerate() {
+            assert!(!m.expect.is_empty(), "{}: beat {} has no expect", p.id, k + 1);
+            // A full stop (or ? or !) ends a sentence when a space or the end follows it, so
+            // `auto.offset.reset` is one word.
+            let rest = |i: usize| &m.text[i + 1..];
+            let ends =
+                m.text.match_indices(['.', '?', '!']).filter(|(i, _)| rest(*i).is_empty() || rest(*i).starts_with(' '));
+            assert!(ends.count() <= 2, "{}: beat {} says more than two sentences", p.id, k + 1);
+        }
+        let own = scenario.seed.expect("presets carry their seed");
+        for seed in [own, 2, 3, 4, 5] {
+            let end = scenario.end();
+            let mut sim = Sim::new(scenario.clone(), seed);
+            sim.set_recording(false);
+            let beats = sim.run_checking_beats(end, 100_000_000).expect("runs");
+            for (k, b) in beats.iter().enumerate() {
+                assert!(b.missed.is_none(), "{} seed {seed}: {}", p.id, b.missed.as_deref().unwrap_or(""));
+                assert!(b.failed.is_empty(), "{} seed {seed} beat {}: {:?}", p.id, k + 1, b.failed);
+            }
+        }
+    }
+}
