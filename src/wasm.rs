@@ -509,12 +509,7 @@ impl Engine {
     /// replayed live input was made.
     #[wasm_bindgen(js_name = advanceClock)]
     pub fn advance_clock(&mut self, t_ms: f64) -> Result<(), JsError> {
-        if !(t_ms.is_finite() && t_ms >= 0.0) {
-            return Err(JsError::new("time: must be a finite number of milliseconds ≥ 0"));
-        }
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let to = SimTime::from_micros((t_ms.min(JS_EXACT_MAX / 1000.0) * 1000.0).round() as u64);
-        self.sim.advance_clock(to);
+        self.sim.advance_clock(time_arg(t_ms)?);
         Ok(())
     }
 
@@ -694,13 +689,14 @@ struct AdvancedToBeat<'a> {
     beat: Option<u32>,
 }
 
-/// A time from JS: finite ms ≥ 0, held to what JS keeps exact.
+/// A time from JS: finite ms ≥ 0, held to what JS keeps exact, to the nearest microsecond (a
+/// time the engine gave as ms, `µs / 1000`, comes back as the same microsecond).
 fn time_arg(t_ms: f64) -> Result<SimTime, JsError> {
     if !(t_ms.is_finite() && t_ms >= 0.0) {
         return Err(JsError::new("time: must be a finite number of milliseconds ≥ 0"));
     }
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    Ok(SimTime::from_micros((t_ms.min(JS_EXACT_MAX / 1000.0) * 1000.0) as u64))
+    Ok(SimTime::from_micros((t_ms.min(JS_EXACT_MAX / 1000.0) * 1000.0).round() as u64))
 }
 
 fn lined<'a>(scenario: &Scenario, events: &'a [TraceEvent]) -> Vec<Lined<'a>> {

@@ -8,7 +8,7 @@ const ownsKey = (el, key) => el instanceof HTMLInputElement || el instanceof HTM
   || (el instanceof HTMLButtonElement && (key === ' ' || key === 'Enter'));
 
 /**
- * intents: {togglePlay, step, stepBack, seek(ms), beat(±1), setSpeed(x), changeSpeed(±1),
+ * intents: {togglePlay, step, stepBack, seek(ms), beat(±1), toBeat(k), setSpeed(x), changeSpeed(±1),
  *           reset(seedText), randomSeed(), selectScenario(id), selectEvent(n, msg),
  *           moveSelection(±1), …}
  */
@@ -17,8 +17,6 @@ export function bindControls(doc, intents) {
   $('play').addEventListener('click', () => intents.togglePlay());
   $('step').addEventListener('click', () => intents.step());
   $('back').addEventListener('click', () => intents.stepBack());
-  $('next-beat').addEventListener('click', () => intents.beat(+1));
-  $('prev-beat').addEventListener('click', () => intents.beat(-1));
   $('timeline').addEventListener('input', (e) => intents.seek(Number(e.target.value)));
   $('speed').addEventListener('change', (e) => intents.setSpeed(Number(e.target.value)));
   $('reset').addEventListener('click', () => intents.reset($('seed').value));
@@ -72,6 +70,8 @@ export function bindControls(doc, intents) {
       '?': help,
       '[': () => intents.changeSpeed(-1),
       ']': () => intents.changeSpeed(+1),
+      n: () => intents.beat(+1),
+      p: () => intents.beat(-1),
     };
     const act = keys[e.key];
     if (act) {
@@ -110,12 +110,17 @@ export function showBreakMenu(doc, layout) {
   doc.getElementById('break').disabled = items.length === 0;
 }
 
-/** Marks each beat on the timeline. */
-export function showBeatMarks(doc, markers) {
-  doc.getElementById('beat-marks').replaceChildren(...markers.map((m) => {
+/** Marks each beat whose moment is known on the timeline (a beat plan, engine.js). */
+export function showBeatMarks(doc, plan) {
+  const list = doc.getElementById('beat-marks');
+  const known = plan.filter((b) => b.at_ms !== null);
+  const key = known.map((b) => b.at_ms).join();
+  if (list.dataset.key === key) return;
+  list.dataset.key = key;
+  list.replaceChildren(...known.map((b) => {
     const o = doc.createElement('option');
-    o.value = String(m.at_ms);
-    o.label = m.text;
+    o.value = String(b.at_ms);
+    o.label = b.text;
     return o;
   }));
 }
@@ -156,7 +161,7 @@ export function speedSteps(doc) {
 
 const seconds = (ms) => `${(ms / 1000).toFixed(1)}s`;
 
-/** Mirrors {playing, speed, cursor, duration, seed, narration, error} into the controls. */
+/** Mirrors {playing, speed, cursor, duration, seed, error} into the controls. */
 export function showTransport(doc, s) {
   const $ = (id) => doc.getElementById(id);
   const play = $('play');
@@ -172,10 +177,6 @@ export function showTransport(doc, s) {
   if (Number(speed.value) !== s.speed) speed.value = String(s.speed);
   const seed = $('seed');
   if (doc.activeElement !== seed && seed.value !== String(s.seed)) seed.value = String(s.seed);
-  setText($('narration'), s.narration);
-  setText($('beat'), s.beats ? `${s.beat} / ${s.beats}` : '');
-  $('prev-beat').disabled = !s.beats;
-  $('next-beat').disabled = !s.beats || s.beat >= s.beats;
   setText($('error'), s.error);
 }
 

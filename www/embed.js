@@ -4,9 +4,9 @@
 //   allow=<origin>[,<origin>…]  origins whose commands are obeyed and to which events are
 //                               posted (default: this page's own origin; "*": any)
 //   readonly                    obey no commands; still post events
-//   controls, theme, speed, markers, autoplay   as the element's attributes
+//   controls, theme, speed, markers, panel, autoplay   as the element's attributes
 //
-// Commands in:  {brokerlab: 1, command: 'play' | 'pause' | 'step' | 'nextMarker' | 'seek', ms}
+// Commands in:  {brokerlab: 1, command: 'play' | 'pause' | 'step' | 'nextMarker' | 'seek' | 'toMarker', ms, index}
 // Events out:   {brokerlab: 1, event: 'ready' | 'marker' | 'invariant' | 'ended' | 'error', detail}
 // A message from any other origin, or not from the parent window, is ignored.
 import './element.js';
@@ -16,13 +16,14 @@ const params = new URLSearchParams(location.search);
 const allowed = (params.get('allow') ?? location.origin).split(',').map((s) => s.trim()).filter(Boolean);
 const readonly = params.has('readonly');
 const lab = document.getElementById('lab');
-for (const name of ['controls', 'theme', 'speed', 'markers']) if (params.has(name)) lab.setAttribute(name, params.get(name));
+for (const name of ['controls', 'theme', 'speed', 'markers', 'panel']) if (params.has(name)) lab.setAttribute(name, params.get(name));
 
 const COMMANDS = {
   play: () => lab.play(),
   pause: () => lab.pause(),
   step: () => lab.step(),
   nextMarker: () => lab.nextMarker(),
+  toMarker: (m) => { if (Number.isInteger(m.index)) lab.toMarker(m.index); },
   seek: (m) => { if (typeof m.ms === 'number') lab.seek(m.ms); },
 };
 

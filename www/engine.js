@@ -42,6 +42,8 @@ const HISTORY_MESSAGES_MAX = 2000;
 // seek replays at most CHECKPOINT_EVERY events.
 const CHECKPOINT_EVERY = 2000;
 const CHECKPOINTS_KEPT = 512;
+// Where the beats ahead are: a copy of the run plays at most this many events ahead.
+const FORECAST_EVENTS_MAX = 20_000_000;
 // Step back remembers this many positions the step button moved from.
 const STEP_HISTORY_MAX = 500;
 
@@ -58,23 +60,12 @@ const byPart = (a, b) => {
 };
 
 /**
- * The run's counters, over queues and consumer groups alike: a stream record handled twice
- * counts as applied twice, one committed but never processed (or deleted by retention before
- * it was read) as lost. Pure.
+ * The run's counters, over queues and consumer groups alike (the engine's `Sim::counters`): a
+ * stream record handled twice counts as applied twice, one committed but never processed (or
+ * deleted by retention before it was read) as lost. Pure.
  */
 export function counters(view) {
-  const { counts, stats, groupStats = [] } = view;
-  const sum = (state) => counts.reduce((n, c) => n + c[state], 0);
-  const groups = (field) => groupStats.reduce((n, g) => n + g[field], 0);
-  return {
-    lost: stats.lost + groups('lost') + groups('lost_to_retention'),
-    applied_twice: stats.applied_twice + groups('duplicates'),
-    order_violated: (stats.order_violations ?? 0) + groups('order_violations'),
-    duplicates_suppressed: stats.duplicates_suppressed,
-    lease_expired_mid_processing: stats.lease_expired_mid_processing,
-    dead_lettered: sum('dead_lettered') + groups('dead_lettered'),
-    expired: sum('expired'),
-  };
+  return view.counters;
 }
 
 /** The counters that mean something went wrong; the element reports them as `invariant` events. */
@@ -122,6 +113,9 @@ function groupLag(view, groupLayout, group) {
  *   committed and positions map "t:p" to an offset; lag is [{at, lag}] over time.
  */
 export class Run {
+  /** Where the beats ahead are (`#forecast`), until the inputs change. */
+  #ahead = null;
+
   constructor(json, seed) {
     this.engine = new Engine(json, seed);
     this.json = json;
@@ -138,6 +132,9 @@ export class Run {
       pulses: [],
       counts: this.engine.counts(),
       stats: this.engine.stats(),
+      counters: this.engine.counters(),
+      /** Per narrative beat, as the run stands: {at_ms, missed}, at_ms null until reached. */
+      beats: this.engine.beats(),
       /** Trace events folded so far: each event's `n` is its place in the trace. */
       traced: 0,
       /** The newest hops, oldest first, for the live sequence diagram: {n, at, msg, from, to, text, style}. */
@@ -164,6 +161,7 @@ export class Run {
     this.steps = [];
     /** Live inputs, in order: [{position, time, op}], `op` a JSON script step without time. */
     this.inputs = [];
+    this.#ahead = null;
     this.#checkpoint(0);
   }
 
@@ -179,6 +177,7 @@ export class Run {
     this.checkpoints = this.checkpoints.filter((c) => c.events <= position);
     this.steps = this.steps.filter((st) => st.events <= position);
     this.inputs.push({ position, time: this.engine.nowMs(), op });
+    this.#ahead = null;
     // The old future's history goes with it.
     for (const [id, lines] of this.history) {
       const kept = lines.filter((l) => l.n < this.view.traced);
@@ -193,6 +192,7 @@ export class Run {
   /** Replaces the inputs (from a shared link) before seeking; they apply as the run replays. */
   setInputs(inputs) {
     this.inputs = inputs.map((i) => ({ ...i }));
+    this.#ahead = null;
   }
 
   /** Runs forward from the restored position, applying each input where it happened. */
@@ -268,6 +268,8 @@ export class Run {
     const v = this.view;
     v.counts = this.engine.counts();
     v.stats = this.engine.stats();
+    v.counters = this.engine.counters();
+    v.beats = this.engine.beats();
     if (this.layout.groups.length) v.groupStats = this.engine.groups();
     if (this.hasWorkflows) v.workflows = this.engine.workflows();
   }
@@ -313,6 +315,54 @@ export class Run {
     return this.engine.nowMs();
   }
 
+  /**
+   * Every narrative beat: [{index, text, at_ms, missed, reached}]. A beat the run has reached
+   * has its moment; for the others a copy of the run, with the same inputs, plays ahead and
+   * says where they will be (or that one will not happen, and why).
+   */
+  beatPlan() {
+    this.#ahead ??= this.#forecast();
+    return this.layout.markers.map((m, index) => {
+      const now = this.view.beats[index];
+      const ahead = this.#ahead.beats[index];
+      const reached = now?.at_ms !== null && now?.at_ms !== undefined;
+      return {
+        index, text: m.text, reached,
+        at_ms: reached ? now.at_ms : ahead?.at_ms ?? null,
+        missed: now?.missed ?? ahead?.missed ?? null,
+      };
+    });
+  }
+
+  /** The newest beat reached, or −1 before the first. */
+  get beatIndex() {
+    let k = -1;
+    this.view.beats.forEach((b, i) => { if (b.at_ms !== null) k = i; });
+    return k;
+  }
+
+  /** A fresh run with the same scenario, seed and inputs, played ahead without its trace. */
+  #forecast() {
+    if (this.layout.markers.length === 0) return { beats: [], complete: true };
+    const probe = new Engine(this.json, this.seed);
+    probe.setRecording(false);
+    let position = 0;
+    let ahead = { beats: [], complete: false };
+    try {
+      for (const inp of this.inputs) {
+        if (inp.position - position > FORECAST_EVENTS_MAX) return ahead;
+        probe.runEvents(inp.position - position);
+        probe.advanceClock(inp.time);
+        probe.input(inp.op);
+        position = inp.position + 1;
+      }
+      ahead = probe.beatsAhead(FORECAST_EVENTS_MAX);
+    } finally {
+      probe.free();
+    }
+    return ahead;
+  }
+
   get durationMs() {
     return this.layout.duration_ms;
   }
@@ -336,12 +386,14 @@ export class Run {
   }
 
   /**
-   * Runs the engine to `tMs` and folds what happened. Returns {events, stopped}: `stopped` is
-   * the engine's message when the event budget ran out first (time is then short of `tMs`,
-   * and the events up to there are folded all the same).
+   * Runs the engine to `tMs` and folds what happened. Returns {events, stopped, beat}:
+   * `stopped` is the engine's message when the event budget ran out first (time is then short
+   * of `tMs`, and the events up to there are folded all the same). With `atBeats`, the run
+   * stops at the end of the instant a narrative beat is reached: `beat` is its index, and
+   * the run's time is the beat's moment.
    */
-  advanceTo(tMs, budget = FRAME_EVENT_BUDGET) {
-    if (tMs < this.engine.nowMs()) return { events: [], stopped: undefined };
+  advanceTo(tMs, budget = FRAME_EVENT_BUDGET, atBeats = false) {
+    if (tMs < this.engine.nowMs()) return { events: [], stopped: undefined, beat: undefined };
     // In stretches of at most the checkpoint spacing, so that a long advance leaves snapshots
     // as dense as short ones would.
     const events = [];
@@ -350,13 +402,17 @@ export class Run {
       const since = this.position - this.checkpoints[this.checkpoints.length - 1].events;
       const stretch = Math.min(left, Math.max(1, this.spacing - since));
       const before = this.position;
-      const got = JSON.parse(this.engine.runUntil(tMs, stretch));
+      const got = JSON.parse(atBeats ? this.engine.runToBeat(tMs, stretch) : this.engine.runUntil(tMs, stretch));
       this.#fold(got.events);
+      // A beat reached without an event at its moment (a beat by time) still shows.
+      if (got.beat !== undefined && got.beat !== null) this.view.beats = this.engine.beats();
       for (const e of got.events) events.push(e);
       left -= this.position - before;
-      this.#maybeCheckpoint(got.stopped ? this.engine.nowMs() : tMs);
-      if (!got.stopped) return { events, stopped: undefined };
-      if (left <= 0) return { events, stopped: got.stopped };
+      const beat = got.beat ?? undefined;
+      this.#maybeCheckpoint(got.stopped || beat !== undefined ? this.engine.nowMs() : tMs);
+      if (beat !== undefined) return { events, stopped: undefined, beat };
+      if (!got.stopped) return { events, stopped: undefined, beat: undefined };
+      if (left <= 0) return { events, stopped: got.stopped, beat: undefined };
     }
   }
 
@@ -400,6 +456,7 @@ export class Run {
       return members[m];
     };
     let streams = false;
+    const hasGroups = this.layout.groups.length > 0;
     const first = (badge, at) => { if (v.firstAt[badge] === undefined) v.firstAt[badge] = at; };
     this.#sequence(events);
     for (const e of events) {
@@ -413,6 +470,8 @@ export class Run {
       if (e.kind === 'expired') first('expired', e.at_ms);
       if (e.kind === 'returned' && e.reason === 'lease expired') first('lease_expired_mid_processing', e.at_ms);
       if (e.msg !== undefined) this.#remember(e);
+      // Lag over time, as the events pass: a long replay (a seek) draws its whole stretch.
+      if (hasGroups && e.at_ms - v.lastLagSample >= LAG_SAMPLE_MS) this.#sampleLag(e.at_ms);
       switch (e.kind) {
         case 'published':
           v.messages.set(e.msg, {
@@ -577,6 +636,8 @@ export class Run {
     }
     v.counts = this.engine.counts();
     v.stats = this.engine.stats();
+    v.counters = this.engine.counters();
+    if (this.layout.markers.length) v.beats = this.engine.beats();
     if (this.hasWorkflows) v.workflows = this.engine.workflows();
     this.#sampleMetrics(events[events.length - 1].at_ms);
     if (streams) {

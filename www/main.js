@@ -1,10 +1,13 @@
 // Wiring: the page state, the intents, and the single requestAnimationFrame loop.
 // Wall time only drives the animation (cursor += wallDelta × speed); the run itself is the
 // engine's, a pure function of (scenario, seed).
-import { counters, lagRows, loadEngine, mermaid, presets as listPresets, randomSeed, Run, validate } from './engine.js';
+import {
+  counters, FRAME_EVENT_BUDGET, lagRows, loadEngine, mermaid, presets as listPresets, randomSeed, Run, validate,
+} from './engine.js';
 import { draw, drawLagChart, drawMetricsChart, drawSequence, drawSwimlanes, hitTest, layoutHeight, sequenceHit } from './render.js';
 import { decodeShare, encodeShare } from './share.js';
 import { bindControls, showBeatMarks, showBreakMenu, showScenarios, showTransport, speedSteps } from './controls.js';
+import { createCaption, lead } from './caption.js';
 import {
   appendLog, clearLog, markLog, setupCounts, showBadges, showCounts, showDeadLetters, showGroups, showInspector, showWorkflows,
 } from './panels.js';
@@ -39,6 +42,12 @@ const state = {
   /** The selected trace event (its number), shared by the log and the sequence diagram. */
   selectedEvent: undefined,
 };
+const caption = createCaption(doc, {
+  onPrev: () => intents.beat(-1),
+  onNext: () => intents.beat(+1),
+  onBeat: (k) => intents.toBeat(k),
+});
+doc.getElementById('caption-slot').prepend(caption.root);
 let rafId = 0;
 let lastWall = null;
 let palette = readPalette();
@@ -110,9 +119,9 @@ function start(seed) {
   state.selectedEvent = undefined;
   showInspector(doc, undefined);
   setupCounts(doc, run.layout);
+  doc.getElementById('description').textContent = preset(state.presetId)?.description ?? '';
   // A dozen queues need a taller canvas than three do (render.js lays them out compactly).
   canvas.style.setProperty('--layout-h', `${layoutHeight(run.layout)}px`);
-  showBeatMarks(doc, run.layout.markers);
   showBreakMenu(doc, run.layout);
   // Messages by state and the message inspector are about queues.
   doc.getElementById('counts-section').hidden = run.layout.queues.length === 0;
@@ -124,16 +133,20 @@ function start(seed) {
   refresh();
 }
 
-/** Moves the engine to `t` and shows what happened. */
-function advance(t) {
+/**
+ * Moves the engine to `t` and shows what happened; with `atBeats`, only as far as the next
+ * narrative beat. Returns the beat it stopped at, if it did.
+ */
+function advance(t, atBeats = false, budget = FRAME_EVENT_BUDGET) {
   const run = state.run;
-  const { events, stopped } = run.advanceTo(t);
+  const { events, stopped, beat } = run.advanceTo(t, budget, atBeats);
   appendLog(doc, events);
-  state.cursor = stopped ? run.nowMs : t;
+  state.cursor = stopped || beat !== undefined ? run.nowMs : t;
   if (stopped) {
     state.error = `${stopped}. Lower the speed to keep up.`;
     pause();
   }
+  return beat;
 }
 
 function play() {
@@ -157,11 +170,10 @@ function frame(wall) {
     const dt = lastWall === null ? 0 : Math.min(wall - lastWall, FRAME_WALL_MS_MAX);
     lastWall = wall;
     const target = Math.min(state.cursor + dt * state.speed, run.durationMs);
-    // A beat on the way: stop exactly there, so its narration meets its moment.
-    const beat = doc.getElementById('pause-at-beats').checked
-      ? run.layout.markers.find((m) => m.at_ms > state.cursor && m.at_ms <= target) : undefined;
-    advance(beat ? beat.at_ms : target);
-    if (beat) state.playing = false;
+    // A beat on the way: the engine stops at the end of its instant, so that its narration
+    // meets its moment, whatever the speed.
+    const beat = advance(target, doc.getElementById('pause-at-beats').checked);
+    if (beat !== undefined) state.playing = false;
     if (state.cursor >= run.durationMs) state.playing = false;
   }
   paint();
@@ -208,18 +220,15 @@ function paint() {
     cursor: state.cursor,
     duration: run ? run.durationMs : 0,
     seed: run ? run.seed : '',
-    ...beatNow(run),
     error: state.error,
   });
-}
-
-/** The beat reached (the newest marker at or before the cursor) and what to narrate. */
-function beatNow(run) {
-  const description = preset(state.presetId)?.description ?? '';
-  if (!run) return { narration: description, beat: 0, beats: 0 };
-  const markers = run.layout.markers;
-  const reached = markers.filter((m) => m.at_ms <= state.cursor).length;
-  return { narration: reached ? markers[reached - 1].text : description, beat: reached, beats: markers.length };
+  if (run) {
+    const plan = run.beatPlan();
+    const description = preset(state.presetId)?.description ?? '';
+    caption.root.hidden = plan.length === 0;
+    caption.show({ plan, index: run.beatIndex, intro: lead(description), description });
+    showBeatMarks(doc, plan);
+  }
 }
 
 /** Saves `text` as a file the browser downloads. */
@@ -272,14 +281,31 @@ const intents = {
     appendLog(doc, events);
     refresh();
   },
+  /** The next (+1) or previous (−1) beat from the one reached. */
   beat: (direction) => {
     const run = state.run;
+    if (run) intents.toBeat(run.beatIndex + direction);
+  },
+  /** Beat `k`'s moment, exactly as playing there stops (−1: the start, before any beat). */
+  toBeat: (k) => {
+    const run = state.run;
     if (!run) return;
-    const markers = run.layout.markers;
-    const next = direction > 0
-      ? markers.find((m) => m.at_ms > state.cursor)
-      : markers.filter((m) => m.at_ms < state.cursor - 1).at(-1) ?? { at_ms: 0 };
-    if (next) intents.seek(next.at_ms);
+    if (k < 0) {
+      intents.seek(0);
+      return;
+    }
+    const b = run.beatPlan()[k];
+    if (!b || (b.at_ms === null && b.missed)) return;
+    if (b.at_ms !== null) {
+      intents.seek(b.at_ms);
+      return;
+    }
+    // Not foreseen (the look ahead ran out of budget): play there, as fast as it goes.
+    pause();
+    for (let guard = 0; run.beatIndex < k && state.cursor < run.durationMs && guard < 64; guard++) {
+      advance(run.durationMs, true, FRAME_EVENT_BUDGET * 50);
+    }
+    refresh();
   },
   seek: (t) => {
     const run = state.run;

@@ -1,45 +1,45 @@
-// tutorial.html: the prose's beats drive the runs beside them. A <broker-lab> is driven
-// through its API; the <iframe> through embed.html's postMessage protocol. A run reaching a
-// beat by itself (a `marker` event) marks that beat in the prose too.
+// tutorial.html: buttons in the prose jump their widget to a beat (data-beat, counted from 1 as
+// the caption counts). A <broker-lab> is driven through its API; the <iframe> through
+// embed.html's postMessage protocol. A run reaching a beat by itself (a `marker` event) marks
+// that beat's buttons in the prose too.
 import './element.js';
 
 const frameOrigin = (frame) => new URL(frame.src, location.href).origin;
 
-/** Drives a widget, element or iframe alike. */
-function command(target, name, ms) {
+/** Moves a widget, element or iframe alike, to its beat `index` (from 0). */
+function toBeat(target, index) {
   if (target instanceof HTMLIFrameElement) {
-    target.contentWindow?.postMessage({ brokerlab: 1, command: name, ms }, frameOrigin(target));
-  } else if (name === 'seek') {
-    target.seek(ms);
+    target.contentWindow?.postMessage({ brokerlab: 1, command: 'toMarker', index }, frameOrigin(target));
   } else {
-    target[name]();
+    target.toMarker(index);
   }
 }
 
-/** Marks the beat button whose moment is the newest at or before `ms`. */
-function markBeat(list, ms) {
-  let current = null;
-  for (const b of list.querySelectorAll('button[data-seek]')) if (Number(b.dataset.seek) <= ms) current = b;
-  for (const b of list.querySelectorAll('button[data-seek]')) {
-    if (b === current) b.setAttribute('aria-current', 'step');
+/** The widget a button drives: its own data-for, else its section's data-widget. */
+const widgetOf = (button) => document.getElementById(button.dataset.for ?? button.closest('[data-widget]')?.dataset.widget);
+
+/** Marks the buttons that name beat `index` of `target` as the current step. */
+function markBeat(target, index) {
+  for (const b of document.querySelectorAll('button[data-beat]')) {
+    if (widgetOf(b) !== target) continue;
+    if (Number(b.dataset.beat) - 1 === index) b.setAttribute('aria-current', 'step');
     else b.removeAttribute('aria-current');
   }
 }
 
-for (const list of document.querySelectorAll('.beats[data-for]')) {
-  const target = document.getElementById(list.dataset.for);
-  list.addEventListener('click', (e) => {
-    const b = e.target.closest('button[data-seek]');
-    if (!b) return;
-    command(target, 'seek', Number(b.dataset.seek));
-    markBeat(list, Number(b.dataset.seek));
-  });
+document.addEventListener('click', (e) => {
+  const b = e.target.closest('button[data-beat]');
+  const target = b && widgetOf(b);
+  if (target) toBeat(target, Number(b.dataset.beat) - 1);
+});
+
+for (const target of document.querySelectorAll('broker-lab, iframe.embed')) {
   if (target instanceof HTMLIFrameElement) {
     window.addEventListener('message', (e) => {
       if (e.source !== target.contentWindow || e.origin !== frameOrigin(target) || e.data?.brokerlab !== 1) return;
-      if (e.data.event === 'marker') markBeat(list, e.data.detail.at_ms);
+      if (e.data.event === 'marker') markBeat(target, e.data.detail.index);
     });
   } else {
-    target.addEventListener('marker', (e) => markBeat(list, e.detail.at_ms));
+    target.addEventListener('marker', (e) => markBeat(target, e.detail.index));
   }
 }

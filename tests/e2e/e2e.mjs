@@ -73,7 +73,7 @@ const colorsOf = (page, selector) => page.$eval(selector, (c) => {
 
 test('play makes messages flow from producers through the queue to consumers, and acks are counted', async ({ page }) => {
   assert(await page.textContent('#play') === 'Play', 'starts paused');
-  assert((await page.textContent('#narration')).includes('Three workers'), 'narration for the preset');
+  assert((await page.textContent('.caption-text')).includes('Three workers'), 'the caption opens with the preset');
   await page.click('#play');
   // 3 s of simulated time at 1x: the first acks land after about 1.3 s.
   await page.waitForFunction(() => Number(document.querySelector('#counts td[data-state="acked"]').textContent) > 0,
@@ -181,7 +181,8 @@ test('a bad seed is refused with a message and the run is kept; a good one reset
 
 test('another scenario loads with its narration and its own table', async ({ page }) => {
   await page.selectOption('#scenario', 'prefetch-hoarding');
-  await waitText(page, '#narration', (t) => t.includes('prefetch 10'), 'narration changes');
+  await waitText(page, '#description', (t) => t.includes('prefetch 10'), 'the description changes');
+  await waitText(page, '.caption-text', (t) => t.startsWith('A burst of 24 jobs'), 'so does the caption');
   await waitText(page, '#seed', (v) => v === '3', "the preset's seed");
   assert(await page.$eval('#counts thead', (h) => h.textContent.includes('jobs')), 'queue column');
   await page.selectOption('#speed', '10');
@@ -396,32 +397,139 @@ test('seeking away and back gives the same state as playing there', async ({ pag
   for (const k of ['counts', 'badges', 'clock', 'canvas']) assert(again[k] === played[k], `${k} differs after seeking back to ${at}`);
 });
 
-// Issue 6: every preset has narration and beats; walking them in order lands on each beat's
-// moment and shows its text, and playing stops at a beat by itself.
-test("every preset's beats can be walked in order", async ({ page }) => {
-  const presets = await page.evaluate(() => import('./engine.js').then((m) => m.presets().map((p) => ({ id: p.id, json: p.json }))));
-  for (const { id, json } of presets) {
-    const markers = JSON.parse(json).markers ?? [];
-    assert(markers.length > 0, `${id} has no beat`);
+// Issue 21: every preset's beats, walked with ›, land where the native CLI says this run
+// reaches them, and show their text; the screenshot of each at its second beat is kept.
+test("every preset's beats can be walked in order, at the moments the CLI resolves", async ({ page }) => {
+  await page.setViewportSize({ width: 1280, height: 800 });
+  const ids = await page.$$eval('#scenario option', (os) => os.map((o) => o.value));
+  for (const id of ids) {
+    const cli = JSON.parse(execFileSync('cargo', ['run', '--quiet', '--bin', 'brokerlab', '--', 'run', `scenarios/${id}.json`], { cwd: ROOT, encoding: 'utf8' }));
+    const texts = await page.evaluate((x) => import('./engine.js').then((m) => JSON.parse(m.presets().find((p) => p.id === x).json).markers.map((b) => b.text)), id);
     await page.selectOption('#scenario', id);
-    for (const [i, m] of markers.entries()) {
-      await page.click('#next-beat');
-      await waitText(page, '#narration', (t) => t === m.text, `${id}: beat ${i + 1}'s text`);
+    for (const [i, b] of cli.beats.entries()) {
+      await page.click('.caption-next');
+      await waitText(page, '.caption-count', (t) => t === `◆ ${i + 1} of ${texts.length}`, `${id}: beat ${i + 1}'s number`);
+      assert(await page.textContent('.caption-text') === texts[i], `${id}: beat ${i + 1}'s text`);
       const clock = await page.$eval('#clock', (o) => o.value);
-      assert(clock.startsWith(`t=${(m.at_ms / 1000).toFixed(1)}s`), `${id}: beat ${i + 1} at ${clock}`);
+      assert(clock.startsWith(`t=${(b.at_ms / 1000).toFixed(1)}s`), `${id}: beat ${i + 1} at ${clock}, the CLI says ${b.at_ms} ms`);
+      if (i === 1) await page.screenshot({ path: join(SHOTS, `beat2-${id}.png`) });
     }
-    assert(await page.$eval('#next-beat', (b) => b.disabled), `${id}: no beat after the last`);
-    await page.click('#prev-beat');
-    if (markers.length > 1) await waitText(page, '#narration', (t) => t === markers.at(-2).text, `${id}: back a beat`);
+    assert(await page.$eval('.caption-next', (b) => b.disabled), `${id}: no beat after the last`);
+    await page.click('.caption-prev');
+    await waitText(page, '.caption-text', (t) => t === texts.at(-2), `${id}: back a beat`);
   }
-  // Playing pauses at the first beat by itself.
-  await page.selectOption('#scenario', 'saga-happy-path');
-  await page.selectOption('#speed', '10');
-  await page.click('#play');
-  await page.waitForFunction(() => document.querySelector('#play').textContent === 'Pause', null, { timeout: 5000 });
-  await page.waitForFunction(() => document.querySelector('#play').textContent === 'Play', null, { timeout: 10000 });
-  const clock = await page.$eval('#clock', (o) => o.value);
-  assert(clock.startsWith('t=2.0s'), `paused at the beat: ${clock}`);
+});
+
+/** Plays (at `speed`) until the run stops by itself; returns within `ms` of the stop. */
+async function playToStop(root, speed, play, playing) {
+  await play();
+  await root.waitForFunction(playing, true, { timeout: 5000 });
+  await root.waitForFunction(playing, false, { timeout: 20000 });
+}
+
+// Issue 21: a beat reached by playing shows at once, in the page, in <broker-lab> and in
+// embed.html: the caption says the beat, the control says Play, the live region announced it.
+const STORY = [
+  { id: 'poison-redrive', seed: 9 },
+  { id: 'rebalancing', seed: 12 },
+  { id: 'saga-compensation', seed: 3 },
+];
+
+test('beats: played to, the page shows each at once, says Play and announces it', async ({ page }) => {
+  await page.setViewportSize({ width: 1280, height: 800 });
+  for (const { id } of STORY) {
+    await page.selectOption('#scenario', id);
+    await page.selectOption('#speed', '25');
+    const texts = await page.evaluate((x) => import('./engine.js').then((m) => JSON.parse(m.presets().find((p) => p.id === x).json).markers.map((b) => b.text)), id);
+    for (const k of [0, 1]) {
+      await page.click('#play');
+      await page.waitForFunction(() => document.querySelector('#play').textContent === 'Pause', null, { timeout: 5000 });
+      const stopped = await page.waitForFunction(() => document.querySelector('#play').textContent === 'Play', null, { timeout: 20000 });
+      await stopped.dispose();
+      const shown = await page.evaluate(() => ({
+        count: document.querySelector('.caption-count').textContent,
+        text: document.querySelector('.caption-text').textContent,
+        live: document.querySelector('.caption-live').textContent,
+      }));
+      assert(shown.count === `◆ ${k + 1} of ${texts.length}` && shown.text === texts[k], `${id}: beat ${k + 1}: ${JSON.stringify(shown)}`);
+      assert(shown.live === `Beat ${k + 1} of ${texts.length}: ${texts[k]}`, `${id}: announced: ${shown.live}`);
+    }
+  }
+  // The caption is large, and at 1280×800 it is on screen with the canvas, no scrolling.
+  const box = await page.evaluate(() => {
+    const r = (s) => document.querySelector(s).getBoundingClientRect();
+    return { canvas: r('#canvas'), caption: r('.caption'), font: parseFloat(getComputedStyle(document.querySelector('.caption-text')).fontSize), scroll: scrollY };
+  });
+  assert(box.font >= 16, `caption at ${box.font}px`);
+  assert(box.scroll === 0 && box.canvas.top >= 0 && box.caption.top >= box.canvas.bottom - 1 && box.caption.bottom <= 800,
+    `caption under the canvas, on screen: ${JSON.stringify(box)}`);
+  // The description is one click away at any moment.
+  await page.click('#about summary');
+  assert(await page.isVisible('#description'), 'the description opens');
+  await page.screenshot({ path: join(SHOTS, 'caption-1280x800.png') });
+});
+
+const ELEMENTS = (extra = '') => `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">
+  <script type="module" src="element.js"></script></head><body>
+  ${STORY.map((s) => `<broker-lab id="${s.id}" scenario="${s.id}" seed="${s.seed}" speed="25" ${extra}></broker-lab>`).join('\n')}
+  </body></html>`;
+
+test('beats: played to, <broker-lab> and embed.html show each at once, say Play and announce it', async ({ page }) => {
+  await page.route(`${server.url}e2e-elements.html`, (route) => route.fulfill({ contentType: 'text/html', body: ELEMENTS() }));
+  await page.goto(`${server.url}e2e-elements.html`);
+  for (const { id } of STORY) {
+    const texts = await page.evaluate((x) => import('./engine.js').then((m) => JSON.parse(m.presets().find((p) => p.id === x).json).markers.map((b) => b.text)), id);
+    const lab = page.locator(`#${id}`);
+    await lab.scrollIntoViewIfNeeded();
+    await page.waitForFunction((x) => document.getElementById(x).duration > 0, id, { timeout: 15000 });
+    for (const k of [0, 1]) {
+      await lab.locator('.play').click();
+      await page.waitForFunction((x) => document.getElementById(x).playing, id, { timeout: 5000 });
+      await page.waitForFunction((x) => !document.getElementById(x).playing, id, { timeout: 20000 });
+      // Within a second of the stop, the view is redrawn: no stale Pause, no old text.
+      await page.waitForFunction(([x, n, t]) => {
+        const r = document.getElementById(x).shadowRoot;
+        return r.querySelector('.play').textContent === 'Play' && r.querySelector('.caption-count').textContent === n
+          && r.querySelector('.caption-text').textContent === t && r.querySelector('.caption-live').textContent === `Beat ${n.split(' ')[1]} of ${n.split(' ')[3]}: ${t}`;
+      }, [id, `◆ ${k + 1} of ${texts.length}`, texts[k]], { timeout: 1000 });
+    }
+  }
+  // The iframe, played by its own button, the same way.
+  const { id, seed } = STORY[2];
+  await page.goto(`${server.url}embed.html?scenario=${id}&seed=${seed}&speed=25&panel=sagas`);
+  const texts = await page.evaluate((x) => import('./engine.js').then((m) => JSON.parse(m.presets().find((p) => p.id === x).json).markers.map((b) => b.text)), id);
+  await page.waitForFunction(() => document.getElementById('lab').duration > 0, null, { timeout: 15000 });
+  for (const k of [0, 1]) {
+    await page.click('broker-lab .play');
+    await page.waitForFunction(() => document.getElementById('lab').playing, null, { timeout: 5000 });
+    await page.waitForFunction(() => !document.getElementById('lab').playing, null, { timeout: 20000 });
+    await page.waitForFunction(([n, t]) => {
+      const r = document.getElementById('lab').shadowRoot;
+      return r.querySelector('.play').textContent === 'Play' && r.querySelector('.caption-text').textContent === t
+        && r.querySelector('.caption-live').textContent.startsWith(`Beat ${n}`);
+    }, [k + 1, texts[k]], { timeout: 1000 });
+  }
+  // Its saga panel: the swimlanes and the window of inconsistency.
+  const panel = await page.evaluate(() => document.getElementById('lab').shadowRoot.querySelector('.panel-text').textContent);
+  assert(panel.includes('payment.succeeded, not yet payment.refunded'), `the window of inconsistency: ${panel}`);
+  await page.screenshot({ path: join(SHOTS, 'embed-saga.png') });
+});
+
+test('a 400×300 embed shows the canvas and the caption, the description a click away', async ({ page }) => {
+  await page.setViewportSize({ width: 400, height: 300 });
+  await page.goto(`${server.url}embed.html?scenario=lease-models&seed=1&controls=minimal`);
+  await page.waitForFunction(() => document.getElementById('lab').duration > 0, null, { timeout: 15000 });
+  const box = await page.evaluate(() => {
+    const r = document.getElementById('lab').shadowRoot;
+    const rect = (s) => r.querySelector(s).getBoundingClientRect();
+    return { canvas: rect('canvas'), caption: rect('.caption'), about: r.querySelector('.caption-about').open, font: parseFloat(getComputedStyle(r.querySelector('.caption-text')).fontSize) };
+  });
+  assert(box.canvas.height >= 100 && box.canvas.top >= 0, `the canvas shows: ${JSON.stringify(box.canvas)}`);
+  assert(box.caption.top >= box.canvas.bottom - 1 && box.caption.bottom <= 300, `the caption shows: ${JSON.stringify(box.caption)}`);
+  assert(!box.about && box.font >= 16, `the description is collapsed, the caption large: ${JSON.stringify(box)}`);
+  await page.click('broker-lab .caption-about summary');
+  assert(await page.evaluate(() => document.getElementById('lab').shadowRoot.querySelector('.caption-about-text').textContent.includes('SQS')), 'one click shows it');
+  await page.screenshot({ path: join(SHOTS, 'embed-400x300.png') });
 });
 
 // Issue 6, sharing: a link replays the same run at the same moment in a fresh browser.
@@ -477,7 +585,7 @@ test('a shared link with HTML in its names renders them as text and runs no scri
   const found = await page.evaluate(() => ({
     pwned: window.__pwned,
     markup: document.querySelectorAll('img, svg, b, i, script:not([src])').length,
-    narration: document.querySelector('#narration').textContent,
+    narration: document.querySelector('#description').textContent,
     option: document.querySelector('#scenario').selectedOptions[0].textContent,
     clock: document.querySelector('#clock').value,
   }));
@@ -756,7 +864,7 @@ test('the tutorial drives its widgets through the API and postMessage; they stay
   const response = await page.goto(`${server.url}tutorial.html`);
   const csp = response.headers()['content-security-policy'];
   assert(csp.includes("script-src 'self' 'wasm-unsafe-eval'") && !csp.includes('unsafe-inline') && !csp.includes("'unsafe-eval'"), `strict CSP: ${csp}`);
-  const ids = ['w-leases', 'w-retry', 'w-groups', 'w-play'];
+  const ids = ['w-leases', 'w-retry', 'w-dlq', 'w-groups', 'w-play'];
   await page.waitForFunction((all) => all.every((id) => window.__events.some((e) => e.from === id && e.type === 'ready'))
     && window.__events.some((e) => e.from === 'frame' && e.type === 'ready'), ids, { timeout: 15000 });
   const state = () => page.evaluate((all) => Object.fromEntries(all.map((id) => {
@@ -776,7 +884,7 @@ test('the tutorial drives its widgets through the API and postMessage; they stay
   // nextMarker() moves to the next beat and says so.
   await widget(page, 'w-retry', (w) => w.nextMarker());
   const marker = (await eventsOf(page, 'w-retry', 'marker')).at(-1);
-  assert(marker?.detail.at_ms === 5000 && marker.detail.text.includes('DLQ'), `marker: ${JSON.stringify(marker)}`);
+  assert(marker?.detail.index === 0 && marker.detail.at_ms === 200 && marker.detail.text.includes('503'), `marker: ${JSON.stringify(marker)}`);
 
   // play() runs it to the end: a lease expired mid-processing is an invariant event; then ended.
   await widget(page, 'w-leases', (w) => { w.setAttribute('markers', 'off'); w.setAttribute('speed', '100'); w.play(); });
@@ -787,6 +895,7 @@ test('the tutorial drives its widgets through the API and postMessage; they stay
   const after = await state();
   assert(ended.detail.trace_hash === after['w-leases'].hash && after['w-leases'].time === 60000, 'ended at the end, with its hash');
   assert(JSON.stringify(after['w-groups']) === JSON.stringify(moved['w-groups']), 'w-groups is untouched by the others');
+  assert((await eventsOf(page, 'w-leases', 'marker')).length === 6, 'markers off: no stops, but every beat still reported');
 
   // The same run played by a fresh element reaches the same hash: the widgets share a module, not state.
   const fresh = await page.evaluate(async () => {
@@ -812,17 +921,50 @@ test('the tutorial drives its widgets through the API and postMessage; they stay
     return { said, shown };
   });
   assert(bad.said.includes('duration_ms') && bad.shown.includes('duration_ms'), `a bad scenario names its path: ${JSON.stringify(bad)}`);
+  // So is a beat of the author's own that the scenario cannot have.
+  const late = await page.evaluate(async () => {
+    const w = document.createElement('broker-lab');
+    w.setAttribute('markers', '99999999: after the end');
+    document.body.append(w);
+    await w.load('backlog').catch(() => {});
+    const shown = w.shadowRoot.querySelector('.error').textContent;
+    w.remove();
+    return shown;
+  });
+  assert(late.includes('markers[0].at_ms: must be at most'), `an author's beat past the end: ${late}`);
+});
 
-  // postMessage: the tutorial's beat buttons drive the iframe; its events come back.
-  const frame = page.frame({ url: /embed\.html/ });
-  await page.click('.beats[data-for="w-saga"] button >> nth=1');
-  await frame.waitForFunction(() => document.getElementById('lab').time === 15000, null, { timeout: 5000 });
-  await page.evaluate(() => document.getElementById('w-saga').contentWindow.postMessage({ brokerlab: 1, command: 'seek', ms: 0 }, location.origin));
-  await frame.waitForFunction(() => document.getElementById('lab').time === 0, null, { timeout: 5000 });
-  await page.evaluate(() => document.getElementById('w-saga').contentWindow.postMessage({ brokerlab: 1, command: 'nextMarker' }, location.origin));
-  await page.waitForFunction(() => window.__events.some((e) => e.from === 'frame' && e.type === 'marker' && e.detail.at_ms === 3000), null, { timeout: 5000 });
-  assert(await page.$eval('.beats[data-for="w-saga"] button[aria-current="step"]', (b) => b.dataset.seek) === '3000', 'the marker marks its beat in the prose');
-  await page.screenshot({ path: join(SHOTS, 'tutorial.png') });
+// Issue 21: the tutorial is five guided sections; the buttons in each one's prose walk its
+// widget through its beats, and the caption there says each beat; the saga's in an iframe.
+test('the tutorial walks each of its five sections through its beats', async ({ page }) => {
+  await page.addInitScript(collectEvents);
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.goto(`${server.url}tutorial.html`);
+  await page.waitForFunction(() => window.__events.filter((e) => e.type === 'ready').length >= 6, null, { timeout: 15000 });
+  const sections = await page.$$eval('main > section', (ss) => ss.map((s) => ({
+    id: s.id, widget: s.dataset.widget ?? null, beats: [...s.querySelectorAll('button[data-beat]')].map((b) => ({ n: Number(b.dataset.beat), for: b.dataset.for ?? null })),
+  })));
+  const guided = sections.filter((s) => s.beats.length > 0);
+  assert(guided.length >= 5, `five guided sections: ${guided.map((s) => s.id)}`);
+  for (const s of guided) {
+    const target = s.widget ?? s.beats[0].for;
+    const frame = target === 'w-saga' ? page.frame({ url: /embed\.html/ }) : null;
+    const scenario = frame ? 'saga-compensation' : await page.getAttribute(`#${target}`, 'scenario');
+    const texts = await page.evaluate((x) => import('./engine.js').then((m) => JSON.parse(m.presets().find((p) => p.id === x).json).markers.map((b) => b.text)), scenario);
+    for (const [i, b] of s.beats.entries()) {
+      const button = page.locator(`#${s.id} button[data-beat="${b.n}"]`).first();
+      await button.scrollIntoViewIfNeeded();
+      await button.click();
+      const root = frame ?? page;
+      const host = frame ? '#lab' : `#${target}`;
+      await root.waitForFunction(([h, n, t]) => {
+        const r = document.querySelector(h).shadowRoot;
+        return r.querySelector('.caption-count').textContent.startsWith(`◆ ${n} of`) && r.querySelector('.caption-text').textContent === t;
+      }, [host, b.n, texts[b.n - 1]], { timeout: 5000 });
+      await page.waitForFunction(([sec, n]) => document.querySelector(`#${sec} button[data-beat="${n}"]`).getAttribute('aria-current') === 'step', [s.id, b.n], { timeout: 5000 });
+      if (i === 0) await page.screenshot({ path: join(SHOTS, `tutorial-${s.id}.png`) });
+    }
+  }
 });
 
 test('an off-screen widget uses no animation frames, and starts when scrolled into view', async ({ page }) => {
@@ -843,8 +985,12 @@ test('an off-screen widget uses no animation frames, and starts when scrolled in
   assert(off.playing && off.time === 0, `autoplay is on but the run waits off screen: ${JSON.stringify(off)}`);
   assert(idle === before, `no animation frames while off screen: ${before} then ${idle}`);
   await page.locator('#w-play').scrollIntoViewIfNeeded();
+  // It plays to its first beat (0.15 s) and pauses there; played on, it moves on.
+  await page.waitForFunction(() => document.getElementById('w-play').time > 100, null, { timeout: 5000 });
+  await widget(page, 'w-play', (w) => w.play());
   await page.waitForFunction(() => document.getElementById('w-play').time > 500, null, { timeout: 5000 });
   assert(await page.evaluate(() => window.__frames()) > idle + 10, 'frames once on screen');
+  await widget(page, 'w-play', (w) => w.setAttribute('markers', 'off'));
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.waitForTimeout(200);
   const t0 = await widget(page, 'w-play', (w) => w.time);
@@ -879,6 +1025,7 @@ test('Embed gives an element and an iframe snippet that show the same moment of 
   await playPast(page, 'retry-storm', '25', 8000);
   await page.selectOption('#break-what', { index: 0 });
   await page.click('#break');
+  await settle(page); // the hash shown is the one after the break
   await page.click('#embed');
   await page.waitForFunction(() => document.getElementById('embed-dialog').open && document.getElementById('embed-iframe').value.includes('embed.html#'));
   const element = await page.$eval('#embed-element', (t) => t.value);
