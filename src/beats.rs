@@ -283,13 +283,10 @@ pub(crate) struct Beats {
     counter: Option<(Counter, u64, u64)>,
 }
 
-impl Beats {
-    /// Whether a counter is armed, to be looked at after each event.
-    #[inline(always)]
-    pub(crate) fn counting(&self) -> bool {
-        self.counter.is_some()
-    }
-}
+/// `Outbox::beat_poll`: the armed event anchor fired.
+pub(crate) const CAUGHT: u8 = 1;
+/// `Outbox::beat_poll`: a counter beat is armed; look at the counter after each event.
+pub(crate) const COUNTING: u8 = 2;
 
 /// A beat as the run stands: reached (when), or not, and if it never will be, why.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -309,6 +306,7 @@ impl Sim {
         self.beats.due = SimTime::MAX;
         self.beats.counter = None;
         self.out.watch = None;
+        self.out.beat_poll = 0;
         loop {
             let Some(marker) = self.scenario.markers.get(self.beats.reached.len()) else { return };
             match &marker.anchor {
@@ -323,6 +321,7 @@ impl Sim {
                 }
                 Anchor::Counter { counter, at_least } => {
                     self.beats.counter = Some((*counter, *at_least, self.counters().get(*counter)));
+                    self.out.beat_poll = COUNTING;
                     return;
                 }
             }
@@ -337,8 +336,8 @@ impl Sim {
     /// After an event or an input: the armed event anchor fired, or the armed counter moved.
     #[cold]
     pub(crate) fn beat_after_step(&mut self) {
-        if self.out.caught {
-            self.out.caught = false;
+        if self.out.beat_poll & CAUGHT != 0 {
+            self.out.beat_poll &= !CAUGHT;
             self.reach_beat(self.now);
         } else if let Some((counter, at_least, before)) = self.beats.counter {
             let value = self.counters().get(counter);
@@ -453,7 +452,10 @@ impl Sim {
         let mut left = budget;
         loop {
             let before = self.events_processed();
-            let stop = self.run_to_beat(until, left);
+            let stop =
+                self.run_to_beat(until, left).map_err(|crate::RunError::BudgetExhausted { now, until, .. }| {
+                    crate::RunError::BudgetExhausted { budget, now, until }
+                });
             left -= self.events_processed() - before;
             match stop? {
                 Some(k) => failed[k as usize] = self.expect_failures(&self.scenario.markers[k as usize].expect),

@@ -129,9 +129,11 @@ pub struct Outbox {
     hash: TraceHash,
     trace: Vec<TraceEvent>,
     recording: bool,
-    /// The armed beat's event anchor, if it is one (`crate::beats`), and whether it fired.
+    /// The armed beat's event anchor, if it is one (`crate::beats`).
     pub(crate) watch: Option<Box<crate::beats::Watch>>,
-    pub(crate) caught: bool,
+    /// What a beat needs looked at after an event: `beats::CAUGHT` (the anchor fired),
+    /// `beats::COUNTING` (a counter is armed). One byte, so that the step tests it once.
+    pub(crate) beat_poll: u8,
 }
 
 impl Outbox {
@@ -150,12 +152,22 @@ impl Outbox {
         self.agenda.push(next);
     }
 
+    /// An armed beat's anchor looks at each event: out of line, so that without one the
+    /// event's fields stay folded into the hash (see `TraceHash::add`).
+    #[cold]
+    #[inline(never)]
+    fn watch_event(&mut self, event: TraceEvent) {
+        if self.watch.as_mut().is_some_and(|w| w.observe(&event)) {
+            self.watch = None;
+            self.beat_poll |= crate::beats::CAUGHT;
+        }
+    }
+
     #[inline(always)]
     pub fn emit(&mut self, event: TraceEvent) {
         self.hash.add(&event);
-        if self.watch.as_mut().is_some_and(|w| w.observe(&event)) {
-            self.watch = None;
-            self.caught = true;
+        if self.watch.is_some() {
+            self.watch_event(event);
         }
         if self.recording {
             self.trace.push(event);
@@ -375,7 +387,7 @@ impl Sim {
         self.out.top_spent = true;
         self.handle(event);
         self.dispatch_dirty();
-        if self.out.caught || self.beats.counting() {
+        if self.out.beat_poll != 0 {
             self.beat_after_step();
         }
         if std::mem::take(&mut self.out.top_spent) {
@@ -429,7 +441,7 @@ impl Sim {
         self.events_processed += 1;
         self.apply_op(op);
         self.dispatch_dirty();
-        if self.out.caught || self.beats.counting() {
+        if self.out.beat_poll != 0 {
             self.beat_after_step();
         }
     }

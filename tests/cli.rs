@@ -236,3 +236,35 @@ fn assign_answers_every_vector_case_through_the_binary() {
     let o = brokerlab(&["assign", "--assignor", "sticky", "Cargo.toml"]);
     assert_eq!(o.status.code(), Some(2), "not JSON is a usage error");
 }
+
+/// `run` stops at every beat to check it: the summary says when each was reached and what its
+/// `expect` found false, and a beat that never happens is reported on stderr with its path.
+#[test]
+fn run_reports_each_beat_its_moment_and_what_it_found() {
+    let s = summary(&brokerlab(&["run", "scenarios/poison-redrive.json"]));
+    let beats = s["beats"].as_array().expect("beats");
+    assert_eq!(beats.len(), 7);
+    assert_eq!(beats[3]["at_ms"], 12_620.037, "the dead letter, as the trace has it");
+    assert!(beats.iter().all(|b| b["missed"].is_null() && b["failed"].as_array().is_some_and(Vec::is_empty)));
+
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("scenarios/poison-redrive.json").expect("preset")).expect("json");
+    doc["markers"] = serde_json::json!([
+        { "on": { "event": "consumer_crashed" }, "text": "a crash", "expect": { "counter": "lost", "at_least": 1 } },
+        { "on": { "event": "expired" }, "text": "never, on SQS here" }
+    ]);
+    let dir = std::env::temp_dir().join(format!("brokerlab-cli-beats-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("beats.json");
+    std::fs::write(&path, doc.to_string()).expect("write");
+    let o = brokerlab(&["run", path.to_str().expect("utf-8")]);
+    let err = stderr(&o);
+    assert!(err.contains("beat 1: markers[0].expect.at_least: is 0, not at least 1"), "{err}");
+    assert!(
+        err.contains("beat 2: markers[1].on: an expired after beat 1 (3.6 s) never happened in this run (seed 9)"),
+        "{err}"
+    );
+    let s = summary(&o);
+    assert_eq!(s["beats"][1]["at_ms"], serde_json::Value::Null);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -7,7 +7,7 @@
 //   parent.append(caption.root);
 //   caption.show({ plan, index, intro, name });   // on every paint; writes only on change
 
-const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
+const seconds = (ms) => `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
 
 /** The first `n` sentences of a description: what a caption shows before the first beat. */
 export function lead(description, n = 2) {

@@ -395,10 +395,21 @@ function drawConsumer(ctx, view, c, cons, ci, now, p) {
     }
   });
   // Delivered, not started (prefetch > concurrency): hollow amber dots in a tray left of the box.
+  // A crashed consumer's leases run on (SQS, Service Bus): the broker waits them out, so its
+  // messages stay in its box, hollow, with the ring of the lease left.
   let buffered = 0;
+  const orphans = [];
   for (const m of view.messages.values()) {
-    if (m.consumer === ci && m.state === 'delivering' && now >= m.t1) buffered++;
+    if (m.consumer !== ci) continue;
+    if (!alive && m.leaseUntil > now && m.state !== 'ready') orphans.push(m);
+    else if (alive && m.state === 'delivering' && now >= m.t1) buffered++;
   }
+  orphans.slice(0, 4).forEach((m, i) => {
+    const { x, y, r } = jobAt(c, i);
+    dot(ctx, x, y, p.canvas, p.inflight, r);
+    ring(ctx, x, y, (m.leaseUntil - now) / Math.max(m.leaseUntil - m.leaseFrom, 1e-9), p.inflight, r + (r < DOT ? 2 : 4));
+    if (i === 0 && roomy) label(ctx, `m${m.id} (leased)`, x - 14, y, p.muted, 'right', '11px ui-monospace, monospace');
+  });
   const shown = Math.min(buffered, 6);
   for (let i = 0; i < shown; i++) dot(ctx, c.x - 12 - i * (DOT * 2 + 2), c.y + c.h / 2, p.canvas, p.inflight, DOT - 1);
   if (buffered > shown) label(ctx, `+${buffered - shown}`, c.x - 12 - shown * (DOT * 2 + 2) - 6, c.y + c.h / 2, p.muted, 'right');

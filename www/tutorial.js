@@ -27,10 +27,15 @@ function markBeat(target, index) {
   }
 }
 
+const reducedMotion = matchMedia('(prefers-reduced-motion: reduce)');
+
 document.addEventListener('click', (e) => {
   const b = e.target.closest('button[data-beat]');
   const target = b && widgetOf(b);
-  if (target) toBeat(target, Number(b.dataset.beat) - 1);
+  if (!target) return;
+  toBeat(target, Number(b.dataset.beat) - 1);
+  // The reader's eyes go to the run: bring all of it on screen.
+  target.scrollIntoView({ block: 'nearest', behavior: reducedMotion.matches ? 'auto' : 'smooth' });
 });
 
 for (const target of document.querySelectorAll('broker-lab, iframe.embed')) {
