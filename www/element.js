@@ -7,7 +7,7 @@
 //
 // Attributes, API and events: README.md, "Embed it".
 import { ALARMS, counters, FRAME_EVENT_BUDGET, loadEngine, presets, Run, validate } from './engine.js';
-import { draw, drawLagChart, drawSwimlanes } from './render.js';
+import { draw, drawLagChart, drawSwimlanes, fitCanvas } from './render.js';
 import { createCaption, lead } from './caption.js';
 
 const css = (file) => new URL(file, import.meta.url).href;
@@ -378,16 +378,8 @@ export class BrokerLab extends HTMLElement {
   }
 
   #fit() {
-    const size = (c, ctx) => {
-      const rect = c.getBoundingClientRect();
-      const dpr = devicePixelRatio || 1;
-      c.width = Math.round(rect.width * dpr);
-      c.height = Math.round(rect.height * dpr);
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      return { width: rect.width, height: rect.height };
-    };
-    this.#size = size(this.#ui.canvas, this.#ui.ctx);
-    this.#panelSize = size(this.#ui.panelCanvas, this.#ui.panelCtx);
+    this.#size = fitCanvas(this.#ui.canvas, this.#ui.ctx);
+    this.#panelSize = fitCanvas(this.#ui.panelCanvas, this.#ui.panelCtx);
     this.#show();
   }
 

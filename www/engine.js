@@ -43,7 +43,7 @@ const HISTORY_MESSAGES_MAX = 2000;
 const CHECKPOINT_EVERY = 2000;
 const CHECKPOINTS_KEPT = 512;
 // Where the beats ahead are: a copy of the run plays at most this many events ahead.
-const FORECAST_EVENTS_MAX = 20_000_000;
+const FORECAST_EVENTS_MAX = 2_000_000;
 // Step back remembers this many positions the step button moved from.
 const STEP_HISTORY_MAX = 500;
 
@@ -52,6 +52,12 @@ export const TAPE_RECORDS_MAX = 160;
 // The lag chart: one sample per group at most this often (simulated ms), this many kept.
 const LAG_SAMPLE_MS = 250;
 const LAG_SAMPLES_MAX = 400;
+
+/**
+ * A time in ms as the engine takes it, to the nearest microsecond: an input made at the
+ * cursor carries the engine's time, which may be a hair past the cursor's float.
+ */
+const microsecond = (ms) => Math.round(ms * 1000) / 1000;
 
 const byPart = (a, b) => {
   const [ta, pa] = a.split(':').map(Number);
@@ -217,7 +223,7 @@ export class Run {
     let events = [];
     let position = 0;
     for (const inp of this.inputs) {
-      if (inp.time > cursor) break;
+      if (inp.time > microsecond(cursor)) break;
       events = events.concat(JSON.parse(fresh.runEvents(inp.position - position)));
       fresh.advanceClock(inp.time);
       events = events.concat(JSON.parse(fresh.input(inp.op)));
@@ -290,7 +296,7 @@ export class Run {
   /** Moves to time `t` (ms), back or forward, the same way. Returns the events replayed. */
   seekTime(t) {
     this.#restore((c) => c.time < t || c.events === 0);
-    let events = this.#replay((inp) => inp.time <= t);
+    let events = this.#replay((inp) => inp.time <= microsecond(t));
     events = events.concat(JSON.parse(this.engine.runUntil(t, FRAME_EVENT_BUDGET * 50)).events);
     this.#fold(events);
     this.#refresh();

@@ -4,7 +4,7 @@
 import {
   counters, FRAME_EVENT_BUDGET, lagRows, loadEngine, mermaid, presets as listPresets, randomSeed, Run, validate,
 } from './engine.js';
-import { draw, drawLagChart, drawMetricsChart, drawSequence, drawSwimlanes, hitTest, layoutHeight, sequenceHit } from './render.js';
+import { draw, drawLagChart, drawMetricsChart, drawSequence, drawSwimlanes, fitCanvas, hitTest, layoutHeight, sequenceHit } from './render.js';
 import { decodeShare, encodeShare } from './share.js';
 import { bindControls, showBeatMarks, showBreakMenu, showScenarios, showTransport, speedSteps } from './controls.js';
 import { createCaption, lead } from './caption.js';
@@ -198,7 +198,7 @@ function paint() {
     showGroups(doc, run.view, lagRows);
     showWorkflows(doc, run.view, inspect, (canvas, saga, info) => {
       const ctx2 = canvas.getContext('2d');
-      drawSwimlanes(ctx2, saga, info, { ...fit(canvas, ctx2), palette });
+      drawSwimlanes(ctx2, saga, info, { ...fitCanvas(canvas, ctx2), palette });
     });
     if (run.layout.groups.length && lagSize.width > 0) drawLagChart(lagCtx, run.view, { ...lagSize, palette });
     if (run.layout.queues.length && metricsSize.width > 0) drawMetricsChart(metricsCtx, run.view, { ...metricsSize, palette });
@@ -300,10 +300,11 @@ const intents = {
       intents.seek(b.at_ms);
       return;
     }
-    // Not foreseen (the look ahead ran out of budget): play there, as fast as it goes.
+    // Not foreseen (the look ahead ran out of budget): play there, beat by beat, as fast as
+    // it goes; a budget stop says so and leaves the run where it got to.
     pause();
-    for (let guard = 0; run.beatIndex < k && state.cursor < run.durationMs && guard < 64; guard++) {
-      advance(run.durationMs, true, FRAME_EVENT_BUDGET * 50);
+    while (run.beatIndex < k && state.cursor < run.durationMs) {
+      if (advance(run.durationMs, true, FRAME_EVENT_BUDGET * 10) === undefined) break;
     }
     refresh();
   },
@@ -439,21 +440,11 @@ function shareFragment(run) {
     : { preset: p.id, seed: run.seed, t: state.cursor, inputs });
 }
 
-/** Sizes a canvas's backing store to its CSS box; returns the CSS size. */
-function fit(el, context) {
-  const rect = el.getBoundingClientRect();
-  const dpr = devicePixelRatio || 1;
-  el.width = Math.round(rect.width * dpr);
-  el.height = Math.round(rect.height * dpr);
-  context.setTransform(dpr, 0, 0, dpr, 0, 0);
-  return { width: rect.width, height: rect.height };
-}
-
 function resize() {
-  size = fit(canvas, ctx);
-  lagSize = fit(lagCanvas, lagCtx);
-  metricsSize = fit(metricsCanvas, metricsCtx);
-  seqSize = fit(seqCanvas, seqCtx);
+  size = fitCanvas(canvas, ctx);
+  lagSize = fitCanvas(lagCanvas, lagCtx);
+  metricsSize = fitCanvas(metricsCanvas, metricsCtx);
+  seqSize = fitCanvas(seqCanvas, seqCtx);
   refresh();
 }
 

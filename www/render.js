@@ -231,6 +231,16 @@ export function jobAt(c, i) {
  * Draws the whole frame.
  * opts: {width, height, palette, motion}; palette holds the theme's CSS colors.
  */
+/** Sizes a canvas's backing store to its CSS box at the screen's pixel ratio; returns the CSS size. */
+export function fitCanvas(el, context) {
+  const rect = el.getBoundingClientRect();
+  const dpr = devicePixelRatio || 1;
+  el.width = Math.round(rect.width * dpr);
+  el.height = Math.round(rect.height * dpr);
+  context.setTransform(dpr, 0, 0, dpr, 0, 0);
+  return { width: rect.width, height: rect.height };
+}
+
 export function draw(ctx, view, now, opts) {
   const { width: w, height: h, palette: p, motion } = opts;
   const { layout } = view;

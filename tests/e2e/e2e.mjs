@@ -412,7 +412,12 @@ test("every preset's beats can be walked in order, at the moments the CLI resolv
       assert(await page.textContent('.caption-text') === texts[i], `${id}: beat ${i + 1}'s text`);
       const clock = await page.$eval('#clock', (o) => o.value);
       assert(clock.startsWith(`t=${(b.at_ms / 1000).toFixed(1)}s`), `${id}: beat ${i + 1} at ${clock}, the CLI says ${b.at_ms} ms`);
-      if (i === 1) await page.screenshot({ path: join(SHOTS, `beat2-${id}.png`) });
+      if (i === 1) {
+        // At 1280×800 the caption is on screen under the canvas, with no scrolling.
+        const box = await page.evaluate(() => ({ caption: document.querySelector('.caption').getBoundingClientRect().toJSON(), canvas: document.getElementById('canvas').getBoundingClientRect().toJSON(), scroll: scrollY }));
+        assert(box.scroll === 0 && box.canvas.top >= 0 && box.caption.top >= box.canvas.bottom - 1 && box.caption.bottom <= 800, `${id}: the caption is on screen: ${JSON.stringify(box)}`);
+        await page.screenshot({ path: join(SHOTS, `beat2-${id}.png`) });
+      }
     }
     assert(await page.$eval('.caption-next', (b) => b.disabled), `${id}: no beat after the last`);
     await page.click('.caption-prev');
@@ -1019,6 +1024,25 @@ test('the iframe obeys only the origins it allows, and a read-only one obeys non
   assert(friend.got.some((m) => m.event === 'ready'), `and hears its events: ${JSON.stringify(friend.got)}`);
   const readonly = await tryHost('http://allowed.test', '&readonly');
   assert(readonly.time === 0 && readonly.got.some((m) => m.event === 'ready'), `read-only: no commands, events still: ${JSON.stringify(readonly)}`);
+});
+
+// The engine keeps time in microseconds and rounds the cursor to the nearest: an input made at
+// a cursor a hair below the microsecond it rounds up to must still replay on a seek there.
+test('an input made between microseconds replays at its place on a seek and in a link', async ({ page }) => {
+  const got = await page.evaluate(async () => {
+    const m = await import('./engine.js');
+    const p = m.presets().find((x) => x.id === 'retry-storm');
+    const t = 8350.0006; // the engine's now becomes 8350.001 ms
+    const run = new m.Run(p.json, 2015);
+    run.advanceTo(t);
+    run.applyInput(JSON.stringify({ op: 'crash', consumer: 'w-exponential' }));
+    run.advanceTo(t);
+    const again = new m.Run(p.json, 2015);
+    again.setInputs(run.inputs);
+    again.seekTime(t);
+    return { time: run.inputs[0].time, replayed: again.traceHash() === run.traceHash(), trace: again.traceUpTo(t).some((e) => e.kind === 'consumer_crashed') };
+  });
+  assert(got.time > 8350.0006 && got.replayed && got.trace, `replayed at its place: ${JSON.stringify(got)}`);
 });
 
 test('Embed gives an element and an iframe snippet that show the same moment of the same run', async ({ page }) => {
