@@ -283,6 +283,13 @@ pub(crate) struct Beats {
     counter: Option<(Counter, u64, u64)>,
 }
 
+impl Beats {
+    /// When the newest beat before beat `k` was reached: only what happens after counts for `k`.
+    fn before(&self, k: usize) -> Option<SimTime> {
+        self.reached[..k.min(self.reached.len())].iter().rev().find_map(|r| *r)
+    }
+}
+
 /// `Outbox::beat_poll`: the armed event anchor fired.
 pub(crate) const CAUGHT: u8 = 1;
 /// `Outbox::beat_poll`: a counter beat is armed; look at the counter after each event.
@@ -302,7 +309,7 @@ impl Sim {
     /// Arms the next beat after the ones reached: a beat by time that would come before the
     /// previous one is skipped (and reported), so that one bad beat does not hold up the rest.
     pub(crate) fn arm_beat(&mut self) {
-        let after = self.beats.reached.iter().rev().find_map(|r| *r);
+        let after = self.beats.before(self.beats.reached.len());
         self.beats.due = SimTime::MAX;
         self.beats.counter = None;
         self.out.watch = None;
@@ -341,7 +348,7 @@ impl Sim {
             self.reach_beat(self.now);
         } else if let Some((counter, at_least, before)) = self.beats.counter {
             let value = self.counters().get(counter);
-            let after = self.beats.reached.iter().rev().find_map(|r| *r);
+            let after = self.beats.before(self.beats.reached.len());
             if value > before && value >= at_least && after.is_none_or(|a| self.now > a) {
                 self.reach_beat(self.now);
             } else {
@@ -393,56 +400,41 @@ impl Sim {
 
     /// Every beat of the scenario, as the run stands now.
     pub fn beats(&self) -> Vec<BeatStatus> {
-        let markers = &self.scenario.markers;
-        let reached = &self.beats.reached;
-        let over = self.now >= self.scenario.end();
-        let previous = |k: usize| reached[..k].iter().rev().find_map(|r| *r);
-        let after = |k: usize| previous(k).map_or_else(String::new, |t| format!(" after beat {k} ({})", seconds(t)));
-        (0..markers.len())
-            .map(|k| match reached.get(k) {
-                Some(Some(t)) => BeatStatus { at_ms: Some(t.as_millis_f64()), missed: None, failed: Vec::new() },
-                Some(None) => BeatStatus {
-                    at_ms: None,
-                    missed: Some(format!(
-                        "markers[{k}].at_ms: {} comes before beat {k}, which this run reached at {}",
-                        seconds(match markers[k].anchor {
-                            Anchor::At(t) => t,
-                            _ => SimTime::ZERO,
-                        }),
-                        seconds(previous(k).unwrap_or(SimTime::ZERO))
-                    )),
-                    failed: Vec::new(),
-                },
-                None if !over => BeatStatus { at_ms: None, missed: None, failed: Vec::new() },
-                None if k > reached.len() => BeatStatus {
-                    at_ms: None,
-                    missed: Some(format!(
-                        "markers[{k}]: not reached, because markers[{}] never happened",
-                        reached.len()
-                    )),
-                    failed: Vec::new(),
-                },
-                None => BeatStatus {
-                    at_ms: None,
-                    missed: Some(match &markers[k].anchor {
-                        Anchor::On(e) => format!(
-                            "markers[{k}].on: {}{} never happened in this run (seed {})",
-                            e.describe(self.out.watch.as_ref().map_or(0, |w| w.seen)),
-                            after(k),
-                            self.seed()
-                        ),
-                        Anchor::Counter { counter, at_least } => format!(
-                            "markers[{k}].on: {} never moved to at least {at_least}{} in this run (seed {})",
-                            counter.name(),
-                            after(k),
-                            self.seed()
-                        ),
-                        Anchor::At(t) => format!("markers[{k}].at_ms: {} is past the end of the run", seconds(*t)),
-                    }),
-                    failed: Vec::new(),
-                },
+        (0..self.scenario.markers.len())
+            .map(|k| BeatStatus {
+                at_ms: self.beats.reached.get(k).copied().flatten().map(SimTime::as_millis_f64),
+                missed: self.missed(k),
+                failed: Vec::new(),
             })
             .collect()
+    }
+
+    /// Why beat `k` was not reached, once it cannot be any more: its path and the reason.
+    fn missed(&self, k: usize) -> Option<String> {
+        let reached = &self.beats.reached;
+        let after = self.beats.before(k).map_or_else(String::new, |t| format!(" after beat {k} ({})", seconds(t)));
+        let seed = self.seed();
+        match (reached.get(k), &self.scenario.markers[k].anchor) {
+            (Some(Some(_)), _) => None,
+            (Some(None), Anchor::At(t)) => Some(format!(
+                "markers[{k}].at_ms: {} comes before beat {k}, which this run reached at {}",
+                seconds(*t),
+                seconds(self.beats.before(k).unwrap_or(SimTime::ZERO))
+            )),
+            _ if self.now < self.scenario.end() => None,
+            _ if k > reached.len() => {
+                Some(format!("markers[{k}]: not reached, because markers[{}] never happened", reached.len()))
+            }
+            (_, Anchor::On(e)) => {
+                let seen = self.out.watch.as_ref().map_or(0, |w| w.seen);
+                Some(format!("markers[{k}].on: {}{after} never happened in this run (seed {seed})", e.describe(seen)))
+            }
+            (_, Anchor::Counter { counter, at_least }) => Some(format!(
+                "markers[{k}].on: {} never moved to at least {at_least}{after} in this run (seed {seed})",
+                counter.name()
+            )),
+            (_, Anchor::At(t)) => Some(format!("markers[{k}].at_ms: {} is past the end of the run", seconds(*t))),
+        }
     }
 
     /// Runs to `until`, stopping at every beat to check its `expect` there; returns every
