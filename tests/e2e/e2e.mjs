@@ -404,7 +404,7 @@ test("every preset's beats can be walked in order, at the moments the CLI resolv
   const ids = await page.$$eval('#scenario option', (os) => os.map((o) => o.value));
   for (const id of ids) {
     const cli = JSON.parse(execFileSync('cargo', ['run', '--quiet', '--bin', 'brokerlab', '--', 'run', `scenarios/${id}.json`], { cwd: ROOT, encoding: 'utf8' }));
-    const texts = await page.evaluate((x) => import('./engine.js').then((m) => JSON.parse(m.presets().find((p) => p.id === x).json).markers.map((b) => b.text)), id);
+    const texts = await page.evaluate((x) => import('./engine.js').then(async (m) => { await m.loadEngine(); return JSON.parse(m.presets().find((p) => p.id === x).json).markers.map((b) => b.text); }), id);
     await page.selectOption('#scenario', id);
     for (const [i, b] of cli.beats.entries()) {
       await page.click('.caption-next');
@@ -445,12 +445,12 @@ test('beats: played to, the page shows each at once, says Play and announces it'
   for (const { id } of STORY) {
     await page.selectOption('#scenario', id);
     await page.selectOption('#speed', '25');
-    const texts = await page.evaluate((x) => import('./engine.js').then((m) => JSON.parse(m.presets().find((p) => p.id === x).json).markers.map((b) => b.text)), id);
+    const texts = await page.evaluate((x) => import('./engine.js').then(async (m) => { await m.loadEngine(); return JSON.parse(m.presets().find((p) => p.id === x).json).markers.map((b) => b.text); }), id);
     for (const k of [0, 1]) {
+      // Played (at 25×) until the run stops by itself at the beat: the control says Play again.
       await page.click('#play');
-      await page.waitForFunction(() => document.querySelector('#play').textContent === 'Pause', null, { timeout: 5000 });
-      const stopped = await page.waitForFunction(() => document.querySelector('#play').textContent === 'Play', null, { timeout: 20000 });
-      await stopped.dispose();
+      await page.waitForFunction((n) => document.querySelector('#play').textContent === 'Play'
+        && document.querySelector('.caption-count').textContent === n, `◆ ${k + 1} of ${texts.length}`, { timeout: 20000 });
       const shown = await page.evaluate(() => ({
         count: document.querySelector('.caption-count').textContent,
         text: document.querySelector('.caption-text').textContent,
@@ -483,15 +483,16 @@ test('beats: played to, <broker-lab> and embed.html show each at once, say Play 
   await page.route(`${server.url}e2e-elements.html`, (route) => route.fulfill({ contentType: 'text/html', body: ELEMENTS() }));
   await page.goto(`${server.url}e2e-elements.html`);
   for (const { id } of STORY) {
-    const texts = await page.evaluate((x) => import('./engine.js').then((m) => JSON.parse(m.presets().find((p) => p.id === x).json).markers.map((b) => b.text)), id);
+    const texts = await page.evaluate((x) => import('./engine.js').then(async (m) => { await m.loadEngine(); return JSON.parse(m.presets().find((p) => p.id === x).json).markers.map((b) => b.text); }), id);
     const lab = page.locator(`#${id}`);
     await lab.scrollIntoViewIfNeeded();
     await page.waitForFunction((x) => document.getElementById(x).duration > 0, id, { timeout: 15000 });
     for (const k of [0, 1]) {
       await lab.locator('.play').click();
-      await page.waitForFunction((x) => document.getElementById(x).playing, id, { timeout: 5000 });
-      await page.waitForFunction((x) => !document.getElementById(x).playing, id, { timeout: 20000 });
-      // Within a second of the stop, the view is redrawn: no stale Pause, no old text.
+      // It stops by itself at the beat (its beat index moves there)…
+      await page.waitForFunction(([x, i]) => !document.getElementById(x).playing
+        && document.getElementById(x).markers[i].at_ms === document.getElementById(x).time, [id, k], { timeout: 20000 });
+      // …and within a second of the stop the view is redrawn: no stale Pause, no old text.
       await page.waitForFunction(([x, n, t]) => {
         const r = document.getElementById(x).shadowRoot;
         return r.querySelector('.play').textContent === 'Play' && r.querySelector('.caption-count').textContent === n
@@ -502,12 +503,12 @@ test('beats: played to, <broker-lab> and embed.html show each at once, say Play 
   // The iframe, played by its own button, the same way.
   const { id, seed } = STORY[2];
   await page.goto(`${server.url}embed.html?scenario=${id}&seed=${seed}&speed=25&panel=sagas`);
-  const texts = await page.evaluate((x) => import('./engine.js').then((m) => JSON.parse(m.presets().find((p) => p.id === x).json).markers.map((b) => b.text)), id);
+  const texts = await page.evaluate((x) => import('./engine.js').then(async (m) => { await m.loadEngine(); return JSON.parse(m.presets().find((p) => p.id === x).json).markers.map((b) => b.text); }), id);
   await page.waitForFunction(() => document.getElementById('lab').duration > 0, null, { timeout: 15000 });
   for (const k of [0, 1]) {
     await page.click('broker-lab .play');
-    await page.waitForFunction(() => document.getElementById('lab').playing, null, { timeout: 5000 });
-    await page.waitForFunction(() => !document.getElementById('lab').playing, null, { timeout: 20000 });
+    await page.waitForFunction((i) => !document.getElementById('lab').playing
+      && document.getElementById('lab').markers[i].at_ms === document.getElementById('lab').time, k, { timeout: 20000 });
     await page.waitForFunction(([n, t]) => {
       const r = document.getElementById('lab').shadowRoot;
       return r.querySelector('.play').textContent === 'Play' && r.querySelector('.caption-text').textContent === t
@@ -955,7 +956,7 @@ test('the tutorial walks each of its five sections through its beats', async ({ 
     const target = s.widget ?? s.beats[0].for;
     const frame = target === 'w-saga' ? page.frame({ url: /embed\.html/ }) : null;
     const scenario = frame ? 'saga-compensation' : await page.getAttribute(`#${target}`, 'scenario');
-    const texts = await page.evaluate((x) => import('./engine.js').then((m) => JSON.parse(m.presets().find((p) => p.id === x).json).markers.map((b) => b.text)), scenario);
+    const texts = await page.evaluate((x) => import('./engine.js').then(async (m) => { await m.loadEngine(); return JSON.parse(m.presets().find((p) => p.id === x).json).markers.map((b) => b.text); }), scenario);
     for (const [i, b] of s.beats.entries()) {
       const button = page.locator(`#${s.id} button[data-beat="${b.n}"]`).first();
       await button.scrollIntoViewIfNeeded();
@@ -991,7 +992,7 @@ test('an off-screen widget uses no animation frames, and starts when scrolled in
   assert(idle === before, `no animation frames while off screen: ${before} then ${idle}`);
   await page.locator('#w-play').scrollIntoViewIfNeeded();
   // It plays to its first beat (0.15 s) and pauses there; played on, it moves on.
-  await page.waitForFunction(() => document.getElementById('w-play').time > 100, null, { timeout: 5000 });
+  await page.waitForFunction(() => document.getElementById('w-play').time > 100 && !document.getElementById('w-play').playing, null, { timeout: 5000 });
   await widget(page, 'w-play', (w) => w.play());
   await page.waitForFunction(() => document.getElementById('w-play').time > 500, null, { timeout: 5000 });
   assert(await page.evaluate(() => window.__frames()) > idle + 10, 'frames once on screen');
