@@ -148,6 +148,9 @@ pub struct Broker {
     /// same way, checked by one `TtlCheck`. A per-message TTL lower than the queue's, and a
     /// standard SQS DLQ's deadline from the original enqueue time, have their own `TtlExpiry`.
     ttls: Vec<Deadlines>,
+    /// Messages whose time to live ran out, deleted or dead-lettered for it: the `expired`
+    /// counter (a dead letter leaves its DLQ by a redrive, and still expired once).
+    pub expired_total: u64,
 }
 
 impl Broker {
@@ -202,6 +205,7 @@ impl Broker {
             with_ttl: 0,
             leases: vec![Deadlines::default(); scenario.queues.len()],
             ttls: vec![Deadlines::default(); scenario.queues.len()],
+            expired_total: 0,
         }
     }
 
@@ -512,6 +516,7 @@ impl Broker {
 
     fn expire(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId) {
         let queue = self.msgs[msg as usize].queue;
+        self.expired_total += 1;
         if self.spec(queue).expire_to_dlq {
             // RabbitMQ's word is `expired` (RMQ-10); Service Bus says TTLExpiredException (ASB-6).
             let reason = match self.spec(queue).lease {

@@ -502,7 +502,7 @@ impl Sim {
             duplicates_suppressed: s.duplicates_suppressed,
             lease_expired_mid_processing: s.lease_expired_mid_processing,
             dead_lettered: queues(StateKind::DeadLettered) + groups(|g| g.dead_lettered),
-            expired: queues(StateKind::Expired),
+            expired: self.broker.expired_total,
         }
     }
     pub fn broker(&self) -> &Broker {
@@ -570,6 +570,7 @@ impl Sim {
             request_reply: self.request_summaries(),
             sagas: self.saga_summaries(),
             stats: self.stats,
+            counters: self.counters(),
             mean_wait_ms,
             beats: self.beats(),
         }
@@ -888,6 +889,8 @@ pub struct Summary {
     pub request_reply: Vec<crate::workflow::RequestSummary>,
     pub sagas: Vec<crate::workflow::SagaSummary>,
     pub stats: Stats,
+    /// The page's badges, by the definitions its help gives (`Sim::counters`).
+    pub counters: Counters,
     pub mean_wait_ms: f64,
     /// Every narrative beat: when this run reached it, or why it will not.
     pub beats: Vec<crate::beats::BeatStatus>,

@@ -33,15 +33,28 @@ export function bindControls(doc, intents) {
       navigator.clipboard?.writeText($(`embed-${which}`).value).catch(() => {});
     });
   }
-  $('export-diagram').addEventListener('click', () => intents.exportDiagram());
+  $('export-diagram').addEventListener('click', () => intents.showDiagram());
+  $('diagram-download').addEventListener('click', () => intents.exportDiagram());
   for (const b of doc.querySelectorAll('#badges button[data-jump]')) b.addEventListener('click', () => intents.jump(b.dataset.jump));
   $('break').addEventListener('click', () => intents.breakIt($('break-what').value));
-  $('editor').addEventListener('toggle', (e) => { if (e.target.open) intents.openEditor(); });
+  $('edit').addEventListener('click', () => intents.openEditor());
   $('editor-text').addEventListener('input', (e) => intents.editScenario(e.target.value));
+  // The line numbers scroll with the text.
+  $('editor-text').addEventListener('scroll', (e) => { $('editor-lines').scrollTop = e.target.scrollTop; });
   $('editor-run').addEventListener('click', () => intents.runEdited($('editor-text').value));
   const help = () => ($('help').open ? $('help').close() : $('help').showModal());
   $('help-button').addEventListener('click', help);
   $('scenario').addEventListener('change', (e) => intents.selectScenario(e.target.value));
+  bindTabs(doc);
+  $('beat-ticks').addEventListener('click', (e) => {
+    const b = e.target.closest('button[data-index]');
+    if (b) intents.toBeat(Number(b.dataset.index));
+  });
+  // One floating disclosure open at a time; a click elsewhere or Escape closes it.
+  const pops = [...doc.querySelectorAll('details.pop')];
+  for (const d of pops) d.addEventListener('toggle', () => { if (d.open) for (const o of pops) if (o !== d) o.open = false; });
+  doc.addEventListener('click', (e) => { for (const d of pops) if (d.open && !d.contains(e.target)) d.open = false; });
+  doc.addEventListener('keydown', (e) => { if (e.key === 'Escape') for (const d of pops) d.open = false; });
   // The log and the sequence diagram select the same events; ↑ and ↓ move the selection.
   const pick = (li) => intents.selectEvent(Number(li.dataset.n), li.dataset.msg === undefined ? undefined : Number(li.dataset.msg));
   $('log').addEventListener('click', (e) => {
@@ -81,48 +94,141 @@ export function bindControls(doc, intents) {
   });
 }
 
-/** The things a user can break in this scenario, as live inputs (script steps without time). */
+/**
+ * The things a user can break in this scenario, as live inputs (script steps without time).
+ * Each option says what it acts on (`data-consumer`, `data-member`, …), so that
+ * `showBreakState` can disable the ones that cannot apply now.
+ */
 export function showBreakMenu(doc, layout) {
   const items = [];
-  const add = (label, op) => items.push([label, JSON.stringify(op)]);
-  for (const c of layout.consumers) {
-    add(`crash ${c.name}`, { op: 'crash', consumer: c.name });
-    add(`restart ${c.name}`, { op: 'restart', consumer: c.name });
-  }
+  const add = (label, op, on = {}) => items.push([label, JSON.stringify(op), on]);
+  layout.consumers.forEach((c, i) => {
+    add(`crash ${c.name}`, { op: 'crash', consumer: c.name }, { consumer: i, wants: 'up' });
+    add(`restart ${c.name}`, { op: 'restart', consumer: c.name }, { consumer: i, wants: 'down' });
+  });
   for (const p of layout.producers) if (p.queue !== null && p.queue !== undefined) add(`poison ${p.name}'s next message`, { op: 'poison_next', producer: p.name });
-  for (const d of layout.dependencies ?? []) {
+  (layout.dependencies ?? []).forEach((d) => {
     add(`take ${d} down`, { op: 'dependency_down', dependency: d });
     add(`bring ${d} up`, { op: 'dependency_up', dependency: d });
-  }
-  for (const g of layout.groups) {
+  });
+  layout.groups.forEach((g, gi) => {
     add(`add a member to ${g.name}`, { op: 'add_member', group: g.name });
-    for (let m = 1; m <= 3; m++) add(`crash ${g.name}-${m}`, { op: 'crash_member', group: g.name, member: `${g.name}-${m}` });
-  }
-  for (const r of layout.request_reply) {
-    for (let i = 1; i <= r.requesters; i++) add(`kill ${r.name}.requester-${i}`, { op: 'kill_requester', system: r.name, requester: `${r.name}.requester-${i}` });
-  }
-  doc.getElementById('break-what').replaceChildren(...items.map(([label, op]) => {
+    for (let m = 1; m <= 3; m++) add(`crash ${g.name}-${m}`, { op: 'crash_member', group: g.name, member: `${g.name}-${m}` }, { group: gi, member: m - 1 });
+  });
+  layout.request_reply.forEach((r, ri) => {
+    for (let i = 1; i <= r.requesters; i++) add(`kill ${r.name}.requester-${i}`, { op: 'kill_requester', system: r.name, requester: `${r.name}.requester-${i}` }, { system: ri, requester: i - 1 });
+  });
+  doc.getElementById('break-what').replaceChildren(...items.map(([label, op, on]) => {
     const o = doc.createElement('option');
     o.value = op;
     o.textContent = label;
+    for (const [k, v] of Object.entries(on)) o.dataset[k] = String(v);
     return o;
   }));
   doc.getElementById('break').disabled = items.length === 0;
 }
 
-/** Marks each beat whose moment is known on the timeline (a beat plan, engine.js). */
-export function showBeatMarks(doc, plan) {
-  const list = doc.getElementById('beat-marks');
+/**
+ * Disables what cannot apply now, with the reason in its title: crashing a consumer that is
+ * down, restarting one that is up, crashing a member that is not running, killing a requester
+ * that is dead. Do it is disabled with the chosen option.
+ */
+export function showBreakState(doc, view) {
+  const select = doc.getElementById('break-what');
+  for (const o of select.options) {
+    const d = o.dataset;
+    let why = '';
+    if (d.consumer !== undefined) {
+      const up = view.alive[Number(d.consumer)];
+      if (d.wants === 'up' && !up) why = 'it is down already: restart it first';
+      if (d.wants === 'down' && up) why = 'it is running: crash it first';
+    } else if (d.member !== undefined) {
+      const m = view.groups[Number(d.group)]?.members[Number(d.member)];
+      if (!m?.alive) why = 'this member is not running';
+    } else if (d.requester !== undefined) {
+      if (view.workflows?.request_reply[Number(d.system)]?.killed[Number(d.requester)]) why = 'it is dead already';
+    }
+    if (o.disabled !== Boolean(why)) o.disabled = Boolean(why);
+    const title = why ? `Cannot now: ${why}` : '';
+    if (o.title !== title) o.title = title;
+  }
+  const chosen = select.selectedOptions[0];
+  const button = doc.getElementById('break');
+  button.disabled = !chosen || chosen.disabled;
+  const title = chosen?.disabled ? chosen.title : 'Do it now; in the past, this forks the run';
+  if (button.title !== title) button.title = title;
+}
+
+/**
+ * The beats whose moment is known (a beat plan, engine.js), as ◆ over the timeline at their
+ * moments: each one a button to its beat, grey once reached.
+ */
+export function showBeatMarks(doc, plan, duration) {
+  const box = doc.getElementById('beat-ticks');
   const known = plan.filter((b) => b.at_ms !== null);
-  const key = known.map((b) => b.at_ms).join();
-  if (list.dataset.key === key) return;
-  list.dataset.key = key;
-  list.replaceChildren(...known.map((b) => {
-    const o = doc.createElement('option');
-    o.value = String(b.at_ms);
-    o.label = b.text;
-    return o;
+  const key = `${duration}|${known.map((b) => `${b.at_ms}${b.reached ? 'r' : ''}`).join()}`;
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
+  box.replaceChildren(...known.map((b) => {
+    const button = doc.createElement('button');
+    button.type = 'button';
+    button.textContent = '◆';
+    button.dataset.index = String(b.index);
+    button.className = b.reached ? 'reached' : '';
+    button.style.left = `${(100 * b.at_ms) / Math.max(duration, 1)}%`;
+    button.title = `Beat ${b.index + 1}: ${b.text}`;
+    button.setAttribute('aria-label', `Beat ${b.index + 1}, at ${seconds(b.at_ms)}`);
+    button.tabIndex = -1;
+    return button;
   }));
+}
+
+/**
+ * The panel's tabs (the WAI-ARIA tabs pattern): a click or ←/→ selects one and shows its pane;
+ * only the tabs for what the scenario has are shown.
+ */
+function bindTabs(doc) {
+  const tabs = () => [...doc.querySelectorAll('.tabs [role="tab"]')].filter((t) => !t.hidden);
+  const list = doc.querySelector('.tabs');
+  list.addEventListener('click', (e) => {
+    const tab = e.target.closest('[role="tab"]');
+    if (tab) selectTab(doc, tab.id);
+  });
+  list.addEventListener('keydown', (e) => {
+    if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
+    const all = tabs();
+    const i = all.indexOf(doc.activeElement);
+    if (i < 0) return;
+    e.preventDefault();
+    const next = all[(i + (e.key === 'ArrowRight' ? 1 : all.length - 1)) % all.length];
+    selectTab(doc, next.id);
+    next.focus();
+  });
+}
+
+/** Shows one pane of the panel, by its tab's id (`tab-state`, `tab-inspector`, …). */
+export function selectTab(doc, id) {
+  for (const tab of doc.querySelectorAll('.tabs [role="tab"]')) {
+    const on = tab.id === id;
+    tab.setAttribute('aria-selected', String(on));
+    tab.tabIndex = on ? 0 : -1;
+    doc.getElementById(tab.getAttribute('aria-controls')).hidden = !on;
+  }
+}
+
+/** Only the tabs this scenario has something for; the first of them open. */
+export function showTabsFor(doc, layout) {
+  const has = {
+    'tab-state': layout.queues.length > 0,
+    'tab-groups': layout.groups.length > 0,
+    'tab-workflows': layout.request_reply.length + layout.sagas.length > 0,
+    'tab-inspector': layout.queues.length > 0,
+    'tab-log': true,
+  };
+  for (const [id, on] of Object.entries(has)) doc.getElementById(id).hidden = !on;
+  const first = layout.request_reply.length + layout.sagas.length > 0 ? 'tab-workflows'
+    : layout.groups.length > 0 ? 'tab-groups' : 'tab-state';
+  selectTab(doc, first);
 }
 
 // The catalog, grouped by pattern; a preset not listed here falls under "More".
@@ -159,16 +265,20 @@ export function speedSteps(doc) {
   return [...doc.getElementById('speed').options].map((o) => Number(o.value));
 }
 
-const seconds = (ms) => `${(ms / 1000).toFixed(1)}s`;
+function seconds(ms) {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
 
 /** Mirrors {playing, speed, cursor, duration, seed, error} into the controls. */
 export function showTransport(doc, s) {
   const $ = (id) => doc.getElementById(id);
   const play = $('play');
-  const label = s.playing ? 'Pause' : s.cursor >= s.duration ? 'Ended' : 'Play';
+  // At the end the button replays the run from the start.
+  const label = s.playing ? 'Pause' : s.cursor >= s.duration && s.duration > 0 ? 'Replay' : 'Play';
   if (play.textContent !== label) play.textContent = label;
   play.setAttribute('aria-pressed', String(s.playing));
-  $('clock').value = `t=${seconds(s.cursor)} / ${seconds(s.duration)}`;
+  setText($('clock'), `t=${seconds(s.cursor)} / ${seconds(s.duration)}`);
+  setText($('seed-shown'), String(s.seed));
   const tl = $('timeline');
   if (Number(tl.max) !== s.duration) tl.max = String(s.duration);
   if (doc.activeElement !== tl || s.playing) tl.value = String(s.cursor);

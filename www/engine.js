@@ -296,12 +296,12 @@ export class Run {
   /** Moves to time `t` (ms), back or forward, the same way. Returns the events replayed. */
   seekTime(t) {
     this.#restore((c) => c.time < t || c.events === 0);
-    let events = this.#replay((inp) => inp.time <= microsecond(t));
-    events = events.concat(JSON.parse(this.engine.runUntil(t, FRAME_EVENT_BUDGET * 50)).events);
-    this.#fold(events);
+    const replayed = this.#replay((inp) => inp.time <= microsecond(t));
+    this.#fold(replayed);
+    const { events } = this.advanceTo(t, FRAME_EVENT_BUDGET * 50);
     this.#refresh();
     this.steps = [];
-    return events;
+    return replayed.concat(events);
   }
 
   /**
@@ -401,26 +401,41 @@ export class Run {
   advanceTo(tMs, budget = FRAME_EVENT_BUDGET, atBeats = false) {
     if (tMs < this.engine.nowMs()) return { events: [], stopped: undefined, beat: undefined };
     // In stretches of at most the checkpoint spacing, so that a long advance leaves snapshots
-    // as dense as short ones would.
+    // as dense as short ones would; and in time, to the next chart sample, so that the charts
+    // have a point every LAG_SAMPLE_MS however far one call goes (a seek, a jump to a beat).
     const events = [];
     let left = budget;
+    if (!Number.isFinite(this.view.lastMetricSample)) this.#sampleMetrics(this.engine.nowMs());
     for (;;) {
       const since = this.position - this.checkpoints[this.checkpoints.length - 1].events;
       const stretch = Math.min(left, Math.max(1, this.spacing - since));
+      // (Never a stretch that ends where the run already is: each call moves time on.)
+      let until = Math.min(tMs, this.#nextSample(tMs));
+      if (until <= this.engine.nowMs()) until = tMs;
       const before = this.position;
-      const got = JSON.parse(atBeats ? this.engine.runToBeat(tMs, stretch) : this.engine.runUntil(tMs, stretch));
+      const got = JSON.parse(atBeats ? this.engine.runToBeat(until, stretch) : this.engine.runUntil(until, stretch));
       this.#fold(got.events);
       // A beat reached without an event at its moment (a beat by time) still shows.
       if (got.beat !== undefined && got.beat !== null) this.view.beats = this.engine.beats();
       for (const e of got.events) events.push(e);
       left -= this.position - before;
+      const now = this.engine.nowMs();
+      this.#sampleMetrics(now);
       const beat = got.beat ?? undefined;
-      this.#maybeCheckpoint(got.stopped || beat !== undefined ? this.engine.nowMs() : tMs);
+      this.#maybeCheckpoint(got.stopped || beat !== undefined ? now : until);
       if (beat !== undefined) return { events, stopped: undefined, beat };
-      if (!got.stopped) return { events, stopped: undefined, beat: undefined };
-      if (left <= 0) return { events, stopped: got.stopped, beat: undefined };
+      if (got.stopped && left <= 0) return { events, stopped: got.stopped, beat: undefined };
+      if (!got.stopped && until >= tMs) return { events, stopped: undefined, beat: undefined };
     }
   }
+
+  /** When the charts want their next sample: never more than the charts keep before `tMs`. */
+  #nextSample(tMs) {
+    const last = this.view.lastMetricSample;
+    if (!Number.isFinite(last)) return Infinity;
+    return Math.max(last + LAG_SAMPLE_MS, tMs - LAG_SAMPLE_MS * LAG_SAMPLES_MAX);
+  }
+
 
   /** Moves to the next event that shows in the trace, and returns its events. */
   stepEvent(cursor) {
@@ -473,11 +488,11 @@ export class Run {
       if (e.kind === 'message_out_of_order' || e.kind === 'order_violated') first('order_violated', e.at_ms);
       if (e.kind === 'duplicate_suppressed') first('duplicates_suppressed', e.at_ms);
       if (e.kind === 'dead_lettered' || (e.kind === 'record_done' && e.outcome === 'failed, dead-lettered')) first('dead_lettered', e.at_ms);
-      if (e.kind === 'expired') first('expired', e.at_ms);
+      if (e.kind === 'expired' || (e.kind === 'dead_lettered' && (e.reason === 'expired' || e.reason === 'TTLExpiredException'))) first('expired', e.at_ms);
       if (e.kind === 'returned' && e.reason === 'lease expired') first('lease_expired_mid_processing', e.at_ms);
       if (e.msg !== undefined) this.#remember(e);
       // Lag over time, as the events pass: a long replay (a seek) draws its whole stretch.
-      if (hasGroups && e.at_ms - v.lastLagSample >= LAG_SAMPLE_MS) this.#sampleLag(e.at_ms);
+      if (hasGroups && e.at_ms - v.lastLagSample >= LAG_SAMPLE_MS - 0.001) this.#sampleLag(e.at_ms);
       switch (e.kind) {
         case 'published':
           v.messages.set(e.msg, {
@@ -655,7 +670,8 @@ export class Run {
   /** Queue depth, in flight, dead letters and acks so far, over time, for the metrics chart. */
   #sampleMetrics(at) {
     const v = this.view;
-    if (at - v.lastMetricSample < LAG_SAMPLE_MS || this.layout.queues.length === 0) return;
+    // A microsecond's slack: a stretch ends at last + LAG_SAMPLE_MS in floats.
+    if (at - v.lastMetricSample < LAG_SAMPLE_MS - 0.001 || this.layout.queues.length === 0) return;
     v.lastMetricSample = at;
     const sum = (f) => v.counts.reduce((n, c) => n + f(c), 0);
     v.metrics.push({
@@ -671,7 +687,7 @@ export class Run {
   /** KC-8: per group, the summed log end − committed offset of its committed partitions. */
   #sampleLag(at) {
     const v = this.view;
-    if (at - v.lastLagSample < LAG_SAMPLE_MS) return;
+    if (at - v.lastLagSample < LAG_SAMPLE_MS - 0.001) return;
     v.lastLagSample = at;
     v.groups.forEach((g, gi) => {
       g.lag.push({ at, lag: groupLag(v, this.layout.groups[gi], g) });
@@ -751,6 +767,28 @@ export function arrowOf(layout, e) {
 
 const MERMAID_ARROW = { send: '->>', reply: '-->>', fail: '--x', dead: '->>' };
 
+/**
+ * The hops of a trace worth a diagram: sends, deliveries, acks, returns and dead letters of the
+ * first DIAGRAM_MESSAGES_MAX messages, at most DIAGRAM_ARROWS_MAX of them: `{arrows, untold}`,
+ * each arrow as `arrowOf` makes it, with its event's `n` and `msg`. Pure.
+ */
+export function diagramArrows(layout, events) {
+  const followed = new Set();
+  const arrows = [];
+  let untold = 0;
+  events.forEach((e, n) => {
+    if (e.msg !== undefined && !followed.has(e.msg)) {
+      if (e.kind !== 'published' || followed.size >= DIAGRAM_MESSAGES_MAX) return;
+      followed.add(e.msg);
+    }
+    const a = arrowOf(layout, e);
+    if (!a) return;
+    if (arrows.length >= DIAGRAM_ARROWS_MAX) untold++;
+    else arrows.push({ n, msg: e.msg, ...a });
+  });
+  return { arrows, untold };
+}
+
 /** A Mermaid sequence diagram of a trace: sends, deliveries, acks and dead letters. Pure. */
 export function mermaid(layout, events) {
   const lines = ['sequenceDiagram'];
@@ -762,23 +800,8 @@ export function mermaid(layout, events) {
     }
     return party.id;
   };
-  const followed = new Set();
-  let arrows = 0;
-  let untold = 0;
-  for (const e of events) {
-    if (e.msg !== undefined && !followed.has(e.msg)) {
-      if (e.kind !== 'published' || followed.size >= DIAGRAM_MESSAGES_MAX) continue;
-      followed.add(e.msg);
-    }
-    const a = arrowOf(layout, e);
-    if (!a) continue;
-    if (arrows >= DIAGRAM_ARROWS_MAX) {
-      untold++;
-      continue;
-    }
-    arrows++;
-    lines.push(`  ${who(a.from)}${MERMAID_ARROW[a.style]}${who(a.to)}: ${a.text.replace(/[\n;#]/g, ' ')}`);
-  }
+  const { arrows, untold } = diagramArrows(layout, events);
+  for (const a of arrows) lines.push(`  ${who(a.from)}${MERMAID_ARROW[a.style]}${who(a.to)}: ${a.text.replace(/[\n;#]/g, ' ')}`);
   if (untold) lines.push(`  Note over ${[...said][0]}: ${untold} more hops not drawn`);
   return `${lines.join('\n')}\n`;
 }

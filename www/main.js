@@ -2,11 +2,16 @@
 // Wall time only drives the animation (cursor += wallDelta × speed); the run itself is the
 // engine's, a pure function of (scenario, seed).
 import {
-  counters, FRAME_EVENT_BUDGET, lagRows, loadEngine, mermaid, presets as listPresets, randomSeed, Run, validate,
+  counters, diagramArrows, FRAME_EVENT_BUDGET, lagRows, loadEngine, mermaid, presets as listPresets, randomSeed, Run, validate,
 } from './engine.js';
-import { draw, drawLagChart, drawMetricsChart, drawSequence, drawSwimlanes, fitCanvas, hitTest, layoutHeight, sequenceHit } from './render.js';
+import {
+  draw, drawLagChart, drawMetricsChart, drawSequence, drawSwimlanes, fitCanvas, hitTest, sequenceHeight, sequenceHit,
+} from './render.js';
 import { decodeShare, encodeShare } from './share.js';
-import { bindControls, showBeatMarks, showBreakMenu, showScenarios, showTransport, speedSteps } from './controls.js';
+import {
+  bindControls, selectTab, showBeatMarks, showBreakMenu, showBreakState, showScenarios, showTabsFor, showTransport, speedSteps,
+} from './controls.js';
+import { beatsPastTheEnd, lineOf } from './editor.js';
 import { createCaption, lead } from './caption.js';
 import {
   appendLog, clearLog, markLog, setupCounts, showBadges, showCounts, showDeadLetters, showGroups, showInspector, showWorkflows,
@@ -96,13 +101,16 @@ async function openLink(fragment) {
   } else {
     throw new Error(`no preset is named "${link.preset}"`);
   }
-  start(link.seed);
+  start(link.seed, { fromLink: true });
   state.run.setInputs(link.inputs.map((i) => ({ position: i.p, time: i.t, op: i.op })));
   if (link.t > 0 || link.inputs.length) intents.seek(link.t);
 }
 
-/** Starts the current preset afresh with `seed`. A bad seed leaves the current run alone. */
-function start(seed) {
+/**
+ * Starts the current preset afresh with `seed`. A bad seed leaves the current run alone. A new
+ * run drops the address's share link (it was another run's), unless it is that link's.
+ */
+function start(seed, { fromLink = false } = {}) {
   let run;
   try {
     run = new Run(preset(state.presetId).json, seed);
@@ -120,13 +128,10 @@ function start(seed) {
   showInspector(doc, undefined);
   setupCounts(doc, run.layout);
   doc.getElementById('description').textContent = preset(state.presetId)?.description ?? '';
-  // A dozen queues need a taller canvas than three do (render.js lays them out compactly).
-  canvas.style.setProperty('--layout-h', `${layoutHeight(run.layout)}px`);
   showBreakMenu(doc, run.layout);
-  // Messages by state and the message inspector are about queues.
-  doc.getElementById('counts-section').hidden = run.layout.queues.length === 0;
-  doc.getElementById('inspector-section').hidden = run.layout.queues.length === 0;
+  showTabsFor(doc, run.layout);
   doc.body.classList.toggle('has-streams', run.layout.topics.length > 0);
+  followInUrl(fromLink);
   clearLog(doc);
   // Whatever happens at t = 0 (the first sends) is part of the opening picture.
   advance(0);
@@ -149,8 +154,21 @@ function advance(t, atBeats = false, budget = FRAME_EVENT_BUDGET) {
   return beat;
 }
 
+/** The address names the preset and the seed (`?scenario=…&seed=…`), so it can be shared as is. */
+function followInUrl(keepLink) {
+  const run = state.run;
+  if (!run) return;
+  const url = new URL(location.href);
+  if (!keepLink) url.hash = '';
+  if (state.presetId === 'custom') url.search = '';
+  else url.search = new URLSearchParams({ scenario: state.presetId, seed: String(run.seed) }).toString();
+  if (url.href !== location.href) history.replaceState(null, '', url);
+}
+
 function play() {
-  if (!state.run || state.cursor >= state.run.durationMs) return;
+  if (!state.run) return;
+  // At the end, Play is Replay: from the start, the same run.
+  if (state.cursor >= state.run.durationMs) intents.seek(0);
   state.playing = true;
   state.error = '';
   lastWall = null;
@@ -203,6 +221,7 @@ function paint() {
     if (run.layout.groups.length && lagSize.width > 0) drawLagChart(lagCtx, run.view, { ...lagSize, palette });
     if (run.layout.queues.length && metricsSize.width > 0) drawMetricsChart(metricsCtx, run.view, { ...metricsSize, palette });
     showDeadLetters(doc, run.view, inspect);
+    showBreakState(doc, run.view);
     if (seqSize.width > 0) {
       drawSequence(seqCtx, run.view.sequence, { ...seqSize, palette, selected: state.selectedEvent, msg: state.inspected });
     }
@@ -227,7 +246,7 @@ function paint() {
     const description = preset(state.presetId)?.description ?? '';
     caption.root.hidden = plan.length === 0;
     caption.show({ plan, index: run.beatIndex, intro: lead(description), description });
-    showBeatMarks(doc, plan);
+    showBeatMarks(doc, plan, run.durationMs);
   }
 }
 
@@ -246,10 +265,12 @@ function refresh() {
   if (!rafId) rafId = requestAnimationFrame(frame);
 }
 
-/** Shows one message in the inspector, and keeps it up to date while the run moves. */
+/** Shows one message in the inspector, in view, and keeps it up to date while the run moves. */
 function inspect(id) {
   state.inspected = id;
   state.selectedEvent = undefined;
+  selectTab(doc, 'tab-inspector');
+  doc.getElementById('inspector-section').scrollIntoView({ block: 'nearest' });
   refresh();
 }
 
@@ -332,7 +353,7 @@ const intents = {
   reset: (seedText) => {
     const seed = Number(seedText);
     if (seedText.trim() === '' || !Number.isSafeInteger(seed) || seed < 0) {
-      state.error = `seed: "${seedText}" is not a whole number ≥ 0; the run was not changed`;
+      state.error = `The seed "${seedText}" is not a whole number from 0 up: the run was not changed. Type a number such as 7.`;
       refresh();
       return;
     }
@@ -343,18 +364,37 @@ const intents = {
     const box = doc.getElementById('editor-text');
     box.value = preset(state.presetId).json;
     intents.editScenario(box.value);
+    doc.getElementById('editor-dialog').showModal();
+    box.focus();
   },
-  /** Checks the text as it is typed; the running page is left alone either way. */
+  /**
+   * Checks the text as it is typed, with the error at its path and line; beats past the end
+   * are a warning, not an error. The running page is left alone either way.
+   */
   editScenario: (json) => {
     const problem = validate(json);
+    const line = problem ? lineOf(json, problem) : undefined;
+    const late = problem ? [] : beatsPastTheEnd(json);
     const status = doc.getElementById('editor-status');
-    status.textContent = problem ? problem : 'Valid: press Run this to run it.';
+    status.textContent = problem ? `${problem}${line ? ` (line ${line})` : ''}`
+      : late.length ? `Valid, but ${late.length === 1 ? 'beat' : 'beats'} ${late.join(', ')} ${late.length === 1 ? 'is' : 'are'} past the end of the run and will not be reached. Run this anyway, or move them.`
+        : 'Valid: press Run this to run it.';
     status.classList.toggle('invalid', Boolean(problem));
+    status.classList.toggle('warning', late.length > 0);
     doc.getElementById('editor-run').disabled = Boolean(problem);
+    const count = json.split('\n').length;
+    const numbers = doc.getElementById('editor-lines');
+    numbers.replaceChildren(...Array.from({ length: count }, (_, i) => {
+      const span = doc.createElement('span');
+      span.textContent = `${i + 1}\n`;
+      if (i + 1 === line) span.className = 'bad';
+      return span;
+    }));
   },
   runEdited: (json) => {
     if (validate(json)) return;
     useCustom(json);
+    doc.getElementById('editor-dialog').close();
     start(preset('custom').seed ?? 1);
   },
   exportTrace: () => {
@@ -363,10 +403,27 @@ const intents = {
     const events = run.traceUpTo(state.cursor);
     download(`brokerlab-trace-${run.seed}.json`, 'application/json', `${JSON.stringify(events, null, 1)}\n`);
   },
+  /** The run so far as a sequence diagram, drawn in a dialog, with its Mermaid text. */
+  showDiagram: () => {
+    const run = state.run;
+    if (!run) return;
+    const events = run.traceUpTo(state.cursor);
+    const { arrows } = diagramArrows(run.layout, events);
+    const parties = new Set(arrows.flatMap((a) => [a.from.id, a.to.id]));
+    const c = doc.getElementById('diagram');
+    c.style.width = `${Math.max(560, parties.size * 120)}px`;
+    c.style.height = `${sequenceHeight(arrows.length)}px`;
+    const dialog = doc.getElementById('diagram-dialog');
+    dialog.showModal();
+    const context = c.getContext('2d');
+    drawSequence(context, arrows, { ...fitCanvas(c, context), palette });
+    doc.getElementById('diagram-text').value = mermaid(run.layout, events);
+    doc.getElementById('share-menu').open = false;
+  },
   exportDiagram: () => {
     const run = state.run;
     if (!run) return;
-    download(`brokerlab-sequence-${run.seed}.mmd`, 'text/plain', mermaid(run.layout, run.traceUpTo(state.cursor)));
+    download(`brokerlab-sequence-${run.seed}.mmd`, 'text/plain', doc.getElementById('diagram-text').value || mermaid(run.layout, run.traceUpTo(state.cursor)));
   },
   selectEvent,
   /** The next (+1) or previous (−1) arrow of the sequence diagram from the selected one. */
@@ -386,6 +443,12 @@ const intents = {
   breakIt: (op) => {
     const run = state.run;
     if (!run || !op) return;
+    const option = [...doc.getElementById('break-what').options].find((o) => o.value === op);
+    if (option?.disabled) {
+      state.error = `${option.textContent}: ${option.title.replace('Cannot now: ', 'cannot now, ')}.`;
+      refresh();
+      return;
+    }
     try {
       const events = run.applyInput(op);
       appendLog(doc, events);
@@ -476,16 +539,37 @@ async function main() {
     refresh();
   });
   reducedMotion.addEventListener('change', refresh);
-  start(preset(state.presetId).seed ?? 1);
-  if (location.hash.length > 1) {
-    try {
-      await openLink(location.hash.slice(1));
-    } catch (err) {
-      state.error = `This shared link cannot be opened: ${err.message ?? err}. Showing a preset instead.`;
-      refresh();
-    }
+  // ?scenario=<id>&seed=<n> opens a preset with a seed; a bad one says so and opens the default.
+  const query = new URLSearchParams(location.search);
+  const asked = query.get('scenario');
+  const seedAsked = query.get('seed');
+  let seed;
+  if (asked !== null && state.presets.some((p) => p.id === asked)) state.presetId = asked;
+  else if (asked !== null) state.error = `There is no scenario "${asked}": showing ${preset(DEFAULT_PRESET).name} instead. Pick one from the Scenario menu.`;
+  if (seedAsked !== null) {
+    const n = Number(seedAsked);
+    if (seedAsked.trim() !== '' && Number.isSafeInteger(n) && n >= 0) seed = n;
+    else state.error = `The seed "${seedAsked}" in the address is not a whole number from 0 up: using the scenario's own.`;
   }
+  showScenarios(doc, scenarioList(), state.presetId);
+  const error = state.error;
+  start(seed ?? preset(state.presetId).seed ?? 1, { fromLink: location.hash.length > 1 });
+  state.error = error;
+  await openHash();
+  // A share link pasted into this tab's address bar opens here, as a fresh load would.
+  addEventListener('hashchange', () => { openHash(); });
   doc.body.dataset.ready = 'true';
+}
+
+/** Opens the share link in the address's fragment, if any, keeping the page if it is damaged. */
+async function openHash() {
+  if (location.hash.length <= 1) return;
+  try {
+    await openLink(location.hash.slice(1));
+  } catch (err) {
+    state.error = `This shared link cannot be opened: ${err.message ?? err}. Showing a preset instead; ask for the link again, or copy all of it.`;
+    refresh();
+  }
 }
 
 main().catch((err) => {

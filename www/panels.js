@@ -3,6 +3,29 @@
 
 const LOG_ITEMS_MAX = 200;
 
+/** The engine's message states, in the words a person uses (its names stay in data-state). */
+export const STATE_LABELS = {
+  publishing: 'on its way to the broker',
+  delayed: 'waiting (delay or backoff)',
+  ready: 'ready',
+  delivering: 'on its way to a consumer',
+  buffered: 'delivered, not started',
+  processing: 'processing',
+  acked: 'acked',
+  dead_lettered: 'dead-lettered',
+  expired: 'expired',
+  dropped: 'dropped (lost)',
+  moved: 'redriven (moved on)',
+};
+
+/**
+ * A trace line for people: its times to the millisecond with their unit, `1.250 s`, where the
+ * engine writes microseconds (`1.250000s`).
+ */
+export function readable(line) {
+  return line.replace(/(\d+\.\d{3})\d*s\b/g, '$1 s');
+}
+
 /** Builds the counts table for a layout: one row per state, one column per queue. */
 export function setupCounts(doc, layout) {
   const table = doc.getElementById('counts');
@@ -12,7 +35,7 @@ export function setupCounts(doc, layout) {
   table.tHead.replaceChildren(head);
   table.tBodies[0].replaceChildren(...layout.states.map((state) => {
     const row = doc.createElement('tr');
-    row.append(cell(doc, 'th', state, 'row'));
+    row.append(cell(doc, 'th', STATE_LABELS[state] ?? state, 'row'));
     for (let q = 0; q < layout.queues.length; q++) {
       const td = cell(doc, 'td', '0', null, 'num');
       td.dataset.state = state;
@@ -47,7 +70,7 @@ export function appendLog(doc, events) {
   for (const e of events.slice(-LOG_ITEMS_MAX)) {
     const li = doc.createElement('li');
     li.className = e.kind;
-    li.textContent = e.line;
+    li.textContent = readable(e.line);
     li.dataset.n = String(e.n);
     if (e.msg !== undefined) li.dataset.msg = String(e.msg);
     frag.append(li);
@@ -197,10 +220,10 @@ export function showInspector(doc, info, history) {
     box.replaceChildren();
     return;
   }
-  const ms = (t) => (t === undefined || t === null ? '–' : `${(t / 1000).toFixed(3)}s`);
+  const ms = (t) => (t === undefined || t === null ? '–' : `${(t / 1000).toFixed(3)} s`);
   const rows = [
     ['message', `m${info.id}` + (info.key !== info.id ? ` (key m${info.key})` : '')],
-    ['state', info.state.replace('_', ' ')],
+    ['state', STATE_LABELS[info.state] ?? info.state],
     ['queue', info.queue],
     ['deliveries', String(info.receive_count)],
     ['failed attempts', String(info.attempts)],
@@ -232,7 +255,7 @@ export function showInspector(doc, info, history) {
   const ol = doc.createElement('ol');
   for (const line of history ?? []) {
     const li = doc.createElement('li');
-    li.textContent = line;
+    li.textContent = readable(line);
     ol.append(li);
   }
   box.replaceChildren(dl, ol);

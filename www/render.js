@@ -580,41 +580,75 @@ function drawGroup(ctx, view, b, grp, gi, now, p, opts) {
 }
 
 /**
- * Queue depth (ready), in flight and dead letters over time, and throughput (acks per
- * second, on its own scale): four lines told apart by dash as well as color.
+ * A chart over simulated time, on its own small canvas: a legend band on top (never over the
+ * data), the value axis on the left (0 and the top), the time axis below (its first and last
+ * moment), one line per series, and a sentence in place of the lines until there are two
+ * samples. `series`: [{name, color, dash, values: number[], top}] over `times`.
  */
-export function drawMetricsChart(ctx, view, opts) {
+function drawChart(ctx, opts, times, series, empty) {
   const { width: w, height: h, palette: p } = opts;
   ctx.clearRect(0, 0, w, h);
   ctx.fillStyle = p.canvas;
   ctx.fillRect(0, 0, w, h);
-  const m = view.metrics;
-  if (m.length < 2) return;
-  const t0 = m[0].at;
-  const t1 = Math.max(m[m.length - 1].at, t0 + 1);
-  const rate = m.map((s, i) => (i === 0 ? 0 : ((s.acked - m[i - 1].acked) * 1000) / Math.max(s.at - m[i - 1].at, 1)));
-  const max = Math.max(1, ...m.map((s) => Math.max(s.ready, s.inflight, s.dlq)));
-  const maxRate = Math.max(1, ...rate);
-  const x = (t) => 28 + ((w - 34) * (t - t0)) / (t1 - t0);
-  const y = (v, top) => h - 14 - ((h - 24) * v) / top;
-  const series = [
-    ['ready', p.ready, [], (s) => s.ready, max],
-    ['in flight', p.inflight, [5, 3], (s) => s.inflight, max],
-    ['DLQ', p.danger, [2, 2], (s) => s.dlq, max],
-    ['acks/s', p.acked, [8, 3, 2, 3], (s, i) => rate[i], maxRate],
-  ];
-  series.forEach(([name, color, dash, value, top], k) => {
-    ctx.strokeStyle = color;
-    ctx.setLineDash(dash);
+  const font = '10px system-ui, sans-serif';
+  let lx = 34;
+  for (const s of series) {
+    ctx.strokeStyle = s.color;
+    ctx.setLineDash(s.dash);
+    ctx.lineWidth = 2;
+    ctx.beginPath(); ctx.moveTo(lx, 9); ctx.lineTo(lx + 14, 9); ctx.stroke();
+    ctx.setLineDash([]);
+    label(ctx, s.name, lx + 18, 9, p.ink, 'left', font);
+    ctx.font = font;
+    lx += 28 + ctx.measureText(s.name).width;
+  }
+  const top = 22;
+  const bottom = h - 16;
+  const left = 30;
+  const right = w - 8;
+  ctx.strokeStyle = p.edge;
+  ctx.lineWidth = 1;
+  ctx.beginPath(); ctx.moveTo(left, top); ctx.lineTo(left, bottom); ctx.lineTo(right, bottom); ctx.stroke();
+  if (times.length < 2) {
+    label(ctx, empty, (left + right) / 2, (top + bottom) / 2, p.muted, 'center', font);
+    return;
+  }
+  const t0 = times[0];
+  const t1 = Math.max(times[times.length - 1], t0 + 1);
+  const x = (t) => left + ((right - left) * (t - t0)) / (t1 - t0);
+  const max = Math.max(1, ...series.filter((s) => !s.own).flatMap((s) => s.values));
+  for (const s of series) {
+    const scale = s.own ? Math.max(1, ...s.values) : max;
+    const y = (v) => bottom - ((bottom - top) * v) / scale;
+    ctx.strokeStyle = s.color;
+    ctx.setLineDash(s.dash);
     ctx.lineWidth = 1.5;
     ctx.beginPath();
-    m.forEach((s, i) => (i ? ctx.lineTo(x(s.at), y(value(s, i), top)) : ctx.moveTo(x(s.at), y(value(s, i), top))));
+    s.values.forEach((v, i) => (i ? ctx.lineTo(x(times[i]), y(v)) : ctx.moveTo(x(times[i]), y(v))));
     ctx.stroke();
     ctx.setLineDash([]);
-    label(ctx, name, 30 + k * 62, 7, color, 'left', '10px system-ui, sans-serif');
-  });
-  label(ctx, String(max), 24, 18, p.muted, 'right', '10px system-ui, sans-serif');
-  label(ctx, '0', 24, h - 14, p.muted, 'right', '10px system-ui, sans-serif');
+  }
+  label(ctx, String(Math.round(max)), left - 4, top + 4, p.muted, 'right', font);
+  label(ctx, '0', left - 4, bottom, p.muted, 'right', font);
+  const sec = (t) => `${(t / 1000).toFixed(t1 < 10000 ? 1 : 0)} s`;
+  label(ctx, sec(t0), left, h - 6, p.muted, 'left', font);
+  label(ctx, sec(t1), right, h - 6, p.muted, 'right', font);
+}
+
+/**
+ * Messages ready, in flight and in dead-letter queues over time, and acks per second (on their
+ * own scale), from the samples the run keeps (engine.js, rebuilt by every seek).
+ */
+export function drawMetricsChart(ctx, view, opts) {
+  const { palette: p } = opts;
+  const m = view.metrics;
+  const rate = m.map((s, i) => (i === 0 ? 0 : ((s.acked - m[i - 1].acked) * 1000) / Math.max(s.at - m[i - 1].at, 1)));
+  drawChart(ctx, opts, m.map((s) => s.at), [
+    { name: 'ready', color: p.ready, dash: [], values: m.map((s) => s.ready) },
+    { name: 'in flight', color: p.inflight, dash: [5, 3], values: m.map((s) => s.inflight) },
+    { name: 'in DLQ', color: p.danger, dash: [2, 2], values: m.map((s) => s.dlq) },
+    { name: 'acks/s', color: p.acked, dash: [8, 3, 2, 3], values: rate, own: true },
+  ], 'The counts appear here as the run plays.');
 }
 
 /**
@@ -670,6 +704,11 @@ export function drawSwimlanes(ctx, saga, info, opts) {
 
 const SEQ_HEAD = 30;
 const SEQ_ROW = 18;
+
+/** The height a sequence diagram of `n` arrows needs to show them all. */
+export function sequenceHeight(n) {
+  return SEQ_HEAD + 8 + SEQ_ROW * Math.max(n, 1);
+}
 
 /**
  * Where the live sequence diagram puts things: a column per party (senders, then queues and
@@ -756,31 +795,17 @@ export function sequenceHit(sequence, w, h, x, y) {
 
 /** Total lag per group over time, one line each, on its own small canvas. */
 export function drawLagChart(ctx, view, opts) {
-  const { width: w, height: h, palette: p } = opts;
-  ctx.clearRect(0, 0, w, h);
-  ctx.fillStyle = p.canvas;
-  ctx.fillRect(0, 0, w, h);
-  const series = view.groups.map((g) => g.lag);
-  const all = series.flat();
-  if (all.length === 0) return;
-  const t0 = Math.min(...all.map((s) => s.at));
-  const t1 = Math.max(...all.map((s) => s.at), t0 + 1);
-  const max = Math.max(...all.map((s) => s.lag), 1);
-  const x = (t) => 28 + ((w - 34) * (t - t0)) / (t1 - t0);
-  const y = (v) => h - 12 - ((h - 20) * v) / max;
-  label(ctx, String(max), 24, 8, p.muted, 'right', '10px system-ui, sans-serif');
-  label(ctx, '0', 24, h - 12, p.muted, 'right', '10px system-ui, sans-serif');
+  const { palette: p } = opts;
   const dashes = [[], [5, 3], [2, 2], [8, 3, 2, 3]];
-  series.forEach((s, gi) => {
-    if (s.length < 2) return;
-    ctx.strokeStyle = gi % 2 ? p.inflight : p.ink;
-    ctx.setLineDash(dashes[gi % dashes.length]);
-    ctx.lineWidth = 1.5;
-    ctx.beginPath();
-    s.forEach((pt, i) => (i ? ctx.lineTo(x(pt.at), y(pt.lag)) : ctx.moveTo(x(pt.at), y(pt.lag))));
-    ctx.stroke();
-    ctx.setLineDash([]);
-  });
+  // Every group samples at the same moments; the longest series gives the time axis.
+  const longest = view.groups.reduce((a, g) => (g.lag.length > a.length ? g.lag : a), []);
+  const series = view.groups.map((g, gi) => ({
+    name: view.layout.groups[gi]?.name ?? `group ${gi + 1}`,
+    color: gi % 2 ? p.inflight : p.ink,
+    dash: dashes[gi % dashes.length],
+    values: longest.map((s, i) => g.lag[i - (longest.length - g.lag.length)]?.lag ?? 0),
+  }));
+  drawChart(ctx, opts, longest.map((s) => s.at), series, 'Lag appears once a group commits.');
 }
 
 /** The id of the visible or waiting message under (x, y), if any. Pure, for the inspector. */

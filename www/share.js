@@ -60,8 +60,9 @@ export async function decodeShare(fragment) {
   try {
     const bytes = await pipe(fromBase64Url(fragment), new DecompressionStream('deflate-raw'));
     payload = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch (err) {
-    throw new Error(`the link is damaged (${err.message ?? err})`);
+  } catch {
+    // The decoder's own words ("invalid stored block lengths") mean nothing to a reader.
+    throw new Error('the link is damaged or cut short: part of it is missing or changed');
   }
   if (typeof payload !== 'object' || payload === null || payload.v !== LINK_VERSION) {
     throw new Error('the link is not a Brokerlab link of this version');

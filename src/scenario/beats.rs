@@ -8,7 +8,7 @@
 //! ```
 
 use super::raw;
-use super::validate::{err, within_duration};
+use super::validate::{err, ms};
 use super::{index_u32, limits, Scenario, ScenarioError};
 use crate::beats::{Field, EVENTS};
 use crate::message::StateKind;
@@ -148,7 +148,11 @@ pub(super) fn markers(raw: Vec<raw::Marker>, s: &Scenario) -> Result<Vec<Marker>
         }
         let anchor = match (m.at_ms, m.on) {
             (Some(at_ms), None) => {
-                let at = within_duration(&format!("{path}.at_ms"), at_ms, s.duration)?;
+                // A beat past the end is not an error: a run reports it as not reached, so that
+                // shortening `duration_ms` does not mean deleting every later beat first.
+                #[allow(clippy::cast_precision_loss)]
+                let max = limits::DURATION_MS_MAX as f64;
+                let at = SimTime::ZERO.after(ms(&format!("{path}.at_ms"), at_ms, max)?);
                 if last_at.is_some_and(|prev| prev >= at) {
                     return err(format!("{path}.at_ms"), "markers must be in time order, one per moment");
                 }

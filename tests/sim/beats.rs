@@ -332,3 +332,19 @@ fn stream_beats_resolve_to_the_golden_moments() {
 fn workflow_beats_resolve_to_the_golden_moments() {
     check_family(brokerlab::scenario::Family::Workflows.test(), 6);
 }
+
+/// Shortening a run does not make its later beats an error: they are reported as past the end.
+#[test]
+fn a_beat_past_the_end_is_reported_not_refused() {
+    let mut scenario = poison(json!([
+        { "at_ms": 1000, "text": "early" },
+        { "at_ms": 50000, "text": "after the 40 s run" }
+    ]));
+    let end = scenario.end();
+    scenario.seed = Some(9);
+    let mut sim = Sim::new(scenario, 9);
+    sim.run_until(end, u64::MAX).expect("runs");
+    let report = sim.beats();
+    assert_eq!(report[0].at_ms, Some(1000.0));
+    assert_eq!(report[1].missed.as_deref(), Some("markers[1].at_ms: 50.0 s is past the end of the run"));
+}

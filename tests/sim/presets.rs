@@ -394,3 +394,16 @@ fn every_preset_tells_its_story_in_four_to_eight_checked_beats() {
         }
     }
 }
+
+/// The `expired` counter means what its help says: every message whose time to live ran out,
+/// deleted in place or dead-lettered for it; so in ttl-expiry it agrees with the DLQ's reasons.
+#[test]
+fn the_expired_counter_counts_dead_letters_that_expired_too() {
+    let (sim, trace) = run("ttl-expiry");
+    let expired_in_place = trace.iter().filter(|e| matches!(e, TraceEvent::Expired { .. })).count() as u64;
+    let dead_for_it =
+        dead_reasons(&trace, queue(&sim, "quotes")).iter().filter(|r| **r == DeadReason::Expired).count() as u64;
+    assert!(dead_for_it > 10, "{dead_for_it}");
+    assert_eq!(sim.counters().expired, expired_in_place + dead_for_it);
+    assert_eq!(sim.summary().counters, sim.counters(), "the CLI summary says the same");
+}
