@@ -464,7 +464,8 @@ export class Run {
       if (i >= 0) jobs.splice(i, 1);
     };
     const pulse = (kind, e) => {
-      v.pulses.push({ kind, queue: e.queue ?? e.from ?? -1, consumer: e.consumer ?? -1, group: e.group ?? -1, at: e.at_ms });
+      const members = e.group === undefined ? 0 : v.groups[e.group].members.length;
+      v.pulses.push({ kind, queue: e.queue ?? e.from ?? -1, consumer: e.consumer ?? -1, group: e.group ?? -1, member: e.member ?? -1, members, at: e.at_ms });
       if (v.pulses.length > PULSES_MAX) v.pulses.shift();
     };
     const gone = (id) => {

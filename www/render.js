@@ -16,11 +16,13 @@ export function geometry(layout, w, h, members = []) {
   const top = 40;
   const bottom = h - 12;
   const spread = (n, i, lo = top, hi = bottom) => lo + ((hi - lo) * (i + 0.5)) / Math.max(n, 1);
-  const prodX = Math.max(70, w * 0.1);
-  const queueW = Math.min(w * 0.34, 420);
-  const queueX = w * 0.46 - queueW / 2;
-  const consX = w * 0.8;
-  const consW = Math.min(150, w * 0.17);
+  // On a narrow canvas (a phone) the consumers take a larger share, so their names fit.
+  const prodW = producerWidth(w);
+  const prodX = Math.max(prodW / 2 + 8, w * 0.1);
+  const consW = Math.max(Math.min(150, w * 0.17), Math.min(118, w * 0.3));
+  const consX = Math.min(w * 0.8, w - consW - 8);
+  const queueW = Math.min(w * 0.34, 420, consX - 24 - (prodX + prodW / 2 + 24));
+  const queueX = Math.min(w * 0.46 - queueW / 2, consX - 24 - queueW);
   const topicsOf = (t) => layout.topics.map((x, i) => i).filter((i) => layout.topics[i].of === t);
   // The broker column: each main queue or main topic gets a slot sized by what it draws.
   const items = [
@@ -52,10 +54,10 @@ export function geometry(layout, w, h, members = []) {
   for (const row of rows) {
     const slot = ((bottom - top) * row.weight) / rowTotal;
     if (row.kind === 'consumer') {
-      const ch = Math.min(46, slot * 0.72);
+      const ch = Math.min(46, slot * 0.82);
       consumers[row.i] = { x: consX, y: y + slot / 2 - ch / 2, w: consW, h: ch };
     } else {
-      const gw = Math.min(210, w * 0.24);
+      const gw = Math.max(Math.min(260, w * 0.27), Math.min(150, w * 0.4));
       groups[row.i] = { x: w - gw - 10, y: y + 6, w: gw, h: slot - 12 };
     }
     y += slot;
@@ -66,7 +68,7 @@ export function geometry(layout, w, h, members = []) {
       { label: 'Broker', x: queueX + queueW / 2 },
       { label: layout.groups.length && !layout.consumers.length ? 'Consumer groups' : 'Consumers', x: consX + consW / 2 },
     ],
-    producers: layout.producers.map((_, i) => ({ x: prodX, y: spread(layout.producers.length, i) })),
+    producers: layout.producers.map((_, i) => ({ x: prodX, y: spread(layout.producers.length, i), w: prodW })),
     queues,
     consumers,
     topics,
@@ -74,12 +76,17 @@ export function geometry(layout, w, h, members = []) {
   };
 }
 
+/** A producer's box: 80 px, less on a narrow canvas. */
+function producerWidth(w) {
+  return Math.min(120, Math.max(56, w * 0.12));
+}
+
 /** Queue stacks: a title band over each box, and the least heights that still read well. */
 const TITLE = 16;
 const MAIN_H = { full: 40, roomy: 24, compact: 16 };
 const HELPER_H = { full: 30, roomy: 18, compact: 12 };
 /** In a compact stack a helper's title sits inside its box, left; its dots keep clear of it. */
-const INSIDE_TITLE_W = 74;
+const INSIDE_TITLE_W = 92;
 /** A consumer box at least this high shows its note and job label; under it, it is crowded. */
 const ROOMY_CONSUMER_H = 24;
 
@@ -227,10 +234,6 @@ export function jobAt(c, i) {
   return { x: c.x + c.w - 16 - i * (DOT * 2 + 10), y: c.y + c.h / 2 + (roomy ? 4 : 0), r };
 }
 
-/**
- * Draws the whole frame.
- * opts: {width, height, palette, motion}; palette holds the theme's CSS colors.
- */
 /** Sizes a canvas's backing store to its CSS box at the screen's pixel ratio; returns the CSS size. */
 export function fitCanvas(el, context) {
   const rect = el.getBoundingClientRect();
@@ -241,15 +244,114 @@ export function fitCanvas(el, context) {
   return { width: rect.width, height: rect.height };
 }
 
+/** The least size of any text on the canvas, in CSS px (before the canvas's own scale). */
+const TEXT = 12;
+const SANS = 'system-ui, sans-serif';
+const MONO = 'ui-monospace, monospace';
+
+/**
+ * How much the canvas enlarges everything: 1 on a laptop, up to 1.5 on a large screen, so
+ * that boxes, dots and text grow with the room they have. Never below 1: text stays ≥ 12 px.
+ */
+export function canvasScale(w, h) {
+  return Math.min(1.5, Math.max(1, Math.min(w / 960, h / 600)));
+}
+
+/**
+ * Every piece of text on the canvas, and every progress bar, goes through here. Each is
+ * measured and fitted to the room it may use (shortened with an ellipsis), then placed in rank
+ * order: rank 0 (names and titles) always; a lower rank only where it meets nothing placed
+ * and stays on the canvas. So nothing is ever drawn over anything else; what cannot fit is
+ * left out whole. `placed` is what was drawn, for the geometry test.
+ */
+class Ink {
+  constructor(ctx, w, h) {
+    this.ctx = ctx;
+    this.w = w;
+    this.h = h;
+    this.items = [];
+  }
+
+  /**
+   * opts: {color, align: left|center|right, size, bold, mono, rank (0..3), room (px),
+   * within: the id of the shape the text belongs in, kind}. A name (`kind` consumer, producer,
+   * group) too long for its room keeps its end, where the instance number is: `local.re…r-1`.
+   */
+  text(text, x, y, { color, align = 'left', size = TEXT, bold = false, mono = false, rank = 1, room = Infinity, within, kind = 'label' }) {
+    const ctx = this.ctx;
+    const font = `${bold ? '600 ' : ''}${size}px ${mono ? MONO : SANS}`;
+    ctx.font = font;
+    const full = String(text);
+    let shown = full;
+    if (ctx.measureText(shown).width > room) {
+      const tail = ['consumer', 'producer', 'group', 'member'].includes(kind) ? full.slice(-3) : '';
+      let head = full.slice(0, full.length - tail.length);
+      while (head.length > 1 && ctx.measureText(`${head}…${tail}`).width > room) head = head.slice(0, -1);
+      shown = `${head}…${tail}`;
+    }
+    const width = ctx.measureText(shown).width;
+    const left = align === 'left' ? x : align === 'right' ? x - width : x - width / 2;
+    this.items.push({ kind, text: shown, full, x: left, y: y - size * 0.6, w: width, h: size * 1.2, size, font, color, rank, within, at: { x, y, align } });
+  }
+
+  bar(x, y, w, h, color, rank = 3, within = undefined) {
+    if (w <= 0) return;
+    this.items.push({ kind: 'bar', x, y, w, h, color, rank, within });
+  }
+
+  /** A box that text of lower ranks keeps off, unless it belongs in it (`within`). Not drawn. */
+  shape(x, y, w, h, id) {
+    this.items.push({ kind: 'shape', x, y, w, h, id, rank: -1 });
+  }
+
+  /** Places and draws; returns what was placed (shapes included, for the geometry test). */
+  finish() {
+    const placed = [];
+    const meets = (a, b) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+    const inside = (a) => a.x >= -0.5 && a.y >= -0.5 && a.x + a.w <= this.w + 0.5 && a.y + a.h <= this.h + 0.5;
+    const clear = (it) => placed.every((o) => (o.kind === 'shape' && o.id === it.within) || !meets(o, it));
+    const order = this.items.map((it, i) => [it, i]).sort((a, b) => a[0].rank - b[0].rank || a[1] - b[1]);
+    for (const [it] of order) {
+      if (it.rank > 0 && (!inside(it) || !clear(it))) continue;
+      placed.push(it);
+    }
+    const ctx = this.ctx;
+    for (const it of placed) {
+      if (it.kind === 'bar') {
+        ctx.fillStyle = it.color;
+        ctx.fillRect(it.x, it.y, it.w, it.h);
+      } else if (it.kind !== 'shape') {
+        label(ctx, it.text, it.at.x, it.at.y, it.color, it.at.align, it.font);
+      }
+    }
+    return placed;
+  }
+}
+
+/**
+ * Draws the whole frame and returns the text and bars it placed (in the canvas's own units,
+ * before its scale), for the geometry test.
+ * opts: {width, height, palette, motion, correlation}; palette holds the theme's CSS colors.
+ */
 export function draw(ctx, view, now, opts) {
+  const k = canvasScale(opts.width, opts.height);
+  ctx.save();
+  ctx.scale(k, k);
+  const placed = drawScene(ctx, view, now, { ...opts, width: opts.width / k, height: opts.height / k });
+  ctx.restore();
+  return placed;
+}
+
+function drawScene(ctx, view, now, opts) {
   const { width: w, height: h, palette: p, motion } = opts;
   const { layout } = view;
   const g = geometry(layout, w, h, view.groups.map((x) => x.members.length));
+  const ink = new Ink(ctx, w, h);
   ctx.clearRect(0, 0, w, h);
   ctx.fillStyle = p.canvas;
   ctx.fillRect(0, 0, w, h);
 
-  for (const col of g.columns) label(ctx, col.label, col.x, 16, p.muted, 'center', '600 12px system-ui, sans-serif');
+  for (const col of g.columns) ink.text(col.label, col.x, 16, { color: p.muted, align: 'center', bold: true, rank: 0, kind: 'column' });
 
   // Edges first, so nodes and dots sit on top.
   ctx.strokeStyle = p.edge;
@@ -257,7 +359,7 @@ export function draw(ctx, view, now, opts) {
   const line = (a, b) => { ctx.beginPath(); ctx.moveTo(a.x, a.y); ctx.lineTo(b.x, b.y); ctx.stroke(); };
   layout.producers.forEach((prod, i) => {
     const to = prod.topic !== undefined && prod.topic !== null ? g.topics[prod.topic] : g.queues[prod.queue];
-    line({ x: g.producers[i].x + 40, y: g.producers[i].y }, entry(to));
+    line({ x: g.producers[i].x + g.producers[i].w / 2, y: g.producers[i].y }, entry(to));
   });
   layout.consumers.forEach((cons, i) => line(exit(g.queues[cons.queue]), entry(g.consumers[i])));
   layout.groups.forEach((grp, i) => line(exit(g.topics[grp.topics[0]]), { x: g.groups[i].x, y: g.groups[i].y + 12 }));
@@ -273,20 +375,22 @@ export function draw(ctx, view, now, opts) {
   });
 
   layout.producers.forEach((prod, i) => {
-    const { x, y } = g.producers[i];
-    box(ctx, { x: x - 40, y: y - 16, w: 80, h: 32 }, p.node, p.edge);
-    label(ctx, prod.name, x, y, p.ink);
+    const { x, y, w: pw } = g.producers[i];
+    box(ctx, { x: x - pw / 2, y: y - 16, w: pw, h: 32 }, p.node, p.edge);
+    ink.shape(x - pw / 2, y - 16, pw, 32, `P${i}`);
+    ink.text(prod.name, x, y, { color: p.ink, align: 'center', rank: 0, room: pw - 8, kind: 'producer', within: `P${i}` });
   });
 
-  layout.queues.forEach((q, qi) => drawQueue(ctx, view, g.queues[qi], q, qi, now, p));
-  layout.consumers.forEach((cons, ci) => drawConsumer(ctx, view, g.consumers[ci], cons, ci, now, p));
-  layout.topics.forEach((t, ti) => drawTopic(ctx, view, g.topics[ti], t, ti, p));
-  layout.groups.forEach((grp, gi) => drawGroup(ctx, view, g.groups[gi], grp, gi, now, p, opts));
+  layout.queues.forEach((q, qi) => drawQueue(ctx, ink, view, g.queues[qi], q, qi, now, p));
+  layout.consumers.forEach((cons, ci) => drawConsumer(ctx, ink, view, g.consumers[ci], cons, ci, now, p));
+  layout.topics.forEach((t, ti) => drawTopic(ctx, ink, view, g.topics[ti], t, ti, p));
+  layout.groups.forEach((grp, gi) => drawGroup(ctx, ink, view, g.groups[gi], grp, gi, now, p, opts));
 
   // Messages on the wire: publishing (neutral) and delivering (amber, leased).
   for (const m of view.messages.values()) {
     if (m.state === 'publishing') {
-      const a = { x: g.producers[m.producer]?.x + 40, y: g.producers[m.producer]?.y };
+      const from = g.producers[m.producer];
+      const a = { x: from ? from.x + from.w / 2 : 0, y: from?.y };
       const b = entry(g.queues[m.queue]);
       if (m.producer >= layout.producers.length) { a.x = b.x - 60; a.y = b.y; }
       const t = progress(now, m.t0, m.t1, motion);
@@ -299,8 +403,9 @@ export function draw(ctx, view, now, opts) {
     }
   }
 
-  for (const pulse of view.pulses) drawPulse(ctx, g, pulse, now, motion, p);
+  for (const pulse of view.pulses) drawPulse(ctx, ink, g, pulse, now, motion, p);
   if (opts.correlation) drawCorrelation(ctx, view, g, opts.correlation, p);
+  return ink.finish();
 }
 
 /** Where a message's dot is drawn now, if it is: in its queue, or in a consumer's work. */
@@ -335,18 +440,23 @@ function drawCorrelation(ctx, view, g, corr, p) {
   }
 }
 
-function drawQueue(ctx, view, b, q, qi, now, p) {
+function drawQueue(ctx, ink, view, b, q, qi, now, p) {
   const dead = q.role === 'dead_letter';
   box(ctx, b, p.node, dead ? p.danger : p.edge, q.role === 'retry');
+  ink.shape(b.x, b.y, b.w, b.h, `Q${qi}`);
   const count = view.ready[qi].length;
   if (b.inside) {
     // A compact stack: the helper's role inside its box (its name is its queue's, plus .dlq).
-    label(ctx, dead ? 'dead letters' : 'retry', b.x + 6, b.y + b.h / 2, dead ? p.danger : p.muted, 'left', '600 10px system-ui, sans-serif');
+    ink.text(dead ? 'dead letters' : 'retry', b.x + 6, b.y + b.h / 2, { color: dead ? p.danger : p.muted, bold: true, rank: 0, room: INSIDE_TITLE_W - 8, kind: 'title', within: `Q${qi}` });
   } else {
     const title = dead ? `${q.name} (dead letters)` : q.role === 'retry' ? `${q.name} (retry)` : q.name;
-    label(ctx, title, b.x + 6, b.y - 9, dead ? p.danger : p.ink, 'left', '600 12px system-ui, sans-serif');
+    const ready = `ready ${count}`;
+    ctx.font = `${TEXT}px ${SANS}`;
+    // A narrow box gives its title the whole width; the count then shows only if it fits.
+    const readyW = q.role === 'main' && b.w >= 200 ? ctx.measureText('ready 0000').width + 12 : 0;
+    ink.text(title, b.x + 6, b.y - 9, { color: dead ? p.danger : p.ink, bold: true, rank: 0, room: b.w - 6 - readyW, kind: 'title' });
+    if (q.role === 'main') ink.text(ready, b.x + b.w, b.y - 9, { color: p.muted, align: 'right', rank: 1 });
   }
-  if (q.role === 'main') label(ctx, `ready ${count}`, b.x + b.w, b.y - 9, p.muted, 'right');
   const slots = slotsOf(b, count);
   for (let i = 0; i < slots.shown; i++) {
     const { x, y } = slots.at(i);
@@ -358,7 +468,7 @@ function drawQueue(ctx, view, b, q, qi, now, p) {
     }
   }
   const left = b.x + (b.inside ? INSIDE_TITLE_W : 0);
-  if (count > slots.shown) label(ctx, `+${count - slots.shown}`, left + 16, b.y + b.h / 2, p.muted);
+  if (count > slots.shown) ink.text(`+${count - slots.shown}`, left + 8, b.y + b.h / 2, { color: p.muted, rank: 1, within: `Q${qi}` });
   // Waiting out a delay or backoff: hollow dots with the arc of time left, in the queue they
   // wait in (a retry queue, or the queue itself).
   // Under the queue, unless a dead-letter or retry queue sits there: then in a row of smaller
@@ -375,18 +485,23 @@ function drawQueue(ctx, view, b, q, qi, now, p) {
   });
 }
 
-function drawConsumer(ctx, view, c, cons, ci, now, p) {
+function drawConsumer(ctx, ink, view, c, cons, ci, now, p) {
   const alive = view.alive[ci];
   const jobs = view.jobs[ci];
   // An autoscaled instance that takes nothing new: on standby, or draining what it holds.
   const idle = alive && !view.active[ci];
   box(ctx, c, idle ? p.canvas : p.node, alive ? p.edge : p.danger, !alive || idle);
-  label(ctx, cons.name, c.x + 8, c.y + Math.min(12, c.h / 2), !alive ? p.danger : idle ? p.muted : p.ink, 'left', c.h >= ROOMY_CONSUMER_H ? '12px system-ui, sans-serif' : '10px system-ui, sans-serif');
+  ink.shape(c.x, c.y, c.w, c.h, `C${ci}`);
+  // Crowded (many consumers): the box holds its name and its work; the note and the job's
+  // label go where they meet nothing, or not at all.
+  const roomy = c.h >= ROOMY_CONSUMER_H;
+  const nameY = roomy ? c.y + 12 : c.y + c.h / 2;
+  // In a crowded box the jobs sit beside the name, right; the name keeps clear of them.
+  const jobsW = roomy ? 0 : Math.min(jobs.length, 4) * (DOT * 2 + 10);
+  ink.text(cons.name, c.x + 8, nameY, { color: !alive ? p.danger : idle ? p.muted : p.ink, rank: 0, room: c.w - 14 - jobsW, kind: 'consumer', within: `C${ci}` });
   const note = !alive ? 'crashed' : idle ? (jobs.length ? 'draining' : 'standby')
     : `prefetch ${cons.unlimited ? 'unlimited' : cons.prefetch}` + (cons.concurrency > 1 ? ` · ${cons.concurrency} at once` : '');
-  // Crowded (many consumers): the box holds its name and its work; the note would overlap.
-  const roomy = c.h >= ROOMY_CONSUMER_H;
-  if (roomy) label(ctx, note, c.x + c.w, c.y - 8, alive ? p.muted : p.danger, 'right', '11px system-ui, sans-serif');
+  ink.text(note, c.x + c.w, c.y - 8, { color: alive ? p.muted : p.danger, align: 'right', rank: 2, room: c.w + 40 });
   jobs.slice(0, 4).forEach((job, i) => {
     const m = view.messages.get(job.id);
     const { x, y, r } = jobAt(c, i);
@@ -399,9 +514,8 @@ function drawConsumer(ctx, view, c, cons, ci, now, p) {
       if (m.leaseUntil > 0) ring(ctx, x, y, (m.leaseUntil - now) / Math.max(m.leaseUntil - m.leaseFrom, 1e-9), p.inflight, r + (r < DOT ? 2 : 4));
     }
     if (i === 0) {
-      if (roomy) label(ctx, stale ? `m${job.id} (stale)` : `m${job.id}`, x - 14, y, stale ? p.muted : p.ink, 'right', '11px ui-monospace, monospace');
-      ctx.fillStyle = stale ? p.muted : p.inflight;
-      ctx.fillRect(c.x + 6, c.y + c.h - 5, (c.w - 12) * clamp01((now - job.t0) / Math.max(job.t1 - job.t0, 1e-9)), 3);
+      if (roomy) ink.text(stale ? `m${job.id} (stale)` : `m${job.id}`, x - 14, y, { color: stale ? p.muted : p.ink, align: 'right', mono: true, rank: 2, room: c.w * 0.55, within: `C${ci}` });
+      ink.bar(c.x + 6, c.y + c.h - 5, (c.w - 12) * clamp01((now - job.t0) / Math.max(job.t1 - job.t0, 1e-9)), 3, stale ? p.muted : p.inflight, 3, `C${ci}`);
     }
   });
   // Delivered, not started (prefetch > concurrency): hollow amber dots in a tray left of the box.
@@ -418,19 +532,20 @@ function drawConsumer(ctx, view, c, cons, ci, now, p) {
     const { x, y, r } = jobAt(c, i);
     dot(ctx, x, y, p.canvas, p.inflight, r);
     ring(ctx, x, y, (m.leaseUntil - now) / Math.max(m.leaseUntil - m.leaseFrom, 1e-9), p.inflight, r + (r < DOT ? 2 : 4));
-    if (i === 0 && roomy) label(ctx, `m${m.id} (leased)`, x - 14, y, p.muted, 'right', '11px ui-monospace, monospace');
+    if (i === 0 && roomy) ink.text(`m${m.id} (leased)`, x - 14, y, { color: p.muted, align: 'right', mono: true, rank: 2, room: c.w * 0.6, within: `C${ci}` });
   });
   const shown = Math.min(buffered, 6);
   for (let i = 0; i < shown; i++) dot(ctx, c.x - 12 - i * (DOT * 2 + 2), c.y + c.h / 2, p.canvas, p.inflight, DOT - 1);
-  if (buffered > shown) label(ctx, `+${buffered - shown}`, c.x - 12 - shown * (DOT * 2 + 2) - 6, c.y + c.h / 2, p.muted, 'right');
+  if (buffered > shown) ink.text(`+${buffered - shown}`, c.x - 12 - shown * (DOT * 2 + 2) - 6, c.y + c.h / 2, { color: p.muted, align: 'right', rank: 2 });
 }
 
-function drawPulse(ctx, g, pulse, now, motion, p) {
+function drawPulse(ctx, ink, g, pulse, now, motion, p) {
   const age = now - pulse.at;
   if (age < 0 || age > PULSE_MS || pulse.kind === 'assigned') return;
   const t = motion ? age / PULSE_MS : 0.5;
   const grp = pulse.group >= 0 ? g.groups[pulse.group] : undefined;
-  const at = grp ? { x: grp.x + grp.w - 14, y: grp.y + 12 }
+  // A member's mark sits on its own row, clear of the group's title and state.
+  const at = grp ? { x: grp.x + grp.w - 12, y: pulse.member >= 0 ? memberRowY(grp, pulse.member, pulse.members ?? 1) : grp.y + grp.h - 12 }
     : pulse.consumer >= 0 && g.consumers[pulse.consumer]
     ? jobAt(g.consumers[pulse.consumer], 0)
     : g.queues[pulse.queue] ? exit(g.queues[pulse.queue]) : null;
@@ -450,7 +565,7 @@ function drawPulse(ctx, g, pulse, now, motion, p) {
   } else if (pulse.kind === 'lost' || pulse.kind === 'dead') {
     cross(ctx, at.x, at.y, color);
   } else if (pulse.kind === 'order' || pulse.kind === 'twice') {
-    label(ctx, pulse.kind === 'order' ? '⇅' : '×2', at.x, at.y, color, 'center', '600 11px system-ui, sans-serif');
+    ink.text(pulse.kind === 'order' ? '⇅' : '×2', at.x, at.y, { color, align: 'center', bold: true, rank: 3, within: '*' });
   } else if (pulse.kind === 'expired') {
     ctx.strokeStyle = color;
     ctx.beginPath(); ctx.moveTo(at.x, at.y); ctx.lineTo(at.x, at.y - 4); ctx.moveTo(at.x, at.y); ctx.lineTo(at.x + 3, at.y); ctx.stroke();
@@ -475,17 +590,23 @@ export function tapeWindow(part, w) {
   return { from, to: part.logEnd, x: (offset, tape) => tape.x + tape.w - (part.logEnd - offset) * CELL };
 }
 
-function drawTopic(ctx, view, b, t, ti, p) {
+/** The colors a topic's readers mark their committed offsets with, one per group, in order. */
+export function groupColor(gi, p) {
+  return [p.ink, p.inflight, p.focus, p.acked][gi % 4];
+}
+
+function drawTopic(ctx, ink, view, b, t, ti, p) {
   if (!b) return;
   const dead = t.role === 'dead_letter';
   box(ctx, b, p.node, dead ? p.danger : p.edge, t.role === 'retry' || t.kind === 'pubsub');
-  const note = t.role === 'retry' ? ` (retry after ${(t.delay_ms / 1000).toFixed(1)}s)` : dead ? ' (dead letters)'
+  ink.shape(b.x, b.y, b.w, b.h, `T${ti}`);
+  const note = t.role === 'retry' ? ` (retry after ${(t.delay_ms / 1000).toFixed(1)} s)` : dead ? ' (dead letters)'
     : t.kind === 'pubsub' ? ' (pub/sub: nothing kept)' : t.compact ? ' (compacted)' : '';
-  label(ctx, t.name + note, b.x + 6, b.y - 9, dead ? p.danger : p.ink, 'left', '600 12px system-ui, sans-serif');
+  ink.text(t.name + note, b.x + 6, b.y - 9, { color: dead ? p.danger : p.ink, bold: true, rank: 0, room: b.w - 6, kind: 'title' });
   const readers = view.layout.groups.map((grp, gi) => gi).filter((gi) => view.layout.groups[gi].topics.includes(ti));
   view.topics[ti].parts.forEach((part, pi) => {
     const tape = b.tapes[pi];
-    label(ctx, `p${pi}`, b.x + 6, tape.y + tape.h / 2, p.muted, 'left', '11px ui-monospace, monospace');
+    ink.text(`p${pi}`, b.x + 6, tape.y + tape.h / 2, { color: p.muted, mono: true, rank: 1, room: 22, within: `T${ti}` });
     ctx.fillStyle = p.canvas;
     ctx.fillRect(tape.x, tape.y, tape.w, tape.h);
     const win = tapeWindow(part, tape.w);
@@ -508,7 +629,7 @@ function drawTopic(ctx, view, b, t, ti, p) {
       }
     }
     // The log end offset, the next offset to be written.
-    label(ctx, String(part.logEnd), tape.x + tape.w + 4, tape.y + tape.h / 2, p.muted, 'left', '10px ui-monospace, monospace');
+    ink.text(String(part.logEnd), tape.x + tape.w + 4, tape.y + tape.h / 2, { color: p.muted, mono: true, rank: 1, room: b.x + b.w - tape.x - tape.w - 6, within: `T${ti}` });
     // The owning member's position (the next offset it fetches): an amber tick above.
     readers.forEach((gi) => {
       const grp = view.groups[gi];
@@ -520,34 +641,46 @@ function drawTopic(ctx, view, b, t, ti, p) {
       ctx.fillStyle = p.inflight;
       ctx.beginPath(); ctx.moveTo(x, tape.y + 2); ctx.lineTo(x - 3, tape.y - 3); ctx.lineTo(x + 3, tape.y - 3); ctx.fill();
     });
-    // Each group that reads this topic marks its committed offset under the tape.
-    readers.forEach((gi, k) => {
+    // Each group that reads this topic marks its committed offset under the tape, in its own
+    // color (its box carries the same mark as a key).
+    readers.forEach((gi) => {
       const committed = view.groups[gi].committed.get(`${ti}:${pi}`);
       if (committed === undefined) return;
       const x = Math.max(tape.x, win.x(committed, tape));
       const y = tape.y + tape.h;
-      ctx.fillStyle = committed < win.from ? p.danger : p.ink;
+      ctx.fillStyle = committed < win.from ? p.danger : groupColor(gi, p);
       ctx.beginPath(); ctx.moveTo(x, y - 3); ctx.lineTo(x - 3, y + 2); ctx.lineTo(x + 3, y + 2); ctx.fill();
-      if (readers.length > 1 && k < 6) label(ctx, view.layout.groups[gi].name[0], x + 5 + 6 * k, y + 4, p.muted, 'left', '9px system-ui, sans-serif');
     });
   });
 }
 
-function drawGroup(ctx, view, b, grp, gi, now, p, opts) {
+/** The middle of member row `mi` in group box `b` of `n` members. */
+function memberRowY(b, mi, n) {
+  const rowH = Math.min(22, (b.h - 26) / Math.max(n, 1));
+  return b.y + 26 + mi * rowH + rowH / 2;
+}
+
+function drawGroup(ctx, ink, view, b, grp, gi, now, p, opts) {
   const g = view.groups[gi];
   const rebalancing = g.phase === 'PreparingRebalance' || g.phase === 'CompletingRebalance';
   box(ctx, b, p.node, rebalancing ? p.inflight : p.edge, rebalancing);
-  label(ctx, grp.name, b.x + 8, b.y + 12, p.ink, 'left', '600 12px system-ui, sans-serif');
+  ink.shape(b.x, b.y, b.w, b.h, `G${gi}`);
   const state = g.phase === 'Stable' ? `gen ${g.generation}` : rebalancing ? `${g.phase === 'PreparingRebalance' ? 'rebalancing' : 'syncing'} · gen ${g.generation}` : g.phase;
-  label(ctx, state, b.x + b.w - 8, b.y + 12, rebalancing ? p.inflight : p.muted, 'right', '11px system-ui, sans-serif');
-  label(ctx, grp.assignor, b.x + b.w, b.y - 8, p.muted, 'right', '11px system-ui, sans-serif');
-  const rowH = Math.min(22, (b.h - 24) / Math.max(g.members.length, 1));
+  ctx.font = `${TEXT}px ${SANS}`;
+  const stateW = ctx.measureText(state).width;
+  // The group's key: the mark its committed offsets carry under the tapes.
+  ctx.fillStyle = groupColor(gi, p);
+  ctx.beginPath(); ctx.moveTo(b.x + 10, b.y + 9); ctx.lineTo(b.x + 6, b.y + 15); ctx.lineTo(b.x + 14, b.y + 15); ctx.fill();
+  ink.text(grp.name, b.x + 18, b.y + 12, { color: p.ink, bold: true, rank: 0, room: b.w - 34 - stateW, kind: 'group', within: `G${gi}` });
+  ink.text(state, b.x + b.w - 8, b.y + 12, { color: rebalancing ? p.inflight : p.muted, align: 'right', rank: 1, within: `G${gi}` });
+  ink.text(grp.assignor, b.x + b.w, b.y - 8, { color: p.muted, align: 'right', rank: 2 });
+  const rowH = Math.min(22, (b.h - 26) / Math.max(g.members.length, 1));
   const topics = view.layout.topics;
   g.members.forEach((m, mi) => {
-    const y = b.y + 26 + mi * rowH + rowH / 2;
+    const y = memberRowY(b, mi, g.members.length);
     const gone = !m.inGroup && m.alive === false && !m.current;
     const color = !m.alive && m.inGroup ? p.danger : gone ? p.muted : p.ink;
-    label(ctx, `${grp.name}-${mi + 1}`, b.x + 8, y, color, 'left', '11px system-ui, sans-serif');
+    ink.text(`${grp.name}-${mi + 1}`, b.x + 8, y, { color, rank: 1, room: b.w * 0.42 - 12, kind: 'member', within: `G${gi}` });
     const text = !m.alive ? (m.inGroup ? 'crashed' : 'left') : m.owned.length === 0 ? (rebalancing && !grp.cooperative ? 'revoked, waiting' : 'no partitions')
       : m.owned.map((k) => {
         const [t, pp] = k.split(':').map(Number);
@@ -561,20 +694,20 @@ function drawGroup(ctx, view, b, grp, gi, now, p, opts) {
       ctx.fillRect(b.x + b.w * 0.42, y + 7, b.w * 0.5, 2);
       ctx.globalAlpha = 1;
     }
-    ctx.font = '10px ui-monospace, monospace';
+    // The partitions it owns, as many as fit, then how many more.
+    ctx.font = `${TEXT}px ${MONO}`;
     let shown = text;
-    const room = b.w * 0.56 - 16;
+    const room = b.w * 0.58 - 24;
     if (ctx.measureText(shown).width > room) {
       const chips = text.split(' ');
       let k = chips.length;
       while (k > 1 && ctx.measureText(`${chips.slice(0, k).join(' ')} +${chips.length - k}`).width > room) k--;
       shown = `${chips.slice(0, k).join(' ')} +${chips.length - k}`;
     }
-    label(ctx, shown, b.x + b.w * 0.42, y, !m.alive ? p.danger : m.owned.length ? p.ink : p.muted, 'left', '10px ui-monospace, monospace');
+    ink.text(shown, b.x + b.w * 0.42, y, { color: !m.alive ? p.danger : m.owned.length ? p.ink : p.muted, mono: true, rank: 2, room, within: `G${gi}` });
     if (m.current && m.alive) {
       dot(ctx, b.x + b.w - 12, y, keyColor(m.current.key, p), null, DOT - 2);
-      ctx.fillStyle = p.inflight;
-      ctx.fillRect(b.x + 8, y + rowH / 2 - 3, (b.w * 0.34) * clamp01((now - m.current.t0) / Math.max(m.current.t1 - m.current.t0, 1e-9)), 2);
+      ink.bar(b.x + 8, y + rowH / 2 - 3, (b.w * 0.34) * clamp01((now - m.current.t0) / Math.max(m.current.t1 - m.current.t0, 1e-9)), 2, p.inflight, 3, `G${gi}`);
     }
   });
 }
@@ -809,8 +942,10 @@ export function drawLagChart(ctx, view, opts) {
 }
 
 /** The id of the visible or waiting message under (x, y), if any. Pure, for the inspector. */
-export function hitTest(view, w, h, x, y) {
-  const g = geometry(view.layout, w, h, view.groups.map((x) => x.members.length));
+export function hitTest(view, w, h, px, py) {
+  const k = canvasScale(w, h);
+  const [x, y] = [px / k, py / k];
+  const g = geometry(view.layout, w / k, h / k, view.groups.map((m) => m.members.length));
   const near = (a) => Math.hypot(a.x - x, a.y - y) <= DOT + 3;
   for (let qi = 0; qi < view.layout.queues.length; qi++) {
     const b = g.queues[qi];
