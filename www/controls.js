@@ -107,9 +107,9 @@ export function showBreakMenu(doc, layout) {
     add(`restart ${c.name}`, { op: 'restart', consumer: c.name }, { consumer: i, wants: 'down' });
   });
   for (const p of layout.producers) if (p.queue !== null && p.queue !== undefined) add(`poison ${p.name}'s next message`, { op: 'poison_next', producer: p.name });
-  (layout.dependencies ?? []).forEach((d) => {
-    add(`take ${d} down`, { op: 'dependency_down', dependency: d });
-    add(`bring ${d} up`, { op: 'dependency_up', dependency: d });
+  (layout.dependencies ?? []).forEach((d, di) => {
+    add(`take ${d} down`, { op: 'dependency_down', dependency: d }, { dependency: di, wants: 'up' });
+    add(`bring ${d} up`, { op: 'dependency_up', dependency: d }, { dependency: di, wants: 'down' });
   });
   layout.groups.forEach((g, gi) => {
     add(`add a member to ${g.name}`, { op: 'add_member', group: g.name });
@@ -131,7 +131,8 @@ export function showBreakMenu(doc, layout) {
 /**
  * Disables what cannot apply now, with the reason in its title: crashing a consumer that is
  * down, restarting one that is up, crashing a member that is not running, killing a requester
- * that is dead. Do it is disabled with the chosen option.
+ * that is dead, taking a dependency down that is down (or up one that is up). Do it is
+ * disabled with the chosen option.
  */
 export function showBreakState(doc, view) {
   const select = doc.getElementById('break-what');
@@ -142,6 +143,10 @@ export function showBreakState(doc, view) {
       const up = view.alive[Number(d.consumer)];
       if (d.wants === 'up' && !up) why = 'it is down already: restart it first';
       if (d.wants === 'down' && up) why = 'it is running: crash it first';
+    } else if (d.dependency !== undefined) {
+      const up = view.dependencyUp[Number(d.dependency)];
+      if (d.wants === 'up' && !up) why = 'it is down already: bring it up first';
+      if (d.wants === 'down' && up) why = 'it is up: take it down first';
     } else if (d.member !== undefined) {
       const m = view.groups[Number(d.group)]?.members[Number(d.member)];
       if (!m?.alive) why = 'this member is not running';
@@ -159,23 +164,31 @@ export function showBreakState(doc, view) {
   if (button.title !== title) button.title = title;
 }
 
+/** Marks closer than this (CSS px) would cover each other: they are spread apart. */
+const BEAT_MARK_GAP = 14;
+
 /**
  * The beats whose moment is known (a beat plan, engine.js), as ◆ over the timeline at their
- * moments: each one a button to its beat, grey once reached.
+ * moments: each one a button to its beat, grey once reached. Beats close in time are spread
+ * just enough that each can be clicked.
  */
 export function showBeatMarks(doc, plan, duration) {
   const box = doc.getElementById('beat-ticks');
   const known = plan.filter((b) => b.at_ms !== null);
-  const key = `${duration}|${known.map((b) => `${b.at_ms}${b.reached ? 'r' : ''}`).join()}`;
+  const width = box.clientWidth;
+  const key = `${duration}|${width}|${known.map((b) => `${b.at_ms}${b.reached ? 'r' : ''}`).join()}`;
   if (box.dataset.key === key) return;
   box.dataset.key = key;
-  box.replaceChildren(...known.map((b) => {
+  const x = known.map((b) => (width * b.at_ms) / Math.max(duration, 1));
+  for (let i = 1; i < x.length; i++) x[i] = Math.max(x[i], x[i - 1] + BEAT_MARK_GAP);
+  for (let i = x.length - 1; i >= 0; i--) x[i] = Math.min(x[i], i + 1 < x.length ? x[i + 1] - BEAT_MARK_GAP : width);
+  box.replaceChildren(...known.map((b, i) => {
     const button = doc.createElement('button');
     button.type = 'button';
     button.textContent = '◆';
     button.dataset.index = String(b.index);
     button.className = b.reached ? 'reached' : '';
-    button.style.left = `${(100 * b.at_ms) / Math.max(duration, 1)}%`;
+    button.style.left = `${x[i]}px`;
     button.title = `Beat ${b.index + 1}: ${b.text}`;
     button.setAttribute('aria-label', `Beat ${b.index + 1}, at ${seconds(b.at_ms)}`);
     button.tabIndex = -1;

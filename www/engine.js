@@ -135,6 +135,8 @@ export class Run {
       jobs: consumers.map(() => []),
       alive: consumers.map(() => true),
       active: consumers.map((c) => !c.standby),
+      /** Per dependency (layout.dependencies): whether it is up now. */
+      dependencyUp: (this.layout.dependencies ?? []).map(() => true),
       pulses: [],
       counts: this.engine.counts(),
       stats: this.engine.stats(),
@@ -650,8 +652,11 @@ export class Run {
         case 'message_out_of_order':
           pulse('order', e);
           break;
+        case 'dependency_changed':
+          v.dependencyUp[e.dependency] = e.up === 'up';
+          break;
         default:
-          // returned, deduplicated, received_nothing, dependency_changed, producer_stopped: the
+          // returned, deduplicated, received_nothing, producer_stopped: the
           // events that follow them (or the log) show all there is to show.
           break;
       }

@@ -5,7 +5,7 @@ import {
   counters, diagramArrows, FRAME_EVENT_BUDGET, lagRows, loadEngine, mermaid, presets as listPresets, randomSeed, Run, validate,
 } from './engine.js';
 import {
-  draw, drawLagChart, drawMetricsChart, drawSequence, drawSwimlanes, fitCanvas, hitTest, sequenceHeight, sequenceHit,
+  draw, drawLagChart, drawMetricsChart, drawSequence, drawSwimlanes, fitCanvas, hitTest, layoutHeight, sequenceHeight, sequenceHit,
 } from './render.js';
 import { decodeShare, encodeShare } from './share.js';
 import {
@@ -126,10 +126,14 @@ function start(seed, { fromLink = false } = {}) {
   state.inspected = undefined;
   state.selectedEvent = undefined;
   showInspector(doc, undefined);
+  // A link copied for the run before is not a link to this one.
+  doc.getElementById('share-link').value = '';
   setupCounts(doc, run.layout);
   doc.getElementById('description').textContent = preset(state.presetId)?.description ?? '';
   showBreakMenu(doc, run.layout);
   showTabsFor(doc, run.layout);
+  // Where the page scrolls (a phone), the canvas is as tall as the layout needs to read.
+  canvas.parentElement.style.setProperty('--least', `${layoutHeight(run.layout)}px`);
   doc.body.classList.toggle('has-streams', run.layout.topics.length > 0);
   followInUrl(fromLink);
   clearLog(doc);

@@ -18,6 +18,14 @@ export const STATE_LABELS = {
   moved: 'redriven (moved on)',
 };
 
+/** A consumer group's phase (Kafka's names in the trace) as the panel says it. */
+const PHASE_LABELS = {
+  Empty: 'empty',
+  PreparingRebalance: 'rebalancing: members rejoining',
+  CompletingRebalance: 'rebalancing: syncing the assignment',
+  Stable: 'stable',
+};
+
 /**
  * A trace line for people: its times to the millisecond with their unit, `1.250 s`, where the
  * engine writes microseconds (`1.250000s`).
@@ -130,9 +138,8 @@ const LAG_ROWS_MAX = 120;
  */
 export function showGroups(doc, view, lagRows) {
   const layout = view.layout;
-  const section = doc.getElementById('groups-section');
-  section.hidden = layout.groups.length === 0;
-  if (section.hidden) return;
+  // Its pane shows when its tab is selected (controls.js); this only fills it.
+  if (layout.groups.length === 0) return;
   const partName = (k) => {
     const [t, p] = k.split(':').map(Number);
     return `${layout.topics[t].name}-${p}`;
@@ -154,7 +161,7 @@ export function showGroups(doc, view, lagRows) {
       name.textContent = info.name;
       const state = doc.createElement('span');
       state.className = rebalancing ? 'state rebalancing' : 'state';
-      state.textContent = ` ${g.phase} · generation ${g.generation} · ${info.assignor}, commit ${info.commit}`;
+      state.textContent = ` ${PHASE_LABELS[g.phase] ?? g.phase} · generation ${g.generation} · ${info.assignor}, commit ${info.commit}`;
       const members = doc.createElement('ul');
       const rows = lagRows(view, info, g);
       members.append(...g.members.map((m, mi) => {
@@ -270,9 +277,7 @@ const GLYPH = { done: '●', failed: '✗', compensated: '↺', pending: '○' }
  */
 export function showWorkflows(doc, view, onPick, drawLanes) {
   const layout = view.layout;
-  const section = doc.getElementById('workflows-section');
-  section.hidden = !view.workflows;
-  if (section.hidden) return;
+  if (!view.workflows) return;
   const list = doc.getElementById('workflows');
   const key = JSON.stringify(view.workflows) + view.lastReply.join();
   if (list.dataset.key === key) return;

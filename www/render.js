@@ -19,25 +19,32 @@ export function geometry(layout, w, h, members = []) {
   // On a narrow canvas (a phone) the consumers take a larger share, so their names fit.
   const prodW = producerWidth(w);
   const prodX = Math.max(prodW / 2 + 8, w * 0.1);
-  const consW = Math.max(Math.min(150, w * 0.17), Math.min(118, w * 0.3));
+  const consW = Math.max(Math.min(150, w * 0.17), Math.min(132, w * 0.36));
   const consX = Math.min(w * 0.8, w - consW - 8);
-  const queueW = Math.min(w * 0.34, 420, consX - 24 - (prodX + prodW / 2 + 24));
-  const queueX = Math.min(w * 0.46 - queueW / 2, consX - 24 - queueW);
+  const groupW = Math.max(Math.min(260, w * 0.27), Math.min(150, w * 0.4));
+  // The broker column ends where the right one (consumers, or wider groups) begins.
+  const rightX = layout.groups.length ? Math.min(consX, w - groupW - 10) : consX;
+  const queueW = Math.min(w * 0.34, 420, rightX - 24 - (prodX + prodW / 2 + 24));
+  const queueX = Math.min(w * 0.46 - queueW / 2, rightX - 24 - queueW);
   const topicsOf = (t) => layout.topics.map((x, i) => i).filter((i) => layout.topics[i].of === t);
-  // The broker column: each main queue or main topic gets a slot sized by what it draws.
+  // The broker column: each main queue or main topic gets a slot: first the least it reads
+  // in (a queue stack's, STACK_LEAST), then a share of what is left sized by what it draws.
   const items = [
-    ...layout.queues.map((q, i) => ({ kind: 'queue', i, weight: q.role === 'main' ? 1 + 0.5 * layout.queues.filter((x) => x.of === i).length : 0 })),
+    ...layout.queues.map((q, i) => ({ kind: 'queue', i, least: STACK_LEAST, weight: q.role === 'main' ? 1 + 0.5 * layout.queues.filter((x) => x.of === i).length : 0 })),
     ...layout.topics.map((t, i) => ({
-      kind: 'topic', i,
+      kind: 'topic', i, least: 0,
       weight: t.role === 'main' ? [i, ...topicsOf(i)].reduce((n, j) => n + 0.45 + 0.3 * layout.topics[j].partitions, 0) : 0,
     })),
   ].filter((x) => x.weight > 0);
   const total = items.reduce((n, x) => n + x.weight, 0) || 1;
+  const leastAll = items.reduce((n, x) => n + x.least, 0);
+  const spare = Math.max(0, bottom - top - leastAll);
+  const squeeze = Math.min(1, (bottom - top) / Math.max(leastAll, 1));
   const queues = [];
   const topics = [];
   let lo = top;
   for (const item of items) {
-    const hi = lo + ((bottom - top) * item.weight) / total;
+    const hi = lo + item.least * squeeze + (spare * item.weight) / total;
     if (item.kind === 'queue') placeQueue(layout, queues, item.i, lo, hi, queueX, queueW);
     else placeTopic(layout, topics, item.i, topicsOf(item.i), lo, hi, queueX, queueW);
     lo = hi;
@@ -57,8 +64,7 @@ export function geometry(layout, w, h, members = []) {
       const ch = Math.min(46, slot * 0.82);
       consumers[row.i] = { x: consX, y: y + slot / 2 - ch / 2, w: consW, h: ch };
     } else {
-      const gw = Math.max(Math.min(260, w * 0.27), Math.min(150, w * 0.4));
-      groups[row.i] = { x: w - gw - 10, y: y + 6, w: gw, h: slot - 12 };
+      groups[row.i] = { x: w - groupW - 10, y: y + 6, w: groupW, h: slot - 12 };
     }
     y += slot;
   }
@@ -76,25 +82,41 @@ export function geometry(layout, w, h, members = []) {
   };
 }
 
-/** A producer's box: 80 px, less on a narrow canvas. */
+/**
+ * Shorter titles for a queue or topic: its bare name; a helper's name without its queue's
+ * (`orders.retry.1` under `orders` is `…retry.1`).
+ */
+function helperNames(x, all) {
+  const parent = x.of === undefined || x.of === null ? undefined : all[x.of];
+  const own = parent && x.name.startsWith(parent.name) ? x.name.slice(parent.name.length).replace(/^[.\-_]+/, '') : '';
+  return [x.name, ...(own ? [`…${own}`] : [])];
+}
+
+/** A producer's box: an eighth of the canvas, from 64 to 120 px. */
 function producerWidth(w) {
-  return Math.min(120, Math.max(56, w * 0.12));
+  return Math.min(120, Math.max(64, w * 0.12));
 }
 
 /** Queue stacks: a title band over each box, and the least heights that still read well. */
 const TITLE = 16;
 const MAIN_H = { full: 40, roomy: 24, compact: 16 };
-const HELPER_H = { full: 30, roomy: 18, compact: 12 };
-/** In a compact stack a helper's title sits inside its box, left; its dots keep clear of it. */
-const INSIDE_TITLE_W = 92;
+const HELPER_H = { full: 30, roomy: 18 };
+/** The least slot a queue stack reads in: a title over a roomy box, or over a compact row. */
+const STACK_LEAST = TITLE + MAIN_H.roomy;
+/** A helper beside its queue: at most this wide, this far from it. */
+const BESIDE_W = 110;
+const BESIDE_GAP = 8;
+/** Half the width kept, right in a consumer or a member row, for its work and its pulses. */
+const LANE = 13;
 /** A consumer box at least this high shows its note and job label; under it, it is crowded. */
 const ROOMY_CONSUMER_H = 24;
 
 /**
  * A main queue with its retry and dead-letter queues stacked under it. Roomy: each box has
  * its title above it, boxes shrink to fit (not below `roomy`). When even that does not fit
- * (a dozen queues on a short canvas), the stack turns compact: helpers lose their title band
- * and carry a short title inside. The stack is centred in its slot, spare room widening gaps.
+ * (a dozen queues on a short canvas), the stack turns compact: the helpers move beside their
+ * queue, in one row, each with a short title inside (`titleW` wide; its dots keep clear of it).
+ * The stack is centred in its slot, spare room widening gaps.
  */
 function placeQueue(layout, queues, qi, lo, hi, queueX, queueW) {
   const helpers = layout.queues
@@ -104,19 +126,29 @@ function placeQueue(layout, queues, qi, lo, hi, queueX, queueW) {
   const stack = [{ j: qi, sizes: MAIN_H, inset: 0 }, ...helpers.map(({ q, j }) => ({ j, sizes: HELPER_H, inset: queueW * (q.role === 'retry' ? 0.3 : 0.12) }))];
   const n = stack.length;
   const room = hi - lo;
-  const need = (mode, titles, gap) => titles * TITLE + gap * (n - 1) + stack.reduce((sum, s) => sum + s.sizes[mode], 0);
-  const compact = n > 1 && room < need('roomy', n, 8);
-  const [titles, minGap, least] = compact ? [1, 3, 'compact'] : [n, 8, 'roomy'];
+  const GAP = 8;
+  if (n > 1 && room < n * TITLE + GAP * (n - 1) + stack.reduce((sum, s) => sum + s.sizes.roomy, 0)) {
+    const helperW = Math.min(BESIDE_W, Math.max(42, queueW * 0.26));
+    const h = Math.max(MAIN_H.compact, Math.min(MAIN_H.full, room - TITLE - GAP));
+    const y = lo + TITLE + Math.max(0, (room - TITLE - h) / 2);
+    // Its title has the band above the whole row: the helpers carry theirs inside.
+    queues[qi] = { x: queueX, y, w: queueW - helpers.length * (helperW + BESIDE_GAP), h, inside: false, titleW: 0, titleRoom: queueW };
+    helpers.forEach(({ q, j }, k) => {
+      const title = q.role === 'retry' ? 'retry' : helperW >= 100 ? 'dead letters' : 'DLQ';
+      const x = queueX + queueW - (helpers.length - k) * helperW - (helpers.length - 1 - k) * BESIDE_GAP;
+      queues[j] = { x, y, w: helperW, h, inside: true, beside: true, title, titleW: Math.min(helperW, title.length * 7 + 14) };
+    });
+    return;
+  }
   const natural = stack.reduce((sum, s) => sum + s.sizes.full, 0);
-  const scale = Math.min(1, Math.max(0, room - titles * TITLE - minGap * (n - 1)) / natural);
-  const heights = stack.map((s) => Math.max(s.sizes[least], s.sizes.full * scale));
-  const used = heights.reduce((sum, h) => sum + h, 0) + titles * TITLE + minGap * (n - 1);
-  const gap = minGap + Math.min(compact ? 6 : 24, Math.max(0, room - used) / n);
-  let y = lo + Math.max(0, (room - used - (gap - minGap) * (n - 1)) / 2);
+  const scale = Math.min(1, Math.max(0, room - n * TITLE - GAP * (n - 1)) / natural);
+  const heights = stack.map((s) => Math.max(s.sizes.roomy, s.sizes.full * scale));
+  const used = heights.reduce((sum, h) => sum + h, 0) + n * TITLE + GAP * (n - 1);
+  const gap = GAP + Math.min(24, Math.max(0, room - used) / n);
+  let y = lo + Math.max(0, (room - used - (gap - GAP) * (n - 1)) / 2);
   stack.forEach((s, k) => {
-    const inside = compact && k > 0;
-    if (!inside) y += TITLE;
-    queues[s.j] = { x: queueX + s.inset, y, w: queueW - 2 * s.inset, h: heights[k], inside };
+    y += TITLE;
+    queues[s.j] = { x: queueX + s.inset, y, w: queueW - 2 * s.inset, h: heights[k], inside: false, titleW: 0 };
     y += heights[k] + gap;
   });
 }
@@ -124,15 +156,12 @@ function placeQueue(layout, queues, qi, lo, hi, queueX, queueW) {
 /**
  * The canvas height (CSS px) at which every queue stack of a layout fits in its compact form
  * and every consumer gets a row of 24 px (a box its jobs' rings fit in; consumers drop their
- * notes by themselves when rows are short): the page asks for at least this much.
+ * notes by themselves when rows are short): on a phone, where the page scrolls, the canvas
+ * is at least this tall.
  */
 export function layoutHeight(layout) {
-  const stacks = layout.queues.map((q, i) => i).filter((i) => layout.queues[i].role === 'main');
-  const queues = stacks.reduce((sum, i) => {
-    const helpers = layout.queues.filter((q) => q.of === i).length;
-    return sum + TITLE + MAIN_H.compact + helpers * (3 + HELPER_H.compact) + 8;
-  }, 0);
-  return 52 + Math.max(queues, layout.consumers.length * 24);
+  const stacks = layout.queues.filter((q) => q.role === 'main').length;
+  return 52 + Math.max(stacks * STACK_LEAST, layout.consumers.length * 24);
 }
 
 /** A topic box with one tape per partition; its retry and dead-letter topics below it. */
@@ -218,8 +247,8 @@ function label(ctx, text, x, y, color, align = 'center', font = '12px system-ui,
 /** Where each visible message of a queue sits: the head (oldest) at the exit, on the right. */
 function slotsOf(b, count) {
   const step = DOT * 2 + 4;
-  const fit = Math.max(1, Math.floor((b.w - 16 - (b.inside ? INSIDE_TITLE_W : 0)) / step));
-  const shown = Math.min(count, count > fit ? fit - 1 : fit);
+  const fit = Math.max(0, Math.floor((b.w - 16 - b.titleW) / step));
+  const shown = Math.min(count, count > fit ? Math.max(fit - 1, 0) : fit);
   return { shown, at: (i) => ({ x: b.x + b.w - 12 - i * step, y: b.y + b.h / 2 }) };
 }
 
@@ -258,6 +287,22 @@ export function canvasScale(w, h) {
 }
 
 /**
+ * `text` as it fits in `room` px in the context's font: whole; else, for a name, without its
+ * dotted prefix (`…requester-1`), then without its middle, keeping the instance number
+ * (`reque…r-1`); else cut at the end with an ellipsis.
+ */
+function shorten(ctx, text, room, name) {
+  const fits = (t) => ctx.measureText(t).width <= room;
+  if (fits(text)) return text;
+  const rest = name ? text.slice(text.lastIndexOf('.') + 1) : text;
+  if (rest !== text && fits(`…${rest}`)) return `…${rest}`;
+  const tail = name ? rest.slice(-3) : '';
+  let head = rest.slice(0, rest.length - tail.length);
+  while (head.length > 1 && !fits(`${head}…${tail}`)) head = head.slice(0, -1);
+  return `${head}…${tail}`;
+}
+
+/**
  * Every piece of text on the canvas, and every progress bar, goes through here. Each is
  * measured and fitted to the room it may use (shortened with an ellipsis), then placed in rank
  * order: rank 0 (names and titles) always; a lower rank only where it meets nothing placed
@@ -275,20 +320,15 @@ class Ink {
   /**
    * opts: {color, align: left|center|right, size, bold, mono, rank (0..3), room (px),
    * within: the id of the shape the text belongs in, kind}. A name (`kind` consumer, producer,
-   * group) too long for its room keeps its end, where the instance number is: `local.re…r-1`.
+   * group, member) too long for its room is shortened as names are (`shorten`).
+   * `shorter`: shorter ways to say it, tried in order before anything is cut.
    */
-  text(text, x, y, { color, align = 'left', size = TEXT, bold = false, mono = false, rank = 1, room = Infinity, within, kind = 'label' }) {
+  text(text, x, y, { color, align = 'left', size = TEXT, bold = false, mono = false, rank = 1, room = Infinity, within, kind = 'label', shorter = [] }) {
     const ctx = this.ctx;
     const font = `${bold ? '600 ' : ''}${size}px ${mono ? MONO : SANS}`;
     ctx.font = font;
-    const full = String(text);
-    let shown = full;
-    if (ctx.measureText(shown).width > room) {
-      const tail = ['consumer', 'producer', 'group', 'member'].includes(kind) ? full.slice(-3) : '';
-      let head = full.slice(0, full.length - tail.length);
-      while (head.length > 1 && ctx.measureText(`${head}…${tail}`).width > room) head = head.slice(0, -1);
-      shown = `${head}…${tail}`;
-    }
+    const full = [String(text), ...shorter].find((t) => ctx.measureText(t).width <= room) ?? String(text);
+    const shown = shorten(ctx, full, room, ['consumer', 'producer', 'group', 'member'].includes(kind));
     const width = ctx.measureText(shown).width;
     const left = align === 'left' ? x : align === 'right' ? x - width : x - width / 2;
     this.items.push({ kind, text: shown, full, x: left, y: y - size * 0.6, w: width, h: size * 1.2, size, font, color, rank, within, at: { x, y, align } });
@@ -302,6 +342,11 @@ class Ink {
   /** A box that text of lower ranks keeps off, unless it belongs in it (`within`). Not drawn. */
   shape(x, y, w, h, id) {
     this.items.push({ kind: 'shape', x, y, w, h, id, rank: -1 });
+  }
+
+  /** A dot or ring (drawn by the caller) of radius r at (x, y), that text keeps off likewise. */
+  mark(x, y, r, id) {
+    this.shape(x - r, y - r, 2 * r, 2 * r, id);
   }
 
   /** Places and draws; returns what was placed (shapes included, for the geometry test). */
@@ -368,9 +413,9 @@ function drawScene(ctx, view, now, opts) {
     const from = g.queues[q.of];
     const to = g.queues[i];
     ctx.setLineDash([3, 3]);
-    // Down to the helper's title, not through it (a compact helper has its title inside).
-    const end = to.inside ? to.y : to.y - TITLE;
-    if (end > from.y + from.h) line({ x: to.x + to.w / 2, y: from.y + from.h }, { x: to.x + to.w / 2, y: end });
+    // Across to a helper beside its queue; else down to the helper's title, not through it.
+    if (to.beside) line({ x: from.x + from.w, y: from.y + from.h / 2 }, { x: to.x, y: to.y + to.h / 2 });
+    else if (to.y - TITLE > from.y + from.h) line({ x: to.x + to.w / 2, y: from.y + from.h }, { x: to.x + to.w / 2, y: to.y - TITLE });
     ctx.setLineDash([]);
   });
 
@@ -447,19 +492,23 @@ function drawQueue(ctx, ink, view, b, q, qi, now, p) {
   const count = view.ready[qi].length;
   if (b.inside) {
     // A compact stack: the helper's role inside its box (its name is its queue's, plus .dlq).
-    ink.text(dead ? 'dead letters' : 'retry', b.x + 6, b.y + b.h / 2, { color: dead ? p.danger : p.muted, bold: true, rank: 0, room: INSIDE_TITLE_W - 8, kind: 'title', within: `Q${qi}` });
+    // Too narrow for its dots, it says how many it holds.
+    const shown = slotsOf(b, count).shown < count ? `${b.title} ${count}` : b.title;
+    ink.text(shown, b.x + 6, b.y + b.h / 2, { color: dead ? p.danger : p.muted, bold: true, rank: 0, room: b.w - 10, kind: 'title', within: `Q${qi}` });
   } else {
     const title = dead ? `${q.name} (dead letters)` : q.role === 'retry' ? `${q.name} (retry)` : q.name;
+    const shorter = helperNames(q, view.layout.queues);
     const ready = `ready ${count}`;
     ctx.font = `${TEXT}px ${SANS}`;
     // A narrow box gives its title the whole width; the count then shows only if it fits.
     const readyW = q.role === 'main' && b.w >= 200 ? ctx.measureText('ready 0000').width + 12 : 0;
-    ink.text(title, b.x + 6, b.y - 9, { color: dead ? p.danger : p.ink, bold: true, rank: 0, room: b.w - 6 - readyW, kind: 'title' });
+    ink.text(title, b.x + 6, b.y - 9, { color: dead ? p.danger : p.ink, bold: true, rank: 0, room: (b.titleRoom ?? b.w) - 6 - readyW, kind: 'title', shorter });
     if (q.role === 'main') ink.text(ready, b.x + b.w, b.y - 9, { color: p.muted, align: 'right', rank: 1 });
   }
   const slots = slotsOf(b, count);
   for (let i = 0; i < slots.shown; i++) {
     const { x, y } = slots.at(i);
+    ink.mark(x, y, DOT, `Q${qi}.${i}`);
     if (dead) {
       dot(ctx, x, y, p.danger);
       cross(ctx, x, y, p.canvas);
@@ -467,8 +516,8 @@ function drawQueue(ctx, ink, view, b, q, qi, now, p) {
       dot(ctx, x, y, p.ready);
     }
   }
-  const left = b.x + (b.inside ? INSIDE_TITLE_W : 0);
-  if (count > slots.shown) ink.text(`+${count - slots.shown}`, left + 8, b.y + b.h / 2, { color: p.muted, rank: 1, within: `Q${qi}` });
+  const left = b.x + b.titleW;
+  if (count > slots.shown && !b.inside) ink.text(`+${count - slots.shown}`, left + 8, b.y + b.h / 2, { color: p.muted, rank: 1, within: `Q${qi}` });
   // Waiting out a delay or backoff: hollow dots with the arc of time left, in the queue they
   // wait in (a retry queue, or the queue itself).
   // Under the queue, unless a dead-letter or retry queue sits there: then in a row of smaller
@@ -496,15 +545,20 @@ function drawConsumer(ctx, ink, view, c, cons, ci, now, p) {
   // label go where they meet nothing, or not at all.
   const roomy = c.h >= ROOMY_CONSUMER_H;
   const nameY = roomy ? c.y + 12 : c.y + c.h / 2;
-  // In a crowded box the jobs sit beside the name, right; the name keeps clear of them.
-  const jobsW = roomy ? 0 : Math.min(jobs.length, 4) * (DOT * 2 + 10);
-  ink.text(cons.name, c.x + 8, nameY, { color: !alive ? p.danger : idle ? p.muted : p.ink, rank: 0, room: c.w - 14 - jobsW, kind: 'consumer', within: `C${ci}` });
+  // The jobs' lane, right: the first slot always (an ack or a crash pulses there), and as
+  // many more as there are jobs. The name keeps clear of it wherever their rows meet.
+  let orphaned = 0;
+  for (const m of view.messages.values()) if (m.consumer === ci && !alive && m.leaseUntil > now && m.state !== 'ready') orphaned++;
+  const slot = jobAt(c, Math.max(1, Math.min(Math.max(jobs.length, orphaned), 4)) - 1);
+  const laneX = Math.abs(slot.y - nameY) < LANE + TEXT * 0.6 ? slot.x - LANE : c.x + c.w;
+  ink.text(cons.name, c.x + 8, nameY, { color: !alive ? p.danger : idle ? p.muted : p.ink, rank: 0, room: laneX - c.x - 10, kind: 'consumer', within: `C${ci}` });
   const note = !alive ? 'crashed' : idle ? (jobs.length ? 'draining' : 'standby')
     : `prefetch ${cons.unlimited ? 'unlimited' : cons.prefetch}` + (cons.concurrency > 1 ? ` · ${cons.concurrency} at once` : '');
   ink.text(note, c.x + c.w, c.y - 8, { color: alive ? p.muted : p.danger, align: 'right', rank: 2, room: c.w + 40 });
   jobs.slice(0, 4).forEach((job, i) => {
     const m = view.messages.get(job.id);
     const { x, y, r } = jobAt(c, i);
+    ink.mark(x, y, r + 5, `C${ci}.${i}`);
     // A job whose message is no longer leased to this consumer is stale: its ack will be refused.
     const stale = !m || m.consumer !== ci;
     if (stale) {
@@ -530,12 +584,16 @@ function drawConsumer(ctx, ink, view, c, cons, ci, now, p) {
   }
   orphans.slice(0, 4).forEach((m, i) => {
     const { x, y, r } = jobAt(c, i);
+    ink.mark(x, y, r + 5, `C${ci}.${i}`);
     dot(ctx, x, y, p.canvas, p.inflight, r);
     ring(ctx, x, y, (m.leaseUntil - now) / Math.max(m.leaseUntil - m.leaseFrom, 1e-9), p.inflight, r + (r < DOT ? 2 : 4));
     if (i === 0 && roomy) ink.text(`m${m.id} (leased)`, x - 14, y, { color: p.muted, align: 'right', mono: true, rank: 2, room: c.w * 0.6, within: `C${ci}` });
   });
   const shown = Math.min(buffered, 6);
-  for (let i = 0; i < shown; i++) dot(ctx, c.x - 12 - i * (DOT * 2 + 2), c.y + c.h / 2, p.canvas, p.inflight, DOT - 1);
+  for (let i = 0; i < shown; i++) {
+    dot(ctx, c.x - 12 - i * (DOT * 2 + 2), c.y + c.h / 2, p.canvas, p.inflight, DOT - 1);
+    ink.mark(c.x - 12 - i * (DOT * 2 + 2), c.y + c.h / 2, DOT, `C${ci}.tray${i}`);
+  }
   if (buffered > shown) ink.text(`+${buffered - shown}`, c.x - 12 - shown * (DOT * 2 + 2) - 6, c.y + c.h / 2, { color: p.muted, align: 'right', rank: 2 });
 }
 
@@ -555,7 +613,10 @@ function drawPulse(ctx, ink, g, pulse, now, motion, p) {
     acked: p.acked, refused: p.muted, dead: p.danger, lost: p.danger, crashed: p.danger, expired: p.muted,
     twice: p.inflight, retried: p.muted, order: p.danger,
   }[pulse.kind];
-  dot(ctx, at.x, at.y, null, color, DOT + 10 * t);
+  // It grows within the lane kept for it (LANE), so that it covers no text.
+  dot(ctx, at.x, at.y, null, color, DOT + (LANE - DOT - 2) * t);
+  const id = `pulse.${pulse.kind}.${pulse.at}.${pulse.queue}.${pulse.consumer}.${pulse.group}.${pulse.member}`;
+  ink.mark(at.x, at.y, DOT + (LANE - DOT - 2) * t + 1, id);
   if (pulse.kind === 'acked') {
     ctx.strokeStyle = p.acked;
     ctx.lineWidth = 2;
@@ -565,7 +626,7 @@ function drawPulse(ctx, ink, g, pulse, now, motion, p) {
   } else if (pulse.kind === 'lost' || pulse.kind === 'dead') {
     cross(ctx, at.x, at.y, color);
   } else if (pulse.kind === 'order' || pulse.kind === 'twice') {
-    ink.text(pulse.kind === 'order' ? '⇅' : '×2', at.x, at.y, { color, align: 'center', bold: true, rank: 3, within: '*' });
+    ink.text(pulse.kind === 'order' ? '⇅' : '×2', at.x, at.y, { color, align: 'center', bold: true, rank: 3, within: id });
   } else if (pulse.kind === 'expired') {
     ctx.strokeStyle = color;
     ctx.beginPath(); ctx.moveTo(at.x, at.y); ctx.lineTo(at.x, at.y - 4); ctx.moveTo(at.x, at.y); ctx.lineTo(at.x + 3, at.y); ctx.stroke();
@@ -602,7 +663,7 @@ function drawTopic(ctx, ink, view, b, t, ti, p) {
   ink.shape(b.x, b.y, b.w, b.h, `T${ti}`);
   const note = t.role === 'retry' ? ` (retry after ${(t.delay_ms / 1000).toFixed(1)} s)` : dead ? ' (dead letters)'
     : t.kind === 'pubsub' ? ' (pub/sub: nothing kept)' : t.compact ? ' (compacted)' : '';
-  ink.text(t.name + note, b.x + 6, b.y - 9, { color: dead ? p.danger : p.ink, bold: true, rank: 0, room: b.w - 6, kind: 'title' });
+  ink.text(t.name + note, b.x + 6, b.y - 9, { color: dead ? p.danger : p.ink, bold: true, rank: 0, room: b.w - 6, kind: 'title', shorter: helperNames(t, view.layout.topics) });
   const readers = view.layout.groups.map((grp, gi) => gi).filter((gi) => view.layout.groups[gi].topics.includes(ti));
   view.topics[ti].parts.forEach((part, pi) => {
     const tape = b.tapes[pi];
@@ -680,7 +741,7 @@ function drawGroup(ctx, ink, view, b, grp, gi, now, p, opts) {
     const y = memberRowY(b, mi, g.members.length);
     const gone = !m.inGroup && m.alive === false && !m.current;
     const color = !m.alive && m.inGroup ? p.danger : gone ? p.muted : p.ink;
-    ink.text(`${grp.name}-${mi + 1}`, b.x + 8, y, { color, rank: 1, room: b.w * 0.42 - 12, kind: 'member', within: `G${gi}` });
+    ink.text(`${grp.name}-${mi + 1}`, b.x + 8, y, { color, rank: 1, room: b.w * 0.42 - 12, kind: 'member', within: `G${gi}`, shorter: [`#${mi + 1}`] });
     const text = !m.alive ? (m.inGroup ? 'crashed' : 'left') : m.owned.length === 0 ? (rebalancing && !grp.cooperative ? 'revoked, waiting' : 'no partitions')
       : m.owned.map((k) => {
         const [t, pp] = k.split(':').map(Number);
@@ -697,7 +758,7 @@ function drawGroup(ctx, ink, view, b, grp, gi, now, p, opts) {
     // The partitions it owns, as many as fit, then how many more.
     ctx.font = `${TEXT}px ${MONO}`;
     let shown = text;
-    const room = b.w * 0.58 - 24;
+    const room = b.w * 0.58 - 12 - LANE;
     if (ctx.measureText(shown).width > room) {
       const chips = text.split(' ');
       let k = chips.length;
@@ -707,6 +768,7 @@ function drawGroup(ctx, ink, view, b, grp, gi, now, p, opts) {
     ink.text(shown, b.x + b.w * 0.42, y, { color: !m.alive ? p.danger : m.owned.length ? p.ink : p.muted, mono: true, rank: 2, room, within: `G${gi}` });
     if (m.current && m.alive) {
       dot(ctx, b.x + b.w - 12, y, keyColor(m.current.key, p), null, DOT - 2);
+      ink.mark(b.x + b.w - 12, y, DOT - 2, `G${gi}.${mi}`);
       ink.bar(b.x + 8, y + rowH / 2 - 3, (b.w * 0.34) * clamp01((now - m.current.t0) / Math.max(m.current.t1 - m.current.t0, 1e-9)), 2, p.inflight, 3, `G${gi}`);
     }
   });
@@ -723,8 +785,8 @@ function drawChart(ctx, opts, times, series, empty) {
   ctx.clearRect(0, 0, w, h);
   ctx.fillStyle = p.canvas;
   ctx.fillRect(0, 0, w, h);
-  const font = '10px system-ui, sans-serif';
-  let lx = 34;
+  const font = `${TEXT}px ${SANS}`;
+  let lx = 38;
   for (const s of series) {
     ctx.strokeStyle = s.color;
     ctx.setLineDash(s.dash);
@@ -735,9 +797,9 @@ function drawChart(ctx, opts, times, series, empty) {
     ctx.font = font;
     lx += 28 + ctx.measureText(s.name).width;
   }
-  const top = 22;
-  const bottom = h - 16;
-  const left = 30;
+  const top = 24;
+  const bottom = h - 20;
+  const left = 36;
   const right = w - 8;
   ctx.strokeStyle = p.edge;
   ctx.lineWidth = 1;
@@ -764,8 +826,8 @@ function drawChart(ctx, opts, times, series, empty) {
   label(ctx, String(Math.round(max)), left - 4, top + 4, p.muted, 'right', font);
   label(ctx, '0', left - 4, bottom, p.muted, 'right', font);
   const sec = (t) => `${(t / 1000).toFixed(t1 < 10000 ? 1 : 0)} s`;
-  label(ctx, sec(t0), left, h - 6, p.muted, 'left', font);
-  label(ctx, sec(t1), right, h - 6, p.muted, 'right', font);
+  label(ctx, sec(t0), left, h - 8, p.muted, 'left', font);
+  label(ctx, sec(t1), right, h - 8, p.muted, 'right', font);
 }
 
 /**
@@ -835,8 +897,8 @@ export function drawSwimlanes(ctx, saga, info, opts) {
   });
 }
 
-const SEQ_HEAD = 30;
-const SEQ_ROW = 18;
+const SEQ_HEAD = 40;
+const SEQ_ROW = 20;
 
 /** The height a sequence diagram of `n` arrows needs to show them all. */
 export function sequenceHeight(n) {
@@ -849,14 +911,16 @@ export function sequenceHeight(n) {
  * at the bottom. Pure; shared by the drawing and the hit test.
  */
 export function sequenceGeometry(sequence, w, h) {
+  const fit = Math.max(1, Math.floor((h - SEQ_HEAD - 4) / SEQ_ROW));
+  const shown = sequence.slice(-fit);
+  // Only the parties of the arrows shown get a column, so that each has room for its name.
   const parties = new Map();
-  for (const a of sequence) for (const party of [a.from, a.to]) parties.set(party.id, party);
+  for (const a of shown) for (const party of [a.from, a.to]) parties.set(party.id, party);
   const order = (id) => Number(id.slice(1).replace('_', '.'));
   const cols = [...parties.values()].sort((a, b) => a.rank - b.rank || a.id[0].localeCompare(b.id[0]) || order(a.id) - order(b.id));
   const step = w / Math.max(cols.length, 1);
   const x = new Map(cols.map((c, i) => [c.id, step * (i + 0.5)]));
-  const fit = Math.max(1, Math.floor((h - SEQ_HEAD - 4) / SEQ_ROW));
-  const rows = sequence.slice(-fit).map((a, i) => ({ a, y: SEQ_HEAD + SEQ_ROW * (i + 0.5) + 6 }));
+  const rows = shown.map((a, i) => ({ a, y: SEQ_HEAD + SEQ_ROW * (i + 0.5) + 6 }));
   return { cols, x, step, rows };
 }
 
@@ -875,21 +939,24 @@ export function drawSequence(ctx, sequence, opts) {
     return;
   }
   const g = sequenceGeometry(sequence, w, h);
-  const short = (text) => {
-    let t = text;
-    while (t.length > 3 && ctx.measureText(t).width > g.step - 6) t = t.slice(0, -2);
-    return t === text ? t : `${t}…`;
-  };
-  ctx.font = '10px system-ui, sans-serif';
-  for (const c of g.cols) {
+  // Column names on two staggered rows when one row cannot hold them whole: each then has
+  // two columns' width. What still does not fit is shortened as the canvas shortens names.
+  const head = `600 ${TEXT}px ${SANS}`;
+  ctx.font = head;
+  const stagger = g.cols.some((c) => ctx.measureText(c.name).width > g.step - 6);
+  const room = (stagger ? 2 * g.step : g.step) - 8;
+  g.cols.forEach((c, i) => {
     const x = g.x.get(c.id);
-    label(ctx, short(c.name), x, 12, p.ink, 'center', '600 10px system-ui, sans-serif');
+    const y = stagger && i % 2 ? 26 : 10;
+    ctx.font = head;
+    // Centred on its lifeline, and inside the canvas.
+    label(ctx, shorten(ctx, c.name, Math.min(room, 2 * Math.min(x, w - x) - 4), true), x, y, p.ink, 'center', head);
     ctx.strokeStyle = p.edge;
     ctx.setLineDash([2, 4]);
     ctx.lineWidth = 1;
-    ctx.beginPath(); ctx.moveTo(x, 22); ctx.lineTo(x, h - 2); ctx.stroke();
+    ctx.beginPath(); ctx.moveTo(x, stagger ? 34 : 18); ctx.lineTo(x, h - 2); ctx.stroke();
     ctx.setLineDash([]);
-  }
+  });
   for (const { a, y } of g.rows) {
     const x0 = g.x.get(a.from.id);
     const x1 = g.x.get(a.to.id);
@@ -915,7 +982,7 @@ export function drawSequence(ctx, sequence, opts) {
       ctx.moveTo(x1, y); ctx.lineTo(x1 - dir * 5, y - 3); ctx.moveTo(x1, y); ctx.lineTo(x1 - dir * 5, y + 3);
     }
     ctx.stroke();
-    label(ctx, a.text, (x0 + x1) / 2, y - 6, color, 'center', '9px system-ui, sans-serif');
+    label(ctx, a.text, (x0 + x1) / 2, y - 7, color, 'center', `11px ${SANS}`);
   }
 }
 

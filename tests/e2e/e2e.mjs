@@ -2,7 +2,7 @@
 // Debian's Chromium driven by playwright-core. Fails on any console error, page error or CSP
 // violation. Screenshots go to target/e2e/. Prints "N passed, N failed".
 import { chromium } from 'playwright-core';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -725,6 +725,346 @@ test('the page fits a 360 px wide screen', async ({ page }) => {
     assert(wide <= 360, `${id}: the page is ${wide} px wide`);
   }
   await page.screenshot({ path: join(SHOTS, 'narrow.png'), fullPage: true });
+});
+
+// Layout, at the four sizes the page is made for: two laptops, a desktop and a phone.
+const VIEWPORTS = [[1280, 800], [1440, 900], [1920, 1080], [390, 844]];
+const presetIds = (page) => page.$$eval('#scenario option', (os) => os.map((o) => o.value).filter((v) => v !== 'custom'));
+
+/** Drags the timeline to a fraction of the run, as a user would. */
+async function seekFraction(page, fraction) {
+  await page.$eval('#timeline', (el, f) => {
+    el.value = String(Number(el.max) * f);
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+  }, fraction);
+  await settle(page);
+}
+
+/**
+ * Text in the panel that cannot be read where it is: cut by an ancestor that hides its
+ * overflow (one that scrolls is fine: the text is a scroll away), or shortened with an
+ * ellipsis and no title to give it whole. Only what is shown counts.
+ */
+const clippedText = (page) => page.evaluate(() => {
+  const found = [];
+  const panel = document.querySelector('.panel');
+  const walker = document.createTreeWalker(panel, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const text = n.textContent.trim();
+    const el = n.parentElement;
+    if (!text || !el.checkVisibility({ visibilityProperty: true })) continue;
+    const range = document.createRange();
+    range.selectNodeContents(n);
+    const rects = [...range.getClientRects()].filter((r) => r.width > 0);
+    const s0 = getComputedStyle(el);
+    if (s0.textOverflow === 'ellipsis' && el.scrollWidth > el.clientWidth + 1 && !el.closest('[title]')) {
+      found.push(`"${text.slice(0, 40)}" ends in an ellipsis`);
+    }
+    // Out to the body: a box that hides overflow must hold the text whole; past a box that
+    // scrolls, only what the box shows of it is left to hold.
+    for (const rect of rects) {
+      let r = { left: rect.left, right: rect.right, top: rect.top, bottom: rect.bottom };
+      for (let a = el; a && a !== document.body && r.left < r.right && r.top < r.bottom; a = a.parentElement) {
+        const s = getComputedStyle(a);
+        if (s.overflowX === 'visible' && s.overflowY === 'visible') continue;
+        const scrolls = (o) => o === 'auto' || o === 'scroll';
+        const box = a.getBoundingClientRect();
+        const b = { left: box.left + a.clientLeft, top: box.top + a.clientTop };
+        b.right = b.left + a.clientWidth;
+        b.bottom = b.top + a.clientHeight;
+        const outX = r.left < b.left - 1 || r.right > b.right + 1;
+        const outY = r.top < b.top - 1 || r.bottom > b.bottom + 1;
+        if ((outX && !scrolls(s.overflowX)) || (outY && !scrolls(s.overflowY))) {
+          found.push(`"${text.slice(0, 40)}" is cut by <${a.tagName.toLowerCase()} class="${a.className}">`);
+          break;
+        }
+        r = { left: Math.max(r.left, b.left), right: Math.min(r.right, b.right), top: Math.max(r.top, b.top), bottom: Math.min(r.bottom, b.bottom) };
+      }
+    }
+  }
+  return found;
+});
+
+/** Which of the canvas's corners (4 px in) and centre something else covers. */
+const canvasCovered = (page) => page.evaluate(() => {
+  const c = document.getElementById('canvas');
+  c.scrollIntoView({ block: 'nearest' });
+  const r = c.getBoundingClientRect();
+  const points = { 'top left': [r.left + 4, r.top + 4], 'top right': [r.right - 4, r.top + 4], 'bottom left': [r.left + 4, r.bottom - 4],
+    'bottom right': [r.right - 4, r.bottom - 4], centre: [(r.left + r.right) / 2, (r.top + r.bottom) / 2] };
+  return Object.entries(points).filter(([, [x, y]]) => document.elementFromPoint(x, y) !== c)
+    .map(([where, [x, y]]) => {
+      const e = document.elementFromPoint(x, y);
+      return `${where} (${Math.round(x)}, ${Math.round(y)}) under ${e ? `<${e.tagName.toLowerCase()} id="${e.id}" class="${e.className}">` : 'nothing: off the screen'}`;
+    });
+});
+
+/** Words the page shows that were written for the engine, not for people. */
+function unreadable(text) {
+  const snake = [...new Set(text.match(/\b[a-z]+(?:_[a-z0-9]+)+\b/g) ?? [])];
+  const long = [...new Set(text.match(/\d\.\d{4,}/g) ?? [])];
+  const enums = [...new Set(text.match(/\b(?:PreparingRebalance|CompletingRebalance|PeekLock|ReceiveAndDelete)\b/g) ?? [])];
+  return [...snake.map((s) => `snake_case "${s}"`), ...long.map((d) => `"${d}" has more than three decimals`),
+    ...enums.map((e) => `the engine's name "${e}"`)];
+}
+
+for (const [vw, vh] of VIEWPORTS) {
+  const phone = vw < 600;
+  test(`layout at ${vw}×${vh}: every preset fits, the canvas is uncovered, no panel text is clipped or unreadable, the log has room${phone ? ', Play and the canvas on screen together' : ''}`, async ({ page }) => {
+    await page.setViewportSize({ width: vw, height: vh });
+    const found = [];
+    for (const id of await presetIds(page)) {
+      await page.selectOption('#scenario', id);
+      await page.evaluate(() => scrollTo(0, 0));
+      await seekFraction(page, 0.6);
+      // Give the inspector a message: the newest log line that names one.
+      await page.click('#tab-log');
+      const line = await page.$('#log li[data-msg]:last-child') ?? (await page.$$('#log li[data-msg]')).pop();
+      if (line) await line.click();
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+      if (wide > vw) found.push(`${id}: the page is ${wide} px wide`);
+      for (const what of await canvasCovered(page)) found.push(`${id}: the canvas's ${what}`);
+      const logH = await page.$eval('#log', (l) => l.getBoundingClientRect().height);
+      if (logH < 120) found.push(`${id}: the event log is ${logH.toFixed(0)} px tall`);
+      for (const tab of await page.$$('.tabs [role="tab"]:not([hidden])')) {
+        await tab.click();
+        await settle(page);
+        const name = await tab.textContent();
+        const panes = await page.$$eval('.pane', (ps) => ps.filter((x) => x.checkVisibility()).map((x) => x.id));
+        const own = await tab.getAttribute('aria-controls');
+        if (panes.join() !== own) found.push(`${id}, ${name}: the panes shown are ${panes.join(', ')}, not ${own} alone`);
+        for (const what of await clippedText(page)) found.push(`${id}, ${name}: ${what}`);
+        const text = await page.evaluate(() => document.body.innerText);
+        for (const what of unreadable(text)) found.push(`${id}, ${name}: ${what}`);
+      }
+      if (phone) {
+        await page.evaluate(() => scrollTo(0, 0));
+        await page.click('#play');
+        await settle(page);
+        const seen = await page.evaluate(() => {
+          const inView = (r) => r.top >= 0 && r.bottom <= innerHeight && r.left >= 0 && r.right <= innerWidth;
+          const c = document.getElementById('canvas').getBoundingClientRect();
+          const bar = document.querySelector('.controls-main').getBoundingClientRect();
+          const visible = Math.max(0, Math.min(c.bottom, innerHeight, bar.top) - Math.max(c.top, 0));
+          return { play: inView(document.getElementById('play').getBoundingClientRect()), half: visible / c.height };
+        });
+        if (!seen.play || seen.half < 0.5) found.push(`${id}: after Play, play on screen ${seen.play}, ${(seen.half * 100).toFixed(0)}% of the canvas`);
+        if (await page.$eval('#play', (b) => b.textContent === 'Pause')) await page.click('#play');
+      }
+    }
+    await page.screenshot({ path: join(SHOTS, `layout-${vw}x${vh}.png`), fullPage: phone });
+    assert(found.length === 0, `${found.length} problems:\n${found.slice(0, 12).join('\n')}`);
+  });
+}
+
+/** Share → Copy a link to this moment: the link, once the page has made it; the menu closed. */
+async function copyShareLink(page) {
+  await openShareMenu(page);
+  await page.$eval('#share-link', (i) => { i.value = ''; });
+  await page.click('#share');
+  await page.waitForFunction(() => document.querySelector('#share-link').value.includes('#'));
+  const link = await page.$eval('#share-link', (i) => i.value);
+  await page.keyboard.press('Escape');
+  return link;
+}
+
+/** Which break action is offered, and whether it can apply now (and why not). */
+const breakOption = (page, label) => page.$eval('#break-what', (s, l) => {
+  const o = [...s.options].find((x) => x.textContent === l);
+  return o ? { disabled: o.disabled, title: o.title } : null;
+}, label);
+
+async function breakIt(page, label) {
+  await page.selectOption('#break-what', { label });
+  await page.click('#break');
+  await settle(page);
+}
+
+test('controls always answer: Replay at the end, break actions that cannot apply, ?scenario= links, a pasted share link, ◆ beat marks', async ({ page }) => {
+  // At the end, Play is Replay, and it plays the same run again from the start.
+  await page.selectOption('#scenario', 'competing-consumers');
+  await seekFraction(page, 1);
+  await waitText(page, '#play', (t) => t === 'Replay', 'at the end');
+  await page.click('#play');
+  await page.waitForFunction(() => document.querySelector('#play').textContent === 'Pause'
+    && Number(document.querySelector('#timeline').value) > 0 && Number(document.querySelector('#timeline').value) < 5000, null, { timeout: 5000 });
+  await page.click('#play');
+
+  // Break actions: what cannot apply is disabled, with the reason, and becomes possible when it can.
+  let o = await breakOption(page, 'restart worker-1');
+  assert(o.disabled && o.title === 'Cannot now: it is running: crash it first', `restart a running worker: ${JSON.stringify(o)}`);
+  await breakIt(page, 'crash worker-1');
+  o = await breakOption(page, 'crash worker-1');
+  assert(o.disabled && o.title.includes('down already'), `crash a crashed worker: ${JSON.stringify(o)}`);
+  assert(!(await breakOption(page, 'restart worker-1')).disabled, 'a crashed worker can be restarted');
+  await page.selectOption('#scenario', 'retry-storm');
+  o = await breakOption(page, 'bring payments-a up');
+  assert(o.disabled && o.title.includes('it is up'), `bring up what is up: ${JSON.stringify(o)}`);
+  await breakIt(page, 'take payments-a down');
+  assert((await breakOption(page, 'take payments-a down')).disabled, 'a dependency that is down cannot be taken down');
+  assert(!(await breakOption(page, 'bring payments-a up')).disabled, 'and it can be brought up');
+
+  // The address follows the preset and the seed; ?scenario=&seed= opens them.
+  await page.selectOption('#scenario', 'lease-models');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('scenario') === 'lease-models');
+  await openRunInfo(page);
+  await page.fill('#seed', '9');
+  await page.click('#reset');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('seed') === '9');
+  await page.goto(`${server.url}?scenario=retry-storm&seed=7`);
+  await page.waitForSelector('body[data-ready="true"]');
+  assert(await page.$eval('#scenario', (s) => s.value) === 'retry-storm', 'the deep link opens its scenario');
+  assert(await page.$eval('#seed', (s) => s.value) === '7', 'with its seed');
+  await page.goto(`${server.url}?scenario=no-such-thing`);
+  await page.waitForSelector('body[data-ready="true"]');
+  await waitText(page, '#error', (t) => t.includes('There is no scenario "no-such-thing"') && t.includes('Scenario menu'), 'a bad deep link');
+
+  // A share link pasted into the address bar of a tab that shows the playground opens there.
+  await page.selectOption('#scenario', 'retry-storm');
+  await seekFraction(page, 0.4);
+  const at = await page.$eval('#timeline', (t) => Number(t.value));
+  const link = await copyShareLink(page);
+  await page.goto(`${server.url}?scenario=competing-consumers`);
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.evaluate((h) => { location.hash = h; }, new URL(link).hash);
+  await page.waitForFunction((t) => document.querySelector('#scenario').value === 'retry-storm'
+    && Math.abs(Number(document.querySelector('#timeline').value) - t) < 1, at, { timeout: 10000 });
+
+  // Beats are ◆ over the timeline, as the help says; each jumps to its beat.
+  await page.selectOption('#scenario', 'competing-consumers');
+  assert((await page.$eval('#help', (h) => h.textContent)).includes('◆'), 'the help describes the marks');
+  const total = Number((await page.$eval('.caption-count', (c) => c.textContent)).match(/^(\d+) beats/)[1]);
+  const marks = await page.$$eval('#beat-ticks button', (bs) => bs.map((b) => b.textContent));
+  assert(marks.length === total && marks.every((m) => m === '◆'), `${marks.length} ◆ for ${total} beats: ${marks}`);
+  await page.click('#beat-ticks button[data-index="2"]');
+  await waitText(page, '.caption-count', (t) => t === `◆ 3 of ${total}`, 'the third mark goes to the third beat');
+});
+
+/** How many pixels of the plot area (under the legend band, right of the axis) carry a series' color. */
+const chartInk = (page, selector) => page.$eval(selector, (c) => {
+  const css = getComputedStyle(document.documentElement);
+  const probe = document.createElement('canvas').getContext('2d');
+  const rgb = (name) => {
+    probe.fillStyle = css.getPropertyValue(name).trim();
+    const hex = probe.fillStyle;
+    return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  };
+  // The series' colors, but "ready": its neutral grey is too near the text's and the axis's.
+  const colors = ['--inflight', '--danger', '--acked'].map(rgb);
+  const k = c.width / c.getBoundingClientRect().width;
+  const x0 = Math.round(38 * k);
+  const y0 = Math.round(26 * k);
+  const d = c.getContext('2d').getImageData(x0, y0, c.width - x0 - Math.round(8 * k), c.height - y0 - Math.round(22 * k)).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    if (colors.some(([r, g, b]) => Math.abs(d[i] - r) + Math.abs(d[i + 1] - g) + Math.abs(d[i + 2] - b) < 40)) n++;
+  }
+  return n;
+});
+
+test('the metrics and lag charts show their data after a seek and after a share link opens', async ({ page }) => {
+  await page.selectOption('#scenario', 'retry-storm');
+  await settle(page);
+  const empty = await chartInk(page, '#metrics-chart');
+  assert(empty === 0, `at t = 0 the chart has no lines: ${empty} pixels`);
+  const said = await page.evaluate(() => document.getElementById('metrics-chart').getAttribute('aria-label'));
+  assert(said.includes('Over time'), said);
+  await seekFraction(page, 0.6);
+  const seeked = await chartInk(page, '#metrics-chart');
+  assert(seeked > 150, `after a seek the metrics chart has lines: ${seeked} pixels`);
+  const link = await copyShareLink(page);
+
+  await page.selectOption('#scenario', 'rebalancing');
+  await seekFraction(page, 0.5);
+  await page.click('#tab-groups');
+  await settle(page);
+  const lag = await chartInk(page, '#lag-chart');
+  const lagLink = await copyShareLink(page);
+
+  const fresh = await page.context().newPage();
+  try {
+    await fresh.goto(link);
+    await fresh.waitForSelector('body[data-ready="true"]');
+    await settle(fresh);
+    const shared = await chartInk(fresh, '#metrics-chart');
+    assert(shared > 150, `a share link's metrics chart has lines: ${shared} pixels`);
+    await fresh.goto('about:blank');
+    await fresh.goto(lagLink);
+    await fresh.waitForSelector('body[data-ready="true"]');
+    await fresh.click('#tab-groups');
+    await settle(fresh);
+    const sharedLag = await chartInk(fresh, '#lag-chart');
+    assert(lag > 100 && sharedLag > 100, `the lag chart has lines after a seek (${lag} pixels) and from a share link (${sharedLag})`);
+  } finally {
+    await fresh.close();
+  }
+});
+
+// Every label and bar the canvas draws, for every preset, at the size the page gives its canvas
+// at each of the four viewports, at five moments of the run: none meets another, none leaves
+// the canvas, none is smaller than 12 CSS px, and none sits on a box it does not belong to.
+test('canvas labels and bars never overlap, in any preset, at the four sizes', async ({ page }) => {
+  const sizes = {};
+  for (const [vw, vh] of VIEWPORTS) {
+    await page.setViewportSize({ width: vw, height: vh });
+    for (const id of await presetIds(page)) {
+      await page.selectOption('#scenario', id);
+      await settle(page);
+      const { width, height } = await page.$eval('#canvas', (c) => c.getBoundingClientRect());
+      (sizes[id] ??= []).push([`${vw}×${vh}`, width, height]);
+    }
+  }
+  const found = await page.evaluate(async (sizes) => {
+    const { loadEngine, presets, Run } = await import('./engine.js');
+    const { draw, canvasScale } = await import('./render.js');
+    await loadEngine();
+    const css = getComputedStyle(document.documentElement);
+    const v = (name) => css.getPropertyValue(name).trim();
+    const palette = { canvas: v('--canvas'), ink: v('--ink'), muted: v('--muted'), edge: v('--edge'), node: v('--node'),
+      ready: v('--ready'), inflight: v('--inflight'), acked: v('--acked'), danger: v('--danger'), focus: v('--focus'), dark: false };
+    const canvas = document.createElement('canvas');
+    const ctx = canvas.getContext('2d');
+    const out = [];
+    const meets = (a, b) => a.x < b.x + b.w - 0.5 && b.x < a.x + a.w - 0.5 && a.y < b.y + b.h - 0.5 && b.y < a.y + a.h - 0.5;
+    const name = (it) => (it.kind === 'bar' ? `a bar at (${it.x.toFixed(0)}, ${it.y.toFixed(0)})` : `"${it.text}"`);
+    let checked = 0;
+    for (const p of presets()) {
+      for (const [vp, w, h] of sizes[p.id]) {
+        const run = new Run(p.json, 1);
+        const k = canvasScale(w, h);
+        for (const f of [0, 0.25, 0.5, 0.75, 1]) {
+          const t = run.durationMs * f;
+          for (let guard = 0; run.nowMs < t && guard < 100; guard++) run.advanceTo(t);
+          canvas.width = w;
+          canvas.height = h;
+          const placed = draw(ctx, run.view, t, { width: w, height: h, palette, motion: false });
+          const shapes = placed.filter((it) => it.kind === 'shape');
+          const ink = placed.filter((it) => it.kind !== 'shape');
+          checked += ink.length;
+          const at = `${p.id} at ${vp} (canvas ${w.toFixed(0)}×${h.toFixed(0)}), t=${(t / 1000).toFixed(1)} s`;
+          for (const [i, a] of ink.entries()) {
+            if (a.x < -0.5 || a.y < -0.5 || a.x + a.w > w / k + 0.5 || a.y + a.h > h / k + 0.5) out.push(`${at}: ${name(a)} leaves the canvas`);
+            if (a.kind !== 'bar' && a.size * k < 12) out.push(`${at}: ${name(a)} is ${a.size * k} px`);
+            if (a.kind !== 'bar' && a.text === '…') out.push(`${at}: a label shortened to nothing (${a.full})`);
+            for (const b of ink.slice(i + 1)) if (meets(a, b)) out.push(`${at}: ${name(a)} meets ${name(b)}`);
+            if (a.kind !== 'bar') {
+              for (const s of shapes) if (s.id !== a.within && meets(a, s)) out.push(`${at}: ${name(a)} lies on ${/^[PQCTG]\d+$/.test(s.id) ? 'box' : 'mark'} ${s.id}`);
+            }
+            // A box's text stays in it (a mark's, such as a pulse's ×2, is centred on it).
+            const home = shapes.find((s) => s.id === a.within && /^[PQCTG]\d+$/.test(s.id));
+            if (home && (a.x < home.x - 0.5 || a.y < home.y - 0.5 || a.x + a.w > home.x + home.w + 0.5 || a.y + a.h > home.y + home.h + 0.5)) {
+              out.push(`${at}: ${name(a)} spills out of its box ${home.id}`);
+            }
+          }
+        }
+        run.engine.free();
+      }
+    }
+    return { out, checked };
+  }, sizes);
+  assert(found.checked > 10000, `only ${found.checked} labels and bars were checked`);
+  writeFileSync(join(SHOTS, 'collisions.txt'), found.out.join('\n'));
+  assert(found.out.length === 0, `${found.out.length} collisions (all in target/e2e/collisions.txt):\n${[...new Set(found.out)].slice(0, 12).join('\n')}`);
 });
 
 // The canvas's queue column: for every preset, at sizes from a phone to a desktop (at least
