@@ -655,6 +655,29 @@ test('the scenario editor reports errors at their path and never breaks the runn
   assert(await page.$eval('#counts thead', (h) => h.textContent.includes('orders')), 'its table');
 });
 
+test('the editor is large, numbers its lines, and warns of beats past a shortened end instead of refusing', async ({ page }) => {
+  await page.selectOption('#scenario', 'poison-redrive');
+  await page.click('#edit');
+  await page.waitForFunction(() => document.querySelector('#editor-text').value.length > 0);
+  const box = await page.$eval('#editor-text', (t) => t.getBoundingClientRect());
+  assert(box.width >= 700 && box.height >= 400, `the editor is ${box.width.toFixed(0)}×${box.height.toFixed(0)} px at 1280×760`);
+  const text = await page.$eval('#editor-text', (t) => t.value);
+  const lines = await page.$eval('#editor-lines', (l) => l.children.length);
+  assert(lines === text.split('\n').length, `${lines} line numbers for ${text.split('\n').length} lines`);
+  const beat = JSON.parse(text).markers.findIndex((m) => m.at_ms === 25000) + 1;
+  assert(beat > 0, 'poison-redrive has a beat at 25 s');
+  await page.fill('#editor-text', text.replace('"duration_ms": 40000', '"duration_ms": 20000'));
+  const said = await waitText(page, '#editor-status', (t) => t.startsWith('Valid, but'), 'a warning');
+  assert(said.includes(`${beat}`) && said.includes('past the end'), said);
+  assert(!(await page.$eval('#editor-run', (b) => b.disabled)), 'a run with beats past its end can still be run');
+  await page.click('#editor-run');
+  await waitText(page, '#scenario', (v) => v === 'custom', 'the shortened scenario runs');
+  await seekFraction(page, 1);
+  await page.click('.caption-list');
+  const item = await page.$eval(`.transcript-list li:nth-child(${beat})`, (li) => ({ text: li.textContent, title: li.querySelector('button').title }));
+  assert(item.text.includes('not in this run') && item.title.length > 0, `the transcript reports beat ${beat}: ${JSON.stringify(item)}`);
+});
+
 // Issue 6, click-to-break and fork: an input applied in the past forks the run, which then
 // matches the original before the fork and differs after it; a shared link carries it.
 test('a forked run matches the original before the fork point and differs after it', async ({ page }) => {
