@@ -776,11 +776,13 @@ function drawGroup(ctx, ink, view, b, grp, gi, now, p, opts) {
 
 /**
  * A chart over simulated time, on its own small canvas: a legend band on top (never over the
- * data), the value axis on the left (0 and the top), the time axis below (its first and last
- * moment), one line per series, and a sentence in place of the lines until there are two
- * samples. `series`: [{name, color, dash, values: number[], top}] over `times`.
+ * data; the value axis's unit at its right when there is room), the value axis on the left (0
+ * and the top), the time axis below (its first and last moment, "simulated time" between),
+ * one line per series, and a sentence in place of the lines until there are two samples.
+ * `series`: [{name, color, dash, values: number[], own}] over `times`; `unit`: what the
+ * value axis counts.
  */
-function drawChart(ctx, opts, times, series, empty) {
+function drawChart(ctx, opts, times, series, empty, unit) {
   const { width: w, height: h, palette: p } = opts;
   ctx.clearRect(0, 0, w, h);
   ctx.fillStyle = p.canvas;
@@ -797,6 +799,8 @@ function drawChart(ctx, opts, times, series, empty) {
     ctx.font = font;
     lx += 28 + ctx.measureText(s.name).width;
   }
+  ctx.font = font;
+  if (lx + ctx.measureText(unit).width < w - 8) label(ctx, unit, w - 8, 9, p.muted, 'right', font);
   const top = 24;
   const bottom = h - 20;
   const left = 36;
@@ -828,6 +832,9 @@ function drawChart(ctx, opts, times, series, empty) {
   const sec = (t) => `${(t / 1000).toFixed(t1 < 10000 ? 1 : 0)} s`;
   label(ctx, sec(t0), left, h - 8, p.muted, 'left', font);
   label(ctx, sec(t1), right, h - 8, p.muted, 'right', font);
+  ctx.font = font;
+  const ends = ctx.measureText(sec(t0)).width + ctx.measureText(sec(t1)).width + 24;
+  if (ctx.measureText('simulated time').width + ends < right - left) label(ctx, 'simulated time', (left + right) / 2, h - 8, p.muted, 'center', font);
 }
 
 /**
@@ -843,7 +850,7 @@ export function drawMetricsChart(ctx, view, opts) {
     { name: 'in flight', color: p.inflight, dash: [5, 3], values: m.map((s) => s.inflight) },
     { name: 'in DLQ', color: p.danger, dash: [2, 2], values: m.map((s) => s.dlq) },
     { name: 'acks/s', color: p.acked, dash: [8, 3, 2, 3], values: rate, own: true },
-  ], 'The counts appear here as the run plays.');
+  ], 'The counts appear here as the run plays.', 'messages');
 }
 
 /**
@@ -859,17 +866,19 @@ export function drawSwimlanes(ctx, saga, info, opts) {
   const lanes = info.steps.length;
   const laneW = (w - 36) / lanes;
   const cx = (k) => 36 + laneW * (k + 0.5);
+  const head = `${TEXT}px ${SANS}`;
   info.steps.forEach((st, k) => {
-    label(ctx, st.service, cx(k), 9, p.muted, 'center', '10px system-ui, sans-serif');
+    ctx.font = head;
+    label(ctx, shorten(ctx, st.service, laneW - 6, false), cx(k), 10, p.muted, 'center', head);
     ctx.strokeStyle = p.edge;
     ctx.setLineDash([2, 4]);
-    ctx.beginPath(); ctx.moveTo(cx(k), 16); ctx.lineTo(cx(k), h - 2); ctx.stroke();
+    ctx.beginPath(); ctx.moveTo(cx(k), 19); ctx.lineTo(cx(k), h - 2); ctx.stroke();
     ctx.setLineDash([]);
   });
-  const rows = saga.recent.slice(0, Math.max(1, Math.floor((h - 20) / 16)));
+  const rows = saga.recent.slice(0, Math.max(1, Math.floor((h - 24) / 18)));
   rows.forEach((inst, r) => {
-    const y = 26 + r * 16;
-    label(ctx, `#${inst.instance}`, 4, y, p.muted, 'left', '10px ui-monospace, monospace');
+    const y = 31 + r * 18;
+    label(ctx, `#${inst.instance}`, 4, y, p.muted, 'left', `11px ${MONO}`);
     const arrow = (a, b, color, dash) => {
       ctx.strokeStyle = color;
       ctx.setLineDash(dash);
@@ -893,7 +902,7 @@ export function drawSwimlanes(ctx, saga, info, opts) {
       else if (st === 'failed') cross(ctx, x, y, p.danger, 4);
       else label(ctx, '↺', x, y, p.inflight, 'center', '600 12px system-ui, sans-serif');
     });
-    if (inst.status === 'Stuck') label(ctx, 'stuck', w - 2, y, p.danger, 'right', '600 10px system-ui, sans-serif');
+    if (inst.status === 'Stuck') label(ctx, 'stuck', w - 2, y, p.danger, 'right', `600 ${TEXT}px ${SANS}`);
   });
 }
 
@@ -1005,7 +1014,7 @@ export function drawLagChart(ctx, view, opts) {
     dash: dashes[gi % dashes.length],
     values: longest.map((s, i) => g.lag[i - (longest.length - g.lag.length)]?.lag ?? 0),
   }));
-  drawChart(ctx, opts, longest.map((s) => s.at), series, 'Lag appears once a group commits.');
+  drawChart(ctx, opts, longest.map((s) => s.at), series, 'Lag appears once a group commits.', 'records behind');
 }
 
 /** The id of the visible or waiting message under (x, y), if any. Pure, for the inspector. */
