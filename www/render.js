@@ -248,7 +248,9 @@ function label(ctx, text, x, y, color, align = 'center', font = '12px system-ui,
 function slotsOf(b, count) {
   const step = DOT * 2 + 4;
   const fit = Math.max(0, Math.floor((b.w - 16 - b.titleW) / step));
-  const shown = Math.min(count, count > fit ? Math.max(fit - 1, 0) : fit);
+  // Too many to show: a box makes room for "+N"; a helper beside its queue says its count in
+  // its title instead, and shows none, so that the longer title meets no dot.
+  const shown = count <= fit ? count : b.inside ? 0 : Math.max(fit - 1, 0);
   return { shown, at: (i) => ({ x: b.x + b.w - 12 - i * step, y: b.y + b.h / 2 }) };
 }
 
@@ -726,7 +728,7 @@ function drawGroup(ctx, ink, view, b, grp, gi, now, p, opts) {
   const rebalancing = g.phase === 'PreparingRebalance' || g.phase === 'CompletingRebalance';
   box(ctx, b, p.node, rebalancing ? p.inflight : p.edge, rebalancing);
   ink.shape(b.x, b.y, b.w, b.h, `G${gi}`);
-  const state = g.phase === 'Stable' ? `gen ${g.generation}` : rebalancing ? `${g.phase === 'PreparingRebalance' ? 'rebalancing' : 'syncing'} · gen ${g.generation}` : g.phase;
+  const state = g.phase === 'Stable' ? `gen ${g.generation}` : rebalancing ? `${g.phase === 'PreparingRebalance' ? 'rebalancing' : 'syncing'} · gen ${g.generation}` : 'empty';
   ctx.font = `${TEXT}px ${SANS}`;
   const stateW = ctx.measureText(state).width;
   // The group's key: the mark its committed offsets carry under the tapes.

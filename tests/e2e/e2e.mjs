@@ -1086,7 +1086,7 @@ test('canvas labels and bars never overlap, in any preset, at the four sizes', a
     return { out, checked };
   }, sizes);
   assert(found.checked > 10000, `only ${found.checked} labels and bars were checked`);
-  writeFileSync(join(SHOTS, 'collisions.txt'), found.out.join('\n'));
+  writeFileSync(join(SHOTS, 'collisions.txt'), [`${found.checked} labels and bars checked`, ...found.out].join('\n'));
   assert(found.out.length === 0, `${found.out.length} collisions (all in target/e2e/collisions.txt):\n${[...new Set(found.out)].slice(0, 12).join('\n')}`);
 });
 
