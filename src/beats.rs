@@ -202,6 +202,7 @@ pub const EVENTS: &[EventFields] = &[
         44,
         &[("saga", Field::Saga), ("instance", N), ("step", Field::Step), ("note", Field::Text(SagaNote::TEXTS))],
     ),
+    ("delivery_lost", 45, &[("msg", Id), ("consumer", C)]),
 ];
 
 /// The armed event anchor, watched in `Outbox::emit`: its conditions, and how many matching

@@ -839,10 +839,11 @@ impl Broker {
                 let count = extra.returns_counted;
                 delivery_limit.is_some_and(|limit| count > limit).then_some(DeadReason::DeliveryLimit)
             }
-            // ASB-5: after the N-th abandon or lock expiry, dead-letter (eagerly: §10 item 3).
-            // ASB-6: not from the dead-letter queue itself.
+            // ASB-5: after the N-th abandon or lock expiry (a lock lost is one), dead-letter
+            // (eagerly: §10 item 3). ASB-6: not from the dead-letter queue itself.
             LeaseModel::ServiceBus { max_delivery_count, .. } => {
-                let counted = matches!(reason, ReturnReason::Abandoned | ReturnReason::LeaseExpired);
+                let counted =
+                    matches!(reason, ReturnReason::Abandoned | ReturnReason::LeaseExpired | ReturnReason::Duplicated);
                 (counted && !in_dlq && receive_count >= max_delivery_count).then_some(DeadReason::MaxDeliveryCount)
             }
             // SQS counts receives, not returns (SQS-9); the check is at the next receive.

@@ -119,7 +119,8 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
                 let c = &sim.consumers[consumer as usize];
                 let held = c.held.iter().any(|h| h.msg == msg && h.receipt == lease.receipt && !h.auto_acked);
                 let orphaned = c.crashed_at.is_some_and(|t| t >= lease.received_at);
-                if !held && !orphaned {
+                let lost = sim.lost.iter().any(|l| l.msg == msg && l.receipt == lease.receipt);
+                if !held && !orphaned && !lost {
                     return fail(format!("m{msg} is leased to c{consumer}, which does not hold it"));
                 }
                 if held && phase == Phase::Buffered && !c.buffer.iter().any(|h| h.msg == msg) {
@@ -469,6 +470,8 @@ impl Ledger {
             T::LeaseExtended { consumer, .. } if matches!(now, Seen::Leased { consumer: c, .. } if c == consumer) => {
                 now
             }
+            // Lost on its way: still leased to that consumer, until the lease ends.
+            T::DeliveryLost { consumer, .. } if matches!(now, Seen::Leased { consumer: c, .. } if c == consumer) => now,
             // Events about work, not about where the message is.
             T::ProcessingStarted { .. }
             | T::Failed { .. }

@@ -9,13 +9,22 @@
 //! "effect applied twice" happens, and the idempotent store is how it is avoided (IP-1).
 
 use crate::backoff;
-use crate::message::Phase;
+use crate::message::{MsgState, Phase};
 use crate::rng::Prng;
 use crate::scenario::{AckMode, ConsumerSpec, Dist, LeaseModel, Outcomes, RetryVia};
 use crate::sim::{Event, Sim};
 use crate::time::{Duration, SimTime};
 use crate::trace::{ConsumerId, DeadReason, ErrorClass, MsgId, ReturnReason, TraceEvent};
 use std::collections::{BTreeMap, VecDeque};
+
+/// A delivery the network lost (`Op::DropDelivery`): its consumer never gets it, while the
+/// broker's lease on it runs on. Kept until that lease ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lost {
+    pub msg: MsgId,
+    pub receipt: u32,
+    pub consumer: ConsumerId,
+}
 
 /// A message a consumer holds, by the receipt it got it with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -360,6 +369,9 @@ impl Sim {
         let consumer = &self.consumers[c as usize];
         if consumer.epoch != epoch {
             return; // delivered to an incarnation that has since crashed
+        }
+        if !self.lost.is_empty() && self.lost.iter().any(|l| l.msg == msg && l.receipt == receipt) {
+            return; // the network lost it
         }
         let current = self.broker.holds(msg, c, receipt);
         self.take_in(c, Held { msg, receipt, auto_acked: false }, current);
@@ -728,6 +740,9 @@ impl Sim {
                 self.broker.give_back(&mut self.out, now, h.msg, c, h.receipt, ReturnReason::ChannelClosed);
             }
         }
+        if !self.lost.is_empty() {
+            self.forget_lost();
+        }
         if let Some(after) = self.consumer_spec(c).restart_after {
             let epoch = self.consumers[c as usize].epoch;
             self.out.schedule(now.after(after), Event::Restart { consumer: c, epoch });
@@ -774,13 +789,77 @@ impl Sim {
         }
     }
 
-    /// RabbitMQ's consumer timeout closed the channel: every other unacked delivery of that
-    /// consumer goes back too (RMQ-7, RMQ-9).
-    pub(crate) fn channel_closed(&mut self, c: ConsumerId) {
+    /// RabbitMQ closed the consumer's channel (the consumer timeout, or a connection drop):
+    /// every other unacked delivery on it goes back too (RMQ-7, RMQ-9, RMQ-52). The consumer
+    /// works on; its settles no longer count. A delivery the network lost is gone from its
+    /// hands with the channel.
+    pub(crate) fn channel_closed(&mut self, c: ConsumerId, reason: ReturnReason) {
         let now = self.now;
         let held: Vec<Held> = self.consumers[c as usize].held.iter().copied().collect();
         for h in held.iter().filter(|h| !h.auto_acked) {
-            self.broker.give_back(&mut self.out, now, h.msg, c, h.receipt, ReturnReason::ConsumerTimeout);
+            self.broker.give_back(&mut self.out, now, h.msg, c, h.receipt, reason);
+        }
+        let ghosts: Vec<Lost> = self.lost.iter().copied().filter(|l| l.consumer == c).collect();
+        for l in ghosts {
+            self.consumers[c as usize].held.remove(l.msg, l.receipt);
+        }
+        self.forget_lost();
+        self.room_changed(c);
+    }
+
+    /// Lost deliveries whose lease has ended (run out, or given back with a channel) are
+    /// forgotten.
+    pub(crate) fn forget_lost(&mut self) {
+        let broker = &self.broker;
+        self.lost.retain(|l| broker.msg(l.msg).lease().is_some_and(|lease| lease.receipt == l.receipt));
+    }
+
+    /// A fault: `msg`, on its way to its consumer, never arrives (`Op::DropDelivery`). The
+    /// broker still counts it as delivered, so it stays in flight until its lease runs out
+    /// (SQS-2, ASB-5) and then comes back. An SQS or Service Bus consumer counts what it has
+    /// in hand, so its room is free at once; a RabbitMQ channel counts the delivery unacked,
+    /// its prefetch slot taken, until the consumer timeout closes the channel (RMQ-9).
+    pub(crate) fn drop_delivery(&mut self, msg: MsgId) {
+        let Some(m) = self.broker.msgs.get(msg as usize) else { return };
+        let (MsgState::InFlight { consumer: c, phase: Phase::Delivering }, Some(lease)) = (m.state(), m.lease()) else {
+            return;
+        };
+        let (queue, receipt) = (m.queue, lease.receipt);
+        if !self.consumers[c as usize].alive || self.lost.iter().any(|l| l.msg == msg && l.receipt == receipt) {
+            return;
+        }
+        self.lost.push(Lost { msg, receipt, consumer: c });
+        self.out.emit(TraceEvent::DeliveryLost { at: self.now, msg, consumer: c });
+        if !matches!(self.broker.queues[queue as usize].spec.lease, LeaseModel::RabbitMq { .. }) {
+            self.consumers[c as usize].held.remove(msg, receipt);
+            self.room_changed(c);
+            self.broker.mark_dirty(queue);
+        }
+    }
+
+    /// A fault: the broker delivers `msg` again while its consumer holds it
+    /// (`Op::DuplicateDelivery`). SQS standard (SQS-5) and Service Bus (a lock lost) return it
+    /// alone; the first consumer finishes its copy and its settle is refused (SQS-28, a stale
+    /// lock token). On RabbitMQ a delivery comes twice only when the connection drops (RMQ-52):
+    /// every unacked delivery of the consumer is requeued, redelivered. An SQS FIFO queue does
+    /// not deliver a message twice while it is in flight.
+    pub(crate) fn duplicate_delivery(&mut self, msg: MsgId) {
+        let Some(m) = self.broker.msgs.get(msg as usize) else { return };
+        let (MsgState::InFlight { consumer: c, phase: Phase::Buffered | Phase::Processing }, Some(lease)) =
+            (m.state(), m.lease())
+        else {
+            return;
+        };
+        let (queue, receipt) = (m.queue, lease.receipt);
+        if !self.consumers[c as usize].alive {
+            return;
+        }
+        match self.broker.queues[queue as usize].spec.lease {
+            LeaseModel::RabbitMq { .. } => self.channel_closed(c, ReturnReason::ChannelClosed),
+            LeaseModel::Sqs { .. } if self.broker.queues[queue as usize].spec.fifo => {}
+            _ => {
+                self.broker.give_back(&mut self.out, self.now, msg, c, receipt, ReturnReason::Duplicated);
+            }
         }
     }
 

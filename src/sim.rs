@@ -289,6 +289,8 @@ pub struct Sim {
     events_processed: u64,
     /// How far the run has come through the scenario's narrative beats.
     pub(crate) beats: crate::beats::Beats,
+    /// Deliveries the network lost whose lease still runs (faults; usually none).
+    pub(crate) lost: Vec<crate::consumer::Lost>,
 }
 
 impl Sim {
@@ -340,6 +342,7 @@ impl Sim {
             stats: Stats::default(),
             events_processed: 0,
             beats: crate::beats::Beats::default(),
+            lost: Vec::new(),
         };
         sim.arm_beat();
         for c in 0..sim.consumers.len() {
@@ -634,7 +637,10 @@ impl Sim {
             let busy = self.consumers[c as usize].jobs.get(msg, receipt).is_some();
             self.stats.lease_expired_mid_processing += u64::from(busy);
             if rmq_timeout {
-                self.channel_closed(c);
+                self.channel_closed(c, ReturnReason::ConsumerTimeout);
+            }
+            if !self.lost.is_empty() {
+                self.forget_lost();
             }
         }
     }
@@ -814,6 +820,8 @@ impl Sim {
             Op::RemoveMember { group, member } => self.remove_member(group, member),
             Op::AddMember { group } => self.add_member(group),
             Op::KillRequester { system, instance } => self.kill_requester(system, instance),
+            Op::DropDelivery { msg } => self.drop_delivery(msg),
+            Op::DuplicateDelivery { msg } => self.duplicate_delivery(msg),
             Op::DependencyDown { dependency } | Op::DependencyUp { dependency } => {
                 let up = matches!(op, Op::DependencyUp { .. });
                 self.dependency_down[dependency as usize] = !up;

@@ -3,10 +3,12 @@
 //! (`brokerlab swarm --from SEED --seeds 1`).
 
 use crate::check::{check, coarse_engine_counts, Ledger};
+use crate::message::{MsgState, Phase};
 use crate::rng::Prng;
 use crate::scenario::{Op, Scenario};
 use crate::sim::Sim;
 use crate::time::SimTime;
+use crate::trace::{ReturnReason, TraceEvent};
 use serde_json::{json, Value};
 
 /// What a swarm run found.
@@ -17,6 +19,18 @@ pub struct Report {
     pub operations: u64,
     /// (seed, what went wrong), for each seed that broke an invariant.
     pub violations: Vec<(u64, String)>,
+    /// Faults on one delivery that took effect: deliveries lost on their way, and deliveries
+    /// made again while held.
+    pub deliveries_lost: u64,
+    pub deliveries_duplicated: u64,
+}
+
+/// What one seed did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub operations: u64,
+    pub deliveries_lost: u64,
+    pub deliveries_duplicated: u64,
 }
 
 fn pick<'a>(r: &mut Prng, options: &[&'a str]) -> &'a str {
@@ -351,8 +365,27 @@ fn workflows_json(seed: u64) -> (Vec<Value>, Vec<Value>) {
     (request_reply, sagas)
 }
 
-/// A random live fault for this run.
-fn fault(r: &mut Prng, scenario: &Scenario) -> Op {
+/// A random live fault for this run, as it stands.
+fn fault(r: &mut Prng, sim: &Sim) -> Op {
+    let scenario = &sim.scenario;
+    // One delivery: lost on its way, or delivered again while its consumer holds it.
+    if chance(r, 15) {
+        let lose = chance(r, 50);
+        let candidates: Vec<u32> = sim
+            .broker
+            .msgs
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| {
+                m.lease().is_some()
+                    && matches!(m.state(), MsgState::InFlight { phase, .. } if (phase == Phase::Delivering) == lose)
+            })
+            .map(|(i, _)| crate::scenario::index_u32(i))
+            .collect();
+        if let Some(&msg) = candidates.get(r.index(candidates.len().max(1))) {
+            return if lose { Op::DropDelivery { msg } } else { Op::DuplicateDelivery { msg } };
+        }
+    }
     if let Some(rr) = scenario.request_reply.first().filter(|_| chance(r, 15)) {
         return Op::KillRequester {
             system: 0,
@@ -420,6 +453,11 @@ fn fault(r: &mut Prng, scenario: &Scenario) -> Op {
 /// Runs one seed with every checker after every step and every fault. Returns the operations
 /// it performed, or what broke.
 pub fn run_seed(seed: u64) -> Result<u64, String> {
+    outcome(seed).map(|o| o.operations)
+}
+
+/// Runs one seed (as `run_seed`), with what its faults did.
+pub fn outcome(seed: u64) -> Result<Outcome, String> {
     let scenario = generated(seed)?;
     let end = scenario.end();
     let mut faults = Prng::from_seed(seed ^ 0xfa17);
@@ -451,7 +489,7 @@ pub fn run_plan(seed: u64, plan: &[u8]) -> Result<u64, String> {
     faults.sort_unstable();
     let mut choices = faults.iter().map(|&(_, choice)| choice).collect::<Vec<_>>().into_iter();
     let times = faults.iter().map(|&(at, _)| at).collect();
-    drive(seed, scenario, times, |s| fault(&mut Prng::from_seed(choices.next().unwrap_or(0)), s))
+    drive(seed, scenario, times, |s| fault(&mut Prng::from_seed(choices.next().unwrap_or(0)), s)).map(|o| o.operations)
 }
 
 fn generated(seed: u64) -> Result<Scenario, String> {
@@ -464,13 +502,14 @@ fn drive(
     seed: u64,
     scenario: Scenario,
     fault_times: Vec<SimTime>,
-    mut make_fault: impl FnMut(&Scenario) -> Op,
-) -> Result<u64, String> {
+    mut make_fault: impl FnMut(&Sim) -> Op,
+) -> Result<Outcome, String> {
     let end = scenario.end();
     let queues = scenario.queues.len();
     let mut sim = Sim::new(scenario.clone(), seed);
     let mut ledger = Ledger::default();
-    let mut operations = 0u64;
+    let mut outcome = Outcome::default();
+    let mut duplicate = false;
     let mut next_fault = fault_times.into_iter().peekable();
     loop {
         let next_event = sim.next_event_at().filter(|t| *t <= end);
@@ -485,13 +524,27 @@ fn drive(
             (_, Some(f)) => {
                 next_fault.next();
                 sim.run_until(f, 0).map_err(|e| e.to_string())?;
-                sim.input(make_fault(&scenario));
+                let op = make_fault(&sim);
+                duplicate = matches!(op, Op::DuplicateDelivery { .. });
+                sim.input(op);
             }
         }
-        operations += 1;
+        outcome.operations += 1;
         for event in sim.drain_trace() {
+            outcome.deliveries_lost += u64::from(matches!(event, TraceEvent::DeliveryLost { .. }));
+            // A duplicate took effect if it gave its message (and, on RabbitMQ, its channel's) back.
+            if duplicate
+                && matches!(
+                    event,
+                    TraceEvent::Returned { reason: ReturnReason::Duplicated | ReturnReason::ChannelClosed, .. }
+                )
+            {
+                outcome.deliveries_duplicated += 1;
+                duplicate = false;
+            }
             ledger.apply(&event).map_err(|v| v.to_string())?;
         }
+        duplicate = false;
         check(&sim).map_err(|v| v.to_string())?;
     }
     let (traced, engine) = (ledger.coarse_counts(queues), coarse_engine_counts(&sim));
@@ -501,7 +554,7 @@ fn drive(
              [publishing, delayed, visible, in flight, acked, expired, dropped, moved]: {traced:?} vs {engine:?}"
         ));
     }
-    Ok(operations)
+    Ok(outcome)
 }
 
 /// Runs seeds `from..from + count`. A panic inside the engine is caught where the target can
@@ -511,7 +564,11 @@ pub fn run(from: u64, count: u64) -> Report {
     for seed in from..from.saturating_add(count) {
         report.seeds += 1;
         match catch(seed) {
-            Ok(ops) => report.operations += ops,
+            Ok(o) => {
+                report.operations += o.operations;
+                report.deliveries_lost += o.deliveries_lost;
+                report.deliveries_duplicated += o.deliveries_duplicated;
+            }
             Err(what) => report.violations.push((seed, what)),
         }
     }
@@ -519,14 +576,14 @@ pub fn run(from: u64, count: u64) -> Report {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn catch(seed: u64) -> Result<u64, String> {
-    std::panic::catch_unwind(|| run_seed(seed)).unwrap_or_else(|p| {
+fn catch(seed: u64) -> Result<Outcome, String> {
+    std::panic::catch_unwind(|| outcome(seed)).unwrap_or_else(|p| {
         let what = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_string()));
         Err(format!("panicked: {}", what.unwrap_or_default()))
     })
 }
 
 #[cfg(target_arch = "wasm32")]
-fn catch(seed: u64) -> Result<u64, String> {
-    run_seed(seed)
+fn catch(seed: u64) -> Result<Outcome, String> {
+    outcome(seed)
 }

@@ -62,6 +62,10 @@ reasons! {
         /// RabbitMQ's consumer timeout closed the channel (RMQ-9): the late delivery and every
         /// other unacked one on it come back.
         ConsumerTimeout = 6, "consumer timeout";
+        /// A fault: the broker lost the lease its consumer still works under, and delivers the
+        /// message again (an SQS standard queue's duplicate, SQS-5; a Service Bus lock lost).
+        /// The first copy's settle is refused. (RabbitMQ's way is a connection drop: ChannelClosed.)
+        Duplicated = 7, "delivered again while held";
     }
 }
 
@@ -336,6 +340,14 @@ pub enum TraceEvent {
         new_msg: MsgId,
         to: QueueId,
     },
+    /// A fault: the delivery never reached its consumer. The broker still counts it as
+    /// delivered: the message stays in flight until its lease runs out (SQS-2, ASB-5; on
+    /// RabbitMQ the consumer timeout, RMQ-9, holding a prefetch slot until then).
+    DeliveryLost {
+        at: SimTime,
+        msg: MsgId,
+        consumer: ConsumerId,
+    },
     /// A receive that returned nothing.
     ReceivedNothing {
         at: SimTime,
@@ -567,6 +579,7 @@ impl TraceEvent {
             | Dropped { at, .. }
             | Redriven { at, .. }
             | ReceivedNothing { at, .. }
+            | DeliveryLost { at, .. }
             | ConsumerCrashed { at, .. }
             | ConsumerRestarted { at, .. }
             | Scaled { at, .. }
@@ -617,6 +630,7 @@ impl TraceEvent {
             Dropped { .. } => "dropped",
             Redriven { .. } => "redriven",
             ReceivedNothing { .. } => "received_nothing",
+            DeliveryLost { .. } => "delivery_lost",
             ConsumerCrashed { .. } => "consumer_crashed",
             ConsumerRestarted { .. } => "consumer_restarted",
             Scaled { .. } => "scaled",
@@ -666,6 +680,7 @@ impl TraceEvent {
             | Expired { msg, .. }
             | Dropped { msg, .. }
             | Redriven { msg, .. }
+            | DeliveryLost { msg, .. }
             | MessageOutOfOrder { msg, .. }
             | RequestSent { msg, .. }
             | ReplyMatched { msg, .. }
@@ -768,6 +783,9 @@ impl TraceEvent {
             }
             ReceivedNothing { consumer, queue, .. } => {
                 v.id("consumer", consumer).id("queue", queue);
+            }
+            DeliveryLost { msg, consumer, .. } => {
+                v.id("msg", msg).id("consumer", consumer);
             }
             ConsumerCrashed { consumer, .. } | ConsumerRestarted { consumer, .. } => {
                 v.id("consumer", consumer);
@@ -919,6 +937,7 @@ impl TraceEvent {
             RequestTimedOut { .. } => 42,
             RequesterKilled { .. } => 43,
             SagaEvent { .. } => 44,
+            DeliveryLost { .. } => 45,
         }
     }
 }
@@ -1017,6 +1036,9 @@ impl fmt::Display for Line<'_> {
             Redriven { msg, new_msg, to, .. } => write!(f, "m{msg} redriven to {} as m{new_msg}", queue(to)),
             ReceivedNothing { consumer: c, queue: q, .. } => {
                 write!(f, "{} received nothing from {}", consumer(c), queue(q))
+            }
+            DeliveryLost { msg, consumer: c, .. } => {
+                write!(f, "m{msg} never reached {}: the delivery was lost on the network", consumer(c))
             }
             ConsumerCrashed { consumer: c, .. } => write!(f, "{} crashed", consumer(c)),
             ConsumerRestarted { consumer: c, .. } => write!(f, "{} restarted", consumer(c)),

@@ -176,6 +176,8 @@ fn swarm(args: &[String]) -> Result<(), Failure> {
         "seeds": report.seeds,
         "first_seed": from,
         "operations": report.operations,
+        "deliveries_lost": report.deliveries_lost,
+        "deliveries_duplicated": report.deliveries_duplicated,
         "violations": violations.len(),
         "failing": violations,
     });

@@ -269,13 +269,7 @@ fn field_value(
     match ty {
         Field::Num => whole(path, value, 0, u64::MAX >> 11),
         Field::Time => err(path, "is a time: anchor on the event, and let the run say when"),
-        Field::Msg => match value {
-            Value::String(m) => match m.strip_prefix('m').and_then(|n| n.parse::<u32>().ok()) {
-                Some(n) => Ok(u64::from(n)),
-                None => err(path, "must be a message id, as 4 or \"m4\""),
-            },
-            _ => whole(path, value, 0, u64::from(u32::MAX)),
-        },
+        Field::Msg => super::validate::message_id(path, value).map(u64::from),
         Field::Queue => named(s.queues.iter().map(|q| q.name.as_str()).collect(), "queue"),
         Field::Consumer => named(s.consumers.iter().map(|q| q.name.as_str()).collect(), "consumer"),
         Field::Producer => named(s.producers.iter().map(|q| q.name.as_str()).collect(), "producer"),

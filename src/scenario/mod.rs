@@ -448,6 +448,18 @@ pub enum Op {
     DependencyUp {
         dependency: u32,
     },
+    /// A fault: message `msg`'s delivery, on its way to its consumer, is lost. Nothing
+    /// happens unless it is on its way (a network delay, a lease) when the fault comes.
+    DropDelivery {
+        msg: u32,
+    },
+    /// A fault: the broker delivers message `msg` again while its consumer holds it (SQS-5,
+    /// a Service Bus lock lost; on RabbitMQ the consumer's connection drops, RMQ-52).
+    /// Nothing happens unless its consumer holds it under a lease, on a queue that can
+    /// deliver twice (not SQS FIFO).
+    DuplicateDelivery {
+        msg: u32,
+    },
 }
 
 impl Scenario {

@@ -458,4 +458,12 @@ pub enum Op {
     DependencyUp {
         dependency: String,
     },
+    /// Faults on one delivery, by the engine's message id (`"m12"` or 12): lost on its way to
+    /// the consumer, or delivered again while its consumer still holds it.
+    DropDelivery {
+        msg: Value,
+    },
+    DuplicateDelivery {
+        msg: Value,
+    },
 }

@@ -906,6 +906,10 @@ fn script(raw: Vec<raw::ScriptStep>, known: &Known, names: &mut Vec<String>) -> 
             raw::Op::AddMember { group } => {
                 Op::AddMember { group: streams::member_ref(&at_path, groups, &group, None)?.0 }
             }
+            raw::Op::DropDelivery { msg } => Op::DropDelivery { msg: message_id(&format!("{at_path}.msg"), &msg)? },
+            raw::Op::DuplicateDelivery { msg } => {
+                Op::DuplicateDelivery { msg: message_id(&format!("{at_path}.msg"), &msg)? }
+            }
             raw::Op::DependencyDown { dependency: d } => Op::DependencyDown { dependency: dependency(&d)? },
             raw::Op::DependencyUp { dependency: d } => Op::DependencyUp { dependency: dependency(&d)? },
         };
@@ -957,6 +961,19 @@ pub(super) fn live_op(scenario: &Scenario, text: &str) -> Result<Op, ScenarioErr
         return err("input.op", "sends and settles by hand belong in the script; live inputs break things");
     }
     Ok(op)
+}
+
+/// A message by the engine's id: `"m12"` or 12, below the message limit.
+pub(super) fn message_id(path: &str, value: &Value) -> Result<u32, ScenarioError> {
+    let n = match value {
+        Value::String(m) => m.strip_prefix('m').and_then(|n| n.parse::<u64>().ok()),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    };
+    match n.filter(|&n| n < limits::MESSAGES_MAX) {
+        Some(n) => Ok(index_u32(usize::try_from(n).unwrap_or(0))),
+        None => err(path, format!("must be a message id, as 4 or \"m4\", below {}", limits::MESSAGES_MAX)),
+    }
 }
 
 /// What a script step can name.

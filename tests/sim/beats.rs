@@ -187,8 +187,14 @@ fn an_expect_that_does_not_hold_says_what_it_found() {
 #[test]
 fn the_event_table_is_what_the_events_serialize_to() {
     let mut seen = std::collections::BTreeSet::new();
-    for p in presets() {
-        let scenario = Scenario::from_json(p.json).expect("valid");
+    // The presets, and a fault the presets never make: a delivery lost on its way.
+    let lost = r#"{"name": "lost", "duration_ms": 10000, "network": {"latency_ms": 100},
+        "queues": [{"name": "q"}], "consumers": [{"name": "c", "from": "q"}],
+        "producers": [{"name": "p", "to": "q", "schedule": {"kind": "fixed_rate", "interval_ms": 1000, "count": 1}}],
+        "script": [{"at_ms": 150, "op": "drop_delivery", "msg": "m0"}]}"#;
+    let sources: Vec<&str> = presets().iter().map(|p| p.json).chain([lost]).collect();
+    for source in sources {
+        let scenario = Scenario::from_json(source).expect("valid");
         let end = scenario.end().min(SimTime::from_millis(60_000));
         let mut sim = Sim::new(scenario, 1);
         sim.run_until(end, 5_000_000).expect("runs");
@@ -212,15 +218,15 @@ fn the_event_table_is_what_the_events_serialize_to() {
             assert_eq!(keys, listed, "{}", e.kind());
             // The tag is what an anchor compares: an anchor on this kind catches this event.
             let on = json!([{ "on": { "event": e.kind() }, "text": "t" }]);
-            let mut doc: serde_json::Value = serde_json::from_str(p.json).expect("json");
+            let mut doc: serde_json::Value = serde_json::from_str(source).expect("json");
             doc["markers"] = on;
             let anchored = Scenario::from_json(&doc.to_string()).expect("valid");
             let brokerlab::scenario::Anchor::On(a) = &anchored.markers[0].anchor else { panic!("an event anchor") };
             assert_eq!(a.tag, *tag, "{}", e.kind());
         }
     }
-    assert_eq!(EVENTS.len(), 44, "one entry per TraceEvent variant");
-    assert!(seen.len() > 35, "the presets show most kinds: {}", seen.len());
+    assert_eq!(EVENTS.len(), 45, "one entry per TraceEvent variant");
+    assert!(seen.len() > 35 && seen.contains("delivery_lost"), "the runs show most kinds: {}", seen.len());
 }
 
 #[test]

@@ -1019,3 +1019,141 @@ fn each_system_names_its_delivery_counters() {
     b.to(20.0);
     assert_eq!(headers(&b), owned(&[("DeliveryCount", "2")]));
 }
+
+// --- Faults on one delivery (issue 23): lost on its way, or delivered again while held ---
+
+/// One queue (`lease` its lease JSON), a 100 ms network, worker `a` (prefetch 1, 1 s of work,
+/// not idempotent) and worker `b` (idle until `b_from_ms`), and a message a second from 0.
+fn faulty(lease: &str, extra_queue: &str, b_from_ms: u32) -> crate::Driver {
+    crate::Driver::new(&format!(
+        r#"{{"name": "faults", "duration_ms": 60000, "network": {{"latency_ms": 100}},
+            "queues": [{{"name": "q", "lease": {lease}{extra_queue}}}],
+            "producers": [{{"name": "p", "to": "q",
+                            "schedule": {{"kind": "fixed_rate", "interval_ms": 1000, "count": 3}}}}],
+            "consumers": [
+              {{"name": "a", "from": "q", "processing": {{"kind": "constant", "ms": 1000}}}},
+              {{"name": "b", "from": "q", "processing": {{"kind": "constant", "ms": 1000}}}}],
+            "script": [{{"at_ms": 0, "op": "crash", "consumer": "b"}},
+                       {{"at_ms": {b_from_ms}, "op": "restart", "consumer": "b"}}]}}"#
+    ))
+}
+
+fn lost_and_returned(events: &[TraceEvent]) -> (Vec<u32>, Vec<(u32, ReturnReason)>) {
+    let lost = events.iter().filter_map(|e| match *e {
+        TraceEvent::DeliveryLost { msg, .. } => Some(msg),
+        _ => None,
+    });
+    let returned = events.iter().filter_map(|e| match *e {
+        TraceEvent::Returned { msg, reason, .. } => Some((msg, reason)),
+        _ => None,
+    });
+    (lost.collect(), returned.collect())
+}
+
+fn started(events: &[TraceEvent], msg: u32) -> Vec<f64> {
+    events
+        .iter()
+        .filter_map(|e| match *e {
+            TraceEvent::ProcessingStarted { msg: m, at, .. } if m == msg => Some(at.as_millis_f64()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_lost_sqs_delivery_stays_invisible_for_its_visibility_timeout_and_the_consumer_takes_the_next() {
+    // m0 reaches q at 100 ms and is delivered to a at once; it would arrive at 200 ms.
+    let mut d = faulty(r#"{"model": "sqs", "visibility_timeout_ms": 5000}"#, "", 60_000);
+    let mut events = d.to(150.0);
+    events.extend(d.input(r#"{"op": "drop_delivery", "msg": "m0"}"#));
+    let (lost, _) = lost_and_returned(&events);
+    assert_eq!(lost, vec![0], "the loss is in the trace");
+    assert!(matches!(d.sim.broker().msg(0).state(), MsgState::InFlight { .. }), "SQS still counts it in flight");
+    events.extend(d.to(6000.0));
+    // a never saw m0, so its hands are free for m1 (sent at 1 s, there at 1.1 s, with a at 1.2 s).
+    assert_eq!(started(&events, 1), vec![1200.0], "the next message is not held up");
+    let (_, returned) = lost_and_returned(&events);
+    assert_eq!(returned, vec![(0, ReturnReason::LeaseExpired)], "m0 comes back when its visibility timeout ends");
+    assert!(deliveries(&events).contains(&(0, 2)), "and is received again: receive count 2");
+    assert_eq!(started(&events, 0).len(), 1, "processed once, after the timeout: {:?}", started(&events, 0));
+    assert!(started(&events, 0)[0] >= 5100.0);
+}
+
+#[test]
+fn a_lost_rabbitmq_delivery_holds_its_prefetch_slot_until_the_consumer_timeout() {
+    let mut d = faulty(r#"{"model": "rabbitmq", "consumer_timeout_ms": 10000}"#, "", 60_000);
+    d.to(150.0);
+    d.input(r#"{"op": "drop_delivery", "msg": 0}"#);
+    let events = d.to(20_000.0);
+    // Prefetch 1, one unacked on the channel: a gets nothing more until the timeout (10.1 s)
+    // closes its channel; m0 comes back redelivered, and m1, m2 follow.
+    let first_start = events
+        .iter()
+        .find_map(|e| match *e {
+            TraceEvent::ProcessingStarted { at, .. } => Some(at.as_millis_f64()),
+            _ => None,
+        })
+        .expect("work resumes");
+    assert!(first_start >= 10_100.0, "nothing processed before the consumer timeout: {first_start}");
+    let (_, returned) = lost_and_returned(&events);
+    assert_eq!(returned, vec![(0, ReturnReason::ConsumerTimeout)]);
+    assert!(deliveries(&events).contains(&(0, 2)));
+}
+
+#[test]
+fn a_lost_service_bus_delivery_comes_back_when_its_lock_expires_and_counts_as_a_delivery() {
+    let mut d = faulty(r#"{"model": "service_bus", "lock_duration_ms": 5000, "max_delivery_count": 2}"#, "", 60_000);
+    d.to(150.0);
+    d.input(r#"{"op": "drop_delivery", "msg": "m0"}"#);
+    let events = d.to(20_000.0);
+    let (_, returned) = lost_and_returned(&events);
+    assert_eq!(returned, vec![(0, ReturnReason::LeaseExpired)]);
+    assert!(deliveries(&events).contains(&(0, 2)), "DeliveryCount 2 on the redelivery");
+}
+
+#[test]
+fn a_delivery_can_be_lost_only_on_its_way() {
+    let mut d = faulty(r#"{"model": "sqs", "visibility_timeout_ms": 5000}"#, "", 60_000);
+    d.to(500.0);
+    // m0 is with a now (since 200 ms), m1 not sent yet: neither is on its way.
+    assert!(d.input(r#"{"op": "drop_delivery", "msg": "m0"}"#).is_empty());
+    assert!(d.input(r#"{"op": "drop_delivery", "msg": "m7"}"#).is_empty());
+    let bad = d.sim.scenario().live_op(r#"{"op": "drop_delivery", "msg": "seven"}"#).expect_err("not an id");
+    assert_eq!(bad.path, "input.msg");
+}
+
+#[test]
+fn an_sqs_duplicate_is_processed_twice_and_the_first_copys_delete_is_refused() {
+    // b is up from 0.5 s. At 0.6 s a works on m0 (since 0.2 s); it is delivered again, to b.
+    let mut d = faulty(r#"{"model": "sqs", "visibility_timeout_ms": 5000}"#, "", 500);
+    d.to(600.0);
+    let mut events = d.input(r#"{"op": "duplicate_delivery", "msg": "m0"}"#);
+    events.extend(d.to(5000.0));
+    let (_, returned) = lost_and_returned(&events);
+    assert_eq!(returned, vec![(0, ReturnReason::Duplicated)]);
+    assert_eq!(started(&events, 0), vec![700.0], "b gets the copy one hop later");
+    let refused = events.iter().any(|e| matches!(e, TraceEvent::AckRefused { msg: 0, consumer: 0, .. }));
+    assert!(refused, "a's delete uses an old receipt handle (SQS-28)");
+    let twice = events.iter().any(|e| matches!(e, TraceEvent::EffectApplied { msg: 0, times: 2, .. }));
+    assert!(twice, "a consumer that is not idempotent applies it twice");
+}
+
+#[test]
+fn a_rabbitmq_duplicate_is_a_connection_drop_that_requeues_every_unacked_delivery() {
+    let mut d = faulty(r#"{"model": "rabbitmq"}"#, "", 500);
+    d.to(600.0);
+    let mut events = d.input(r#"{"op": "duplicate_delivery", "msg": "m0"}"#);
+    let (_, returned) = lost_and_returned(&events);
+    assert_eq!(returned, vec![(0, ReturnReason::ChannelClosed)], "RMQ-52");
+    events.extend(d.to(5000.0));
+    assert!(deliveries(&events).contains(&(0, 2)), "redelivered, to b");
+    let refused = events.iter().any(|e| matches!(e, TraceEvent::AckRefused { msg: 0, consumer: 0, .. }));
+    assert!(refused, "a works on, but its ack on the closed channel counts for nothing");
+}
+
+#[test]
+fn an_sqs_fifo_queue_does_not_deliver_a_message_twice_while_it_is_in_flight() {
+    let mut d = faulty(r#"{"model": "sqs", "visibility_timeout_ms": 5000}"#, r#", "fifo": true"#, 500);
+    d.to(600.0);
+    assert!(d.input(r#"{"op": "duplicate_delivery", "msg": "m0"}"#).is_empty());
+}

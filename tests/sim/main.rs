@@ -101,4 +101,16 @@ impl Driver {
     pub fn queue(&self, name: &str) -> u32 {
         self.sim.scenario().queue_index(name).unwrap_or_else(|| panic!("no queue {name}"))
     }
+
+    /// A live input now, as the page sends it (`{"op": …}`), checked like a step; its trace.
+    pub fn input(&mut self, json: &str) -> Vec<brokerlab::TraceEvent> {
+        let op = self.sim.scenario().live_op(json).unwrap_or_else(|e| panic!("input {json}: {e}"));
+        self.sim.input(op);
+        let events = self.sim.drain_trace();
+        for e in &events {
+            self.ledger.apply(e).unwrap_or_else(|v| panic!("trace: {v}"));
+        }
+        check(&self.sim).unwrap_or_else(|v| panic!("{v}"));
+        events
+    }
 }

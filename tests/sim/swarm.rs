@@ -1,8 +1,8 @@
 //! The swarm in CI: random scenarios (all three lease models, DLQs, TTL, overflow, FIFO,
 //! retries, crashes, hangs, poison, rate limits; for half the seeds topics and consumer groups
 //! with every assignor, commit mode, retention, compaction and retry topics) with random live
-//! faults (crash, restart, dependency down and up, redrive; members crash, restart, join and
-//! leave; requesters killed), and every checker, the stream and workflow checkers included,
+//! faults (crash, restart, dependency down and up, redrive; a delivery lost on its way or
+//! delivered again while held; members crash, restart, join and leave; requesters killed), and every checker, the stream and workflow checkers included,
 //! after every step. Some seeds add request-reply systems and sagas of either style. A failure lists each
 //! failing seed; `brokerlab swarm --from SEED --seeds 1` replays one.
 
@@ -17,15 +17,19 @@ fn the_swarm_finds_no_violation_over_a_thousand_seeds() {
     let started = clock::start();
     let report = brokerlab::swarm::run(0, seeds);
     println!(
-        "swarm: {} seeds, {} operations, {} violations{}",
+        "swarm: {} seeds, {} operations, {} deliveries lost, {} delivered twice, {} violations{}",
         report.seeds,
         report.operations,
+        report.deliveries_lost,
+        report.deliveries_duplicated,
         report.violations.len(),
         clock::since(started)
     );
     assert!(report.violations.is_empty(), "failing seeds: {:#?}", report.violations);
     assert_eq!(report.seeds, seeds);
     assert!(report.operations > seeds * 100, "{} operations: the scenarios do real work", report.operations);
+    // Faults on one delivery are in the mix, and take effect.
+    assert!(report.deliveries_lost > 50 && report.deliveries_duplicated > 50, "{report:?}");
 }
 
 #[test]
