@@ -164,6 +164,8 @@ struct QueueInfo<'a> {
     model: &'static str,
     /// The lease a delivery gets, in ms; `null` when it never runs out by itself.
     lease_ms: f64,
+    /// An SQS FIFO queue (it never delivers a message twice while it is in flight).
+    fifo: bool,
 }
 
 #[derive(Serialize)]
@@ -244,7 +246,14 @@ impl Engine {
                         LeaseModel::RabbitMq { .. } => "rabbitmq",
                         LeaseModel::ServiceBus { .. } => "service_bus",
                     };
-                    QueueInfo { name: &q.name, role, of, model, lease_ms: q.lease.lease_duration().as_millis_f64() }
+                    QueueInfo {
+                        name: &q.name,
+                        role,
+                        of,
+                        model,
+                        lease_ms: q.lease.lease_duration().as_millis_f64(),
+                        fifo: q.fifo,
+                    }
                 })
                 .collect(),
             producers: s

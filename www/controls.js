@@ -113,7 +113,11 @@ export function showBreakMenu(doc, layout) {
   });
   layout.groups.forEach((g, gi) => {
     add(`add a member to ${g.name}`, { op: 'add_member', group: g.name });
-    for (let m = 1; m <= 3; m++) add(`crash ${g.name}-${m}`, { op: 'crash_member', group: g.name, member: `${g.name}-${m}` }, { group: gi, member: m - 1 });
+    for (let m = 1; m <= 3; m++) {
+      const member = `${g.name}-${m}`;
+      add(`crash ${member}`, { op: 'crash_member', group: g.name, member }, { group: gi, member: m - 1, wants: 'up' });
+      add(`restart ${member}`, { op: 'restart_member', group: g.name, member }, { group: gi, member: m - 1, wants: 'down' });
+    }
   });
   layout.request_reply.forEach((r, ri) => {
     for (let i = 1; i <= r.requesters; i++) add(`kill ${r.name}.requester-${i}`, { op: 'kill_requester', system: r.name, requester: `${r.name}.requester-${i}` }, { system: ri, requester: i - 1 });
@@ -149,7 +153,9 @@ export function showBreakState(doc, view) {
       if (d.wants === 'down' && up) why = 'it is up: take it down first';
     } else if (d.member !== undefined) {
       const m = view.groups[Number(d.group)]?.members[Number(d.member)];
-      if (!m?.alive) why = 'this member is not running';
+      if (d.wants === 'up' && !m?.alive) why = 'this member is not running';
+      if (d.wants === 'down' && !m) why = 'the group has no such member';
+      if (d.wants === 'down' && m?.alive) why = 'it is running: crash it first';
     } else if (d.requester !== undefined) {
       if (view.workflows?.request_reply[Number(d.system)]?.killed[Number(d.requester)]) why = 'it is dead already';
     }

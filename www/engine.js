@@ -75,6 +75,28 @@ export function counters(view) {
 }
 
 /** The counters that mean something went wrong; the element reports them as `invariant` events. */
+/**
+ * The faults that can hit message `id` at `now`, as live inputs ({label, op}): lose its
+ * delivery while it is on its way; deliver it again while its consumer holds it under a
+ * lease, as its system would (an SQS duplicate, a Service Bus lock lost, a RabbitMQ
+ * connection drop). None for an SQS FIFO queue, an auto-acked message or a crashed consumer.
+ */
+export function messageFaults(view, id, now) {
+  const m = view.messages.get(id);
+  if (!m || m.consumer < 0 || m.lost || m.autoAcked || !(m.leaseUntil > 0) || !view.alive[m.consumer]) return [];
+  const q = view.layout.queues[m.queue];
+  const who = view.layout.consumers[m.consumer].name;
+  if (m.state === 'delivering' && now < m.t1) {
+    return [{ label: `Lose m${id}'s delivery on its way to ${who}`, op: { op: 'drop_delivery', msg: `m${id}` } }];
+  }
+  const held = m.state === 'processing' || m.state === 'delivering';
+  if (!held || q.fifo) return [];
+  const label = q.model === 'rabbitmq' ? `Drop ${who}'s connection: m${id} and its other unacked come back`
+    : q.model === 'service_bus' ? `Lose ${who}'s lock on m${id}: it is delivered again`
+      : `Deliver m${id} again while ${who} holds it`;
+  return [{ label, op: { op: 'duplicate_delivery', msg: `m${id}` } }];
+}
+
 export const ALARMS = ['lost', 'applied_twice', 'order_violated', 'lease_expired_mid_processing'];
 
 /** The lag table's rows for one group: every partition of its topics (KC-8). Pure. */
@@ -516,8 +538,13 @@ export class Run {
           unlist(v.ready[e.queue], e.msg);
           Object.assign(m, {
             state: 'delivering', consumer: e.consumer, t0: e.at_ms, t1: e.arrives_at_ms,
-            leaseFrom: e.at_ms, leaseUntil: e.lease_until_ms, autoAcked: false,
+            leaseFrom: e.at_ms, leaseUntil: e.lease_until_ms, autoAcked: false, lost: false,
           });
+          break;
+        case 'delivery_lost':
+          // Gone from the wire; the broker still counts it delivered until its lease ends.
+          if (m) Object.assign(m, { lost: true, t1: e.at_ms });
+          pulse('lost', e);
           break;
         case 'auto_acked':
           if (m) Object.assign(m, { autoAcked: true, leaseUntil: 0 });

@@ -2,10 +2,11 @@
 // Wall time only drives the animation (cursor += wallDelta × speed); the run itself is the
 // engine's, a pure function of (scenario, seed).
 import {
-  counters, diagramArrows, FRAME_EVENT_BUDGET, lagRows, loadEngine, mermaid, presets as listPresets, randomSeed, Run, validate,
+  counters, diagramArrows, FRAME_EVENT_BUDGET, lagRows, loadEngine, mermaid, messageFaults, presets as listPresets, randomSeed, Run,
+  validate,
 } from './engine.js';
 import {
-  draw, drawLagChart, drawMetricsChart, drawSequence, drawSwimlanes, fitCanvas, hitTest, layoutHeight, sequenceHeight, sequenceHit,
+  draw, drawLagChart, drawMetricsChart, drawSequence, drawSwimlanes, fitCanvas, layoutHeight, sequenceHeight, sequenceHit, targetAt,
 } from './render.js';
 import { decodeShare, encodeShare } from './share.js';
 import {
@@ -233,6 +234,7 @@ function paint() {
     if (state.inspected !== undefined) {
       showInspector(doc, run.message(state.inspected), run.historyOf(state.inspected));
     }
+    showFaultButtons(state.inspected === undefined ? [] : messageFaults(run.view, state.inspected, state.cursor));
   }
   const hash = doc.getElementById('trace-hash');
   const h = run ? `hash ${run.traceHash()}` : '';
@@ -276,6 +278,87 @@ function inspect(id) {
   selectTab(doc, 'tab-inspector');
   doc.getElementById('inspector-section').scrollIntoView({ block: 'nearest' });
   refresh();
+}
+
+/**
+ * The inspected message's faults as buttons under it (the keyboard's way to them): each a
+ * live input, recorded as the Break menu records it. Rebuilt only when they change.
+ */
+function showFaultButtons(faults) {
+  const box = doc.getElementById('inspector-actions');
+  const key = faults.map((f) => f.label).join('|');
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
+  box.replaceChildren(...faults.map((f) => {
+    const b = doc.createElement('button');
+    b.type = 'button';
+    b.textContent = f.label;
+    b.addEventListener('click', () => intents.breakIt(JSON.stringify(f.op)));
+    return b;
+  }));
+}
+
+/**
+ * Faults by touch: a small menu at what was clicked on the canvas, with only the Break
+ * actions that apply to it now (a consumer's crash or restart, a requester's kill, a
+ * member's crash or restart; a message's delivery lost or made again). Each is the same
+ * recorded live input as in the Break menu. ↑ ↓ move, Escape closes.
+ */
+function openTouchMenu(target, x, y) {
+  const run = state.run;
+  const menu = doc.getElementById('touch-menu');
+  const items = [];
+  let title = '';
+  if (target.kind === 'message') {
+    title = `m${target.id}`;
+    for (const f of messageFaults(run.view, target.id, state.cursor)) items.push({ label: f.label, op: JSON.stringify(f.op) });
+    if (!items.length) {
+      closeTouchMenu();
+      inspect(target.id);
+      return;
+    }
+    items.push({ label: `Inspect m${target.id}`, inspect: target.id });
+  } else {
+    const rr = run.layout.request_reply.flatMap((r, s) => r.readers.map((c, i) => ({ c, s, i })));
+    const mine = (d) => (target.kind === 'consumer'
+      ? d.consumer === String(target.index) || rr.some((r) => r.c === target.index && d.system === String(r.s) && d.requester === String(r.i))
+      : d.group === String(target.group) && d.member === String(target.member));
+    for (const o of doc.getElementById('break-what').options) if (mine(o.dataset) && !o.disabled) items.push({ label: o.textContent, op: o.value });
+    title = target.kind === 'consumer' ? run.layout.consumers[target.index].name : `${run.layout.groups[target.group].name}-${target.member + 1}`;
+  }
+  if (!items.length) {
+    closeTouchMenu();
+    return;
+  }
+  const head = doc.createElement('p');
+  head.className = 'touch-menu-title';
+  head.textContent = title;
+  menu.replaceChildren(head, ...items.map((it) => {
+    const b = doc.createElement('button');
+    b.type = 'button';
+    b.setAttribute('role', 'menuitem');
+    b.textContent = it.label;
+    b.addEventListener('click', () => {
+      closeTouchMenu();
+      if (it.op) intents.breakIt(it.op);
+      else inspect(it.inspect);
+    });
+    return b;
+  }));
+  menu.hidden = false;
+  const box = menu.parentElement.getBoundingClientRect();
+  menu.style.left = `${Math.max(4, Math.min(x, box.width - menu.offsetWidth - 4))}px`;
+  menu.style.top = `${Math.max(4, Math.min(y, box.height - menu.offsetHeight - 4))}px`;
+  menu.querySelector('button').focus();
+}
+
+function closeTouchMenu() {
+  const menu = doc.getElementById('touch-menu');
+  if (menu.hidden) return;
+  const had = menu.contains(doc.activeElement);
+  menu.hidden = true;
+  menu.replaceChildren();
+  if (had) canvas.focus();
 }
 
 /** Selects one trace event in the log and the diagram, and its message (if any) everywhere. */
@@ -528,8 +611,23 @@ async function main() {
   canvas.addEventListener('click', (e) => {
     if (!state.run) return;
     const rect = canvas.getBoundingClientRect();
-    const id = hitTest(state.run.view, rect.width, rect.height, e.clientX - rect.left, e.clientY - rect.top);
-    if (id !== undefined) inspect(id);
+    const [x, y] = [e.clientX - rect.left, e.clientY - rect.top];
+    const target = targetAt(state.run.view, rect.width, rect.height, x, y, state.cursor, !reducedMotion.matches);
+    if (target) openTouchMenu(target, x, y);
+    else closeTouchMenu();
+  });
+  const menu = doc.getElementById('touch-menu');
+  menu.addEventListener('keydown', (e) => {
+    const items = [...menu.querySelectorAll('button')];
+    const i = items.indexOf(doc.activeElement);
+    if (e.key === 'Escape') closeTouchMenu();
+    else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') items[(i + (e.key === 'ArrowDown' ? 1 : items.length - 1)) % items.length].focus();
+    else return;
+    e.preventDefault();
+    e.stopPropagation();
+  });
+  doc.addEventListener('pointerdown', (e) => {
+    if (!menu.hidden && !menu.contains(e.target) && e.target !== canvas) closeTouchMenu();
   });
   seqCanvas.addEventListener('click', (e) => {
     if (!state.run) return;
@@ -562,6 +660,13 @@ async function main() {
   await openHash();
   // A share link pasted into this tab's address bar opens here, as a fresh load would.
   addEventListener('hashchange', () => { openHash(); });
+  // A read-only window on the run, for tests and the curious: the view model the renderer
+  // draws from, the moment shown, and the canvas's size.
+  globalThis.brokerlab = Object.freeze({
+    view: () => state.run?.view,
+    cursor: () => state.cursor,
+    canvas: () => ({ ...size, motion: !reducedMotion.matches }),
+  });
   doc.body.dataset.ready = 'true';
 }
 

@@ -455,8 +455,11 @@ function drawScene(ctx, view, now, opts) {
   return ink.finish();
 }
 
-/** Where a message's dot is drawn now, if it is: in its queue, or in a consumer's work. */
-function positionOf(view, g, id) {
+/**
+ * Where a message's dot is drawn now, if it is: in its queue, in a consumer's work, or on
+ * the wire between them (with `now`; a still frame puts it at its end).
+ */
+function positionOf(view, g, id, now = Infinity, motion = false) {
   for (let qi = 0; qi < view.layout.queues.length; qi++) {
     const b = g.queues[qi];
     const i = b ? view.ready[qi].indexOf(id) : -1;
@@ -466,6 +469,12 @@ function positionOf(view, g, id) {
     const i = view.jobs[ci].findIndex((j) => j.id === id);
     const c = g.consumers[ci];
     if (i >= 0 && i < 4) return jobAt(c, i);
+  }
+  const m = view.messages.get(id);
+  if (m && m.state === 'delivering' && now < m.t1 && g.queues[m.queue] && g.consumers[m.consumer]) {
+    const [a, b] = [exit(g.queues[m.queue]), entry(g.consumers[m.consumer])];
+    const t = progress(now, m.t0, m.t1, motion);
+    return { x: lerp(a.x, b.x, t), y: lerp(a.y, b.y, t) };
   }
   return undefined;
 }
@@ -1019,25 +1028,63 @@ export function drawLagChart(ctx, view, opts) {
   drawChart(ctx, opts, longest.map((s) => s.at), series, 'Lag appears once a group commits.', 'records behind');
 }
 
-/** The id of the visible or waiting message under (x, y), if any. Pure, for the inspector. */
-export function hitTest(view, w, h, px, py) {
+/**
+ * What is under (px, py) on a canvas of w × h CSS px at `now`: a message (`{kind:
+ * 'message', id}`: in a queue, with a consumer, or on its way to one), a group member
+ * (`{kind: 'member', group, member}`) or a consumer (`{kind: 'consumer', index}`). Pure.
+ */
+export function targetAt(view, w, h, px, py, now, motion) {
   const k = canvasScale(w, h);
   const [x, y] = [px / k, py / k];
   const g = geometry(view.layout, w / k, h / k, view.groups.map((m) => m.members.length));
-  const near = (a) => Math.hypot(a.x - x, a.y - y) <= DOT + 3;
+  const near = (a) => Math.hypot(a.x - x, a.y - y) <= DOT + 4;
+  const inside = (b) => x >= b.x && x <= b.x + b.w && y >= b.y && y <= b.y + b.h;
   for (let qi = 0; qi < view.layout.queues.length; qi++) {
     const b = g.queues[qi];
     if (!b) continue;
     const ready = view.ready[qi];
     const slots = slotsOf(b, ready.length);
-    for (let i = 0; i < slots.shown; i++) if (near(slots.at(i))) return ready[i];
+    for (let i = 0; i < slots.shown; i++) if (near(slots.at(i))) return { kind: 'message', id: ready[i] };
   }
   for (let ci = 0; ci < view.layout.consumers.length; ci++) {
-    const c = g.consumers[ci];
     const jobs = view.jobs[ci];
-    for (let i = 0; i < Math.min(jobs.length, 4); i++) {
-      if (near(jobAt(c, i))) return jobs[i].id;
+    for (let i = 0; i < Math.min(jobs.length, 4); i++) if (near(jobAt(g.consumers[ci], i))) return { kind: 'message', id: jobs[i].id };
+  }
+  for (const m of view.messages.values()) {
+    if (m.state !== 'delivering' || now >= m.t1) continue;
+    const at = positionOf(view, g, m.id, now, motion);
+    if (at && near(at)) return { kind: 'message', id: m.id };
+  }
+  for (let gi = 0; gi < view.groups.length; gi++) {
+    const b = g.groups[gi];
+    const n = view.groups[gi].members.length;
+    for (let mi = 0; mi < n; mi++) {
+      const rowY = memberRowY(b, mi, n);
+      const rowH = Math.min(22, (b.h - 26) / Math.max(n, 1));
+      if (x >= b.x && x <= b.x + b.w && Math.abs(y - rowY) <= rowH / 2) return { kind: 'member', group: gi, member: mi };
     }
   }
+  for (let ci = 0; ci < view.layout.consumers.length; ci++) {
+    if (g.consumers[ci] && inside(g.consumers[ci])) return { kind: 'consumer', index: ci };
+  }
   return undefined;
+}
+
+/**
+ * Where `target` (as `targetAt` returns it) is on a canvas of w × h CSS px at `now`, in CSS
+ * px from its corner, or undefined when it is not drawn. Pure; the inverse of `targetAt`.
+ */
+export function locate(view, w, h, now, motion, target) {
+  const k = canvasScale(w, h);
+  const g = geometry(view.layout, w / k, h / k, view.groups.map((m) => m.members.length));
+  let at;
+  if (target.kind === 'message') at = positionOf(view, g, target.id, now, motion);
+  else if (target.kind === 'consumer') {
+    const c = g.consumers[target.index];
+    at = c && { x: c.x + 12, y: c.y + c.h / 2 };
+  } else if (target.kind === 'member') {
+    const b = g.groups[target.group];
+    at = b && { x: b.x + 12, y: memberRowY(b, target.member, view.groups[target.group].members.length) };
+  }
+  return at && { x: at.x * k, y: at.y * k };
 }

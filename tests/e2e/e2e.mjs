@@ -1023,6 +1023,76 @@ test('the metrics and lag charts show their data after a seek and after a share 
   }
 });
 
+/** Clicks what `target` names on the canvas (a consumer, member or message), where the page draws it now. */
+async function clickOnCanvas(page, target) {
+  const at = await page.evaluate(async (t) => {
+    const { locate } = await import('./render.js');
+    const { width, height, motion } = window.brokerlab.canvas();
+    const p = locate(window.brokerlab.view(), width, height, window.brokerlab.cursor(), motion, t);
+    const r = document.getElementById('canvas').getBoundingClientRect();
+    return p && { x: r.left + p.x, y: r.top + p.y };
+  }, target);
+  assert(at, `${JSON.stringify(target)} is drawn`);
+  await page.mouse.click(at.x, at.y);
+  await page.waitForSelector('#touch-menu:not([hidden])', { timeout: 2000 });
+  return page.$$eval('#touch-menu button', (bs) => bs.map((b) => b.textContent));
+}
+
+test('faults by touch: crash and restart a consumer and lose a delivery from the canvas; each replays after a seek and in a link', async ({ page }) => {
+  await page.selectOption('#scenario', 'competing-consumers');
+  await seekFraction(page, 0.1);
+  let items = await clickOnCanvas(page, { kind: 'consumer', index: 0 });
+  assert(items.join() === 'crash worker-1', `a running worker offers its crash only: ${items}`);
+  await page.click('#touch-menu button');
+  await waitText(page, '#log', (t) => t.includes('worker-1 crashed'), 'the crash is in the log');
+  assert(await page.$eval('#touch-menu', (m) => m.hidden), 'the menu closes');
+  items = await clickOnCanvas(page, { kind: 'consumer', index: 0 });
+  assert(items.join() === 'restart worker-1', `a crashed worker offers its restart only: ${items}`);
+  // The keyboard works the menu too: Enter on the focused item.
+  await page.keyboard.press('Enter');
+  await waitText(page, '#log', (t) => t.includes('worker-1 restarted'), 'the restart is in the log');
+  // Step until a message is on its way to a consumer (a 150 ms network), then lose it.
+  let msg;
+  for (let i = 0; i < 60 && msg === undefined; i++) {
+    await page.click('#step');
+    msg = await page.evaluate(() => {
+      const now = window.brokerlab.cursor();
+      return [...window.brokerlab.view().messages.values()].find((m) => m.state === 'delivering' && now < m.t1 && !m.lost)?.id;
+    });
+  }
+  assert(msg !== undefined, 'a delivery on the wire');
+  items = await clickOnCanvas(page, { kind: 'message', id: msg });
+  assert(items[0].startsWith(`Lose m${msg}'s delivery`) && items.at(-1) === `Inspect m${msg}`, `a message on the wire: ${items}`);
+  await page.click('#touch-menu button');
+  await waitText(page, '#log', (t) => t.includes(`m${msg} never reached`), 'the loss is in the log');
+  // The run goes on; its inputs replay the same after a seek, and in a share link.
+  const later = await page.$eval('#timeline', (t) => Number(t.value) + 8000);
+  const seek = (v) => page.$eval('#timeline', (el, x) => { el.value = String(x); el.dispatchEvent(new Event('input', { bubbles: true })); }, v);
+  await seek(later);
+  await settle(page);
+  await openRunInfo(page);
+  const hash = await page.$eval('#trace-hash', (o) => o.value);
+  await seek(0);
+  await settle(page);
+  await seek(later);
+  await settle(page);
+  assert(await page.$eval('#trace-hash', (o) => o.value) === hash, 'the same run after a seek away and back');
+  const link = await copyShareLink(page);
+  const fresh = await page.context().newPage();
+  try {
+    await fresh.goto(link);
+    await fresh.waitForSelector('body[data-ready="true"]');
+    await settle(fresh);
+    await openRunInfo(fresh);
+    assert(await fresh.$eval('#trace-hash', (o) => o.value) === hash, 'and in a share link');
+    // RabbitMQ (classic): the lost delivery holds its prefetch slot until the consumer timeout.
+    const lost = await fresh.evaluate((id) => window.brokerlab.view().messages.get(id)?.lost, msg);
+    assert(lost === true, `the link carries the loss of m${msg}: ${lost}`);
+  } finally {
+    await fresh.close();
+  }
+});
+
 // Every label and bar the canvas draws, for every preset, at the size the page gives its canvas
 // at each of the four viewports, at five moments of the run: none meets another, none leaves
 // the canvas, none is smaller than 12 CSS px, and none sits on a box it does not belong to.
