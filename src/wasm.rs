@@ -92,6 +92,12 @@ struct Layout<'a> {
     /// Downstream dependencies, by name.
     dependencies: Vec<&'a str>,
     states: [&'static str; crate::message::StateKind::COUNT],
+    /// What queue messages are keyed by, if anything: "group" (FIFO message groups) or
+    /// "key" (a producer's order keys), and how many there are. The page colors them by it.
+    keyed: Option<&'static str>,
+    key_count: u32,
+    /// The most keys a producer gives a topic's records (0: null keys, or no topics).
+    topic_keys: u32,
 }
 
 #[derive(Serialize)]
@@ -315,6 +321,30 @@ impl Engine {
                     readers: &r.readers,
                 })
                 .collect(),
+            keyed: {
+                let to_queue = || s.producers.iter().filter(|p| matches!(p.target, Target::Queue(_)));
+                if to_queue().any(|p| p.groups.is_some()) {
+                    Some("group")
+                } else if to_queue().any(|p| p.keys.is_some()) {
+                    Some("key")
+                } else {
+                    None
+                }
+            },
+            key_count: s
+                .producers
+                .iter()
+                .filter(|p| matches!(p.target, Target::Queue(_)))
+                .map(|p| p.groups.unwrap_or(0).max(p.keys.map_or(0, |k| k.count)))
+                .max()
+                .unwrap_or(0),
+            topic_keys: s
+                .producers
+                .iter()
+                .filter(|p| matches!(p.target, Target::Topic(_)))
+                .filter_map(|p| p.keys.map(|k| k.count))
+                .max()
+                .unwrap_or(0),
             sagas: s
                 .sagas
                 .iter()
@@ -450,6 +480,27 @@ impl Engine {
     /// leases expired mid-processing, in a DLQ, expired.
     pub fn counters(&self) -> Result<JsValue, JsError> {
         to_js(&self.sim.counters())
+    }
+
+    /// For messages `from..to` (as far as there are any), two numbers each, for drawing: its
+    /// order key (a FIFO group or a producer's key; `u32::MAX` for none), and for a reply the
+    /// consumer that reads its requester's replies (`u32::MAX` for any other message).
+    #[wasm_bindgen(js_name = messageMarks)]
+    pub fn message_marks(&self, from: u32, to: u32) -> Vec<u32> {
+        let broker = self.sim.broker();
+        let scenario = self.sim.scenario();
+        let to = to.min(u32::try_from(broker.msgs.len()).unwrap_or(u32::MAX));
+        let mut out = Vec::with_capacity(2 * to.saturating_sub(from) as usize);
+        for id in from..to {
+            out.push(broker.extra(id).order_key.unwrap_or(u32::MAX));
+            out.push(match self.sim.workflows().tags.get(&id) {
+                Some(&Tag::Reply { system, requester, .. }) => {
+                    scenario.request_reply[system as usize].readers.get(requester as usize).copied().unwrap_or(u32::MAX)
+                }
+                _ => u32::MAX,
+            });
+        }
+        out
     }
 
     /// Keeps the trace (the default) or only its hash: a probe run needs no trace.

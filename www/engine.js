@@ -477,6 +477,8 @@ export class Run {
   #fold(events) {
     if (events.length === 0) return;
     const v = this.view;
+    // The messages published in this batch, for their marks (order key, reply's reader).
+    let [firstNew, lastNew] = [-1, -1];
     const unlist = (list, id) => {
       const i = list[0] === id ? 0 : list.indexOf(id);
       if (i >= 0) list.splice(i, 1);
@@ -520,6 +522,8 @@ export class Run {
       if (hasGroups && e.at_ms - v.lastLagSample >= LAG_SAMPLE_MS - 0.001) this.#sampleLag(e.at_ms);
       switch (e.kind) {
         case 'published':
+          if (firstNew < 0) firstNew = e.msg;
+          lastNew = e.msg;
           v.messages.set(e.msg, {
             id: e.msg, state: 'publishing', queue: e.queue, producer: e.producer, consumer: -1,
             t0: e.at_ms, t1: e.arrives_at_ms, leaseFrom: 0, leaseUntil: 0, autoAcked: false, attempt: 0,
@@ -676,8 +680,11 @@ export class Run {
           v.lastReply[e.system] = e.msg;
           break;
         case 'order_violated':
-        case 'message_out_of_order':
           pulse('order', e);
+          break;
+        case 'message_out_of_order':
+          // Flagged where it was done: at the consumer that just applied it.
+          pulse('order', { ...e, consumer: m && m.consumer >= 0 ? m.consumer : undefined });
           break;
         case 'dependency_changed':
           v.dependencyUp[e.dependency] = e.up === 'up';
@@ -686,6 +693,17 @@ export class Run {
           // returned, deduplicated, received_nothing, producer_stopped: the
           // events that follow them (or the log) show all there is to show.
           break;
+      }
+    }
+    if (firstNew >= 0 && (this.layout.keyed || this.layout.request_reply.length)) {
+      const marks = this.engine.messageMarks(firstNew, lastNew + 1);
+      const none = 0xffffffff;
+      for (let id = firstNew; id <= lastNew; id++) {
+        const m = v.messages.get(id);
+        if (!m) continue;
+        const [key, reader] = [marks[2 * (id - firstNew)], marks[2 * (id - firstNew) + 1]];
+        m.key = key === none ? -1 : key;
+        m.replyTo = reader === none ? -1 : reader;
       }
     }
     v.counts = this.engine.counts();

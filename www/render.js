@@ -14,7 +14,8 @@ const DOT = 6;
  */
 export function geometry(layout, w, h, members = []) {
   const top = 40;
-  const bottom = h - 12;
+  // A key legend, when there is one, has a band of its own along the bottom.
+  const bottom = h - (hasKeyLegend(layout) ? KEY_BAND : 12);
   const spread = (n, i, lo = top, hi = bottom) => lo + ((hi - lo) * (i + 0.5)) / Math.max(n, 1);
   // On a narrow canvas (a phone) the consumers take a larger share, so their names fit.
   const prodW = producerWidth(w);
@@ -80,6 +81,58 @@ export function geometry(layout, w, h, members = []) {
     topics,
     groups,
   };
+}
+
+/** The band along the canvas's bottom that a key legend takes. */
+const KEY_BAND = 32;
+/** Queue dots take a hue per key or group for the first this many; the rest are "other". */
+export const KEY_HUES = 8;
+
+function hasKeyLegend(layout) {
+  return Boolean(layout.keyed) || layout.topic_keys > 0;
+}
+
+/** A leased (amber) message's key or group, as a core of its hue, so that a key can be followed. */
+function keyCore(ctx, layout, m, x, y, r, p) {
+  if (layout.keyed && m && m.key >= 0 && m.key < KEY_HUES) dot(ctx, x, y, keyColor(m.key, p), null, Math.max(2, r * 0.5));
+}
+
+/** A queue message's color: its key's or group's hue (the first KEY_HUES), else ready's. */
+function keyedColor(layout, m, p) {
+  return layout.keyed && m && m.key >= 0 && m.key < KEY_HUES ? keyColor(m.key, p) : p.ready;
+}
+
+/**
+ * The key legend along the bottom: one dot per hue with its key or group, "other" past
+ * KEY_HUES, and for a FIFO queue what a blocked group looks like; for topics, the first hues
+ * of their keys.
+ */
+function drawKeyLegend(ctx, ink, layout, w, h, p) {
+  const y = h - KEY_BAND / 2;
+  let x = 8;
+  const queues = Boolean(layout.keyed);
+  const count = queues ? layout.key_count : layout.topic_keys;
+  const name = (k) => (layout.keyed === 'group' ? `g${k}` : `key-${k}`);
+  const items = [];
+  for (let k = 0; k < Math.min(count, KEY_HUES); k++) items.push({ color: keyColor(k, p), text: name(k) });
+  if (count > KEY_HUES) items.push({ color: queues ? p.ready : null, text: queues ? 'other' : `… ${count} keys` });
+  if (queues && layout.queues.some((q) => q.fifo)) items.push({ color: p.ready, ring: true, text: 'blocked: its group has one in flight' });
+  ctx.font = `${TEXT}px ${SANS}`;
+  const lead = `${layout.keyed === 'group' ? 'group' : 'key'}:`;
+  ink.text(lead, x, y, { color: p.muted, rank: 0, kind: 'legend' });
+  x += ctx.measureText(lead).width + 8;
+  for (const it of items) {
+    const wide = (it.color ? 18 : 0) + ctx.measureText(it.text).width + 12;
+    if (x + wide > w - 4) break;
+    if (it.color) {
+      dot(ctx, x + 5, y, it.color, null, 5);
+      if (it.ring) ring(ctx, x + 5, y, 1, p.ink, 7);
+      ink.mark(x + 5, y, it.ring ? 8 : 5, `legend.${it.text}`);
+      x += it.ring ? 18 : 14;
+    }
+    ink.text(it.text, x, y, { color: p.muted, rank: 0, kind: 'legend' });
+    x += ctx.measureText(it.text).width + 12;
+  }
 }
 
 /**
@@ -347,8 +400,8 @@ class Ink {
   }
 
   /** A dot or ring (drawn by the caller) of radius r at (x, y), that text keeps off likewise. */
-  mark(x, y, r, id) {
-    this.shape(x - r, y - r, 2 * r, 2 * r, id);
+  mark(x, y, r, id, about = {}) {
+    this.items.push({ kind: 'shape', x: x - r, y: y - r, w: 2 * r, h: 2 * r, id, rank: -1, ...about });
   }
 
   /** Places and draws; returns what was placed (shapes included, for the geometry test). */
@@ -441,18 +494,46 @@ function drawScene(ctx, view, now, opts) {
       const b = entry(g.queues[m.queue]);
       if (m.producer >= layout.producers.length) { a.x = b.x - 60; a.y = b.y; }
       const t = progress(now, m.t0, m.t1, motion);
-      dot(ctx, lerp(a.x, b.x, t), lerp(a.y, b.y, t), p.ready);
+      dot(ctx, lerp(a.x, b.x, t), lerp(a.y, b.y, t), keyedColor(layout, m, p));
     } else if (m.state === 'delivering' && now < m.t1) {
       const a = exit(g.queues[m.queue]);
       const b = entry(g.consumers[m.consumer]);
       const t = progress(now, m.t0, m.t1, motion);
       dot(ctx, lerp(a.x, b.x, t), lerp(a.y, b.y, t), p.inflight);
+      keyCore(ctx, layout, m, lerp(a.x, b.x, t), lerp(a.y, b.y, t), DOT, p);
     }
   }
 
+  // Every reply on its way back: a faint dashed line to the requester that waits for it.
+  if (layout.request_reply.length) drawReplyLines(ctx, view, g, now, motion, p);
   for (const pulse of view.pulses) drawPulse(ctx, ink, g, pulse, now, motion, p);
   if (opts.correlation) drawCorrelation(ctx, view, g, opts.correlation, p);
+  if (hasKeyLegend(layout)) drawKeyLegend(ctx, ink, layout, w, h, p);
   return ink.finish();
+}
+
+function drawReplyLines(ctx, view, g, now, motion, p) {
+  ctx.save();
+  ctx.strokeStyle = p.acked;
+  ctx.globalAlpha = 0.55;
+  ctx.lineWidth = 1;
+  ctx.setLineDash([3, 4]);
+  for (const m of view.messages.values()) {
+    const owner = m.replyTo >= 0 ? g.consumers[m.replyTo] : undefined;
+    const at = owner && positionOf(view, g, m.id, now, motion);
+    if (!at) continue;
+    ctx.beginPath(); ctx.moveTo(at.x, at.y); ctx.lineTo(owner.x, owner.y + owner.h / 2); ctx.stroke();
+  }
+  ctx.restore();
+}
+
+/** The keys (FIFO groups) of queue `qi`'s messages in flight now. */
+function inFlightKeys(view, qi) {
+  const keys = new Set();
+  for (const m of view.messages.values()) {
+    if (m.queue === qi && m.key >= 0 && (m.state === 'delivering' || m.state === 'processing')) keys.add(m.key);
+  }
+  return keys;
 }
 
 /**
@@ -517,14 +598,20 @@ function drawQueue(ctx, ink, view, b, q, qi, now, p) {
     if (q.role === 'main') ink.text(ready, b.x + b.w, b.y - 9, { color: p.muted, align: 'right', rank: 1 });
   }
   const slots = slotsOf(b, count);
+  // A FIFO queue's groups with a message in flight: their waiting messages are blocked (SQS-21).
+  const busy = q.fifo ? inFlightKeys(view, qi) : undefined;
   for (let i = 0; i < slots.shown; i++) {
     const { x, y } = slots.at(i);
-    ink.mark(x, y, DOT, `Q${qi}.${i}`);
+    const m = view.messages.get(view.ready[qi][i]);
+    const blocked = Boolean(busy && m && busy.has(m.key));
+    const color = dead ? p.danger : keyedColor(view.layout, m, p);
+    ink.mark(x, y, blocked ? DOT + 3 : DOT, `Q${qi}.${i}`, { msg: m?.id, blocked, color });
     if (dead) {
       dot(ctx, x, y, p.danger);
       cross(ctx, x, y, p.canvas);
     } else {
-      dot(ctx, x, y, p.ready);
+      dot(ctx, x, y, color);
+      if (blocked) ring(ctx, x, y, 1, p.ink, DOT + 2);
     }
   }
   const left = b.x + b.titleW;
@@ -576,6 +663,7 @@ function drawConsumer(ctx, ink, view, c, cons, ci, now, p) {
       dot(ctx, x, y, p.canvas, p.muted, r);
     } else {
       dot(ctx, x, y, p.inflight, null, r);
+      keyCore(ctx, view.layout, m, x, y, r, p);
       if (m.leaseUntil > 0) ring(ctx, x, y, (m.leaseUntil - now) / Math.max(m.leaseUntil - m.leaseFrom, 1e-9), p.inflight, r + (r < DOT ? 2 : 4));
     }
     if (i === 0) {
@@ -637,7 +725,7 @@ function drawPulse(ctx, ink, g, pulse, now, motion, p) {
   } else if (pulse.kind === 'lost' || pulse.kind === 'dead') {
     cross(ctx, at.x, at.y, color);
   } else if (pulse.kind === 'order' || pulse.kind === 'twice') {
-    ink.text(pulse.kind === 'order' ? '⇅' : '×2', at.x, at.y, { color, align: 'center', bold: true, rank: 3, within: id });
+    ink.text(pulse.kind === 'order' ? '⇅' : '×2', at.x, at.y, { color, align: 'center', bold: true, rank: 1, within: id });
   } else if (pulse.kind === 'expired') {
     ctx.strokeStyle = color;
     ctx.beginPath(); ctx.moveTo(at.x, at.y); ctx.lineTo(at.x, at.y - 4); ctx.moveTo(at.x, at.y); ctx.lineTo(at.x + 3, at.y); ctx.stroke();

@@ -1093,6 +1093,55 @@ test('faults by touch: crash and restart a consumer and lose a delivery from the
   }
 });
 
+/** The page's view drawn offscreen at its canvas's size: what `draw` placed (text, bars, marks). */
+const placedNow = (page) => page.evaluate(async () => {
+  const { draw } = await import('./render.js');
+  const { width, height, motion } = window.brokerlab.canvas();
+  const css = getComputedStyle(document.documentElement);
+  const v = (name) => css.getPropertyValue(name).trim();
+  const palette = { canvas: v('--canvas'), ink: v('--ink'), muted: v('--muted'), edge: v('--edge'), node: v('--node'),
+    ready: v('--ready'), inflight: v('--inflight'), acked: v('--acked'), danger: v('--danger'), focus: v('--focus'), dark: false };
+  const c = document.createElement('canvas');
+  [c.width, c.height] = [width, height];
+  return draw(c.getContext('2d'), window.brokerlab.view(), window.brokerlab.cursor(), { width, height, palette, motion })
+    .map(({ kind, text, id, msg, blocked, color }) => ({ kind, text, id, msg, blocked, color }));
+});
+
+test('queue messages show their key or FIFO group by hue, with a legend, and a blocked group is marked while one of its messages is in flight', async ({ page }) => {
+  // competing-consumers: three order keys.
+  await page.selectOption('#scenario', 'competing-consumers');
+  await seekFraction(page, 0.3);
+  let placed = await placedNow(page);
+  const legend = placed.filter((it) => it.kind === 'legend').map((it) => it.text);
+  assert(legend.join(' ') === 'key: key-0 key-1 key-2', `the key legend: ${legend}`);
+  // fifo-groups: step until a group has one in flight and another waiting, then check every waiting dot.
+  await page.selectOption('#scenario', 'fifo-groups');
+  let seen = false;
+  for (let i = 0; i < 200 && !seen; i++) {
+    await page.click('#step');
+    const { expected } = await page.evaluate(() => {
+      const v = window.brokerlab.view();
+      const q = v.layout.queues.findIndex((x) => x.fifo);
+      const busy = new Set([...v.messages.values()].filter((m) => m.queue === q && (m.state === 'delivering' || m.state === 'processing')).map((m) => m.key));
+      return { expected: Object.fromEntries(v.ready[q].map((id) => [id, { blocked: busy.has(v.messages.get(id).key), key: v.messages.get(id).key }])) };
+    });
+    const blockedIds = Object.entries(expected).filter(([, e]) => e.blocked).map(([id]) => Number(id));
+    if (!blockedIds.length || blockedIds.length === Object.keys(expected).length) continue;
+    placed = await placedNow(page);
+    const dots = placed.filter((it) => it.msg !== undefined && /^Q\d+\.\d+$/.test(it.id));
+    for (const d of dots) {
+      assert(d.blocked === expected[d.msg].blocked, `m${d.msg} (group ${expected[d.msg].key}) blocked ${d.blocked}, expected ${expected[d.msg].blocked}`);
+    }
+    const hues = new Set(dots.map((d) => d.color));
+    assert(hues.size >= 2, `the groups' dots differ in hue: ${[...hues]}`);
+    seen = dots.some((d) => d.blocked) && dots.some((d) => !d.blocked);
+  }
+  assert(seen, 'a moment with a blocked group and a free one');
+  const fifoLegend = placed.filter((it) => it.kind === 'legend').map((it) => it.text).join(' ');
+  assert(fifoLegend.startsWith('group: g0 g1 g2') && fifoLegend.includes('blocked'), fifoLegend);
+  await page.locator('#canvas').screenshot({ path: join(SHOTS, 'fifo-groups-blocked.png') });
+});
+
 // Every label and bar the canvas draws, for every preset, at the size the page gives its canvas
 // at each of the four viewports, at five moments of the run: none meets another, none leaves
 // the canvas, none is smaller than 12 CSS px, and none sits on a box it does not belong to.
