@@ -541,7 +541,7 @@ impl Sim {
                 }
             }
             Subject::Saga(k) => {
-                let summary = &self.saga_summaries()[k as usize];
+                let summary = &self.saga_summaries(&[])[k as usize];
                 match field {
                     "running" => Ok(summary.running),
                     "compensating" => Ok(summary.compensating),

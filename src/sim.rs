@@ -571,7 +571,7 @@ impl Sim {
                 })
                 .collect(),
             request_reply: self.request_summaries(),
-            sagas: self.saga_summaries(),
+            sagas: self.saga_summaries(&[]),
             stats: self.stats,
             counters: self.counters(),
             mean_wait_ms,

@@ -4,13 +4,13 @@
 //! CLI prints.
 
 use crate::scenario::{
-    presets as all_presets, Anchor, CommitMode, LeaseModel, QueueRole, SagaStyle, Scenario, Target, TopicKind,
-    TopicRole,
+    index_u32, presets as all_presets, Anchor, CommitMode, LeaseModel, QueueRole, SagaStyle, Scenario, Target,
+    TopicKind, TopicRole,
 };
 use crate::sim::Sim;
 use crate::time::SimTime;
 use crate::trace::TraceEvent;
-use crate::workflow::Tag;
+use crate::workflow::{SagaMsg, Tag};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -138,6 +138,14 @@ struct SagaInfo<'a> {
     style: &'static str,
     steps: Vec<StepInfo<'a>>,
     pivot: Option<u32>,
+    /// Every message a saga of this block can carry, by the code `sagaMarks` gives: its
+    /// name, the node that sends it and the node whose queue it goes to.
+    flights: Vec<crate::workflow::Flight>,
+    /// The services' queues and consumers, by step, then the orchestrator's (if any).
+    queues: Vec<u32>,
+    consumers: Vec<u32>,
+    /// The producer that starts its sagas.
+    starter: u32,
 }
 
 #[derive(Serialize)]
@@ -146,6 +154,8 @@ struct StepInfo<'a> {
     done: &'a str,
     failed: &'a str,
     undone: &'a str,
+    state: &'a str,
+    undone_state: &'a str,
 }
 
 #[derive(Serialize)]
@@ -192,6 +202,8 @@ struct NamedConsumer<'a> {
     concurrency: u32,
     /// An autoscaled instance that starts on standby.
     standby: bool,
+    /// The downstream dependency it calls, if any (an index into `dependencies`).
+    dependency: Option<u32>,
 }
 
 /// Runs a scenario to its end without keeping the trace, and returns the same summary as
@@ -280,6 +292,7 @@ impl Engine {
                     unlimited: c.prefetch == crate::scenario::limits::PREFETCH_MAX,
                     concurrency: c.concurrency,
                     standby: c.standby,
+                    dependency: c.dependency,
                 })
                 .collect(),
             topics: s
@@ -359,9 +372,15 @@ impl Engine {
                             done: &st.done,
                             failed: &st.failed,
                             undone: &st.undone,
+                            state: &st.state,
+                            undone_state: &st.undone_state,
                         })
                         .collect(),
                     pivot: g.pivot,
+                    flights: SagaMsg::all(index_u32(g.steps.len())).map(|m| g.flight(m)).collect(),
+                    queues: g.steps.iter().map(|st| st.queue).chain(g.orchestrator.map(|(q, _)| q)).collect(),
+                    consumers: g.steps.iter().map(|st| st.consumer).chain(g.orchestrator.map(|(_, c)| c)).collect(),
+                    starter: g.starter,
                 })
                 .collect(),
             markers: s
@@ -381,14 +400,19 @@ impl Engine {
     }
 
     /// The workflows' state: `{request_reply: [...], sagas: [...]}`, the same summaries the
-    /// CLI prints (counters, windows of inconsistency, the newest sagas).
-    pub fn workflows(&self) -> Result<JsValue, JsError> {
+    /// CLI prints (counters, windows of inconsistency, the newest sagas, the saga in focus).
+    /// `selected[b]` is the instance of saga block `b` the user put in focus (`u32::MAX`:
+    /// none, the default focus).
+    pub fn workflows(&self, selected: Vec<u32>) -> Result<JsValue, JsError> {
         #[derive(Serialize)]
         struct Workflows {
             request_reply: Vec<crate::workflow::RequestSummary>,
             sagas: Vec<crate::workflow::SagaSummary>,
         }
-        to_js(&Workflows { request_reply: self.sim.request_summaries(), sagas: self.sim.saga_summaries() })
+        to_js(&Workflows {
+            request_reply: self.sim.request_summaries(),
+            sagas: self.sim.saga_summaries(&selected.iter().map(|&i| (i != u32::MAX).then_some(i)).collect::<Vec<_>>()),
+        })
     }
 
     /// Each consumer group's counters (processed, duplicates, lost, lost to retention, order
@@ -499,6 +523,25 @@ impl Engine {
                 }
                 _ => u32::MAX,
             });
+        }
+        out
+    }
+
+    /// For messages `from..to`, three numbers each: for a saga message its block, its
+    /// instance and its code (the index of its flight in the layout); `u32::MAX` three times
+    /// for any other message.
+    #[wasm_bindgen(js_name = sagaMarks)]
+    pub fn saga_marks(&self, from: u32, to: u32) -> Vec<u32> {
+        let scenario = self.sim.scenario();
+        let to = to.min(u32::try_from(self.sim.broker().msgs.len()).unwrap_or(u32::MAX));
+        let mut out = Vec::with_capacity(3 * to.saturating_sub(from) as usize);
+        for id in from..to {
+            match self.sim.workflows().tags.get(&id) {
+                Some(&Tag::Saga { saga, instance, msg }) => {
+                    out.extend([saga, instance, msg.code(index_u32(scenario.sagas[saga as usize].steps.len()))]);
+                }
+                _ => out.extend([u32::MAX; 3]),
+            }
         }
         out
     }

@@ -32,6 +32,74 @@ pub enum SagaMsg {
     Undone(u32),
 }
 
+impl SagaMsg {
+    const KINDS: [fn(u32) -> SagaMsg; 6] =
+        [|_| SagaMsg::Start, SagaMsg::Do, SagaMsg::Done, SagaMsg::Failed, SagaMsg::Undo, SagaMsg::Undone];
+
+    /// A number for the page: `kind × steps + step`, the index of its `Flight` in the layout.
+    pub fn code(self, steps: u32) -> u32 {
+        let (kind, k) = match self {
+            SagaMsg::Start => (0, 0),
+            SagaMsg::Do(k) => (1, k),
+            SagaMsg::Done(k) => (2, k),
+            SagaMsg::Failed(k) => (3, k),
+            SagaMsg::Undo(k) => (4, k),
+            SagaMsg::Undone(k) => (5, k),
+        };
+        kind * steps + k
+    }
+
+    /// Every message a saga of `steps` steps can carry, in `code` order.
+    pub fn all(steps: u32) -> impl Iterator<Item = SagaMsg> {
+        Self::KINDS.into_iter().flat_map(move |make| (0..steps).map(make))
+    }
+
+    /// Whether it belongs to a compensation: a failure, an undo command or its reply.
+    pub fn compensating(self) -> bool {
+        matches!(self, SagaMsg::Failed(_) | SagaMsg::Undo(_) | SagaMsg::Undone(_))
+    }
+}
+
+/// The node of a saga's orchestrator, after its `n` steps; the node that starts sagas after it.
+pub const fn orchestrator(n: u32) -> u32 {
+    n
+}
+pub const fn starter(n: u32) -> u32 {
+    n + 1
+}
+
+/// How a saga message looks on the page: its name, the node that sends it and the node whose
+/// queue it goes to (steps by index, then `orchestrator(n)` and `starter(n)`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Flight {
+    pub name: String,
+    pub from: u32,
+    pub to: u32,
+    pub compensation: bool,
+}
+
+impl crate::scenario::SagaSpec {
+    /// Where `m` goes and what it is called: choreography's events name what happened
+    /// ("payment.succeeded"); orchestration's commands say what to do ("undo payment").
+    pub fn flight(&self, m: SagaMsg) -> Flight {
+        let n = crate::scenario::index_u32(self.steps.len());
+        let step = |k: u32| &self.steps[(k as usize).min(self.steps.len().saturating_sub(1))];
+        let orch = self.style == SagaStyle::Orchestration;
+        let boss = orchestrator(n);
+        let (name, from, to) = match m {
+            SagaMsg::Start => ("start".to_string(), starter(n), boss),
+            SagaMsg::Do(0) if !orch => ("start".to_string(), starter(n), 0),
+            SagaMsg::Do(k) if !orch => (step(k - 1).done.clone(), k - 1, k),
+            SagaMsg::Do(k) => (format!("do {}", step(k).service), boss, k),
+            SagaMsg::Undo(k) => (format!("undo {}", step(k).service), boss, k),
+            SagaMsg::Done(k) => (step(k).done.clone(), k, if orch { boss } else { k + 1 }),
+            SagaMsg::Failed(k) => (step(k).failed.clone(), k, if orch { boss } else { k.saturating_sub(1) }),
+            SagaMsg::Undone(k) => (step(k).undone.clone(), k, if orch { boss } else { k.saturating_sub(1) }),
+        };
+        Flight { name, from, to, compensation: m.compensating() }
+    }
+}
+
 /// What a workflow message is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tag {
@@ -101,6 +169,9 @@ pub struct SagaInstance {
     pub failed_step: Option<u32>,
     pub started_at: SimTime,
     pub ended_at: Option<SimTime>,
+    /// For a stuck saga, the node whose queue dead-lettered its message (a step, or
+    /// `orchestrator(n)`).
+    pub stuck_on: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -303,6 +374,7 @@ impl Sim {
             failed_step: None,
             started_at: now,
             ended_at: None,
+            stuck_on: None,
         });
         block.stats.started += 1;
         self.out.emit(TraceEvent::SagaEvent { at: now, saga, instance, step: 0, note: SagaNote::Started });
@@ -529,8 +601,12 @@ impl Sim {
     /// A workflow message went to a dead-letter queue: a saga whose compensation (or
     /// retriable step) could not get through is stuck, and visibly so.
     pub(crate) fn on_dead_lettered(&mut self, msg: MsgId) {
-        if let Some(&Tag::Saga { saga, instance, .. }) = self.workflows.tags.get(&msg) {
+        if let Some(&Tag::Saga { saga, instance, msg: m }) = self.workflows.tags.get(&msg) {
             self.end_saga(saga, instance, SagaStatus::Stuck);
+            let s = &mut self.workflows.sagas[saga as usize].instances[instance as usize];
+            if s.status == SagaStatus::Stuck && s.stuck_on.is_none() {
+                s.stuck_on = Some(self.scenario.sagas[saga as usize].flight(m).to);
+            }
         }
     }
 }
@@ -545,8 +621,15 @@ pub struct SagaSummary {
     pub compensating: u64,
     /// Per step: the longest and summed window, and how many are still open now.
     pub windows: Vec<WindowSummary>,
-    /// The newest instances, for the saga log on the page.
+    /// Stuck sagas first (newest first, up to `RECENT_STUCK`), then the newest others: the
+    /// saga log and swimlanes on the page.
     pub recent: Vec<InstanceView>,
+    /// The saga in focus, drawn whole on the canvas (see `focus_of`).
+    pub focus: Option<FocusView>,
+    /// The sagas other than the one in focus, per status.
+    pub others: StatusCounts,
+    /// Per node (the steps, then the orchestrator), how many stuck sagas it holds in its DLQ.
+    pub stuck_on: Vec<u64>,
 }
 
 /// One saga instance: its status, and per step "pending", "done", "failed" or "compensated".
@@ -557,7 +640,52 @@ pub struct InstanceView {
     pub steps: Vec<&'static str>,
 }
 
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StatusCounts {
+    pub running: u64,
+    pub compensating: u64,
+    pub completed: u64,
+    pub compensated: u64,
+    pub stuck: u64,
+}
+
+/// The saga in focus as its services hold it: each node's local state, the orchestrator's,
+/// and the window of inconsistency while it is open.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FocusView {
+    pub instance: u32,
+    pub status: SagaStatus,
+    /// Chosen by the user, not by `focus_of`'s default.
+    pub selected: bool,
+    pub nodes: Vec<NodeView>,
+    /// What the orchestrator records for it ("awaiting payment", "undoing payment"); `None` in
+    /// choreography, where no one holds the whole saga.
+    pub orchestrator: Option<String>,
+    pub window: Option<OpenWindow>,
+}
+
+/// A service's local state for one saga ("charged", "refunded"), and its kind: "pending",
+/// "done", "failed" or "undone". `stuck`: the saga is stuck in this node's dead-letter queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeView {
+    pub state: String,
+    pub kind: &'static str,
+    pub stuck: bool,
+}
+
+/// A failed saga's steps still in effect (done, not yet undone), with the newest of them in
+/// words ("charged, not yet refunded") and the moment it was done, when the window opened.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OpenWindow {
+    pub steps: Vec<u32>,
+    pub text: String,
+    pub since_ms: f64,
+}
+
 const RECENT_SAGAS: usize = 8;
+const RECENT_STUCK: usize = 3;
+/// How long a saga that has just ended keeps the focus by default.
+const FOCUS_LINGER: crate::time::Duration = crate::time::Duration::from_millis(2_000);
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct WindowSummary {
@@ -567,6 +695,77 @@ pub struct WindowSummary {
     pub total_ms: f64,
     pub open: u64,
     pub open_longest_ms: f64,
+}
+
+/// The saga in focus: the one selected; else the newest that went stuck less than
+/// `FOCUS_LINGER` ago (the rarest news); else the newest compensating one (the newest
+/// failure); else the newest that ended less than `FOCUS_LINGER` ago (its last state shows);
+/// else the oldest running one (the furthest along: it keeps the focus until it ends); else
+/// the newest.
+pub fn focus_of(instances: &[SagaInstance], now: SimTime, selected: Option<u32>) -> Option<u32> {
+    if let Some(i) = selected.filter(|&i| (i as usize) < instances.len()) {
+        return Some(i);
+    }
+    let newest = |ok: &dyn Fn(&SagaInstance) -> bool| instances.iter().rposition(ok);
+    let just_ended = |s: &SagaInstance| s.ended_at.is_some_and(|t| now.since(t) < FOCUS_LINGER);
+    newest(&|s| s.status == SagaStatus::Stuck && just_ended(s))
+        .or_else(|| newest(&|s| s.status == SagaStatus::Compensating))
+        .or_else(|| newest(&just_ended))
+        .or_else(|| instances.iter().position(|s| s.status == SagaStatus::Running))
+        .or_else(|| instances.len().checked_sub(1))
+        .map(crate::scenario::index_u32)
+}
+
+impl SagaInstance {
+    /// This saga as each node holds it.
+    pub fn view(&self, spec: &crate::scenario::SagaSpec, instance: u32, selected: bool) -> FocusView {
+        let nodes = self
+            .steps
+            .iter()
+            .zip(&spec.steps)
+            .enumerate()
+            .map(|(k, (st, sp))| {
+                let (state, kind) = match (st.done_at, st.failed, st.compensated_at) {
+                    (_, _, Some(_)) => (sp.undone_state.clone(), "undone"),
+                    (_, true, _) => ("failed".to_string(), "failed"),
+                    // A duplicate a non-idempotent handler ran again: "reserved ×2".
+                    (Some(_), _, _) if st.applied > 1 => (format!("{} ×{}", sp.state, st.applied), "done"),
+                    (Some(_), _, _) => (sp.state.clone(), "done"),
+                    _ => ("pending".to_string(), "pending"),
+                };
+                NodeView { state, kind, stuck: self.stuck_on == Some(crate::scenario::index_u32(k)) }
+            })
+            .collect();
+        let open: Vec<u32> = match self.status {
+            SagaStatus::Compensating | SagaStatus::Stuck if self.failed_step.is_some() => (0..self.steps.len())
+                .filter(|&k| self.steps[k].done_at.is_some() && self.steps[k].compensated_at.is_none())
+                .map(crate::scenario::index_u32)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let window = open.last().map(|&k| {
+            let sp = &spec.steps[k as usize];
+            OpenWindow {
+                steps: open.clone(),
+                text: format!("{}, not yet {}", sp.state, sp.undone_state),
+                since_ms: self.steps[k as usize].done_at.map_or(0.0, SimTime::as_millis_f64),
+            }
+        });
+        let service = |k: Option<usize>| k.map_or("", |k| spec.steps[k].service.as_str());
+        let orchestrator = spec.orchestrator.map(|_| match self.status {
+            SagaStatus::Running => {
+                format!("awaiting {}", service(self.steps.iter().position(|st| st.done_at.is_none())))
+            }
+            SagaStatus::Compensating => match open.last() {
+                Some(&k) => format!("undoing {}", spec.steps[k as usize].service),
+                None => "compensating".to_string(),
+            },
+            SagaStatus::Completed => "completed".to_string(),
+            SagaStatus::Compensated => "compensated".to_string(),
+            SagaStatus::Stuck => "stuck".to_string(),
+        });
+        FocusView { instance, status: self.status, selected, nodes, orchestrator, window }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -582,13 +781,16 @@ impl Sim {
         &self.workflows
     }
 
-    pub fn saga_summaries(&self) -> Vec<SagaSummary> {
+    /// Every saga block's summary; `selected[b]`, where given, is the instance of block `b`
+    /// the user put in focus.
+    pub fn saga_summaries(&self, selected: &[Option<u32>]) -> Vec<SagaSummary> {
         let now = self.now;
         self.scenario
             .sagas
             .iter()
             .zip(&self.workflows.sagas)
-            .map(|(spec, block)| {
+            .enumerate()
+            .map(|(b, (spec, block))| {
                 let mut windows: Vec<WindowSummary> = spec
                     .steps
                     .iter()
@@ -614,27 +816,50 @@ impl Sim {
                     }
                 }
                 let count = |st: SagaStatus| block.instances.iter().filter(|s| s.status == st).count() as u64;
-                let recent = block
-                    .instances
-                    .iter()
-                    .enumerate()
-                    .rev()
-                    .take(RECENT_SAGAS)
-                    .map(|(i, s)| InstanceView {
-                        instance: crate::scenario::index_u32(i),
-                        status: s.status,
-                        steps: s
-                            .steps
-                            .iter()
-                            .map(|st| match (st.done_at, st.failed, st.compensated_at) {
-                                (_, _, Some(_)) => "compensated",
-                                (_, true, _) => "failed",
-                                (Some(_), _, _) => "done",
-                                _ => "pending",
-                            })
-                            .collect(),
-                    })
-                    .collect();
+                let view = |(i, s): (usize, &SagaInstance)| InstanceView {
+                    instance: crate::scenario::index_u32(i),
+                    status: s.status,
+                    steps: s
+                        .steps
+                        .iter()
+                        .map(|st| match (st.done_at, st.failed, st.compensated_at) {
+                            (_, _, Some(_)) => "compensated",
+                            (_, true, _) => "failed",
+                            (Some(_), _, _) => "done",
+                            _ => "pending",
+                        })
+                        .collect(),
+                };
+                let stuck = block.instances.iter().enumerate().rev().filter(|(_, s)| s.status == SagaStatus::Stuck);
+                let mut recent: Vec<InstanceView> = stuck.take(RECENT_STUCK).map(view).collect();
+                let pinned: BTreeSet<u32> = recent.iter().map(|v| v.instance).collect();
+                let rest = block.instances.iter().enumerate().rev();
+                let rest = rest.filter(|(i, _)| !pinned.contains(&crate::scenario::index_u32(*i)));
+                recent.extend(rest.take(RECENT_SAGAS - recent.len()).map(view));
+                let chosen = selected.get(b).copied().flatten();
+                let focus = focus_of(&block.instances, now, chosen).map(|i| {
+                    let selected = chosen == Some(i);
+                    block.instances[i as usize].view(spec, i, selected)
+                });
+                let mut others = StatusCounts::default();
+                for (i, s) in block.instances.iter().enumerate() {
+                    if focus.as_ref().is_some_and(|f| f.instance as usize == i) {
+                        continue;
+                    }
+                    *match s.status {
+                        SagaStatus::Running => &mut others.running,
+                        SagaStatus::Compensating => &mut others.compensating,
+                        SagaStatus::Completed => &mut others.completed,
+                        SagaStatus::Compensated => &mut others.compensated,
+                        SagaStatus::Stuck => &mut others.stuck,
+                    } += 1;
+                }
+                let mut stuck_on = vec![0; spec.steps.len() + 1];
+                for node in block.instances.iter().filter_map(|s| s.stuck_on) {
+                    if let Some(c) = stuck_on.get_mut(node as usize) {
+                        *c += 1;
+                    }
+                }
                 SagaSummary {
                     name: spec.name.clone(),
                     stats: block.stats,
@@ -642,6 +867,9 @@ impl Sim {
                     compensating: count(SagaStatus::Compensating),
                     windows,
                     recent,
+                    focus,
+                    others,
+                    stuck_on,
                 }
             })
             .collect()

@@ -53,6 +53,9 @@ fn the_same_seed_twice_gives_the_same_hash_and_until_ms_stops_early() {
     let early = summary(&brokerlab(&["run", "scenarios/backlog.json", "--seed", "42", "--until-ms", "5000"]));
     assert_eq!(early["time_ms"], 5000.0);
     assert!(early["events"].as_u64() < a["events"].as_u64());
+    // To the microsecond, as the page shows a beat's moment.
+    let fine = summary(&brokerlab(&["run", "scenarios/backlog.json", "--seed", "42", "--until-ms", "5000.25"]));
+    assert_eq!(fine["time_ms"], 5000.25);
 }
 
 #[test]
@@ -120,6 +123,9 @@ fn usage_errors_exit_2_and_the_budget_exits_3() {
         &["run", "x.json", "--seed", "-1"],
         &["run", "x.json", "--seed", "9007199254740992"],
         &["run", "x.json", "--frobnicate"],
+        &["run", "x.json", "--until-ms", "1.2345"],
+        &["run", "x.json", "--until-ms", "-5"],
+        &["run", "x.json", "--until-ms", "5."],
         &["fly"],
     ] {
         let o = brokerlab(args);

@@ -389,7 +389,7 @@ export class BrokerLab extends HTMLElement {
     return {
       canvas: v('--canvas'), ink: v('--ink'), muted: v('--muted'), edge: v('--edge'), node: v('--node'),
       ready: v('--ready'), inflight: v('--inflight'), acked: v('--acked'), danger: v('--danger'),
-      focus: v('--focus'), dark: v('--dark') === '1',
+      focus: v('--focus'), compensate: v('--compensate'), dark: v('--dark') === '1',
     };
   }
 

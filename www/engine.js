@@ -183,7 +183,9 @@ export class Run {
     };
     if (this.layout.groups.length) this.view.groupStats = this.engine.groups();
     this.hasWorkflows = this.layout.request_reply.length + this.layout.sagas.length > 0;
-    this.view.workflows = this.hasWorkflows ? this.engine.workflows() : null;
+    /** Per saga block, the saga the user put in focus (0xffffffff: none). */
+    this.sagaFocus = this.layout.sagas.map(() => 0xffffffff);
+    this.view.workflows = this.hasWorkflows ? this.#workflows() : null;
     /** Map id -> [{n, line}], the newest HISTORY_LINES_MAX trace lines about each message. */
     this.history = new Map();
     this.checkpoints = [];
@@ -301,7 +303,23 @@ export class Run {
     v.counters = this.engine.counters();
     v.beats = this.engine.beats();
     if (this.layout.groups.length) v.groupStats = this.engine.groups();
-    if (this.hasWorkflows) v.workflows = this.engine.workflows();
+    if (this.hasWorkflows) v.workflows = this.#workflows();
+  }
+
+  /** The workflows' summaries, with the saga the user put in focus in each block. */
+  #workflows() {
+    return this.engine.workflows(Uint32Array.from(this.sagaFocus));
+  }
+
+  /**
+   * Puts saga `instance` of block `block` in focus on the canvas (−1: back to the default,
+   * the newest news). A view choice, not an input: it changes no run.
+   */
+  focusSaga(block, instance) {
+    const chosen = instance < 0 ? 0xffffffff : instance;
+    if (!(block in this.sagaFocus) || this.sagaFocus[block] === chosen) return;
+    this.sagaFocus[block] = chosen;
+    if (this.hasWorkflows) this.view.workflows = this.#workflows();
   }
 
   /**
@@ -706,11 +724,20 @@ export class Run {
         m.replyTo = reader === none ? -1 : reader;
       }
     }
+    if (firstNew >= 0 && this.layout.sagas.length) {
+      // A saga message: its block, its saga, and its flight (name, from, to) in the layout.
+      const marks = this.engine.sagaMarks(firstNew, lastNew + 1);
+      for (let id = firstNew; id <= lastNew; id++) {
+        const m = v.messages.get(id);
+        const [block, instance, flight] = marks.slice(3 * (id - firstNew), 3 * (id - firstNew) + 3);
+        if (m && block !== 0xffffffff) m.saga = { block, instance, flight };
+      }
+    }
     v.counts = this.engine.counts();
     v.stats = this.engine.stats();
     v.counters = this.engine.counters();
     if (this.layout.markers.length) v.beats = this.engine.beats();
-    if (this.hasWorkflows) v.workflows = this.engine.workflows();
+    if (this.hasWorkflows) v.workflows = this.#workflows();
     this.#sampleMetrics(events[events.length - 1].at_ms);
     if (streams) {
       v.groupStats = this.engine.groups();

@@ -68,7 +68,7 @@ function readPalette() {
   return {
     canvas: v('--canvas'), ink: v('--ink'), muted: v('--muted'), edge: v('--edge'), node: v('--node'),
     ready: v('--ready'), inflight: v('--inflight'), acked: v('--acked'), danger: v('--danger'),
-    focus: v('--focus'), dark: darkScheme.matches,
+    focus: v('--focus'), compensate: v('--compensate'), dark: darkScheme.matches,
   };
 }
 
@@ -136,6 +136,7 @@ function start(seed, { fromLink = false } = {}) {
   // Where the page scrolls (a phone), the canvas is as tall as the layout needs to read.
   canvas.parentElement.style.setProperty('--least', `${layoutHeight(run.layout)}px`);
   doc.body.classList.toggle('has-streams', run.layout.topics.length > 0);
+  doc.body.classList.toggle('has-sagas', run.layout.sagas.length > 0);
   followInUrl(fromLink);
   clearLog(doc);
   // Whatever happens at t = 0 (the first sends) is part of the opening picture.
@@ -213,6 +214,8 @@ function paint() {
       msg: state.inspected,
       consumer: wf && wf.kind !== 'saga' ? run.layout.request_reply[wf.system]?.readers[wf.requester] : undefined,
     };
+    // A selected saga message puts its saga in focus on the canvas; else the engine chooses.
+    run.layout.sagas.forEach((_, b) => run.focusSaga(b, wf?.kind === 'saga' && wf.saga === b ? wf.instance : -1));
     draw(ctx, run.view, state.cursor, { ...size, palette, motion: !reducedMotion.matches, correlation });
   }
   if (run) {
@@ -322,9 +325,12 @@ function openTouchMenu(target, x, y) {
     const rr = run.layout.request_reply.flatMap((r, s) => r.readers.map((c, i) => ({ c, s, i })));
     const mine = (d) => (target.kind === 'consumer'
       ? d.consumer === String(target.index) || rr.some((r) => r.c === target.index && d.system === String(r.s) && d.requester === String(r.i))
+      : target.kind === 'dependency' ? d.dependency === String(target.index)
       : d.group === String(target.group) && d.member === String(target.member));
     for (const o of doc.getElementById('break-what').options) if (mine(o.dataset) && !o.disabled) items.push({ label: o.textContent, op: o.value });
-    title = target.kind === 'consumer' ? run.layout.consumers[target.index].name : `${run.layout.groups[target.group].name}-${target.member + 1}`;
+    title = target.kind === 'consumer' ? run.layout.consumers[target.index].name
+      : target.kind === 'dependency' ? run.layout.dependencies[target.index]
+      : `${run.layout.groups[target.group].name}-${target.member + 1}`;
   }
   if (!items.length) {
     closeTouchMenu();

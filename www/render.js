@@ -13,6 +13,7 @@ const DOT = 6;
  * what it shows. `members[g]` is how many member rows group g needs.
  */
 export function geometry(layout, w, h, members = []) {
+  if (layout.sagas.length) return sagaGeometry(layout, w, h);
   const top = 40;
   // A key legend, when there is one, has a band of its own along the bottom.
   const bottom = h - (hasKeyLegend(layout) ? KEY_BAND : 12);
@@ -69,7 +70,15 @@ export function geometry(layout, w, h, members = []) {
     }
     y += slot;
   }
+  // A dependency: a pill under the first consumer that calls it, where the row has room.
+  const dependencies = (layout.dependencies ?? []).map((d, di) => {
+    const ci = layout.consumers.findIndex((c) => c.dependency === di);
+    const c = consumers[ci];
+    const below = c && consumers.filter((o) => o.y > c.y).reduce((m, o) => Math.min(m, o.y), bottom);
+    return c && below - (c.y + c.h) >= 26 ? { x: c.x, y: c.y + c.h + 5, w: c.w, h: 18 } : undefined;
+  });
   return {
+    dependencies,
     columns: [
       { label: 'Producers', x: prodX },
       { label: 'Broker', x: queueX + queueW / 2 },
@@ -81,6 +90,114 @@ export function geometry(layout, w, h, members = []) {
     topics,
     groups,
   };
+}
+
+/**
+ * A saga block's parts. In a row: its title, the room events arc through, a node, the gap
+ * between the orchestrator and the services, the window's words under the row, the gap
+ * between blocks. In a column (a phone), units are shorter and closer (`columnNode`, `hop`),
+ * the title has a second line for the others, and the side lanes are `lane` wide.
+ */
+const SAGA = { title: 22, arcs: 40, node: 50, orchGap: 50, band: 24, gap: 14, columnNode: 40, hop: 16, lane: 22, others: 16 };
+
+/** The least height a saga block reads in: in a row (`squeeze` shortens its gaps), or in a column. */
+function sagaBlockHeight(info, column, squeeze = 1) {
+  const orch = info.style === 'orchestration';
+  const units = info.steps.length + (orch ? 1 : 0);
+  if (column) return SAGA.title + SAGA.others + SAGA.hop + 8 + units * (SAGA.columnNode + SAGA.hop) - SAGA.hop + SAGA.band;
+  return SAGA.title + (orch ? SAGA.node + SAGA.orchGap * squeeze : SAGA.arcs * squeeze) + SAGA.node + SAGA.band;
+}
+
+/** What a layout's saga blocks need in all, from `top`. */
+const sagasHeight = (layout, column, squeeze = 1) =>
+  24 + layout.sagas.reduce((n, info) => n + sagaBlockHeight(info, column, squeeze) + SAGA.gap, -SAGA.gap);
+
+/** A row's widths for n units across w px: the queue, the gap to its node, the node. */
+function sagaRow(w, n) {
+  const left = 8 + Math.min(64, Math.max(44, w * 0.08)) + 14;
+  const unitW = (w - left - 8) / n;
+  const qW = Math.max(24, Math.min(44, unitW * 0.22));
+  const gapQ = Math.max(6, Math.min(12, unitW * 0.06));
+  return { left, unitW, qW, gapQ, nodeW: Math.min(170, unitW - qW - gapQ - Math.max(12, unitW * 0.08)) };
+}
+
+/**
+ * Sagas as services (issue 23): per saga block one unit per step, the service's queue (its
+ * inbox) then its node (the consumer that is the service), and the block's starter. In a row
+ * (flow left to right), choreography's compensations arc back over it and orchestration puts
+ * the orchestrator's unit above it; in a column (a canvas too narrow for a row's nodes to
+ * read, tall enough for the column), units stack top to bottom, and the side lanes carry what
+ * goes back up (compensations, replies) and the orchestrator's commands. A service's
+ * dead-letter queue sits under its queue. Blocks share the height by what they need.
+ */
+function sagaGeometry(layout, w, h) {
+  const top = 12;
+  const narrow = layout.sagas.some((info) => sagaRow(w, info.steps.length).nodeW < 100);
+  const column = narrow && sagasHeight(layout, true) <= h;
+  // A row on a short canvas: its gaps shrink, down to 40%, before anything leaves the canvas.
+  const squeeze = column ? 1 : Math.max(0.4, Math.min(1, 1 - (sagasHeight(layout, false) - h) / Math.max(1, sagasHeight(layout, false) - sagasHeight(layout, false, 0))));
+  const need = layout.sagas.map((info) => sagaBlockHeight(info, column, squeeze));
+  const spare = Math.max(0, h - top - 12 - need.reduce((a, b) => a + b, 0) - SAGA.gap * (layout.sagas.length - 1));
+  const queues = [];
+  const consumers = [];
+  const producers = layout.producers.map(() => ({ x: -999, y: -999, w: 0 }));
+  const sagas = [];
+  const nodeH = column ? SAGA.columnNode : SAGA.node;
+  let y = top;
+  layout.sagas.forEach((info, b) => {
+    const blockH = need[b] + spare / layout.sagas.length;
+    const n = info.steps.length;
+    const orch = info.style === 'orchestration';
+    const row = column
+      ? { left: 8 + SAGA.lane, qW: 40, gapQ: 8, nodeW: Math.min(260, w - (8 + SAGA.lane + 10 + 40 + 8) - SAGA.lane - 16) }
+      : sagaRow(w, n);
+    const { qW, gapQ, nodeW } = row;
+    const unit = (qi, ci, x, ny, nw = nodeW) => {
+      const qH = column ? 20 : 26;
+      const qy = ny + (column ? 1 : 6);
+      queues[qi] = { x, y: qy, w: qW, h: qH, inside: true, title: '', titleW: 4, saga: true };
+      // Its dead-letter queue under it, reaching a little left so that "DLQ 3" reads.
+      const dlq = layout.queues.findIndex((q) => q.of === qi && q.role === 'dead_letter');
+      if (dlq >= 0) queues[dlq] = { x: x - 10, y: qy + qH + 2, w: qW + 10, h: 16, inside: true, title: 'DLQ', titleW: 30, saga: true };
+      consumers[ci] = { x: x + qW + gapQ, y: ny, w: nw, h: nodeH, label: layout.consumers[ci].name.slice(info.name.length + 1), quiet: true };
+      return { q: queues[qi], node: consumers[ci] };
+    };
+    const extra = blockH - need[b];
+    const startW = column ? 64 : Math.min(64, Math.max(44, w * 0.08));
+    const startName = layout.producers[info.starter].name.slice(info.name.length + 1);
+    let units;
+    let boss = null;
+    let rowY;
+    let arcs = SAGA.arcs * squeeze;
+    if (column) {
+      // The starter at the right of the others' line; spare height centres the column.
+      producers[info.starter] = { x: w - 8 - startW / 2, y: y + SAGA.title + 16, w: startW, label: startName };
+      let uy = y + SAGA.title + SAGA.others + SAGA.hop + 8 + extra / 2;
+      const next = (qi, ci) => {
+        const u = unit(qi, ci, row.left + 10, uy);
+        uy += nodeH + SAGA.hop;
+        return u;
+      };
+      if (orch) boss = next(info.queues[n], info.consumers[n]);
+      units = info.steps.map((st, k) => next(info.queues[k], info.consumers[k]));
+      rowY = units[0].node.y;
+    } else {
+      // Spare height first opens the room the events fly through (up to 70 px more), then
+      // centres the rows under the block's title.
+      const grow = Math.min(70, extra * 0.45);
+      const pad = (extra - grow) / 2;
+      arcs = SAGA.arcs * squeeze + (orch ? 0 : grow);
+      const orchY = y + SAGA.title + pad;
+      rowY = orch ? orchY + SAGA.node + SAGA.orchGap * squeeze + grow : y + SAGA.title + pad + arcs;
+      units = info.steps.map((st, k) => unit(info.queues[k], info.consumers[k], row.left + k * row.unitW, rowY));
+      const bossW = Math.min(190, w - row.left - qW - gapQ - 16);
+      if (orch) boss = unit(info.queues[n], info.consumers[n], row.left + (w - row.left - 8) / 2 - (qW + gapQ + bossW) / 2, orchY, bossW);
+      producers[info.starter] = { x: 8 + startW / 2, y: (orch ? orchY : rowY) + SAGA.node / 2, w: startW, label: startName };
+    }
+    sagas.push({ y, h: blockH, units, boss, rowY, arcs, column, nodeH, lanes: [8 + SAGA.lane / 2, w - 8 - SAGA.lane / 2] });
+    y += blockH + SAGA.gap;
+  });
+  return { columns: [], producers, queues, consumers, topics: [], groups: [], sagas };
 }
 
 /** The band along the canvas's bottom that a key legend takes. */
@@ -213,6 +330,7 @@ function placeQueue(layout, queues, qi, lo, hi, queueX, queueW) {
  * is at least this tall.
  */
 export function layoutHeight(layout) {
+  if (layout.sagas.length) return sagasHeight(layout, true);
   const stacks = layout.queues.filter((q) => q.role === 'main').length;
   return 52 + Math.max(stacks * STACK_LEAST, layout.consumers.length * 24);
 }
@@ -376,9 +494,10 @@ class Ink {
    * opts: {color, align: left|center|right, size, bold, mono, rank (0..3), room (px),
    * within: the id of the shape the text belongs in, kind}. A name (`kind` consumer, producer,
    * group, member) too long for its room is shortened as names are (`shorten`).
-   * `shorter`: shorter ways to say it, tried in order before anything is cut.
+   * `shorter`: shorter ways to say it, tried in order before anything is cut. `alts`: other
+   * places for it, [dx, dy] from (x, y), tried in order when it does not fit where it is.
    */
-  text(text, x, y, { color, align = 'left', size = TEXT, bold = false, mono = false, rank = 1, room = Infinity, within, kind = 'label', shorter = [] }) {
+  text(text, x, y, { color, align = 'left', size = TEXT, bold = false, mono = false, rank = 1, room = Infinity, within, kind = 'label', shorter = [], alts = [] }) {
     const ctx = this.ctx;
     const font = `${bold ? '600 ' : ''}${size}px ${mono ? MONO : SANS}`;
     ctx.font = font;
@@ -386,7 +505,7 @@ class Ink {
     const shown = shorten(ctx, full, room, ['consumer', 'producer', 'group', 'member'].includes(kind));
     const width = ctx.measureText(shown).width;
     const left = align === 'left' ? x : align === 'right' ? x - width : x - width / 2;
-    this.items.push({ kind, text: shown, full, x: left, y: y - size * 0.6, w: width, h: size * 1.2, size, font, color, rank, within, at: { x, y, align } });
+    this.items.push({ kind, text: shown, full, x: left, y: y - size * 0.6, w: width, h: size * 1.2, size, font, color, rank, within, at: { x, y, align }, alts });
   }
 
   bar(x, y, w, h, color, rank = 3, within = undefined) {
@@ -411,9 +530,11 @@ class Ink {
     const inside = (a) => a.x >= -0.5 && a.y >= -0.5 && a.x + a.w <= this.w + 0.5 && a.y + a.h <= this.h + 0.5;
     const clear = (it) => placed.every((o) => (o.kind === 'shape' && o.id === it.within) || !meets(o, it));
     const order = this.items.map((it, i) => [it, i]).sort((a, b) => a[0].rank - b[0].rank || a[1] - b[1]);
+    const moved = (it, [dx, dy]) => ({ ...it, x: it.x + dx, y: it.y + dy, at: { ...it.at, x: it.at.x + dx, y: it.at.y + dy } });
     for (const [it] of order) {
-      if (it.rank > 0 && (!inside(it) || !clear(it))) continue;
-      placed.push(it);
+      const fits = (c) => it.rank <= 0 || (inside(c) && clear(c));
+      const where = [it, ...(it.alts ?? []).map((d) => moved(it, d))].find(fits);
+      if (where) placed.push(where);
     }
     const ctx = this.ctx;
     for (const it of placed) {
@@ -458,6 +579,7 @@ function drawScene(ctx, view, now, opts) {
   ctx.lineWidth = 1.5;
   const line = (a, b) => { ctx.beginPath(); ctx.moveTo(a.x, a.y); ctx.lineTo(b.x, b.y); ctx.stroke(); };
   layout.producers.forEach((prod, i) => {
+    if (g.sagas) return; // a saga's starter: its route is drawn with the others' (drawSagaEdges)
     const to = prod.topic !== undefined && prod.topic !== null ? g.topics[prod.topic] : g.queues[prod.queue];
     line({ x: g.producers[i].x + g.producers[i].w / 2, y: g.producers[i].y }, entry(to));
   });
@@ -473,22 +595,27 @@ function drawScene(ctx, view, now, opts) {
     else if (to.y - TITLE > from.y + from.h) line({ x: to.x + to.w / 2, y: from.y + from.h }, { x: to.x + to.w / 2, y: to.y - TITLE });
     ctx.setLineDash([]);
   });
+  if (g.sagas) drawSagaEdges(ctx, view, g, now, p);
 
   layout.producers.forEach((prod, i) => {
     const { x, y, w: pw } = g.producers[i];
+    if (pw === 0) return;
     box(ctx, { x: x - pw / 2, y: y - 16, w: pw, h: 32 }, p.node, p.edge);
     ink.shape(x - pw / 2, y - 16, pw, 32, `P${i}`);
-    ink.text(prod.name, x, y, { color: p.ink, align: 'center', rank: 0, room: pw - 8, kind: 'producer', within: `P${i}` });
+    ink.text(g.producers[i].label ?? prod.name, x, y, { color: p.ink, align: 'center', rank: 0, room: pw - 8, kind: 'producer', within: `P${i}` });
   });
 
-  layout.queues.forEach((q, qi) => drawQueue(ctx, ink, view, g.queues[qi], q, qi, now, p));
+  layout.queues.forEach((q, qi) => g.queues[qi] && drawQueue(ctx, ink, view, g.queues[qi], q, qi, now, p));
   layout.consumers.forEach((cons, ci) => drawConsumer(ctx, ink, view, g.consumers[ci], cons, ci, now, p));
+  (g.dependencies ?? []).forEach((b, di) => b && drawDependency(ctx, ink, view, b, di, p));
   layout.topics.forEach((t, ti) => drawTopic(ctx, ink, view, g.topics[ti], t, ti, p));
   layout.groups.forEach((grp, gi) => drawGroup(ctx, ink, view, g.groups[gi], grp, gi, now, p, opts));
 
   // Messages on the wire: publishing (neutral) and delivering (amber, leased).
   for (const m of view.messages.values()) {
-    if (m.state === 'publishing') {
+    if (m.state === 'publishing' && m.saga && g.sagas) {
+      drawFlight(ctx, view, g, m, now, motion, p);
+    } else if (m.state === 'publishing') {
       const from = g.producers[m.producer];
       const a = { x: from ? from.x + from.w / 2 : 0, y: from?.y };
       const b = entry(g.queues[m.queue]);
@@ -504,12 +631,236 @@ function drawScene(ctx, view, now, opts) {
     }
   }
 
+  if (g.sagas) drawSagaNodes(ctx, ink, view, g, now, motion, p);
   // Every reply on its way back: a faint dashed line to the requester that waits for it.
   if (layout.request_reply.length) drawReplyLines(ctx, view, g, now, motion, p);
   for (const pulse of view.pulses) drawPulse(ctx, ink, g, pulse, now, motion, p);
   if (opts.correlation) drawCorrelation(ctx, view, g, opts.correlation, p);
   if (hasKeyLegend(layout)) drawKeyLegend(ctx, ink, layout, w, h, p);
   return ink.finish();
+}
+
+/** Where a saga block's node `k` is: a step's service, the orchestrator (k = n), the starter. */
+function sagaNode(view, g, b, k) {
+  const info = view.layout.sagas[b];
+  const n = info.steps.length;
+  if (k === n + 1) {
+    const s = g.producers[info.starter];
+    return { x: s.x - s.w / 2, y: s.y - 16, w: s.w, h: 32 };
+  }
+  return k === n ? g.sagas[b].boss.node : g.sagas[b].units[k].node;
+}
+
+/** A path along points, as a function of t in 0..1 (by length). */
+function polyline(points) {
+  const lengths = points.slice(1).map((q, i) => Math.hypot(q.x - points[i].x, q.y - points[i].y));
+  const total = lengths.reduce((a, b) => a + b, 0) || 1;
+  return (t) => {
+    let d = clamp01(t) * total;
+    for (let i = 0; i < lengths.length; i++) {
+      if (d <= lengths[i] || i === lengths.length - 1) {
+        const f = lengths[i] > 0 ? Math.min(1, d / lengths[i]) : 1;
+        return { x: lerp(points[i].x, points[i + 1].x, f), y: lerp(points[i].y, points[i + 1].y, f) };
+      }
+      d -= lengths[i];
+    }
+    return points[points.length - 1];
+  };
+}
+
+/**
+ * The path of a saga message from the node that sends it to the queue it goes to, as a
+ * function of t in 0..1. In a row: forward along it, choreography's compensations in an arc
+ * back over it, orchestration straight between the orchestrator and the services. In a
+ * column: forward down to the next unit's queue; back up the right lane; the orchestrator's
+ * commands down the left lane.
+ */
+function flightPath(view, g, b, flight) {
+  const info = view.layout.sagas[b];
+  const n = info.steps.length;
+  const sg = g.sagas[b];
+  const from = sagaNode(view, g, b, flight.from);
+  const q = flight.to === n ? sg.boss.q : sg.units[flight.to].q;
+  const top = (x) => ({ x: x.x + x.w / 2, y: x.y });
+  const bottom = (x) => ({ x: x.x + x.w / 2, y: x.y + x.h });
+  const straight = (a, c) => polyline([a, c]);
+  const starter = flight.from === n + 1;
+  if (sg.column) {
+    const [leftLane, rightLane] = sg.lanes;
+    const qTop = top(q);
+    if (starter || (!sg.boss && flight.to > flight.from)) return polyline([{ x: from.x + 16, y: from.y + from.h }, { x: qTop.x, y: qTop.y }]);
+    if (flight.from === n) {
+      const a = { x: from.x, y: from.y + from.h - 10 };
+      return polyline([a, { x: leftLane, y: a.y }, { x: leftLane, y: entry(q).y }, entry(q)]);
+    }
+    // Back up: out to the right lane, up to above the queue, across, and down into it.
+    const a = { x: from.x + from.w, y: from.y + from.h / 2 };
+    return polyline([a, { x: rightLane, y: a.y }, { x: rightLane, y: q.y - 12 }, { x: qTop.x, y: q.y - 12 }, qTop]);
+  }
+  if (starter || (!sg.boss && flight.to > flight.from)) return straight(exit(from), entry(q));
+  if (!sg.boss) {
+    const [a, c] = [top(from), top(q)];
+    const k = { x: (a.x + c.x) / 2, y: Math.min(a.y, c.y) - sg.arcs * 1.1 };
+    return (t) => ({ x: (1 - t) ** 2 * a.x + 2 * (1 - t) * t * k.x + t * t * c.x, y: (1 - t) ** 2 * a.y + 2 * (1 - t) * t * k.y + t * t * c.y });
+  }
+  return flight.from === n ? straight(bottom(from), top(q)) : straight(top(from), bottom(q));
+}
+
+/** A compensation's mark: a diamond, so that it reads without its color too. */
+function diamond(ctx, x, y, fill, r = DOT + 1) {
+  ctx.beginPath();
+  ctx.moveTo(x, y - r); ctx.lineTo(x + r, y); ctx.lineTo(x, y + r); ctx.lineTo(x - r, y); ctx.closePath();
+  ctx.fillStyle = fill;
+  ctx.fill();
+}
+
+/** The saga in focus of block b (the engine chose it, or the user did), or undefined. */
+const focusOf = (view, b) => view.workflows?.sagas[b]?.focus ?? undefined;
+
+/** The band over the units a window of inconsistency holds, with room for its words under them. */
+function bandOf(sg, open) {
+  const us = open.steps.map((k) => sg.units[k]);
+  const x = Math.min(...us.map((u) => u.q.x)) - 16;
+  const right = Math.max(...us.map((u) => u.node.x + u.node.w)) + 6;
+  const y = Math.min(...us.map((u) => u.node.y)) - 6;
+  const below = Math.max(...us.map((u) => u.node.y + u.node.h));
+  const bottom = below + (sg.column ? SAGA.hop - 1 : SAGA.band);
+  return { x, y, w: right - x, h: bottom - y, label: { x: x + 6, y: below + (sg.column ? SAGA.hop / 2 : 14) } };
+}
+
+/**
+ * Behind the nodes: each block's window of inconsistency while it is open, a band over the
+ * services that hold a step not yet undone; then the paths events take (grey forward, dashed
+ * in the compensation color back).
+ */
+function drawSagaEdges(ctx, view, g, now, p) {
+  const comp = p.compensate || p.inflight;
+  view.layout.sagas.forEach((info, b) => {
+    const sg = g.sagas[b];
+    const n = info.steps.length;
+    const open = focusOf(view, b)?.window;
+    if (open) {
+      const r = bandOf(sg, open);
+      ctx.save();
+      ctx.fillStyle = comp;
+      ctx.globalAlpha = 0.13;
+      ctx.fillRect(r.x, r.y, r.w, r.h);
+      ctx.globalAlpha = 0.8;
+      ctx.strokeStyle = comp;
+      ctx.setLineDash([5, 3]);
+      ctx.lineWidth = 1.5;
+      ctx.strokeRect(r.x, r.y, r.w, r.h);
+      ctx.restore();
+    }
+    ctx.save();
+    ctx.lineWidth = 1.5;
+    for (const [code, f] of info.flights.entries()) {
+      // One line per route: the first flight along it draws it.
+      if (info.flights.findIndex((o) => o.from === f.from && o.to === f.to) !== code) continue;
+      if (f.from === f.to || ((f.to === n || f.from === n) && !sg.boss)) continue;
+      if (!sg.boss && f.to < f.from && info.pivot !== null && info.pivot !== undefined && f.from > info.pivot) continue;
+      const path = flightPath(view, g, b, f);
+      const back = !sg.boss && f.to < f.from;
+      ctx.strokeStyle = back ? comp : p.edge;
+      ctx.globalAlpha = back ? 0.45 : 1;
+      ctx.setLineDash(back ? [4, 4] : []);
+      ctx.beginPath();
+      for (let i = 0; i <= 16; i++) {
+        const { x, y } = path(i / 16);
+        if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+      }
+      ctx.stroke();
+    }
+    ctx.restore();
+  });
+}
+
+/** A saga message on its way to a queue, along its path: a compensation as a diamond. */
+function drawFlight(ctx, view, g, m, now, motion, p) {
+  const info = view.layout.sagas[m.saga.block];
+  const f = info.flights[m.saga.flight];
+  const focus = focusOf(view, m.saga.block)?.instance === m.saga.instance;
+  const { x, y } = flightPath(view, g, m.saga.block, f)(progress(now, m.t0, m.t1, motion));
+  if (f.compensation) diamond(ctx, x, y, p.compensate || p.inflight, focus ? DOT + 1 : DOT - 1);
+  else dot(ctx, x, y, p.ready, null, focus ? DOT : DOT - 2);
+}
+
+/** Where a saga message is drawn now (on its way, in a queue, at work), if it is. */
+function sagaMessageAt(view, g, m, now, motion) {
+  if (m.state === 'publishing') return flightPath(view, g, m.saga.block, view.layout.sagas[m.saga.block].flights[m.saga.flight])(progress(now, m.t0, m.t1, motion));
+  return positionOf(view, g, m.id, now, motion);
+}
+
+const STATE_COLOR = { pending: 'muted', done: 'ink', failed: 'danger', undone: 'compensate' };
+
+/**
+ * Over the nodes: each block's title with the saga in focus and the others as counts per
+ * state; each service's local state for the saga in focus, and the stuck sagas it holds; the
+ * orchestrator's record; the open window's words and running duration; the name of every
+ * message of the saga in focus, wherever it is.
+ */
+function drawSagaNodes(ctx, ink, view, g, now, motion, p) {
+  const comp = p.compensate || p.inflight;
+  const w = ink.w;
+  view.layout.sagas.forEach((info, b) => {
+    const sg = g.sagas[b];
+    const sum = view.workflows?.sagas[b];
+    const focus = sum?.focus;
+    const status = (s) => s.toLowerCase();
+    const head = focus ? `${info.name} (${info.style}): saga #${focus.instance}${focus.selected ? ', selected,' : ''} ${status(focus.status)}` : `${info.name} (${info.style}): no saga yet`;
+    ctx.font = `600 ${TEXT}px ${SANS}`;
+    // In a column (a phone) the others go on a line of their own under the title.
+    const headW = sg.column ? w : Math.min(ctx.measureText(head).width, w * 0.6);
+    ink.text(head, 8, sg.y + 10, { color: p.ink, bold: true, rank: 0, room: sg.column ? w - 16 : w * 0.6, kind: 'title' });
+    if (sum) {
+      const o = sum.others;
+      const parts = [['running', o.running], ['compensating', o.compensating], ['completed', o.completed], ['compensated', o.compensated], ['stuck', o.stuck]]
+        .filter(([, k]) => k > 0).map(([s, k]) => `${k} ${s}`);
+      const text = parts.length ? `others: ${parts.join(' · ')}` : 'no other saga';
+      // (In a column the block's starter sits at the right of that line.)
+      const at = sg.column ? { x: 8, y: sg.y + 10 + SAGA.others, align: 'left', room: w - 92 } : { x: w - 8, y: sg.y + 10, align: 'right', room: w - headW - 32 };
+      ink.text(text, at.x, at.y, { color: p.muted, align: at.align, rank: 0, room: at.room, shorter: [parts.length ? `others: ${parts.slice(0, 3).join(' · ')}` : text] });
+    }
+    const nodes = [...sg.units.map((u, k) => ({ u, k })), ...(sg.boss ? [{ u: sg.boss, k: info.steps.length }] : [])];
+    for (const { u, k } of nodes) {
+      const c = u.node;
+      const ci = info.consumers[k];
+      const boss = k === info.steps.length;
+      const node = boss ? undefined : focus?.nodes[k];
+      const word = boss ? focus?.orchestrator : node?.state;
+      if (word && view.alive[ci]) {
+        const color = boss ? (focus.status === 'Compensating' ? comp : p.ink) : p[STATE_COLOR[node.kind]] || comp;
+        ink.text(word, c.x + 8, c.y + c.h - 12, { color, bold: true, rank: 0, room: c.w - 38, within: `C${ci}`, kind: 'state' });
+      }
+      if (node?.stuck) {
+        ctx.strokeStyle = p.danger;
+        ctx.lineWidth = 2;
+        ctx.strokeRect(c.x - 3, c.y - 3, c.w + 6, c.h + 6);
+      }
+      const held = sum?.stuck_on[k] ?? 0;
+      if (held > 0) ink.text(`stuck ${held}`, c.x + c.w, c.y - 9, { color: p.danger, bold: true, align: 'right', rank: 0, room: c.w, kind: 'stuck' });
+    }
+    const open = focus?.window;
+    if (open) {
+      const r = bandOf(sg, open);
+      const secs = Math.max(0, now - open.since_ms) / 1000;
+      ink.text(`${open.text} · ${secs.toFixed(2)} s`, r.label.x, r.label.y, { color: comp, bold: true, rank: 0, room: w - r.label.x - 8, kind: 'window' });
+    }
+  });
+  // The names of the saga in focus's messages, beside them, wherever they are.
+  for (const m of view.messages.values()) {
+    if (!m.saga || focusOf(view, m.saga.block)?.instance !== m.saga.instance) continue;
+    const at = sagaMessageAt(view, g, m, now, motion);
+    if (!at) continue;
+    const f = view.layout.sagas[m.saga.block].flights[m.saga.flight];
+    // Else below it, beside it, or in the gap above or below the unit it is at.
+    const sg = g.sagas[m.saga.block];
+    const [up, down] = sg.column ? [14 - sg.nodeH / 2 - SAGA.hop / 2, 14 + sg.nodeH / 2 + SAGA.hop / 2] : [-28, 56];
+    ink.text(f.name, at.x, at.y - 14, {
+      color: f.compensation ? comp : p.ink, align: 'center', bold: true, rank: 1, kind: 'event',
+      alts: [[0, 28], [60, 0], [-60, 0], [0, -28], [-80, up], [-80, down], [-160, up], [-160, down]],
+    });
+  }
 }
 
 function drawReplyLines(ctx, view, g, now, motion, p) {
@@ -585,8 +936,8 @@ function drawQueue(ctx, ink, view, b, q, qi, now, p) {
   if (b.inside) {
     // A compact stack: the helper's role inside its box (its name is its queue's, plus .dlq).
     // Too narrow for its dots, it says how many it holds.
-    const shown = slotsOf(b, count).shown < count ? `${b.title} ${count}` : b.title;
-    ink.text(shown, b.x + 6, b.y + b.h / 2, { color: dead ? p.danger : p.muted, bold: true, rank: 0, room: b.w - 10, kind: 'title', within: `Q${qi}` });
+    const shown = (slotsOf(b, count).shown < count ? `${b.title} ${count}` : b.title).trim();
+    if (shown) ink.text(shown, b.x + 6, b.y + b.h / 2, { color: dead ? p.danger : p.muted, bold: true, rank: 0, room: b.w - 10, kind: 'title', within: `Q${qi}` });
   } else {
     const title = dead ? `${q.name} (dead letters)` : q.role === 'retry' ? `${q.name} (retry)` : q.name;
     const shorter = helperNames(q, view.layout.queues);
@@ -632,6 +983,15 @@ function drawQueue(ctx, ink, view, b, q, qi, now, p) {
   });
 }
 
+/** A downstream dependency under its caller: its name and whether it is up; dashed red when down. */
+function drawDependency(ctx, ink, view, b, di, p) {
+  const up = view.dependencyUp[di];
+  box(ctx, b, p.canvas, up ? p.edge : p.danger, !up);
+  ink.shape(b.x, b.y, b.w, b.h, `D${di}`);
+  ink.text(`→ ${view.layout.dependencies[di]}`, b.x + 6, b.y + b.h / 2, { color: p.ink, rank: 0, room: b.w - 44, within: `D${di}` });
+  ink.text(up ? 'up' : 'down', b.x + b.w - 6, b.y + b.h / 2, { color: up ? p.acked : p.danger, bold: true, align: 'right', rank: 0, within: `D${di}` });
+}
+
 function drawConsumer(ctx, ink, view, c, cons, ci, now, p) {
   const alive = view.alive[ci];
   const jobs = view.jobs[ci];
@@ -649,10 +1009,10 @@ function drawConsumer(ctx, ink, view, c, cons, ci, now, p) {
   for (const m of view.messages.values()) if (m.consumer === ci && !alive && m.leaseUntil > now && m.state !== 'ready') orphaned++;
   const slot = jobAt(c, Math.max(1, Math.min(Math.max(jobs.length, orphaned), 4)) - 1);
   const laneX = Math.abs(slot.y - nameY) < LANE + TEXT * 0.6 ? slot.x - LANE : c.x + c.w;
-  ink.text(cons.name, c.x + 8, nameY, { color: !alive ? p.danger : idle ? p.muted : p.ink, rank: 0, room: laneX - c.x - 10, kind: 'consumer', within: `C${ci}` });
+  ink.text(c.label ?? cons.name, c.x + 8, nameY, { color: !alive ? p.danger : idle ? p.muted : p.ink, rank: 0, room: laneX - c.x - 10, kind: 'consumer', within: `C${ci}` });
   const note = !alive ? 'crashed' : idle ? (jobs.length ? 'draining' : 'standby')
     : `prefetch ${cons.unlimited ? 'unlimited' : cons.prefetch}` + (cons.concurrency > 1 ? ` · ${cons.concurrency} at once` : '');
-  ink.text(note, c.x + c.w, c.y - 8, { color: alive ? p.muted : p.danger, align: 'right', rank: 2, room: c.w + 40 });
+  if (!c.quiet || !alive || idle) ink.text(note, c.x + c.w, c.y - 8, { color: alive ? p.muted : p.danger, align: 'right', rank: 2, room: c.w + 40 });
   jobs.slice(0, 4).forEach((job, i) => {
     const m = view.messages.get(job.id);
     const { x, y, r } = jobAt(c, i);
@@ -953,12 +1313,15 @@ export function drawMetricsChart(ctx, view, opts) {
 }
 
 /**
- * Saga swimlanes: one lane per service, left to right in step order; one row per saga, the
- * newest at the top. Steps advance left to right (solid arrows); compensations run back right
- * to left (dashed amber arrows). Marks: ● done, ✗ failed, ↺ compensated, ○ not reached.
+ * Saga swimlanes: one lane per service, left to right in step order; one row per saga, stuck
+ * sagas pinned at the top (the engine lists them first), then the newest. Each row has two
+ * tracks: steps advance left to right on the upper one (solid arrows); compensations run back
+ * right to left on the lower one (dashed, in the compensation color), so that the two never
+ * read as one double-headed arrow. Marks: ● done, ✗ failed, ↺ compensated, ○ not reached.
  */
 export function drawSwimlanes(ctx, saga, info, opts) {
   const { width: w, height: h, palette: p } = opts;
+  const comp = p.compensate || p.inflight;
   ctx.clearRect(0, 0, w, h);
   ctx.fillStyle = p.canvas;
   ctx.fillRect(0, 0, w, h);
@@ -974,34 +1337,36 @@ export function drawSwimlanes(ctx, saga, info, opts) {
     ctx.beginPath(); ctx.moveTo(cx(k), 19); ctx.lineTo(cx(k), h - 2); ctx.stroke();
     ctx.setLineDash([]);
   });
-  const rows = saga.recent.slice(0, Math.max(1, Math.floor((h - 24) / 18)));
+  const PITCH = 26;
+  const rows = saga.recent.slice(0, Math.max(1, Math.floor((h - 24) / PITCH)));
   rows.forEach((inst, r) => {
-    const y = 31 + r * 18;
-    label(ctx, `#${inst.instance}`, 4, y, p.muted, 'left', `11px ${MONO}`);
-    const arrow = (a, b, color, dash) => {
+    const y = 30 + r * PITCH;
+    const back = y + 10;
+    label(ctx, `#${inst.instance}`, 4, y + 4, inst.status === 'Stuck' ? p.danger : p.muted, 'left', `11px ${MONO}`);
+    const arrow = (a, b, at, color, dash) => {
       ctx.strokeStyle = color;
       ctx.setLineDash(dash);
       ctx.lineWidth = 1.5;
       const dir = Math.sign(cx(b) - cx(a));
       const x0 = cx(a) + dir * 7;
       const x1 = cx(b) - dir * 7;
-      ctx.beginPath(); ctx.moveTo(x0, y); ctx.lineTo(x1, y);
-      ctx.moveTo(x1, y); ctx.lineTo(x1 - dir * 4, y - 3); ctx.moveTo(x1, y); ctx.lineTo(x1 - dir * 4, y + 3);
+      ctx.beginPath(); ctx.moveTo(x0, at); ctx.lineTo(x1, at);
+      ctx.moveTo(x1, at); ctx.lineTo(x1 - dir * 4, at - 3); ctx.moveTo(x1, at); ctx.lineTo(x1 - dir * 4, at + 3);
       ctx.stroke();
       ctx.setLineDash([]);
     };
     inst.steps.forEach((st, k) => {
-      if (k > 0 && st !== 'pending') arrow(k - 1, k, p.ink, []);
-      if (st === 'compensated' && k + 1 < lanes && inst.steps[k + 1] !== 'pending') arrow(k + 1, k, p.inflight, [4, 3]);
+      if (k > 0 && st !== 'pending') arrow(k - 1, k, y, p.ink, []);
+      if (st === 'compensated' && k + 1 < lanes && inst.steps[k + 1] !== 'pending') arrow(k + 1, k, back, comp, [4, 3]);
     });
     inst.steps.forEach((st, k) => {
       const x = cx(k);
-      if (st === 'done') dot(ctx, x, y, p.ink, null, 4);
+      if (st === 'done' || st === 'compensated') dot(ctx, x, y, p.ink, null, 4);
       else if (st === 'pending') dot(ctx, x, y, p.canvas, p.edge, 4);
       else if (st === 'failed') cross(ctx, x, y, p.danger, 4);
-      else label(ctx, '↺', x, y, p.inflight, 'center', '600 12px system-ui, sans-serif');
+      if (st === 'compensated') label(ctx, '↺', x, back, comp, 'center', '600 12px system-ui, sans-serif');
     });
-    if (inst.status === 'Stuck') label(ctx, 'stuck', w - 2, y, p.danger, 'right', `600 ${TEXT}px ${SANS}`);
+    if (inst.status === 'Stuck') label(ctx, 'stuck', w - 2, back, p.danger, 'right', `600 ${TEXT}px ${SANS}`);
   });
 }
 
@@ -1152,6 +1517,7 @@ export function targetAt(view, w, h, px, py, now, motion) {
       if (x >= b.x && x <= b.x + b.w && Math.abs(y - rowY) <= rowH / 2) return { kind: 'member', group: gi, member: mi };
     }
   }
+  for (const [di, b] of (g.dependencies ?? []).entries()) if (b && inside(b)) return { kind: 'dependency', index: di };
   for (let ci = 0; ci < view.layout.consumers.length; ci++) {
     if (g.consumers[ci] && inside(g.consumers[ci])) return { kind: 'consumer', index: ci };
   }
@@ -1170,6 +1536,9 @@ export function locate(view, w, h, now, motion, target) {
   else if (target.kind === 'consumer') {
     const c = g.consumers[target.index];
     at = c && { x: c.x + 12, y: c.y + c.h / 2 };
+  } else if (target.kind === 'dependency') {
+    const b = g.dependencies?.[target.index];
+    at = b && { x: b.x + 12, y: b.y + b.h / 2 };
   } else if (target.kind === 'member') {
     const b = g.groups[target.group];
     at = b && { x: b.x + 12, y: memberRowY(b, target.member, view.groups[target.group].members.length) };

@@ -39,7 +39,8 @@ const MAX_EVENTS_DEFAULT: u64 = 100_000_000;
 struct RunArgs {
     path: String,
     seed: Option<u64>,
-    until_ms: Option<u64>,
+    /// `--until-ms`, to the microsecond (a beat's moment, as the page shows it).
+    until_us: Option<u64>,
     trace: bool,
     max_events: u64,
 }
@@ -88,9 +89,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// "3625.117" (ms) -> 3_625_117 (µs): a whole number of ms with up to three decimals.
+fn micros_of_ms(v: &str) -> Option<u64> {
+    let (whole, frac) = v.split_once('.').unwrap_or((v, ""));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || (!frac.is_empty() && (!digits(frac) || frac.len() > 3)) {
+        return None;
+    }
+    let frac: u64 = if frac.is_empty() { 0 } else { format!("{frac:0<3}").parse().ok()? };
+    whole.parse::<u64>().ok()?.checked_mul(1000)?.checked_add(frac)
+}
+
 fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
     let mut out =
-        RunArgs { path: String::new(), seed: None, until_ms: None, trace: false, max_events: MAX_EVENTS_DEFAULT };
+        RunArgs { path: String::new(), seed: None, until_us: None, trace: false, max_events: MAX_EVENTS_DEFAULT };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut number = |flag: &str| -> Result<u64, Failure> {
@@ -99,7 +111,15 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
         };
         match arg.as_str() {
             "--seed" => out.seed = Some(number("--seed")?),
-            "--until-ms" => out.until_ms = Some(number("--until-ms")?),
+            "--until-ms" => {
+                let v = it.next().ok_or_else(|| Failure::Usage(format!("--until-ms needs a value\n{USAGE}")))?;
+                let us = micros_of_ms(v).ok_or_else(|| {
+                    Failure::Usage(format!(
+                        "--until-ms: \"{v}\" is not a number of ms ≥ 0 (to the µs: at most 3 decimals)"
+                    ))
+                })?;
+                out.until_us = Some(us);
+            }
             "--max-events" => out.max_events = number("--max-events")?,
             "--trace" => out.trace = true,
             flag if flag.starts_with("--") => return Err(Failure::Usage(format!("unknown option {flag}\n{USAGE}"))),
@@ -113,7 +133,7 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
     if out.seed.is_some_and(|s| s > limits::SEED_MAX) {
         return Err(Failure::Usage(format!("--seed: must be at most {} (2^53 − 1)", limits::SEED_MAX)));
     }
-    if out.until_ms.is_some_and(|t| t > limits::DURATION_MS_MAX) {
+    if out.until_us.is_some_and(|t| t > limits::DURATION_MS_MAX.saturating_mul(1000)) {
         return Err(Failure::Usage(format!("--until-ms: must be at most {}", limits::DURATION_MS_MAX)));
     }
     Ok(out)
@@ -124,7 +144,7 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
         std::fs::read_to_string(&args.path).map_err(|e| Failure::Usage(format!("cannot read {}: {e}", args.path)))?;
     let scenario = Scenario::from_json(&text).map_err(|e| Failure::Scenario(format!("{}: {e}", args.path)))?;
     let seed = args.seed.or(scenario.seed).unwrap_or(1);
-    let until = args.until_ms.map_or(scenario.end(), SimTime::from_millis);
+    let until = args.until_us.map_or(scenario.end(), SimTime::from_micros);
     let mut sim = Sim::new(scenario, seed);
     sim.set_recording(args.trace);
     let stdout = std::io::stdout();

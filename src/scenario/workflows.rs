@@ -75,6 +75,10 @@ pub struct StepSpec {
     pub done: String,
     pub failed: String,
     pub undone: String,
+    /// The service's local state for a saga once the step is done, and once undone (the page's
+    /// saga nodes: "charged", "refunded").
+    pub state: String,
+    pub undone_state: String,
     /// The chance the step fails for a business reason (steps up to the pivot only).
     pub fail_rate: Ratio,
     /// The chance an attempt fails transiently and is retried (steps after the pivot).
@@ -159,10 +163,21 @@ pub struct RawStep {
     pub failed: Option<String>,
     #[serde(default)]
     pub undone: Option<String>,
+    /// The local state the step leaves ("charged"); by default its done event's last word.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// The local state its compensation leaves ("refunded"); by default its undone event's.
+    #[serde(default)]
+    pub undone_state: Option<String>,
     #[serde(default)]
     pub fail_rate: f64,
     #[serde(default)]
     pub transient_rate: f64,
+}
+
+/// "payment.refunded" -> "refunded": an event's name read as the state it leaves.
+fn last_word(event: &str) -> String {
+    event.rsplit(['.', ' ', '_']).find(|w| !w.is_empty()).unwrap_or(event).to_string()
 }
 
 fn three() -> i64 {
@@ -431,6 +446,16 @@ pub(super) fn sagas(raw: Vec<RawSaga>, parts: &mut Parts) -> Result<Vec<SagaSpec
                 return err(format!("{sp}.service"), format!("\"{}\" is already a step of this saga", st.service));
             }
             check_name(&format!("{sp}.done"), &st.done)?;
+            for (field, name) in [
+                ("failed", &st.failed),
+                ("undone", &st.undone),
+                ("state", &st.state),
+                ("undone_state", &st.undone_state),
+            ] {
+                if let Some(name) = name {
+                    check_name(&format!("{sp}.{field}"), name)?;
+                }
+            }
             let fail_rate = probability(&format!("{sp}.fail_rate"), st.fail_rate)?;
             let transient_rate = probability(&format!("{sp}.transient_rate"), st.transient_rate)?;
             let step = index_u32(k);
@@ -451,9 +476,12 @@ pub(super) fn sagas(raw: Vec<RawSaga>, parts: &mut Parts) -> Result<Vec<SagaSpec
                 &sp,
                 service(format!("{}.{}", s.name, st.service), queue, processing, Some(policy), s.idempotent, role),
             )?;
+            let undone = st.undone.unwrap_or_else(|| format!("{}.compensated", st.service));
             steps.push(StepSpec {
                 failed: st.failed.unwrap_or_else(|| format!("{}.failed", st.service)),
-                undone: st.undone.unwrap_or_else(|| format!("{}.compensated", st.service)),
+                state: st.state.unwrap_or_else(|| last_word(&st.done)),
+                undone_state: st.undone_state.unwrap_or_else(|| last_word(&undone)),
+                undone,
                 service: st.service,
                 done: st.done,
                 fail_rate,

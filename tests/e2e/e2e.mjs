@@ -1100,11 +1100,69 @@ const placedNow = (page) => page.evaluate(async () => {
   const css = getComputedStyle(document.documentElement);
   const v = (name) => css.getPropertyValue(name).trim();
   const palette = { canvas: v('--canvas'), ink: v('--ink'), muted: v('--muted'), edge: v('--edge'), node: v('--node'),
-    ready: v('--ready'), inflight: v('--inflight'), acked: v('--acked'), danger: v('--danger'), focus: v('--focus'), dark: false };
+    ready: v('--ready'), inflight: v('--inflight'), acked: v('--acked'), danger: v('--danger'), focus: v('--focus'),
+    compensate: v('--compensate'), dark: false };
   const c = document.createElement('canvas');
   [c.width, c.height] = [width, height];
   return draw(c.getContext('2d'), window.brokerlab.view(), window.brokerlab.cursor(), { width, height, palette, motion })
     .map(({ kind, text, id, msg, blocked, color }) => ({ kind, text, id, msg, blocked, color }));
+});
+
+// Issue 23: sagas as services with state. At a beat of each saga preset (a compensation beat
+// where the preset has compensations), the view the renderer draws from has the saga in focus
+// with each service's local state, and the canvas shows the compensating event's name, the
+// changed node state, the band of the open window (and for orchestration the orchestrator's
+// record); the native CLI, run to the same moment, gives the same saga in focus, node for node.
+const SAGA_BEATS = [
+  // [preset, beat (1-based), block, what must show]
+  ['saga-compensation', 2, 0, { event: 'payment.refunded', state: 'refunded', window: 'created, not yet cancelled' }],
+  ['saga-compensation-retry', 3, 0, { event: 'payment.refunded', state: 'refunded', window: 'created, not yet cancelled' }],
+  ['saga-styles', 3, 0, { event: 'inventory.failed', state: 'failed', window: 'charged, not yet refunded' }],
+  ['saga-styles', 4, 1, { event: 'inventory.failed', state: 'failed', window: 'charged, not yet refunded', orchestrator: 'undoing payment' }],
+  // No compensation in these two: the forward event and the state it leaves.
+  ['saga-happy-path', 2, 0, { event: 'payment.succeeded', state: 'charged' }],
+  ['saga-duplicates', 2, 1, { state: 'reserved ×2' }],
+];
+
+test('sagas are services with state: at a compensation beat the canvas names the event, shows the node state and the window, as the CLI does', async ({ page }) => {
+  await page.setViewportSize({ width: 1280, height: 800 });
+  for (const [id, beat, block, want] of SAGA_BEATS) {
+    await page.selectOption('#scenario', id);
+    for (let i = 0; i < beat; i++) {
+      await page.click('.caption-next');
+      await waitText(page, '.caption-count', (t) => t.startsWith(`◆ ${i + 1} of`), `${id}: beat ${i + 1}`);
+    }
+    const at = await page.evaluate(() => window.brokerlab.cursor());
+    const { focus, flights } = await page.evaluate((b) => ({
+      focus: window.brokerlab.view().workflows.sagas[b].focus,
+      flights: window.brokerlab.view().layout.sagas[b].flights,
+    }), block);
+    const tag = `${id} beat ${beat} block ${block}`;
+    assert(focus, `${tag}: a saga is in focus`);
+    const placed = await placedNow(page);
+    const texts = (kind) => placed.filter((it) => it.kind === kind).map((it) => it.text);
+    // The node state: the view has it, and the canvas shows it.
+    assert(focus.nodes.some((n) => n.state === want.state) && texts('state').includes(want.state), `${tag}: state ${want.state}: ${JSON.stringify(focus.nodes)} / ${texts('state')}`);
+    if (want.event) {
+      assert(texts('event').includes(want.event), `${tag}: the event ${want.event} is named on the canvas: ${texts('event')}`);
+      const comp = flights.find((f) => f.name === want.event).compensation;
+      assert(comp === Boolean(want.window), `${tag}: ${want.event} is ${comp ? '' : 'not '}part of a compensation`);
+    }
+    if (want.window) {
+      assert(focus.window?.text === want.window, `${tag}: the open window: ${JSON.stringify(focus.window)}`);
+      assert(texts('window').some((t) => t.startsWith(`${want.window} · `)), `${tag}: the band's words: ${texts('window')}`);
+      assert(focus.nodes.some((n) => ['undone', 'failed'].includes(n.kind)), `${tag}: a node changed state backwards`);
+    } else {
+      assert(!focus.window && texts('window').length === 0, `${tag}: no window is open`);
+    }
+    if (want.orchestrator) {
+      assert(focus.orchestrator === want.orchestrator && texts('state').includes(want.orchestrator), `${tag}: the orchestrator: ${focus.orchestrator}`);
+    }
+    // The same run natively, to the same moment: the same saga in focus, the same states.
+    const cli = JSON.parse(execFileSync('cargo', ['run', '--quiet', '--bin', 'brokerlab', '--', 'run', `scenarios/${id}.json`, '--until-ms', String(at)], { cwd: ROOT, encoding: 'utf8' }));
+    assert(JSON.stringify(cli.sagas[block].focus) === JSON.stringify(focus), `${tag}: the CLI's saga in focus ${JSON.stringify(cli.sagas[block].focus)} is the page's ${JSON.stringify(focus)}`);
+    await page.screenshot({ path: join(SHOTS, `saga-${id}-${beat}.png`) });
+  }
 });
 
 test('queue messages show their key or FIFO group by hue, with a legend, and a blocked group is marked while one of its messages is in flight', async ({ page }) => {

@@ -36,11 +36,11 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("pubsub-vs-stream", 9, "81bf8c1f90d1c995"),
     ("rebalancing", 12, "8468efa3dd7a104f"),
     ("request-reply", 4, "ec82141da1bd02e4"),
-    ("saga-happy-path", 1, "3fc2ecbe80446c27"),
-    ("saga-compensation", 3, "60e53679dd2bb776"),
-    ("saga-compensation-retry", 6, "023ae49e85a9fdaa"),
-    ("saga-duplicates", 7, "4f9e888c6a01bb12"),
-    ("saga-styles", 11, "f133d50632ea6906"),
+    ("saga-happy-path", 1, "8767f59dc84a2c58"),
+    ("saga-compensation", 3, "0990214383e27831"),
+    ("saga-compensation-retry", 6, "bca400f21b695da5"),
+    ("saga-duplicates", 7, "c885fdc0f2320245"),
+    ("saga-styles", 11, "21881cc9b08423e1"),
     ("retry-topics", 17, "7a011432870863dd"),
 ];
 

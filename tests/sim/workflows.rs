@@ -172,7 +172,7 @@ fn a_failed_inventory_step_is_compensated_newest_first() {
             "fully compensated"
         ]
     );
-    let windows = &sim.saga_summaries()[0].windows;
+    let windows = &sim.saga_summaries(&[])[0].windows;
     assert!(windows[1].compensated > 0 && windows[1].longest_ms > 0.0, "charged, not yet refunded: a duration");
 }
 
@@ -217,4 +217,70 @@ fn orchestration_and_choreography_compensate_the_same_way_and_never_past_the_piv
     }
     let orchestrated = trace.iter().filter(|e| matches!(e, TraceEvent::Published { queue, .. } if sim.scenario().queues[*queue as usize].name == "orch.orchestrator")).count();
     assert!(orchestrated > 24, "every reply goes through the orchestrator");
+}
+
+/// Runs preset `id` (its own seed) to its beat `k` and returns the sagas' summaries there.
+fn at_beat(id: &str, k: u32) -> (Sim, Vec<brokerlab::workflow::SagaSummary>) {
+    let scenario = load(id);
+    let (seed, end) = (scenario.seed.expect("presets carry their seed"), scenario.end());
+    let mut sim = Sim::new(scenario, seed);
+    while let Some(reached) = sim.run_to_beat(end, u64::MAX).expect("runs") {
+        if reached == k {
+            let summaries = sim.saga_summaries(&[]);
+            return (sim, summaries);
+        }
+    }
+    panic!("{id}: beat {k} never reached");
+}
+
+fn states(focus: &brokerlab::workflow::FocusView) -> Vec<(&str, &str)> {
+    focus.nodes.iter().map(|n| (n.state.as_str(), n.kind)).collect()
+}
+
+/// The saga in focus, as the canvas draws it (issue 23): at the beat where payment refunds,
+/// the failing saga is in focus, each service holds its local state, and the window of
+/// inconsistency (created, not yet cancelled) is open since the order was created. The page
+/// shows the same (an e2e test reads the page's view and compares it with the CLI's).
+#[test]
+fn the_saga_in_focus_shows_each_services_state_and_the_open_window() {
+    let (sim, s) = at_beat("saga-compensation", 1);
+    let focus = s[0].focus.as_ref().expect("a saga in focus");
+    assert_eq!(focus.status, SagaStatus::Compensating);
+    assert!(!focus.selected);
+    assert_eq!(states(focus), [("created", "done"), ("refunded", "undone"), ("failed", "failed")]);
+    assert_eq!(focus.orchestrator, None, "choreography has no orchestrator");
+    let window = focus.window.as_ref().expect("open");
+    assert_eq!((window.steps.as_slice(), window.text.as_str()), ([0].as_slice(), "created, not yet cancelled"));
+    let block = &sim.workflows().sagas[0].instances[focus.instance as usize];
+    let done = block.steps[0].done_at.expect("done").as_millis_f64();
+    assert!((window.since_ms - done).abs() < 1e-9, "the window opened when the order was created: {window:?}");
+    // The others, per status, add up with the one in focus to every saga started.
+    let o = s[0].others;
+    assert_eq!(o.running + o.compensating + o.completed + o.compensated + o.stuck + 1, s[0].stats.started);
+    // The compensation in flight: payment.refunded, from payment back to order.
+    let spec = &sim.scenario().sagas[0];
+    let refund = spec.flight(brokerlab::workflow::SagaMsg::Undone(1));
+    assert_eq!((refund.name.as_str(), refund.from, refund.to, refund.compensation), ("payment.refunded", 1, 0, true));
+
+    // Orchestration: the orchestrator hears inventory.failed and is undoing payment; the window
+    // is the charge.
+    let (sim, s) = at_beat("saga-styles", 3);
+    let focus = s[1].focus.as_ref().expect("a saga in focus");
+    assert_eq!(states(focus)[1..3], [("charged", "done"), ("failed", "failed")]);
+    assert_eq!(focus.orchestrator.as_deref(), Some("undoing payment"));
+    assert_eq!(focus.window.as_ref().map(|w| w.text.as_str()), Some("charged, not yet refunded"));
+    let spec = &sim.scenario().sagas[1];
+    let failed = spec.flight(brokerlab::workflow::SagaMsg::Failed(2));
+    assert_eq!((failed.name.as_str(), failed.to), ("inventory.failed", brokerlab::workflow::orchestrator(4)));
+    assert_eq!(spec.flight(brokerlab::workflow::SagaMsg::Undo(1)).name, "undo payment");
+
+    // A saga stuck in a DLQ is pinned first in the list and counted on the node whose
+    // compensation (a refund or a cancellation) went there.
+    let (_, s) = at_beat("saga-compensation-retry", 3);
+    assert_eq!(s[0].recent[0].status, SagaStatus::Stuck, "stuck sagas are pinned at the top");
+    assert_eq!(s[0].stuck_on.iter().sum::<u64>(), 1, "{:?}", s[0].stuck_on);
+    let held = s[0].stuck_on.iter().position(|&c| c == 1).expect("one");
+    assert!(held < 2, "only order and payment compensate: {:?}", s[0].stuck_on);
+    let focus = s[0].focus.as_ref().expect("a saga in focus");
+    assert!(focus.status == SagaStatus::Stuck && focus.nodes[held].stuck, "the stuck saga is in focus: {focus:?}");
 }
