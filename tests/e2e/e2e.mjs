@@ -1038,6 +1038,42 @@ async function clickOnCanvas(page, target) {
   return page.$$eval('#touch-menu button', (bs) => bs.map((b) => b.textContent));
 }
 
+// Issue 23: a dependency is on the canvas too, under its caller: a click offers what applies to
+// it now. A saga message selected on the canvas puts its saga in focus.
+test('a dependency is taken down and brought up from the canvas; a selected saga message puts its saga in focus', async ({ page }) => {
+  await page.selectOption('#scenario', 'retry-storm');
+  await seekFraction(page, 0.2);
+  let items = await clickOnCanvas(page, { kind: 'dependency', index: 0 });
+  assert(items.join() === 'take payments-a down', `an up dependency offers its outage only: ${items}`);
+  await page.click('#touch-menu button');
+  await page.waitForFunction(() => window.brokerlab.view().dependencyUp[0] === false, null, { timeout: 3000 });
+  items = await clickOnCanvas(page, { kind: 'dependency', index: 0 });
+  assert(items.join() === 'bring payments-a up', `a down dependency offers its recovery only: ${items}`);
+  await page.click('#touch-menu button');
+  await page.waitForFunction(() => window.brokerlab.view().dependencyUp[0] === true, null, { timeout: 3000 });
+
+  await page.selectOption('#scenario', 'saga-compensation');
+  await seekFraction(page, 0.3);
+  // A message of a saga other than the one in focus, where the canvas draws it.
+  const pick = await page.evaluate(async () => {
+    const { locate } = await import('./render.js');
+    const v = window.brokerlab.view();
+    const { width, height, motion } = window.brokerlab.canvas();
+    const focus = v.workflows.sagas[0].focus.instance;
+    const m = [...v.messages.values()].find((x) => x.saga && x.saga.instance !== focus
+      && locate(v, width, height, window.brokerlab.cursor(), motion, { kind: 'message', id: x.id }));
+    return m && { id: m.id, instance: m.saga.instance, focus };
+  });
+  assert(pick, 'a message of another saga is on the canvas');
+  items = await clickOnCanvas(page, { kind: 'message', id: pick.id });
+  await page.click(`#touch-menu button:text-is("Inspect m${pick.id}")`);
+  await page.waitForFunction((i) => window.brokerlab.view().workflows.sagas[0].focus.instance === i, pick.instance, { timeout: 3000 });
+  const focus = await page.evaluate(() => window.brokerlab.view().workflows.sagas[0].focus);
+  assert(focus.selected, `the selected saga is marked as chosen: ${JSON.stringify(focus)}`);
+  const title = (await placedNow(page)).find((it) => it.kind === 'title' && it.text.startsWith('orders'))?.text;
+  assert(title?.includes(`saga #${pick.instance}, selected,`), `the canvas says which saga it shows: ${title}`);
+});
+
 test('faults by touch: crash and restart a consumer and lose a delivery from the canvas; each replays after a seek and in a link', async ({ page }) => {
   await page.selectOption('#scenario', 'competing-consumers');
   await seekFraction(page, 0.1);
