@@ -17,6 +17,9 @@ cargo test -- --show-output
 step "wasm32: the simulation tests in Node, the wasm door in headless Chromium"
 WASM_BINDGEN_TEST_TIMEOUT=120 cargo test --target wasm32-unknown-unknown
 
-step "the page, end to end, in Chromium"
+step "the page's fold, in Node, over the real wasm build"
 scripts/build.sh
+node --test tests/fold/
+
+step "the page, end to end, in Chromium"
 node tests/e2e/e2e.mjs

@@ -47,6 +47,11 @@ pub enum Sent {
     Duplicate(MsgId),
 }
 
+/// A set of queues, one bit each: every queue a scenario can have must fit.
+pub type QueueMask = u64;
+const _: () =
+    assert!(crate::scenario::limits::ALL_QUEUES_MAX <= QueueMask::BITS as usize, "a QueueMask holds a bit per queue");
+
 /// What a send carries beyond its queue.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SendAttrs {
@@ -135,10 +140,12 @@ pub struct Broker {
     pub dead: BTreeMap<MsgId, DeadInfo>,
     pub latency: Duration,
     next_receipt: u32,
-    dirty: u64,
+    /// Queues that may have deliverable messages or consumers with room since the last
+    /// dispatch (`mark_dirty`), one bit each.
+    dirty: QueueMask,
     /// Queues (one bit each) that have held a message with a TTL: only they can have an
     /// expired head, so `expire_heads` costs the hot path one test.
-    with_ttl: u64,
+    with_ttl: QueueMask,
     /// Per queue, the deadlines of the leases it granted: a delivery's deadline is always
     /// `now + that queue's lease`, so they come in order, and one `LeaseCheck` per queue
     /// stands for them all. (Extensions, which break the order, schedule their own
@@ -969,7 +976,7 @@ impl Broker {
     }
 
     /// Takes the set of dirty queues, as a bit mask.
-    pub fn take_dirty(&mut self) -> u64 {
+    pub fn take_dirty(&mut self) -> QueueMask {
         std::mem::take(&mut self.dirty)
     }
 

@@ -523,14 +523,21 @@ impl Sim {
         self.call_dependency(c, d, read_at)
     }
 
+    /// Whether dependency `d` is up now: outside its outage windows, and not taken down.
+    pub fn dependency_up(&self, d: u32) -> bool {
+        let now = self.now;
+        let in_outage =
+            self.scenario.dependencies[d as usize].outages.iter().any(|&(from, to)| from <= now && now < to);
+        !in_outage && !self.dependency_down[d as usize]
+    }
+
     #[inline(never)]
     fn call_dependency(&mut self, c: ConsumerId, d: u32, read_at: SimTime) -> Option<ErrorClass> {
-        let spec = &self.scenario.dependencies[d as usize];
-        let now = self.now;
-        let in_outage = spec.outages.iter().any(|&(from, to)| from <= now && now < to);
-        if in_outage || self.dependency_down[d as usize] {
+        if !self.dependency_up(d) {
             return Some(ErrorClass::DependencyDown);
         }
+        let spec = &self.scenario.dependencies[d as usize];
+        let now = self.now;
         if let Some(limit) = spec.rate_limit_per_s {
             // A token bucket of one second's worth, refilled continuously; integer millionths.
             let (tokens, last) = &mut self.dependency_tokens[d as usize];

@@ -26,6 +26,8 @@ macro_rules! reasons {
         impl $name {
             /// Every variant's code and name, for narration that names one (`markers[].on`).
             pub const TEXTS: &'static [(u8, &'static str)] = &[$(($code, $text),)+];
+            /// Every variant's Rust name and code: the page's fold matches on codes by these.
+            pub const VARIANTS: &'static [(&'static str, u8)] = &[$((stringify!($variant), $code),)+];
             pub fn code(self) -> u8 { match self { $($name::$variant => $code,)+ } }
             pub fn as_str(self) -> &'static str { match self { $($name::$variant => $text,)+ } }
         }
@@ -1185,8 +1187,8 @@ impl Serialize for TraceEvent {
             fn time(&mut self, name: &'static str, value: SimTime) -> &mut Self {
                 self.put(name, &value.as_millis_f64())
             }
-            fn reason(&mut self, name: &'static str, _code: u8, text: &'static str) -> &mut Self {
-                self.put(name, text)
+            fn reason(&mut self, name: &'static str, code: u8, text: &'static str) -> &mut Self {
+                self.put(name, text).put(code_key(name), &code)
             }
         }
         let mut json = Json(serializer.serialize_map(None)?, None);
@@ -1196,6 +1198,24 @@ impl Serialize for TraceEvent {
             Some(e) => Err(e),
             None => json.0.end(),
         }
+    }
+}
+
+/// The JSON key of a reason's code beside its text: `reason` -> `reason_code`. The page's fold
+/// matches on these codes (by `VARIANTS`), never on the text, which is for people.
+fn code_key(name: &'static str) -> &'static str {
+    match name {
+        "reason" => "reason_code",
+        "error" => "error_code",
+        "outcome" => "outcome_code",
+        "change" => "change_code",
+        "phase" => "phase_code",
+        "tombstone" => "tombstone_code",
+        "up" => "up_code",
+        "retried" => "retried_code",
+        "note" => "note_code",
+        "active" => "active_code",
+        _ => "code",
     }
 }
 

@@ -61,6 +61,36 @@ pub fn validate_scenario(json: &str) -> Option<String> {
     Scenario::from_json(json).err().map(|e| e.to_string())
 }
 
+/// The trace's codes by name: `{ReturnReason: {LeaseExpired: 2, …}, …, NONE: 4294967295}`. The
+/// page's fold matches on the `*_code` fields of events by these, never on their text; `NONE`
+/// is an absent id or key.
+#[wasm_bindgen(js_name = traceCodes)]
+pub fn trace_codes() -> Result<JsValue, JsError> {
+    use crate::trace::*;
+    use std::collections::BTreeMap;
+    let table =
+        |v: &'static [(&'static str, u8)]| v.iter().map(|&(n, c)| (n, u32::from(c))).collect::<BTreeMap<_, _>>();
+    let mut codes: BTreeMap<&str, serde_json::Value> = [
+        ("StopReason", table(StopReason::VARIANTS)),
+        ("ReturnReason", table(ReturnReason::VARIANTS)),
+        ("DeadReason", table(DeadReason::VARIANTS)),
+        ("DropReason", table(DropReason::VARIANTS)),
+        ("ErrorClass", table(ErrorClass::VARIANTS)),
+        ("GroupPhase", table(GroupPhase::VARIANTS)),
+        ("MemberChange", table(MemberChange::VARIANTS)),
+        ("RevokeReason", table(RevokeReason::VARIANTS)),
+        ("LossReason", table(LossReason::VARIANTS)),
+        ("RecordOutcome", table(RecordOutcome::VARIANTS)),
+        ("UnmatchedReason", table(UnmatchedReason::VARIANTS)),
+        ("SagaNote", table(SagaNote::VARIANTS)),
+    ]
+    .into_iter()
+    .map(|(k, t)| (k, serde_json::json!(t)))
+    .collect();
+    codes.insert("NONE", serde_json::json!(u32::MAX));
+    to_js(&codes)
+}
+
 /// A fresh seed from the browser's CSPRNG, for "random seed". Never used inside a run.
 #[wasm_bindgen(js_name = randomSeed)]
 pub fn random_seed() -> Result<u32, JsError> {
@@ -498,6 +528,13 @@ impl Engine {
             }
         };
         to_js(&Ahead { beats: probe.beats(), complete })
+    }
+
+    /// Per dependency, 1 if it is up now (outside its outage windows, and not taken down).
+    #[wasm_bindgen(js_name = dependenciesUp)]
+    pub fn dependencies_up(&self) -> Vec<u8> {
+        let n = crate::scenario::index_u32(self.sim.scenario().dependencies.len());
+        (0..n).map(|d| u8::from(self.sim.dependency_up(d))).collect()
     }
 
     /// The badges' counters now: lost, applied twice, order violated, duplicates suppressed,

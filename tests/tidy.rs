@@ -56,6 +56,14 @@ fn src_has_no_wall_clock_no_hash_order_and_no_platform_float_math() {
         ".exp()",
         ".powf(",
         ".powi(",
+        ".log2()",
+        ".log10()",
+        ".sin()",
+        ".cos()",
+        ".exp2()",
+        ".cbrt()",
+        ".hypot(",
+        "DefaultHasher",
     ];
     let mut found = Vec::new();
     for path in files("src", &["rs"]) {
@@ -131,4 +139,42 @@ fn ci_runs_the_readme_test_command() {
         ".ci/run must run the README's test command `{test_cmd}`"
     );
     assert!(readme.lines().any(|l| l.trim_end().ends_with("# serve")), "README has a serve command");
+}
+
+/// The page folds the trace by kinds and codes, never by the words meant for people (issue
+/// 24): no comparison on an event's `reason`, `outcome`, `change`, `tombstone`, `up`, `active`,
+/// `retried`, `note`, `error` or `line` text, and no bare `u32::MAX` (the codes name `NONE`).
+#[test]
+fn the_page_folds_the_trace_by_codes_not_by_its_words() {
+    let fields = ["reason", "outcome", "change", "tombstone", "up", "active", "retried", "note", "error", "line"];
+    let mut found = Vec::new();
+    for path in files("www", &["js"]) {
+        for (n, line) in code_lines(&path) {
+            let text = line.replace(' ', "");
+            let hit = fields.iter().any(|f| {
+                let at = format!("e.{f}");
+                ["===", "!==", "==", "!=", ".startsWith(", ".endsWith(", ".includes(", ".match("]
+                    .iter()
+                    .any(|op| text.contains(&format!("{at}{op}")))
+            }) || text.contains("4294967295");
+            if hit {
+                found.push(format!("{}:{n}: {}", path.display(), line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "compare the event's *_code with the codes (traceCodes) instead:\n{}", found.join("\n"));
+}
+
+/// Every reason field the trace writes has its code beside it in the JSON (`reason_code`).
+#[test]
+fn every_reason_field_in_the_trace_json_has_a_code_key() {
+    let text = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/trace.rs")).unwrap_or_default();
+    let mut missing = Vec::new();
+    for part in text.split(".reason(\"").skip(1) {
+        let name = part.split('"').next().unwrap_or("");
+        if !text.contains(&format!("\"{name}\" => \"{name}_code\"")) {
+            missing.push(name.to_string());
+        }
+    }
+    assert!(missing.is_empty(), "no `{{name}}_code` key in code_key for: {missing:?}");
 }

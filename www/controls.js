@@ -148,9 +148,11 @@ export function showBreakState(doc, view) {
       if (d.wants === 'up' && !up) why = 'it is down already: restart it first';
       if (d.wants === 'down' && up) why = 'it is running: crash it first';
     } else if (d.dependency !== undefined) {
-      const up = view.dependencyUp[Number(d.dependency)];
-      if (d.wants === 'up' && !up) why = 'it is down already: bring it up first';
-      if (d.wants === 'down' && up) why = 'it is up: take it down first';
+      // Taken down by hand, or not (a scheduled outage is its own: bringing it up ends only
+      // an outage made by hand).
+      const taken = view.dependencyTakenDown[Number(d.dependency)];
+      if (d.wants === 'up' && taken) why = 'it is taken down already: bring it up first';
+      if (d.wants === 'down' && !taken) why = view.dependencyUp[Number(d.dependency)] ? 'it is up: take it down first' : 'it is in a scheduled outage, not taken down by hand';
     } else if (d.member !== undefined) {
       const m = view.groups[Number(d.group)]?.members[Number(d.member)];
       if (d.wants === 'up' && !m?.alive) why = 'this member is not running';

@@ -1,7 +1,7 @@
 // The only module that imports the wasm package. It owns a run, which is determined by
 // (scenario, seed), and folds the engine's trace into a plain view model for the renderer.
 // Nothing else in www/ touches the engine.
-import init, { Engine, presets as wasmPresets, validateScenario, randomSeed as wasmRandomSeed } from './pkg/brokerlab.js';
+import init, { Engine, presets as wasmPresets, validateScenario, randomSeed as wasmRandomSeed, traceCodes } from './pkg/brokerlab.js';
 
 // The most events one frame may ask the engine for. A run that needs more per frame stops
 // with a message instead of freezing the tab.
@@ -12,9 +12,18 @@ const PULSES_MAX = 64;
 
 let ready = null;
 
-/** Loads and instantiates the wasm module once; later calls share it. */
-export function loadEngine() {
-  ready ??= init();
+/**
+ * The trace's codes by name (`C.ReturnReason.LeaseExpired`), once the module is loaded. The
+ * fold matches on events' `*_code` fields by these, never on their text, which is for people.
+ */
+let C = null;
+
+/**
+ * Loads and instantiates the wasm module once; later calls share it. `source`, for Node: the
+ * module's bytes (the page fetches it next to the package).
+ */
+export function loadEngine(source) {
+  ready ??= init(source === undefined ? undefined : { module_or_path: source }).then(() => { C = traceCodes(); });
   return ready;
 }
 
@@ -157,8 +166,10 @@ export class Run {
       jobs: consumers.map(() => []),
       alive: consumers.map(() => true),
       active: consumers.map((c) => !c.standby),
-      /** Per dependency (layout.dependencies): whether it is up now. */
-      dependencyUp: (this.layout.dependencies ?? []).map(() => true),
+      /** Per dependency (layout.dependencies): whether it is up now (outages and live inputs), from the engine. */
+      dependencyUp: Array.from(this.engine.dependenciesUp(), (x) => x === 1),
+      /** Per dependency: whether a live input took it down (and none has brought it up since). */
+      dependencyTakenDown: (this.layout.dependencies ?? []).map(() => false),
       pulses: [],
       counts: this.engine.counts(),
       stats: this.engine.stats(),
@@ -301,6 +312,7 @@ export class Run {
     v.counts = this.engine.counts();
     v.stats = this.engine.stats();
     v.counters = this.engine.counters();
+    if (v.dependencyUp.length) v.dependencyUp = Array.from(this.engine.dependenciesUp(), (x) => x === 1);
     v.beats = this.engine.beats();
     if (this.layout.groups.length) v.groupStats = this.engine.groups();
     if (this.hasWorkflows) v.workflows = this.#workflows();
@@ -528,13 +540,16 @@ export class Run {
     for (const e of events) {
       const m = e.msg === undefined ? undefined : v.messages.get(e.msg);
       // When each counter first moved, so a badge can jump there.
-      if ((e.kind === 'dropped' && e.reason.startsWith('lost')) || e.kind === 'records_lost') first('lost', e.at_ms);
+      if ((e.kind === 'dropped' && e.reason_code === C.DropReason.LostAfterAutoAck) || e.kind === 'records_lost') first('lost', e.at_ms);
       if ((e.kind === 'effect_applied' || e.kind === 'record_done') && e.times > 1) first('applied_twice', e.at_ms);
       if (e.kind === 'message_out_of_order' || e.kind === 'order_violated') first('order_violated', e.at_ms);
       if (e.kind === 'duplicate_suppressed') first('duplicates_suppressed', e.at_ms);
-      if (e.kind === 'dead_lettered' || (e.kind === 'record_done' && e.outcome === 'failed, dead-lettered')) first('dead_lettered', e.at_ms);
-      if (e.kind === 'expired' || (e.kind === 'dead_lettered' && (e.reason === 'expired' || e.reason === 'TTLExpiredException'))) first('expired', e.at_ms);
-      if (e.kind === 'returned' && e.reason === 'lease expired') first('lease_expired_mid_processing', e.at_ms);
+      if (e.kind === 'dead_lettered' || (e.kind === 'record_done' && e.outcome_code === C.RecordOutcome.DeadLettered)) first('dead_lettered', e.at_ms);
+      if (e.kind === 'expired' || (e.kind === 'dead_lettered' && (e.reason_code === C.DeadReason.Expired || e.reason_code === C.DeadReason.TtlExpired))) first('expired', e.at_ms);
+      // A lease that ran out (SQS, Service Bus) or a consumer timeout (RabbitMQ) while its
+      // consumer was still working on the message: what the counter counts.
+      if (e.kind === 'returned' && (e.reason_code === C.ReturnReason.LeaseExpired || e.reason_code === C.ReturnReason.ConsumerTimeout)
+        && m?.consumer === e.consumer && v.jobs[e.consumer]?.some((j) => j.id === e.msg)) first('lease_expired_mid_processing', e.at_ms);
       if (e.msg !== undefined) this.#remember(e);
       // Lag over time, as the events pass: a long replay (a seek) draws its whole stretch.
       if (hasGroups && e.at_ms - v.lastLagSample >= LAG_SAMPLE_MS - 0.001) this.#sampleLag(e.at_ms);
@@ -619,12 +634,12 @@ export class Run {
           v.alive[e.consumer] = true;
           break;
         case 'scaled':
-          v.active[e.consumer] = e.active === 'started';
+          v.active[e.consumer] = e.active_code === 1;
           break;
         case 'record_appended': {
           const part = v.topics[e.topic].parts[e.partition];
           part.logEnd = e.offset + 1;
-          part.tape.push({ offset: e.offset, key: e.key === 4294967295 ? -1 : e.key, tombstone: e.tombstone === 'tombstone', retained: part.logStart <= e.offset });
+          part.tape.push({ offset: e.offset, key: e.key === C.NONE ? -1 : e.key, tombstone: e.tombstone_code === 1, retained: part.logStart <= e.offset });
           if (part.tape.length > TAPE_RECORDS_MAX) part.tape.shift();
           streams = true;
           break;
@@ -648,11 +663,13 @@ export class Run {
           break;
         case 'member_changed': {
           const mem = member(e.group, e.member);
-          if (e.change === 'joined' || e.change === 'restarted') Object.assign(mem, { alive: true, inGroup: true });
-          else if (e.change === 'crashed') Object.assign(mem, { alive: false, current: null });
-          else if (e.change === 'left the group') Object.assign(mem, { alive: false, inGroup: false, current: null });
+          const change = e.change_code;
+          const M = C.MemberChange;
+          if (change === M.Joined || change === M.Restarted) Object.assign(mem, { alive: true, inGroup: true });
+          else if (change === M.Crashed) Object.assign(mem, { alive: false, current: null });
+          else if (change === M.Left) Object.assign(mem, { alive: false, inGroup: false, current: null });
           else Object.assign(mem, { inGroup: false });
-          if (e.change === 'crashed') pulse('crashed', e);
+          if (change === M.Crashed) pulse('crashed', e);
           break;
         }
         case 'partition_assigned': {
@@ -684,7 +701,7 @@ export class Run {
         case 'record_done':
           member(e.group, e.member).current = null;
           if (e.times > 1) pulse('twice', e);
-          else if (e.outcome !== 'processed') pulse('retried', e);
+          else if (e.outcome_code !== C.RecordOutcome.Processed) pulse('retried', e);
           streams = true;
           break;
         case 'offset_committed':
@@ -705,7 +722,8 @@ export class Run {
           pulse('order', { ...e, consumer: m && m.consumer >= 0 ? m.consumer : undefined });
           break;
         case 'dependency_changed':
-          v.dependencyUp[e.dependency] = e.up === 'up';
+          // Whether it is up now, outages included, comes from the engine (#refresh).
+          v.dependencyTakenDown[e.dependency] = e.up_code === 0;
           break;
         default:
           // returned, deduplicated, received_nothing, producer_stopped: the
@@ -736,6 +754,7 @@ export class Run {
     v.counts = this.engine.counts();
     v.stats = this.engine.stats();
     v.counters = this.engine.counters();
+    if (v.dependencyUp.length) v.dependencyUp = Array.from(this.engine.dependenciesUp(), (x) => x === 1);
     if (this.layout.markers.length) v.beats = this.engine.beats();
     if (this.hasWorkflows) v.workflows = this.#workflows();
     this.#sampleMetrics(events[events.length - 1].at_ms);

@@ -988,7 +988,7 @@ function drawDependency(ctx, ink, view, b, di, p) {
   const up = view.dependencyUp[di];
   box(ctx, b, p.canvas, up ? p.edge : p.danger, !up);
   ink.shape(b.x, b.y, b.w, b.h, `D${di}`);
-  ink.text(`→ ${view.layout.dependencies[di]}`, b.x + 6, b.y + b.h / 2, { color: p.ink, rank: 0, room: b.w - 44, within: `D${di}` });
+  ink.text(`→ ${view.layout.dependencies[di]}`, b.x + 6, b.y + b.h / 2, { color: p.ink, rank: 0, room: b.w - 52, within: `D${di}` });
   ink.text(up ? 'up' : 'down', b.x + b.w - 6, b.y + b.h / 2, { color: up ? p.acked : p.danger, bold: true, align: 'right', rank: 0, within: `D${di}` });
 }
 

@@ -1,0 +1,142 @@
+// The page's fold (www/engine.js), tested in Node over real runs of the real wasm build,
+// without a browser (issue 24): per family (queues, streams, workflows), what the view says
+// is checked against the engine's own counters and state. Run: node --test tests/fold/
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { loadEngine, presets, Run } from '../../www/engine.js';
+
+const root = new URL('../../', import.meta.url);
+await loadEngine(readFileSync(fileURLToPath(new URL('www/pkg/brokerlab_bg.wasm', root))));
+const preset = (id) => presets().find((p) => p.id === id);
+
+/** A run of `json` (its own seed unless given) advanced to `t` ms, or to its end. */
+function runTo(json, t, seed) {
+  const s = seed ?? JSON.parse(json).seed ?? 1;
+  const run = new Run(json, s);
+  const end = t ?? run.durationMs;
+  for (let guard = 0; run.nowMs < end && guard < 1000; guard++) {
+    const { stopped } = run.advanceTo(end, 5_000_000);
+    if (stopped) throw new Error(stopped);
+    if (run.nextEventMs() === undefined) break;
+  }
+  return run;
+}
+
+const BADGES = ['lost', 'applied_twice', 'order_violated', 'duplicates_suppressed', 'dead_lettered', 'expired', 'lease_expired_mid_processing'];
+
+// Queues (and the badges over every family): each badge's first moment, as the fold finds it
+// in the trace, is the moment the engine's counter first moves: 0 a microsecond before, ≥ 1 at it.
+test('queues: every badge jumps to the moment its counter first moves, in every preset', () => {
+  let checked = 0;
+  for (const p of presets()) {
+    const run = runTo(p.json);
+    for (const badge of BADGES) {
+      const at = run.view.firstAt[badge];
+      const total = run.view.counters[badge];
+      if (at === undefined) {
+        assert.equal(total, 0, `${p.id}: ${badge} moved (${total}) but the fold never found when`);
+        continue;
+      }
+      assert.ok(runTo(p.json, at).view.counters[badge] >= 1, `${p.id}: ${badge} is counted at ${at} ms`);
+      if (at > 0.001) assert.equal(runTo(p.json, at - 0.001).view.counters[badge], 0, `${p.id}: ${badge} is 0 just before ${at} ms`);
+      checked++;
+    }
+  }
+  assert.ok(checked >= 20, `badges checked: ${checked}`);
+});
+
+// The bug the codes fixed: RabbitMQ's consumer timeout returns a message with its own reason,
+// and the badge missed it when the fold looked for the text "lease expired".
+test('queues: a RabbitMQ consumer timeout mid-processing moves its badge', () => {
+  const s = JSON.parse(preset('lease-models').json);
+  s.queues = s.queues.filter((q) => q.name === 'rabbitmq');
+  s.producers = s.producers.filter((p) => p.to === 'rabbitmq');
+  s.consumers = s.consumers.filter((c) => c.from === 'rabbitmq');
+  s.markers = [];
+  const json = JSON.stringify(s);
+  const run = runTo(json);
+  assert.ok(run.view.counters.lease_expired_mid_processing >= 1, 'the engine counts consumer timeouts mid-processing');
+  const at = run.view.firstAt.lease_expired_mid_processing;
+  assert.ok(at !== undefined, 'the fold finds the first one');
+  assert.equal(runTo(json, at - 0.001).view.counters.lease_expired_mid_processing, 0);
+  assert.ok(runTo(json, at).view.counters.lease_expired_mid_processing >= 1);
+});
+
+test('queues: a dependency is down in its scheduled outage and when taken down by hand, up otherwise', () => {
+  const json = preset('retry-storm').json;
+  assert.deepEqual(runTo(json, 2500).view.dependencyUp, [false, false, false]);
+  const run = runTo(json, 6000);
+  assert.deepEqual(run.view.dependencyUp, [true, true, true]);
+  run.applyInput(JSON.stringify({ op: 'dependency_down', dependency: 'payments-b' }));
+  assert.deepEqual([run.view.dependencyUp, run.view.dependencyTakenDown], [[true, false, true], [false, true, false]]);
+  run.applyInput(JSON.stringify({ op: 'dependency_up', dependency: 'payments-b' }));
+  assert.deepEqual([run.view.dependencyUp, run.view.dependencyTakenDown], [[true, true, true], [false, false, false]]);
+});
+
+// Streams: tombstones, null keys and members, from their codes.
+test('streams: compaction shows tombstones; members crash and leave by their change codes', () => {
+  const compaction = runTo(preset('compaction').json);
+  const tape = compaction.view.topics.flatMap((t) => t.parts.flatMap((p) => p.tape));
+  assert.ok(tape.some((r) => r.tombstone), 'some records are tombstones');
+  assert.ok(tape.some((r) => !r.tombstone), 'and some are values');
+  assert.ok(tape.every((r) => r.key === -1 || r.key >= 0), 'keys are ids or -1');
+
+  const json = preset('rebalancing').json;
+  const run = new Run(json, JSON.parse(json).seed);
+  const seen = new Set();
+  for (let t = 500; t <= run.durationMs; t += 500) {
+    const { events } = run.advanceTo(t, 5_000_000);
+    for (const e of events.filter((x) => x.kind === 'member_changed')) {
+      const mem = run.view.groups[e.group].members[e.member];
+      seen.add(e.change);
+      // The newest change of each member in this batch decides its state.
+      const last = events.filter((x) => x.kind === 'member_changed' && x.group === e.group && x.member === e.member).at(-1);
+      if (last !== e) continue;
+      if (e.change === 'crashed') assert.equal(mem.alive, false, `${e.line}`);
+      if (e.change === 'joined' || e.change === 'restarted') assert.ok(mem.alive && mem.inGroup, `${e.line}`);
+      if (e.change === 'left the group') assert.ok(!mem.alive && !mem.inGroup, `${e.line}`);
+    }
+  }
+  assert.ok(seen.has('joined') && seen.size >= 2, `member changes seen: ${[...seen]}`);
+});
+
+// Workflows: every saga message carries its block, saga and flight; at the beat where payment
+// refunds, the refund is a compensation of the saga in focus, named as the canvas names it.
+test('workflows: saga messages carry their flight, and the refund belongs to the saga in focus', () => {
+  const json = preset('saga-compensation').json;
+  const run = new Run(json, JSON.parse(json).seed);
+  let beats = 0;
+  while (beats < 2) {
+    const { beat } = run.advanceTo(run.durationMs, 5_000_000, true);
+    assert.ok(beat !== undefined && beat !== null, 'the beat is reached');
+    beats = beat + 1;
+  }
+  const info = run.layout.sagas[0];
+  const focus = run.view.workflows.sagas[0].focus;
+  const sagaMsgs = [...run.view.messages.values()].filter((m) => m.saga);
+  assert.ok(sagaMsgs.length > 0);
+  for (const m of sagaMsgs) assert.ok(m.saga.block === 0 && info.flights[m.saga.flight], `m${m.id}: ${JSON.stringify(m.saga)}`);
+  const refund = sagaMsgs.find((m) => info.flights[m.saga.flight].name === 'payment.refunded');
+  assert.ok(refund, 'payment.refunded is on its way');
+  assert.equal(refund.saga.instance, focus.instance);
+  assert.ok(info.flights[refund.saga.flight].compensation);
+  assert.deepEqual(focus.nodes.map((n) => n.state), ['created', 'refunded', 'failed']);
+
+  // Request-reply: a reply knows the consumer that reads its requester's replies.
+  const rj = preset('request-reply').json;
+  const rr = new Run(rj, JSON.parse(rj).seed);
+  const readers = rr.layout.request_reply.flatMap((s) => s.readers);
+  let replies = 0;
+  for (let t = 250; t <= 5000; t += 250) {
+    const { events } = rr.advanceTo(t, 5_000_000);
+    for (const e of events.filter((x) => x.kind === 'published')) {
+      const m = rr.view.messages.get(e.msg);
+      if (!m || m.replyTo < 0) continue;
+      replies++;
+      assert.ok(readers.includes(m.replyTo), `m${e.msg} is for a reply reader: ${m.replyTo}`);
+    }
+  }
+  assert.ok(replies > 0, 'replies were published');
+});
