@@ -211,6 +211,12 @@ fn the_event_table_is_what_the_events_serialize_to() {
                 .filter(|k| *k != "kind" && *k != "at_ms")
                 .collect();
             let (_, tag, fields) = EVENTS.iter().find(|(k, _, _)| *k == e.kind()).expect("every kind is listed");
+            // A reason's code sits beside its text (`reason_code`), for the page's fold.
+            let (codes, keys): (Vec<&str>, Vec<&str>) = keys.into_iter().partition(|k| k.ends_with("_code"));
+            for code in codes {
+                let field = code.trim_end_matches("_code");
+                assert!(keys.contains(&field), "{}: {code} beside no {field}", e.kind());
+            }
             let mut listed: Vec<&str> = fields.iter().map(|(f, _)| *f).collect();
             listed.sort_unstable();
             let mut keys = keys;
