@@ -112,10 +112,8 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
     for (i, m) in b.msgs.iter().enumerate() {
         let msg = crate::scenario::index_u32(i);
         match (m.state(), m.lease()) {
+            // (Its lease's consumer is its holder by construction: `Message::lease`.)
             (MsgState::InFlight { consumer, phase }, Some(lease)) => {
-                if lease.consumer != consumer {
-                    return fail(format!("m{msg} is with c{consumer} but leased to c{}", lease.consumer));
-                }
                 let c = &sim.consumers[consumer as usize];
                 let held = c.held.iter().any(|h| h.msg == msg && h.receipt == lease.receipt && !h.auto_acked);
                 let orphaned = c.crashed_at.is_some_and(|t| t >= lease.received_at);
@@ -530,4 +528,169 @@ pub fn coarse_engine_counts(sim: &Sim) -> Vec<[u32; 8]> {
             ]
         })
         .collect()
+}
+
+/// Checkers that can fail (issue 24): every invariant `check` holds, broken on purpose in a
+/// real run's state, reports exactly its violation. (The ledger's are in tests/sim/checkers.rs.)
+#[cfg(test)]
+mod tests {
+    use super::check;
+    use crate::consumer::{Held, Job, Outcome};
+    use crate::message::{MsgState, Phase};
+    use crate::sim::Sim;
+    use crate::time::SimTime;
+
+    /// Preset `id` (its own seed) run to `ms`, where `check` holds.
+    fn at(id: &str, ms: u64) -> Sim {
+        let scenario = crate::Scenario::from_json(crate::scenario::preset(id).expect("a preset").json).expect("valid");
+        let seed = scenario.seed.expect("presets carry their seed");
+        let mut sim = Sim::new(scenario, seed);
+        sim.run_until(SimTime::from_millis(ms), u64::MAX).expect("runs");
+        assert_eq!(check(&sim).map_err(|v| v.what), Ok(()), "{id} at {ms} ms holds before it is broken");
+        sim
+    }
+
+    /// Preset `id` stepped until `ready` holds of it (within its run), with `check` holding.
+    fn until(id: &str, ready: impl Fn(&Sim) -> bool) -> Sim {
+        let mut sim = at(id, 0);
+        while !ready(&sim) {
+            assert!(sim.step().is_some(), "{id}: the run ended first");
+        }
+        assert_eq!(check(&sim).map_err(|v| v.what), Ok(()));
+        sim
+    }
+
+    fn any_msg(sim: &Sim, want: impl Fn(&crate::message::Message) -> bool) -> bool {
+        sim.broker.msgs.iter().any(want)
+    }
+
+    /// What `check` says of `sim` once `corrupt` has broken it.
+    fn broken(mut sim: Sim, corrupt: impl FnOnce(&mut Sim)) -> String {
+        corrupt(&mut sim);
+        check(&sim).expect_err("the corruption is caught").what
+    }
+
+    /// The first message in state `want`, by its id.
+    fn first(sim: &Sim, want: impl Fn(MsgState) -> bool) -> u32 {
+        let i = sim.broker.msgs.iter().position(|m| want(m.state())).expect("such a message");
+        crate::scenario::index_u32(i)
+    }
+
+    fn in_flight(s: MsgState) -> bool {
+        matches!(s, MsgState::InFlight { phase: Phase::Processing, .. })
+    }
+
+    #[test]
+    fn counts_and_conservation() {
+        let sim = at("backlog", 20_000);
+        let v = broken(sim.clone(), |s| s.broker.counts[0] = crate::message::StateCounts::default());
+        assert!(v.starts_with("state counts ") && v.contains("differ from a recount"), "{v}");
+        let n = sim.broker.msgs.len();
+        let p = sim.stats.published;
+        assert_eq!(
+            broken(sim, |s| s.stats.published += 1),
+            format!("{n} messages exist; {} published and 0 redriven", p + 1)
+        );
+    }
+
+    #[test]
+    fn ttls_are_kept() {
+        let sim = at("backlog", 20_000);
+        let acked = first(&sim, |s| s == MsgState::Acked);
+        let v = broken(sim.clone(), |s| s.broker.msgs[acked as usize].expires_at = SimTime::ZERO);
+        assert!(v.starts_with(&format!("m{acked} was delivered after its TTL ran out at ")), "{v}");
+        let ready = first(&sim, |s| s == MsgState::Ready);
+        let v = broken(sim, |s| s.broker.msgs[ready as usize].expires_at = SimTime::ZERO);
+        assert!(v.starts_with(&format!("m{ready} waits in queue 0 past its TTL")), "{v}");
+    }
+
+    #[test]
+    fn ready_sets_list_exactly_the_visible_messages() {
+        let sim = at("backlog", 20_000);
+        let ready = first(&sim, |s| s == MsgState::Ready);
+        let pos = sim.broker.msg(ready).pos;
+        let v = broken(sim.clone(), |s| s.broker.msgs[ready as usize].pos = pos + 1_000_000);
+        assert_eq!(v, format!("queue 0 lists m{ready} at {pos}; it is Ready in queue 0 at {}", pos + 1_000_000));
+        let listed = sim.broker.queues[0].ready.len();
+        let v = broken(sim.clone(), |s| {
+            s.broker.queues[0].ready.remove(pos);
+        });
+        assert_eq!(v, format!("queue 0 lists {} visible, {listed} are visible", listed - 1));
+        let v = broken(sim, |s| s.broker.queues[0].spec.role = crate::scenario::QueueRole::Retry { of: 0 });
+        assert_eq!(v, "retry queue 0 has visible messages");
+    }
+
+    #[test]
+    fn fifo_books_match_the_leases() {
+        let sim = at("fifo-groups", 6_000);
+        let v = broken(sim, |s| {
+            s.broker.queues[0].groups_in_flight.insert(999, 1);
+        });
+        assert!(
+            v.starts_with("queue 0: groups in flight ") && v.contains("999: 1") && v.contains(", leases say "),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn leases_are_held_by_their_consumer() {
+        let sim = until("prefetch-hoarding", |s| {
+            any_msg(s, |m| in_flight(m.state()))
+                && any_msg(s, |m| matches!(m.state(), MsgState::InFlight { phase: Phase::Buffered, .. }))
+        });
+        let busy = first(&sim, in_flight);
+        let MsgState::InFlight { consumer, .. } = sim.broker.msg(busy).state() else { unreachable!() };
+        let v = broken(sim.clone(), |s| s.broker.msgs[busy as usize].receipt = 999_999);
+        assert_eq!(v, format!("m{busy} is leased to c{consumer}, which does not hold it"));
+        let buffered = first(&sim, |s| matches!(s, MsgState::InFlight { phase: Phase::Buffered, .. }));
+        let MsgState::InFlight { consumer: holder, .. } = sim.broker.msg(buffered).state() else { unreachable!() };
+        let v = broken(sim.clone(), |s| s.consumers[holder as usize].buffer.clear());
+        assert_eq!(v, format!("m{buffered} is buffered at c{holder} but not in its buffer"));
+        let later = at("backlog", 20_000);
+        let acked = first(&later, |s| s == MsgState::Acked);
+        let v = broken(later, |s| s.broker.msgs[acked as usize].receipt = 7);
+        assert_eq!(v, format!("m{acked} has a lease while Acked"));
+    }
+
+    #[test]
+    fn an_auto_acked_message_is_held_by_its_consumer() {
+        // ack-modes: ack-before-processing hands messages over without a lease.
+        let auto = |m: &crate::message::Message| matches!(m.state(), MsgState::InFlight { .. }) && m.lease().is_none();
+        let sim = until("ack-modes", |s| any_msg(s, auto));
+        let msg = crate::scenario::index_u32(sim.broker.msgs.iter().position(auto).expect("one"));
+        let MsgState::InFlight { consumer, .. } = sim.broker.msg(msg).state() else { unreachable!() };
+        assert!(sim.broker.msg(msg).lease().is_none(), "an auto-acked message in flight");
+        let v = broken(sim, |s| s.consumers[consumer as usize].held.clear());
+        assert_eq!(v, format!("m{msg} was auto-acked by c{consumer}, which does not hold it"));
+    }
+
+    #[test]
+    fn consumers_keep_to_prefetch_concurrency_receipts_life_and_place() {
+        let sim = at("prefetch-hoarding", 250);
+        // worker-slow (c0) holds its full prefetch of 10; worker-fast (c1) one of 1.
+        let extra = Held { msg: 0, receipt: 999_999, auto_acked: false };
+        assert_eq!(broken(sim.clone(), |s| s.consumers[0].held.push(extra)), "c0 holds 11, over its prefetch 10");
+        let job = Job { msg: 0, receipt: 999_999, outcome: Outcome::Success, read_at: SimTime::MAX };
+        assert_eq!(broken(sim.clone(), |s| s.consumers[1].jobs.push(job)), "c1 runs 2 jobs, over its concurrency 1");
+        let sim2 = at("competing-consumers", 3_000);
+        let c = (0..sim2.consumers.len()).find(|&c| sim2.consumers[c].held.len() == 1).expect("a worker holding one");
+        let twin = *sim2.consumers[c].held.iter().next().expect("held");
+        let mut s3 = sim2.clone();
+        s3.scenario.consumers[c].prefetch = 2;
+        assert_eq!(broken(s3, |s| s.consumers[c].held.push(twin)), format!("c{c} holds one receipt twice"));
+        assert_eq!(
+            broken(sim2.clone(), |s| s.consumers[c].alive = false),
+            format!("c{c} is down but still holds work")
+        );
+        let slot = sim2.consumers[c].slot;
+        assert_eq!(
+            broken(sim2.clone(), |s| s.consumers[c].slot = slot + 7),
+            format!("c{c} is not at its place {} in its queue's consumers", slot + 7)
+        );
+        let v = broken(sim2.clone(), |s| {
+            let q = &mut s.broker.queues[s.scenario.consumers[c].queue as usize];
+            q.room[slot / 64] ^= 1 << (slot % 64);
+        });
+        assert!(v.starts_with(&format!("c{c}: its room bit is ")), "{v}");
+    }
 }

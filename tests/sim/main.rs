@@ -5,6 +5,7 @@
 mod backoff;
 mod beats;
 mod brokers;
+mod checkers;
 mod determinism;
 mod kafka;
 mod kernel;

@@ -1,0 +1,218 @@
+//! Checkers that can fail (issue 24): each invariant `Ledger` holds is broken on purpose in a
+//! real recorded trace, and the exact violation it reports is asserted. (`check`'s own are in
+//! `src/check.rs`'s unit tests, which can corrupt the engine's private state.)
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use crate::{load, run_traced};
+use brokerlab::check::Ledger;
+use brokerlab::trace::ReturnReason;
+use brokerlab::{SimTime, TraceEvent as T};
+
+/// A preset's whole trace (its own seed), every checker on while it was recorded.
+fn trace(id: &str) -> Vec<T> {
+    let scenario = load(id);
+    let seed = scenario.seed.expect("presets carry their seed");
+    run_traced(scenario, seed).1
+}
+
+/// Replays `events` into a fresh ledger: the first violation's text, or None.
+fn replay(events: &[T]) -> Option<String> {
+    let mut ledger = Ledger::default();
+    events.iter().find_map(|e| ledger.apply(e).err()).map(|v| v.what)
+}
+
+/// The trace up to and including its `nth` event matching `pick`, then `extra` after it.
+fn cut(events: &[T], nth: usize, pick: impl Fn(&T) -> bool, extra: T) -> Vec<T> {
+    let i = events.iter().enumerate().filter(|(_, e)| pick(e)).nth(nth).map(|(i, _)| i).expect("such an event");
+    let mut out = events[..=i].to_vec();
+    out.push(extra);
+    out
+}
+
+fn find<R>(events: &[T], f: impl Fn(&T) -> Option<R>) -> R {
+    events.iter().find_map(f).expect("such an event")
+}
+
+#[test]
+fn the_ledger_accepts_the_real_traces() {
+    for id in ["competing-consumers", "lease-models", "rebalancing", "request-reply", "poison-redrive", "ttl-expiry"] {
+        assert_eq!(replay(&trace(id)), None, "{id}");
+    }
+}
+
+#[test]
+fn the_ledger_refuses_time_going_back() {
+    let t = trace("competing-consumers");
+    let (msg, at) = find(&t, |e| match *e {
+        T::Acked { msg, at, .. } if at > SimTime::from_millis(1000) => Some((msg, at)),
+        _ => None,
+    });
+    let i = t.iter().position(|e| matches!(*e, T::Acked { msg: m, .. } if m == msg)).expect("acked");
+    let mut bad = t[..=i].to_vec();
+    bad.push(T::Expired { at: SimTime::from_millis(1), msg, queue: 0 });
+    assert_eq!(replay(&bad), Some(format!("event at {} after one at {at}", SimTime::from_millis(1))));
+}
+
+#[test]
+fn the_ledger_refuses_messages_out_of_sequence_or_never_published() {
+    let t = trace("competing-consumers");
+    let first = t.iter().position(|e| matches!(e, T::Published { .. })).expect("a publish");
+    let mut skipped = t[..first].to_vec();
+    if let T::Published { at, producer, queue, arrives_at, .. } = t[first] {
+        skipped.push(T::Published { at, msg: 1, producer, queue, arrives_at });
+    }
+    assert_eq!(replay(&skipped), Some("m1 published out of sequence (expected m0)".into()));
+    let stray = vec![T::Acked { at: SimTime::ZERO, msg: 7, queue: 0, consumer: 0 }];
+    assert_eq!(replay(&stray), Some("acked for m7, which was never published".into()));
+}
+
+#[test]
+fn the_ledger_refuses_a_wrong_receive_count_and_illegal_moves() {
+    let t = trace("competing-consumers");
+    let is_delivery = |e: &T| matches!(e, T::Delivered { .. });
+    let T::Delivered { at, msg, queue, consumer, receipt, receive_count, lease_until, arrives_at } =
+        *t.iter().find(|e| is_delivery(e)).expect("a delivery")
+    else {
+        unreachable!()
+    };
+    let i = t.iter().position(is_delivery).expect("a delivery");
+    // Delivered again with a count that skips one.
+    let mut bad = t[..i].to_vec();
+    let wrong =
+        T::Delivered { at, msg, queue, consumer, receipt, receive_count: receive_count + 1, lease_until, arrives_at };
+    bad.push(wrong);
+    assert_eq!(replay(&bad), Some(format!("m{msg} delivered with receive count 2, the trace shows 1")));
+    // Delivered twice without coming back.
+    let twice = cut(&t, 0, is_delivery, t[i]);
+    assert_eq!(
+        replay(&twice),
+        Some(format!("m{msg}: delivered while Leased {{ consumer: {consumer}, receipt: {receipt} }}"))
+    );
+    // Acked by a consumer that does not hold it.
+    let other = cut(&t, 0, is_delivery, T::Acked { at, msg, queue, consumer: consumer + 1 });
+    assert_eq!(
+        replay(&other),
+        Some(format!("m{msg}: acked while Leased {{ consumer: {consumer}, receipt: {receipt} }}"))
+    );
+    // Returned by another consumer; expired while leased; redriven while leased.
+    let back = T::Returned { at, msg, queue, consumer: consumer + 1, reason: ReturnReason::Nacked };
+    assert!(replay(&cut(&t, 0, is_delivery, back))
+        .is_some_and(|v| v.starts_with(&format!("m{msg}: returned while Leased"))));
+    let expired = T::Expired { at, msg, queue };
+    assert!(replay(&cut(&t, 0, is_delivery, expired))
+        .is_some_and(|v| v.starts_with(&format!("m{msg}: expired while Leased"))));
+    let redriven = T::Redriven { at, msg, new_msg: msg + 1000, to: queue };
+    assert!(replay(&cut(&t, 0, is_delivery, redriven))
+        .is_some_and(|v| v.starts_with(&format!("m{msg}: redriven while Leased"))));
+    // Acked twice: a settled message stays settled.
+    let acked = |e: &T| matches!(*e, T::Acked { msg: m, .. } if m == msg);
+    let ack = *t.iter().find(|e| acked(e)).expect("acked");
+    assert_eq!(replay(&cut(&t, 0, acked, ack)), Some(format!("m{msg}: acked while Final(Acked)")));
+}
+
+#[test]
+fn the_ledger_refuses_broken_logs_commits_and_ownership() {
+    let t = trace("rebalancing");
+    // An append at an offset the log already has.
+    let append = |e: &T| matches!(e, T::RecordAppended { .. });
+    let first = *t.iter().find(|e| append(e)).expect("an append");
+    let T::RecordAppended { topic, partition, .. } = first else { unreachable!() };
+    assert_eq!(
+        replay(&cut(&t, 0, append, first)),
+        Some(format!("topic {topic}-{partition}: appended at 0, the log ends at 1"))
+    );
+    // A commit that goes back, and one beyond the log end.
+    let commit = |e: &T| matches!(*e, T::OffsetCommitted { offset, .. } if offset > 0);
+    let T::OffsetCommitted { at, group, member, topic, partition, offset } =
+        *t.iter().find(|e| commit(e)).expect("a commit")
+    else {
+        unreachable!()
+    };
+    let back = T::OffsetCommitted { at, group, member, topic, partition, offset: offset - 1 };
+    let v = replay(&cut(&t, 0, commit, back)).expect("refused");
+    assert!(
+        v.starts_with(&format!("group {group} committed {topic}-{partition} at {}: was {offset}", offset - 1)),
+        "{v}"
+    );
+    let beyond = T::OffsetCommitted { at, group, member, topic, partition, offset: 1_000_000 };
+    let v = replay(&cut(&t, 0, commit, beyond)).expect("refused");
+    assert!(
+        v.starts_with(&format!("group {group} committed {topic}-{partition} at 1000000: was {offset}, log end")),
+        "{v}"
+    );
+    // A record handled beyond the log end.
+    let done = |e: &T| matches!(e, T::RecordDone { .. });
+    let T::RecordDone { at, group, member, topic, partition, record, times, .. } =
+        *t.iter().find(|e| done(e)).expect("done")
+    else {
+        unreachable!()
+    };
+    let far = T::RecordDone {
+        at,
+        group,
+        member,
+        topic,
+        partition,
+        offset: 1_000_000,
+        record,
+        times,
+        outcome: brokerlab::trace::RecordOutcome::Processed,
+    };
+    assert_eq!(
+        replay(&cut(&t, 0, done, far)),
+        Some(format!("a record at {topic}-{partition}@1000000, beyond the log end"))
+    );
+    // A partition given to a second member while one owns it, and one given up by a member
+    // that does not own it.
+    let assign = |e: &T| matches!(e, T::PartitionAssigned { .. });
+    let T::PartitionAssigned { at, group, member, topic, partition, generation, offset } =
+        *t.iter().find(|e| assign(e)).expect("an assignment")
+    else {
+        unreachable!()
+    };
+    let again = T::PartitionAssigned { at, group, member: member + 1, topic, partition, generation, offset };
+    assert_eq!(
+        replay(&cut(&t, 0, assign, again)),
+        Some(format!(
+            "group {group}: {topic}-{partition} given to member {} while member {member} owns it",
+            member + 1
+        ))
+    );
+    let revoke = T::PartitionRevoked {
+        at,
+        group,
+        member: member + 1,
+        topic,
+        partition,
+        reason: brokerlab::trace::RevokeReason::Rebalance,
+    };
+    assert_eq!(
+        replay(&cut(&t, 0, assign, revoke)),
+        Some(format!("group {group}: member {} gave up {topic}-{partition}, which it did not own", member + 1))
+    );
+}
+
+#[test]
+fn the_ledger_refuses_a_reply_matched_to_the_wrong_request_or_twice() {
+    let t = trace("request-reply");
+    let matched = |e: &T| matches!(e, T::ReplyMatched { .. });
+    let T::ReplyMatched { at, msg, system, requester, corr, request } =
+        *t.iter().find(|e| matched(e)).expect("a match")
+    else {
+        unreachable!()
+    };
+    let wrong = T::ReplyMatched { at, msg, system, requester, corr: corr + 1000, request };
+    let i = t.iter().position(matched).expect("a match");
+    let mut bad = t[..i].to_vec();
+    bad.push(wrong);
+    assert_eq!(
+        replay(&bad),
+        Some(format!("a reply with corr-{} matched to request m{request}, which is not its request", corr + 1000))
+    );
+    assert_eq!(
+        replay(&cut(&t, 0, matched, t[i])),
+        Some(format!("a reply with corr-{corr} matched to request m{request}, which is not its request"))
+    );
+}
