@@ -693,4 +693,169 @@ mod tests {
         });
         assert!(v.starts_with(&format!("c{c}: its room bit is ")), "{v}");
     }
+
+    #[test]
+    fn logs_account_for_every_record_and_tile_their_segments() {
+        let sim = at("compaction", 60_000);
+        let log = &sim.streams.topics[0].logs[0];
+        let name = format!("{}-0", sim.scenario.topics[0].name);
+        let (end, deleted, compacted) = (log.end(), log.deleted, log.compacted);
+        let retained = log.records.iter().filter(|r| r.retained).count() as u64;
+        assert_eq!(
+            broken(sim.clone(), |s| s.streams.topics[0].logs[0].deleted += 1),
+            format!("{name}: {retained} retained + {} deleted + {compacted} compacted != {end} appended", deleted + 1)
+        );
+        assert_eq!(
+            broken(sim.clone(), |s| s.streams.topics[0].logs[0].segments.clear()),
+            format!("{name}: no active segment")
+        );
+        assert_eq!(
+            broken(sim.clone(), |s| s.streams.topics[0].logs[0].segments.back_mut().expect("one").end += 1),
+            format!("{name}: the active segment ends at {}, the log at {end}", end + 1)
+        );
+        assert!(log.segments.len() >= 2, "compaction rolls segments");
+        assert_eq!(
+            broken(sim.clone(), |s| s.streams.topics[0].logs[0].segments[1].base += 1),
+            format!("{name}: segments do not tile the log")
+        );
+        // A retained record below the log start.
+        let first_retained = log.records.iter().position(|r| r.retained).expect("a record") as u64;
+        assert_eq!(
+            broken(sim.clone(), |s| s.streams.topics[0].logs[0].log_start = first_retained + 1),
+            format!("{name}: a record below the log start {} is still retained", first_retained + 1)
+        );
+        let records = sim.stats.records;
+        let appended: u64 = sim.streams.topics.iter().flat_map(|t| &t.logs).map(crate::stream::Log::end).sum();
+        assert_eq!(
+            broken(sim, |s| s.stats.records += 1),
+            format!("{appended} records in the logs; {} produced", records + 1)
+        );
+    }
+
+    #[test]
+    fn the_first_segment_holds_the_log_start() {
+        // Every record of the first segment gone (and counted deleted), the log start past it:
+        // everything else holds, but the first segment no longer holds the start.
+        let sim = at("compaction", 60_000);
+        let name = format!("{}-0", sim.scenario.topics[0].name);
+        let v = broken(sim, |s| {
+            let log = &mut s.streams.topics[0].logs[0];
+            let front_end = log.segments[0].end;
+            let mut gone = 0;
+            for i in 0..front_end {
+                let r = &mut log.records[usize::try_from(i).expect("small")];
+                if r.retained {
+                    r.retained = false;
+                    gone += 1;
+                }
+            }
+            log.deleted += gone;
+            log.log_start = front_end + 1;
+        });
+        assert_eq!(v, format!("{name}: the first segment does not hold the log start"));
+    }
+
+    #[test]
+    fn groups_own_each_partition_once_and_work_only_on_what_they_own() {
+        let sim = until("rebalancing", |s| {
+            s.streams.groups[0].members.iter().filter(|m| m.alive && !m.owned.is_empty()).count() >= 2
+                && s.streams.groups[0].members.iter().any(|m| m.alive && !m.batch.is_empty())
+        });
+        let g = &sim.streams.groups[0];
+        let name = sim.scenario.groups[0].name.clone();
+        let owners: Vec<usize> =
+            (0..g.members.len()).filter(|&i| g.members[i].alive && !g.members[i].owned.is_empty()).collect();
+        let (a, b) = (owners[0], owners[1]);
+        let part = g.members[a].owned[0];
+        let topic = sim.scenario.topics[part.topic as usize].name.clone();
+        let (lo, hi) = (a.min(b), a.max(b));
+        assert_eq!(
+            broken(sim.clone(), |s| s.streams.groups[0].members[b].owned.push(part)),
+            format!("{name}: partition {topic}-{} owned by members {} and {}", part.partition, lo + 1, hi + 1)
+        );
+        assert_eq!(
+            broken(sim.clone(), |s| s.scenario.groups[0].topics.clear()),
+            format!("{name}-{} owns a partition of a topic it does not read", owners[0] + 1)
+        );
+        let busy =
+            (0..g.members.len()).find(|&i| g.members[i].alive && !g.members[i].batch.is_empty()).expect("a batch");
+        assert_eq!(
+            broken(sim.clone(), |s| s.streams.groups[0].members[busy].owned.clear()),
+            format!("{name}-{} has fetched records of a partition it does not own", busy + 1)
+        );
+        assert_eq!(
+            broken(sim.clone(), |s| s.streams.groups[0].members[busy].alive = false),
+            format!("{name}-{} is down but still has work", busy + 1)
+        );
+        assert_eq!(
+            broken(sim, |s| {
+                s.streams.groups[0].committed.insert(part, 1_000_000);
+            }),
+            format!("{name}: committed 1000000 beyond the log end")
+        );
+    }
+
+    #[test]
+    fn sagas_compensate_only_what_completed_newest_first() {
+        use crate::workflow::SagaStatus;
+        let sim = until("saga-compensation", |s| {
+            let i = &s.workflows.sagas[0].instances;
+            i.iter().any(|x| x.status == SagaStatus::Compensated) && i.iter().any(|x| x.status == SagaStatus::Running)
+        });
+        let block = &sim.workflows.sagas[0];
+        let done = block.instances.iter().position(|x| x.status == SagaStatus::Compensated).expect("one");
+        let running = block.instances.iter().position(|x| x.status == SagaStatus::Running).expect("one");
+        let now = sim.now;
+        assert_eq!(
+            broken(sim.clone(), |s| s.workflows.sagas[0].stats.bad_compensations = 1),
+            "saga orders: a compensation reached a step that had not completed"
+        );
+        let last = block.instances[running].steps.len() - 1;
+        assert_eq!(
+            broken(sim.clone(), |s| s.workflows.sagas[0].instances[running].steps[last].compensated_at = Some(now)),
+            format!("saga orders#{running}: step {last} compensated without having completed")
+        );
+        assert_eq!(
+            broken(sim.clone(), |s| s.workflows.sagas[0].instances[done].steps[0].failed = true),
+            format!("saga orders#{done}: step 0 both failed and completed")
+        );
+        let v = broken(sim.clone(), |s| {
+            let steps = &mut s.workflows.sagas[0].instances[done].steps;
+            let (a, b) = (steps[0].compensated_at, steps[1].compensated_at);
+            (steps[0].compensated_at, steps[1].compensated_at) = (b, a);
+            // Still after their completions, so that only the order is wrong.
+            steps[0].done_at = Some(SimTime::ZERO);
+            steps[1].done_at = Some(SimTime::ZERO);
+        });
+        assert!(v.starts_with(&format!("saga orders#{done}: compensations ran out of reverse order")), "{v}");
+        assert_eq!(
+            broken(sim.clone(), |s| s.workflows.sagas[0].instances[running].status = SagaStatus::Completed),
+            format!("saga orders#{running}: completed, but not every step is done")
+        );
+        assert_eq!(
+            broken(sim.clone(), |s| s.workflows.sagas[0].instances[done].failed_step = None),
+            format!("saga orders#{done}: compensated without a failure")
+        );
+        let f = block.instances[done].failed_step.expect("failed") as usize;
+        assert_eq!(
+            broken(sim, |s| s.workflows.sagas[0].instances[done].steps[0].compensated_at = None),
+            format!("saga orders#{done}: compensated, but not exactly the steps before step {f}")
+        );
+    }
+
+    #[test]
+    fn every_pending_request_is_its_own() {
+        let sim = until("request-reply", |s| s.workflows.request_reply[0].tables.iter().any(|t| !t.is_empty()));
+        let (corr, p) = sim.workflows.request_reply[0]
+            .tables
+            .iter()
+            .find_map(|t| t.iter().next())
+            .map(|(c, p)| (*c, *p))
+            .expect("pending");
+        let v = broken(sim, |s| {
+            let t = s.workflows.request_reply[0].tables.iter_mut().find(|t| t.contains_key(&corr)).expect("its table");
+            t.insert(corr + 10_000, p);
+        });
+        assert_eq!(v, format!("request-reply 0: pending corr-{} is not request m{}'s", corr + 10_000, p.request));
+    }
 }
