@@ -178,3 +178,43 @@ fn every_reason_field_in_the_trace_json_has_a_code_key() {
     }
     assert!(missing.is_empty(), "no `{{name}}_code` key in code_key for: {missing:?}");
 }
+
+/// Every rule the code, tests and presets cite (a prefix such as `SQS`, a dash, a number and
+/// perhaps a letter) is in `docs/rules.md`, with its text and sources, so that a citation
+/// resolves inside the repository (`scripts/rules.py` writes it from the research notes). A
+/// sub-item such as item (a) of rule 4 resolves to its rule.
+#[test]
+fn every_cited_rule_is_in_docs_rules_md() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rules = fs::read_to_string(root.join("docs/rules.md")).expect("docs/rules.md");
+    let prefixes = ["SQS", "RMQ", "ASB", "KP", "KA", "KC", "BO", "SG", "QT", "IP"];
+    let mut missing = std::collections::BTreeSet::new();
+    let mut cited = 0;
+    for dir in ["src", "www", "tests", "scenarios"] {
+        for path in files(dir, &["rs", "js", "mjs", "json", "html"]) {
+            let text = fs::read_to_string(&path).unwrap_or_default();
+            for (i, _) in text.match_indices('-') {
+                let before = &text[..i];
+                let Some(prefix) = prefixes.iter().find(|p| before.ends_with(*p)) else { continue };
+                let start = i - prefix.len();
+                if before[..start].chars().next_back().is_some_and(|c| c.is_ascii_alphanumeric()) {
+                    continue;
+                }
+                let digits: String = text[i + 1..].chars().take_while(char::is_ascii_digit).collect();
+                if digits.is_empty() {
+                    continue;
+                }
+                let id = format!("{prefix}-{digits}");
+                let letter = text[i + 1 + digits.len()..].chars().next().filter(char::is_ascii_lowercase);
+                let sub = letter.map(|l| format!("{id}{l}"));
+                let found = |x: &str| rules.contains(&format!("**{x}."));
+                cited += 1;
+                if !(sub.as_deref().is_some_and(found) || found(&id)) {
+                    missing.insert(sub.unwrap_or(id));
+                }
+            }
+        }
+    }
+    assert!(cited > 100, "citations read: {cited}");
+    assert!(missing.is_empty(), "cited but not in docs/rules.md (run scripts/rules.py): {missing:?}");
+}
