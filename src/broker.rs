@@ -6,7 +6,7 @@
 use crate::deadlines::Deadlines;
 use crate::message::{Extra, Message, MsgState, Phase, StateCounts, StateKind};
 use crate::ready::ReadySet;
-use crate::scenario::{index_u32, limits, LeaseModel, LimitCounts, Overflow, QueueRole, QueueSpec, Scenario};
+use crate::scenario::{index_u32, limits, Overflow, QueueRole, QueueSpec, Scenario};
 use crate::sim::{Event, Outbox};
 use crate::time::{Duration, SimTime};
 use crate::trace::{
@@ -499,7 +499,7 @@ impl Broker {
     /// (A dead letter does not expire in its DLQ here, whatever the model.)
     fn expires_at_head(&self, queue: QueueId) -> bool {
         let spec = self.spec(queue);
-        matches!(spec.lease, LeaseModel::RabbitMq { .. }) && !spec.is_dead_letter()
+        spec.lease.expires_at_head() && !spec.is_dead_letter()
     }
 
     /// RMQ-21: expires the messages at the head of a RabbitMQ queue whose TTL has run out, as
@@ -525,11 +525,7 @@ impl Broker {
         let queue = self.msgs[msg as usize].queue;
         self.expired_total += 1;
         if self.spec(queue).expire_to_dlq {
-            // RabbitMQ's word is `expired` (RMQ-10); Service Bus says TTLExpiredException (ASB-6).
-            let reason = match self.spec(queue).lease {
-                LeaseModel::ServiceBus { .. } => DeadReason::TtlExpired,
-                _ => DeadReason::Expired,
-            };
+            let reason = self.spec(queue).lease.ttl_dead_reason();
             self.dead_letter(out, now, msg, reason);
         } else {
             self.set_state(msg, queue, MsgState::Expired);
@@ -608,7 +604,7 @@ impl Broker {
         let m = &self.msgs[msg as usize];
         let queue = m.queue;
         let lease_model = self.spec(queue).lease;
-        if let LeaseModel::Sqs { max_receive_count: Some(n), .. } = lease_model {
+        if let Some(n) = lease_model.max_receive_count() {
             if m.receive_count + 1 > n {
                 self.take_from_ready(msg);
                 self.dead_letter(out, now, msg, DeadReason::MaxReceiveCount);
@@ -698,18 +694,7 @@ impl Broker {
         if m.receive_count == 0 {
             return Vec::new();
         }
-        match self.spec(m.queue).lease {
-            LeaseModel::Sqs { .. } => vec![("ApproximateReceiveCount", m.receive_count.to_string())],
-            LeaseModel::RabbitMq { quorum, .. } => {
-                let mut headers = vec![("redeliver", (m.receive_count > 1).to_string())];
-                let returns = self.extra(msg).returns_counted;
-                if quorum && m.kind.in_flight() && m.receive_count > 1 && returns > 0 {
-                    headers.push(("x-delivery-count", returns.to_string()));
-                }
-                headers
-            }
-            LeaseModel::ServiceBus { .. } => vec![("DeliveryCount", m.receive_count.to_string())],
-        }
+        self.spec(m.queue).lease.delivery_headers(m.receive_count, self.extra(msg).returns_counted, m.kind.in_flight())
     }
 
     /// When `msg`, not yet settled, expires, in its system's own words: SQS's retention
@@ -720,12 +705,7 @@ impl Broker {
         if m.expires_at == SimTime::MAX || m.kind.is_final() {
             return None;
         }
-        let name = match self.spec(m.queue).lease {
-            LeaseModel::Sqs { .. } => "retention ends",
-            LeaseModel::RabbitMq { .. } => "expires",
-            LeaseModel::ServiceBus { .. } => "ExpiresAtUtc",
-        };
-        Some((name, m.expires_at))
+        Some((self.spec(m.queue).lease.expiry_word(), m.expires_at))
     }
 
     /// Whether `msg` is in flight with `consumer` in `phase`.
@@ -831,38 +811,16 @@ impl Broker {
         let lease_model = self.spec(queue).lease;
         let in_dlq = self.spec(queue).is_dead_letter();
         let receive_count = self.msgs[msg as usize].receive_count;
-        let dead = match lease_model {
-            // Past the limit, dead-letter. RMQ-16 (4.0–4.2): every return counts. RMQ-17 (4.3+):
-            // only failed deliveries, a reject or a crash; not a nack, nor the consumer timeout.
-            LeaseModel::RabbitMq { delivery_limit, counts, .. } => {
-                let counted = match counts {
-                    LimitCounts::EveryReturn => true,
-                    LimitCounts::FailedDeliveries => {
-                        matches!(reason, ReturnReason::Rejected | ReturnReason::ChannelClosed)
-                    }
-                };
-                let extra = self.extra_mut(msg);
-                extra.returns_counted += u32::from(counted);
-                let count = extra.returns_counted;
-                delivery_limit.is_some_and(|limit| count > limit).then_some(DeadReason::DeliveryLimit)
-            }
-            // ASB-5: after the N-th abandon or lock expiry (a lock lost is one), dead-letter
-            // (eagerly: §10 item 3). ASB-6: not from the dead-letter queue itself.
-            LeaseModel::ServiceBus { max_delivery_count, .. } => {
-                let counted =
-                    matches!(reason, ReturnReason::Abandoned | ReturnReason::LeaseExpired | ReturnReason::Duplicated);
-                (counted && !in_dlq && receive_count >= max_delivery_count).then_some(DeadReason::MaxDeliveryCount)
-            }
-            // SQS counts receives, not returns (SQS-9); the check is at the next receive.
-            LeaseModel::Sqs { .. } => None,
-        };
+        let extra = self.extra_mut(msg);
+        extra.returns_counted += u32::from(lease_model.counts_return(reason));
+        let dead = lease_model.dead_after_return(reason, extra.returns_counted, receive_count, in_dlq);
         if let Some(dead) = dead {
             self.dead_letter(out, now, msg, dead);
             return true;
         }
         out.emit(TraceEvent::Returned { at: now, msg, queue, consumer, reason });
         // RMQ-6: a quorum queue without a delivery limit returns a message to the back.
-        if matches!(lease_model, LeaseModel::RabbitMq { quorum: true, delivery_limit: None, .. }) {
+        if lease_model.returns_to_back() {
             self.msgs[msg as usize].pos = self.queues[queue as usize].take_pos();
         }
         self.make_visible(out, now, msg, queue);
@@ -878,10 +836,7 @@ impl Broker {
         if lease.receipt != receipt || lease.expires_at != now {
             return None;
         }
-        let reason = match self.spec(self.msgs[msg as usize].queue).lease {
-            LeaseModel::RabbitMq { .. } => ReturnReason::ConsumerTimeout,
-            _ => ReturnReason::LeaseExpired,
-        };
+        let reason = self.spec(self.msgs[msg as usize].queue).lease.timeout_reason();
         self.give_back(out, now, msg, lease.consumer, receipt, reason);
         Some(lease.consumer)
     }
@@ -902,9 +857,9 @@ impl Broker {
         if !self.holds(msg, consumer, receipt) {
             return false;
         }
-        let sqs = matches!(self.spec(self.msgs[msg as usize].queue).lease, LeaseModel::Sqs { .. });
+        let cap = self.spec(self.msgs[msg as usize].queue).lease.visibility_cap();
         let m = &mut self.msgs[msg as usize];
-        if sqs && until > m.last_received_at.after(Duration::from_millis(43_200_000)) {
+        if cap.is_some_and(|cap| until > m.last_received_at.after(cap)) {
             return false;
         }
         m.lease_until = until;
@@ -993,7 +948,7 @@ impl Broker {
         // ASB-6: a message in a Service Bus dead-letter queue cannot be dead-lettered again; the
         // call fails and the message stays locked.
         let queue = self.spec(self.msgs[msg as usize].queue);
-        if queue.is_dead_letter() && matches!(queue.lease, LeaseModel::ServiceBus { .. }) {
+        if queue.is_dead_letter() && !queue.lease.dead_letters_from_its_dlq() {
             return false;
         }
         if !self.surrender(msg, consumer, receipt) {

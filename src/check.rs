@@ -8,7 +8,7 @@
 //!   does not follow from the ones before it, and checks each delivery's receive count.
 
 use crate::message::{MsgState, Phase, StateCounts, StateKind};
-use crate::scenario::{LeaseModel, QueueRole};
+use crate::scenario::QueueRole;
 use crate::sim::Sim;
 use crate::time::SimTime;
 use crate::trace::{ConsumerId, QueueId, TraceEvent};
@@ -66,7 +66,7 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
     }
     // SQS-13: an SQS DLQ has a retention period of its own; the others keep dead letters.
     for (qi, q) in b.queues.iter().enumerate() {
-        let at_head = matches!(q.spec.lease, LeaseModel::RabbitMq { .. }) && !q.spec.is_dead_letter();
+        let at_head = q.spec.lease.expires_at_head() && !q.spec.is_dead_letter();
         for msg in q.ready.values().take(if at_head { 1 } else { usize::MAX }) {
             let m = b.msg(msg);
             if m.expires_at < now {

@@ -9,9 +9,10 @@
 //! "effect applied twice" happens, and the idempotent store is how it is avoided (IP-1).
 
 use crate::backoff;
+use crate::lease::Redelivery;
 use crate::message::{MsgState, Phase};
 use crate::rng::Prng;
-use crate::scenario::{AckMode, ConsumerSpec, Dist, LeaseModel, Outcomes, RetryVia};
+use crate::scenario::{AckMode, ConsumerSpec, Dist, Outcomes, RetryVia};
 use crate::sim::{Event, Sim};
 use crate::time::{Duration, SimTime};
 use crate::trace::{ConsumerId, DeadReason, ErrorClass, MsgId, ReturnReason, TraceEvent};
@@ -627,9 +628,8 @@ impl Sim {
         let attempt = self.broker.note_failure(msg, error);
         self.out.emit(TraceEvent::Failed { at: now, msg, consumer: c, error, attempt });
         let spec = &self.scenario.consumers[c as usize];
-        let rmq = matches!(self.broker.queues[spec.queue as usize].spec.lease, LeaseModel::RabbitMq { .. });
-        // RabbitMQ dead-letters a nack without requeue with its own reason (RMQ-10).
-        let give_up = |reason: DeadReason| if rmq { DeadReason::Rejected } else { reason };
+        let lease_model = self.broker.queues[spec.queue as usize].spec.lease;
+        let give_up = |reason: DeadReason| lease_model.give_up_reason(reason);
         let retry = spec.retry;
         let limit = match (error, retry) {
             (ErrorClass::Permanent, _) => 0,
@@ -677,11 +677,7 @@ impl Sim {
                 self.broker.retry_later(&mut self.out, now, msg, c, held.receipt, now.after(reply), via_retry_queue);
             }
             _ => {
-                let reason = match self.broker.queues[spec.queue as usize].spec.lease {
-                    LeaseModel::RabbitMq { .. } => ReturnReason::Nacked,
-                    LeaseModel::ServiceBus { .. } => ReturnReason::Abandoned,
-                    LeaseModel::Sqs { .. } => ReturnReason::MadeVisible,
-                };
+                let reason = self.broker.queues[spec.queue as usize].spec.lease.retry_now_reason();
                 self.broker.give_back(&mut self.out, now, msg, c, held.receipt, reason);
             }
         }
@@ -708,9 +704,7 @@ impl Sim {
         let Some(every) = spec.heartbeat else { return };
         let lease_model = self.broker.queues[self.broker.msg(msg).queue as usize].spec.lease;
         let Some(lease) = self.broker.msg(msg).lease().filter(|l| l.receipt == receipt) else { return };
-        if matches!(lease_model, LeaseModel::ServiceBus { .. })
-            && now >= lease.received_at.after(Duration::from_millis(300_000))
-        {
+        if lease_model.auto_renew_cap().is_some_and(|cap| now >= lease.received_at.after(cap)) {
             return;
         }
         let until = now.after(lease_model.lease_duration());
@@ -735,8 +729,7 @@ impl Sim {
         consumer.jobs.clear();
         self.room_changed(c);
         self.out.emit(TraceEvent::ConsumerCrashed { at: now, consumer: c });
-        let rmq =
-            matches!(self.broker.queues[self.consumer_spec(c).queue as usize].spec.lease, LeaseModel::RabbitMq { .. });
+        let rmq = self.broker.queues[self.consumer_spec(c).queue as usize].spec.lease.channel_bound();
         for &h in held.iter() {
             if h.auto_acked {
                 if self.owns(c, h) {
@@ -837,7 +830,7 @@ impl Sim {
         }
         self.lost.push(Lost { msg, receipt, consumer: c });
         self.out.emit(TraceEvent::DeliveryLost { at: self.now, msg, consumer: c });
-        if !matches!(self.broker.queues[queue as usize].spec.lease, LeaseModel::RabbitMq { .. }) {
+        if !self.broker.queues[queue as usize].spec.lease.channel_bound() {
             self.consumers[c as usize].held.remove(msg, receipt);
             self.room_changed(c);
             self.broker.mark_dirty(queue);
@@ -861,10 +854,11 @@ impl Sim {
         if !self.consumers[c as usize].alive {
             return;
         }
-        match self.broker.queues[queue as usize].spec.lease {
-            LeaseModel::RabbitMq { .. } => self.channel_closed(c, ReturnReason::ChannelClosed),
-            LeaseModel::Sqs { .. } if self.broker.queues[queue as usize].spec.fifo => {}
-            _ => {
+        let spec = &self.broker.queues[queue as usize].spec;
+        match spec.lease.redelivery(spec.fifo) {
+            Redelivery::ConnectionDrop => self.channel_closed(c, ReturnReason::ChannelClosed),
+            Redelivery::Never => {}
+            Redelivery::Alone => {
                 self.broker.give_back(&mut self.out, self.now, msg, c, receipt, ReturnReason::Duplicated);
             }
         }

@@ -27,6 +27,7 @@ pub mod consumer;
 pub mod cow;
 pub mod deadlines;
 pub mod kafka;
+pub mod lease;
 pub mod message;
 pub mod ready;
 pub mod rng;

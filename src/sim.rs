@@ -629,10 +629,7 @@ impl Sim {
     /// A lease ran out, if it is still the current one (visible at t >= deadline, SQS-8). For
     /// RabbitMQ it is the consumer timeout, which closes the consumer's channel.
     fn lease_expired(&mut self, msg: MsgId, receipt: u32) {
-        let rmq_timeout = matches!(
-            self.broker.queues[self.broker.msg(msg).queue as usize].spec.lease,
-            crate::scenario::LeaseModel::RabbitMq { .. }
-        );
+        let rmq_timeout = self.broker.queues[self.broker.msg(msg).queue as usize].spec.lease.channel_bound();
         if let Some(c) = self.broker.lease_timer(&mut self.out, self.now, msg, receipt) {
             let busy = self.consumers[c as usize].jobs.get(msg, receipt).is_some();
             self.stats.lease_expired_mid_processing += u64::from(busy);

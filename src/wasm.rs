@@ -4,8 +4,7 @@
 //! CLI prints.
 
 use crate::scenario::{
-    index_u32, presets as all_presets, Anchor, CommitMode, LeaseModel, QueueRole, SagaStyle, Scenario, Target,
-    TopicKind, TopicRole,
+    index_u32, presets as all_presets, Anchor, CommitMode, QueueRole, SagaStyle, Scenario, Target, TopicKind, TopicRole,
 };
 use crate::sim::Sim;
 use crate::time::SimTime;
@@ -289,11 +288,7 @@ impl Engine {
                         QueueRole::DeadLetter { of } => ("dead_letter", Some(of)),
                         QueueRole::Retry { of } => ("retry", Some(of)),
                     };
-                    let model = match q.lease {
-                        LeaseModel::Sqs { .. } => "sqs",
-                        LeaseModel::RabbitMq { .. } => "rabbitmq",
-                        LeaseModel::ServiceBus { .. } => "service_bus",
-                    };
+                    let model = q.lease.name();
                     QueueInfo {
                         name: &q.name,
                         role,

@@ -218,3 +218,25 @@ fn every_cited_rule_is_in_docs_rules_md() {
     assert!(cited > 100, "citations read: {cited}");
     assert!(missing.is_empty(), "cited but not in docs/rules.md (run scripts/rules.py): {missing:?}");
 }
+
+/// The lease models' rules live in `src/lease.rs` (issue 24): no other file matches on
+/// `LeaseModel` (a `matches!`, an `if let` or a match arm); they ask it, by a method named for
+/// the decision. Building one (validation, a workflow's queues) is not matching.
+#[test]
+fn only_src_lease_rs_matches_on_the_lease_model() {
+    let mut found = Vec::new();
+    for path in files("src", &["rs"]) {
+        if path.ends_with("src/lease.rs") {
+            continue;
+        }
+        for (n, line) in code_lines(&path) {
+            let Some(at) = line.find("LeaseModel::") else { continue };
+            let arm = line[at..].contains("=>");
+            let test = line[..at].contains("matches!(") || line[..at].contains("let ");
+            if arm || test {
+                found.push(format!("{}:{n}: {}", rel(&path), line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "matches on the lease model outside src/lease.rs:\n{}", found.join("\n"));
+}

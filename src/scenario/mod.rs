@@ -149,17 +149,6 @@ pub enum LimitCounts {
     FailedDeliveries,
 }
 
-impl LeaseModel {
-    /// How long one delivery is leased, or `None` when the lease never runs out by itself.
-    pub fn lease_duration(self) -> Duration {
-        match self {
-            LeaseModel::Sqs { visibility_timeout, .. } => visibility_timeout,
-            LeaseModel::RabbitMq { consumer_timeout, .. } => consumer_timeout,
-            LeaseModel::ServiceBus { lock_duration, .. } => lock_duration,
-        }
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Overflow {
     /// Drop (or dead-letter, reason `maxlen`) the oldest message (RMQ-23, the default).

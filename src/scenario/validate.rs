@@ -157,11 +157,9 @@ fn queues(raw: Vec<raw::Queue>) -> Result<Vec<QueueSpec>, ScenarioError> {
             },
             Some(v) => lease(&format!("{at}.lease"), tagged(&format!("{at}.lease"), v, "model")?)?,
         };
-        // ASB-6: a Service Bus queue always has its dead-letter sub-queue.
-        let forced = matches!(lease, LeaseModel::ServiceBus { .. })
-            || matches!(lease, LeaseModel::Sqs { max_receive_count: Some(_), .. });
+        let forced = lease.needs_dlq();
         let wants_dlq = match q.dead_letter {
-            Some(false) if matches!(lease, LeaseModel::ServiceBus { .. }) => {
+            Some(false) if lease.always_has_dlq() => {
                 return err(
                     format!("{at}.dead_letter"),
                     "a Service Bus queue always has a dead-letter sub-queue (ASB-6)",
@@ -176,7 +174,7 @@ fn queues(raw: Vec<raw::Queue>) -> Result<Vec<QueueSpec>, ScenarioError> {
         // SQS-17: on SQS a TTL is the retention period, at least 60 s and 4 days unless set,
         // and a message past it is deleted, never dead-lettered. ASB-10: Service Bus's default
         // TTL never ends; RabbitMQ has none unless set.
-        let sqs = matches!(lease, LeaseModel::Sqs { .. });
+        let sqs = lease.ttl_is_retention();
         let ttl = retention(&format!("{at}.ttl_ms"), q.ttl_ms, sqs)?;
         let dead_letter_ttl = match q.dead_letter_ttl_ms {
             Some(_) if !sqs => {
@@ -227,12 +225,12 @@ fn queues(raw: Vec<raw::Queue>) -> Result<Vec<QueueSpec>, ScenarioError> {
                 )
             }
         };
-        if q.fifo && !matches!(lease, LeaseModel::Sqs { .. }) {
+        if q.fifo && !lease.has_fifo() {
             return err(format!("{at}.fifo"), "FIFO message groups follow SQS FIFO; use lease model \"sqs\"");
         }
-        let dedup_window = match (q.duplicate_detection_ms, lease) {
-            (None, _) => q.fifo.then_some(Duration::from_millis(300_000)),
-            (Some(v), LeaseModel::ServiceBus { .. }) => {
+        let dedup_window = match q.duplicate_detection_ms {
+            None => q.fifo.then_some(Duration::from_millis(300_000)),
+            Some(v) if lease.has_duplicate_detection() => {
                 let path = format!("{at}.duplicate_detection_ms");
                 let window = ms(&path, v, as_f64(limits::DURATION_MS_MAX))?;
                 if window < Duration::from_millis(20_000) {
@@ -240,7 +238,7 @@ fn queues(raw: Vec<raw::Queue>) -> Result<Vec<QueueSpec>, ScenarioError> {
                 }
                 Some(window)
             }
-            (Some(_), _) => {
+            Some(_) => {
                 return err(
                     format!("{at}.duplicate_detection_ms"),
                     "duplicate detection is Service Bus's; SQS FIFO deduplicates for 5 minutes (fifo: true)",
@@ -290,13 +288,7 @@ fn retention(path: &str, ttl_ms: Option<f64>, sqs: bool) -> Result<Option<Durati
 /// (ASB-6: TTL is not observed in a dead-letter queue); an SQS DLQ then takes its source's
 /// type and a retention period of its own.
 fn derived(of: &QueueSpec, suffix: &str, role: QueueRole) -> QueueSpec {
-    let lease = match of.lease {
-        LeaseModel::Sqs { visibility_timeout, .. } => LeaseModel::Sqs { visibility_timeout, max_receive_count: None },
-        LeaseModel::RabbitMq { quorum, consumer_timeout, counts, .. } => {
-            LeaseModel::RabbitMq { quorum, delivery_limit: None, consumer_timeout, counts }
-        }
-        other @ LeaseModel::ServiceBus { .. } => other,
-    };
+    let lease = of.lease.for_derived_queue();
     QueueSpec {
         name: format!("{}{suffix}", of.name),
         role,
@@ -508,9 +500,6 @@ fn producers(
     Ok(out)
 }
 
-/// RMQ-3: a quorum queue delivers at most 2,000 unacknowledged messages to one consumer.
-const QUORUM_PREFETCH_MAX: u32 = 2_000;
-
 fn consumers(
     raw: Vec<raw::Consumer>,
     queues: &mut Vec<QueueSpec>,
@@ -526,12 +515,9 @@ fn consumers(
         let queue = queue_ref(&format!("{at}.from"), &c.from, queues)?;
         // RMQ-3: on RabbitMQ, prefetch 0 means unlimited (here: the engine's limit), and a
         // quorum queue caps the effective prefetch at 2,000.
-        let rabbit = match queues[queue as usize].lease {
-            LeaseModel::RabbitMq { quorum, .. } => Some(quorum),
-            _ => None,
-        };
-        let prefetch = match (c.prefetch, rabbit) {
-            (0, Some(_)) => limits::PREFETCH_MAX,
+        let model = queues[queue as usize].lease;
+        let prefetch = match (c.prefetch, model.prefetch_zero_is_unlimited()) {
+            (0, true) => limits::PREFETCH_MAX,
             (p, _) if p < 1 => {
                 return err(format!("{at}.prefetch"), "must be at least 1 (0, unlimited, is RabbitMQ's alone)")
             }
@@ -540,7 +526,7 @@ fn consumers(
                 _ => return err(format!("{at}.prefetch"), format!("must be at most {}", limits::PREFETCH_MAX)),
             },
         };
-        let prefetch = if rabbit == Some(true) { prefetch.min(QUORUM_PREFETCH_MAX) } else { prefetch };
+        let prefetch = model.prefetch_cap().map_or(prefetch, |cap| prefetch.min(cap));
         let concurrency = match u32::try_from(c.concurrency) {
             Ok(n) if (1..=prefetch).contains(&n) => n,
             _ => return err(format!("{at}.concurrency"), format!("must be from 1 to the prefetch, {prefetch}")),
@@ -587,7 +573,7 @@ fn consumers(
         }
         let heartbeat = match c.heartbeat_ms {
             None => None,
-            Some(_) if matches!(lease, LeaseModel::RabbitMq { .. }) => {
+            Some(_) if !lease.has_renewable_lease() => {
                 return err(
                     format!("{at}.heartbeat_ms"),
                     "RabbitMQ has no lease to extend; heartbeats are for SQS and Service Bus",
@@ -606,7 +592,7 @@ fn consumers(
         };
         let restart_after =
             c.restart_ms.map(|v| ms(&format!("{at}.restart_ms"), v, as_f64(limits::DURATION_MS_MAX))).transpose()?;
-        if c.priority != 0 && rabbit.is_none() {
+        if c.priority != 0 && !model.has_consumer_priority() {
             return err(format!("{at}.priority"), "consumer priority is RabbitMQ's (x-priority, RMQ-2)");
         }
         let spec = ConsumerSpec {
@@ -792,7 +778,7 @@ fn script(raw: Vec<raw::ScriptStep>, known: &Known, names: &mut Vec<String>) -> 
                     check_name(&format!("{at_path}.dedup_id"), d)?;
                 }
                 let max = as_f64(limits::DURATION_MS_MAX);
-                if ttl_ms.is_some() && matches!(queues[queue as usize].lease, LeaseModel::Sqs { .. }) {
+                if ttl_ms.is_some() && !queues[queue as usize].lease.has_message_ttl() {
                     return err(
                         format!("{at_path}.ttl_ms"),
                         "SQS has no per-message TTL; the queue's retention period applies (SQS-17)",
