@@ -42,6 +42,11 @@ const HEARTBEAT: &str = r#"{"name": "h", "duration_ms": 8000, "network": {"laten
   "producers": [{"name": "p", "to": "q", "schedule": {"kind": "fixed_rate", "interval_ms": 1000, "count": 4}}],
   "consumers": [{"name": "c", "from": "q", "heartbeat_ms": 400, "processing": {"kind": "constant", "ms": 1500}}]}"#;
 
+/// A queue nobody reads, whose messages live 500 ms.
+const EXPIRING: &str = r#"{"name": "e", "duration_ms": 3000,
+  "queues": [{"name": "q", "ttl_ms": 500}],
+  "producers": [{"name": "p", "to": "q", "schedule": {"kind": "fixed_rate", "interval_ms": 200, "count": 5}}]}"#;
+
 fn heartbeat_trace() -> Vec<T> {
     let mut d = crate::Driver::new(HEARTBEAT);
     let mut events = d.to(150.0);
@@ -59,6 +64,11 @@ fn the_ledger_accepts_every_real_trace() {
     assert!(
         t.iter().any(|e| matches!(e, T::LeaseExtended { .. })) && t.iter().any(|e| matches!(e, T::DeliveryLost { .. }))
     );
+    assert_eq!(replay(&t), None);
+    // Messages nobody reads expire where they wait (no preset lets one expire outright).
+    let mut d = crate::Driver::new(EXPIRING);
+    let t = d.to(3000.0);
+    assert!(t.iter().any(|e| matches!(e, T::Expired { .. })), "messages expired");
     assert_eq!(replay(&t), None);
     // Committing the same offset again is no move backwards.
     let r = trace("rebalancing");
