@@ -1,0 +1,267 @@
+//! The member's client loop, as the Java consumer's: `poll` does everything a member does to
+//! its partitions (rejoining, revoking, taking new ones, committing), then fetches; the member
+//! processes the batch record by record, commits as its mode says, and polls again.
+
+use super::*;
+
+impl Sim {
+    // --- The member loop -----------------------------------------------------------------------
+
+    /// `poll()`: commits as the group's mode says, leaves, rejoins a rebalance, takes up an
+    /// assignment, then fetches up to `max.poll.records` and starts on the first.
+    pub(crate) fn poll(&mut self, group: u32, m: u32) {
+        let now = self.now;
+        let spec = self.group_spec(group).clone();
+        let member = self.member(group, m);
+        if !member.alive || member.current.is_some() {
+            return;
+        }
+        if !member.in_group {
+            // Dropped by the coordinator while it was busy: it joins again, as a new member.
+            member.joined = false;
+            member.owned.clear();
+            member.positions.clear();
+            member.owned_generation = NO_GENERATION;
+            self.join(group, m, MemberChange::Joined);
+            return;
+        }
+        member.waiting = false;
+        // Commit what the last batch processed.
+        let commit_now = match spec.commit {
+            CommitMode::AfterProcessing => true,
+            CommitMode::Auto { interval } => now >= member.last_auto_commit.after(interval),
+            CommitMode::BeforeProcessing => false,
+        };
+        if commit_now {
+            member.last_auto_commit = now;
+            let positions: Vec<(Part, u64)> = member.positions.iter().map(|(p, o)| (*p, *o)).collect();
+            for (part, offset) in positions {
+                self.commit(group, m, part, offset);
+            }
+        }
+        if self.member(group, m).leaving {
+            let owned = std::mem::take(&mut self.member(group, m).owned);
+            self.revoke(group, m, &owned, RevokeReason::Left);
+            let member = self.member(group, m);
+            member.in_group = false;
+            member.alive = false;
+            member.leaving = false;
+            self.out.emit(TraceEvent::MemberChanged { at: now, group, member: m, change: MemberChange::Left });
+            self.rebalance(group);
+            self.maybe_end_join(group, false);
+            return;
+        }
+        // The last completed rebalance's assignment first (a cooperative revocation there
+        // starts the follow-up rebalance), then rejoin the one in progress, if any.
+        self.take_assignment(group, m);
+        if self.streams.groups[group as usize].phase == GroupPhase::PreparingRebalance && !self.member(group, m).joined
+        {
+            self.rejoin(group, m);
+        }
+        // Eager members wait in poll until the rebalance completes (KC-1).
+        if self.member(group, m).blocked {
+            return;
+        }
+        self.fetch(group, m);
+        if let CommitMode::BeforeProcessing = spec.commit {
+            // Commit what this poll returned, before processing it: at-most-once (KC-6).
+            let positions: Vec<(Part, u64)> = self.member(group, m).positions.iter().map(|(p, o)| (*p, *o)).collect();
+            for (part, offset) in positions {
+                self.commit(group, m, part, offset);
+            }
+        }
+        self.next_record(group, m);
+    }
+
+    /// Fetches up to `max.poll.records`, partition after partition from a rotating start.
+    /// Records of a retry topic wait until they are due; an offset below the log start is out
+    /// of range and resets (KC-9).
+    pub(super) fn fetch(&mut self, group: u32, m: u32) {
+        let now = self.now;
+        let max = self.group_spec(group).max_poll_records as usize;
+        let owned = self.member(group, m).owned.clone();
+        let n = owned.len();
+        let start = self.member(group, m).fetch_cursor;
+        let mut wake: Option<SimTime> = None;
+        for k in 0..n {
+            let part = owned[(start + k) % n];
+            let Some(&position) = self.member(group, m).positions.get(&part) else { continue };
+            let log = self.streams.log(part);
+            let mut from = position;
+            if from < log.log_start {
+                let reset = match self.group_spec(group).offset_reset {
+                    OffsetReset::Earliest => log.log_start,
+                    OffsetReset::Latest => log.end(),
+                };
+                self.account_skipped(group, part, position, reset);
+                from = reset;
+            }
+            let room = max - self.member(group, m).batch.len();
+            let log = self.streams.log(part);
+            let tspec = &self.scenario.topics[part.topic as usize];
+            let mut taken = Vec::new();
+            let mut o = log.next_retained(from);
+            while o < log.end() && taken.len() < room {
+                let due_at = due(tspec, log.record(o));
+                if due_at > now {
+                    wake = Some(wake.map_or(due_at, |w: SimTime| w.min(due_at)));
+                    break;
+                }
+                taken.push(o);
+                o = log.next_retained(o + 1);
+            }
+            let next = if taken.is_empty() { from } else { o };
+            let member = self.member(group, m);
+            member.positions.insert(part, next);
+            if let (Some(&first), count) = (taken.first(), taken.len()) {
+                member.batch.extend(taken.iter().map(|&o| (part, o)));
+                self.out.emit(TraceEvent::RecordsFetched {
+                    at: now,
+                    group,
+                    member: m,
+                    topic: part.topic,
+                    partition: part.partition,
+                    from: first,
+                    count: u32::try_from(count).unwrap_or(u32::MAX),
+                });
+            }
+            if self.member(group, m).batch.len() >= max {
+                break;
+            }
+        }
+        let member = self.member(group, m);
+        member.fetch_cursor = if n == 0 { 0 } else { (start + 1) % n };
+        if member.batch.is_empty() {
+            member.waiting = true;
+            if let Some(at) = wake {
+                if member.wake_at.is_none_or(|w| w > at || w < now) {
+                    member.wake_at = Some(at);
+                    let epoch = member.epoch;
+                    self.out.schedule(at, Event::StreamWork { group, member: m, epoch });
+                }
+            }
+        }
+    }
+
+    /// Starts the next record of the batch, or polls again when the batch is done.
+    pub(super) fn next_record(&mut self, group: u32, m: u32) {
+        let now = self.now;
+        let processing = self.group_spec(group).processing;
+        let member = self.member(group, m);
+        let Some((part, offset)) = member.batch.pop_front() else {
+            if !member.waiting {
+                self.poll(group, m);
+            }
+            return;
+        };
+        let done_at = now.after(sample(processing, &mut member.prng));
+        member.current = Some((part, offset, done_at));
+        let epoch = member.epoch;
+        self.out.emit(TraceEvent::RecordStarted {
+            at: now,
+            group,
+            member: m,
+            topic: part.topic,
+            partition: part.partition,
+            offset,
+            done_at,
+        });
+        self.out.schedule(done_at, Event::StreamWork { group, member: m, epoch });
+    }
+
+    /// A member's timer: its record is done, or a retry record it waits for is due.
+    pub(crate) fn stream_work(&mut self, group: u32, m: u32, epoch: u32) {
+        let now = self.now;
+        let member = self.member(group, m);
+        if member.epoch != epoch || !member.alive {
+            return;
+        }
+        match member.current {
+            Some((part, offset, done_at)) if done_at <= now => {
+                member.current = None;
+                self.finish_record(group, m, part, offset);
+                self.next_record(group, m);
+            }
+            Some(_) => {}
+            None => {
+                if member.wake_at.is_some_and(|w| w <= now) {
+                    member.wake_at = None;
+                }
+                if member.waiting {
+                    self.poll(group, m);
+                }
+            }
+        }
+    }
+
+    /// One record handled: success, or a failure forwarded to the next retry topic (or the
+    /// dead-letter topic). Counts duplicates and checks per-key order.
+    pub(super) fn finish_record(&mut self, group: u32, m: u32, part: Part, offset: u64) {
+        let now = self.now;
+        let spec = self.group_spec(group).clone();
+        let record = self.streams.log(part).record(offset).clone();
+        let failed = spec.error_rate.numerator > 0 && self.member(group, m).prng.chance(spec.error_rate);
+        let g = &mut self.streams.groups[group as usize];
+        let (origin, counts) = g.handled.entry(part).or_insert((offset, crate::cow::CowVec::new()));
+        let i = usize::try_from(offset.saturating_sub(*origin)).unwrap_or(usize::MAX);
+        counts.grow_to(i + 1, 0);
+        counts[i] = counts[i].saturating_add(1);
+        let times = counts[i];
+        if times > 1 {
+            g.stats.duplicates += 1;
+        }
+        if g.accounted_to.get(&part) == Some(&offset) {
+            g.accounted_to.insert(part, offset + 1);
+        }
+        let outcome = if failed {
+            let next = spec.topics.iter().position(|&t| t == part.topic).and_then(|i| spec.topics.get(i + 1)).copied();
+            match next.or(spec.dead_letter) {
+                Some(to) if next.is_some() => {
+                    g.stats.retried += 1;
+                    (RecordOutcome::Retried, Some(to))
+                }
+                Some(to) => {
+                    g.stats.dead_lettered += 1;
+                    (RecordOutcome::DeadLettered, Some(to))
+                }
+                None => (RecordOutcome::Processed, None),
+            }
+        } else {
+            g.stats.processed += 1;
+            (RecordOutcome::Processed, None)
+        };
+        let mut violation = None;
+        if outcome.0 == RecordOutcome::Processed && times == 1 {
+            if let Some(key) = record.key {
+                if g.done.insert(record.id) {
+                    let newest = g.newest_by_key.entry(key).or_insert(record.id);
+                    if *newest > record.id {
+                        g.stats.order_violations += 1;
+                        violation = Some((key, *newest));
+                    } else {
+                        *newest = record.id;
+                    }
+                }
+            }
+        }
+        self.out.emit(TraceEvent::RecordDone {
+            at: now,
+            group,
+            member: m,
+            topic: part.topic,
+            partition: part.partition,
+            offset,
+            record: record.id,
+            times: u32::from(times),
+            outcome: outcome.0,
+        });
+        if let Some((key, after)) = violation {
+            self.out.emit(TraceEvent::OrderViolated { at: now, group, key, record: record.id, after });
+        }
+        if let Some(to) = outcome.1 {
+            let partition = part.partition % self.scenario.topics[to as usize].partitions;
+            let forwarded = Record { at: now, retained: true, ..record };
+            self.append(Part { topic: to, partition }, forwarded, FORWARDED);
+        }
+    }
+}
