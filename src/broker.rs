@@ -47,6 +47,17 @@ pub enum Sent {
     Duplicate(MsgId),
 }
 
+/// One delivery dispatch made: the message, its consumer and receipt, how long it waited
+/// visible, and when it reaches the consumer.
+#[derive(Clone, Copy, Debug)]
+pub struct Dispatched {
+    pub msg: MsgId,
+    pub consumer: ConsumerId,
+    pub receipt: u32,
+    pub waited: Duration,
+    pub arrives_at: SimTime,
+}
+
 /// A set of queues, one bit each: every queue a scenario can have must fit.
 pub type QueueMask = u64;
 const _: () =
@@ -567,6 +578,51 @@ impl Broker {
             }
         }
         out
+    }
+
+    /// Dispatch (RMQ-1), one delivery at a time: the next visible message of `queue` to the
+    /// next subscriber with room, round-robin from the cursor, leased (`deliver`). `None` when
+    /// nothing is deliverable or no one has room; `Some(None)` when the message went elsewhere
+    /// instead (SQS's maxReceiveCount dead-letters it at this receive). `slot_free(c)` is the
+    /// driver's narrow query on the consumer: with no network delay a delivery goes straight
+    /// into the phase the consumer would give it, a processing slot or its buffer. The caller
+    /// accounts the room the delivery takes (`set_room`) before asking for the next.
+    #[inline]
+    pub fn dispatch_one(
+        &mut self,
+        out: &mut Outbox,
+        now: SimTime,
+        queue: QueueId,
+        latency: Duration,
+        slot_free: impl Fn(ConsumerId) -> bool,
+    ) -> Option<Option<Dispatched>> {
+        self.expire_heads(out, now, queue);
+        let q = &self.queues[queue as usize];
+        let at = q.next_with_room(q.next_rr)?;
+        let msg = self.next_deliverable(queue)?;
+        let q = &mut self.queues[queue as usize];
+        let c = q.consumers[at];
+        q.next_rr = if at + 1 == q.consumers.len() { 0 } else { at + 1 };
+        let arrives_at = now.after(latency);
+        let waited = now.since(self.msg(msg).available_at);
+        let phase = if arrives_at != now {
+            Phase::Delivering
+        } else if slot_free(c) {
+            Phase::Processing
+        } else {
+            Phase::Buffered
+        };
+        let receipt = self.deliver(out, now, msg, c, phase, arrives_at);
+        Some(receipt.map(|receipt| Dispatched { msg, consumer: c, receipt, waited, arrives_at }))
+    }
+
+    /// Whether the consumer at `slot` of `queue` would take a message now: its bit in the
+    /// queue's `room`, which dispatch reads to find the next one without a scan.
+    #[inline]
+    pub fn set_room(&mut self, queue: QueueId, slot: usize, has_room: bool) {
+        let word = &mut self.queues[queue as usize].room[slot / 64];
+        let bit = 1u64 << (slot % 64);
+        *word = if has_room { *word | bit } else { *word & !bit };
     }
 
     /// The first visible message a receive may take: in queue order, skipping FIFO groups

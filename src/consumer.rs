@@ -9,6 +9,7 @@
 //! "effect applied twice" happens, and the idempotent store is how it is avoided (IP-1).
 
 use crate::backoff;
+use crate::broker::Dispatched;
 use crate::lease::Redelivery;
 use crate::message::{MsgState, Phase};
 use crate::rng::Prng;
@@ -246,6 +247,12 @@ impl Consumer {
         }
     }
 
+    /// Whether it has a processing slot free (its concurrency).
+    #[inline]
+    pub fn slot_free(&self, spec: &ConsumerSpec) -> bool {
+        self.jobs.len() < spec.concurrency as usize
+    }
+
     /// Whether it would take another message now.
     #[inline]
     pub fn has_room(&self, spec: &ConsumerSpec) -> bool {
@@ -360,9 +367,7 @@ impl Sim {
     pub(crate) fn room_changed(&mut self, c: ConsumerId) {
         let spec = &self.scenario.consumers[c as usize];
         let consumer = &self.consumers[c as usize];
-        let word = &mut self.broker.queues[spec.queue as usize].room[consumer.slot / 64];
-        let bit = 1u64 << (consumer.slot % 64);
-        *word = if consumer.has_room(spec) { *word | bit } else { *word & !bit };
+        self.broker.set_room(spec.queue, consumer.slot, consumer.has_room(spec));
     }
 
     /// A delivered message reaches its consumer.
@@ -401,7 +406,7 @@ impl Sim {
     /// Whether the consumer has a processing slot free (fewer jobs than its concurrency).
     #[inline]
     fn slot_free(&self, c: ConsumerId) -> bool {
-        self.consumers[c as usize].jobs.len() < self.consumer_spec(c).concurrency as usize
+        self.consumers[c as usize].slot_free(self.consumer_spec(c))
     }
 
     /// Moves `held` to `phase` on the broker's side, if the broker still counts it as this
@@ -869,40 +874,34 @@ impl Sim {
     pub(crate) fn dispatch(&mut self, queue: u32) {
         let now = self.now;
         loop {
-            self.broker.expire_heads(&mut self.out, now, queue);
-            // Round-robin from the cursor: the first subscriber with room.
-            let q = &self.broker.queues[queue as usize];
-            let Some(at) = q.next_with_room(q.next_rr) else { return };
-            let Some(msg) = self.broker.next_deliverable(queue) else { return };
-            let q = &mut self.broker.queues[queue as usize];
-            let c = q.consumers[at];
-            q.next_rr = if at + 1 == q.consumers.len() { 0 } else { at + 1 };
-            let arrives_at = now.after(self.scenario.latency);
-            let waited = now.since(self.broker.msg(msg).available_at);
-            // With no network delay the consumer has it at once: straight into the phase
-            // `on_receive` will give it, a processing slot or the buffer.
-            let phase = if arrives_at != now {
-                Phase::Delivering
-            } else if self.slot_free(c) {
-                Phase::Processing
-            } else {
-                Phase::Buffered
-            };
-            if let Some(receipt) = self.broker.deliver(&mut self.out, now, msg, c, phase, arrives_at) {
-                self.stats.deliveries += 1;
-                self.stats.wait_total = self.stats.wait_total.plus(waited);
-                self.stats.waited += u64::from(waited > Duration::ZERO);
-                let consumer = &mut self.consumers[c as usize];
-                consumer.held.push(Held { msg, receipt, auto_acked: false });
-                let epoch = consumer.epoch;
-                self.room_changed(c);
-                if arrives_at == now {
-                    // No network delay: the consumer has it at once, by the lease just granted.
-                    self.take_in(c, Held { msg, receipt, auto_acked: false }, true);
-                } else {
-                    self.out.schedule(arrives_at, Event::Receive { consumer: c, msg, receipt, epoch });
-                }
+            let (consumers, specs) = (&self.consumers, &self.scenario.consumers);
+            let slot_free = |c: ConsumerId| consumers[c as usize].slot_free(&specs[c as usize]);
+            match self.broker.dispatch_one(&mut self.out, now, queue, self.scenario.latency, slot_free) {
+                None => return,
+                Some(None) => {}
+                // Its room changes before the broker picks the next consumer.
+                Some(Some(d)) => self.take_delivery(d),
             }
+        }
+    }
+
+    /// The consumer's side of one delivery `dispatch` made: it holds the message, and has it
+    /// at once (no network delay) or when it arrives.
+    #[inline]
+    fn take_delivery(&mut self, d: Dispatched) {
+        let Dispatched { msg, consumer: c, receipt, waited, arrives_at } = d;
+        self.stats.deliveries += 1;
+        self.stats.wait_total = self.stats.wait_total.plus(waited);
+        self.stats.waited += u64::from(waited > Duration::ZERO);
+        let consumer = &mut self.consumers[c as usize];
+        consumer.held.push(Held { msg, receipt, auto_acked: false });
+        let epoch = consumer.epoch;
+        self.room_changed(c);
+        if arrives_at == self.now {
+            // No network delay: the consumer has it at once, by the lease just granted.
+            self.take_in(c, Held { msg, receipt, auto_acked: false }, true);
+        } else {
+            self.out.schedule(arrives_at, Event::Receive { consumer: c, msg, receipt, epoch });
         }
     }
 }
