@@ -507,250 +507,26 @@ export class Run {
   #fold(events) {
     if (events.length === 0) return;
     const v = this.view;
-    // The messages published in this batch, for their marks (order key, reply's reader).
+    // The messages published in this batch, for their marks (order key, reply's reader, saga).
     let [firstNew, lastNew] = [-1, -1];
-    const unlist = (list, id) => {
-      const i = list[0] === id ? 0 : list.indexOf(id);
-      if (i >= 0) list.splice(i, 1);
-    };
-    const unready = (id) => { for (const list of v.ready) unlist(list, id); };
-    const endJob = (c, id) => {
-      const jobs = v.jobs[c];
-      const i = jobs.findIndex((j) => j.id === id);
-      if (i >= 0) jobs.splice(i, 1);
-    };
-    const pulse = (kind, e) => {
-      const members = e.group === undefined ? 0 : v.groups[e.group].members.length;
-      v.pulses.push({ kind, queue: e.queue ?? e.from ?? -1, consumer: e.consumer ?? -1, group: e.group ?? -1, member: e.member ?? -1, members, at: e.at_ms });
-      if (v.pulses.length > PULSES_MAX) v.pulses.shift();
-    };
-    const gone = (id) => {
-      unready(id);
-      v.messages.delete(id);
-    };
-    const member = (g, m) => {
-      const members = v.groups[g].members;
-      while (members.length <= m) members.push({ alive: false, inGroup: false, owned: [], current: null });
-      return members[m];
-    };
-    let streams = false;
+    const batch = { streams: false };
     const hasGroups = this.layout.groups.length > 0;
-    const first = (badge, at) => { if (v.firstAt[badge] === undefined) v.firstAt[badge] = at; };
     this.#sequence(events);
     for (const e of events) {
       const m = e.msg === undefined ? undefined : v.messages.get(e.msg);
-      // When each counter first moved, so a badge can jump there.
-      if ((e.kind === 'dropped' && e.reason_code === C.DropReason.LostAfterAutoAck) || e.kind === 'records_lost') first('lost', e.at_ms);
-      if ((e.kind === 'effect_applied' || e.kind === 'record_done') && e.times > 1) first('applied_twice', e.at_ms);
-      if (e.kind === 'message_out_of_order' || e.kind === 'order_violated') first('order_violated', e.at_ms);
-      if (e.kind === 'duplicate_suppressed') first('duplicates_suppressed', e.at_ms);
-      if (e.kind === 'dead_lettered' || (e.kind === 'record_done' && e.outcome_code === C.RecordOutcome.DeadLettered)) first('dead_lettered', e.at_ms);
-      if (e.kind === 'expired' || (e.kind === 'dead_lettered' && (e.reason_code === C.DeadReason.Expired || e.reason_code === C.DeadReason.TtlExpired))) first('expired', e.at_ms);
-      // A lease that ran out (SQS, Service Bus) or a consumer timeout (RabbitMQ) while its
-      // consumer was still working on the message: what the counter counts.
-      if (e.kind === 'returned' && (e.reason_code === C.ReturnReason.LeaseExpired || e.reason_code === C.ReturnReason.ConsumerTimeout)
-        && m?.consumer === e.consumer && v.jobs[e.consumer]?.some((j) => j.id === e.msg)) first('lease_expired_mid_processing', e.at_ms);
+      firstMoments(v, e, m);
       if (e.msg !== undefined) this.#remember(e);
       // Lag over time, as the events pass: a long replay (a seek) draws its whole stretch.
       if (hasGroups && e.at_ms - v.lastLagSample >= LAG_SAMPLE_MS - 0.001) this.#sampleLag(e.at_ms);
-      switch (e.kind) {
-        case 'published':
-          if (firstNew < 0) firstNew = e.msg;
-          lastNew = e.msg;
-          v.messages.set(e.msg, {
-            id: e.msg, state: 'publishing', queue: e.queue, producer: e.producer, consumer: -1,
-            t0: e.at_ms, t1: e.arrives_at_ms, leaseFrom: 0, leaseUntil: 0, autoAcked: false, attempt: 0,
-          });
-          break;
-        case 'enqueued':
-          Object.assign(m, { state: 'ready', queue: e.queue, consumer: -1, t0: e.at_ms, t1: e.at_ms, leaseUntil: 0 });
-          unready(e.msg);
-          v.ready[e.queue].push(e.msg);
-          break;
-        case 'delayed':
-          unready(e.msg);
-          Object.assign(m, { state: 'delayed', queue: e.queue, consumer: -1, t0: e.at_ms, t1: e.until_ms, leaseUntil: 0 });
-          break;
-        case 'delivered':
-          unlist(v.ready[e.queue], e.msg);
-          Object.assign(m, {
-            state: 'delivering', consumer: e.consumer, t0: e.at_ms, t1: e.arrives_at_ms,
-            leaseFrom: e.at_ms, leaseUntil: e.lease_until_ms, autoAcked: false, lost: false,
-          });
-          break;
-        case 'delivery_lost':
-          // Gone from the wire; the broker still counts it delivered until its lease ends.
-          if (m) Object.assign(m, { lost: true, t1: e.at_ms });
-          pulse('lost', e);
-          break;
-        case 'auto_acked':
-          if (m) Object.assign(m, { autoAcked: true, leaseUntil: 0 });
-          break;
-        case 'processing_started':
-          v.jobs[e.consumer].push({ id: e.msg, t0: e.at_ms, t1: e.done_at_ms });
-          if (m && m.consumer === e.consumer) Object.assign(m, { state: 'processing', t0: e.at_ms, t1: e.done_at_ms });
-          break;
-        case 'lease_extended':
-          if (m) Object.assign(m, { leaseFrom: e.at_ms, leaseUntil: e.until_ms });
-          break;
-        case 'failed':
-          endJob(e.consumer, e.msg);
-          if (m) m.attempt = e.attempt;
-          break;
-        case 'effect_applied':
-        case 'duplicate_suppressed':
-          endJob(e.consumer, e.msg);
-          break;
-        case 'acked':
-          endJob(e.consumer, e.msg);
-          gone(e.msg);
-          pulse('acked', e);
-          break;
-        case 'ack_refused':
-          pulse('refused', e);
-          break;
-        case 'dead_lettered':
-          unready(e.msg);
-          pulse('dead', e);
-          break;
-        case 'expired':
-          gone(e.msg);
-          pulse('expired', e);
-          break;
-        case 'dropped':
-          if (m && m.consumer >= 0) endJob(m.consumer, e.msg);
-          gone(e.msg);
-          pulse('lost', e);
-          break;
-        case 'redriven':
-          gone(e.msg);
-          break;
-        case 'consumer_crashed':
-          v.alive[e.consumer] = false;
-          v.jobs[e.consumer] = [];
-          pulse('crashed', e);
-          break;
-        case 'consumer_restarted':
-          v.alive[e.consumer] = true;
-          break;
-        case 'scaled':
-          v.active[e.consumer] = e.active_code === 1;
-          break;
-        case 'record_appended': {
-          const part = v.topics[e.topic].parts[e.partition];
-          part.logEnd = e.offset + 1;
-          part.tape.push({ offset: e.offset, key: e.key === C.NONE ? -1 : e.key, tombstone: e.tombstone_code === 1, retained: part.logStart <= e.offset });
-          if (part.tape.length > TAPE_RECORDS_MAX) part.tape.shift();
-          streams = true;
-          break;
-        }
-        case 'segments_deleted': {
-          const part = v.topics[e.topic].parts[e.partition];
-          part.logStart = e.log_start;
-          for (const r of part.tape) if (r.offset < e.log_start) r.retained = false;
-          break;
-        }
-        case 'compacted': {
-          const part = v.topics[e.topic].parts[e.partition];
-          const from = part.tape[0]?.offset ?? 0;
-          const kept = this.engine.retained(e.topic, e.partition, from, part.logEnd);
-          for (const r of part.tape) r.retained = kept[r.offset - from] === 1;
-          break;
-        }
-        case 'group_changed':
-          Object.assign(v.groups[e.group], { phase: e.phase, generation: e.generation });
-          streams = true;
-          break;
-        case 'member_changed': {
-          const mem = member(e.group, e.member);
-          const change = e.change_code;
-          const M = C.MemberChange;
-          if (change === M.Joined || change === M.Restarted) Object.assign(mem, { alive: true, inGroup: true });
-          else if (change === M.Crashed) Object.assign(mem, { alive: false, current: null });
-          else if (change === M.Left) Object.assign(mem, { alive: false, inGroup: false, current: null });
-          else Object.assign(mem, { inGroup: false });
-          if (change === M.Crashed) pulse('crashed', e);
-          break;
-        }
-        case 'partition_assigned': {
-          const mem = member(e.group, e.member);
-          const key = `${e.topic}:${e.partition}`;
-          if (!mem.owned.includes(key)) mem.owned.push(key);
-          mem.owned.sort(byPart);
-          v.groups[e.group].positions.set(key, e.offset);
-          v.pulses.push({ kind: 'assigned', group: e.group, member: e.member, queue: -1, consumer: -1, at: e.at_ms });
-          if (v.pulses.length > PULSES_MAX) v.pulses.shift();
-          break;
-        }
-        case 'partition_revoked': {
-          const mem = member(e.group, e.member);
-          mem.owned = mem.owned.filter((k) => k !== `${e.topic}:${e.partition}`);
-          break;
-        }
-        case 'records_fetched':
-          v.groups[e.group].positions.set(`${e.topic}:${e.partition}`, e.from + e.count);
-          break;
-        case 'record_started': {
-          const tape = v.topics[e.topic].parts[e.partition].tape;
-          const rec = tape.length ? tape[e.offset - tape[0].offset] : undefined;
-          member(e.group, e.member).current = {
-            topic: e.topic, partition: e.partition, offset: e.offset, key: rec?.key ?? -1, t0: e.at_ms, t1: e.done_at_ms,
-          };
-          break;
-        }
-        case 'record_done':
-          member(e.group, e.member).current = null;
-          if (e.times > 1) pulse('twice', e);
-          else if (e.outcome_code !== C.RecordOutcome.Processed) pulse('retried', e);
-          streams = true;
-          break;
-        case 'offset_committed':
-          v.groups[e.group].committed.set(`${e.topic}:${e.partition}`, e.offset);
-          break;
-        case 'records_lost':
-          pulse('lost', e);
-          break;
-        case 'reply_matched':
-        case 'reply_unmatched':
-          v.lastReply[e.system] = e.msg;
-          break;
-        case 'order_violated':
-          pulse('order', e);
-          break;
-        case 'message_out_of_order':
-          // Flagged where it was done: at the consumer that just applied it.
-          pulse('order', { ...e, consumer: m && m.consumer >= 0 ? m.consumer : undefined });
-          break;
-        case 'dependency_changed':
-          // Whether it is up now, outages included, comes from the engine (#refresh).
-          v.dependencyTakenDown[e.dependency] = e.up_code === 0;
-          break;
-        default:
-          // returned, deduplicated, received_nothing, producer_stopped: the
-          // events that follow them (or the log) show all there is to show.
-          break;
+      if (e.kind === 'published') {
+        if (firstNew < 0) firstNew = e.msg;
+        lastNew = e.msg;
       }
+      // Any other kind (returned, deduplicated, received_nothing, producer_stopped): the
+      // events that follow it (or the log) show all there is to show.
+      if (!foldQueueEvent(v, e, m)) foldStreamEvent(v, e, this.engine, batch) || foldWorkflowEvent(v, e);
     }
-    if (firstNew >= 0 && (this.layout.keyed || this.layout.request_reply.length)) {
-      const marks = this.engine.messageMarks(firstNew, lastNew + 1);
-      const none = 0xffffffff;
-      for (let id = firstNew; id <= lastNew; id++) {
-        const m = v.messages.get(id);
-        if (!m) continue;
-        const [key, reader] = [marks[2 * (id - firstNew)], marks[2 * (id - firstNew) + 1]];
-        m.key = key === none ? -1 : key;
-        m.replyTo = reader === none ? -1 : reader;
-      }
-    }
-    if (firstNew >= 0 && this.layout.sagas.length) {
-      // A saga message: its block, its saga, and its flight (name, from, to) in the layout.
-      const marks = this.engine.sagaMarks(firstNew, lastNew + 1);
-      for (let id = firstNew; id <= lastNew; id++) {
-        const m = v.messages.get(id);
-        const [block, instance, flight] = marks.slice(3 * (id - firstNew), 3 * (id - firstNew) + 3);
-        if (m && block !== 0xffffffff) m.saga = { block, instance, flight };
-      }
-    }
+    if (firstNew >= 0) this.#markNew(firstNew, lastNew);
     v.counts = this.engine.counts();
     v.stats = this.engine.stats();
     v.counters = this.engine.counters();
@@ -758,11 +534,36 @@ export class Run {
     if (this.layout.markers.length) v.beats = this.engine.beats();
     if (this.hasWorkflows) v.workflows = this.#workflows();
     this.#sampleMetrics(events[events.length - 1].at_ms);
-    if (streams) {
+    if (batch.streams) {
       v.groupStats = this.engine.groups();
       this.#sampleLag(events[events.length - 1].at_ms);
     }
   }
+
+  /** Messages `first..=last`, just published: their order key, reply reader and saga flight. */
+  #markNew(first, last) {
+    const v = this.view;
+    if (this.layout.keyed || this.layout.request_reply.length) {
+      const marks = this.engine.messageMarks(first, last + 1);
+      for (let id = first; id <= last; id++) {
+        const m = v.messages.get(id);
+        if (!m) continue;
+        const [key, reader] = [marks[2 * (id - first)], marks[2 * (id - first) + 1]];
+        m.key = key === C.NONE ? -1 : key;
+        m.replyTo = reader === C.NONE ? -1 : reader;
+      }
+    }
+    if (this.layout.sagas.length) {
+      // A saga message: its block, its saga, and its flight (name, from, to) in the layout.
+      const marks = this.engine.sagaMarks(first, last + 1);
+      for (let id = first; id <= last; id++) {
+        const m = v.messages.get(id);
+        const [block, instance, flight] = marks.slice(3 * (id - first), 3 * (id - first) + 3);
+        if (m && block !== C.NONE) m.saga = { block, instance, flight };
+      }
+    }
+  }
+
 
   /** Queue depth, in flight, dead letters and acks so far, over time, for the metrics chart. */
   #sampleMetrics(at) {
@@ -901,4 +702,254 @@ export function mermaid(layout, events) {
   for (const a of arrows) lines.push(`  ${who(a.from)}${MERMAID_ARROW[a.style]}${who(a.to)}: ${a.text.replace(/[\n;#]/g, ' ')}`);
   if (untold) lines.push(`  Note over ${[...said][0]}: ${untold} more hops not drawn`);
   return `${lines.join('\n')}\n`;
+}
+
+// --- The fold, per family: each function changes only the view it is given, and says
+// whether the event was its own. ---
+
+function unlist(list, id) {
+  const i = list[0] === id ? 0 : list.indexOf(id);
+  if (i >= 0) list.splice(i, 1);
+}
+
+function unready(v, id) {
+  for (const list of v.ready) unlist(list, id);
+}
+
+function endJob(v, c, id) {
+  const jobs = v.jobs[c];
+  const i = jobs.findIndex((j) => j.id === id);
+  if (i >= 0) jobs.splice(i, 1);
+}
+
+function pulse(v, kind, e) {
+  const members = e.group === undefined ? 0 : v.groups[e.group].members.length;
+  v.pulses.push({ kind, queue: e.queue ?? e.from ?? -1, consumer: e.consumer ?? -1, group: e.group ?? -1, member: e.member ?? -1, members, at: e.at_ms });
+  if (v.pulses.length > PULSES_MAX) v.pulses.shift();
+}
+
+function gone(v, id) {
+  unready(v, id);
+  v.messages.delete(id);
+}
+
+function memberOf(v, g, m) {
+  const members = v.groups[g].members;
+  while (members.length <= m) members.push({ alive: false, inGroup: false, owned: [], current: null });
+  return members[m];
+}
+
+/**
+ * When each badge's counter first moved, so a badge can jump there: by kinds and codes, the
+ * same definitions as the engine's counters (`m`: the event's message, before the event).
+ */
+function firstMoments(v, e, m) {
+  const first = (badge) => { if (v.firstAt[badge] === undefined) v.firstAt[badge] = e.at_ms; };
+  if ((e.kind === 'dropped' && e.reason_code === C.DropReason.LostAfterAutoAck) || e.kind === 'records_lost') first('lost');
+  if ((e.kind === 'effect_applied' || e.kind === 'record_done') && e.times > 1) first('applied_twice');
+  if (e.kind === 'message_out_of_order' || e.kind === 'order_violated') first('order_violated');
+  if (e.kind === 'duplicate_suppressed') first('duplicates_suppressed');
+  if (e.kind === 'dead_lettered' || (e.kind === 'record_done' && e.outcome_code === C.RecordOutcome.DeadLettered)) first('dead_lettered');
+  if (e.kind === 'expired' || (e.kind === 'dead_lettered' && (e.reason_code === C.DeadReason.Expired || e.reason_code === C.DeadReason.TtlExpired))) first('expired');
+  // A lease that ran out (SQS, Service Bus) or a consumer timeout (RabbitMQ) while its
+  // consumer was still working on the message: what the counter counts.
+  if (e.kind === 'returned' && (e.reason_code === C.ReturnReason.LeaseExpired || e.reason_code === C.ReturnReason.ConsumerTimeout)
+    && m?.consumer === e.consumer && v.jobs[e.consumer]?.some((j) => j.id === e.msg)) first('lease_expired_mid_processing');
+}
+
+/** Queues: where each message is, its consumer's jobs, and the pulses (`m`: its message). */
+function foldQueueEvent(v, e, m) {
+  switch (e.kind) {
+    case 'published':
+      v.messages.set(e.msg, {
+        id: e.msg, state: 'publishing', queue: e.queue, producer: e.producer, consumer: -1,
+        t0: e.at_ms, t1: e.arrives_at_ms, leaseFrom: 0, leaseUntil: 0, autoAcked: false, attempt: 0,
+      });
+      break;
+    case 'enqueued':
+      Object.assign(m, { state: 'ready', queue: e.queue, consumer: -1, t0: e.at_ms, t1: e.at_ms, leaseUntil: 0 });
+      unready(v, e.msg);
+      v.ready[e.queue].push(e.msg);
+      break;
+    case 'delayed':
+      unready(v, e.msg);
+      Object.assign(m, { state: 'delayed', queue: e.queue, consumer: -1, t0: e.at_ms, t1: e.until_ms, leaseUntil: 0 });
+      break;
+    case 'delivered':
+      unlist(v.ready[e.queue], e.msg);
+      Object.assign(m, {
+        state: 'delivering', consumer: e.consumer, t0: e.at_ms, t1: e.arrives_at_ms,
+        leaseFrom: e.at_ms, leaseUntil: e.lease_until_ms, autoAcked: false, lost: false,
+      });
+      break;
+    case 'delivery_lost':
+      // Gone from the wire; the broker still counts it delivered until its lease ends.
+      if (m) Object.assign(m, { lost: true, t1: e.at_ms });
+      pulse(v, 'lost', e);
+      break;
+    case 'auto_acked':
+      if (m) Object.assign(m, { autoAcked: true, leaseUntil: 0 });
+      break;
+    case 'processing_started':
+      v.jobs[e.consumer].push({ id: e.msg, t0: e.at_ms, t1: e.done_at_ms });
+      if (m && m.consumer === e.consumer) Object.assign(m, { state: 'processing', t0: e.at_ms, t1: e.done_at_ms });
+      break;
+    case 'lease_extended':
+      if (m) Object.assign(m, { leaseFrom: e.at_ms, leaseUntil: e.until_ms });
+      break;
+    case 'failed':
+      endJob(v, e.consumer, e.msg);
+      if (m) m.attempt = e.attempt;
+      break;
+    case 'effect_applied':
+    case 'duplicate_suppressed':
+      endJob(v, e.consumer, e.msg);
+      break;
+    case 'acked':
+      endJob(v, e.consumer, e.msg);
+      gone(v, e.msg);
+      pulse(v, 'acked', e);
+      break;
+    case 'ack_refused':
+      pulse(v, 'refused', e);
+      break;
+    case 'dead_lettered':
+      unready(v, e.msg);
+      pulse(v, 'dead', e);
+      break;
+    case 'expired':
+      gone(v, e.msg);
+      pulse(v, 'expired', e);
+      break;
+    case 'dropped':
+      if (m && m.consumer >= 0) endJob(v, m.consumer, e.msg);
+      gone(v, e.msg);
+      pulse(v, 'lost', e);
+      break;
+    case 'redriven':
+      gone(v, e.msg);
+      break;
+    case 'consumer_crashed':
+      v.alive[e.consumer] = false;
+      v.jobs[e.consumer] = [];
+      pulse(v, 'crashed', e);
+      break;
+    case 'consumer_restarted':
+      v.alive[e.consumer] = true;
+      break;
+    case 'scaled':
+      v.active[e.consumer] = e.active_code === 1;
+      break;
+    case 'message_out_of_order':
+      // Flagged where it was done: at the consumer that just applied it.
+      pulse(v, 'order', { ...e, consumer: m && m.consumer >= 0 ? m.consumer : undefined });
+      break;
+    case 'dependency_changed':
+      // Whether it is up now, outages included, comes from the engine (#refresh).
+      v.dependencyTakenDown[e.dependency] = e.up_code === 0;
+      break;
+
+    default:
+      return false;
+  }
+  return true;
+}
+
+/** Streams: tapes, groups, members and their records; `batch.streams` when lag or stats moved. */
+function foldStreamEvent(v, e, engine, batch) {
+  switch (e.kind) {
+    case 'record_appended': {
+      const part = v.topics[e.topic].parts[e.partition];
+      part.logEnd = e.offset + 1;
+      part.tape.push({ offset: e.offset, key: e.key === C.NONE ? -1 : e.key, tombstone: e.tombstone_code === 1, retained: part.logStart <= e.offset });
+      if (part.tape.length > TAPE_RECORDS_MAX) part.tape.shift();
+      batch.streams = true;
+      break;
+    }
+    case 'segments_deleted': {
+      const part = v.topics[e.topic].parts[e.partition];
+      part.logStart = e.log_start;
+      for (const r of part.tape) if (r.offset < e.log_start) r.retained = false;
+      break;
+    }
+    case 'compacted': {
+      const part = v.topics[e.topic].parts[e.partition];
+      const from = part.tape[0]?.offset ?? 0;
+      const kept = engine.retained(e.topic, e.partition, from, part.logEnd);
+      for (const r of part.tape) r.retained = kept[r.offset - from] === 1;
+      break;
+    }
+    case 'group_changed':
+      Object.assign(v.groups[e.group], { phase: e.phase, generation: e.generation });
+      batch.streams = true;
+      break;
+    case 'member_changed': {
+      const mem = memberOf(v, e.group, e.member);
+      const change = e.change_code;
+      const M = C.MemberChange;
+      if (change === M.Joined || change === M.Restarted) Object.assign(mem, { alive: true, inGroup: true });
+      else if (change === M.Crashed) Object.assign(mem, { alive: false, current: null });
+      else if (change === M.Left) Object.assign(mem, { alive: false, inGroup: false, current: null });
+      else Object.assign(mem, { inGroup: false });
+      if (change === M.Crashed) pulse(v, 'crashed', e);
+      break;
+    }
+    case 'partition_assigned': {
+      const mem = memberOf(v, e.group, e.member);
+      const key = `${e.topic}:${e.partition}`;
+      if (!mem.owned.includes(key)) mem.owned.push(key);
+      mem.owned.sort(byPart);
+      v.groups[e.group].positions.set(key, e.offset);
+      v.pulses.push({ kind: 'assigned', group: e.group, member: e.member, queue: -1, consumer: -1, at: e.at_ms });
+      if (v.pulses.length > PULSES_MAX) v.pulses.shift();
+      break;
+    }
+    case 'partition_revoked': {
+      const mem = memberOf(v, e.group, e.member);
+      mem.owned = mem.owned.filter((k) => k !== `${e.topic}:${e.partition}`);
+      break;
+    }
+    case 'records_fetched':
+      v.groups[e.group].positions.set(`${e.topic}:${e.partition}`, e.from + e.count);
+      break;
+    case 'record_started': {
+      const tape = v.topics[e.topic].parts[e.partition].tape;
+      const rec = tape.length ? tape[e.offset - tape[0].offset] : undefined;
+      memberOf(v, e.group, e.member).current = {
+        topic: e.topic, partition: e.partition, offset: e.offset, key: rec?.key ?? -1, t0: e.at_ms, t1: e.done_at_ms,
+      };
+      break;
+    }
+    case 'record_done':
+      memberOf(v, e.group, e.member).current = null;
+      if (e.times > 1) pulse(v, 'twice', e);
+      else if (e.outcome_code !== C.RecordOutcome.Processed) pulse(v, 'retried', e);
+      batch.streams = true;
+      break;
+    case 'offset_committed':
+      v.groups[e.group].committed.set(`${e.topic}:${e.partition}`, e.offset);
+      break;
+    case 'records_lost':
+      pulse(v, 'lost', e);
+      break;
+    case 'order_violated':
+      pulse(v, 'order', e);
+      break;
+    default:
+      return false;
+  }
+  return true;
+}
+
+/** Workflows: the newest reply of each request-reply system. */
+function foldWorkflowEvent(v, e) {
+  switch (e.kind) {
+    case 'reply_matched':
+    case 'reply_unmatched':
+      v.lastReply[e.system] = e.msg;
+      break;
+    default:
+      return false;
+  }
+  return true;
 }
