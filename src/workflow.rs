@@ -162,6 +162,18 @@ pub struct StepState {
     pub applied: u32,
 }
 
+impl StepState {
+    /// Where the step stands: "pending", "done", "failed" or "compensated".
+    pub fn progress(&self) -> &'static str {
+        match (self.done_at, self.failed, self.compensated_at) {
+            (_, _, Some(_)) => "compensated",
+            (_, true, _) => "failed",
+            (Some(_), _, _) => "done",
+            _ => "pending",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct SagaInstance {
     pub status: SagaStatus,
@@ -725,13 +737,12 @@ impl SagaInstance {
             .zip(&spec.steps)
             .enumerate()
             .map(|(k, (st, sp))| {
-                let (state, kind) = match (st.done_at, st.failed, st.compensated_at) {
-                    (_, _, Some(_)) => (sp.undone_state.clone(), "undone"),
-                    (_, true, _) => ("failed".to_string(), "failed"),
+                let (state, kind) = match st.progress() {
+                    "compensated" => (sp.undone_state.clone(), "undone"),
                     // A duplicate a non-idempotent handler ran again: "reserved ×2".
-                    (Some(_), _, _) if st.applied > 1 => (format!("{} ×{}", sp.state, st.applied), "done"),
-                    (Some(_), _, _) => (sp.state.clone(), "done"),
-                    _ => ("pending".to_string(), "pending"),
+                    "done" if st.applied > 1 => (format!("{} ×{}", sp.state, st.applied), "done"),
+                    "done" => (sp.state.clone(), "done"),
+                    other => (other.to_string(), other),
                 };
                 NodeView { state, kind, stuck: self.stuck_on == Some(crate::scenario::index_u32(k)) }
             })
@@ -819,16 +830,7 @@ impl Sim {
                 let view = |(i, s): (usize, &SagaInstance)| InstanceView {
                     instance: crate::scenario::index_u32(i),
                     status: s.status,
-                    steps: s
-                        .steps
-                        .iter()
-                        .map(|st| match (st.done_at, st.failed, st.compensated_at) {
-                            (_, _, Some(_)) => "compensated",
-                            (_, true, _) => "failed",
-                            (Some(_), _, _) => "done",
-                            _ => "pending",
-                        })
-                        .collect(),
+                    steps: s.steps.iter().map(StepState::progress).collect(),
                 };
                 let stuck = block.instances.iter().enumerate().rev().filter(|(_, s)| s.status == SagaStatus::Stuck);
                 let mut recent: Vec<InstanceView> = stuck.take(RECENT_STUCK).map(view).collect();

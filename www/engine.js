@@ -194,8 +194,8 @@ export class Run {
     };
     if (this.layout.groups.length) this.view.groupStats = this.engine.groups();
     this.hasWorkflows = this.layout.request_reply.length + this.layout.sagas.length > 0;
-    /** Per saga block, the saga the user put in focus (0xffffffff: none). */
-    this.sagaFocus = this.layout.sagas.map(() => 0xffffffff);
+    /** Per saga block, the saga the user put in focus (C.NONE: none, the default focus). */
+    this.sagaFocus = this.layout.sagas.map(() => C.NONE);
     this.view.workflows = this.hasWorkflows ? this.#workflows() : null;
     /** Map id -> [{n, line}], the newest HISTORY_LINES_MAX trace lines about each message. */
     this.history = new Map();
@@ -328,7 +328,7 @@ export class Run {
    * the newest news). A view choice, not an input: it changes no run.
    */
   focusSaga(block, instance) {
-    const chosen = instance < 0 ? 0xffffffff : instance;
+    const chosen = instance < 0 ? C.NONE : instance;
     if (!(block in this.sagaFocus) || this.sagaFocus[block] === chosen) return;
     this.sagaFocus[block] = chosen;
     if (this.hasWorkflows) this.view.workflows = this.#workflows();

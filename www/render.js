@@ -758,9 +758,10 @@ function drawSagaEdges(ctx, view, g, now, p) {
       // One line per route: the first flight along it draws it.
       if (info.flights.findIndex((o) => o.from === f.from && o.to === f.to) !== code) continue;
       if (f.from === f.to || ((f.to === n || f.from === n) && !sg.boss)) continue;
-      if (!sg.boss && f.to < f.from && info.pivot !== null && info.pivot !== undefined && f.from > info.pivot) continue;
+      // Choreography's way back (the starter's way in is forward): none from past the pivot.
+      const back = !sg.boss && f.from !== n + 1 && f.to < f.from;
+      if (back && info.pivot !== null && info.pivot !== undefined && f.from > info.pivot) continue;
       const path = flightPath(view, g, b, f);
-      const back = !sg.boss && f.to < f.from;
       ctx.strokeStyle = back ? comp : p.edge;
       ctx.globalAlpha = back ? 0.45 : 1;
       ctx.setLineDash(back ? [4, 4] : []);
