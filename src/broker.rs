@@ -4,10 +4,10 @@
 //! what a consumer does.
 
 use crate::deadlines::Deadlines;
+use crate::event::{Event, Outbox};
 use crate::message::{Extra, Message, MsgState, Phase, StateCounts, StateKind};
 use crate::ready::ReadySet;
 use crate::scenario::{index_u32, limits, Overflow, QueueRole, QueueSpec, Scenario};
-use crate::sim::{Event, Outbox};
 use crate::time::{Duration, SimTime};
 use crate::trace::{
     ConsumerId, DeadReason, DropReason, ErrorClass, MsgId, ProducerId, QueueId, ReturnReason, TraceEvent,

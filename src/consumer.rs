@@ -10,11 +10,12 @@
 
 use crate::backoff;
 use crate::broker::Dispatched;
+use crate::event::Event;
 use crate::lease::Redelivery;
 use crate::message::{MsgState, Phase};
 use crate::rng::Prng;
 use crate::scenario::{AckMode, ConsumerSpec, Dist, Outcomes, RetryVia};
-use crate::sim::{Event, Sim};
+use crate::sim::Sim;
 use crate::time::{Duration, SimTime};
 use crate::trace::{ConsumerId, DeadReason, ErrorClass, MsgId, ReturnReason, TraceEvent};
 use std::collections::{BTreeMap, VecDeque};

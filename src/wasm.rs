@@ -835,5 +835,5 @@ fn time_arg(t_ms: f64) -> Result<SimTime, JsError> {
 }
 
 fn lined<'a>(scenario: &Scenario, events: &'a [TraceEvent]) -> Vec<Lined<'a>> {
-    events.iter().map(|event| Lined { event, line: event.line(scenario).to_string() }).collect()
+    events.iter().map(|event| Lined { event, line: crate::readable::line(event, scenario).to_string() }).collect()
 }

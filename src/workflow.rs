@@ -5,8 +5,10 @@
 
 use crate::broker::{SendAttrs, Sent};
 use crate::consumer::Outcome;
+use crate::event::Event;
 use crate::scenario::{ConsumerRole, SagaStyle};
-use crate::sim::{Event, Sim};
+use crate::sim::Sim;
+use crate::stats::{RequestStats, SagaStats};
 use crate::time::SimTime;
 use crate::trace::{ConsumerId, ErrorClass, MsgId, SagaNote, TraceEvent, UnmatchedReason};
 use serde::Serialize;
@@ -116,23 +118,6 @@ pub struct Pending {
     pub sent_at: SimTime,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct RequestStats {
-    pub sent: u64,
-    pub matched: u64,
-    /// Replies nobody could match: their requester died, or another instance read them
-    /// without the table that knows them.
-    pub orphaned: u64,
-    /// Replies that came after their request timed out.
-    pub late: u64,
-    pub timed_out: u64,
-    pub retried: u64,
-    /// Requests that timed out with no retry left.
-    pub failed: u64,
-    /// Summed time from request to matched reply, in µs.
-    pub latency_total_us: u64,
-}
-
 #[derive(Clone, Debug, Default)]
 pub struct RequestReply {
     next_corr: u32,
@@ -186,20 +171,6 @@ pub struct SagaInstance {
     pub stuck_on: Option<u32>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct SagaStats {
-    pub started: u64,
-    pub completed: u64,
-    pub compensated: u64,
-    pub stuck: u64,
-    /// Steps a duplicate made run twice (a non-idempotent handler).
-    pub applied_twice: u64,
-    /// Done events published twice.
-    pub duplicates_sent: u64,
-    /// Compensations that reached a step that had not completed: always 0 (a checker).
-    pub bad_compensations: u64,
-}
-
 #[derive(Clone, Debug, Default)]
 pub struct SagaBlock {
     pub instances: Vec<SagaInstance>,
@@ -214,7 +185,7 @@ pub struct Workflows {
 }
 
 impl Workflows {
-    pub fn new(scenario: &crate::Scenario) -> Workflows {
+    pub fn new(scenario: &crate::scenario::Scenario) -> Workflows {
         Workflows {
             tags: BTreeMap::new(),
             request_reply: scenario

@@ -119,7 +119,7 @@ fn bad_input_comes_back_as_errors_not_panics() {
 fn every_preset_under_a_hundred_seeds_reaches_the_golden_hash_in_chromium() {
     let golden = include_str!("golden/preset-hashes.txt");
     let presets = brokerlab::scenario::presets().len();
-    match brokerlab::scenario::check_preset_hashes(golden) {
+    match brokerlab::golden::check_preset_hashes(golden) {
         Ok(matched) => assert_eq!(matched, presets * 100),
         Err(wrong) => panic!("{} runs differ in Chromium, first: {:#?}", wrong.len(), &wrong[..wrong.len().min(5)]),
     }
@@ -145,7 +145,7 @@ fn an_unlimited_rabbitmq_prefetch_crosses_as_unlimited() {
 /// `runToBeat` through the door in frame-sized slices, for one preset of each family.
 fn beats_in_chromium(family: brokerlab::scenario::Family, id: &str, seed: u64) {
     let golden = include_str!("golden/preset-beats.txt");
-    match brokerlab::scenario::check_preset_beats(golden, family.test()) {
+    match brokerlab::golden::check_preset_beats(golden, family.test()) {
         Ok(matched) => assert!(matched >= 30, "{matched} runs"),
         Err(wrong) => panic!("{} runs differ in Chromium, first: {:#?}", wrong.len(), &wrong[..wrong.len().min(5)]),
     }

@@ -63,8 +63,8 @@ fn main() -> ExitCode {
         Some("assign") => assign(&args[1..]),
         Some("run") => parse_run(&args[1..]).and_then(|a| run(&a)),
         Some("swarm") => swarm(&args[1..]),
-        Some("hashes") => table(&args[1..], 100, brokerlab::scenario::preset_hash),
-        Some("beats") => table(&args[1..], 5, brokerlab::scenario::preset_beats),
+        Some("hashes") => table(&args[1..], 100, brokerlab::golden::preset_hash),
+        Some("beats") => table(&args[1..], 5, brokerlab::golden::preset_beats),
         Some("presets") => {
             list_presets();
             Ok(())
@@ -155,7 +155,7 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
         for event in sim.drain_trace() {
             // The event's own fields first (kind, at_ms, …), then its readable line.
             let mut json = serde_json::to_string(&event).map_err(|e| Failure::Run(e.to_string()))?;
-            let line = serde_json::Value::from(event.line(sim.scenario()).to_string());
+            let line = serde_json::Value::from(brokerlab::readable::line(&event, sim.scenario()).to_string());
             json.pop();
             writeln!(out, "{json},\"line\":{line}}}").map_err(|e| Failure::Run(e.to_string()))?;
         }

@@ -10,7 +10,7 @@
 use super::raw;
 use super::validate::{err, ms};
 use super::{index_u32, limits, Scenario, ScenarioError};
-use crate::beats::{Field, EVENTS};
+use crate::fields::{Field, EVENTS};
 use crate::message::StateKind;
 use crate::time::SimTime;
 use crate::trace::GroupPhase;
@@ -356,20 +356,20 @@ fn expect(path: &str, value: &Value, s: &Scenario) -> Result<Vec<Expect>, Scenar
         }
         "group" => {
             let g = index(names(|s| s.groups.iter().map(|q| q.name.as_str()).collect()), "group")?;
-            let mut fields = keys_of(&crate::stream::GroupStats::default());
+            let mut fields = keys_of(&crate::stats::GroupStats::default());
             fields.extend(["generation", "members", "lag"].map(String::from));
             (Subject::Group(g), fields, GroupPhase::TEXTS.iter().map(|(_, t)| *t).collect())
         }
         "saga" => {
             let g = index(names(|s| s.sagas.iter().map(|q| q.name.as_str()).collect()), "saga")?;
-            let mut fields = keys_of(&crate::workflow::SagaStats::default());
+            let mut fields = keys_of(&crate::stats::SagaStats::default());
             fields.extend(["running", "compensating", "open_windows"].map(String::from));
             (Subject::Saga(g), fields, vec![])
         }
         "system" => {
             let r =
                 index(names(|s| s.request_reply.iter().map(|q| q.name.as_str()).collect()), "request-reply system")?;
-            let mut fields = keys_of(&crate::workflow::RequestStats::default());
+            let mut fields = keys_of(&crate::stats::RequestStats::default());
             fields.push("pending".to_string());
             (Subject::System(r), fields, vec![])
         }

@@ -17,13 +17,15 @@ mod log;
 mod member;
 
 use crate::consumer::sample;
+use crate::event::Event;
 use crate::kafka::assignor::{self, TopicPartition, NO_GENERATION};
 use crate::kafka::partitioner::partition_for_key;
 use crate::rng::Prng;
 use crate::scenario::{
     CommitMode, GroupSpec, KeySpec, NullKeys, OffsetReset, Scenario, TopicKind, TopicRole, TopicSpec,
 };
-use crate::sim::{Event, Sim};
+use crate::sim::Sim;
+use crate::stats::GroupStats;
 use crate::time::{Duration, SimTime};
 use crate::trace::{GroupPhase, LossReason, MemberChange, RecordOutcome, RevokeReason, TraceEvent};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -132,22 +134,6 @@ pub struct Member {
     pub wake_at: Option<SimTime>,
     pub fetch_cursor: usize,
     pub prng: Prng,
-}
-
-/// A group's counters, for the page and the tests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct GroupStats {
-    pub processed: u64,
-    /// Records handled more than once (at-least-once after a crash or rebalance).
-    pub duplicates: u64,
-    /// Records committed before they were processed, then never processed (at-most-once).
-    pub lost: u64,
-    /// Records deleted by retention before the group read them.
-    pub lost_to_retention: u64,
-    pub order_violations: u64,
-    pub retried: u64,
-    pub dead_lettered: u64,
-    pub rebalances: u64,
 }
 
 #[derive(Clone, Debug)]

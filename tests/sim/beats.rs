@@ -5,7 +5,7 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-use brokerlab::beats::EVENTS;
+use brokerlab::fields::EVENTS;
 use brokerlab::scenario::presets;
 use brokerlab::{Scenario, Sim, SimTime, TraceEvent};
 use serde_json::json;
@@ -324,7 +324,7 @@ fn bad_beats_are_refused_with_their_path() {
 const GOLDEN_BEATS: &str = include_str!("../golden/preset-beats.txt");
 
 fn check_family(family: fn(&Scenario) -> bool, presets_at_least: usize) {
-    match brokerlab::scenario::check_preset_beats(GOLDEN_BEATS, family) {
+    match brokerlab::golden::check_preset_beats(GOLDEN_BEATS, family) {
         Ok(n) => assert!(n >= presets_at_least * 5, "{n} runs checked"),
         Err(wrong) => panic!("{} runs differ, first: {:#?}", wrong.len(), &wrong[..wrong.len().min(5)]),
     }

@@ -12,7 +12,7 @@ const GOLDEN: &str = include_str!("../golden/preset-hashes.txt");
 #[test]
 fn every_preset_under_a_hundred_seeds_reaches_the_golden_hash() {
     let presets = brokerlab::scenario::presets().len();
-    match brokerlab::scenario::check_preset_hashes(GOLDEN) {
+    match brokerlab::golden::check_preset_hashes(GOLDEN) {
         Ok(matched) => assert_eq!(matched, presets * 100, "the table covers every preset and seed 1..=100"),
         Err(wrong) => {
             panic!("{} runs differ from the golden table, first: {:#?}", wrong.len(), &wrong[..wrong.len().min(5)])
@@ -44,7 +44,8 @@ fn every_presets_readable_trace_matches_its_golden_chunks() {
         let scenario = crate::load(p.id);
         let seed = scenario.seed.expect("presets carry their seed");
         let (sim, trace) = crate::run_traced(scenario, seed);
-        let lines: Vec<String> = trace.iter().map(|e| e.line(sim.scenario()).to_string()).collect();
+        let lines: Vec<String> =
+            trace.iter().map(|e| brokerlab::readable::line(e, sim.scenario()).to_string()).collect();
         let chunks: Vec<u64> = lines.chunks(CHUNK).map(fnv).collect();
         table.push_str(&format!(
             "{} {}\n",

@@ -130,7 +130,13 @@ fn saga_log(sim: &Sim, trace: &[TraceEvent], saga: u32, instance: u32) -> Vec<St
     trace
         .iter()
         .filter(|e| matches!(e, TraceEvent::SagaEvent { saga: s, instance: i, .. } if *s == saga && *i == instance))
-        .map(|e| e.line(sim.scenario()).to_string().split_once(": ").map(|(_, l)| l.to_string()).unwrap_or_default())
+        .map(|e| {
+            brokerlab::readable::line(e, sim.scenario())
+                .to_string()
+                .split_once(": ")
+                .map(|(_, l)| l.to_string())
+                .unwrap_or_default()
+        })
         .collect()
 }
 

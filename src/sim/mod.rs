@@ -3,177 +3,22 @@
 //! I/O. Components (the broker, the consumers, the producers, the script) answer through the
 //! `Outbox`: timers for the agenda and `TraceEvent`s for the trace.
 
+mod beats;
 use crate::broker::{Broker, SendAttrs, Sent};
 use crate::consumer::{poisson_gap, Consumer};
+use crate::event::{Event, Outbox, Scheduled};
 use crate::message::{Message, Phase, StateCounts, StateKind};
 use crate::rng::Prng;
 use crate::scenario::{index_u32, limits, Op, ProducerRole, Scenario, Schedule, Target};
+use crate::stats::Stats;
 use crate::stream::Streams;
 use crate::time::{Duration, SimTime};
 use crate::trace::{
     ConsumerId, DeadReason, MsgId, ProducerId, QueueId, ReturnReason, StopReason, TraceEvent, TraceHash, SCRIPT,
 };
 use serde::Serialize;
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-
-/// What the agenda holds: things that will happen at a time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Event {
-    /// A producer sends its next message.
-    Produce { producer: ProducerId },
-    /// A published message reaches the broker.
-    Arrive { msg: MsgId },
-    /// A delivered message reaches its consumer.
-    Receive { consumer: ConsumerId, msg: MsgId, receipt: u32, epoch: u32 },
-    /// A consumer's work on a message is done.
-    Finish { consumer: ConsumerId, msg: MsgId, receipt: u32, epoch: u32 },
-    /// A consumer crashes (its attempt's outcome, or a poison message).
-    CrashNow { consumer: ConsumerId, epoch: u32 },
-    /// A consumer extends its lease while processing.
-    Heartbeat { consumer: ConsumerId, msg: MsgId, receipt: u32, epoch: u32 },
-    /// A crashed consumer comes back.
-    Restart { consumer: ConsumerId, epoch: u32 },
-    /// An extended lease (visibility timeout, lock) runs out, unless extended again.
-    LeaseExpiry { msg: MsgId, receipt: u32 },
-    /// The leases a queue granted that are due now run out (see `Broker::due_leases`).
-    LeaseCheck { queue: QueueId },
-    /// A delay or backoff is over.
-    Visible { msg: MsgId },
-    /// A message's time to live runs out (one not on its queue's list, see `Broker::ttl_check`).
-    TtlExpiry { msg: MsgId },
-    /// The messages whose queue TTL (SQS retention) ends now expire.
-    TtlCheck { queue: QueueId },
-    /// The next message of a redrive at a rate.
-    RedriveNext { from: QueueId, to: QueueId, every: Duration },
-    /// A step of the scenario's script.
-    Script { step: u32 },
-    /// An autoscaler looks at its queue.
-    Autoscale { scaler: u32 },
-    /// A stream consumer group starts.
-    GroupStart { group: u32 },
-    /// A stream member's record is done, or a record it waits for is due.
-    StreamWork { group: u32, member: u32, epoch: u32 },
-    /// The coordinator stops waiting for members to rejoin (or the initial delay is over).
-    JoinDeadline { group: u32, round: u32 },
-    /// The leader's SyncGroup round is done: the group is Stable.
-    SyncDone { group: u32, round: u32 },
-    /// A crashed member's session times out.
-    SessionExpired { group: u32, member: u32, epoch: u32 },
-    /// The log cleaner's round for a topic: retention and compaction.
-    LogCleanup { topic: u32 },
-    /// A request's timeout, if it is still pending.
-    RequestTimeout { system: u32, corr: u32 },
-}
-
-impl Event {
-    /// At equal times the broker's own timers go first, so that a message whose deadline is
-    /// `t` is visible to anything else that happens at `t` (SQS-8: visible at t >= deadline).
-    fn class(self) -> u8 {
-        match self {
-            Event::LeaseExpiry { .. }
-            | Event::LeaseCheck { .. }
-            | Event::Visible { .. }
-            | Event::TtlExpiry { .. }
-            | Event::TtlCheck { .. }
-            | Event::LogCleanup { .. } => 0,
-            _ => 1,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Scheduled {
-    at: SimTime,
-    /// The class in the top byte, the sequence number below it: one word to compare.
-    order: u64,
-    event: Event,
-}
-
-/// Sequence numbers take the low 56 bits of `Scheduled::order`: far beyond any event budget.
-const SEQ_BITS: u32 = 56;
-
-impl Scheduled {
-    fn key(&self) -> (SimTime, u64) {
-        (self.at, self.order)
-    }
-}
-
-// BinaryHeap is a max-heap; reverse so the earliest key pops first.
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.key().cmp(&self.key())
-    }
-}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-impl Eq for Scheduled {}
-
-/// Where components put what they cause: timers for the agenda, events for the trace.
-#[derive(Clone, Debug, Default)]
-pub struct Outbox {
-    agenda: BinaryHeap<Scheduled>,
-    /// The event being handled is still at the agenda's top: the first event it schedules
-    /// takes its place, one sift instead of a pop and a push (`Sim::step` pops it otherwise).
-    top_spent: bool,
-    seq: u64,
-    hash: TraceHash,
-    trace: Vec<TraceEvent>,
-    recording: bool,
-    /// The armed beat's event anchor, if it is one (`crate::beats`).
-    pub(crate) watch: Option<Box<crate::beats::Watch>>,
-    /// What a beat needs looked at after an event: `beats::CAUGHT` (the anchor fired),
-    /// `beats::COUNTING` (a counter is armed). One byte, so that the step tests it once.
-    pub(crate) beat_poll: u8,
-}
-
-impl Outbox {
-    #[inline]
-    pub fn schedule(&mut self, at: SimTime, event: Event) {
-        self.seq += 1;
-        debug_assert!(self.seq < 1 << SEQ_BITS);
-        let order = u64::from(event.class()) << SEQ_BITS | self.seq;
-        let next = Scheduled { at, order, event };
-        if std::mem::take(&mut self.top_spent) {
-            if let Some(mut top) = self.agenda.peek_mut() {
-                *top = next;
-                return;
-            }
-        }
-        self.agenda.push(next);
-    }
-
-    /// An armed beat's anchor looks at each event: out of line, so that without one the
-    /// event's fields stay folded into the hash (see `TraceHash::add`).
-    #[cold]
-    #[inline(never)]
-    fn watch_event(&mut self, event: TraceEvent) {
-        if self.watch.as_mut().is_some_and(|w| w.observe(&event)) {
-            self.watch = None;
-            self.beat_poll |= crate::beats::CAUGHT;
-        }
-    }
-
-    #[inline(always)]
-    pub fn emit(&mut self, event: TraceEvent) {
-        self.hash.add(&event);
-        if self.watch.is_some() {
-            self.watch_event(event);
-        }
-        if self.recording {
-            self.trace.push(event);
-        }
-    }
-}
 
 #[derive(Clone, Debug)]
 pub(crate) struct Producer {
@@ -184,31 +29,6 @@ pub(crate) struct Producer {
     pub stopped: bool,
     /// A user marked its next message as poison.
     pub poison_next: bool,
-}
-
-/// Running totals, kept as integers so they are exact on every target.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Stats {
-    /// Messages sent to queues.
-    pub published: u64,
-    /// Records producers appended to topics (groups' forwards to retry topics not counted).
-    pub records: u64,
-    /// Deliveries out of a queue, and the summed time messages waited there first.
-    pub deliveries: u64,
-    /// Deliveries that waited at all (Erlang C's P(wait) is `waited / deliveries`).
-    pub waited: u64,
-    #[serde(skip)]
-    pub wait_total: Duration,
-    pub effects_applied: u64,
-    /// Keys whose effect was applied more than once.
-    pub applied_twice: u64,
-    pub duplicates_suppressed: u64,
-    /// Messages lost after an ack before processing.
-    pub lost: u64,
-    /// Leases that ran out while their consumer was still working on the message.
-    pub lease_expired_mid_processing: u64,
-    /// Messages whose effect came after a later message of the same order key.
-    pub order_violations: u64,
 }
 
 /// The page's badges, one number each (`Sim::counters`).
@@ -496,7 +316,7 @@ impl Sim {
     pub fn counters(&self) -> Counters {
         let s = self.stats;
         let groups =
-            |f: fn(&crate::stream::GroupStats) -> u64| self.streams.groups.iter().map(|g| f(&g.stats)).sum::<u64>();
+            |f: fn(&crate::stats::GroupStats) -> u64| self.streams.groups.iter().map(|g| f(&g.stats)).sum::<u64>();
         let queues = |k: StateKind| self.broker.counts.iter().map(|c| u64::from(c.get(k))).sum::<u64>();
         Counters {
             lost: s.lost + groups(|g| g.lost + g.lost_to_retention),
@@ -922,7 +742,7 @@ pub struct GroupSummary {
     pub members: usize,
     /// Summed over its partitions that have a committed offset (KC-8).
     pub lag: u64,
-    pub stats: crate::stream::GroupStats,
+    pub stats: crate::stats::GroupStats,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
