@@ -42,18 +42,8 @@ pub enum Event {
     Script { step: u32 },
     /// An autoscaler looks at its queue.
     Autoscale { scaler: u32 },
-    /// A stream consumer group starts.
-    GroupStart { group: u32 },
-    /// A stream member's record is done, or a record it waits for is due.
-    StreamWork { group: u32, member: u32, epoch: u32 },
-    /// The coordinator stops waiting for members to rejoin (or the initial delay is over).
-    JoinDeadline { group: u32, round: u32 },
-    /// The leader's SyncGroup round is done: the group is Stable.
-    SyncDone { group: u32, round: u32 },
-    /// A crashed member's session times out.
-    SessionExpired { group: u32, member: u32, epoch: u32 },
-    /// The log cleaner's round for a topic: retention and compaction.
-    LogCleanup { topic: u32 },
+    /// A stream's event (`crate::stream::Streams::handle`).
+    Stream(StreamEvent),
     /// A request's timeout, if it is still pending.
     RequestTimeout { system: u32, corr: u32 },
 }
@@ -68,10 +58,27 @@ impl Event {
             | Event::Visible { .. }
             | Event::TtlExpiry { .. }
             | Event::TtlCheck { .. }
-            | Event::LogCleanup { .. } => 0,
+            | Event::Stream(StreamEvent::LogCleanup { .. }) => 0,
             _ => 1,
         }
     }
+}
+
+/// The streams' events: the group coordinator's, the members' and the log cleaner's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// A stream consumer group starts.
+    GroupStart { group: u32 },
+    /// A stream member's record is done, or a record it waits for is due.
+    StreamWork { group: u32, member: u32, epoch: u32 },
+    /// The coordinator stops waiting for members to rejoin (or the initial delay is over).
+    JoinDeadline { group: u32, round: u32 },
+    /// The leader's SyncGroup round is done: the group is Stable.
+    SyncDone { group: u32, round: u32 },
+    /// A crashed member's session times out.
+    SessionExpired { group: u32, member: u32, epoch: u32 },
+    /// The log cleaner's round for a topic: retention and compaction.
+    LogCleanup { topic: u32 },
 }
 
 #[derive(Clone, Copy, Debug)]

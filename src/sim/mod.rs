@@ -4,9 +4,17 @@
 //! `Outbox`: timers for the agenda and `TraceEvent`s for the trace.
 
 mod beats;
+
+/// A component's context for this moment: the time, the outbox, the scenario (read-only). A
+/// macro, so that the borrows stay on those three fields and the components stay free.
+macro_rules! cx {
+    ($sim:expr) => {
+        Ctx { now: $sim.now, out: &mut $sim.out, scenario: &$sim.scenario }
+    };
+}
 use crate::broker::{Broker, SendAttrs, Sent};
 use crate::consumer::{poisson_gap, Consumer};
-use crate::event::{Event, Outbox, Scheduled};
+use crate::event::{Ctx, Event, Outbox, Scheduled, StreamEvent};
 use crate::message::{Message, Phase, StateCounts, StateKind};
 use crate::rng::Prng;
 use crate::scenario::{index_u32, limits, Op, ProducerRole, Scenario, Schedule, Target};
@@ -136,7 +144,7 @@ impl Sim {
                 Consumer::new(root.fork(0x1_0000 + i as u64), c, slot.expect("the broker lists every consumer"))
             })
             .collect();
-        let streams = Streams::new(&scenario, &mut root);
+        let streams = Streams::new(&scenario, seed, &mut root);
         let workflows = crate::workflow::Workflows::new(&scenario);
         let mut sim = Sim {
             broker,
@@ -174,10 +182,13 @@ impl Sim {
             sim.next_send(producer, first);
         }
         for (i, g) in sim.scenario.groups.iter().enumerate() {
-            sim.out.schedule(g.start, Event::GroupStart { group: index_u32(i) });
+            sim.out.schedule(g.start, Event::Stream(StreamEvent::GroupStart { group: index_u32(i) }));
         }
         for (i, t) in sim.scenario.topics.iter().enumerate() {
-            sim.out.schedule(SimTime::ZERO.after(t.check_every), Event::LogCleanup { topic: index_u32(i) });
+            sim.out.schedule(
+                SimTime::ZERO.after(t.check_every),
+                Event::Stream(StreamEvent::LogCleanup { topic: index_u32(i) }),
+            );
         }
         for (i, a) in sim.scenario.autoscalers.iter().enumerate() {
             sim.out.schedule(SimTime::ZERO.after(a.check_every), Event::Autoscale { scaler: index_u32(i) });
@@ -328,6 +339,13 @@ impl Sim {
             expired: self.broker.expired_total,
         }
     }
+    pub fn streams(&self) -> &Streams {
+        &self.streams
+    }
+    /// The lag table: every group's partitions with their offsets, lag and owner (KC-8).
+    pub fn lag_table(&self) -> Vec<crate::stream::LagRow> {
+        self.streams.lag_table(&self.scenario)
+    }
     pub fn broker(&self) -> &Broker {
         &self.broker
     }
@@ -436,12 +454,7 @@ impl Sim {
             }
             Event::Script { step } => self.script_step(step),
             Event::Autoscale { scaler } => self.autoscale(scaler),
-            Event::GroupStart { group } => self.start_group(group),
-            Event::StreamWork { group, member, epoch } => self.stream_work(group, member, epoch),
-            Event::JoinDeadline { group, round } => self.join_deadline(group, round),
-            Event::SyncDone { group, round } => self.sync_done(group, round),
-            Event::SessionExpired { group, member, epoch } => self.session_expired(group, member, epoch),
-            Event::LogCleanup { topic } => self.clean_topic(topic),
+            Event::Stream(e) => self.streams.handle(&mut cx!(self), e),
             Event::RequestTimeout { system, corr } => self.request_timeout(system, corr),
         }
     }
@@ -517,7 +530,8 @@ impl Sim {
             }
             (ProducerRole::Plain, Target::Topic(topic)) => {
                 self.stats.records += 1;
-                self.produce_record(producer, topic);
+                let prng = &mut self.producers[producer as usize].prng;
+                self.streams.produce_record(&mut cx!(self), prng, producer, topic);
             }
         }
         self.next_send(producer, next);
@@ -632,10 +646,10 @@ impl Sim {
                     self.out.schedule(now, Event::RedriveNext { from, to, every });
                 }
             },
-            Op::CrashMember { group, member } => self.crash_member(group, member),
-            Op::RestartMember { group, member } => self.restart_member(group, member),
-            Op::RemoveMember { group, member } => self.remove_member(group, member),
-            Op::AddMember { group } => self.add_member(group),
+            Op::CrashMember { group, member } => self.streams.crash_member(&mut cx!(self), group, member),
+            Op::RestartMember { group, member } => self.streams.restart_member(&mut cx!(self), group, member),
+            Op::RemoveMember { group, member } => self.streams.remove_member(&mut cx!(self), group, member),
+            Op::AddMember { group } => self.streams.add_member(&mut cx!(self), group),
             Op::KillRequester { system, instance } => self.kill_requester(system, instance),
             Op::DropDelivery { msg } => self.drop_delivery(msg),
             Op::DuplicateDelivery { msg } => self.duplicate_delivery(msg),

@@ -4,30 +4,30 @@
 
 use super::*;
 
-impl Sim {
+impl Streams {
     // --- Groups and rebalancing ----------------------------------------------------------------
 
     /// A group starts: its members join, and the first rebalance waits
     /// `group.initial.rebalance.delay.ms` for more of them.
-    pub(crate) fn start_group(&mut self, group: u32) {
-        if self.streams.groups[group as usize].started {
+    pub(crate) fn start_group(&mut self, cx: &mut Ctx<'_>, group: u32) {
+        if self.groups[group as usize].started {
             return;
         }
-        self.streams.groups[group as usize].started = true;
-        for _ in 0..self.group_spec(group).members {
-            self.add_member(group);
+        self.groups[group as usize].started = true;
+        for _ in 0..group_spec(cx.scenario, group).members {
+            self.add_member(cx, group);
         }
     }
 
     /// A new member (or a restarted one, in its old slot) joins the group.
-    pub(crate) fn add_member(&mut self, group: u32) {
-        let g = &self.streams.groups[group as usize];
+    pub(crate) fn add_member(&mut self, cx: &mut Ctx<'_>, group: u32) {
+        let g = &self.groups[group as usize];
         if !g.started || g.members.len() >= crate::scenario::limits::GROUP_MEMBERS_MAX as usize {
             return;
         }
         let m = crate::scenario::index_u32(g.members.len());
         let prng = self.member_prng(group, m);
-        self.streams.groups[group as usize].members.push(Member {
+        self.groups[group as usize].members.push(Member {
             alive: true,
             in_group: false,
             epoch: 0,
@@ -42,42 +42,42 @@ impl Sim {
             batch: VecDeque::new(),
             current: None,
             positions: BTreeMap::new(),
-            heartbeat_base: self.now,
-            last_auto_commit: self.now,
+            heartbeat_base: cx.now,
+            last_auto_commit: cx.now,
             wake_at: None,
             fetch_cursor: 0,
             prng,
         });
-        self.join(group, m, MemberChange::Joined);
+        self.join(cx, group, m, MemberChange::Joined);
     }
 
     pub(super) fn member_prng(&self, group: u32, member: u32) -> Prng {
         Prng::from_seed(
-            self.seed() ^ (0x3_0000 + u64::from(group) * 64 + u64::from(member)).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            self.seed ^ (0x3_0000 + u64::from(group) * 64 + u64::from(member)).wrapping_mul(0x9e37_79b9_7f4a_7c15),
         )
     }
 
-    pub(super) fn join(&mut self, group: u32, m: u32, change: MemberChange) {
-        let now = self.now;
+    pub(super) fn join(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32, change: MemberChange) {
+        let now = cx.now;
         let member = self.member(group, m);
         member.in_group = true;
         member.heartbeat_base = now;
-        self.out.emit(TraceEvent::MemberChanged { at: now, group, member: m, change });
-        self.rebalance(group);
-        self.poll(group, m);
+        cx.out.emit(TraceEvent::MemberChanged { at: now, group, member: m, change });
+        self.rebalance(cx, group);
+        self.poll(cx, group, m);
     }
 
     /// Something changed membership: the group (re)starts a rebalance (PreparingRebalance).
     /// Members rejoin at their next poll; the join phase ends when all have, or when the
     /// coordinator stops waiting.
-    pub(super) fn rebalance(&mut self, group: u32) {
-        let now = self.now;
-        let spec = self.group_spec(group).clone();
-        if !self.streams.groups[group as usize].members.iter().any(|m| m.in_group) {
-            self.set_phase(group, GroupPhase::Empty);
+    pub(super) fn rebalance(&mut self, cx: &mut Ctx<'_>, group: u32) {
+        let now = cx.now;
+        let spec = group_spec(cx.scenario, group).clone();
+        if !self.groups[group as usize].members.iter().any(|m| m.in_group) {
+            self.set_phase(cx, group, GroupPhase::Empty);
             return;
         }
-        let g = &mut self.streams.groups[group as usize];
+        let g = &mut self.groups[group as usize];
         if g.phase == GroupPhase::PreparingRebalance {
             return;
         }
@@ -89,60 +89,60 @@ impl Sim {
             m.joined = false;
         }
         let round = g.round;
-        self.set_phase(group, GroupPhase::PreparingRebalance);
-        self.out.schedule(now.after(wait), Event::JoinDeadline { group, round });
-        self.poll_idle(group);
+        self.set_phase(cx, group, GroupPhase::PreparingRebalance);
+        cx.out.schedule(now.after(wait), Event::Stream(StreamEvent::JoinDeadline { group, round }));
+        self.poll_idle(cx, group);
     }
 
     /// Members idle in poll, or blocked in it, see the group's change at once.
-    pub(super) fn poll_idle(&mut self, group: u32) {
-        for m in 0..self.streams.groups[group as usize].members.len() {
-            let member = &self.streams.groups[group as usize].members[m];
+    pub(super) fn poll_idle(&mut self, cx: &mut Ctx<'_>, group: u32) {
+        for m in 0..self.groups[group as usize].members.len() {
+            let member = &self.groups[group as usize].members[m];
             if member.alive && member.in_group && (member.waiting || member.blocked) {
-                self.poll(group, crate::scenario::index_u32(m));
+                self.poll(cx, group, crate::scenario::index_u32(m));
             }
         }
     }
 
     /// Moves the group to `phase`, in its current generation, if it is not there already.
-    pub(super) fn set_phase(&mut self, group: u32, phase: GroupPhase) {
-        let g = &mut self.streams.groups[group as usize];
+    pub(super) fn set_phase(&mut self, cx: &mut Ctx<'_>, group: u32, phase: GroupPhase) {
+        let g = &mut self.groups[group as usize];
         if g.phase != phase {
             g.phase = phase;
             let generation = g.generation;
-            self.out.emit(TraceEvent::GroupChanged { at: self.now, group, phase, generation });
+            cx.out.emit(TraceEvent::GroupChanged { at: cx.now, group, phase, generation });
         }
     }
 
     /// A member rejoins the rebalance in progress, inside poll. Eager: it revokes everything
     /// first and stops (KC-1). Cooperative: it keeps what it owns and goes on (KC-2).
-    pub(super) fn rejoin(&mut self, group: u32, m: u32) {
-        let cooperative = self.group_spec(group).assignor.cooperative();
+    pub(super) fn rejoin(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32) {
+        let cooperative = group_spec(cx.scenario, group).assignor.cooperative();
         if !cooperative {
             let owned = std::mem::take(&mut self.member(group, m).owned);
-            self.revoke(group, m, &owned, RevokeReason::Rebalance);
+            self.revoke(cx, group, m, &owned, RevokeReason::Rebalance);
             self.member(group, m).blocked = true;
         }
         self.member(group, m).joined = true;
-        self.maybe_end_join(group, false);
+        self.maybe_end_join(cx, group, false);
     }
 
     /// Gives up partitions cleanly: commits what was processed (unless commits come before
     /// processing, when they are committed already), then forgets them.
-    pub(super) fn revoke(&mut self, group: u32, m: u32, parts: &[Part], reason: RevokeReason) {
-        let now = self.now;
-        let commit = self.group_spec(group).commit;
+    pub(super) fn revoke(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32, parts: &[Part], reason: RevokeReason) {
+        let now = cx.now;
+        let commit = group_spec(cx.scenario, group).commit;
         for &part in parts {
             if !matches!(commit, CommitMode::BeforeProcessing) && reason != RevokeReason::Lost {
                 if let Some(&offset) = self.member(group, m).positions.get(&part) {
-                    self.commit(group, m, part, offset);
+                    self.commit(cx, group, m, part, offset);
                 }
             }
             let member = self.member(group, m);
             member.positions.remove(&part);
             member.owned.retain(|p| *p != part);
             member.batch.retain(|(p, _)| *p != part);
-            self.out.emit(TraceEvent::PartitionRevoked {
+            cx.out.emit(TraceEvent::PartitionRevoked {
                 at: now,
                 group,
                 member: m,
@@ -153,33 +153,33 @@ impl Sim {
         }
     }
 
-    pub(super) fn commit(&mut self, group: u32, m: u32, part: Part, offset: u64) {
-        let g = &mut self.streams.groups[group as usize];
+    pub(super) fn commit(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32, part: Part, offset: u64) {
+        let g = &mut self.groups[group as usize];
         if g.committed.get(&part) == Some(&offset) {
             return;
         }
         g.committed.insert(part, offset);
-        self.out.emit(TraceEvent::OffsetCommitted {
-            at: self.now,
+        cx.out.emit(TraceEvent::OffsetCommitted {
+            at: cx.now,
             group,
             member: m,
             topic: part.topic,
             partition: part.partition,
             offset,
         });
-        if self.scenario.topics[part.topic as usize].kind == TopicKind::PubSub {
-            self.drop_delivered(part);
+        if cx.scenario.topics[part.topic as usize].kind == TopicKind::PubSub {
+            self.drop_delivered(cx, part);
         }
     }
 
     /// A pubsub channel keeps a record only until every group listening has it.
-    pub(super) fn drop_delivered(&mut self, part: Part) {
-        let end = self.streams.log(part).end();
-        let delivered = self
+    pub(super) fn drop_delivered(&mut self, cx: &mut Ctx<'_>, part: Part) {
+        let end = self.log(part).end();
+        let delivered = cx
             .scenario
             .groups
             .iter()
-            .zip(&self.streams.groups)
+            .zip(&self.groups)
             .filter(|(s, g)| g.started && s.topics.contains(&part.topic))
             .map(|(_, g)| {
                 // What the group still needs: from its commit, or from where its owner reads.
@@ -188,14 +188,14 @@ impl Sim {
             })
             .min()
             .unwrap_or(end);
-        self.advance_log_start(part, delivered);
+        self.advance_log_start(cx, part, delivered);
     }
 
     /// The join phase ends when every member in the group has rejoined (or, at the deadline,
     /// without those that have not): the leader assigns, and SyncGroup takes `sync_time`.
-    pub(super) fn maybe_end_join(&mut self, group: u32, deadline: bool) {
-        let now = self.now;
-        let g = &mut self.streams.groups[group as usize];
+    pub(super) fn maybe_end_join(&mut self, cx: &mut Ctx<'_>, group: u32, deadline: bool) {
+        let now = cx.now;
+        let g = &mut self.groups[group as usize];
         if g.phase != GroupPhase::PreparingRebalance {
             return;
         }
@@ -206,32 +206,32 @@ impl Sim {
                 .collect();
             for m in late {
                 self.member(group, m).in_group = false;
-                self.out.emit(TraceEvent::MemberChanged { at: now, group, member: m, change: MemberChange::Removed });
+                cx.out.emit(TraceEvent::MemberChanged { at: now, group, member: m, change: MemberChange::Removed });
                 let owned = std::mem::take(&mut self.member(group, m).owned);
-                self.revoke(group, m, &owned, RevokeReason::Lost);
+                self.revoke(cx, group, m, &owned, RevokeReason::Lost);
             }
         }
-        let g = &mut self.streams.groups[group as usize];
+        let g = &mut self.groups[group as usize];
         if g.members.iter().any(|m| m.in_group && !m.joined) || (!deadline && now < g.hold_until) {
             return;
         }
         if !g.members.iter().any(|m| m.in_group) {
-            self.set_phase(group, GroupPhase::Empty);
+            self.set_phase(cx, group, GroupPhase::Empty);
             return;
         }
         g.generation += 1;
         let round = g.round;
-        self.set_phase(group, GroupPhase::CompletingRebalance);
-        self.assign(group);
-        let sync = self.group_spec(group).sync_time;
-        self.out.schedule(now.after(sync), Event::SyncDone { group, round });
+        self.set_phase(cx, group, GroupPhase::CompletingRebalance);
+        self.assign(cx, group);
+        let sync = group_spec(cx.scenario, group).sync_time;
+        cx.out.schedule(now.after(sync), Event::Stream(StreamEvent::SyncDone { group, round }));
     }
 
     /// The leader runs the group's assignor over the members' subscriptions and what they
     /// own (KA-*). Cooperative-sticky withholds partitions that change owner (KA-12).
-    pub(super) fn assign(&mut self, group: u32) {
-        let spec = self.group_spec(group).clone();
-        let scenario = &self.scenario;
+    pub(super) fn assign(&mut self, cx: &mut Ctx<'_>, group: u32) {
+        let spec = group_spec(cx.scenario, group).clone();
+        let scenario = &cx.scenario;
         let names: BTreeMap<String, u32> =
             scenario.topics.iter().enumerate().map(|(i, t)| (t.name.clone(), crate::scenario::index_u32(i))).collect();
         let topics: Vec<String> = spec.topics.iter().map(|&t| scenario.topics[t as usize].name.clone()).collect();
@@ -240,7 +240,7 @@ impl Sim {
             .iter()
             .map(|&t| (scenario.topics[t as usize].name.clone(), scenario.topics[t as usize].partitions))
             .collect();
-        let g = &self.streams.groups[group as usize];
+        let g = &self.groups[group as usize];
         let in_group: Vec<usize> = (0..g.members.len()).filter(|&m| g.members[m].in_group).collect();
         let members: Vec<assignor::Member> = in_group
             .iter()
@@ -257,7 +257,7 @@ impl Sim {
             })
             .collect();
         let result = assignor::assign(spec.assignor, &ppt, &members);
-        let g = &mut self.streams.groups[group as usize];
+        let g = &mut self.groups[group as usize];
         for &m in &in_group {
             let parts = result
                 .get(&member_name(&spec, m))
@@ -273,8 +273,8 @@ impl Sim {
 
     /// SyncGroup answers: the group is Stable in its new generation. Members blocked in poll
     /// take their assignment now; the others at their next poll.
-    pub(crate) fn sync_done(&mut self, group: u32, round: u32) {
-        let g = &mut self.streams.groups[group as usize];
+    pub(crate) fn sync_done(&mut self, cx: &mut Ctx<'_>, group: u32, round: u32) {
+        let g = &mut self.groups[group as usize];
         if g.round != round || g.phase != GroupPhase::CompletingRebalance {
             return;
         }
@@ -283,32 +283,32 @@ impl Sim {
                 m.assignment = m.proposed.take();
             }
         }
-        self.set_phase(group, GroupPhase::Stable);
-        self.poll_idle(group);
+        self.set_phase(cx, group, GroupPhase::Stable);
+        self.poll_idle(cx, group);
     }
 
-    pub(crate) fn join_deadline(&mut self, group: u32, round: u32) {
-        if self.streams.groups[group as usize].round == round {
-            self.maybe_end_join(group, true);
+    pub(crate) fn join_deadline(&mut self, cx: &mut Ctx<'_>, group: u32, round: u32) {
+        if self.groups[group as usize].round == round {
+            self.maybe_end_join(cx, group, true);
         }
     }
 
     /// Takes up a new assignment inside poll: revokes what is no longer its own (cooperative:
     /// then rejoins at once, so a second rebalance hands those out, KC-2), and starts each new
     /// partition at the committed offset, or per `auto.offset.reset` (KC-9).
-    pub(super) fn take_assignment(&mut self, group: u32, m: u32) {
+    pub(super) fn take_assignment(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32) {
         let Some(assigned) = self.member(group, m).assignment.take() else { return };
-        let now = self.now;
-        let generation = self.streams.groups[group as usize].generation;
+        let now = cx.now;
+        let generation = self.groups[group as usize].generation;
         let owned = self.member(group, m).owned.clone();
         let revoked: Vec<Part> = owned.iter().filter(|p| !assigned.contains(p)).copied().collect();
-        self.revoke(group, m, &revoked, RevokeReason::Rebalance);
+        self.revoke(cx, group, m, &revoked, RevokeReason::Rebalance);
         for &part in assigned.iter().filter(|p| !owned.contains(p)) {
-            let start = self.start_offset(group, part);
+            let start = self.start_offset(cx, group, part);
             let member = self.member(group, m);
             member.owned.push(part);
             member.positions.insert(part, start);
-            self.out.emit(TraceEvent::PartitionAssigned {
+            cx.out.emit(TraceEvent::PartitionAssigned {
                 at: now,
                 group,
                 member: m,
@@ -322,8 +322,8 @@ impl Sim {
         member.owned.sort();
         member.owned_generation = generation;
         member.blocked = false;
-        if !revoked.is_empty() && self.group_spec(group).assignor.cooperative() {
-            self.rebalance(group);
+        if !revoked.is_empty() && group_spec(cx.scenario, group).assignor.cooperative() {
+            self.rebalance(cx, group);
         }
     }
 
@@ -331,12 +331,12 @@ impl Sim {
     /// when it has none or it is out of range (KC-9). A pubsub channel has no past to replay.
     /// Records between where the group had got to and here that it never handled are counted:
     /// committed before processing (lost), or deleted by retention first.
-    pub(super) fn start_offset(&mut self, group: u32, part: Part) -> u64 {
-        let spec = self.group_spec(group);
-        let (reset, pubsub) = (spec.offset_reset, self.scenario.topics[part.topic as usize].kind == TopicKind::PubSub);
-        let log = self.streams.log(part);
+    pub(super) fn start_offset(&mut self, cx: &mut Ctx<'_>, group: u32, part: Part) -> u64 {
+        let spec = group_spec(cx.scenario, group);
+        let (reset, pubsub) = (spec.offset_reset, cx.scenario.topics[part.topic as usize].kind == TopicKind::PubSub);
+        let log = self.log(part);
         let (log_start, end) = (log.log_start, log.end());
-        let committed = self.streams.groups[group as usize].committed.get(&part).copied();
+        let committed = self.groups[group as usize].committed.get(&part).copied();
         let start = match committed {
             Some(c) if c >= log_start && c <= end => c,
             _ if pubsub => end,
@@ -345,22 +345,22 @@ impl Sim {
                 OffsetReset::Latest => end,
             },
         };
-        let g = &mut self.streams.groups[group as usize];
+        let g = &mut self.groups[group as usize];
         g.handled.entry(part).or_insert((start, crate::cow::CowVec::new()));
         let from = *g.accounted_to.entry(part).or_insert(start);
-        self.account_skipped(group, part, from, start);
+        self.account_skipped(cx, group, part, from, start);
         start
     }
 
     /// Counts the records in `[from, to)` the group never handled, and marks them accounted.
-    pub(super) fn account_skipped(&mut self, group: u32, part: Part, from: u64, to: u64) {
+    pub(super) fn account_skipped(&mut self, cx: &mut Ctx<'_>, group: u32, part: Part, from: u64, to: u64) {
         if to <= from {
             return;
         }
         let (mut lost, mut expired) = (0u64, 0u64);
-        let log = self.streams.log(part);
+        let log = self.log(part);
         for o in from..to {
-            if self.streams.handled(group, part, o) > 0 {
+            if self.handled(group, part, o) > 0 {
                 continue;
             }
             if o < log.log_start {
@@ -369,14 +369,14 @@ impl Sim {
                 lost += 1;
             }
         }
-        let g = &mut self.streams.groups[group as usize];
+        let g = &mut self.groups[group as usize];
         g.accounted_to.insert(part, to);
         g.stats.lost += lost;
         g.stats.lost_to_retention += expired;
         for (count, reason) in [(lost, LossReason::CommittedUnprocessed), (expired, LossReason::Retention)] {
             if count > 0 {
-                self.out.emit(TraceEvent::RecordsLost {
-                    at: self.now,
+                cx.out.emit(TraceEvent::RecordsLost {
+                    at: cx.now,
                     group,
                     topic: part.topic,
                     partition: part.partition,
@@ -393,10 +393,10 @@ impl Sim {
 
     /// The member dies mid-batch. The coordinator notices at the session timeout: the last
     /// heartbeat (every `heartbeat.interval.ms` since it joined) plus `session.timeout.ms`.
-    pub(crate) fn crash_member(&mut self, group: u32, m: u32) {
-        let now = self.now;
-        let spec = self.group_spec(group).clone();
-        let Some(member) = self.streams.groups[group as usize].members.get_mut(m as usize) else { return };
+    pub(crate) fn crash_member(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32) {
+        let now = cx.now;
+        let spec = group_spec(cx.scenario, group).clone();
+        let Some(member) = self.groups[group as usize].members.get_mut(m as usize) else { return };
         if !member.alive {
             return;
         }
@@ -409,31 +409,34 @@ impl Sim {
         let beats = now.since(member.heartbeat_base).as_micros() / spec.heartbeat_interval.as_micros().max(1);
         let last_beat = member.heartbeat_base.after(Duration::from_micros(beats * spec.heartbeat_interval.as_micros()));
         let epoch = member.epoch;
-        self.out.emit(TraceEvent::MemberChanged { at: now, group, member: m, change: MemberChange::Crashed });
+        cx.out.emit(TraceEvent::MemberChanged { at: now, group, member: m, change: MemberChange::Crashed });
         if member.in_group {
-            self.out.schedule(last_beat.after(spec.session_timeout), Event::SessionExpired { group, member: m, epoch });
+            cx.out.schedule(
+                last_beat.after(spec.session_timeout),
+                Event::Stream(StreamEvent::SessionExpired { group, member: m, epoch }),
+            );
         }
     }
 
     /// Its session timed out: it leaves the group, its partitions are lost to it (KC-3), and
     /// the group rebalances.
-    pub(crate) fn session_expired(&mut self, group: u32, m: u32, epoch: u32) {
+    pub(crate) fn session_expired(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32, epoch: u32) {
         let member = self.member(group, m);
         if member.epoch != epoch || member.alive || !member.in_group {
             return;
         }
         member.in_group = false;
         let owned = std::mem::take(&mut member.owned);
-        self.out.emit(TraceEvent::MemberChanged { at: self.now, group, member: m, change: MemberChange::Removed });
-        self.revoke(group, m, &owned, RevokeReason::Lost);
-        self.rebalance(group);
-        self.maybe_end_join(group, false);
+        cx.out.emit(TraceEvent::MemberChanged { at: cx.now, group, member: m, change: MemberChange::Removed });
+        self.revoke(cx, group, m, &owned, RevokeReason::Lost);
+        self.rebalance(cx, group);
+        self.maybe_end_join(cx, group, false);
     }
 
     /// A crashed member comes back as a fresh process: it owns nothing and joins again (its
     /// old registration, if the session has not expired, is replaced).
-    pub(crate) fn restart_member(&mut self, group: u32, m: u32) {
-        let Some(member) = self.streams.groups[group as usize].members.get_mut(m as usize) else { return };
+    pub(crate) fn restart_member(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32) {
+        let Some(member) = self.groups[group as usize].members.get_mut(m as usize) else { return };
         if member.alive {
             return;
         }
@@ -446,14 +449,14 @@ impl Sim {
         member.wake_at = None;
         // A fresh process remembers nothing it owned; the coordinator replaces the old one.
         let owned = std::mem::take(&mut member.owned);
-        self.revoke(group, m, &owned, RevokeReason::Lost);
-        self.join(group, m, MemberChange::Restarted);
+        self.revoke(cx, group, m, &owned, RevokeReason::Lost);
+        self.join(cx, group, m, MemberChange::Restarted);
     }
 
     /// The member leaves cleanly at its next poll: it finishes its batch, commits, and sends
     /// LeaveGroup, so the group rebalances at once instead of after a session timeout.
-    pub(crate) fn remove_member(&mut self, group: u32, m: u32) {
-        let Some(member) = self.streams.groups[group as usize].members.get_mut(m as usize) else { return };
+    pub(crate) fn remove_member(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32) {
+        let Some(member) = self.groups[group as usize].members.get_mut(m as usize) else { return };
         if !member.alive || !member.in_group {
             return;
         }
@@ -461,7 +464,7 @@ impl Sim {
         if member.current.is_none() && member.batch.is_empty() {
             member.waiting = false;
             member.blocked = false;
-            self.poll(group, m);
+            self.poll(cx, group, m);
         }
     }
 }

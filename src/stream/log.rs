@@ -4,23 +4,22 @@
 
 use super::*;
 
-impl Sim {
+impl Streams {
     // --- Producing ---------------------------------------------------------------------------
 
     /// A producer's record to `topic`: keyed records go by murmur2 (KP-1), null keys stick to
     /// a partition per KP-6 (or go round-robin).
-    pub(crate) fn produce_record(&mut self, producer: u32, topic: u32) {
-        let spec = &self.scenario.producers[producer as usize];
+    pub(crate) fn produce_record(&mut self, cx: &mut Ctx<'_>, prng: &mut Prng, producer: u32, topic: u32) {
+        let spec = &cx.scenario.producers[producer as usize];
         let (keys, tombstones) = (spec.keys, spec.tombstones);
-        let prng = &mut self.producers[producer as usize].prng;
         let key = keys.map(|k| draw_key(k, prng));
         let tombstone = key.is_some() && tombstones.numerator > 0 && prng.chance(tombstones);
-        let tspec = &self.scenario.topics[topic as usize];
+        let tspec = &cx.scenario.topics[topic as usize];
         let partitions = tspec.partitions;
         let partition = match key {
             Some(k) => partition_for_key(format!("key-{k}").as_bytes(), partitions),
             None => {
-                let t = &mut self.streams.topics[topic as usize];
+                let t = &mut self.topics[topic as usize];
                 match tspec.null_keys {
                     NullKeys::RoundRobin => {
                         t.round_robin = (t.round_robin + 1) % partitions;
@@ -38,20 +37,20 @@ impl Sim {
                 }
             }
         };
-        let id = self.streams.next_record;
-        self.streams.next_record += 1;
-        self.append(Part { topic, partition }, Record { id, key, tombstone, at: self.now, retained: true }, producer);
+        let id = self.next_record;
+        self.next_record += 1;
+        self.append(cx, Part { topic, partition }, Record { id, key, tombstone, at: cx.now, retained: true }, producer);
     }
 
     /// Appends a record, rolling the segment when it is full (KC-12), and wakes the member
     /// of each group that waits on this partition.
-    pub(super) fn append(&mut self, part: Part, record: Record, producer: u32) {
-        let now = self.now;
-        let spec = &self.scenario.topics[part.topic as usize];
+    pub(super) fn append(&mut self, cx: &mut Ctx<'_>, part: Part, record: Record, producer: u32) {
+        let now = cx.now;
+        let spec = &cx.scenario.topics[part.topic as usize];
         let (record_bytes, segment_bytes, pubsub) =
             (u64::from(spec.record_bytes), spec.segment_bytes, spec.kind == TopicKind::PubSub);
         let (id, key, tombstone) = (record.id, record.key, record.tombstone);
-        let log = self.streams.log_mut(part);
+        let log = self.log_mut(part);
         let offset = log.end();
         let active = log.segments.back().map_or(0, |s| s.bytes);
         if active > 0 && active + record_bytes > segment_bytes {
@@ -63,7 +62,7 @@ impl Sim {
             seg.largest_at = now;
         }
         log.records.push(record);
-        self.out.emit(TraceEvent::RecordAppended {
+        cx.out.emit(TraceEvent::RecordAppended {
             at: now,
             topic: part.topic,
             partition: part.partition,
@@ -73,56 +72,56 @@ impl Sim {
             producer,
             tombstone,
         });
-        if pubsub && !self.subscribed(part.topic) {
+        if pubsub && !self.subscribed(cx, part.topic) {
             // A transient channel with nobody listening: the record is gone at once.
-            self.advance_log_start(part, offset + 1);
+            self.advance_log_start(cx, part, offset + 1);
         }
-        for g in 0..self.streams.groups.len() {
+        for g in 0..self.groups.len() {
             let g = crate::scenario::index_u32(g);
-            if let Some(m) = self.streams.owner(g, part) {
-                if self.streams.groups[g as usize].members[m as usize].waiting {
-                    self.poll(g, m);
+            if let Some(m) = self.owner(g, part) {
+                if self.groups[g as usize].members[m as usize].waiting {
+                    self.poll(cx, g, m);
                 }
             }
         }
     }
 
-    pub(super) fn subscribed(&self, topic: u32) -> bool {
-        self.scenario.groups.iter().zip(&self.streams.groups).any(|(spec, g)| g.started && spec.topics.contains(&topic))
+    pub(super) fn subscribed(&self, cx: &mut Ctx<'_>, topic: u32) -> bool {
+        cx.scenario.groups.iter().zip(&self.groups).any(|(spec, g)| g.started && spec.topics.contains(&topic))
     }
 
     // --- Retention and compaction --------------------------------------------------------------
 
     /// The log cleaner's round for one topic: retention by time and size (KC-11, KC-12), a
     /// pubsub channel's delivered records, then compaction (KC-13).
-    pub(crate) fn clean_topic(&mut self, topic: u32) {
-        let now = self.now;
-        let spec = self.scenario.topics[topic as usize].clone();
+    pub(crate) fn clean_topic(&mut self, cx: &mut Ctx<'_>, topic: u32) {
+        let now = cx.now;
+        let spec = cx.scenario.topics[topic as usize].clone();
         for partition in 0..spec.partitions {
             let part = Part { topic, partition };
             if spec.delete {
                 if let Some(retention) = spec.retention {
-                    self.delete_by_time(part, retention);
+                    self.delete_by_time(cx, part, retention);
                 }
                 if let Some(limit) = spec.retention_bytes {
-                    self.delete_by_size(part, limit);
+                    self.delete_by_size(cx, part, limit);
                 }
             }
             if spec.kind == TopicKind::PubSub {
-                self.drop_delivered(part);
+                self.drop_delivered(cx, part);
             }
             if spec.compact {
-                self.compact(part, &spec);
+                self.compact(cx, part, &spec);
             }
         }
-        self.out.schedule(now.after(spec.check_every), Event::LogCleanup { topic });
+        cx.out.schedule(now.after(spec.check_every), Event::Stream(StreamEvent::LogCleanup { topic }));
     }
 
     /// Whole segments, oldest first, while the newest record in them is older than
     /// `retention.ms`; an expired active segment is rolled and deleted too.
-    pub(super) fn delete_by_time(&mut self, part: Part, retention: Duration) {
-        let now = self.now;
-        let log = self.streams.log(part);
+    pub(super) fn delete_by_time(&mut self, cx: &mut Ctx<'_>, part: Part, retention: Duration) {
+        let now = cx.now;
+        let log = self.log(part);
         let mut to = log.log_start;
         for seg in &log.segments {
             if seg.end > seg.base && now.since(seg.largest_at) > retention {
@@ -131,12 +130,12 @@ impl Sim {
                 break;
             }
         }
-        self.advance_log_start(part, to);
+        self.advance_log_start(cx, part, to);
     }
 
     /// Whole segments while the log minus the oldest still holds at least `retention.bytes`.
-    pub(super) fn delete_by_size(&mut self, part: Part, limit: u64) {
-        let log = self.streams.log(part);
+    pub(super) fn delete_by_size(&mut self, cx: &mut Ctx<'_>, part: Part, limit: u64) {
+        let log = self.log(part);
         let mut total: u64 = log.segments.iter().map(|s| s.bytes).sum();
         let mut to = log.log_start;
         for seg in log.segments.iter().take(log.segments.len().saturating_sub(1)) {
@@ -147,14 +146,14 @@ impl Sim {
                 break;
             }
         }
-        self.advance_log_start(part, to);
+        self.advance_log_start(cx, part, to);
     }
 
     /// Moves the log start forward to `to`, a segment boundary or the log end, deleting what
     /// is below it.
-    pub(super) fn advance_log_start(&mut self, part: Part, to: u64) {
-        let now = self.now;
-        let log = self.streams.log_mut(part);
+    pub(super) fn advance_log_start(&mut self, cx: &mut Ctx<'_>, part: Part, to: u64) {
+        let now = cx.now;
+        let log = self.log_mut(part);
         if to <= log.log_start {
             return;
         }
@@ -174,7 +173,7 @@ impl Sim {
         } else if let Some(front) = log.segments.front_mut() {
             front.base = front.base.max(to);
         }
-        self.out.emit(TraceEvent::SegmentsDeleted {
+        cx.out.emit(TraceEvent::SegmentsDeleted {
             at: now,
             topic: part.topic,
             partition: part.partition,
@@ -187,9 +186,9 @@ impl Sim {
     /// but a newer value there does not yet clean an older one); tombstones already cleaned
     /// once go after `delete.retention.ms`, and a log holding such a tombstone is cleaned for
     /// it even when little else is dirty. Offsets never change.
-    pub(super) fn compact(&mut self, part: Part, spec: &TopicSpec) {
-        let now = self.now;
-        let log = self.streams.log(part);
+    pub(super) fn compact(&mut self, cx: &mut Ctx<'_>, part: Part, spec: &TopicSpec) {
+        let now = cx.now;
+        let log = self.log(part);
         let active_base = log.segments.back().map_or(log.end(), |s| s.base);
         let closed_retained = (log.log_start..active_base).filter(|&o| log.record(o).retained).count();
         let dirty = (log.cleaned_to.max(log.log_start)..active_base).filter(|&o| log.record(o).retained).count();
@@ -209,7 +208,7 @@ impl Sim {
         }
         let previously_cleaned = log.cleaned_to;
         let mut removed = 0u32;
-        let log = self.streams.log_mut(part);
+        let log = self.log_mut(part);
         for o in log.log_start..active_base {
             let r = &log.records[usize::try_from(o).unwrap_or(usize::MAX)];
             if !r.retained {
@@ -227,7 +226,7 @@ impl Sim {
             }
         }
         log.cleaned_to = active_base;
-        self.out.emit(TraceEvent::Compacted {
+        cx.out.emit(TraceEvent::Compacted {
             at: now,
             topic: part.topic,
             partition: part.partition,

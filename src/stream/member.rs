@@ -4,14 +4,14 @@
 
 use super::*;
 
-impl Sim {
+impl Streams {
     // --- The member loop -----------------------------------------------------------------------
 
     /// `poll()`: commits as the group's mode says, leaves, rejoins a rebalance, takes up an
     /// assignment, then fetches up to `max.poll.records` and starts on the first.
-    pub(crate) fn poll(&mut self, group: u32, m: u32) {
-        let now = self.now;
-        let spec = self.group_spec(group).clone();
+    pub(crate) fn poll(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32) {
+        let now = cx.now;
+        let spec = group_spec(cx.scenario, group).clone();
         let member = self.member(group, m);
         if !member.alive || member.current.is_some() {
             return;
@@ -22,7 +22,7 @@ impl Sim {
             member.owned.clear();
             member.positions.clear();
             member.owned_generation = NO_GENERATION;
-            self.join(group, m, MemberChange::Joined);
+            self.join(cx, group, m, MemberChange::Joined);
             return;
         }
         member.waiting = false;
@@ -36,49 +36,48 @@ impl Sim {
             member.last_auto_commit = now;
             let positions: Vec<(Part, u64)> = member.positions.iter().map(|(p, o)| (*p, *o)).collect();
             for (part, offset) in positions {
-                self.commit(group, m, part, offset);
+                self.commit(cx, group, m, part, offset);
             }
         }
         if self.member(group, m).leaving {
             let owned = std::mem::take(&mut self.member(group, m).owned);
-            self.revoke(group, m, &owned, RevokeReason::Left);
+            self.revoke(cx, group, m, &owned, RevokeReason::Left);
             let member = self.member(group, m);
             member.in_group = false;
             member.alive = false;
             member.leaving = false;
-            self.out.emit(TraceEvent::MemberChanged { at: now, group, member: m, change: MemberChange::Left });
-            self.rebalance(group);
-            self.maybe_end_join(group, false);
+            cx.out.emit(TraceEvent::MemberChanged { at: now, group, member: m, change: MemberChange::Left });
+            self.rebalance(cx, group);
+            self.maybe_end_join(cx, group, false);
             return;
         }
         // The last completed rebalance's assignment first (a cooperative revocation there
         // starts the follow-up rebalance), then rejoin the one in progress, if any.
-        self.take_assignment(group, m);
-        if self.streams.groups[group as usize].phase == GroupPhase::PreparingRebalance && !self.member(group, m).joined
-        {
-            self.rejoin(group, m);
+        self.take_assignment(cx, group, m);
+        if self.groups[group as usize].phase == GroupPhase::PreparingRebalance && !self.member(group, m).joined {
+            self.rejoin(cx, group, m);
         }
         // Eager members wait in poll until the rebalance completes (KC-1).
         if self.member(group, m).blocked {
             return;
         }
-        self.fetch(group, m);
+        self.fetch(cx, group, m);
         if let CommitMode::BeforeProcessing = spec.commit {
             // Commit what this poll returned, before processing it: at-most-once (KC-6).
             let positions: Vec<(Part, u64)> = self.member(group, m).positions.iter().map(|(p, o)| (*p, *o)).collect();
             for (part, offset) in positions {
-                self.commit(group, m, part, offset);
+                self.commit(cx, group, m, part, offset);
             }
         }
-        self.next_record(group, m);
+        self.next_record(cx, group, m);
     }
 
     /// Fetches up to `max.poll.records`, partition after partition from a rotating start.
     /// Records of a retry topic wait until they are due; an offset below the log start is out
     /// of range and resets (KC-9).
-    pub(super) fn fetch(&mut self, group: u32, m: u32) {
-        let now = self.now;
-        let max = self.group_spec(group).max_poll_records as usize;
+    pub(super) fn fetch(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32) {
+        let now = cx.now;
+        let max = group_spec(cx.scenario, group).max_poll_records as usize;
         let owned = self.member(group, m).owned.clone();
         let n = owned.len();
         let start = self.member(group, m).fetch_cursor;
@@ -86,19 +85,19 @@ impl Sim {
         for k in 0..n {
             let part = owned[(start + k) % n];
             let Some(&position) = self.member(group, m).positions.get(&part) else { continue };
-            let log = self.streams.log(part);
+            let log = self.log(part);
             let mut from = position;
             if from < log.log_start {
-                let reset = match self.group_spec(group).offset_reset {
+                let reset = match group_spec(cx.scenario, group).offset_reset {
                     OffsetReset::Earliest => log.log_start,
                     OffsetReset::Latest => log.end(),
                 };
-                self.account_skipped(group, part, position, reset);
+                self.account_skipped(cx, group, part, position, reset);
                 from = reset;
             }
             let room = max - self.member(group, m).batch.len();
-            let log = self.streams.log(part);
-            let tspec = &self.scenario.topics[part.topic as usize];
+            let log = self.log(part);
+            let tspec = &cx.scenario.topics[part.topic as usize];
             let mut taken = Vec::new();
             let mut o = log.next_retained(from);
             while o < log.end() && taken.len() < room {
@@ -115,7 +114,7 @@ impl Sim {
             member.positions.insert(part, next);
             if let (Some(&first), count) = (taken.first(), taken.len()) {
                 member.batch.extend(taken.iter().map(|&o| (part, o)));
-                self.out.emit(TraceEvent::RecordsFetched {
+                cx.out.emit(TraceEvent::RecordsFetched {
                     at: now,
                     group,
                     member: m,
@@ -137,27 +136,27 @@ impl Sim {
                 if member.wake_at.is_none_or(|w| w > at || w < now) {
                     member.wake_at = Some(at);
                     let epoch = member.epoch;
-                    self.out.schedule(at, Event::StreamWork { group, member: m, epoch });
+                    cx.out.schedule(at, Event::Stream(StreamEvent::StreamWork { group, member: m, epoch }));
                 }
             }
         }
     }
 
     /// Starts the next record of the batch, or polls again when the batch is done.
-    pub(super) fn next_record(&mut self, group: u32, m: u32) {
-        let now = self.now;
-        let processing = self.group_spec(group).processing;
+    pub(super) fn next_record(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32) {
+        let now = cx.now;
+        let processing = group_spec(cx.scenario, group).processing;
         let member = self.member(group, m);
         let Some((part, offset)) = member.batch.pop_front() else {
             if !member.waiting {
-                self.poll(group, m);
+                self.poll(cx, group, m);
             }
             return;
         };
         let done_at = now.after(sample(processing, &mut member.prng));
         member.current = Some((part, offset, done_at));
         let epoch = member.epoch;
-        self.out.emit(TraceEvent::RecordStarted {
+        cx.out.emit(TraceEvent::RecordStarted {
             at: now,
             group,
             member: m,
@@ -166,12 +165,12 @@ impl Sim {
             offset,
             done_at,
         });
-        self.out.schedule(done_at, Event::StreamWork { group, member: m, epoch });
+        cx.out.schedule(done_at, Event::Stream(StreamEvent::StreamWork { group, member: m, epoch }));
     }
 
     /// A member's timer: its record is done, or a retry record it waits for is due.
-    pub(crate) fn stream_work(&mut self, group: u32, m: u32, epoch: u32) {
-        let now = self.now;
+    pub(crate) fn stream_work(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32, epoch: u32) {
+        let now = cx.now;
         let member = self.member(group, m);
         if member.epoch != epoch || !member.alive {
             return;
@@ -179,8 +178,8 @@ impl Sim {
         match member.current {
             Some((part, offset, done_at)) if done_at <= now => {
                 member.current = None;
-                self.finish_record(group, m, part, offset);
-                self.next_record(group, m);
+                self.finish_record(cx, group, m, part, offset);
+                self.next_record(cx, group, m);
             }
             Some(_) => {}
             None => {
@@ -188,7 +187,7 @@ impl Sim {
                     member.wake_at = None;
                 }
                 if member.waiting {
-                    self.poll(group, m);
+                    self.poll(cx, group, m);
                 }
             }
         }
@@ -196,12 +195,12 @@ impl Sim {
 
     /// One record handled: success, or a failure forwarded to the next retry topic (or the
     /// dead-letter topic). Counts duplicates and checks per-key order.
-    pub(super) fn finish_record(&mut self, group: u32, m: u32, part: Part, offset: u64) {
-        let now = self.now;
-        let spec = self.group_spec(group).clone();
-        let record = self.streams.log(part).record(offset).clone();
+    pub(super) fn finish_record(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32, part: Part, offset: u64) {
+        let now = cx.now;
+        let spec = group_spec(cx.scenario, group).clone();
+        let record = self.log(part).record(offset).clone();
         let failed = spec.error_rate.numerator > 0 && self.member(group, m).prng.chance(spec.error_rate);
-        let g = &mut self.streams.groups[group as usize];
+        let g = &mut self.groups[group as usize];
         let (origin, counts) = g.handled.entry(part).or_insert((offset, crate::cow::CowVec::new()));
         let i = usize::try_from(offset.saturating_sub(*origin)).unwrap_or(usize::MAX);
         counts.grow_to(i + 1, 0);
@@ -244,7 +243,7 @@ impl Sim {
                 }
             }
         }
-        self.out.emit(TraceEvent::RecordDone {
+        cx.out.emit(TraceEvent::RecordDone {
             at: now,
             group,
             member: m,
@@ -256,12 +255,12 @@ impl Sim {
             outcome: outcome.0,
         });
         if let Some((key, after)) = violation {
-            self.out.emit(TraceEvent::OrderViolated { at: now, group, key, record: record.id, after });
+            cx.out.emit(TraceEvent::OrderViolated { at: now, group, key, record: record.id, after });
         }
         if let Some(to) = outcome.1 {
-            let partition = part.partition % self.scenario.topics[to as usize].partitions;
+            let partition = part.partition % cx.scenario.topics[to as usize].partitions;
             let forwarded = Record { at: now, retained: true, ..record };
-            self.append(Part { topic: to, partition }, forwarded, FORWARDED);
+            self.append(cx, Part { topic: to, partition }, forwarded, FORWARDED);
         }
     }
 }

@@ -17,14 +17,13 @@ mod log;
 mod member;
 
 use crate::consumer::sample;
-use crate::event::Event;
+use crate::event::{Ctx, Event, StreamEvent};
 use crate::kafka::assignor::{self, TopicPartition, NO_GENERATION};
 use crate::kafka::partitioner::partition_for_key;
 use crate::rng::Prng;
 use crate::scenario::{
     CommitMode, GroupSpec, KeySpec, NullKeys, OffsetReset, Scenario, TopicKind, TopicRole, TopicSpec,
 };
-use crate::sim::Sim;
 use crate::stats::GroupStats;
 use crate::time::{Duration, SimTime};
 use crate::trace::{GroupPhase, LossReason, MemberChange, RecordOutcome, RevokeReason, TraceEvent};
@@ -162,10 +161,12 @@ pub struct Streams {
     pub topics: Vec<Topic>,
     pub groups: Vec<Group>,
     next_record: u32,
+    /// The run's seed: a member's PRNG is drawn from it and its slot.
+    seed: u64,
 }
 
 impl Streams {
-    pub fn new(scenario: &Scenario, root: &mut Prng) -> Streams {
+    pub fn new(scenario: &Scenario, seed: u64, root: &mut Prng) -> Streams {
         let topics = scenario
             .topics
             .iter()
@@ -200,7 +201,7 @@ impl Streams {
                 stats: GroupStats::default(),
             })
             .collect();
-        Streams { topics, groups, next_record: 0 }
+        Streams { topics, groups, next_record: 0, seed }
     }
 
     pub fn log(&self, part: Part) -> &Log {
@@ -257,6 +258,10 @@ fn member_name(spec: &GroupSpec, m: usize) -> String {
     format!("{}-{}", spec.name, m + 1)
 }
 
+fn group_spec(scenario: &Scenario, group: u32) -> &GroupSpec {
+    &scenario.groups[group as usize]
+}
+
 fn due(spec: &TopicSpec, record: &Record) -> SimTime {
     match spec.role {
         TopicRole::Retry { delay, .. } => record.at.after(delay),
@@ -264,13 +269,9 @@ fn due(spec: &TopicSpec, record: &Record) -> SimTime {
     }
 }
 
-impl Sim {
-    fn group_spec(&self, group: u32) -> &GroupSpec {
-        &self.scenario.groups[group as usize]
-    }
-
+impl Streams {
     fn member(&mut self, group: u32, member: u32) -> &mut Member {
-        &mut self.streams.groups[group as usize].members[member as usize]
+        &mut self.groups[group as usize].members[member as usize]
     }
 }
 
@@ -288,25 +289,24 @@ pub struct LagRow {
     pub position: Option<u64>,
 }
 
-impl Sim {
+impl Streams {
     /// The lag table: every group's partitions with their offsets, lag and owner (KC-8).
-    pub fn lag_table(&self) -> Vec<LagRow> {
+    pub fn lag_table(&self, scenario: &Scenario) -> Vec<LagRow> {
         let mut rows = Vec::new();
-        for (gi, spec) in self.scenario.groups.iter().enumerate() {
+        for (gi, spec) in scenario.groups.iter().enumerate() {
             let group = crate::scenario::index_u32(gi);
-            for part in group_parts(&self.scenario, spec) {
-                let log = self.streams.log(part);
-                let owner = self.streams.owner(group, part);
-                let position =
-                    owner.and_then(|m| self.streams.groups[gi].members[m as usize].positions.get(&part).copied());
+            for part in group_parts(scenario, spec) {
+                let log = self.log(part);
+                let owner = self.owner(group, part);
+                let position = owner.and_then(|m| self.groups[gi].members[m as usize].positions.get(&part).copied());
                 rows.push(LagRow {
                     group,
                     topic: part.topic,
                     partition: part.partition,
                     log_start: log.log_start,
                     log_end: log.end(),
-                    committed: self.streams.groups[gi].committed.get(&part).copied(),
-                    lag: self.streams.lag(group, part),
+                    committed: self.groups[gi].committed.get(&part).copied(),
+                    lag: self.lag(group, part),
                     owner,
                     position,
                 });
@@ -314,8 +314,18 @@ impl Sim {
         }
         rows
     }
+}
 
-    pub fn streams(&self) -> &Streams {
-        &self.streams
+impl Streams {
+    /// The streams' one match: each event goes to the coordinator, a member or the cleaner.
+    pub(crate) fn handle(&mut self, cx: &mut Ctx<'_>, event: StreamEvent) {
+        match event {
+            StreamEvent::GroupStart { group } => self.start_group(cx, group),
+            StreamEvent::StreamWork { group, member, epoch } => self.stream_work(cx, group, member, epoch),
+            StreamEvent::JoinDeadline { group, round } => self.join_deadline(cx, group, round),
+            StreamEvent::SyncDone { group, round } => self.sync_done(cx, group, round),
+            StreamEvent::SessionExpired { group, member, epoch } => self.session_expired(cx, group, member, epoch),
+            StreamEvent::LogCleanup { topic } => self.clean_topic(cx, topic),
+        }
     }
 }
