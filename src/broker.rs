@@ -4,10 +4,11 @@
 //! what a consumer does.
 
 use crate::deadlines::Deadlines;
-use crate::event::{Event, Outbox};
+use crate::event::{Ctx, Event, Outbox};
 use crate::message::{Extra, Message, MsgState, Phase, StateCounts, StateKind};
 use crate::ready::ReadySet;
 use crate::scenario::{index_u32, limits, Overflow, QueueRole, QueueSpec, Scenario};
+use crate::stats::Stats;
 use crate::time::{Duration, SimTime};
 use crate::trace::{
     ConsumerId, DeadReason, DropReason, ErrorClass, MsgId, ProducerId, QueueId, ReturnReason, TraceEvent,
@@ -1177,6 +1178,29 @@ fn expiry_due(msgs: &crate::cow::CowVec<Message>, msg: MsgId, deadline: SimTime,
 fn lease_due(msgs: &crate::cow::CowVec<Message>, msg: MsgId, receipt: u32, deadline: SimTime) -> bool {
     let m = &msgs[msg as usize];
     m.receipt == receipt && m.lease_until == deadline
+}
+
+/// The broker as a publisher sees it (the producers, the workflows' handlers): a send, counted
+/// in the run's totals when it is stored.
+#[derive(Debug)]
+pub struct Publisher<'a> {
+    pub broker: &'a mut Broker,
+    pub stats: &'a mut Stats,
+}
+
+impl Publisher<'_> {
+    pub fn publish(&mut self, cx: &mut Ctx<'_>, queue: QueueId, producer: ProducerId, attrs: &SendAttrs) -> Sent {
+        let sent = self.broker.publish(cx.out, cx.now, queue, producer, attrs);
+        if let Sent::Stored(_) = sent {
+            self.stats.published += 1;
+        }
+        sent
+    }
+
+    /// A message's business key (a duplicate publish reuses it).
+    pub fn key(&self, msg: MsgId) -> u32 {
+        self.broker.msg(msg).key
+    }
 }
 
 #[cfg(test)]

@@ -117,7 +117,7 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
                 let c = &sim.consumers[consumer as usize];
                 let held = c.held.iter().any(|h| h.msg == msg && h.receipt == lease.receipt && !h.auto_acked);
                 let orphaned = c.crashed_at.is_some_and(|t| t >= lease.received_at);
-                let lost = sim.lost.iter().any(|l| l.msg == msg && l.receipt == lease.receipt);
+                let lost = sim.consumers.lost.iter().any(|l| l.msg == msg && l.receipt == lease.receipt);
                 if !held && !orphaned && !lost {
                     return fail(format!("m{msg} is leased to c{consumer}, which does not hold it"));
                 }
@@ -140,7 +140,7 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
     check_workflows(sim)?;
 
     // Consumers: within prefetch and concurrency; receipts unique.
-    for (ci, c) in sim.consumers.iter().enumerate() {
+    for (ci, c) in sim.consumers.list.iter().enumerate() {
         let spec = &scenario.consumers[ci];
         if !spec.manual && c.held.len() > spec.prefetch as usize {
             return fail(format!("c{ci} holds {}, over its prefetch {}", c.held.len(), spec.prefetch));
@@ -673,7 +673,8 @@ mod tests {
         let job = Job { msg: 0, receipt: 999_999, outcome: Outcome::Success, read_at: SimTime::MAX };
         assert_eq!(broken(sim.clone(), |s| s.consumers[1].jobs.push(job)), "c1 runs 2 jobs, over its concurrency 1");
         let sim2 = at("competing-consumers", 3_000);
-        let c = (0..sim2.consumers.len()).find(|&c| sim2.consumers[c].held.len() == 1).expect("a worker holding one");
+        let c =
+            (0..sim2.consumers.list.len()).find(|&c| sim2.consumers[c].held.len() == 1).expect("a worker holding one");
         let twin = *sim2.consumers[c].held.iter().next().expect("held");
         let mut s3 = sim2.clone();
         s3.scenario.consumers[c].prefetch = 2;

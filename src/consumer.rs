@@ -9,16 +9,71 @@
 //! "effect applied twice" happens, and the idempotent store is how it is avoided (IP-1).
 
 use crate::backoff;
-use crate::broker::Dispatched;
-use crate::event::Event;
+use crate::broker::{Broker, Dispatched, Publisher};
+use crate::dist::sample;
+use crate::event::{ConsumerEvent, Ctx, Delivery, Event};
 use crate::lease::Redelivery;
 use crate::message::{MsgState, Phase};
 use crate::rng::Prng;
-use crate::scenario::{AckMode, ConsumerSpec, Dist, Outcomes, RetryVia};
-use crate::sim::Sim;
+use crate::scenario::{AckMode, ConsumerSpec, Dist, Outcomes, RetryVia, Scenario};
+use crate::service::{Effect, Services};
+use crate::stats::Stats;
 use crate::time::{Duration, SimTime};
 use crate::trace::{ConsumerId, DeadReason, ErrorClass, MsgId, ReturnReason, TraceEvent};
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::{Index, IndexMut};
+
+/// The consumers: each one's state, and the deliveries the network lost on their way to them.
+#[derive(Clone, Debug, Default)]
+pub struct Consumers {
+    pub list: Vec<Consumer>,
+    /// Deliveries the network lost whose lease still runs (faults; usually none).
+    pub lost: Vec<Lost>,
+}
+
+/// What the consumers act on besides themselves, lent by the driver for one event.
+#[derive(Debug)]
+pub struct Ports<'a, H> {
+    /// The broker they take messages from and settle them with.
+    pub broker: &'a mut Broker,
+    /// The dependencies their handlers call and the store their effects land in.
+    pub services: &'a mut Services,
+    pub stats: &'a mut Stats,
+    /// What a workflow message's handler does besides its effect (`workflow::Workflows`).
+    pub handlers: &'a mut H,
+}
+
+/// What a handler does for workflow messages (request-reply, sagas) besides the effect every
+/// message has: implemented by the workflows, which sit above the consumers.
+pub trait Handlers {
+    /// No workflow message was ever sent: nothing to look up (the common case, one test).
+    fn idle(&self) -> bool;
+    /// An outcome of its own for this attempt, drawn from the consumer's PRNG, if `msg` is a
+    /// workflow message that has one (a saga's compensations and retriable steps).
+    fn outcome(&mut self, scenario: &Scenario, c: ConsumerId, msg: MsgId, prng: &mut Prng) -> Option<Outcome>;
+    /// Consumer `c` applied `msg`'s effect: its role's handler runs (a reply, the saga's next
+    /// step), publishing through `publisher`.
+    fn handled(&mut self, cx: &mut Ctx<'_>, publisher: &mut Publisher<'_>, prng: &mut Prng, c: ConsumerId, msg: MsgId);
+    /// `msg` went to a dead-letter queue.
+    fn dead_lettered(&mut self, cx: &mut Ctx<'_>, msg: MsgId);
+}
+
+impl Index<usize> for Consumers {
+    type Output = Consumer;
+    fn index(&self, c: usize) -> &Consumer {
+        &self.list[c]
+    }
+}
+
+impl IndexMut<usize> for Consumers {
+    fn index_mut(&mut self, c: usize) -> &mut Consumer {
+        &mut self.list[c]
+    }
+}
+
+fn consumer_spec(scenario: &Scenario, c: ConsumerId) -> &ConsumerSpec {
+    &scenario.consumers[c as usize]
+}
 
 /// A delivery the network lost (`Op::DropDelivery`): its consumer never gets it, while the
 /// broker's lease on it runs on. Kept until that lease ends.
@@ -311,22 +366,6 @@ impl Consumer {
     }
 }
 
-/// One draw from a distribution. Pure apart from the PRNG it is given. (Inline: the hot path
-/// draws an exponential processing time, and the rarer arms stay out of its way.)
-#[inline]
-pub fn sample(dist: Dist, prng: &mut Prng) -> Duration {
-    match dist {
-        Dist::Constant(d) => d,
-        Dist::Uniform { min, max } => Duration::from_micros(prng.range_inclusive(min.as_micros(), max.as_micros())),
-        Dist::Exponential { mean } => {
-            // Capped at 1000 means so that one astronomically unlikely draw cannot stall a run.
-            let cap = mean.as_micros().saturating_mul(1000);
-            Duration::from_micros(prng.exp_sample(mean.as_micros(), cap))
-        }
-        Dist::Normal { mean, sd } => folded_normal(mean, sd, prng),
-    }
-}
-
 /// A call to an optimistic row (BO-3) around `work` started now: the read reaches the row one
 /// hop in; its reply, the work and the write follow. The write is the job's end (`on_finish`),
 /// its reply comes after. Returns the job's whole duration and when the row was read.
@@ -336,113 +375,147 @@ fn row_call(hop: Dist, now: SimTime, work: Duration, prng: &mut Prng) -> (Durati
     (to_row.plus(back).plus(work).plus(write), now.after(to_row))
 }
 
-/// `|N(mean, sd)|`, folded at zero as the AWS backoff simulator's `abs(normalvariate(…))` (BO-3).
-#[inline(never)]
-fn folded_normal(mean: Duration, sd: Duration, prng: &mut Prng) -> Duration {
-    #[allow(clippy::cast_precision_loss)]
-    let us = mean.as_micros() as f64 + sd.as_micros() as f64 * prng.normal_unit();
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    Duration::from_micros(libm::round(us.abs()) as u64)
-}
-
-/// The gap to the next arrival of a Poisson process with this mean inter-arrival time.
-pub fn poisson_gap(mean_interval: Duration, prng: &mut Prng) -> Duration {
-    sample(Dist::Exponential { mean: mean_interval }, prng)
-}
-
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 fn ms_to_duration(ms: f64) -> Duration {
     Duration::from_micros(libm::round(ms.max(0.0) * 1000.0) as u64)
 }
 
 /// The consumers' side of the engine: receiving, processing, settling, crashing.
-impl Sim {
-    fn consumer_spec(&self, c: ConsumerId) -> &ConsumerSpec {
-        &self.scenario.consumers[c as usize]
+impl Consumers {
+    /// The consumers' one match. A timer of an incarnation that has since crashed is ignored.
+    pub(crate) fn handle<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, event: ConsumerEvent) {
+        match event {
+            ConsumerEvent::Receive(d) => self.on_receive(cx, p, d),
+            ConsumerEvent::Finish(d) => self.on_finish(cx, p, d),
+            ConsumerEvent::CrashNow { consumer, epoch } => {
+                if self.list[consumer as usize].epoch == epoch {
+                    self.crash(cx, p, consumer);
+                }
+            }
+            ConsumerEvent::Heartbeat(d) => self.on_heartbeat(cx, p, d),
+            ConsumerEvent::Restart { consumer, epoch } => {
+                if self.list[consumer as usize].epoch == epoch {
+                    self.restart(cx, p, consumer);
+                }
+            }
+            ConsumerEvent::Autoscale { scaler } => self.autoscale(cx, p, scaler),
+        }
+    }
+
+    /// The broker let `c`'s lease on `msg` run out: counted if the consumer was still working
+    /// on it. RabbitMQ's consumer timeout closes the consumer's channel.
+    pub(crate) fn lease_lapsed<H: Handlers>(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Ports<'_, H>,
+        c: ConsumerId,
+        (msg, receipt): (MsgId, u32),
+        channel_bound: bool,
+    ) {
+        let busy = self.list[c as usize].jobs.get(msg, receipt).is_some();
+        p.stats.lease_expired_mid_processing += u64::from(busy);
+        if channel_bound {
+            self.channel_closed(cx, p, c, ReturnReason::ConsumerTimeout);
+        }
+        if !self.lost.is_empty() {
+            self.forget_lost(p.broker);
+        }
     }
 
     /// Keeps its bit in its queue's `room` (which of its consumers would take a message now)
     /// in step with `has_room`, so that dispatch finds the next consumer with room without a
     /// scan. Called after anything that changes what `has_room` reads; `check` recounts.
     #[inline]
-    pub(crate) fn room_changed(&mut self, c: ConsumerId) {
-        let spec = &self.scenario.consumers[c as usize];
-        let consumer = &self.consumers[c as usize];
-        self.broker.set_room(spec.queue, consumer.slot, consumer.has_room(spec));
+    pub(crate) fn room_changed<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, c: ConsumerId) {
+        let spec = &cx.scenario.consumers[c as usize];
+        let consumer = &self.list[c as usize];
+        p.broker.set_room(spec.queue, consumer.slot, consumer.has_room(spec));
     }
 
     /// A delivered message reaches its consumer.
-    pub(crate) fn on_receive(&mut self, c: ConsumerId, msg: MsgId, receipt: u32, epoch: u32) {
-        let consumer = &self.consumers[c as usize];
+    pub(crate) fn on_receive<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, d: Delivery) {
+        let Delivery { consumer: c, msg, receipt, epoch } = d;
+        let consumer = &self.list[c as usize];
         if consumer.epoch != epoch {
             return; // delivered to an incarnation that has since crashed
         }
         if !self.lost.is_empty() && self.lost.iter().any(|l| l.msg == msg && l.receipt == receipt) {
             return; // the network lost it
         }
-        let current = self.broker.holds(msg, c, receipt);
-        self.take_in(c, Held { msg, receipt, auto_acked: false }, current);
+        let current = p.broker.holds(msg, c, receipt);
+        self.take_in(cx, p, c, Held { msg, receipt, auto_acked: false }, current);
     }
 
     /// The consumer has `held` in hand (`current`: its lease is still the broker's latest):
     /// acks it first with ack-before-processing, then starts it, or buffers it for a slot.
     #[inline]
-    fn take_in(&mut self, c: ConsumerId, mut held: Held, current: bool) {
-        let (now, msg, receipt) = (self.now, held.msg, held.receipt);
-        if current && self.consumer_spec(c).ack == AckMode::BeforeProcessing {
-            self.broker.auto_ack(&mut self.out, now, msg, c);
+    fn take_in<H: Handlers>(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Ports<'_, H>,
+        c: ConsumerId,
+        mut held: Held,
+        current: bool,
+    ) {
+        let (now, msg, receipt) = (cx.now, held.msg, held.receipt);
+        if current && consumer_spec(cx.scenario, c).ack == AckMode::BeforeProcessing {
+            p.broker.auto_ack(cx.out, now, msg, c);
             held.auto_acked = true;
-            if let Some(h) = self.consumers[c as usize].held.get_mut(msg, receipt) {
+            if let Some(h) = self.list[c as usize].held.get_mut(msg, receipt) {
                 h.auto_acked = true;
             }
         }
-        if self.slot_free(c) {
-            self.start_job(c, held);
+        if self.slot_free(cx.scenario, c) {
+            self.start_job(cx, p, c, held);
         } else {
-            self.enter_phase(c, held, Phase::Buffered);
-            self.consumers[c as usize].buffer.push_back(held);
+            Self::enter_phase(p.broker, c, held, Phase::Buffered);
+            self.list[c as usize].buffer.push_back(held);
         }
     }
 
     /// Whether the consumer has a processing slot free (fewer jobs than its concurrency).
     #[inline]
-    fn slot_free(&self, c: ConsumerId) -> bool {
-        self.consumers[c as usize].slot_free(self.consumer_spec(c))
+    fn slot_free(&self, scenario: &Scenario, c: ConsumerId) -> bool {
+        self.list[c as usize].slot_free(consumer_spec(scenario, c))
     }
 
     /// Moves `held` to `phase` on the broker's side, if the broker still counts it as this
     /// consumer's and it is not there already (delivered straight into it, no network delay).
     #[inline(always)]
-    fn enter_phase(&mut self, c: ConsumerId, held: Held, phase: Phase) {
-        if !self.broker.in_phase(held.msg, c, phase) && self.owns(c, held) {
-            self.broker.advance_phase(held.msg, c, phase);
+    fn enter_phase(broker: &mut Broker, c: ConsumerId, held: Held, phase: Phase) {
+        if !broker.in_phase(held.msg, c, phase) && Self::owns(broker, c, held) {
+            broker.advance_phase(held.msg, c, phase);
         }
     }
 
     /// Whether the broker still counts `held` as this consumer's (leased, or auto-acked and
     /// not yet settled).
     #[inline]
-    fn owns(&self, c: ConsumerId, held: Held) -> bool {
-        let m = self.broker.msg(held.msg);
+    fn owns(broker: &Broker, c: ConsumerId, held: Held) -> bool {
+        let m = broker.msg(held.msg);
         if held.auto_acked {
             m.lease().is_none() && m.state().holder() == Some(c)
         } else {
-            self.broker.holds(held.msg, c, held.receipt)
+            broker.holds(held.msg, c, held.receipt)
         }
     }
 
-    fn start_job(&mut self, c: ConsumerId, held: Held) {
-        let now = self.now;
-        let extra = self.broker.extra(held.msg);
+    fn start_job<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, c: ConsumerId, held: Held) {
+        let now = cx.now;
+        let extra = p.broker.extra(held.msg);
         let (poison, last_error) = (extra.poison, extra.last_error);
         // A saga service's compensations and retriable steps have their own failure odds.
-        let workflow = if self.workflows.tags.is_empty() { None } else { self.workflow_outcome(c, held.msg) };
-        let spec = &self.scenario.consumers[c as usize];
-        let consumer = &mut self.consumers[c as usize];
+        let workflow = if p.handlers.idle() {
+            None
+        } else {
+            p.handlers.outcome(cx.scenario, c, held.msg, &mut self.list[c as usize].prng)
+        };
+        let spec = &cx.scenario.consumers[c as usize];
+        let consumer = &mut self.list[c as usize];
         let outcome = workflow.unwrap_or_else(|| consumer.draw_outcome(poison, last_error));
         let mut work = sample(consumer.processing, &mut consumer.prng);
         let mut read_at = SimTime::MAX;
-        if let Some(hop) = self.scenario.row_hop(c) {
+        if let Some(hop) = cx.scenario.row_hop(c) {
             (work, read_at) = row_call(hop, now, work, &mut consumer.prng);
         }
         let epoch = consumer.epoch;
@@ -452,30 +525,44 @@ impl Sim {
             Outcome::Hang => now.after(spec.hang),
             _ => now.after(work),
         };
-        self.enter_phase(c, held, Phase::Processing);
-        self.out.emit(TraceEvent::ProcessingStarted { at: now, msg: held.msg, consumer: c, done_at });
+        Self::enter_phase(p.broker, c, held, Phase::Processing);
+        cx.out.emit(TraceEvent::ProcessingStarted { at: now, msg: held.msg, consumer: c, done_at });
         match outcome {
             // A crash comes halfway through the work.
-            Outcome::Crash => self.out.schedule(
+            Outcome::Crash => cx.out.schedule(
                 now.after(Duration::from_micros(work.as_micros() / 2)),
-                Event::CrashNow { consumer: c, epoch },
+                Event::Consumer(ConsumerEvent::CrashNow { consumer: c, epoch }),
             ),
-            _ => self.out.schedule(done_at, Event::Finish { consumer: c, msg: held.msg, receipt: held.receipt, epoch }),
+            _ => cx.out.schedule(
+                done_at,
+                Event::Consumer(ConsumerEvent::Finish(Delivery {
+                    consumer: c,
+                    msg: held.msg,
+                    receipt: held.receipt,
+                    epoch,
+                })),
+            ),
         }
         if let Some(every) = heartbeat {
             if !held.auto_acked {
-                self.out.schedule(
+                cx.out.schedule(
                     now.after(every),
-                    Event::Heartbeat { consumer: c, msg: held.msg, receipt: held.receipt, epoch },
+                    Event::Consumer(ConsumerEvent::Heartbeat(Delivery {
+                        consumer: c,
+                        msg: held.msg,
+                        receipt: held.receipt,
+                        epoch,
+                    })),
                 );
             }
         }
     }
 
     /// A job's work is done: apply the effect (or not), then settle.
-    pub(crate) fn on_finish(&mut self, c: ConsumerId, msg: MsgId, receipt: u32, epoch: u32) {
-        let now = self.now;
-        let consumer = &self.consumers[c as usize];
+    pub(crate) fn on_finish<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, d: Delivery) {
+        let Delivery { consumer: c, msg, receipt, epoch } = d;
+        let now = cx.now;
+        let consumer = &self.list[c as usize];
         if consumer.epoch != epoch {
             return;
         }
@@ -485,39 +572,37 @@ impl Sim {
         let Some(held) = consumer.find(msg).filter(|h| h.receipt == receipt) else { return };
         let outcome = match job.outcome {
             Outcome::Success | Outcome::Hang => {
-                self.dependency_error(c, job.read_at).map_or(Outcome::Success, Outcome::Fail)
+                self.dependency_error(cx, p, c, job.read_at).map_or(Outcome::Success, Outcome::Fail)
             }
             other => other,
         };
         if outcome == Outcome::CrashAfterEffect {
             // The effect (and what the handler sends) happened; the ack did not. On an
             // optimistic row the effect is the conditional write, which may conflict.
-            let on_row = self.scenario.row_hop(c).is_some();
-            if (!on_row || self.dependency_error(c, job.read_at).is_none()) && self.apply_effect(c, msg) {
-                self.on_handled(c, msg);
+            let on_row = cx.scenario.row_hop(c).is_some();
+            if !on_row || self.dependency_error(cx, p, c, job.read_at).is_none() {
+                self.apply_effect(cx, p, c, msg);
             }
-            self.crash(c);
+            self.crash(cx, p, c);
             return;
         }
         match outcome {
             Outcome::Success | Outcome::Hang => {
-                if self.apply_effect(c, msg) {
-                    self.on_handled(c, msg);
-                }
+                self.apply_effect(cx, p, c, msg);
                 if held.auto_acked {
-                    if self.owns(c, held) {
-                        self.broker.finish_acked(&mut self.out, now, msg, c);
+                    if Self::owns(p.broker, c, held) {
+                        p.broker.finish_acked(cx.out, now, msg, c);
                     }
                 } else {
-                    self.broker.ack(&mut self.out, now, msg, c, receipt);
+                    p.broker.ack(cx.out, now, msg, c, receipt);
                 }
             }
-            Outcome::Fail(error) => self.on_failure(c, held, error),
+            Outcome::Fail(error) => self.on_failure(cx, p, c, held, error),
             Outcome::Crash | Outcome::CrashAfterEffect => unreachable!("handled above or as its own event"),
         }
-        self.consumers[c as usize].forget(msg, receipt);
-        self.room_changed(c);
-        self.next_job(c);
+        self.list[c as usize].forget(msg, receipt);
+        self.room_changed(cx, p, c);
+        self.next_job(cx, p, c);
     }
 
     /// Whether the consumer's downstream call fails now: an outage window, a forced outage,
@@ -525,116 +610,56 @@ impl Sim {
     /// call read it (`read_at`). A write that succeeds is the row's new version. (Inline up to
     /// the call, so that a consumer without a dependency pays one test.)
     #[inline]
-    fn dependency_error(&mut self, c: ConsumerId, read_at: SimTime) -> Option<ErrorClass> {
-        let d = self.scenario.consumers[c as usize].dependency?;
-        self.call_dependency(c, d, read_at)
+    fn dependency_error<H: Handlers>(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Ports<'_, H>,
+        c: ConsumerId,
+        read_at: SimTime,
+    ) -> Option<ErrorClass> {
+        let d = cx.scenario.consumers[c as usize].dependency?;
+        p.services.call(cx, d, read_at, &mut self.list[c as usize].prng)
     }
 
-    /// Whether dependency `d` is up now: outside its outage windows, and not taken down.
-    pub fn dependency_up(&self, d: u32) -> bool {
-        let now = self.now;
-        let in_outage =
-            self.scenario.dependencies[d as usize].outages.iter().any(|&(from, to)| from <= now && now < to);
-        !in_outage && !self.dependency_down[d as usize]
-    }
-
-    #[inline(never)]
-    fn call_dependency(&mut self, c: ConsumerId, d: u32, read_at: SimTime) -> Option<ErrorClass> {
-        if !self.dependency_up(d) {
-            return Some(ErrorClass::DependencyDown);
+    /// Applies the message's business effect through the services' store (an idempotent
+    /// consumer may skip it); then a workflow message's handler runs.
+    fn apply_effect<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, c: ConsumerId, msg: MsgId) {
+        let m = p.broker.msg(msg);
+        let order = p.broker.extra(msg).order_key.map(|k| (m.queue, k));
+        let idempotent = consumer_spec(cx.scenario, c).idempotent;
+        let effect = Effect { msg, consumer: c, key: m.key, order, idempotent };
+        if p.services.apply(cx, p.stats, effect) && !p.handlers.idle() {
+            let mut publisher = Publisher { broker: p.broker, stats: p.stats };
+            p.handlers.handled(cx, &mut publisher, &mut self.list[c as usize].prng, c, msg);
         }
-        let spec = &self.scenario.dependencies[d as usize];
-        let now = self.now;
-        if let Some(limit) = spec.rate_limit_per_s {
-            // A token bucket of one second's worth, refilled continuously; integer millionths.
-            let (tokens, last) = &mut self.dependency_tokens[d as usize];
-            let full = u64::from(limit) * 1_000_000;
-            *tokens = (*tokens + now.since(*last).as_micros().saturating_mul(u64::from(limit))).min(full);
-            *last = now;
-            if *tokens < 1_000_000 {
-                return Some(ErrorClass::Throttled);
-            }
-            *tokens -= 1_000_000;
-        }
-        let rate = spec.error_rate;
-        if rate.numerator > 0 && self.consumers[c as usize].prng.chance(rate) {
-            return Some(ErrorClass::Transient);
-        }
-        if spec.optimistic.is_some() {
-            // BO-3: the write succeeds iff the version it read is still the row's. A write in
-            // the same microsecond as the read counts as before it (a boundary convention, as
-            // SQS-8's: with continuous hops a tie is rare, and either order is a real one).
-            let written_at = &mut self.dependency_written_at[d as usize];
-            if *written_at > read_at {
-                return Some(ErrorClass::Conflict);
-            }
-            *written_at = now;
-        }
-        None
-    }
-
-    /// Applies the message's business effect; false when an idempotent consumer skipped it.
-    fn apply_effect(&mut self, c: ConsumerId, msg: MsgId) -> bool {
-        let now = self.now;
-        let key = self.broker.msg(msg).key;
-        // The dedupe store is the service's database, shared by its consumers (IP-1, IP-2): a
-        // redelivery to another worker finds the key too.
-        if self.consumer_spec(c).idempotent && !self.dedupe_store.insert(key) {
-            self.stats.duplicates_suppressed += 1;
-            self.out.emit(TraceEvent::DuplicateSuppressed { at: now, msg, consumer: c, key });
-            return false;
-        }
-        let slot = key as usize;
-        let times = if slot < self.effects.len() {
-            let times = &mut self.effects[slot];
-            *times += 1;
-            *times
-        } else {
-            // A key's first effect (keys are message ids but for redrives and workflows).
-            self.effects.grow_to(slot, 0);
-            self.effects.push(1);
-            1
-        };
-        self.stats.effects_applied += 1;
-        if times == 2 {
-            self.stats.applied_twice += 1;
-        }
-        self.out.emit(TraceEvent::EffectApplied { at: now, msg, consumer: c, key, times });
-        // Per-key order: the first effect of each message, in the order they were sent. With
-        // competing consumers a later message of a key can finish first.
-        if let (1, Some(order_key)) = (times, self.broker.extra(msg).order_key) {
-            let queue = self.broker.msg(msg).queue;
-            let newest = self.newest_applied.entry((queue, order_key)).or_insert(key);
-            if *newest > key {
-                let after = *newest;
-                self.stats.order_violations += 1;
-                self.out.emit(TraceEvent::MessageOutOfOrder { at: now, msg, queue, order_key, after });
-            } else {
-                *newest = key;
-            }
-        }
-        true
     }
 
     /// An attempt failed: retry with backoff, give the message back, or dead-letter it.
-    fn on_failure(&mut self, c: ConsumerId, held: Held, error: ErrorClass) {
-        let now = self.now;
+    fn on_failure<H: Handlers>(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Ports<'_, H>,
+        c: ConsumerId,
+        held: Held,
+        error: ErrorClass,
+    ) {
+        let now = cx.now;
         let msg = held.msg;
         if held.auto_acked {
             // The broker forgot it on receipt: a failed attempt is a lost message.
-            if self.owns(c, held) {
-                self.stats.lost += 1;
-                self.broker.lose(&mut self.out, now, msg);
+            if Self::owns(p.broker, c, held) {
+                p.stats.lost += 1;
+                p.broker.lose(cx.out, now, msg);
             }
             return;
         }
-        if !self.broker.holds(msg, c, held.receipt) {
+        if !p.broker.holds(msg, c, held.receipt) {
             return; // the lease is gone; whatever we decide, the broker has moved on
         }
-        let attempt = self.broker.note_failure(msg, error);
-        self.out.emit(TraceEvent::Failed { at: now, msg, consumer: c, error, attempt });
-        let spec = &self.scenario.consumers[c as usize];
-        let lease_model = self.broker.queues[spec.queue as usize].spec.lease;
+        let attempt = p.broker.note_failure(msg, error);
+        cx.out.emit(TraceEvent::Failed { at: now, msg, consumer: c, error, attempt });
+        let spec = &cx.scenario.consumers[c as usize];
+        let lease_model = p.broker.queues[spec.queue as usize].spec.lease;
         let give_up = |reason: DeadReason| lease_model.give_up_reason(reason);
         let retry = spec.retry;
         let limit = match (error, retry) {
@@ -651,130 +676,134 @@ impl Sim {
             } else {
                 give_up(DeadReason::AttemptsExhausted)
             };
-            if self.broker.reject(&mut self.out, now, msg, c, held.receipt, reason) {
-                self.on_dead_lettered(msg);
+            if p.broker.reject(cx.out, now, msg, c, held.receipt, reason) {
+                p.handlers.dead_lettered(cx, msg);
             } else {
                 // Refused (ASB-6: already a dead letter): give it back instead.
-                self.broker.give_back(&mut self.out, now, msg, c, held.receipt, ReturnReason::Abandoned);
+                p.broker.give_back(cx.out, now, msg, c, held.receipt, ReturnReason::Abandoned);
             }
             return;
         }
         // BO-3: a conflict's answer takes a hop back; the wait before the retry starts when
         // the consumer has it.
-        let reply = match (error, self.scenario.row_hop(c)) {
-            (ErrorClass::Conflict, Some(hop)) => sample(hop, &mut self.consumers[c as usize].prng),
+        let reply = match (error, cx.scenario.row_hop(c)) {
+            (ErrorClass::Conflict, Some(hop)) => sample(hop, &mut self.list[c as usize].prng),
             _ => Duration::ZERO,
         };
         match retry {
             Some(r) if r.policy.strategy != backoff::Strategy::Immediate => {
                 // Decorrelated jitter grows from the message's previous sleep (BO-1).
-                let previous = match self.broker.extra(msg).last_sleep.as_millis_f64() {
+                let previous = match p.broker.extra(msg).last_sleep.as_millis_f64() {
                     p if p > 0.0 => p,
                     _ => r.policy.base_ms,
                 };
-                let u = self.consumers[c as usize].prng.unit();
+                let u = self.list[c as usize].prng.unit();
                 let sleep = ms_to_duration(backoff::delay_ms(&r.policy, attempt, previous, u));
-                self.broker.note_sleep(msg, sleep);
+                p.broker.note_sleep(msg, sleep);
                 let until = now.after(reply).after(sleep);
-                self.broker.retry_later(&mut self.out, now, msg, c, held.receipt, until, r.via == RetryVia::RetryQueue);
+                p.broker.retry_later(cx.out, now, msg, c, held.receipt, until, r.via == RetryVia::RetryQueue);
             }
             Some(r) if reply > Duration::ZERO => {
                 let via_retry_queue = r.via == RetryVia::RetryQueue;
-                self.broker.retry_later(&mut self.out, now, msg, c, held.receipt, now.after(reply), via_retry_queue);
+                p.broker.retry_later(cx.out, now, msg, c, held.receipt, now.after(reply), via_retry_queue);
             }
             _ => {
-                let reason = self.broker.queues[spec.queue as usize].spec.lease.retry_now_reason();
-                self.broker.give_back(&mut self.out, now, msg, c, held.receipt, reason);
+                let reason = p.broker.queues[spec.queue as usize].spec.lease.retry_now_reason();
+                p.broker.give_back(cx.out, now, msg, c, held.receipt, reason);
             }
         }
     }
 
     /// Starts the next buffered message if a slot is free, and lets the queue deliver more.
-    fn next_job(&mut self, c: ConsumerId) {
-        while self.slot_free(c) {
-            let Some(next) = self.consumers[c as usize].buffer.pop_front() else { break };
-            self.start_job(c, next);
+    fn next_job<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, c: ConsumerId) {
+        while self.slot_free(cx.scenario, c) {
+            let Some(next) = self.list[c as usize].buffer.pop_front() else { break };
+            self.start_job(cx, p, c, next);
         }
-        self.broker.mark_dirty(self.consumer_spec(c).queue);
+        p.broker.mark_dirty(consumer_spec(cx.scenario, c).queue);
     }
 
     /// A heartbeat while processing: extend the lease by a full lease from now. Service Bus's
     /// processor stops renewing after MaxAutoLockRenewalDuration, 5 minutes (ASB-3).
-    pub(crate) fn on_heartbeat(&mut self, c: ConsumerId, msg: MsgId, receipt: u32, epoch: u32) {
-        let now = self.now;
-        let consumer = &self.consumers[c as usize];
+    pub(crate) fn on_heartbeat<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, d: Delivery) {
+        let Delivery { consumer: c, msg, receipt, epoch } = d;
+        let now = cx.now;
+        let consumer = &self.list[c as usize];
         if consumer.epoch != epoch || consumer.jobs.get(msg, receipt).is_none() {
             return;
         }
-        let spec = self.consumer_spec(c);
+        let spec = consumer_spec(cx.scenario, c);
         let Some(every) = spec.heartbeat else { return };
-        let lease_model = self.broker.queues[self.broker.msg(msg).queue as usize].spec.lease;
-        let Some(lease) = self.broker.msg(msg).lease().filter(|l| l.receipt == receipt) else { return };
+        let lease_model = p.broker.queues[p.broker.msg(msg).queue as usize].spec.lease;
+        let Some(lease) = p.broker.msg(msg).lease().filter(|l| l.receipt == receipt) else { return };
         if lease_model.auto_renew_cap().is_some_and(|cap| now >= lease.received_at.after(cap)) {
             return;
         }
         let until = now.after(lease_model.lease_duration());
-        if self.broker.extend(&mut self.out, now, msg, c, receipt, until) {
-            self.out.schedule(now.after(every), Event::Heartbeat { consumer: c, msg, receipt, epoch });
+        if p.broker.extend(cx.out, now, msg, c, receipt, until) {
+            cx.out.schedule(
+                now.after(every),
+                Event::Consumer(ConsumerEvent::Heartbeat(Delivery { consumer: c, msg, receipt, epoch })),
+            );
         }
     }
 
     /// The consumer dies: its auto-acked messages are lost; RabbitMQ requeues everything
     /// unacked when the channel closes (RMQ-7); SQS and Service Bus leases run out on their own.
-    pub(crate) fn crash(&mut self, c: ConsumerId) {
-        let now = self.now;
-        if !self.consumers[c as usize].alive {
+    pub(crate) fn crash<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, c: ConsumerId) {
+        let now = cx.now;
+        if !self.list[c as usize].alive {
             return;
         }
-        let consumer = &mut self.consumers[c as usize];
+        let consumer = &mut self.list[c as usize];
         consumer.alive = false;
         consumer.epoch += 1;
         consumer.crashed_at = Some(now);
         let held = std::mem::take(&mut consumer.held);
         consumer.buffer.clear();
         consumer.jobs.clear();
-        self.room_changed(c);
-        self.out.emit(TraceEvent::ConsumerCrashed { at: now, consumer: c });
-        let rmq = self.broker.queues[self.consumer_spec(c).queue as usize].spec.lease.channel_bound();
+        self.room_changed(cx, p, c);
+        cx.out.emit(TraceEvent::ConsumerCrashed { at: now, consumer: c });
+        let rmq = p.broker.queues[consumer_spec(cx.scenario, c).queue as usize].spec.lease.channel_bound();
         for &h in held.iter() {
             if h.auto_acked {
-                if self.owns(c, h) {
-                    self.stats.lost += 1;
-                    self.broker.lose(&mut self.out, now, h.msg);
+                if Self::owns(p.broker, c, h) {
+                    p.stats.lost += 1;
+                    p.broker.lose(cx.out, now, h.msg);
                 }
             } else if rmq {
-                self.broker.give_back(&mut self.out, now, h.msg, c, h.receipt, ReturnReason::ChannelClosed);
+                p.broker.give_back(cx.out, now, h.msg, c, h.receipt, ReturnReason::ChannelClosed);
             }
         }
         if !self.lost.is_empty() {
-            self.forget_lost();
+            self.forget_lost(p.broker);
         }
-        if let Some(after) = self.consumer_spec(c).restart_after {
-            let epoch = self.consumers[c as usize].epoch;
-            self.out.schedule(now.after(after), Event::Restart { consumer: c, epoch });
+        if let Some(after) = consumer_spec(cx.scenario, c).restart_after {
+            let epoch = self.list[c as usize].epoch;
+            cx.out.schedule(now.after(after), Event::Consumer(ConsumerEvent::Restart { consumer: c, epoch }));
         }
     }
 
-    pub(crate) fn restart(&mut self, c: ConsumerId) {
-        let consumer = &mut self.consumers[c as usize];
+    pub(crate) fn restart<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, c: ConsumerId) {
+        let consumer = &mut self.list[c as usize];
         if consumer.alive {
             return;
         }
         consumer.alive = true;
-        self.room_changed(c);
-        self.out.emit(TraceEvent::ConsumerRestarted { at: self.now, consumer: c });
-        self.broker.mark_dirty(self.consumer_spec(c).queue);
+        self.room_changed(cx, p, c);
+        cx.out.emit(TraceEvent::ConsumerRestarted { at: cx.now, consumer: c });
+        p.broker.mark_dirty(consumer_spec(cx.scenario, c).queue);
     }
 
     /// The autoscaler's check: above the high mark it starts `add` standby instances, below
     /// the low mark it drains `remove` (they take nothing new and finish what they hold).
-    pub(crate) fn autoscale(&mut self, scaler: u32) {
-        let now = self.now;
-        let spec = &self.scenario.autoscalers[scaler as usize];
-        let depth = self.broker.depth(spec.queue);
-        let active: Vec<u32> = spec.instances.iter().copied().filter(|&c| self.consumers[c as usize].active).collect();
+    pub(crate) fn autoscale<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, scaler: u32) {
+        let now = cx.now;
+        let spec = &cx.scenario.autoscalers[scaler as usize];
+        let depth = p.broker.depth(spec.queue);
+        let active: Vec<u32> = spec.instances.iter().copied().filter(|&c| self.list[c as usize].active).collect();
         let changes: Vec<(u32, bool)> = if depth > spec.scale_up_above {
-            let standby = spec.instances.iter().copied().filter(|&c| !self.consumers[c as usize].active);
+            let standby = spec.instances.iter().copied().filter(|&c| !self.list[c as usize].active);
             standby.take(spec.add as usize).map(|c| (c, true)).collect()
         } else if depth < spec.scale_down_below && active.len() > spec.min as usize {
             let removable = active.len() - spec.min as usize;
@@ -784,14 +813,14 @@ impl Sim {
         };
         let (queue, every) = (spec.queue, spec.check_every);
         for (c, up) in changes {
-            self.consumers[c as usize].active = up;
-            self.room_changed(c);
-            self.out.emit(TraceEvent::Scaled { at: now, consumer: c, active: up, depth });
+            self.list[c as usize].active = up;
+            self.room_changed(cx, p, c);
+            cx.out.emit(TraceEvent::Scaled { at: now, consumer: c, active: up, depth });
         }
-        self.broker.mark_dirty(queue);
+        p.broker.mark_dirty(queue);
         let next = now.after(every);
-        if next <= self.scenario.end() {
-            self.out.schedule(next, Event::Autoscale { scaler });
+        if next <= cx.scenario.end() {
+            cx.out.schedule(next, Event::Consumer(ConsumerEvent::Autoscale { scaler }));
         }
     }
 
@@ -799,24 +828,29 @@ impl Sim {
     /// every other unacked delivery on it goes back too (RMQ-7, RMQ-9, RMQ-52). The consumer
     /// works on; its settles no longer count. A delivery the network lost is gone from its
     /// hands with the channel.
-    pub(crate) fn channel_closed(&mut self, c: ConsumerId, reason: ReturnReason) {
-        let now = self.now;
-        let held: Vec<Held> = self.consumers[c as usize].held.iter().copied().collect();
+    pub(crate) fn channel_closed<H: Handlers>(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Ports<'_, H>,
+        c: ConsumerId,
+        reason: ReturnReason,
+    ) {
+        let now = cx.now;
+        let held: Vec<Held> = self.list[c as usize].held.iter().copied().collect();
         for h in held.iter().filter(|h| !h.auto_acked) {
-            self.broker.give_back(&mut self.out, now, h.msg, c, h.receipt, reason);
+            p.broker.give_back(cx.out, now, h.msg, c, h.receipt, reason);
         }
         let ghosts: Vec<Lost> = self.lost.iter().copied().filter(|l| l.consumer == c).collect();
         for l in ghosts {
-            self.consumers[c as usize].held.remove(l.msg, l.receipt);
+            self.list[c as usize].held.remove(l.msg, l.receipt);
         }
-        self.forget_lost();
-        self.room_changed(c);
+        self.forget_lost(p.broker);
+        self.room_changed(cx, p, c);
     }
 
     /// Lost deliveries whose lease has ended (run out, or given back with a channel) are
     /// forgotten.
-    pub(crate) fn forget_lost(&mut self) {
-        let broker = &self.broker;
+    pub(crate) fn forget_lost(&mut self, broker: &Broker) {
         self.lost.retain(|l| broker.msg(l.msg).lease().is_some_and(|lease| lease.receipt == l.receipt));
     }
 
@@ -825,21 +859,21 @@ impl Sim {
     /// (SQS-2, ASB-5) and then comes back. An SQS or Service Bus consumer counts what it has
     /// in hand, so its room is free at once; a RabbitMQ channel counts the delivery unacked,
     /// its prefetch slot taken, until the consumer timeout closes the channel (RMQ-9).
-    pub(crate) fn drop_delivery(&mut self, msg: MsgId) {
-        let Some(m) = self.broker.msgs.get(msg as usize) else { return };
+    pub(crate) fn drop_delivery<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, msg: MsgId) {
+        let Some(m) = p.broker.msgs.get(msg as usize) else { return };
         let (MsgState::InFlight { consumer: c, phase: Phase::Delivering }, Some(lease)) = (m.state(), m.lease()) else {
             return;
         };
         let (queue, receipt) = (m.queue, lease.receipt);
-        if !self.consumers[c as usize].alive || self.lost.iter().any(|l| l.msg == msg && l.receipt == receipt) {
+        if !self.list[c as usize].alive || self.lost.iter().any(|l| l.msg == msg && l.receipt == receipt) {
             return;
         }
         self.lost.push(Lost { msg, receipt, consumer: c });
-        self.out.emit(TraceEvent::DeliveryLost { at: self.now, msg, consumer: c });
-        if !self.broker.queues[queue as usize].spec.lease.channel_bound() {
-            self.consumers[c as usize].held.remove(msg, receipt);
-            self.room_changed(c);
-            self.broker.mark_dirty(queue);
+        cx.out.emit(TraceEvent::DeliveryLost { at: cx.now, msg, consumer: c });
+        if !p.broker.queues[queue as usize].spec.lease.channel_bound() {
+            self.list[c as usize].held.remove(msg, receipt);
+            self.room_changed(cx, p, c);
+            p.broker.mark_dirty(queue);
         }
     }
 
@@ -849,39 +883,39 @@ impl Sim {
     /// lock token). On RabbitMQ a delivery comes twice only when the connection drops (RMQ-52):
     /// every unacked delivery of the consumer is requeued, redelivered. An SQS FIFO queue does
     /// not deliver a message twice while it is in flight.
-    pub(crate) fn duplicate_delivery(&mut self, msg: MsgId) {
-        let Some(m) = self.broker.msgs.get(msg as usize) else { return };
+    pub(crate) fn duplicate_delivery<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, msg: MsgId) {
+        let Some(m) = p.broker.msgs.get(msg as usize) else { return };
         let (MsgState::InFlight { consumer: c, phase: Phase::Buffered | Phase::Processing }, Some(lease)) =
             (m.state(), m.lease())
         else {
             return;
         };
         let (queue, receipt) = (m.queue, lease.receipt);
-        if !self.consumers[c as usize].alive {
+        if !self.list[c as usize].alive {
             return;
         }
-        let spec = &self.broker.queues[queue as usize].spec;
+        let spec = &p.broker.queues[queue as usize].spec;
         match spec.lease.redelivery(spec.fifo) {
-            Redelivery::ConnectionDrop => self.channel_closed(c, ReturnReason::ChannelClosed),
+            Redelivery::ConnectionDrop => self.channel_closed(cx, p, c, ReturnReason::ChannelClosed),
             Redelivery::Never => {}
             Redelivery::Alone => {
-                self.broker.give_back(&mut self.out, self.now, msg, c, receipt, ReturnReason::Duplicated);
+                p.broker.give_back(cx.out, cx.now, msg, c, receipt, ReturnReason::Duplicated);
             }
         }
     }
 
     /// Hands visible messages to consumers with room, round-robin (RMQ-1). SQS and Service Bus
     /// consumers long-poll, so a waiting receive takes a message as soon as it is visible.
-    pub(crate) fn dispatch(&mut self, queue: u32) {
-        let now = self.now;
+    pub(crate) fn dispatch<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, queue: u32) {
+        let now = cx.now;
         loop {
-            let (consumers, specs) = (&self.consumers, &self.scenario.consumers);
+            let (consumers, specs) = (&self.list, &cx.scenario.consumers);
             let slot_free = |c: ConsumerId| consumers[c as usize].slot_free(&specs[c as usize]);
-            match self.broker.dispatch_one(&mut self.out, now, queue, self.scenario.latency, slot_free) {
+            match p.broker.dispatch_one(cx.out, now, queue, cx.scenario.latency, slot_free) {
                 None => return,
                 Some(None) => {}
                 // Its room changes before the broker picks the next consumer.
-                Some(Some(d)) => self.take_delivery(d),
+                Some(Some(d)) => self.take_delivery(cx, p, d),
             }
         }
     }
@@ -889,20 +923,23 @@ impl Sim {
     /// The consumer's side of one delivery `dispatch` made: it holds the message, and has it
     /// at once (no network delay) or when it arrives.
     #[inline]
-    fn take_delivery(&mut self, d: Dispatched) {
+    fn take_delivery<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, d: Dispatched) {
         let Dispatched { msg, consumer: c, receipt, waited, arrives_at } = d;
-        self.stats.deliveries += 1;
-        self.stats.wait_total = self.stats.wait_total.plus(waited);
-        self.stats.waited += u64::from(waited > Duration::ZERO);
-        let consumer = &mut self.consumers[c as usize];
+        p.stats.deliveries += 1;
+        p.stats.wait_total = p.stats.wait_total.plus(waited);
+        p.stats.waited += u64::from(waited > Duration::ZERO);
+        let consumer = &mut self.list[c as usize];
         consumer.held.push(Held { msg, receipt, auto_acked: false });
         let epoch = consumer.epoch;
-        self.room_changed(c);
-        if arrives_at == self.now {
+        self.room_changed(cx, p, c);
+        if arrives_at == cx.now {
             // No network delay: the consumer has it at once, by the lease just granted.
-            self.take_in(c, Held { msg, receipt, auto_acked: false }, true);
+            self.take_in(cx, p, c, Held { msg, receipt, auto_acked: false }, true);
         } else {
-            self.out.schedule(arrives_at, Event::Receive { consumer: c, msg, receipt, epoch });
+            cx.out.schedule(
+                arrives_at,
+                Event::Consumer(ConsumerEvent::Receive(Delivery { consumer: c, msg, receipt, epoch })),
+            );
         }
     }
 }

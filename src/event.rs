@@ -16,16 +16,6 @@ pub enum Event {
     Produce { producer: ProducerId },
     /// A published message reaches the broker.
     Arrive { msg: MsgId },
-    /// A delivered message reaches its consumer.
-    Receive { consumer: ConsumerId, msg: MsgId, receipt: u32, epoch: u32 },
-    /// A consumer's work on a message is done.
-    Finish { consumer: ConsumerId, msg: MsgId, receipt: u32, epoch: u32 },
-    /// A consumer crashes (its attempt's outcome, or a poison message).
-    CrashNow { consumer: ConsumerId, epoch: u32 },
-    /// A consumer extends its lease while processing.
-    Heartbeat { consumer: ConsumerId, msg: MsgId, receipt: u32, epoch: u32 },
-    /// A crashed consumer comes back.
-    Restart { consumer: ConsumerId, epoch: u32 },
     /// An extended lease (visibility timeout, lock) runs out, unless extended again.
     LeaseExpiry { msg: MsgId, receipt: u32 },
     /// The leases a queue granted that are due now run out (see `Broker::due_leases`).
@@ -40,8 +30,8 @@ pub enum Event {
     RedriveNext { from: QueueId, to: QueueId, every: Duration },
     /// A step of the scenario's script.
     Script { step: u32 },
-    /// An autoscaler looks at its queue.
-    Autoscale { scaler: u32 },
+    /// A consumer's event (`crate::consumer::Consumers::handle`).
+    Consumer(ConsumerEvent),
     /// A stream's event (`crate::stream::Streams::handle`).
     Stream(StreamEvent),
     /// A request's timeout, if it is still pending.
@@ -62,6 +52,34 @@ impl Event {
             _ => 1,
         }
     }
+}
+
+/// The consumers' events: a delivery arriving, work done, a crash, a heartbeat, a restart, and
+/// the autoscalers' checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsumerEvent {
+    /// A delivered message reaches its consumer.
+    Receive(Delivery),
+    /// A consumer's work on a message is done.
+    Finish(Delivery),
+    /// A consumer crashes (its attempt's outcome, or a poison message).
+    CrashNow { consumer: ConsumerId, epoch: u32 },
+    /// A consumer extends its lease while processing.
+    Heartbeat(Delivery),
+    /// A crashed consumer comes back.
+    Restart { consumer: ConsumerId, epoch: u32 },
+    /// An autoscaler looks at its queue.
+    Autoscale { scaler: u32 },
+}
+
+/// One delivery as a consumer's timers name it: the consumer, the message, the lease's
+/// receipt, and the consumer's incarnation (a timer of one that has since crashed is stale).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub consumer: ConsumerId,
+    pub msg: MsgId,
+    pub receipt: u32,
+    pub epoch: u32,
 }
 
 /// The streams' events: the group coordinator's, the members' and the log cleaner's.

@@ -3,11 +3,11 @@
 //! message is an ordinary message; what a message means is kept beside it (`Tag`), and the
 //! roles' handlers run when a consumer has processed a message successfully.
 
-use crate::broker::{SendAttrs, Sent};
-use crate::consumer::Outcome;
-use crate::event::Event;
-use crate::scenario::{ConsumerRole, SagaStyle};
-use crate::sim::Sim;
+use crate::broker::{Publisher, SendAttrs, Sent};
+use crate::consumer::{Handlers, Outcome};
+use crate::event::{Ctx, Event};
+use crate::rng::Prng;
+use crate::scenario::{ConsumerRole, SagaStyle, Scenario};
 use crate::stats::{RequestStats, SagaStats};
 use crate::time::SimTime;
 use crate::trace::{ConsumerId, ErrorClass, MsgId, SagaNote, TraceEvent, UnmatchedReason};
@@ -208,15 +208,21 @@ enum Action {
     Compensate(u32),
 }
 
-impl Sim {
+impl Workflows {
     /// Publishes a workflow message to `queue` under `tag`; `key` makes it a duplicate of an
     /// earlier message (same business key).
-    fn publish_tagged(&mut self, queue: u32, tag: Tag, key: Option<u32>) -> Option<MsgId> {
+    fn publish_tagged(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        pb: &mut Publisher<'_>,
+        queue: u32,
+        tag: Tag,
+        key: Option<u32>,
+    ) -> Option<MsgId> {
         let attrs = SendAttrs { key, ..SendAttrs::default() };
-        match self.broker.publish(&mut self.out, self.now, queue, SERVICE, &attrs) {
+        match pb.publish(cx, queue, SERVICE, &attrs) {
             Sent::Stored(msg) => {
-                self.stats.published += 1;
-                self.workflows.tags.insert(msg, tag);
+                self.tags.insert(msg, tag);
                 Some(msg)
             }
             Sent::Duplicate(_) => None,
@@ -227,29 +233,36 @@ impl Sim {
 
     /// A requester sends a request with a fresh correlation id, notes it as pending, and sets
     /// its timeout.
-    pub(crate) fn send_request(&mut self, system: u32, requester: u32, attempt: u32) {
-        let now = self.now;
-        let spec = &self.scenario.request_reply[system as usize];
+    pub(crate) fn send_request(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        pb: &mut Publisher<'_>,
+        system: u32,
+        requester: u32,
+        attempt: u32,
+    ) {
+        let now = cx.now;
+        let spec = &cx.scenario.request_reply[system as usize];
         let (queue, timeout, shared) = (spec.request_queue, spec.timeout, spec.shared_store);
-        let rr = &mut self.workflows.request_reply[system as usize];
+        let rr = &mut self.request_reply[system as usize];
         let corr = rr.next_corr;
         rr.next_corr += 1;
         let tag = Tag::Request { system, requester, corr };
-        let Some(msg) = self.publish_tagged(queue, tag, None) else { return };
-        let rr = &mut self.workflows.request_reply[system as usize];
+        let Some(msg) = self.publish_tagged(cx, pb, queue, tag, None) else { return };
+        let rr = &mut self.request_reply[system as usize];
         let table = if shared { 0 } else { requester as usize };
         rr.tables[table].insert(corr, Pending { requester, request: msg, attempt, sent_at: now });
         rr.stats.sent += 1;
-        self.out.emit(TraceEvent::RequestSent { at: now, msg, system, requester, corr, attempt });
-        self.out.schedule(now.after(timeout), Event::RequestTimeout { system, corr });
+        cx.out.emit(TraceEvent::RequestSent { at: now, msg, system, requester, corr, attempt });
+        cx.out.schedule(now.after(timeout), Event::RequestTimeout { system, corr });
     }
 
     /// The timeout: if the request is still pending, it failed; retry it (fresh id) if the
     /// requester is alive and has retries left.
-    pub(crate) fn request_timeout(&mut self, system: u32, corr: u32) {
-        let now = self.now;
-        let retries = self.scenario.request_reply[system as usize].retries;
-        let rr = &mut self.workflows.request_reply[system as usize];
+    pub(crate) fn request_timeout(&mut self, cx: &mut Ctx<'_>, pb: &mut Publisher<'_>, system: u32, corr: u32) {
+        let now = cx.now;
+        let retries = cx.scenario.request_reply[system as usize].retries;
+        let rr = &mut self.request_reply[system as usize];
         let Some(pending) = rr.tables.iter_mut().find_map(|t| t.remove(&corr)) else { return };
         rr.timed_out.insert(corr);
         rr.stats.timed_out += 1;
@@ -259,7 +272,7 @@ impl Sim {
         } else {
             rr.stats.failed += 1;
         }
-        self.out.emit(TraceEvent::RequestTimedOut {
+        cx.out.emit(TraceEvent::RequestTimedOut {
             at: now,
             system,
             requester: pending.requester,
@@ -267,55 +280,64 @@ impl Sim {
             retried: retry,
         });
         if retry {
-            self.send_request(system, pending.requester, pending.attempt + 1);
+            self.send_request(cx, pb, system, pending.requester, pending.attempt + 1);
         }
     }
 
     /// A requester dies for good: its reply reader stops, its producer stops, and a local
     /// pending table goes with it.
-    pub(crate) fn kill_requester(&mut self, system: u32, instance: u32) {
-        let spec = &self.scenario.request_reply[system as usize];
+    /// Returns the producer and the reply reader that die with it, for the driver to stop.
+    pub(crate) fn kill_requester(&mut self, cx: &mut Ctx<'_>, system: u32, instance: u32) -> Option<(u32, u32)> {
+        let spec = &cx.scenario.request_reply[system as usize];
         let (reader, producer, shared) =
             (spec.readers[instance as usize], spec.producers[instance as usize], spec.shared_store);
-        let rr = &mut self.workflows.request_reply[system as usize];
+        let rr = &mut self.request_reply[system as usize];
         if rr.killed[instance as usize] {
-            return;
+            return None;
         }
         rr.killed[instance as usize] = true;
         if !shared {
             rr.tables[instance as usize].clear();
         }
-        self.out.emit(TraceEvent::RequesterKilled { at: self.now, system, requester: instance });
-        self.stop_for_good(producer, reader);
+        cx.out.emit(TraceEvent::RequesterKilled { at: cx.now, system, requester: instance });
+        Some((producer, reader))
     }
 
-    fn reply(&mut self, system: u32, request: MsgId, requester: u32, corr: u32) {
-        let now = self.now;
-        let spec = &self.scenario.request_reply[system as usize];
+    fn reply(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        pb: &mut Publisher<'_>,
+        system: u32,
+        request: MsgId,
+        requester: u32,
+        corr: u32,
+    ) {
+        let now = cx.now;
+        let spec = &cx.scenario.request_reply[system as usize];
         let queue = spec.reply_queues[requester as usize];
         let per_instance = !spec.shared_reply_queue;
         let tag = Tag::Reply { system, requester, corr, request };
-        let Some(msg) = self.publish_tagged(queue, tag, None) else { return };
+        let Some(msg) = self.publish_tagged(cx, pb, queue, tag, None) else { return };
         // Into the reply queue of a dead requester: nobody will ever read it.
-        if per_instance && self.workflows.request_reply[system as usize].killed[requester as usize] {
-            self.workflows.request_reply[system as usize].stats.orphaned += 1;
+        if per_instance && self.request_reply[system as usize].killed[requester as usize] {
+            self.request_reply[system as usize].stats.orphaned += 1;
             let reason = UnmatchedReason::RequesterDead;
-            self.out.emit(TraceEvent::ReplyUnmatched { at: now, msg, system, requester, corr, reason });
+            cx.out.emit(TraceEvent::ReplyUnmatched { at: now, msg, system, requester, corr, reason });
         }
     }
 
     /// A requester instance reads a reply and looks its correlation id up in the table it can
     /// see: its own, or the shared store.
-    fn read_reply(&mut self, system: u32, reader: u32, msg: MsgId, corr: u32) {
-        let now = self.now;
-        let shared = self.scenario.request_reply[system as usize].shared_store;
-        let rr = &mut self.workflows.request_reply[system as usize];
+    fn read_reply(&mut self, cx: &mut Ctx<'_>, system: u32, reader: u32, msg: MsgId, corr: u32) {
+        let now = cx.now;
+        let shared = cx.scenario.request_reply[system as usize].shared_store;
+        let rr = &mut self.request_reply[system as usize];
         let table = if shared { 0 } else { reader as usize };
         match rr.tables[table].remove(&corr) {
             Some(p) => {
                 rr.stats.matched += 1;
                 rr.stats.latency_total_us += now.since(p.sent_at).as_micros();
-                self.out.emit(TraceEvent::ReplyMatched {
+                cx.out.emit(TraceEvent::ReplyMatched {
                     at: now,
                     msg,
                     system,
@@ -332,7 +354,7 @@ impl Sim {
                     rr.stats.orphaned += 1;
                     UnmatchedReason::NotInTable
                 };
-                self.out.emit(TraceEvent::ReplyUnmatched { at: now, msg, system, requester: reader, corr, reason });
+                cx.out.emit(TraceEvent::ReplyUnmatched { at: now, msg, system, requester: reader, corr, reason });
             }
         }
     }
@@ -341,15 +363,15 @@ impl Sim {
 
     /// A new saga: choreography starts at the first service, orchestration at the
     /// orchestrator.
-    pub(crate) fn start_saga(&mut self, saga: u32) {
-        let now = self.now;
-        let spec = &self.scenario.sagas[saga as usize];
+    pub(crate) fn start_saga(&mut self, cx: &mut Ctx<'_>, pb: &mut Publisher<'_>, saga: u32) {
+        let now = cx.now;
+        let spec = &cx.scenario.sagas[saga as usize];
         let steps = spec.steps.len();
         let (queue, first) = match spec.orchestrator {
             Some((q, _)) => (q, SagaMsg::Start),
             None => (spec.steps[0].queue, SagaMsg::Do(0)),
         };
-        let block = &mut self.workflows.sagas[saga as usize];
+        let block = &mut self.sagas[saga as usize];
         let instance = crate::scenario::index_u32(block.instances.len());
         block.instances.push(SagaInstance {
             status: SagaStatus::Running,
@@ -360,8 +382,8 @@ impl Sim {
             stuck_on: None,
         });
         block.stats.started += 1;
-        self.out.emit(TraceEvent::SagaEvent { at: now, saga, instance, step: 0, note: SagaNote::Started });
-        self.publish_tagged(queue, Tag::Saga { saga, instance, msg: first }, None);
+        cx.out.emit(TraceEvent::SagaEvent { at: now, saga, instance, step: 0, note: SagaNote::Started });
+        self.publish_tagged(cx, pb, queue, Tag::Saga { saga, instance, msg: first }, None);
     }
 
     /// What a service makes of a saga message: run its step, or compensate it.
@@ -379,16 +401,15 @@ impl Sim {
 
     /// The attempt's outcome for a saga service, drawn when work starts: compensations and
     /// steps after the pivot fail transiently at their rates and are retried.
-    pub(crate) fn workflow_outcome(&mut self, c: ConsumerId, msg: MsgId) -> Option<Outcome> {
-        let ConsumerRole::SagaService { saga, step } = self.scenario.consumers[c as usize].role else { return None };
-        let Some(&Tag::Saga { msg: m, .. }) = self.workflows.tags.get(&msg) else { return None };
-        let spec = &self.scenario.sagas[saga as usize];
+    fn workflow_outcome(&mut self, scenario: &Scenario, c: ConsumerId, msg: MsgId, prng: &mut Prng) -> Option<Outcome> {
+        let ConsumerRole::SagaService { saga, step } = scenario.consumers[c as usize].role else { return None };
+        let Some(&Tag::Saga { msg: m, .. }) = self.tags.get(&msg) else { return None };
+        let spec = &scenario.sagas[saga as usize];
         let rate = match Self::action(spec.style, step, m)? {
             Action::Compensate(_) => spec.compensation_transient_rate,
             Action::Forward(k) if !spec.compensatable(k) => spec.steps[k as usize].transient_rate,
             Action::Forward(_) => return None,
         };
-        let prng = &mut self.consumers[c as usize].prng;
         Some(if rate.numerator > 0 && prng.chance(rate) {
             Outcome::Fail(ErrorClass::Transient)
         } else {
@@ -398,31 +419,25 @@ impl Sim {
 
     /// A workflow message a consumer processed successfully: its role's handler runs.
     #[inline(always)]
-    pub(crate) fn on_handled(&mut self, c: ConsumerId, msg: MsgId) {
-        if !self.workflows.tags.is_empty() {
-            self.on_handled_tagged(c, msg);
-        }
-    }
-
-    fn on_handled_tagged(&mut self, c: ConsumerId, msg: MsgId) {
-        let Some(&tag) = self.workflows.tags.get(&msg) else { return };
-        match (self.scenario.consumers[c as usize].role, tag) {
+    fn on_handled(&mut self, cx: &mut Ctx<'_>, pb: &mut Publisher<'_>, prng: &mut Prng, c: ConsumerId, msg: MsgId) {
+        let Some(&tag) = self.tags.get(&msg) else { return };
+        match (cx.scenario.consumers[c as usize].role, tag) {
             (ConsumerRole::Responder { .. }, Tag::Request { system, requester, corr }) => {
-                self.reply(system, msg, requester, corr);
+                self.reply(cx, pb, system, msg, requester, corr);
             }
             (ConsumerRole::ReplyReader { instance, .. }, Tag::Reply { system, corr, .. }) => {
-                self.read_reply(system, instance, msg, corr);
+                self.read_reply(cx, system, instance, msg, corr);
             }
             (ConsumerRole::SagaService { saga, step }, Tag::Saga { instance, msg: m, .. }) => {
-                let style = self.scenario.sagas[saga as usize].style;
+                let style = cx.scenario.sagas[saga as usize].style;
                 match Self::action(style, step, m) {
-                    Some(Action::Forward(k)) => self.run_step(saga, instance, k),
-                    Some(Action::Compensate(k)) => self.compensate(saga, instance, k),
+                    Some(Action::Forward(k)) => self.run_step(cx, pb, prng, saga, instance, k),
+                    Some(Action::Compensate(k)) => self.compensate(cx, pb, saga, instance, k),
                     None => {}
                 }
             }
             (ConsumerRole::Orchestrator { saga }, Tag::Saga { instance, msg: m, .. }) => {
-                self.orchestrate(saga, instance, m);
+                self.orchestrate(cx, pb, saga, instance, m);
             }
             _ => {}
         }
@@ -431,42 +446,49 @@ impl Sim {
     /// A service runs its step: a business failure (up to the pivot) starts the
     /// compensations; success passes the saga on. A duplicate that reaches a non-idempotent
     /// handler runs the step again.
-    fn run_step(&mut self, saga: u32, instance: u32, k: u32) {
-        let now = self.now;
-        let spec = &self.scenario.sagas[saga as usize];
+    fn run_step(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        pb: &mut Publisher<'_>,
+        prng: &mut Prng,
+        saga: u32,
+        instance: u32,
+        k: u32,
+    ) {
+        let now = cx.now;
+        let spec = &cx.scenario.sagas[saga as usize];
         let (style, n, fail_rate) =
             (spec.style, crate::scenario::index_u32(spec.steps.len()), spec.steps[k as usize].fail_rate);
         let can_fail = k > 0 && spec.compensatable(k) && fail_rate.numerator > 0;
-        let consumer = spec.steps[k as usize].consumer;
-        let block = &mut self.workflows.sagas[saga as usize];
+        let block = &mut self.sagas[saga as usize];
         let s = &mut block.instances[instance as usize];
         let st = &mut s.steps[k as usize];
         st.applied += 1;
         if st.applied > 1 {
             block.stats.applied_twice += 1;
-            self.out.emit(TraceEvent::SagaEvent { at: now, saga, instance, step: k, note: SagaNote::AppliedTwice });
+            cx.out.emit(TraceEvent::SagaEvent { at: now, saga, instance, step: k, note: SagaNote::AppliedTwice });
             return;
         }
         if s.status != SagaStatus::Running {
             return;
         }
-        if can_fail && self.consumers[consumer as usize].prng.chance(fail_rate) {
-            let s = &mut self.workflows.sagas[saga as usize].instances[instance as usize];
+        if can_fail && prng.chance(fail_rate) {
+            let s = &mut self.sagas[saga as usize].instances[instance as usize];
             s.steps[k as usize].failed = true;
             s.failed_step = Some(k);
             s.status = SagaStatus::Compensating;
-            self.out.emit(TraceEvent::SagaEvent { at: now, saga, instance, step: k, note: SagaNote::StepFailed });
-            let spec = &self.scenario.sagas[saga as usize];
+            cx.out.emit(TraceEvent::SagaEvent { at: now, saga, instance, step: k, note: SagaNote::StepFailed });
+            let spec = &cx.scenario.sagas[saga as usize];
             let to = match style {
                 SagaStyle::Choreography => spec.steps[k as usize - 1].queue,
                 SagaStyle::Orchestration => spec.orchestrator.map_or(0, |(q, _)| q),
             };
-            self.publish_tagged(to, Tag::Saga { saga, instance, msg: SagaMsg::Failed(k) }, None);
+            self.publish_tagged(cx, pb, to, Tag::Saga { saga, instance, msg: SagaMsg::Failed(k) }, None);
             return;
         }
-        self.workflows.sagas[saga as usize].instances[instance as usize].steps[k as usize].done_at = Some(now);
-        self.out.emit(TraceEvent::SagaEvent { at: now, saga, instance, step: k, note: SagaNote::StepDone });
-        let spec = &self.scenario.sagas[saga as usize];
+        self.sagas[saga as usize].instances[instance as usize].steps[k as usize].done_at = Some(now);
+        cx.out.emit(TraceEvent::SagaEvent { at: now, saga, instance, step: k, note: SagaNote::StepDone });
+        let spec = &cx.scenario.sagas[saga as usize];
         let (next, dup) = match style {
             SagaStyle::Choreography if k + 1 < n => {
                 (Some((spec.steps[k as usize + 1].queue, SagaMsg::Do(k + 1))), true)
@@ -478,25 +500,24 @@ impl Sim {
         match next {
             Some((queue, m)) => {
                 let tag = Tag::Saga { saga, instance, msg: m };
-                if let Some(first) = self.publish_tagged(queue, tag, None) {
+                if let Some(first) = self.publish_tagged(cx, pb, queue, tag, None) {
                     // At-least-once publishing: now and then the same event goes out twice.
-                    let prng = &mut self.consumers[consumer as usize].prng;
                     if dup && duplicate_rate.numerator > 0 && prng.chance(duplicate_rate) {
-                        let key = self.broker.msg(first).key;
-                        self.workflows.sagas[saga as usize].stats.duplicates_sent += 1;
-                        self.publish_tagged(queue, tag, Some(key));
+                        let key = pb.key(first);
+                        self.sagas[saga as usize].stats.duplicates_sent += 1;
+                        self.publish_tagged(cx, pb, queue, tag, Some(key));
                     }
                 }
             }
-            None => self.end_saga(saga, instance, SagaStatus::Completed),
+            None => self.end_saga(cx, saga, instance, SagaStatus::Completed),
         }
     }
 
     /// A service compensates its step (SG-2: completed steps only, newest first), then
     /// passes the compensation on.
-    fn compensate(&mut self, saga: u32, instance: u32, k: u32) {
-        let now = self.now;
-        let block = &mut self.workflows.sagas[saga as usize];
+    fn compensate(&mut self, cx: &mut Ctx<'_>, pb: &mut Publisher<'_>, saga: u32, instance: u32, k: u32) {
+        let now = cx.now;
+        let block = &mut self.sagas[saga as usize];
         let s = &mut block.instances[instance as usize];
         let st = &mut s.steps[k as usize];
         if st.done_at.is_none() {
@@ -507,8 +528,8 @@ impl Sim {
             return; // a duplicate: compensations are idempotent (SG-4b)
         }
         st.compensated_at = Some(now);
-        self.out.emit(TraceEvent::SagaEvent { at: now, saga, instance, step: k, note: SagaNote::Compensated });
-        let spec = &self.scenario.sagas[saga as usize];
+        cx.out.emit(TraceEvent::SagaEvent { at: now, saga, instance, step: k, note: SagaNote::Compensated });
+        let spec = &cx.scenario.sagas[saga as usize];
         let next = match spec.style {
             SagaStyle::Choreography if k > 0 => Some(spec.steps[k as usize - 1].queue),
             SagaStyle::Choreography => None,
@@ -516,30 +537,30 @@ impl Sim {
         };
         match next {
             Some(queue) => {
-                self.publish_tagged(queue, Tag::Saga { saga, instance, msg: SagaMsg::Undone(k) }, None);
+                self.publish_tagged(cx, pb, queue, Tag::Saga { saga, instance, msg: SagaMsg::Undone(k) }, None);
             }
-            None => self.end_saga(saga, instance, SagaStatus::Compensated),
+            None => self.end_saga(cx, saga, instance, SagaStatus::Compensated),
         }
     }
 
     /// The orchestrator: one command at a time, forward, or backward through the completed
     /// steps when one failed.
-    fn orchestrate(&mut self, saga: u32, instance: u32, m: SagaMsg) {
-        let spec = &self.scenario.sagas[saga as usize];
+    fn orchestrate(&mut self, cx: &mut Ctx<'_>, pb: &mut Publisher<'_>, saga: u32, instance: u32, m: SagaMsg) {
+        let spec = &cx.scenario.sagas[saga as usize];
         let n = crate::scenario::index_u32(spec.steps.len());
-        let status = self.workflows.sagas[saga as usize].instances[instance as usize].status;
+        let status = self.sagas[saga as usize].instances[instance as usize].status;
         let command = match m {
             SagaMsg::Start => Some(SagaMsg::Do(0)),
             SagaMsg::Done(k) if status == SagaStatus::Running && k + 1 < n => Some(SagaMsg::Do(k + 1)),
             SagaMsg::Done(k) if status == SagaStatus::Running && k + 1 == n => {
-                self.end_saga(saga, instance, SagaStatus::Completed);
+                self.end_saga(cx, saga, instance, SagaStatus::Completed);
                 None
             }
             SagaMsg::Failed(k) | SagaMsg::Undone(k) if status == SagaStatus::Compensating && k > 0 => {
                 Some(SagaMsg::Undo(k - 1))
             }
             SagaMsg::Undone(0) if status == SagaStatus::Compensating => {
-                self.end_saga(saga, instance, SagaStatus::Compensated);
+                self.end_saga(cx, saga, instance, SagaStatus::Compensated);
                 None
             }
             _ => None, // duplicates, and news of a saga already decided
@@ -549,14 +570,14 @@ impl Sim {
                 SagaMsg::Do(k) | SagaMsg::Undo(k) => k,
                 _ => 0,
             };
-            let queue = self.scenario.sagas[saga as usize].steps[k as usize].queue;
-            self.publish_tagged(queue, Tag::Saga { saga, instance, msg: cmd }, None);
+            let queue = cx.scenario.sagas[saga as usize].steps[k as usize].queue;
+            self.publish_tagged(cx, pb, queue, Tag::Saga { saga, instance, msg: cmd }, None);
         }
     }
 
-    fn end_saga(&mut self, saga: u32, instance: u32, status: SagaStatus) {
-        let now = self.now;
-        let block = &mut self.workflows.sagas[saga as usize];
+    fn end_saga(&mut self, cx: &mut Ctx<'_>, saga: u32, instance: u32, status: SagaStatus) {
+        let now = cx.now;
+        let block = &mut self.sagas[saga as usize];
         let s = &mut block.instances[instance as usize];
         if matches!(s.status, SagaStatus::Completed | SagaStatus::Compensated | SagaStatus::Stuck) {
             return;
@@ -578,19 +599,36 @@ impl Sim {
             }
         };
         let step = s.failed_step.unwrap_or(0);
-        self.out.emit(TraceEvent::SagaEvent { at: now, saga, instance, step, note });
+        cx.out.emit(TraceEvent::SagaEvent { at: now, saga, instance, step, note });
     }
 
     /// A workflow message went to a dead-letter queue: a saga whose compensation (or
     /// retriable step) could not get through is stuck, and visibly so.
-    pub(crate) fn on_dead_lettered(&mut self, msg: MsgId) {
-        if let Some(&Tag::Saga { saga, instance, msg: m }) = self.workflows.tags.get(&msg) {
-            self.end_saga(saga, instance, SagaStatus::Stuck);
-            let s = &mut self.workflows.sagas[saga as usize].instances[instance as usize];
+    fn on_dead_lettered(&mut self, cx: &mut Ctx<'_>, msg: MsgId) {
+        if let Some(&Tag::Saga { saga, instance, msg: m }) = self.tags.get(&msg) {
+            self.end_saga(cx, saga, instance, SagaStatus::Stuck);
+            let s = &mut self.sagas[saga as usize].instances[instance as usize];
             if s.status == SagaStatus::Stuck && s.stuck_on.is_none() {
-                s.stuck_on = Some(self.scenario.sagas[saga as usize].flight(m).to);
+                s.stuck_on = Some(cx.scenario.sagas[saga as usize].flight(m).to);
             }
         }
+    }
+}
+
+/// A consumer's handler, for workflow messages: the request-reply roles and the saga services.
+impl Handlers for Workflows {
+    #[inline(always)]
+    fn idle(&self) -> bool {
+        self.tags.is_empty()
+    }
+    fn outcome(&mut self, scenario: &Scenario, c: ConsumerId, msg: MsgId, prng: &mut Prng) -> Option<Outcome> {
+        self.workflow_outcome(scenario, c, msg, prng)
+    }
+    fn handled(&mut self, cx: &mut Ctx<'_>, pb: &mut Publisher<'_>, prng: &mut Prng, c: ConsumerId, msg: MsgId) {
+        self.on_handled(cx, pb, prng, c, msg);
+    }
+    fn dead_lettered(&mut self, cx: &mut Ctx<'_>, msg: MsgId) {
+        self.on_dead_lettered(cx, msg);
     }
 }
 
@@ -758,19 +796,14 @@ pub struct RequestSummary {
     pub killed: Vec<bool>,
 }
 
-impl Sim {
-    pub fn workflows(&self) -> &Workflows {
-        &self.workflows
-    }
-
+impl Workflows {
     /// Every saga block's summary; `selected[b]`, where given, is the instance of block `b`
     /// the user put in focus.
-    pub fn saga_summaries(&self, selected: &[Option<u32>]) -> Vec<SagaSummary> {
-        let now = self.now;
-        self.scenario
+    pub fn saga_summaries(&self, scenario: &Scenario, now: SimTime, selected: &[Option<u32>]) -> Vec<SagaSummary> {
+        scenario
             .sagas
             .iter()
-            .zip(&self.workflows.sagas)
+            .zip(&self.sagas)
             .enumerate()
             .map(|(b, (spec, block))| {
                 let mut windows: Vec<WindowSummary> = spec
@@ -848,11 +881,11 @@ impl Sim {
             .collect()
     }
 
-    pub fn request_summaries(&self) -> Vec<RequestSummary> {
-        self.scenario
+    pub fn request_summaries(&self, scenario: &Scenario) -> Vec<RequestSummary> {
+        scenario
             .request_reply
             .iter()
-            .zip(&self.workflows.request_reply)
+            .zip(&self.request_reply)
             .map(|(spec, rr)| RequestSummary {
                 name: spec.name.clone(),
                 stats: rr.stats,

@@ -305,7 +305,6 @@ fn import_graph() -> std::collections::BTreeMap<String, std::collections::BTreeS
 }
 
 #[test]
-#[ignore = "issue 24 in progress: consumer, stream and workflow still import sim"]
 fn the_engines_import_graph_has_no_circle() {
     let graph = import_graph();
     // Depth-first search for a back edge; report the circle it closes.

@@ -200,7 +200,7 @@ impl Sim {
                 return (now != *what).then(|| format!("{} is {now}", s.groups[*g as usize].name));
             }
             (Subject::Dependency(d), Test::Is(what)) => {
-                let now = if self.dependency_is_up(*d) { "up" } else { "down" };
+                let now = if self.dependency_up(*d) { "up" } else { "down" };
                 return (now != *what).then(|| format!("is {now}"));
             }
             (subject, Test::AtLeast(field, _) | Test::AtMost(field, _)) => self.measure(subject, field),
@@ -271,13 +271,6 @@ impl Sim {
             }
             Subject::Msg(_) | Subject::Dependency(_) => Err(format!("has no number {field}")),
         }
-    }
-
-    /// Up unless in one of its outage windows or taken down by hand.
-    fn dependency_is_up(&self, d: u32) -> bool {
-        let now = self.now;
-        let spec = &self.scenario.dependencies[d as usize];
-        !(spec.outages.iter().any(|&(from, to)| from <= now && now < to) || self.dependency_down[d as usize])
     }
 }
 

@@ -12,20 +12,22 @@ macro_rules! cx {
         Ctx { now: $sim.now, out: &mut $sim.out, scenario: &$sim.scenario }
     };
 }
-use crate::broker::{Broker, SendAttrs, Sent};
-use crate::consumer::{poisson_gap, Consumer};
-use crate::event::{Ctx, Event, Outbox, Scheduled, StreamEvent};
+use crate::broker::{Broker, Publisher, SendAttrs, Sent};
+use crate::consumer::{Consumer, Consumers, Ports};
+use crate::dist::poisson_gap;
+use crate::event::{ConsumerEvent, Ctx, Event, Outbox, Scheduled, StreamEvent};
 use crate::message::{Message, Phase, StateCounts, StateKind};
 use crate::rng::Prng;
 use crate::scenario::{index_u32, limits, Op, ProducerRole, Scenario, Schedule, Target};
+use crate::service::Services;
 use crate::stats::Stats;
 use crate::stream::Streams;
 use crate::time::{Duration, SimTime};
 use crate::trace::{
     ConsumerId, DeadReason, MsgId, ProducerId, QueueId, ReturnReason, StopReason, TraceEvent, TraceHash, SCRIPT,
 };
+use crate::workflow::Workflows;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 #[derive(Clone, Debug)]
@@ -95,30 +97,17 @@ pub struct Sim {
     pub(crate) out: Outbox,
     pub(crate) broker: Broker,
     pub(crate) streams: Streams,
-    pub(crate) workflows: crate::workflow::Workflows,
-    pub(crate) consumers: Vec<Consumer>,
+    pub(crate) workflows: Workflows,
+    pub(crate) consumers: Consumers,
     pub(crate) producers: Vec<Producer>,
-    /// Dependencies taken down by hand (the script, or a user).
-    pub(crate) dependency_down: Vec<bool>,
-    /// Rate-limited dependencies' buckets: tokens in millionths, and when they were topped up.
-    pub(crate) dependency_tokens: Vec<(u64, SimTime)>,
-    /// Optimistic dependencies' rows (BO-3): when each was last written. A write succeeds only
-    /// if there was none since its call read the row.
-    pub(crate) dependency_written_at: Vec<SimTime>,
-    /// How often each message key's effect was applied.
-    pub(crate) effects: crate::cow::CowVec<u32>,
-    /// Keys the idempotent consumers have applied (their shared dedupe store, IP-1).
-    pub(crate) dedupe_store: BTreeSet<u32>,
-    /// Per (queue, order key), the newest message whose effect has been applied.
-    pub(crate) newest_applied: BTreeMap<(QueueId, u32), u32>,
+    /// The consumers' dependencies and the store their effects land in.
+    pub(crate) services: Services,
     /// The messages the script has named, by name index.
     names: Vec<Option<MsgId>>,
     pub(crate) stats: Stats,
     events_processed: u64,
     /// How far the run has come through the scenario's narrative beats.
     pub(crate) beats: crate::beats::Beats,
-    /// Deliveries the network lost whose lease still runs (faults; usually none).
-    pub(crate) lost: Vec<crate::consumer::Lost>,
 }
 
 impl Sim {
@@ -150,31 +139,21 @@ impl Sim {
             broker,
             streams,
             workflows,
-            dependency_down: vec![false; scenario.dependencies.len()],
-            dependency_tokens: scenario
-                .dependencies
-                .iter()
-                .map(|d| (u64::from(d.rate_limit_per_s.unwrap_or(0)) * 1_000_000, SimTime::ZERO))
-                .collect(),
-            dependency_written_at: vec![SimTime::ZERO; scenario.dependencies.len()],
+            services: Services::new(&scenario),
             names: vec![None; scenario.message_names.len()],
             scenario,
             seed,
             now: SimTime::ZERO,
             out: Outbox { recording: true, ..Outbox::default() },
-            consumers,
+            consumers: Consumers { list: consumers, lost: Vec::new() },
             producers,
-            effects: crate::cow::CowVec::new(),
-            dedupe_store: BTreeSet::new(),
-            newest_applied: BTreeMap::new(),
             stats: Stats::default(),
             events_processed: 0,
             beats: crate::beats::Beats::default(),
-            lost: Vec::new(),
         };
         sim.arm_beat();
-        for c in 0..sim.consumers.len() {
-            sim.room_changed(index_u32(c));
+        for c in 0..sim.consumers.list.len() {
+            sim.with_consumers(|cs, cx, p| cs.room_changed(cx, p, index_u32(c)));
         }
         for p in 0..sim.producers.len() {
             let producer = index_u32(p);
@@ -191,7 +170,10 @@ impl Sim {
             );
         }
         for (i, a) in sim.scenario.autoscalers.iter().enumerate() {
-            sim.out.schedule(SimTime::ZERO.after(a.check_every), Event::Autoscale { scaler: index_u32(i) });
+            sim.out.schedule(
+                SimTime::ZERO.after(a.check_every),
+                Event::Consumer(ConsumerEvent::Autoscale { scaler: index_u32(i) }),
+            );
         }
         // Steps are scheduled one at a time, each after the previous ran, so that a step at t
         // sees everything an earlier step at t caused (a zero-latency send has arrived).
@@ -286,7 +268,7 @@ impl Sim {
         while dirty != 0 {
             let queue = dirty.trailing_zeros();
             dirty &= dirty - 1;
-            self.dispatch(queue);
+            self.with_consumers(|cs, cx, p| cs.dispatch(cx, p, queue));
         }
     }
 
@@ -345,6 +327,21 @@ impl Sim {
     /// The lag table: every group's partitions with their offsets, lag and owner (KC-8).
     pub fn lag_table(&self) -> Vec<crate::stream::LagRow> {
         self.streams.lag_table(&self.scenario)
+    }
+    pub fn workflows(&self) -> &Workflows {
+        &self.workflows
+    }
+    /// Every saga block's summary; `selected[b]`, where given, is the instance of block `b`
+    /// the user put in focus.
+    pub fn saga_summaries(&self, selected: &[Option<u32>]) -> Vec<crate::workflow::SagaSummary> {
+        self.workflows.saga_summaries(&self.scenario, self.now, selected)
+    }
+    pub fn request_summaries(&self) -> Vec<crate::workflow::RequestSummary> {
+        self.workflows.request_summaries(&self.scenario)
+    }
+    /// Whether dependency `d` is up now: outside its outage windows, and not taken down.
+    pub fn dependency_up(&self, d: u32) -> bool {
+        self.services.up(&self.scenario, self.now, d)
     }
     pub fn broker(&self) -> &Broker {
         &self.broker
@@ -424,19 +421,7 @@ impl Sim {
         match event {
             Event::Produce { producer } => self.produce(producer),
             Event::Arrive { msg } => self.broker.arrive(&mut self.out, now, msg),
-            Event::Receive { consumer, msg, receipt, epoch } => self.on_receive(consumer, msg, receipt, epoch),
-            Event::Finish { consumer, msg, receipt, epoch } => self.on_finish(consumer, msg, receipt, epoch),
-            Event::CrashNow { consumer, epoch } => {
-                if self.consumers[consumer as usize].epoch == epoch {
-                    self.crash(consumer);
-                }
-            }
-            Event::Heartbeat { consumer, msg, receipt, epoch } => self.on_heartbeat(consumer, msg, receipt, epoch),
-            Event::Restart { consumer, epoch } => {
-                if self.consumers[consumer as usize].epoch == epoch {
-                    self.restart(consumer);
-                }
-            }
+            Event::Consumer(e) => self.with_consumers(|cs, cx, p| cs.handle(cx, p, e)),
             Event::LeaseExpiry { msg, receipt } => self.lease_expired(msg, receipt),
             Event::LeaseCheck { queue } => {
                 for (msg, receipt) in self.broker.due_leases(now, queue) {
@@ -453,9 +438,10 @@ impl Sim {
                 }
             }
             Event::Script { step } => self.script_step(step),
-            Event::Autoscale { scaler } => self.autoscale(scaler),
             Event::Stream(e) => self.streams.handle(&mut cx!(self), e),
-            Event::RequestTimeout { system, corr } => self.request_timeout(system, corr),
+            Event::RequestTimeout { system, corr } => {
+                self.with_workflows(|w, cx, pb| w.request_timeout(cx, pb, system, corr));
+            }
         }
     }
 
@@ -464,15 +450,28 @@ impl Sim {
     fn lease_expired(&mut self, msg: MsgId, receipt: u32) {
         let rmq_timeout = self.broker.queues[self.broker.msg(msg).queue as usize].spec.lease.channel_bound();
         if let Some(c) = self.broker.lease_timer(&mut self.out, self.now, msg, receipt) {
-            let busy = self.consumers[c as usize].jobs.get(msg, receipt).is_some();
-            self.stats.lease_expired_mid_processing += u64::from(busy);
-            if rmq_timeout {
-                self.channel_closed(c, ReturnReason::ConsumerTimeout);
-            }
-            if !self.lost.is_empty() {
-                self.forget_lost();
-            }
+            self.with_consumers(|cs, cx, p| cs.lease_lapsed(cx, p, c, (msg, receipt), rmq_timeout));
         }
+    }
+
+    /// Runs `f` on the consumers, with their context and the ports they act on.
+    #[inline(always)]
+    fn with_consumers<R>(&mut self, f: impl FnOnce(&mut Consumers, &mut Ctx<'_>, &mut Ports<'_, Workflows>) -> R) -> R {
+        let mut cx = cx!(self);
+        let mut ports = Ports {
+            broker: &mut self.broker,
+            services: &mut self.services,
+            stats: &mut self.stats,
+            handlers: &mut self.workflows,
+        };
+        f(&mut self.consumers, &mut cx, &mut ports)
+    }
+
+    /// Runs `f` on the workflows, with their context and the broker to publish to.
+    fn with_workflows<R>(&mut self, f: impl FnOnce(&mut Workflows, &mut Ctx<'_>, &mut Publisher<'_>) -> R) -> R {
+        let mut cx = cx!(self);
+        let mut publisher = Publisher { broker: &mut self.broker, stats: &mut self.stats };
+        f(&mut self.workflows, &mut cx, &mut publisher)
     }
 
     // --- Producers -----------------------------------------------------------------------
@@ -503,7 +502,7 @@ impl Sim {
             group: spec.groups.map(|n| u32::try_from(index % u64::from(n)).unwrap_or(0)),
             poison: spec.poison.binary_search(&index).is_ok() || std::mem::take(&mut p.poison_next),
             order_key: match spec.target {
-                Target::Queue(_) => spec.keys.map(|k| crate::stream::draw_key(k, &mut p.prng)),
+                Target::Queue(_) => spec.keys.map(|k| crate::dist::draw_key(k, &mut p.prng)),
                 Target::Topic(_) => None,
             },
             ..SendAttrs::default()
@@ -521,8 +520,10 @@ impl Sim {
             }
         };
         match (spec.role, spec.target) {
-            (ProducerRole::Requester { system, instance }, _) => self.send_request(system, instance, 0),
-            (ProducerRole::SagaStarter { saga }, _) => self.start_saga(saga),
+            (ProducerRole::Requester { system, instance }, _) => {
+                self.with_workflows(|w, cx, pb| w.send_request(cx, pb, system, instance, 0));
+            }
+            (ProducerRole::SagaStarter { saga }, _) => self.with_workflows(|w, cx, pb| w.start_saga(cx, pb, saga)),
             (ProducerRole::Plain, Target::Queue(queue)) => {
                 if let Sent::Stored(_) = self.broker.publish(&mut self.out, self.now, queue, producer, &attrs) {
                     self.stats.published += 1;
@@ -550,7 +551,7 @@ impl Sim {
     pub(crate) fn stop_for_good(&mut self, producer: ProducerId, consumer: u32) {
         self.stop_producer(producer, StopReason::Killed);
         if self.consumers[consumer as usize].alive {
-            self.crash(consumer);
+            self.with_consumers(|cs, cx, p| cs.crash(cx, p, consumer));
         }
     }
 
@@ -627,12 +628,12 @@ impl Sim {
                     b.reject(out, now, msg, consumer, receipt, DeadReason::Rejected);
                 });
             }
-            Op::Crash { consumer } => self.crash(consumer),
+            Op::Crash { consumer } => self.with_consumers(|cs, cx, p| cs.crash(cx, p, consumer)),
             Op::DeployFix { consumer } => self.consumers[consumer as usize].fixed = true,
             Op::SetProcessing { consumer, processing } => self.consumers[consumer as usize].processing = processing,
             Op::SetOutcomes { consumer, outcomes } => self.consumers[consumer as usize].outcomes = outcomes,
             Op::PoisonNext { producer } => self.producers[producer as usize].poison_next = true,
-            Op::Restart { consumer } => self.restart(consumer),
+            Op::Restart { consumer } => self.with_consumers(|cs, cx, p| cs.restart(cx, p, consumer)),
             Op::Redrive { from, to, rate_per_s } => match rate_per_s {
                 // The messages there when the move starts: a redriven message that comes
                 // straight back (a full drop-head queue, say) is not moved again.
@@ -650,12 +651,17 @@ impl Sim {
             Op::RestartMember { group, member } => self.streams.restart_member(&mut cx!(self), group, member),
             Op::RemoveMember { group, member } => self.streams.remove_member(&mut cx!(self), group, member),
             Op::AddMember { group } => self.streams.add_member(&mut cx!(self), group),
-            Op::KillRequester { system, instance } => self.kill_requester(system, instance),
-            Op::DropDelivery { msg } => self.drop_delivery(msg),
-            Op::DuplicateDelivery { msg } => self.duplicate_delivery(msg),
+            Op::KillRequester { system, instance } => {
+                let dead = self.workflows.kill_requester(&mut cx!(self), system, instance);
+                if let Some((producer, reader)) = dead {
+                    self.stop_for_good(producer, reader);
+                }
+            }
+            Op::DropDelivery { msg } => self.with_consumers(|cs, cx, p| cs.drop_delivery(cx, p, msg)),
+            Op::DuplicateDelivery { msg } => self.with_consumers(|cs, cx, p| cs.duplicate_delivery(cx, p, msg)),
             Op::DependencyDown { dependency } | Op::DependencyUp { dependency } => {
                 let up = matches!(op, Op::DependencyUp { .. });
-                self.dependency_down[dependency as usize] = !up;
+                self.services.set_down(dependency, !up);
                 self.out.emit(TraceEvent::DependencyChanged { at: now, dependency, up });
             }
         }
@@ -676,7 +682,7 @@ impl Sim {
                 self.stats.deliveries += 1;
                 let h = crate::consumer::Held { msg, receipt, auto_acked: false };
                 self.consumers[consumer as usize].held.push(h);
-                self.room_changed(consumer);
+                self.with_consumers(|cs, cx, p| cs.room_changed(cx, p, consumer));
                 got += 1;
             }
         }
@@ -702,7 +708,7 @@ impl Sim {
         op(&mut self.broker, &mut self.out, h.msg, h.receipt);
         if !self.broker.holds(h.msg, consumer, h.receipt) {
             self.consumers[consumer as usize].held.remove(h.msg, h.receipt);
-            self.room_changed(consumer);
+            self.with_consumers(|cs, cx, p| cs.room_changed(cx, p, consumer));
         }
         true
     }

@@ -16,14 +16,12 @@ mod coordinator;
 mod log;
 mod member;
 
-use crate::consumer::sample;
+use crate::dist::{draw_key, sample};
 use crate::event::{Ctx, Event, StreamEvent};
 use crate::kafka::assignor::{self, TopicPartition, NO_GENERATION};
 use crate::kafka::partitioner::partition_for_key;
 use crate::rng::Prng;
-use crate::scenario::{
-    CommitMode, GroupSpec, KeySpec, NullKeys, OffsetReset, Scenario, TopicKind, TopicRole, TopicSpec,
-};
+use crate::scenario::{CommitMode, GroupSpec, NullKeys, OffsetReset, Scenario, TopicKind, TopicRole, TopicSpec};
 use crate::stats::GroupStats;
 use crate::time::{Duration, SimTime};
 use crate::trace::{GroupPhase, LossReason, MemberChange, RecordOutcome, RevokeReason, TraceEvent};
@@ -239,19 +237,6 @@ fn group_parts(scenario: &Scenario, spec: &GroupSpec) -> Vec<Part> {
         .iter()
         .flat_map(|&t| (0..scenario.topics[t as usize].partitions).map(move |p| Part { topic: t, partition: p }))
         .collect()
-}
-
-/// A producer's next key: `key-0` with the hot share, the rest spread evenly over the others.
-pub(crate) fn draw_key(keys: KeySpec, prng: &mut Prng) -> u32 {
-    if keys.count > 1 && keys.hot_share.numerator > 0 {
-        if prng.chance(keys.hot_share) {
-            0
-        } else {
-            1 + u32::try_from(prng.below(u64::from(keys.count - 1))).unwrap_or(0)
-        }
-    } else {
-        u32::try_from(prng.below(u64::from(keys.count))).unwrap_or(0)
-    }
 }
 
 fn member_name(spec: &GroupSpec, m: usize) -> String {
