@@ -285,6 +285,7 @@ impl Broker {
     /// A send: the message exists from now, publishing, until it arrives. A FIFO
     /// deduplication id can make it a duplicate: accepted, but nothing is stored, and the
     /// answer is the original's id (SQS-23).
+    // long: a send in the order the broker applies it: deduplication, the TTL and the delay, the message, its arrival
     pub fn publish(
         &mut self,
         out: &mut Outbox,

@@ -31,11 +31,20 @@ impl std::error::Error for Violation {}
 
 /// Checks every invariant of the engine's state. O(messages); meant for tests.
 pub fn check(sim: &Sim) -> Result<(), Violation> {
+    let recount = check_conservation(sim)?;
+    check_expiry(sim)?;
+    check_placement(sim, &recount)?;
+    check_leases(sim)?;
+    check_streams(sim)?;
+    check_workflows(sim)?;
+    check_consumers(sim)
+}
+
+/// Conservation: recount every message by queue and state; every message was published or
+/// redriven. Returns the recount.
+fn check_conservation(sim: &Sim) -> Result<Vec<StateCounts>, Violation> {
     let fail = |what: String| Err(Violation { at: sim.now(), what });
     let b = sim.broker();
-    let scenario = sim.scenario();
-
-    // Conservation: recount every message by queue and state.
     let mut recount = vec![StateCounts::default(); b.queues.len()];
     for m in &b.msgs {
         recount[m.queue as usize].add(m.kind());
@@ -52,10 +61,16 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
         ));
     }
 
-    // RMQ-19: an expired message is never delivered (one whose TTL ends the instant it
-    // arrives may be, TTL 0). RMQ-21: a RabbitMQ queue expires at its head, so an expired
-    // message may wait behind the head but never sits at it; the other models expire a
-    // waiting message at its TTL. (At the instant a TTL ends, its timer may still be due.)
+    Ok(recount)
+}
+
+/// RMQ-19: an expired message is never delivered (one whose TTL ends the instant it arrives
+/// may be, TTL 0). RMQ-21: a RabbitMQ queue expires at its head, so an expired message may wait
+/// behind the head but never sits at it; the other models expire a waiting message at its TTL.
+/// (At the instant a TTL ends, its timer may still be due.)
+fn check_expiry(sim: &Sim) -> Result<(), Violation> {
+    let fail = |what: String| Err(Violation { at: sim.now(), what });
+    let b = sim.broker();
     let now = sim.now();
     for (i, m) in b.msgs.iter().enumerate() {
         // A dead letter's expiry is its DLQ's (SQS-13); a receive before the move had another.
@@ -75,7 +90,14 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
         }
     }
 
-    // Placement: each ready set holds exactly that queue's visible messages, at their positions.
+    Ok(())
+}
+
+/// Placement: each ready set holds exactly that queue's visible messages, at their positions;
+/// a FIFO queue's in-flight books per group match the leases.
+fn check_placement(sim: &Sim, recount: &[StateCounts]) -> Result<(), Violation> {
+    let fail = |what: String| Err(Violation { at: sim.now(), what });
+    let b = sim.broker();
     for (qi, q) in b.queues.iter().enumerate() {
         let visible = if q.spec.is_dead_letter() { MsgState::DeadLettered } else { MsgState::Ready };
         for (pos, msg) in q.ready.iter() {
@@ -108,7 +130,13 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
         }
     }
 
-    // Leases: one per message at most (structural), only on in-flight messages, and held.
+    Ok(())
+}
+
+/// Leases: one per message at most (structural), only on in-flight messages, and held.
+fn check_leases(sim: &Sim) -> Result<(), Violation> {
+    let fail = |what: String| Err(Violation { at: sim.now(), what });
+    let b = sim.broker();
     for (i, m) in b.msgs.iter().enumerate() {
         let msg = crate::scenario::index_u32(i);
         match (m.state(), m.lease()) {
@@ -136,10 +164,15 @@ pub fn check(sim: &Sim) -> Result<(), Violation> {
         }
     }
 
-    check_streams(sim)?;
-    check_workflows(sim)?;
+    Ok(())
+}
 
-    // Consumers: within prefetch and concurrency; receipts unique.
+/// Consumers: within prefetch and concurrency; receipts unique; a consumer down holds
+/// nothing; its room bit is what it has.
+fn check_consumers(sim: &Sim) -> Result<(), Violation> {
+    let fail = |what: String| Err(Violation { at: sim.now(), what });
+    let b = sim.broker();
+    let scenario = sim.scenario();
     for (ci, c) in sim.consumers.list.iter().enumerate() {
         let spec = &scenario.consumers[ci];
         if !spec.manual && c.held.len() > spec.prefetch as usize {
@@ -212,6 +245,14 @@ fn check_streams(sim: &Sim) -> Result<(), Violation> {
     if appended != sim.stats().records + streams_forwarded(streams) {
         return fail(format!("{appended} records in the logs; {} produced", sim.stats().records));
     }
+    check_groups(sim)
+}
+
+/// Groups: a member down has no work; no partition has two live owners; members fetch only
+/// what they own; commits are within the log.
+fn check_groups(sim: &Sim) -> Result<(), Violation> {
+    let fail = |what: String| Err(Violation { at: sim.now(), what });
+    let (streams, scenario) = (sim.streams(), sim.scenario());
     for (gi, group) in streams.groups.iter().enumerate() {
         let spec = &scenario.groups[gi];
         let mut owners: BTreeMap<crate::stream::Part, usize> = BTreeMap::new();
@@ -352,6 +393,7 @@ pub struct Ledger {
 type MsgIdKey = (u32, u32);
 
 impl Ledger {
+    // long: one arm per trace event that moves a message in the ledger, so that every move is checked in one place
     pub fn apply(&mut self, event: &TraceEvent) -> Result<(), Violation> {
         use TraceEvent as T;
         let at = event.at();

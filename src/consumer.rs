@@ -661,8 +661,7 @@ impl Consumers {
         let spec = &cx.scenario.consumers[c as usize];
         let lease_model = p.broker.queues[spec.queue as usize].spec.lease;
         let give_up = |reason: DeadReason| lease_model.give_up_reason(reason);
-        let retry = spec.retry;
-        let limit = match (error, retry) {
+        let limit = match (error, spec.retry) {
             (ErrorClass::Permanent, _) => 0,
             (ErrorClass::Unknown, Some(r)) => r.unknown_attempts_max.min(r.policy.attempts_max.saturating_sub(1)),
             (ErrorClass::Unknown, None) => 2,
@@ -684,13 +683,29 @@ impl Consumers {
             }
             return;
         }
+        self.retry(cx, p, c, held, error, attempt);
+    }
+
+    /// A failed attempt within its retry limit: back after a backoff (BO-1), or at once, by
+    /// the retry policy.
+    fn retry<H: Handlers>(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Ports<'_, H>,
+        c: ConsumerId,
+        held: Held,
+        error: ErrorClass,
+        attempt: u32,
+    ) {
+        let (now, msg) = (cx.now, held.msg);
+        let spec = &cx.scenario.consumers[c as usize];
         // BO-3: a conflict's answer takes a hop back; the wait before the retry starts when
         // the consumer has it.
         let reply = match (error, cx.scenario.row_hop(c)) {
             (ErrorClass::Conflict, Some(hop)) => sample(hop, &mut self.list[c as usize].prng),
             _ => Duration::ZERO,
         };
-        match retry {
+        match spec.retry {
             Some(r) if r.policy.strategy != backoff::Strategy::Immediate => {
                 // Decorrelated jitter grows from the message's previous sleep (BO-1).
                 let previous = match p.broker.extra(msg).last_sleep.as_millis_f64() {

@@ -20,6 +20,7 @@ pub struct Line<'a> {
 }
 
 impl fmt::Display for Line<'_> {
+    // long: one sentence per trace event: an exhaustive match, one arm each
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use TraceEvent::*;
         let s = self.scenario;

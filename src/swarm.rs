@@ -45,6 +45,7 @@ fn chance(r: &mut Prng, percent: u64) -> bool {
 /// to 3 producers, up to 5 consumers with random outcomes and policies, and dependencies with
 /// outages and rate limits, some an optimistic row whose writes conflict (BO-3).
 #[allow(clippy::cast_precision_loss)]
+// long: one random choice per field of the scenario it builds, in the schema's order
 pub fn scenario_json(seed: u64) -> String {
     let r = &mut Prng::from_seed(seed ^ 0x5eed_5eed);
     let queue_count = 1 + r.index(3);
@@ -233,6 +234,7 @@ pub fn scenario_json(seed: u64) -> String {
 /// null-key producers, and groups with every assignor, commit mode and reset, some retrying
 /// through retry topics, some starting late.
 #[allow(clippy::cast_precision_loss)]
+// long: one random choice per field of the topics and groups it builds, in the schema's order
 fn streams_json(seed: u64, producers: &mut Vec<Value>) -> (Vec<Value>, Vec<Value>) {
     let r = &mut Prng::from_seed(seed ^ 0x57ea_0000);
     let (mut topics, mut groups) = (Vec::new(), Vec::new());
@@ -366,6 +368,7 @@ fn workflows_json(seed: u64) -> (Vec<Value>, Vec<Value>) {
 }
 
 /// A random live fault for this run, as it stands.
+// long: one arm per kind of live fault, each with its odds and its pick of a target
 fn fault(r: &mut Prng, sim: &Sim) -> Op {
     let scenario = &sim.scenario;
     // One delivery: lost on its way, or delivered again while its consumer holds it.

@@ -714,6 +714,7 @@ impl TraceEvent {
     /// Visits every field in a fixed order: the one place that lists each event's fields, for
     /// both the hash and the JSON form.
     #[inline(always)]
+    // long: the one list of every event's fields: an exhaustive match, one arm per event
     pub(crate) fn fields(&self, v: &mut impl FieldVisitor) {
         use TraceEvent::*;
         match *self {

@@ -273,6 +273,7 @@ impl Engine {
     }
 
     /// Names and shape of the scenario, for drawing.
+    // long: one entry per part of the layout the page draws from, in the Layout's order
     pub fn layout(&self) -> Result<JsValue, JsError> {
         let s = self.sim.scenario();
         to_js(&Layout {
@@ -684,6 +685,7 @@ impl Engine {
 
     /// One message as the broker sees it, with its dead-letter metadata if it has any; for
     /// the inspector. `undefined` for an unknown id.
+    // long: one entry per field of the inspector's message view, in the MessageView's order
     pub fn message(&self, id: u32) -> Result<JsValue, JsError> {
         let broker = self.sim.broker();
         let Some(m) = broker.msgs.get(id as usize) else { return Ok(JsValue::UNDEFINED) };

@@ -446,6 +446,7 @@ impl Workflows {
     /// A service runs its step: a business failure (up to the pivot) starts the
     /// compensations; success passes the saga on. A duplicate that reaches a non-idempotent
     /// handler runs the step again.
+    // long: a saga step as the service runs it: the duplicate check, the business failure, then passing the saga on
     fn run_step(
         &mut self,
         cx: &mut Ctx<'_>,
@@ -718,6 +719,51 @@ pub struct WindowSummary {
     pub open_longest_ms: f64,
 }
 
+/// Per step of a saga block: the longest and summed window of inconsistency (a completed step
+/// in effect after its saga failed, until compensated), and how many are still open at `now`.
+fn windows(spec: &crate::scenario::SagaSpec, block: &SagaBlock, now: SimTime) -> Vec<WindowSummary> {
+    let mut windows: Vec<WindowSummary> =
+        spec.steps.iter().map(|s| WindowSummary { step: s.done.clone(), ..WindowSummary::default() }).collect();
+    for s in block.instances.iter().filter(|s| s.failed_step.is_some()) {
+        for (k, st) in s.steps.iter().enumerate() {
+            let Some(done) = st.done_at else { continue };
+            let w = &mut windows[k];
+            match st.compensated_at {
+                Some(c) => {
+                    let ms = c.since(done).as_millis_f64();
+                    w.compensated += 1;
+                    w.total_ms += ms;
+                    w.longest_ms = w.longest_ms.max(ms);
+                }
+                None if s.status == SagaStatus::Compensating || s.status == SagaStatus::Stuck => {
+                    w.open += 1;
+                    w.open_longest_ms = w.open_longest_ms.max(now.since(done).as_millis_f64());
+                }
+                None => {}
+            }
+        }
+    }
+    windows
+}
+
+/// The block's sagas other than the one in focus, per status.
+fn others(block: &SagaBlock, focused: Option<u32>) -> StatusCounts {
+    let mut others = StatusCounts::default();
+    for (i, s) in block.instances.iter().enumerate() {
+        if focused == Some(crate::scenario::index_u32(i)) {
+            continue;
+        }
+        *match s.status {
+            SagaStatus::Running => &mut others.running,
+            SagaStatus::Compensating => &mut others.compensating,
+            SagaStatus::Completed => &mut others.completed,
+            SagaStatus::Compensated => &mut others.compensated,
+            SagaStatus::Stuck => &mut others.stuck,
+        } += 1;
+    }
+    others
+}
+
 /// The saga in focus: the one selected; else the newest that went stuck less than
 /// `FOCUS_LINGER` ago (the rarest news); else the newest compensating one (the newest
 /// failure); else the newest that ended less than `FOCUS_LINGER` ago (its last state shows);
@@ -806,30 +852,7 @@ impl Workflows {
             .zip(&self.sagas)
             .enumerate()
             .map(|(b, (spec, block))| {
-                let mut windows: Vec<WindowSummary> = spec
-                    .steps
-                    .iter()
-                    .map(|s| WindowSummary { step: s.done.clone(), ..WindowSummary::default() })
-                    .collect();
-                for s in block.instances.iter().filter(|s| s.failed_step.is_some()) {
-                    for (k, st) in s.steps.iter().enumerate() {
-                        let Some(done) = st.done_at else { continue };
-                        let w = &mut windows[k];
-                        match st.compensated_at {
-                            Some(c) => {
-                                let ms = c.since(done).as_millis_f64();
-                                w.compensated += 1;
-                                w.total_ms += ms;
-                                w.longest_ms = w.longest_ms.max(ms);
-                            }
-                            None if s.status == SagaStatus::Compensating || s.status == SagaStatus::Stuck => {
-                                w.open += 1;
-                                w.open_longest_ms = w.open_longest_ms.max(now.since(done).as_millis_f64());
-                            }
-                            None => {}
-                        }
-                    }
-                }
+                let windows = windows(spec, block, now);
                 let count = |st: SagaStatus| block.instances.iter().filter(|s| s.status == st).count() as u64;
                 let view = |(i, s): (usize, &SagaInstance)| InstanceView {
                     instance: crate::scenario::index_u32(i),
@@ -847,19 +870,7 @@ impl Workflows {
                     let selected = chosen == Some(i);
                     block.instances[i as usize].view(spec, i, selected)
                 });
-                let mut others = StatusCounts::default();
-                for (i, s) in block.instances.iter().enumerate() {
-                    if focus.as_ref().is_some_and(|f| f.instance as usize == i) {
-                        continue;
-                    }
-                    *match s.status {
-                        SagaStatus::Running => &mut others.running,
-                        SagaStatus::Compensating => &mut others.compensating,
-                        SagaStatus::Completed => &mut others.completed,
-                        SagaStatus::Compensated => &mut others.compensated,
-                        SagaStatus::Stuck => &mut others.stuck,
-                    } += 1;
-                }
+                let others = others(block, focus.as_ref().map(|f| f.instance));
                 let mut stuck_on = vec![0; spec.steps.len() + 1];
                 for node in block.instances.iter().filter_map(|s| s.stuck_on) {
                     if let Some(c) = stuck_on.get_mut(node as usize) {

@@ -341,3 +341,165 @@ fn the_engines_import_graph_has_no_circle() {
         list.join("\n")
     );
 }
+
+/// `text` with its comments, strings, characters, template literals and (in JS) regular
+/// expression literals blanked out (newlines kept), so that braces can be counted. Close
+/// enough for both languages.
+fn code_only(text: &str, js: bool) -> String {
+    let c: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let blank = |out: &mut String, ch: char| out.push(if ch == '\n' { '\n' } else { ' ' });
+    let mut i = 0;
+    while i < c.len() {
+        let rest = |k: usize| c.get(i + k).copied().unwrap_or('\0');
+        let before = out.trim_end().chars().last().unwrap_or('(');
+        if js && c[i] == '/' && !matches!(rest(1), '/' | '*') && "(,=:[!&|?{};".contains(before) {
+            // A regular expression literal: to the next `/` outside a character class.
+            let mut class = false;
+            blank(&mut out, c[i]);
+            i += 1;
+            while i < c.len() && (class || c[i] != '/') && c[i] != '\n' {
+                match c[i] {
+                    '\\' => {
+                        blank(&mut out, c[i]);
+                        i += 1;
+                    }
+                    '[' => class = true,
+                    ']' => class = false,
+                    _ => {}
+                }
+                if i < c.len() {
+                    blank(&mut out, c[i]);
+                    i += 1;
+                }
+            }
+            continue;
+        }
+        let (open, close): (&str, &str) = match (c[i], rest(1)) {
+            ('/', '/') => ("//", "\n"),
+            ('/', '*') => ("/*", "*/"),
+            ('"', _) => ("\"", "\""),
+            ('`', _) => ("`", "`"),
+            ('r', '#') if rest(2) == '"' => ("r#\"", "\"#"),
+            ('\'', _) if rest(2) == '\'' || (rest(1) == '\\' && (rest(3) == '\'' || rest(1) == '\\')) => ("'", "'"),
+            _ => {
+                out.push(c[i]);
+                i += 1;
+                continue;
+            }
+        };
+        for _ in 0..open.len() {
+            blank(&mut out, c[i]);
+            i += 1;
+        }
+        let close: Vec<char> = close.chars().collect();
+        while i < c.len() && c[i..].iter().take(close.len()).ne(close.iter()) {
+            if c[i] == '\\' && open != "//" && open != "/*" && open != "r#\"" {
+                blank(&mut out, c[i]);
+                i += 1;
+            }
+            if i < c.len() {
+                blank(&mut out, c[i]);
+                i += 1;
+            }
+        }
+        for _ in 0..close.len() {
+            if i < c.len() {
+                blank(&mut out, c[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Functions longer than `max` lines in `path` (its code before `#[cfg(test)]`) that carry no
+/// `// long: <reason>` among the comments and attributes just above them.
+fn long_functions(path: &Path, max: usize) -> Vec<String> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let text = text.split("#[cfg(test)]").next().unwrap_or("");
+    let raw: Vec<&str> = text.lines().collect();
+    let js = path.extension().is_some_and(|x| x != "rs");
+    let code = code_only(text, js);
+    let lines: Vec<&str> = code.lines().collect();
+    let starts = |l: &str| -> Option<String> {
+        let t = l.trim_start();
+        let mut t = t;
+        while let Some(rest) = ["pub(crate) ", "pub(super) ", "pub ", "const ", "async ", "export ", "static "]
+            .iter()
+            .find_map(|p| t.strip_prefix(p))
+        {
+            t = rest;
+        }
+        let name =
+            |s: &str| s.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '#').collect::<String>();
+        if let Some(rest) = t.strip_prefix("fn ").or_else(|| t.strip_prefix("function ")) {
+            return Some(name(rest));
+        }
+        if js {
+            // A method (`name(args) {`) or an arrow function bound to a name.
+            let n = name(t);
+            let after = t[n.len()..].trim_start();
+            let keyword = ["if", "for", "while", "switch", "catch", "return", "else"].contains(&n.as_str());
+            if !n.is_empty() && !keyword && after.starts_with('(') && l.trim_end().ends_with('{') && !l.contains('=') {
+                return Some(n);
+            }
+            if let Some(rest) = t.strip_prefix("const ").or_else(|| t.strip_prefix("let ")) {
+                if rest.contains("=>") && l.trim_end().ends_with('{') {
+                    return Some(name(rest));
+                }
+            }
+        }
+        None
+    };
+    let mut found = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let Some(name) = starts(l) else { continue };
+        let (mut depth, mut opened, mut end) = (0i32, false, None);
+        for (j, l) in lines.iter().enumerate().skip(i) {
+            for ch in l.chars() {
+                match ch {
+                    '{' => (depth, opened) = (depth + 1, true),
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+            }
+            if opened && depth <= 0 {
+                end = Some(j);
+                break;
+            }
+            if !opened && l.trim_end().ends_with(';') {
+                break;
+            }
+        }
+        let Some(end) = end else { continue };
+        let length = end - i + 1;
+        if length <= max {
+            continue;
+        }
+        let above = raw[..i].iter().rev().take_while(|l| {
+            let t = l.trim_start();
+            t.starts_with("//") || t.starts_with("#[") || t.starts_with("*") || t.starts_with("/**")
+        });
+        if !above.into_iter().any(|l| l.trim_start().starts_with("// long: ")) {
+            found.push(format!("{}:{}: {name} is {length} lines", rel(path), i + 1));
+        }
+    }
+    found
+}
+
+/// TigerBeetle's rule, at 60 lines: a function longer than that does more than one thing, or
+/// says why it does not in a `// long: <reason>` comment above it.
+#[test]
+fn no_function_is_longer_than_sixty_lines_without_a_reason() {
+    let mut found = Vec::new();
+    for path in files("src", &["rs"]).into_iter().chain(files("www", &["js", "mjs"])) {
+        found.extend(long_functions(&path, 60));
+    }
+    assert!(
+        found.is_empty(),
+        "{} functions over 60 lines without a `// long: <reason>`:\n{}",
+        found.len(),
+        found.join("\n")
+    );
+}

@@ -20,6 +20,7 @@ export function lead(description, n = 2) {
  * onPrev(), onNext(), onBeat(index). `about`: a description to keep one click away under ⓘ
  * (the element's; the page has its own in the header).
  */
+// long: the caption's elements, built in reading order
 export function createCaption(doc, handlers, { about = false } = {}) {
   const el = (tag, props = {}, ...kids) => {
     const e = Object.assign(doc.createElement(tag), props);

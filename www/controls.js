@@ -12,6 +12,7 @@ const ownsKey = (el, key) => el instanceof HTMLInputElement || el instanceof HTM
  *           reset(seedText), randomSeed(), selectScenario(id), selectEvent(n, msg),
  *           moveSelection(±1), …}
  */
+// long: one binding per control, in the toolbar's order
 export function bindControls(doc, intents) {
   const $ = (id) => doc.getElementById(id);
   $('play').addEventListener('click', () => intents.togglePlay());

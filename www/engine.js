@@ -758,6 +758,7 @@ function firstMoments(v, e, m) {
 }
 
 /** Queues: where each message is, its consumer's jobs, and the pulses (`m`: its message). */
+// long: one case per queue event code
 function foldQueueEvent(v, e, m) {
   switch (e.kind) {
     case 'published':
@@ -856,6 +857,7 @@ function foldQueueEvent(v, e, m) {
 }
 
 /** Streams: tapes, groups, members and their records; `batch.streams` when lag or stats moved. */
+// long: one case per stream event code
 function foldStreamEvent(v, e, engine, batch) {
   switch (e.kind) {
     case 'record_appended': {

@@ -604,6 +604,7 @@ function resize() {
   refresh();
 }
 
+// long: the page's start, in the order it must happen: engine, catalog, controls, link, first frame
 async function main() {
   await loadEngine();
   state.presets = listPresets().map((p) => ({ ...p, seed: JSON.parse(p.json).seed }));

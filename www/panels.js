@@ -275,6 +275,7 @@ const GLYPH = { done: '●', failed: '✗', compensated: '↺', pending: '○' }
  * inconsistency (a step done and its saga failed, not yet compensated), and the newest sagas'
  * logs, one glyph per step.
  */
+// long: the workflows panel's sections in reading order: systems, saga blocks, windows, logs
 export function showWorkflows(doc, view, onPick, drawLanes) {
   const layout = view.layout;
   if (!view.workflows) return;

@@ -12,6 +12,7 @@ const DOT = 6;
  * broker column, queue consumers and consumer groups the right one, each in proportion to
  * what it shows. `members[g]` is how many member rows group g needs.
  */
+// long: one rectangle per region of the canvas, in layout order
 export function geometry(layout, w, h, members = []) {
   if (layout.sagas.length) return sagaGeometry(layout, w, h);
   const top = 40;
@@ -130,6 +131,7 @@ function sagaRow(w, n) {
  * goes back up (compensations, replies) and the orchestrator's commands. A service's
  * dead-letter queue sits under its queue. Blocks share the height by what they need.
  */
+// long: a saga block's units as a row or, on a phone, a column, with their side lanes
 function sagaGeometry(layout, w, h) {
   const top = 12;
   const narrow = layout.sagas.some((info) => sagaRow(w, info.steps.length).nodeW < 100);
@@ -563,6 +565,7 @@ export function draw(ctx, view, now, opts) {
   return placed;
 }
 
+// long: the canvas's layers, in paint order
 function drawScene(ctx, view, now, opts) {
   const { width: w, height: h, palette: p, motion } = opts;
   const { layout } = view;
@@ -800,6 +803,7 @@ const STATE_COLOR = { pending: 'muted', done: 'ink', failed: 'danger', undone: '
  * orchestrator's record; the open window's words and running duration; the name of every
  * message of the saga in focus, wherever it is.
  */
+// long: per saga block, in paint order: its title and the other sagas' counts, then each node
 function drawSagaNodes(ctx, ink, view, g, now, motion, p) {
   const comp = p.compensate || p.inflight;
   const w = ink.w;
@@ -993,6 +997,7 @@ function drawDependency(ctx, ink, view, b, di, p) {
   ink.text(up ? 'up' : 'down', b.x + b.w - 6, b.y + b.h / 2, { color: up ? p.acked : p.danger, bold: true, align: 'right', rank: 0, within: `D${di}` });
 }
 
+// long: a consumer's parts in paint order: box and name, its jobs' lane, the prefetch tray, a crashed one's leases
 function drawConsumer(ctx, ink, view, c, cons, ci, now, p) {
   const alive = view.alive[ci];
   const jobs = view.jobs[ci];

@@ -320,6 +320,7 @@ fn validate_claims(topics: &Topics, members: &[Member], order: &[usize]) -> Clai
 }
 
 /// `ConstrainedAssignmentBuilder` without racks (KA-10).
+// long: a port of Kafka's AbstractStickyAssignor.constrainedAssign, step for step, to be read beside the Java
 fn constrained(
     topics: &Topics,
     members: &[Member],
@@ -599,6 +600,7 @@ impl General<'_> {
     }
 }
 
+// long: a port of Kafka's AbstractStickyAssignor.generalAssign, step for step, to be read beside the Java
 fn general(
     topics: &Topics,
     members: &[Member],

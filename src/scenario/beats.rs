@@ -233,6 +233,7 @@ fn plain(value: &Value) -> String {
 }
 
 /// The value an anchor's field must have, as the trace holds it.
+// long: one arm per kind of field an anchor can name, each resolving the author's word to its code
 fn field_value(
     path: &str,
     ty: Field,
@@ -321,6 +322,7 @@ fn whole(path: &str, value: &Value, min: u64, max: u64) -> Result<u64, ScenarioE
 }
 
 /// One `expect` object: a subject (`queue`, `counter`, …) and what is true of it.
+// long: one arm per kind of expectation, each checking its fields with their paths
 fn expect(path: &str, value: &Value, s: &Scenario) -> Result<Vec<Expect>, ScenarioError> {
     const SUBJECTS: [&str; 9] =
         ["counter", "queue", "consumer", "msg", "group", "saga", "system", "topic", "dependency"];

@@ -247,6 +247,7 @@ fn opt_ms(path: &str, value: Option<f64>, default_ms: u64, max_ms: u64) -> Resul
 }
 
 /// The author's topics; retry and dead-letter topics are added by `groups`.
+// long: one check per field of a topic, in the schema's order, each naming its path
 pub(super) fn topics(raw: Vec<RawTopic>, queue_names: &[String]) -> Result<Vec<TopicSpec>, ScenarioError> {
     check_count("topics", raw.len(), 0, limits::TOPICS_MAX)?;
     let mut out: Vec<TopicSpec> = Vec::with_capacity(raw.len());
@@ -336,6 +337,7 @@ pub(super) fn keys(path: &str, raw: Option<RawKeys>) -> Result<Option<KeySpec>, 
 }
 
 /// The groups, adding each one's retry and dead-letter topics to `topics`.
+// long: one check per field of a consumer group, in the schema's order, each naming its path
 pub(super) fn groups(
     raw: Vec<RawGroup>,
     topics: &mut Vec<TopicSpec>,

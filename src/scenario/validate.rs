@@ -30,6 +30,7 @@ pub(super) fn from_json(text: &str) -> Result<Scenario, ScenarioError> {
     validate(raw)
 }
 
+// long: the scenario's sections in the order they depend on each other, each validated by its own function
 fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
     if raw.name.trim().is_empty() || raw.name.chars().count() > limits::TITLE_CHARS_MAX {
         return err("name", format!("must be 1 to {} characters", limits::TITLE_CHARS_MAX));
@@ -134,6 +135,7 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
 const SQS_RETENTION_MS_MIN: u64 = 60_000;
 const SQS_RETENTION_DEFAULT: Duration = Duration::from_millis(345_600_000);
 
+// long: one check per field of a queue, in the schema's order, each naming its path
 fn queues(raw: Vec<raw::Queue>) -> Result<Vec<QueueSpec>, ScenarioError> {
     check_count("queues", raw.len(), 0, limits::QUEUES_MAX)?;
     let mut out: Vec<QueueSpec> = Vec::with_capacity(raw.len() * 2);
@@ -305,6 +307,7 @@ fn derived(of: &QueueSpec, suffix: &str, role: QueueRole) -> QueueSpec {
     }
 }
 
+// long: one arm per lease model, each checking that model's fields with their paths
 fn lease(path: &str, raw: raw::Lease) -> Result<LeaseModel, ScenarioError> {
     Ok(match raw {
         raw::Lease::Sqs { visibility_timeout_ms, max_receive_count } => {
@@ -424,6 +427,7 @@ fn dependencies(raw: Vec<raw::Dependency>) -> Result<Vec<DependencySpec>, Scenar
     Ok(out)
 }
 
+// long: one check per field of a producer, in the schema's order, each naming its path
 fn producers(
     raw: Vec<raw::Producer>,
     queues: &[QueueSpec],
@@ -500,6 +504,7 @@ fn producers(
     Ok(out)
 }
 
+// long: one check per field of a consumer, in the schema's order, each naming its path
 fn consumers(
     raw: Vec<raw::Consumer>,
     queues: &mut Vec<QueueSpec>,
@@ -712,6 +717,7 @@ pub(super) fn retry(path: &str, r: raw::Retry) -> Result<RetrySpec, ScenarioErro
 
 // --- The script ------------------------------------------------------------------------------
 
+// long: one arm per script operation, each checking its fields with their paths
 fn script(raw: Vec<raw::ScriptStep>, known: &Known, names: &mut Vec<String>) -> Result<Vec<ScriptStep>, ScenarioError> {
     check_count("script", raw.len(), 0, limits::SCRIPT_STEPS_MAX)?;
     let Known { queues, producers, consumers, dependencies, groups, request_reply } = *known;

@@ -308,6 +308,7 @@ fn processing_of(path: &str, v: Option<Value>) -> Result<Dist, ScenarioError> {
     }
 }
 
+// long: one check per field of a request-reply system, in the schema's order, each naming its path
 pub(super) fn request_reply(
     raw: Vec<RawRequestReply>,
     parts: &mut Parts,
@@ -391,6 +392,7 @@ pub(super) fn request_reply(
     Ok(out)
 }
 
+// long: one check per field of a saga and its steps, in the schema's order, each naming its path
 pub(super) fn sagas(raw: Vec<RawSaga>, parts: &mut Parts) -> Result<Vec<SagaSpec>, ScenarioError> {
     check_count("sagas", raw.len(), 0, limits::WORKFLOWS_MAX)?;
     let mut out = Vec::with_capacity(raw.len());

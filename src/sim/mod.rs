@@ -151,36 +151,42 @@ impl Sim {
             events_processed: 0,
             beats: crate::beats::Beats::default(),
         };
-        sim.arm_beat();
-        for c in 0..sim.consumers.list.len() {
-            sim.with_consumers(|cs, cx, p| cs.room_changed(cx, p, index_u32(c)));
+        sim.start();
+        sim
+    }
+
+    /// What a run starts with: the first beat armed, every consumer's room, each producer's
+    /// first send, the groups' starts, the log cleaners', autoscalers' and script's first turns.
+    fn start(&mut self) {
+        self.arm_beat();
+        for c in 0..self.consumers.list.len() {
+            self.with_consumers(|cs, cx, p| cs.room_changed(cx, p, index_u32(c)));
         }
-        for p in 0..sim.producers.len() {
+        for p in 0..self.producers.len() {
             let producer = index_u32(p);
-            let first = sim.first_send(producer);
-            sim.next_send(producer, first);
+            let first = self.first_send(producer);
+            self.next_send(producer, first);
         }
-        for (i, g) in sim.scenario.groups.iter().enumerate() {
-            sim.out.schedule(g.start, Event::Stream(StreamEvent::GroupStart { group: index_u32(i) }));
+        for (i, g) in self.scenario.groups.iter().enumerate() {
+            self.out.schedule(g.start, Event::Stream(StreamEvent::GroupStart { group: index_u32(i) }));
         }
-        for (i, t) in sim.scenario.topics.iter().enumerate() {
-            sim.out.schedule(
+        for (i, t) in self.scenario.topics.iter().enumerate() {
+            self.out.schedule(
                 SimTime::ZERO.after(t.check_every),
                 Event::Stream(StreamEvent::LogCleanup { topic: index_u32(i) }),
             );
         }
-        for (i, a) in sim.scenario.autoscalers.iter().enumerate() {
-            sim.out.schedule(
+        for (i, a) in self.scenario.autoscalers.iter().enumerate() {
+            self.out.schedule(
                 SimTime::ZERO.after(a.check_every),
                 Event::Consumer(ConsumerEvent::Autoscale { scaler: index_u32(i) }),
             );
         }
         // Steps are scheduled one at a time, each after the previous ran, so that a step at t
         // sees everything an earlier step at t caused (a zero-latency send has arrived).
-        if let Some(first) = sim.scenario.script.first() {
-            sim.out.schedule(first.at, Event::Script { step: 0 });
+        if let Some(first) = self.scenario.script.first() {
+            self.out.schedule(first.at, Event::Script { step: 0 });
         }
-        sim
     }
 
     // --- Driving the run -----------------------------------------------------------------
@@ -572,6 +578,7 @@ impl Sim {
         }
     }
 
+    // long: one arm per script operation, each a call into the component it concerns
     fn apply_op(&mut self, op: Op) {
         let now = self.now;
         match op {

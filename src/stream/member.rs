@@ -9,6 +9,7 @@ impl Streams {
 
     /// `poll()`: commits as the group's mode says, leaves, rejoins a rebalance, takes up an
     /// assignment, then fetches up to `max.poll.records` and starts on the first.
+    // long: the Java consumer's poll, step by step: leave, rejoin, revoke, take the assignment, commit, fetch
     pub(crate) fn poll(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32) {
         let now = cx.now;
         let spec = group_spec(cx.scenario, group).clone();
@@ -75,6 +76,7 @@ impl Streams {
     /// Fetches up to `max.poll.records`, partition after partition from a rotating start.
     /// Records of a retry topic wait until they are due; an offset below the log start is out
     /// of range and resets (KC-9).
+    // long: a fetch across the owned partitions as Kafka's fetcher does it: position, reset, retention, then records up to max.poll.records
     pub(super) fn fetch(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32) {
         let now = cx.now;
         let max = group_spec(cx.scenario, group).max_poll_records as usize;
@@ -195,6 +197,7 @@ impl Streams {
 
     /// One record handled: success, or a failure forwarded to the next retry topic (or the
     /// dead-letter topic). Counts duplicates and checks per-key order.
+    // long: one record's end in the order it happens: counted, its outcome (retry topic or DLQ), the order checker, the trace, the forward
     pub(super) fn finish_record(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32, part: Part, offset: u64) {
         let now = cx.now;
         let spec = group_spec(cx.scenario, group).clone();
