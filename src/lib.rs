@@ -33,6 +33,7 @@ pub mod golden;
 pub mod kafka;
 pub mod lease;
 pub mod message;
+pub mod producer;
 pub mod readable;
 pub mod ready;
 pub mod rng;

@@ -14,11 +14,11 @@ macro_rules! cx {
 }
 use crate::broker::{Broker, Publisher, SendAttrs, Sent};
 use crate::consumer::{Consumer, Consumers, Ports};
-use crate::dist::poisson_gap;
 use crate::event::{ConsumerEvent, Ctx, Event, Outbox, Scheduled, StreamEvent};
 use crate::message::{Message, Phase, StateCounts, StateKind};
+use crate::producer::{Producers, Send};
 use crate::rng::Prng;
-use crate::scenario::{index_u32, limits, Op, ProducerRole, Scenario, Schedule, Target};
+use crate::scenario::{index_u32, Op, Scenario};
 use crate::service::Services;
 use crate::stats::Stats;
 use crate::stream::Streams;
@@ -29,17 +29,6 @@ use crate::trace::{
 use crate::workflow::Workflows;
 use serde::Serialize;
 use std::fmt;
-
-#[derive(Clone, Debug)]
-pub(crate) struct Producer {
-    pub sent: u64,
-    /// Next index into a scripted schedule.
-    pub next_script: usize,
-    pub prng: Prng,
-    pub stopped: bool,
-    /// A user marked its next message as poison.
-    pub poison_next: bool,
-}
 
 /// The page's badges, one number each (`Sim::counters`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -99,7 +88,7 @@ pub struct Sim {
     pub(crate) streams: Streams,
     pub(crate) workflows: Workflows,
     pub(crate) consumers: Consumers,
-    pub(crate) producers: Vec<Producer>,
+    pub(crate) producers: Producers,
     /// The consumers' dependencies and the store their effects land in.
     pub(crate) services: Services,
     /// The messages the script has named, by name index.
@@ -114,15 +103,7 @@ impl Sim {
     /// A run of `scenario` with `seed`. The scenario is already validated, so this cannot fail.
     pub fn new(scenario: Scenario, seed: u64) -> Sim {
         let mut root = Prng::from_seed(seed);
-        let producers = (0..scenario.producers.len())
-            .map(|i| Producer {
-                sent: 0,
-                next_script: 0,
-                prng: root.fork(i as u64),
-                stopped: false,
-                poison_next: false,
-            })
-            .collect();
+        let producers = Producers::new(&scenario, &mut root);
         let broker = Broker::new(&scenario);
         let consumers = scenario
             .consumers
@@ -162,10 +143,10 @@ impl Sim {
         for c in 0..self.consumers.list.len() {
             self.with_consumers(|cs, cx, p| cs.room_changed(cx, p, index_u32(c)));
         }
-        for p in 0..self.producers.len() {
+        for p in 0..self.producers.list.len() {
             let producer = index_u32(p);
-            let first = self.first_send(producer);
-            self.next_send(producer, first);
+            let first = self.producers.first_send(&self.scenario, producer);
+            self.producers.next_send(&mut cx!(self), producer, first);
         }
         for (i, g) in self.scenario.groups.iter().enumerate() {
             self.out.schedule(g.start, Event::Stream(StreamEvent::GroupStart { group: index_u32(i) }));
@@ -482,90 +463,34 @@ impl Sim {
 
     // --- Producers -----------------------------------------------------------------------
 
-    fn first_send(&mut self, producer: ProducerId) -> Option<SimTime> {
-        let p = &mut self.producers[producer as usize];
-        match &self.scenario.producers[producer as usize].schedule {
-            Schedule::FixedRate { start, .. } => Some(*start),
-            Schedule::Poisson { mean_interval, start, .. } => {
-                Some(start.after(poisson_gap(*mean_interval, &mut p.prng)))
-            }
-            Schedule::Scripted { at } => at.first().copied(),
-        }
-    }
-
+    /// A producer's turn, routed to where its send goes; then its next turn is scheduled.
     fn produce(&mut self, producer: ProducerId) {
-        if self.producers[producer as usize].stopped {
-            return;
-        }
-        if self.stats.published + self.stats.records >= limits::MESSAGES_MAX {
-            self.stop_producer(producer, StopReason::MessageLimit);
-            return;
-        }
-        let spec = &self.scenario.producers[producer as usize];
-        let p = &mut self.producers[producer as usize];
-        let index = p.sent;
-        let attrs = SendAttrs {
-            group: spec.groups.map(|n| u32::try_from(index % u64::from(n)).unwrap_or(0)),
-            poison: spec.poison.binary_search(&index).is_ok() || std::mem::take(&mut p.poison_next),
-            order_key: match spec.target {
-                Target::Queue(_) => spec.keys.map(|k| crate::dist::draw_key(k, &mut p.prng)),
-                Target::Topic(_) => None,
-            },
-            ..SendAttrs::default()
-        };
-        p.sent += 1;
-        let next = match &spec.schedule {
-            Schedule::FixedRate { count: Some(n), .. } | Schedule::Poisson { count: Some(n), .. } if p.sent >= *n => {
-                None
-            }
-            Schedule::FixedRate { interval, .. } => Some(self.now.after(*interval)),
-            Schedule::Poisson { mean_interval, .. } => Some(self.now.after(poisson_gap(*mean_interval, &mut p.prng))),
-            Schedule::Scripted { at } => {
-                p.next_script += 1;
-                at.get(p.next_script).copied()
-            }
-        };
-        match (spec.role, spec.target) {
-            (ProducerRole::Requester { system, instance }, _) => {
+        let made = self.stats.published + self.stats.records;
+        let Some(turn) = self.producers.turn(&mut cx!(self), producer, made) else { return };
+        match turn.send {
+            Send::Request { system, instance } => {
                 self.with_workflows(|w, cx, pb| w.send_request(cx, pb, system, instance, 0));
             }
-            (ProducerRole::SagaStarter { saga }, _) => self.with_workflows(|w, cx, pb| w.start_saga(cx, pb, saga)),
-            (ProducerRole::Plain, Target::Queue(queue)) => {
+            Send::Saga { saga } => self.with_workflows(|w, cx, pb| w.start_saga(cx, pb, saga)),
+            Send::Queue { queue, attrs } => {
                 if let Sent::Stored(_) = self.broker.publish(&mut self.out, self.now, queue, producer, &attrs) {
                     self.stats.published += 1;
                 }
             }
-            (ProducerRole::Plain, Target::Topic(topic)) => {
+            Send::Record { topic } => {
                 self.stats.records += 1;
-                let prng = &mut self.producers[producer as usize].prng;
+                let prng = &mut self.producers.list[producer as usize].prng;
                 self.streams.produce_record(&mut cx!(self), prng, producer, topic);
             }
         }
-        self.next_send(producer, next);
-    }
-
-    /// Schedules the producer's next send, or records why there is none.
-    fn next_send(&mut self, producer: ProducerId, at: Option<SimTime>) {
-        match at {
-            Some(t) if t <= self.scenario.end() => self.out.schedule(t, Event::Produce { producer }),
-            Some(_) => self.stop_producer(producer, StopReason::DurationEnded),
-            None => self.stop_producer(producer, StopReason::ScheduleDone),
-        }
+        self.producers.next_send(&mut cx!(self), producer, turn.next);
     }
 
     /// A producer and a consumer that belong to one process that died for good.
     pub(crate) fn stop_for_good(&mut self, producer: ProducerId, consumer: u32) {
-        self.stop_producer(producer, StopReason::Killed);
+        self.producers.stop(&mut cx!(self), producer, StopReason::Killed);
         if self.consumers[consumer as usize].alive {
             self.with_consumers(|cs, cx, p| cs.crash(cx, p, consumer));
-        }
-    }
-
-    fn stop_producer(&mut self, producer: ProducerId, reason: StopReason) {
-        let p = &mut self.producers[producer as usize];
-        if !p.stopped {
-            p.stopped = true;
-            self.out.emit(TraceEvent::ProducerStopped { at: self.now, producer, reason });
         }
     }
 
@@ -639,7 +564,7 @@ impl Sim {
             Op::DeployFix { consumer } => self.consumers[consumer as usize].fixed = true,
             Op::SetProcessing { consumer, processing } => self.consumers[consumer as usize].processing = processing,
             Op::SetOutcomes { consumer, outcomes } => self.consumers[consumer as usize].outcomes = outcomes,
-            Op::PoisonNext { producer } => self.producers[producer as usize].poison_next = true,
+            Op::PoisonNext { producer } => self.producers.list[producer as usize].poison_next = true,
             Op::Restart { consumer } => self.with_consumers(|cs, cx, p| cs.restart(cx, p, consumer)),
             Op::Redrive { from, to, rate_per_s } => match rate_per_s {
                 // The messages there when the move starts: a redriven message that comes

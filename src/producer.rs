@@ -1,0 +1,140 @@
+//! Producers: each one's schedule (a fixed rate, Poisson arrivals or scripted times), what its
+//! next send carries (a FIFO group, an order key, poison), and why it stopped. A producer
+//! decides what to send; the driver routes the send to where it goes: a queue, a topic, a
+//! request-reply system or a saga block.
+
+use crate::broker::SendAttrs;
+use crate::dist::{draw_key, poisson_gap};
+use crate::event::{Ctx, Event};
+use crate::rng::Prng;
+use crate::scenario::{limits, ProducerRole, Scenario, Schedule, Target};
+use crate::time::SimTime;
+use crate::trace::{ProducerId, QueueId, StopReason, TraceEvent};
+
+#[derive(Clone, Debug)]
+pub struct Producer {
+    pub sent: u64,
+    /// Next index into a scripted schedule.
+    pub next_script: usize,
+    pub prng: Prng,
+    pub stopped: bool,
+    /// A user marked its next message as poison.
+    pub poison_next: bool,
+}
+
+/// What a producer's turn sends, for the driver to route.
+#[derive(Clone, Debug)]
+pub enum Send {
+    Queue {
+        queue: QueueId,
+        attrs: SendAttrs,
+    },
+    /// A record; its key and tombstone are drawn from the producer's PRNG as it is appended.
+    Record {
+        topic: u32,
+    },
+    Request {
+        system: u32,
+        instance: u32,
+    },
+    Saga {
+        saga: u32,
+    },
+}
+
+/// A producer's turn: what it sends now, and when it sends next (`None`: its schedule is done).
+#[derive(Clone, Debug)]
+pub struct Turn {
+    pub send: Send,
+    pub next: Option<SimTime>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Producers {
+    pub list: Vec<Producer>,
+}
+
+impl Producers {
+    pub fn new(scenario: &Scenario, root: &mut Prng) -> Producers {
+        let fresh = |i: usize| Producer {
+            sent: 0,
+            next_script: 0,
+            prng: root.fork(i as u64),
+            stopped: false,
+            poison_next: false,
+        };
+        Producers { list: (0..scenario.producers.len()).map(fresh).collect() }
+    }
+
+    /// When `producer` first sends, if ever.
+    pub fn first_send(&mut self, scenario: &Scenario, producer: ProducerId) -> Option<SimTime> {
+        let p = &mut self.list[producer as usize];
+        match &scenario.producers[producer as usize].schedule {
+            Schedule::FixedRate { start, .. } => Some(*start),
+            Schedule::Poisson { mean_interval, start, .. } => {
+                Some(start.after(poisson_gap(*mean_interval, &mut p.prng)))
+            }
+            Schedule::Scripted { at } => at.first().copied(),
+        }
+    }
+
+    /// `Event::Produce`: the producer's turn, unless it has stopped, or the run has made
+    /// `made` messages and records, its limit.
+    pub fn turn(&mut self, cx: &mut Ctx<'_>, producer: ProducerId, made: u64) -> Option<Turn> {
+        if self.list[producer as usize].stopped {
+            return None;
+        }
+        if made >= limits::MESSAGES_MAX {
+            self.stop(cx, producer, StopReason::MessageLimit);
+            return None;
+        }
+        let spec = &cx.scenario.producers[producer as usize];
+        let p = &mut self.list[producer as usize];
+        let index = p.sent;
+        let attrs = SendAttrs {
+            group: spec.groups.map(|n| u32::try_from(index % u64::from(n)).unwrap_or(0)),
+            poison: spec.poison.binary_search(&index).is_ok() || std::mem::take(&mut p.poison_next),
+            order_key: match spec.target {
+                Target::Queue(_) => spec.keys.map(|k| draw_key(k, &mut p.prng)),
+                Target::Topic(_) => None,
+            },
+            ..SendAttrs::default()
+        };
+        p.sent += 1;
+        let next = match &spec.schedule {
+            Schedule::FixedRate { count: Some(n), .. } | Schedule::Poisson { count: Some(n), .. } if p.sent >= *n => {
+                None
+            }
+            Schedule::FixedRate { interval, .. } => Some(cx.now.after(*interval)),
+            Schedule::Poisson { mean_interval, .. } => Some(cx.now.after(poisson_gap(*mean_interval, &mut p.prng))),
+            Schedule::Scripted { at } => {
+                p.next_script += 1;
+                at.get(p.next_script).copied()
+            }
+        };
+        let send = match (spec.role, spec.target) {
+            (ProducerRole::Requester { system, instance }, _) => Send::Request { system, instance },
+            (ProducerRole::SagaStarter { saga }, _) => Send::Saga { saga },
+            (ProducerRole::Plain, Target::Queue(queue)) => Send::Queue { queue, attrs },
+            (ProducerRole::Plain, Target::Topic(topic)) => Send::Record { topic },
+        };
+        Some(Turn { send, next })
+    }
+
+    /// Schedules the producer's next send, or records why there is none.
+    pub fn next_send(&mut self, cx: &mut Ctx<'_>, producer: ProducerId, at: Option<SimTime>) {
+        match at {
+            Some(t) if t <= cx.scenario.end() => cx.out.schedule(t, Event::Produce { producer }),
+            Some(_) => self.stop(cx, producer, StopReason::DurationEnded),
+            None => self.stop(cx, producer, StopReason::ScheduleDone),
+        }
+    }
+
+    pub fn stop(&mut self, cx: &mut Ctx<'_>, producer: ProducerId, reason: StopReason) {
+        let p = &mut self.list[producer as usize];
+        if !p.stopped {
+            p.stopped = true;
+            cx.out.emit(TraceEvent::ProducerStopped { at: cx.now, producer, reason });
+        }
+    }
+}
