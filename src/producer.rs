@@ -23,11 +23,11 @@ pub struct Producer {
 }
 
 /// What a producer's turn sends, for the driver to route.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub enum Send {
+    /// A message to a queue, with the attributes in `Producers::attrs`.
     Queue {
         queue: QueueId,
-        attrs: SendAttrs,
     },
     /// A record; its key and tombstone are drawn from the producer's PRNG as it is appended.
     Record {
@@ -43,7 +43,7 @@ pub enum Send {
 }
 
 /// A producer's turn: what it sends now, and when it sends next (`None`: its schedule is done).
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Turn {
     pub send: Send,
     pub next: Option<SimTime>,
@@ -52,6 +52,8 @@ pub struct Turn {
 #[derive(Clone, Debug)]
 pub struct Producers {
     pub list: Vec<Producer>,
+    /// What the last turn's message to a queue carries (kept here, not moved through a `Send`).
+    pub attrs: SendAttrs,
 }
 
 impl Producers {
@@ -63,7 +65,7 @@ impl Producers {
             stopped: false,
             poison_next: false,
         };
-        Producers { list: (0..scenario.producers.len()).map(fresh).collect() }
+        Producers { list: (0..scenario.producers.len()).map(fresh).collect(), attrs: SendAttrs::default() }
     }
 
     /// When `producer` first sends, if ever.
@@ -91,14 +93,12 @@ impl Producers {
         let spec = &cx.scenario.producers[producer as usize];
         let p = &mut self.list[producer as usize];
         let index = p.sent;
-        let attrs = SendAttrs {
-            group: spec.groups.map(|n| u32::try_from(index % u64::from(n)).unwrap_or(0)),
-            poison: spec.poison.binary_search(&index).is_ok() || std::mem::take(&mut p.poison_next),
-            order_key: match spec.target {
-                Target::Queue(_) => spec.keys.map(|k| draw_key(k, &mut p.prng)),
-                Target::Topic(_) => None,
-            },
-            ..SendAttrs::default()
+        let attrs = &mut self.attrs;
+        attrs.group = spec.groups.map(|n| u32::try_from(index % u64::from(n)).unwrap_or(0));
+        attrs.poison = spec.poison.binary_search(&index).is_ok() || std::mem::take(&mut p.poison_next);
+        attrs.order_key = match spec.target {
+            Target::Queue(_) => spec.keys.map(|k| draw_key(k, &mut p.prng)),
+            Target::Topic(_) => None,
         };
         p.sent += 1;
         let next = match &spec.schedule {
@@ -115,7 +115,7 @@ impl Producers {
         let send = match (spec.role, spec.target) {
             (ProducerRole::Requester { system, instance }, _) => Send::Request { system, instance },
             (ProducerRole::SagaStarter { saga }, _) => Send::Saga { saga },
-            (ProducerRole::Plain, Target::Queue(queue)) => Send::Queue { queue, attrs },
+            (ProducerRole::Plain, Target::Queue(queue)) => Send::Queue { queue },
             (ProducerRole::Plain, Target::Topic(topic)) => Send::Record { topic },
         };
         Some(Turn { send, next })

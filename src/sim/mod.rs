@@ -472,8 +472,9 @@ impl Sim {
                 self.with_workflows(|w, cx, pb| w.send_request(cx, pb, system, instance, 0));
             }
             Send::Saga { saga } => self.with_workflows(|w, cx, pb| w.start_saga(cx, pb, saga)),
-            Send::Queue { queue, attrs } => {
-                if let Sent::Stored(_) = self.broker.publish(&mut self.out, self.now, queue, producer, &attrs) {
+            Send::Queue { queue } => {
+                let attrs = &self.producers.attrs;
+                if let Sent::Stored(_) = self.broker.publish(&mut self.out, self.now, queue, producer, attrs) {
                     self.stats.published += 1;
                 }
             }
