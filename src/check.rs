@@ -603,7 +603,7 @@ mod tests {
     }
 
     fn any_msg(sim: &Sim, want: impl Fn(&crate::message::Message) -> bool) -> bool {
-        sim.broker.msgs.iter().any(want)
+        sim.ports.broker.msgs.iter().any(want)
     }
 
     /// What `check` says of `sim` once `corrupt` has broken it.
@@ -614,7 +614,7 @@ mod tests {
 
     /// The first message in state `want`, by its id.
     fn first(sim: &Sim, want: impl Fn(MsgState) -> bool) -> u32 {
-        let i = sim.broker.msgs.iter().position(|m| want(m.state())).expect("such a message");
+        let i = sim.ports.broker.msgs.iter().position(|m| want(m.state())).expect("such a message");
         crate::scenario::index_u32(i)
     }
 
@@ -625,12 +625,12 @@ mod tests {
     #[test]
     fn counts_and_conservation() {
         let sim = at("backlog", 20_000);
-        let v = broken(sim.clone(), |s| s.broker.counts[0] = crate::message::StateCounts::default());
+        let v = broken(sim.clone(), |s| s.ports.broker.counts[0] = crate::message::StateCounts::default());
         assert!(v.starts_with("state counts ") && v.contains("differ from a recount"), "{v}");
-        let n = sim.broker.msgs.len();
-        let p = sim.stats.published;
+        let n = sim.ports.broker.msgs.len();
+        let p = sim.ports.stats.published;
         assert_eq!(
-            broken(sim, |s| s.stats.published += 1),
+            broken(sim, |s| s.ports.stats.published += 1),
             format!("{n} messages exist; {} published and 0 redriven", p + 1)
         );
     }
@@ -639,10 +639,10 @@ mod tests {
     fn ttls_are_kept() {
         let sim = at("backlog", 20_000);
         let acked = first(&sim, |s| s == MsgState::Acked);
-        let v = broken(sim.clone(), |s| s.broker.msgs[acked as usize].expires_at = SimTime::ZERO);
+        let v = broken(sim.clone(), |s| s.ports.broker.msgs[acked as usize].expires_at = SimTime::ZERO);
         assert!(v.starts_with(&format!("m{acked} was delivered after its TTL ran out at ")), "{v}");
         let ready = first(&sim, |s| s == MsgState::Ready);
-        let v = broken(sim, |s| s.broker.msgs[ready as usize].expires_at = SimTime::ZERO);
+        let v = broken(sim, |s| s.ports.broker.msgs[ready as usize].expires_at = SimTime::ZERO);
         assert!(v.starts_with(&format!("m{ready} waits in queue 0 past its TTL")), "{v}");
     }
 
@@ -650,15 +650,15 @@ mod tests {
     fn ready_sets_list_exactly_the_visible_messages() {
         let sim = at("backlog", 20_000);
         let ready = first(&sim, |s| s == MsgState::Ready);
-        let pos = sim.broker.msg(ready).pos;
-        let v = broken(sim.clone(), |s| s.broker.msgs[ready as usize].pos = pos + 1_000_000);
+        let pos = sim.ports.broker.msg(ready).pos;
+        let v = broken(sim.clone(), |s| s.ports.broker.msgs[ready as usize].pos = pos + 1_000_000);
         assert_eq!(v, format!("queue 0 lists m{ready} at {pos}; it is Ready in queue 0 at {}", pos + 1_000_000));
-        let listed = sim.broker.queues[0].ready.len();
+        let listed = sim.ports.broker.queues[0].ready.len();
         let v = broken(sim.clone(), |s| {
-            s.broker.queues[0].ready.remove(pos);
+            s.ports.broker.queues[0].ready.remove(pos);
         });
         assert_eq!(v, format!("queue 0 lists {} visible, {listed} are visible", listed - 1));
-        let v = broken(sim, |s| s.broker.queues[0].spec.role = crate::scenario::QueueRole::Retry { of: 0 });
+        let v = broken(sim, |s| s.ports.broker.queues[0].spec.role = crate::scenario::QueueRole::Retry { of: 0 });
         assert_eq!(v, "retry queue 0 has visible messages");
     }
 
@@ -666,7 +666,7 @@ mod tests {
     fn fifo_books_match_the_leases() {
         let sim = at("fifo-groups", 6_000);
         let v = broken(sim, |s| {
-            s.broker.queues[0].groups_in_flight.insert(999, 1);
+            s.ports.broker.queues[0].groups_in_flight.insert(999, 1);
         });
         assert!(
             v.starts_with("queue 0: groups in flight ") && v.contains("999: 1") && v.contains(", leases say "),
@@ -681,16 +681,16 @@ mod tests {
                 && any_msg(s, |m| matches!(m.state(), MsgState::InFlight { phase: Phase::Buffered, .. }))
         });
         let busy = first(&sim, in_flight);
-        let MsgState::InFlight { consumer, .. } = sim.broker.msg(busy).state() else { unreachable!() };
-        let v = broken(sim.clone(), |s| s.broker.msgs[busy as usize].receipt = 999_999);
+        let MsgState::InFlight { consumer, .. } = sim.ports.broker.msg(busy).state() else { unreachable!() };
+        let v = broken(sim.clone(), |s| s.ports.broker.msgs[busy as usize].receipt = 999_999);
         assert_eq!(v, format!("m{busy} is leased to c{consumer}, which does not hold it"));
         let buffered = first(&sim, |s| matches!(s, MsgState::InFlight { phase: Phase::Buffered, .. }));
-        let MsgState::InFlight { consumer: holder, .. } = sim.broker.msg(buffered).state() else { unreachable!() };
+        let MsgState::InFlight { consumer: holder, .. } = sim.ports.broker.msg(buffered).state() else { unreachable!() };
         let v = broken(sim.clone(), |s| s.consumers[holder as usize].buffer.clear());
         assert_eq!(v, format!("m{buffered} is buffered at c{holder} but not in its buffer"));
         let later = at("backlog", 20_000);
         let acked = first(&later, |s| s == MsgState::Acked);
-        let v = broken(later, |s| s.broker.msgs[acked as usize].receipt = 7);
+        let v = broken(later, |s| s.ports.broker.msgs[acked as usize].receipt = 7);
         assert_eq!(v, format!("m{acked} has a lease while Acked"));
     }
 
@@ -699,9 +699,9 @@ mod tests {
         // ack-modes: ack-before-processing hands messages over without a lease.
         let auto = |m: &crate::message::Message| matches!(m.state(), MsgState::InFlight { .. }) && m.lease().is_none();
         let sim = until("ack-modes", |s| any_msg(s, auto));
-        let msg = crate::scenario::index_u32(sim.broker.msgs.iter().position(auto).expect("one"));
-        let MsgState::InFlight { consumer, .. } = sim.broker.msg(msg).state() else { unreachable!() };
-        assert!(sim.broker.msg(msg).lease().is_none(), "an auto-acked message in flight");
+        let msg = crate::scenario::index_u32(sim.ports.broker.msgs.iter().position(auto).expect("one"));
+        let MsgState::InFlight { consumer, .. } = sim.ports.broker.msg(msg).state() else { unreachable!() };
+        assert!(sim.ports.broker.msg(msg).lease().is_none(), "an auto-acked message in flight");
         let v = broken(sim, |s| s.consumers[consumer as usize].held.clear());
         assert_eq!(v, format!("m{msg} was auto-acked by c{consumer}, which does not hold it"));
     }
@@ -731,7 +731,7 @@ mod tests {
             format!("c{c} is not at its place {} in its queue's consumers", slot + 7)
         );
         let v = broken(sim2.clone(), |s| {
-            let q = &mut s.broker.queues[s.scenario.consumers[c].queue as usize];
+            let q = &mut s.ports.broker.queues[s.scenario.consumers[c].queue as usize];
             q.room[slot / 64] ^= 1 << (slot % 64);
         });
         assert!(v.starts_with(&format!("c{c}: its room bit is ")), "{v}");
@@ -767,10 +767,10 @@ mod tests {
             broken(sim.clone(), |s| s.streams.topics[0].logs[0].log_start = first_retained + 1),
             format!("{name}: a record below the log start {} is still retained", first_retained + 1)
         );
-        let records = sim.stats.records;
+        let records = sim.ports.stats.records;
         let appended: u64 = sim.streams.topics.iter().flat_map(|t| &t.logs).map(crate::stream::Log::end).sum();
         assert_eq!(
-            broken(sim, |s| s.stats.records += 1),
+            broken(sim, |s| s.ports.stats.records += 1),
             format!("{appended} records in the logs; {} produced", records + 1)
         );
     }
@@ -842,28 +842,28 @@ mod tests {
     fn sagas_compensate_only_what_completed_newest_first() {
         use crate::workflow::SagaStatus;
         let sim = until("saga-compensation", |s| {
-            let i = &s.workflows.sagas[0].instances;
+            let i = &s.ports.handlers.sagas[0].instances;
             i.iter().any(|x| x.status == SagaStatus::Compensated) && i.iter().any(|x| x.status == SagaStatus::Running)
         });
-        let block = &sim.workflows.sagas[0];
+        let block = &sim.ports.handlers.sagas[0];
         let done = block.instances.iter().position(|x| x.status == SagaStatus::Compensated).expect("one");
         let running = block.instances.iter().position(|x| x.status == SagaStatus::Running).expect("one");
         let now = sim.now;
         assert_eq!(
-            broken(sim.clone(), |s| s.workflows.sagas[0].stats.bad_compensations = 1),
+            broken(sim.clone(), |s| s.ports.handlers.sagas[0].stats.bad_compensations = 1),
             "saga orders: a compensation reached a step that had not completed"
         );
         let last = block.instances[running].steps.len() - 1;
         assert_eq!(
-            broken(sim.clone(), |s| s.workflows.sagas[0].instances[running].steps[last].compensated_at = Some(now)),
+            broken(sim.clone(), |s| s.ports.handlers.sagas[0].instances[running].steps[last].compensated_at = Some(now)),
             format!("saga orders#{running}: step {last} compensated without having completed")
         );
         assert_eq!(
-            broken(sim.clone(), |s| s.workflows.sagas[0].instances[done].steps[0].failed = true),
+            broken(sim.clone(), |s| s.ports.handlers.sagas[0].instances[done].steps[0].failed = true),
             format!("saga orders#{done}: step 0 both failed and completed")
         );
         let v = broken(sim.clone(), |s| {
-            let steps = &mut s.workflows.sagas[0].instances[done].steps;
+            let steps = &mut s.ports.handlers.sagas[0].instances[done].steps;
             let (a, b) = (steps[0].compensated_at, steps[1].compensated_at);
             (steps[0].compensated_at, steps[1].compensated_at) = (b, a);
             // Still after their completions, so that only the order is wrong.
@@ -872,31 +872,31 @@ mod tests {
         });
         assert!(v.starts_with(&format!("saga orders#{done}: compensations ran out of reverse order")), "{v}");
         assert_eq!(
-            broken(sim.clone(), |s| s.workflows.sagas[0].instances[running].status = SagaStatus::Completed),
+            broken(sim.clone(), |s| s.ports.handlers.sagas[0].instances[running].status = SagaStatus::Completed),
             format!("saga orders#{running}: completed, but not every step is done")
         );
         assert_eq!(
-            broken(sim.clone(), |s| s.workflows.sagas[0].instances[done].failed_step = None),
+            broken(sim.clone(), |s| s.ports.handlers.sagas[0].instances[done].failed_step = None),
             format!("saga orders#{done}: compensated without a failure")
         );
         let f = block.instances[done].failed_step.expect("failed") as usize;
         assert_eq!(
-            broken(sim, |s| s.workflows.sagas[0].instances[done].steps[0].compensated_at = None),
+            broken(sim, |s| s.ports.handlers.sagas[0].instances[done].steps[0].compensated_at = None),
             format!("saga orders#{done}: compensated, but not exactly the steps before step {f}")
         );
     }
 
     #[test]
     fn every_pending_request_is_its_own() {
-        let sim = until("request-reply", |s| s.workflows.request_reply[0].tables.iter().any(|t| !t.is_empty()));
-        let (corr, p) = sim.workflows.request_reply[0]
+        let sim = until("request-reply", |s| s.ports.handlers.request_reply[0].tables.iter().any(|t| !t.is_empty()));
+        let (corr, p) = sim.ports.handlers.request_reply[0]
             .tables
             .iter()
             .find_map(|t| t.iter().next())
             .map(|(c, p)| (*c, *p))
             .expect("pending");
         let v = broken(sim, |s| {
-            let t = s.workflows.request_reply[0].tables.iter_mut().find(|t| t.contains_key(&corr)).expect("its table");
+            let t = s.ports.handlers.request_reply[0].tables.iter_mut().find(|t| t.contains_key(&corr)).expect("its table");
             t.insert(corr + 10_000, p);
         });
         assert_eq!(v, format!("request-reply 0: pending corr-{} is not request m{}'s", corr + 10_000, p.request));
@@ -922,32 +922,32 @@ mod tests {
         // Delivered at the very instant its TTL ends (RMQ-19, TTL 0): allowed.
         let acked = first(&sim, |s| s == MsgState::Acked);
         let mut s = sim.clone();
-        s.broker.msgs[acked as usize].expires_at = s.broker.msgs[acked as usize].last_received_at;
+        s.ports.broker.msgs[acked as usize].expires_at = s.ports.broker.msgs[acked as usize].last_received_at;
         holds(&s);
         // Waiting at the instant its TTL ends (its timer may still be due): allowed.
         let ready = first(&sim, |s| s == MsgState::Ready);
         let mut s = sim.clone();
-        s.broker.msgs[ready as usize].expires_at = now;
+        s.ports.broker.msgs[ready as usize].expires_at = now;
         holds(&s);
         // RMQ-21: on RabbitMQ (backlog's queue) an expired message behind the head may wait.
-        let second = sim.broker.queues[0].ready.iter().nth(1).map(|(_, m)| m).expect("two waiting");
+        let second = sim.ports.broker.queues[0].ready.iter().nth(1).map(|(_, m)| m).expect("two waiting");
         let mut s = sim.clone();
-        s.broker.msgs[second as usize].expires_at = SimTime::ZERO;
+        s.ports.broker.msgs[second as usize].expires_at = SimTime::ZERO;
         holds(&s);
         // SQS expires a message at its TTL wherever it waits: behind the head too.
-        let sqs = until("lease-models", |s| s.broker.queues[0].ready.len() >= 2);
-        let second = sqs.broker.queues[0].ready.iter().nth(1).map(|(_, m)| m).expect("two waiting");
-        let v = broken(sqs, |s| s.broker.msgs[second as usize].expires_at = SimTime::ZERO);
+        let sqs = until("lease-models", |s| s.ports.broker.queues[0].ready.len() >= 2);
+        let second = sqs.ports.broker.queues[0].ready.iter().nth(1).map(|(_, m)| m).expect("two waiting");
+        let v = broken(sqs, |s| s.ports.broker.msgs[second as usize].expires_at = SimTime::ZERO);
         assert!(v.starts_with(&format!("m{second} waits in queue 0 past its TTL")), "{v}");
         // A dead letter received before its move has its DLQ's expiry (SQS-13), not the one
         // it was received under: an expiry before that receive is no violation (here one
         // redriven on since, so that it waits nowhere).
-        let settled = |s: &Sim, m: u32| s.broker.msg(m).last_received().is_some() && s.broker.msg(m).kind.is_final();
-        let dead = until("poison-redrive", |s| s.broker.dead.keys().any(|&m| settled(s, m)));
-        let msg = *dead.broker.dead.keys().find(|&&m| settled(&dead, m)).expect("one");
+        let settled = |s: &Sim, m: u32| s.ports.broker.msg(m).last_received().is_some() && s.ports.broker.msg(m).kind.is_final();
+        let dead = until("poison-redrive", |s| s.ports.broker.dead.keys().any(|&m| settled(s, m)));
+        let msg = *dead.ports.broker.dead.keys().find(|&&m| settled(&dead, m)).expect("one");
         let mut s = dead.clone();
-        let received = s.broker.msgs[msg as usize].last_received_at;
-        s.broker.msgs[msg as usize].expires_at = SimTime::from_micros(received.as_micros().saturating_sub(1));
+        let received = s.ports.broker.msgs[msg as usize].last_received_at;
+        s.ports.broker.msgs[msg as usize].expires_at = SimTime::from_micros(received.as_micros().saturating_sub(1));
         holds(&s);
     }
 
@@ -956,11 +956,11 @@ mod tests {
         use crate::message::StateKind;
         let sim = at("backlog", 20_000);
         let ready = first(&sim, |s| s == MsgState::Ready);
-        let pos = sim.broker.msg(ready).pos;
+        let pos = sim.ports.broker.msg(ready).pos;
         let v = broken(sim, |s| {
-            s.broker.msgs[ready as usize].kind = StateKind::Delayed;
-            s.broker.counts[0].remove(StateKind::Ready);
-            s.broker.counts[0].add(StateKind::Delayed);
+            s.ports.broker.msgs[ready as usize].kind = StateKind::Delayed;
+            s.ports.broker.counts[0].remove(StateKind::Ready);
+            s.ports.broker.counts[0].add(StateKind::Delayed);
         });
         assert_eq!(v, format!("queue 0 lists m{ready} at {pos}; it is Delayed in queue 0 at {pos}"));
     }
@@ -969,33 +969,33 @@ mod tests {
     fn a_retry_queue_with_nothing_visible_holds() {
         // error-classes retries through a retry queue: held messages wait there, never visible.
         let sim = at("error-classes", 20_000);
-        assert!(sim.broker.queues.iter().any(|q| matches!(q.spec.role, crate::scenario::QueueRole::Retry { .. })));
+        assert!(sim.ports.broker.queues.iter().any(|q| matches!(q.spec.role, crate::scenario::QueueRole::Retry { .. })));
         holds(&sim);
     }
 
     #[test]
     fn a_lost_delivery_excuses_only_its_own_lease() {
         let sim = until("backlog", |s| {
-            s.broker.msgs.iter().any(|m| matches!(m.state(), MsgState::InFlight { phase: Phase::Delivering, .. }))
+            s.ports.broker.msgs.iter().any(|m| matches!(m.state(), MsgState::InFlight { phase: Phase::Delivering, .. }))
         });
         let msg = first(&sim, |s| matches!(s, MsgState::InFlight { phase: Phase::Delivering, .. }));
-        let MsgState::InFlight { consumer, .. } = sim.broker.msg(msg).state() else { unreachable!() };
+        let MsgState::InFlight { consumer, .. } = sim.ports.broker.msg(msg).state() else { unreachable!() };
         let mut lost = sim.clone();
         lost.input(crate::scenario::Op::DropDelivery { msg });
         holds(&lost);
         // The lost entry names this message's old receipt; a lease under another receipt is
         // not excused by it.
-        let receipt = lost.broker.msg(msg).lease().expect("leased").receipt;
-        let v = broken(lost, |s| s.broker.msgs[msg as usize].receipt = receipt + 500);
+        let receipt = lost.ports.broker.msg(msg).lease().expect("leased").receipt;
+        let v = broken(lost, |s| s.ports.broker.msgs[msg as usize].receipt = receipt + 500);
         assert_eq!(v, format!("m{msg} is leased to c{consumer}, which does not hold it"));
     }
 
     #[test]
     fn an_auto_acked_message_needs_its_own_held_entry_marked_auto_acked() {
         let auto = |m: &crate::message::Message| matches!(m.state(), MsgState::InFlight { .. }) && m.lease().is_none();
-        let sim = until("ack-modes", |s| s.broker.msgs.iter().any(auto));
-        let msg = crate::scenario::index_u32(sim.broker.msgs.iter().position(auto).expect("one"));
-        let MsgState::InFlight { consumer, .. } = sim.broker.msg(msg).state() else { unreachable!() };
+        let sim = until("ack-modes", |s| s.ports.broker.msgs.iter().any(auto));
+        let msg = crate::scenario::index_u32(sim.ports.broker.msgs.iter().position(auto).expect("one"));
+        let MsgState::InFlight { consumer, .. } = sim.ports.broker.msg(msg).state() else { unreachable!() };
         let v = broken(sim, |s| {
             let c = &mut s.consumers[consumer as usize];
             let receipt = c.held.iter().find(|h| h.msg == msg).expect("held").receipt;
@@ -1081,22 +1081,22 @@ mod tests {
     fn a_compensation_at_the_instant_of_its_step_holds_and_one_before_it_does_not() {
         use crate::workflow::SagaStatus;
         let sim = until("saga-compensation", |s| {
-            s.workflows.sagas[0].instances.iter().any(|x| x.status == SagaStatus::Compensated)
+            s.ports.handlers.sagas[0].instances.iter().any(|x| x.status == SagaStatus::Compensated)
         });
         let done =
-            sim.workflows.sagas[0].instances.iter().position(|x| x.status == SagaStatus::Compensated).expect("one");
+            sim.ports.handlers.sagas[0].instances.iter().position(|x| x.status == SagaStatus::Compensated).expect("one");
         // The newest compensated step (compensated first) undone at the instant it was done:
         // allowed, and still newest first.
-        let newest = sim.workflows.sagas[0].instances[done]
+        let newest = sim.ports.handlers.sagas[0].instances[done]
             .steps
             .iter()
             .rposition(|st| st.compensated_at.is_some())
             .expect("one");
         let mut s = sim.clone();
-        let st = &mut s.workflows.sagas[0].instances[done].steps[newest];
+        let st = &mut s.ports.handlers.sagas[0].instances[done].steps[newest];
         st.compensated_at = st.done_at;
         holds(&s);
-        let v = broken(sim, |s| s.workflows.sagas[0].instances[done].steps[0].compensated_at = Some(SimTime::ZERO));
+        let v = broken(sim, |s| s.ports.handlers.sagas[0].instances[done].steps[0].compensated_at = Some(SimTime::ZERO));
         assert_eq!(v, format!("saga orders#{done}: step 0 compensated without having completed"));
     }
 }

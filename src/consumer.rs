@@ -31,16 +31,17 @@ pub struct Consumers {
     pub lost: Vec<Lost>,
 }
 
-/// What the consumers act on besides themselves, lent by the driver for one event.
-#[derive(Debug)]
-pub struct Ports<'a, H> {
+/// What the consumers act on besides themselves: the driver keeps these components together
+/// and lends them whole for one event (so that reaching one is an offset, not a pointer).
+#[derive(Clone, Debug)]
+pub struct Ports<H> {
     /// The broker they take messages from and settle them with.
-    pub broker: &'a mut Broker,
+    pub broker: Broker,
     /// The dependencies their handlers call and the store their effects land in.
-    pub services: &'a mut Services,
-    pub stats: &'a mut Stats,
+    pub services: Services,
+    pub stats: Stats,
     /// What a workflow message's handler does besides its effect (`workflow::Workflows`).
-    pub handlers: &'a mut H,
+    pub handlers: H,
 }
 
 /// What a handler does for workflow messages (request-reply, sagas) besides the effect every
@@ -383,7 +384,7 @@ fn ms_to_duration(ms: f64) -> Duration {
 /// The consumers' side of the engine: receiving, processing, settling, crashing.
 impl Consumers {
     /// The consumers' one match. A timer of an incarnation that has since crashed is ignored.
-    pub(crate) fn handle<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, event: ConsumerEvent) {
+    pub(crate) fn handle<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, event: ConsumerEvent) {
         match event {
             ConsumerEvent::Receive(d) => self.on_receive(cx, p, d),
             ConsumerEvent::Finish(d) => self.on_finish(cx, p, d),
@@ -407,7 +408,7 @@ impl Consumers {
     pub(crate) fn lease_lapsed<H: Handlers>(
         &mut self,
         cx: &mut Ctx<'_>,
-        p: &mut Ports<'_, H>,
+        p: &mut Ports<H>,
         c: ConsumerId,
         (msg, receipt): (MsgId, u32),
         channel_bound: bool,
@@ -418,7 +419,7 @@ impl Consumers {
             self.channel_closed(cx, p, c, ReturnReason::ConsumerTimeout);
         }
         if !self.lost.is_empty() {
-            self.forget_lost(p.broker);
+            self.forget_lost(&p.broker);
         }
     }
 
@@ -426,14 +427,14 @@ impl Consumers {
     /// in step with `has_room`, so that dispatch finds the next consumer with room without a
     /// scan. Called after anything that changes what `has_room` reads; `check` recounts.
     #[inline]
-    pub(crate) fn room_changed<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, c: ConsumerId) {
+    pub(crate) fn room_changed<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, c: ConsumerId) {
         let spec = &cx.scenario.consumers[c as usize];
         let consumer = &self.list[c as usize];
         p.broker.set_room(spec.queue, consumer.slot, consumer.has_room(spec));
     }
 
     /// A delivered message reaches its consumer.
-    pub(crate) fn on_receive<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, d: Delivery) {
+    pub(crate) fn on_receive<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, d: Delivery) {
         let Delivery { consumer: c, msg, receipt, epoch } = d;
         let consumer = &self.list[c as usize];
         if consumer.epoch != epoch {
@@ -452,7 +453,7 @@ impl Consumers {
     fn take_in<H: Handlers>(
         &mut self,
         cx: &mut Ctx<'_>,
-        p: &mut Ports<'_, H>,
+        p: &mut Ports<H>,
         c: ConsumerId,
         mut held: Held,
         current: bool,
@@ -468,7 +469,7 @@ impl Consumers {
         if self.slot_free(cx.scenario, c) {
             self.start_job(cx, p, c, held);
         } else {
-            Self::enter_phase(p.broker, c, held, Phase::Buffered);
+            Self::enter_phase(&mut p.broker, c, held, Phase::Buffered);
             self.list[c as usize].buffer.push_back(held);
         }
     }
@@ -500,7 +501,7 @@ impl Consumers {
         }
     }
 
-    fn start_job<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, c: ConsumerId, held: Held) {
+    fn start_job<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, c: ConsumerId, held: Held) {
         let now = cx.now;
         let extra = p.broker.extra(held.msg);
         let (poison, last_error) = (extra.poison, extra.last_error);
@@ -525,7 +526,7 @@ impl Consumers {
             Outcome::Hang => now.after(spec.hang),
             _ => now.after(work),
         };
-        Self::enter_phase(p.broker, c, held, Phase::Processing);
+        Self::enter_phase(&mut p.broker, c, held, Phase::Processing);
         cx.out.emit(TraceEvent::ProcessingStarted { at: now, msg: held.msg, consumer: c, done_at });
         match outcome {
             // A crash comes halfway through the work.
@@ -559,7 +560,7 @@ impl Consumers {
     }
 
     /// A job's work is done: apply the effect (or not), then settle.
-    pub(crate) fn on_finish<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, d: Delivery) {
+    pub(crate) fn on_finish<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, d: Delivery) {
         let Delivery { consumer: c, msg, receipt, epoch } = d;
         let now = cx.now;
         let consumer = &self.list[c as usize];
@@ -590,7 +591,7 @@ impl Consumers {
             Outcome::Success | Outcome::Hang => {
                 self.apply_effect(cx, p, c, msg);
                 if held.auto_acked {
-                    if Self::owns(p.broker, c, held) {
+                    if Self::owns(&p.broker, c, held) {
                         p.broker.finish_acked(cx.out, now, msg, c);
                     }
                 } else {
@@ -613,7 +614,7 @@ impl Consumers {
     fn dependency_error<H: Handlers>(
         &mut self,
         cx: &mut Ctx<'_>,
-        p: &mut Ports<'_, H>,
+        p: &mut Ports<H>,
         c: ConsumerId,
         read_at: SimTime,
     ) -> Option<ErrorClass> {
@@ -623,13 +624,13 @@ impl Consumers {
 
     /// Applies the message's business effect through the services' store (an idempotent
     /// consumer may skip it); then a workflow message's handler runs.
-    fn apply_effect<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, c: ConsumerId, msg: MsgId) {
+    fn apply_effect<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, c: ConsumerId, msg: MsgId) {
         let m = p.broker.msg(msg);
         let order = p.broker.extra(msg).order_key.map(|k| (m.queue, k));
         let idempotent = consumer_spec(cx.scenario, c).idempotent;
         let effect = Effect { msg, consumer: c, key: m.key, order, idempotent };
-        if p.services.apply(cx, p.stats, effect) && !p.handlers.idle() {
-            let mut publisher = Publisher { broker: p.broker, stats: p.stats };
+        if p.services.apply(cx, &mut p.stats, effect) && !p.handlers.idle() {
+            let mut publisher = Publisher { broker: &mut p.broker, stats: &mut p.stats };
             p.handlers.handled(cx, &mut publisher, &mut self.list[c as usize].prng, c, msg);
         }
     }
@@ -638,7 +639,7 @@ impl Consumers {
     fn on_failure<H: Handlers>(
         &mut self,
         cx: &mut Ctx<'_>,
-        p: &mut Ports<'_, H>,
+        p: &mut Ports<H>,
         c: ConsumerId,
         held: Held,
         error: ErrorClass,
@@ -647,7 +648,7 @@ impl Consumers {
         let msg = held.msg;
         if held.auto_acked {
             // The broker forgot it on receipt: a failed attempt is a lost message.
-            if Self::owns(p.broker, c, held) {
+            if Self::owns(&p.broker, c, held) {
                 p.stats.lost += 1;
                 p.broker.lose(cx.out, now, msg);
             }
@@ -691,7 +692,7 @@ impl Consumers {
     fn retry<H: Handlers>(
         &mut self,
         cx: &mut Ctx<'_>,
-        p: &mut Ports<'_, H>,
+        p: &mut Ports<H>,
         c: ConsumerId,
         held: Held,
         error: ErrorClass,
@@ -730,7 +731,7 @@ impl Consumers {
     }
 
     /// Starts the next buffered message if a slot is free, and lets the queue deliver more.
-    fn next_job<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, c: ConsumerId) {
+    fn next_job<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, c: ConsumerId) {
         while self.slot_free(cx.scenario, c) {
             let Some(next) = self.list[c as usize].buffer.pop_front() else { break };
             self.start_job(cx, p, c, next);
@@ -740,7 +741,7 @@ impl Consumers {
 
     /// A heartbeat while processing: extend the lease by a full lease from now. Service Bus's
     /// processor stops renewing after MaxAutoLockRenewalDuration, 5 minutes (ASB-3).
-    pub(crate) fn on_heartbeat<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, d: Delivery) {
+    pub(crate) fn on_heartbeat<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, d: Delivery) {
         let Delivery { consumer: c, msg, receipt, epoch } = d;
         let now = cx.now;
         let consumer = &self.list[c as usize];
@@ -765,7 +766,7 @@ impl Consumers {
 
     /// The consumer dies: its auto-acked messages are lost; RabbitMQ requeues everything
     /// unacked when the channel closes (RMQ-7); SQS and Service Bus leases run out on their own.
-    pub(crate) fn crash<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, c: ConsumerId) {
+    pub(crate) fn crash<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, c: ConsumerId) {
         let now = cx.now;
         if !self.list[c as usize].alive {
             return;
@@ -782,7 +783,7 @@ impl Consumers {
         let rmq = p.broker.queues[consumer_spec(cx.scenario, c).queue as usize].spec.lease.channel_bound();
         for &h in held.iter() {
             if h.auto_acked {
-                if Self::owns(p.broker, c, h) {
+                if Self::owns(&p.broker, c, h) {
                     p.stats.lost += 1;
                     p.broker.lose(cx.out, now, h.msg);
                 }
@@ -791,7 +792,7 @@ impl Consumers {
             }
         }
         if !self.lost.is_empty() {
-            self.forget_lost(p.broker);
+            self.forget_lost(&p.broker);
         }
         if let Some(after) = consumer_spec(cx.scenario, c).restart_after {
             let epoch = self.list[c as usize].epoch;
@@ -799,7 +800,7 @@ impl Consumers {
         }
     }
 
-    pub(crate) fn restart<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, c: ConsumerId) {
+    pub(crate) fn restart<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, c: ConsumerId) {
         let consumer = &mut self.list[c as usize];
         if consumer.alive {
             return;
@@ -812,7 +813,7 @@ impl Consumers {
 
     /// The autoscaler's check: above the high mark it starts `add` standby instances, below
     /// the low mark it drains `remove` (they take nothing new and finish what they hold).
-    pub(crate) fn autoscale<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, scaler: u32) {
+    pub(crate) fn autoscale<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, scaler: u32) {
         let now = cx.now;
         let spec = &cx.scenario.autoscalers[scaler as usize];
         let depth = p.broker.depth(spec.queue);
@@ -846,7 +847,7 @@ impl Consumers {
     pub(crate) fn channel_closed<H: Handlers>(
         &mut self,
         cx: &mut Ctx<'_>,
-        p: &mut Ports<'_, H>,
+        p: &mut Ports<H>,
         c: ConsumerId,
         reason: ReturnReason,
     ) {
@@ -859,7 +860,7 @@ impl Consumers {
         for l in ghosts {
             self.list[c as usize].held.remove(l.msg, l.receipt);
         }
-        self.forget_lost(p.broker);
+        self.forget_lost(&p.broker);
         self.room_changed(cx, p, c);
     }
 
@@ -874,7 +875,7 @@ impl Consumers {
     /// (SQS-2, ASB-5) and then comes back. An SQS or Service Bus consumer counts what it has
     /// in hand, so its room is free at once; a RabbitMQ channel counts the delivery unacked,
     /// its prefetch slot taken, until the consumer timeout closes the channel (RMQ-9).
-    pub(crate) fn drop_delivery<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, msg: MsgId) {
+    pub(crate) fn drop_delivery<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, msg: MsgId) {
         let Some(m) = p.broker.msgs.get(msg as usize) else { return };
         let (MsgState::InFlight { consumer: c, phase: Phase::Delivering }, Some(lease)) = (m.state(), m.lease()) else {
             return;
@@ -898,7 +899,7 @@ impl Consumers {
     /// lock token). On RabbitMQ a delivery comes twice only when the connection drops (RMQ-52):
     /// every unacked delivery of the consumer is requeued, redelivered. An SQS FIFO queue does
     /// not deliver a message twice while it is in flight.
-    pub(crate) fn duplicate_delivery<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, msg: MsgId) {
+    pub(crate) fn duplicate_delivery<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, msg: MsgId) {
         let Some(m) = p.broker.msgs.get(msg as usize) else { return };
         let (MsgState::InFlight { consumer: c, phase: Phase::Buffered | Phase::Processing }, Some(lease)) =
             (m.state(), m.lease())
@@ -921,7 +922,7 @@ impl Consumers {
 
     /// Hands visible messages to consumers with room, round-robin (RMQ-1). SQS and Service Bus
     /// consumers long-poll, so a waiting receive takes a message as soon as it is visible.
-    pub(crate) fn dispatch<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, queue: u32) {
+    pub(crate) fn dispatch<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, queue: u32) {
         let now = cx.now;
         loop {
             let (consumers, specs) = (&self.list, &cx.scenario.consumers);
@@ -938,7 +939,7 @@ impl Consumers {
     /// The consumer's side of one delivery `dispatch` made: it holds the message, and has it
     /// at once (no network delay) or when it arrives.
     #[inline]
-    fn take_delivery<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<'_, H>, d: Dispatched) {
+    fn take_delivery<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, d: Dispatched) {
         let Dispatched { msg, consumer: c, receipt, waited, arrives_at } = d;
         p.stats.deliveries += 1;
         p.stats.wait_total = p.stats.wait_total.plus(waited);

@@ -375,6 +375,7 @@ fn fault(r: &mut Prng, sim: &Sim) -> Op {
     if chance(r, 15) {
         let lose = chance(r, 50);
         let candidates: Vec<u32> = sim
+            .ports
             .broker
             .msgs
             .iter()

@@ -84,16 +84,14 @@ pub struct Sim {
     seed: u64,
     pub(crate) now: SimTime,
     pub(crate) out: Outbox,
-    pub(crate) broker: Broker,
     pub(crate) streams: Streams,
-    pub(crate) workflows: Workflows,
     pub(crate) consumers: Consumers,
+    /// What the consumers act on: the broker, the services (their dependencies and the store
+    /// their effects land in), the run's totals, and the workflows (their handlers).
+    pub(crate) ports: Ports<Workflows>,
     pub(crate) producers: Producers,
-    /// The consumers' dependencies and the store their effects land in.
-    pub(crate) services: Services,
     /// The messages the script has named, by name index.
     names: Vec<Option<MsgId>>,
-    pub(crate) stats: Stats,
     events_processed: u64,
     /// How far the run has come through the scenario's narrative beats.
     pub(crate) beats: crate::beats::Beats,
@@ -117,10 +115,8 @@ impl Sim {
         let streams = Streams::new(&scenario, seed, &mut root);
         let workflows = crate::workflow::Workflows::new(&scenario);
         let mut sim = Sim {
-            broker,
+            ports: Ports { broker, services: Services::new(&scenario), stats: Stats::default(), handlers: workflows },
             streams,
-            workflows,
-            services: Services::new(&scenario),
             names: vec![None; scenario.message_names.len()],
             scenario,
             seed,
@@ -128,7 +124,6 @@ impl Sim {
             out: Outbox { recording: true, ..Outbox::default() },
             consumers: Consumers { list: consumers, lost: Vec::new() },
             producers,
-            stats: Stats::default(),
             events_processed: 0,
             beats: crate::beats::Beats::default(),
         };
@@ -251,7 +246,7 @@ impl Sim {
 
     /// Lets consumers take what the last change made deliverable, queue by queue.
     fn dispatch_dirty(&mut self) {
-        let mut dirty = self.broker.take_dirty();
+        let mut dirty = self.ports.broker.take_dirty();
         while dirty != 0 {
             let queue = dirty.trailing_zeros();
             dirty &= dirty - 1;
@@ -288,16 +283,16 @@ impl Sim {
         self.out.hash
     }
     pub fn stats(&self) -> Stats {
-        self.stats
+        self.ports.stats
     }
     /// The counters the page's badges show, over queues and consumer groups alike: a stream
     /// record handled twice counts as applied twice; one committed but never processed, or
     /// deleted by retention before it was read, as lost.
     pub fn counters(&self) -> Counters {
-        let s = self.stats;
+        let s = self.ports.stats;
         let groups =
             |f: fn(&crate::stats::GroupStats) -> u64| self.streams.groups.iter().map(|g| f(&g.stats)).sum::<u64>();
-        let queues = |k: StateKind| self.broker.counts.iter().map(|c| u64::from(c.get(k))).sum::<u64>();
+        let queues = |k: StateKind| self.ports.broker.counts.iter().map(|c| u64::from(c.get(k))).sum::<u64>();
         Counters {
             lost: s.lost + groups(|g| g.lost + g.lost_to_retention),
             applied_twice: s.applied_twice + groups(|g| g.duplicates),
@@ -305,7 +300,7 @@ impl Sim {
             duplicates_suppressed: s.duplicates_suppressed,
             lease_expired_mid_processing: s.lease_expired_mid_processing,
             dead_lettered: queues(StateKind::DeadLettered) + groups(|g| g.dead_lettered),
-            expired: self.broker.expired_total,
+            expired: self.ports.broker.expired_total,
         }
     }
     pub fn streams(&self) -> &Streams {
@@ -316,29 +311,29 @@ impl Sim {
         self.streams.lag_table(&self.scenario)
     }
     pub fn workflows(&self) -> &Workflows {
-        &self.workflows
+        &self.ports.handlers
     }
     /// Every saga block's summary; `selected[b]`, where given, is the instance of block `b`
     /// the user put in focus.
     pub fn saga_summaries(&self, selected: &[Option<u32>]) -> Vec<crate::workflow::SagaSummary> {
-        self.workflows.saga_summaries(&self.scenario, self.now, selected)
+        self.ports.handlers.saga_summaries(&self.scenario, self.now, selected)
     }
     pub fn request_summaries(&self) -> Vec<crate::workflow::RequestSummary> {
-        self.workflows.request_summaries(&self.scenario)
+        self.ports.handlers.request_summaries(&self.scenario)
     }
     /// Whether dependency `d` is up now: outside its outage windows, and not taken down.
     pub fn dependency_up(&self, d: u32) -> bool {
-        self.services.up(&self.scenario, self.now, d)
+        self.ports.services.up(&self.scenario, self.now, d)
     }
     pub fn broker(&self) -> &Broker {
-        &self.broker
+        &self.ports.broker
     }
     /// Messages per state, for one queue.
     pub fn counts(&self, queue: QueueId) -> StateCounts {
-        self.broker.counts[queue as usize]
+        self.ports.broker.counts[queue as usize]
     }
     pub fn message_state(&self, msg: MsgId) -> Option<crate::message::MsgState> {
-        self.broker.msgs.get(msg as usize).map(Message::state)
+        self.ports.broker.msgs.get(msg as usize).map(Message::state)
     }
     /// The message the script named `name`, once it has been sent.
     pub fn named(&self, name: &str) -> Option<MsgId> {
@@ -347,9 +342,9 @@ impl Sim {
     }
 
     pub fn summary(&self) -> Summary {
-        let waits = self.stats.deliveries.max(1);
+        let waits = self.ports.stats.deliveries.max(1);
         #[allow(clippy::cast_precision_loss)]
-        let mean_wait_ms = self.stats.wait_total.as_millis_f64() / waits as f64;
+        let mean_wait_ms = self.ports.stats.wait_total.as_millis_f64() / waits as f64;
         Summary {
             scenario: self.scenario.name.clone(),
             seed: self.seed,
@@ -360,7 +355,7 @@ impl Sim {
                 .scenario
                 .queues
                 .iter()
-                .zip(&self.broker.counts)
+                .zip(&self.ports.broker.counts)
                 .map(|(q, c)| QueueSummary { name: q.name.clone(), messages: *c })
                 .collect(),
             topics: self
@@ -394,7 +389,7 @@ impl Sim {
                 .collect(),
             request_reply: self.request_summaries(),
             sagas: self.saga_summaries(&[]),
-            stats: self.stats,
+            stats: self.ports.stats,
             counters: self.counters(),
             mean_wait_ms,
             beats: self.beats(),
@@ -407,20 +402,20 @@ impl Sim {
         let now = self.now;
         match event {
             Event::Produce { producer } => self.produce(producer),
-            Event::Arrive { msg } => self.broker.arrive(&mut self.out, now, msg),
+            Event::Arrive { msg } => self.ports.broker.arrive(&mut self.out, now, msg),
             Event::Consumer(e) => self.with_consumers(|cs, cx, p| cs.handle(cx, p, e)),
             Event::LeaseExpiry { msg, receipt } => self.lease_expired(msg, receipt),
             Event::LeaseCheck { queue } => {
-                for (msg, receipt) in self.broker.due_leases(now, queue) {
+                for (msg, receipt) in self.ports.broker.due_leases(now, queue) {
                     self.lease_expired(msg, receipt);
                 }
-                self.broker.arm_lease_check(&mut self.out, queue);
+                self.ports.broker.arm_lease_check(&mut self.out, queue);
             }
-            Event::Visible { msg } => self.broker.visible_timer(&mut self.out, now, msg),
-            Event::TtlExpiry { msg } => self.broker.ttl_timer(&mut self.out, now, msg),
-            Event::TtlCheck { queue } => self.broker.ttl_check(&mut self.out, now, queue),
+            Event::Visible { msg } => self.ports.broker.visible_timer(&mut self.out, now, msg),
+            Event::TtlExpiry { msg } => self.ports.broker.ttl_timer(&mut self.out, now, msg),
+            Event::TtlCheck { queue } => self.ports.broker.ttl_check(&mut self.out, now, queue),
             Event::RedriveNext { from, to, every } => {
-                if self.broker.redrive_one(&mut self.out, now, from, to) {
+                if self.ports.broker.redrive_one(&mut self.out, now, from, to) {
                     self.out.schedule(now.after(every), Event::RedriveNext { from, to, every });
                 }
             }
@@ -435,37 +430,31 @@ impl Sim {
     /// A lease ran out, if it is still the current one (visible at t >= deadline, SQS-8). For
     /// RabbitMQ it is the consumer timeout, which closes the consumer's channel.
     fn lease_expired(&mut self, msg: MsgId, receipt: u32) {
-        let rmq_timeout = self.broker.queues[self.broker.msg(msg).queue as usize].spec.lease.channel_bound();
-        if let Some(c) = self.broker.lease_timer(&mut self.out, self.now, msg, receipt) {
+        let rmq_timeout = self.ports.broker.queues[self.ports.broker.msg(msg).queue as usize].spec.lease.channel_bound();
+        if let Some(c) = self.ports.broker.lease_timer(&mut self.out, self.now, msg, receipt) {
             self.with_consumers(|cs, cx, p| cs.lease_lapsed(cx, p, c, (msg, receipt), rmq_timeout));
         }
     }
 
     /// Runs `f` on the consumers, with their context and the ports they act on.
     #[inline(always)]
-    fn with_consumers<R>(&mut self, f: impl FnOnce(&mut Consumers, &mut Ctx<'_>, &mut Ports<'_, Workflows>) -> R) -> R {
+    fn with_consumers<R>(&mut self, f: impl FnOnce(&mut Consumers, &mut Ctx<'_>, &mut Ports<Workflows>) -> R) -> R {
         let mut cx = cx!(self);
-        let mut ports = Ports {
-            broker: &mut self.broker,
-            services: &mut self.services,
-            stats: &mut self.stats,
-            handlers: &mut self.workflows,
-        };
-        f(&mut self.consumers, &mut cx, &mut ports)
+        f(&mut self.consumers, &mut cx, &mut self.ports)
     }
 
     /// Runs `f` on the workflows, with their context and the broker to publish to.
     fn with_workflows<R>(&mut self, f: impl FnOnce(&mut Workflows, &mut Ctx<'_>, &mut Publisher<'_>) -> R) -> R {
         let mut cx = cx!(self);
-        let mut publisher = Publisher { broker: &mut self.broker, stats: &mut self.stats };
-        f(&mut self.workflows, &mut cx, &mut publisher)
+        let mut publisher = Publisher { broker: &mut self.ports.broker, stats: &mut self.ports.stats };
+        f(&mut self.ports.handlers, &mut cx, &mut publisher)
     }
 
     // --- Producers -----------------------------------------------------------------------
 
     /// A producer's turn, routed to where its send goes; then its next turn is scheduled.
     fn produce(&mut self, producer: ProducerId) {
-        let made = self.stats.published + self.stats.records;
+        let made = self.ports.stats.published + self.ports.stats.records;
         let Some(turn) = self.producers.turn(&mut cx!(self), producer, made) else { return };
         match turn.send {
             Send::Request { system, instance } => {
@@ -474,12 +463,12 @@ impl Sim {
             Send::Saga { saga } => self.with_workflows(|w, cx, pb| w.start_saga(cx, pb, saga)),
             Send::Queue { queue } => {
                 let attrs = &self.producers.attrs;
-                if let Sent::Stored(_) = self.broker.publish(&mut self.out, self.now, queue, producer, attrs) {
-                    self.stats.published += 1;
+                if let Sent::Stored(_) = self.ports.broker.publish(&mut self.out, self.now, queue, producer, attrs) {
+                    self.ports.stats.published += 1;
                 }
             }
             Send::Record { topic } => {
-                self.stats.records += 1;
+                self.ports.stats.records += 1;
                 let prng = &mut self.producers.list[producer as usize].prng;
                 self.streams.produce_record(&mut cx!(self), prng, producer, topic);
             }
@@ -510,9 +499,9 @@ impl Sim {
         match op {
             Op::Send { queue, name, group, dedup_id, ttl, delay, poison } => {
                 let attrs = SendAttrs { group, dedup_id, ttl, delay, poison, key: None, order_key: None };
-                let msg = match self.broker.publish(&mut self.out, now, queue, SCRIPT, &attrs) {
+                let msg = match self.ports.broker.publish(&mut self.out, now, queue, SCRIPT, &attrs) {
                     Sent::Stored(msg) => {
-                        self.stats.published += 1;
+                        self.ports.stats.published += 1;
                         msg
                     }
                     // A duplicate send answers with the original's id (SQS-23).
@@ -571,8 +560,8 @@ impl Sim {
                 // The messages there when the move starts: a redriven message that comes
                 // straight back (a full drop-head queue, say) is not moved again.
                 None => {
-                    for _ in 0..self.broker.depth(from) {
-                        self.broker.redrive_one(&mut self.out, now, from, to);
+                    for _ in 0..self.ports.broker.depth(from) {
+                        self.ports.broker.redrive_one(&mut self.out, now, from, to);
                     }
                 }
                 Some(rate) => {
@@ -585,7 +574,7 @@ impl Sim {
             Op::RemoveMember { group, member } => self.streams.remove_member(&mut cx!(self), group, member),
             Op::AddMember { group } => self.streams.add_member(&mut cx!(self), group),
             Op::KillRequester { system, instance } => {
-                let dead = self.workflows.kill_requester(&mut cx!(self), system, instance);
+                let dead = self.ports.handlers.kill_requester(&mut cx!(self), system, instance);
                 if let Some((producer, reader)) = dead {
                     self.stop_for_good(producer, reader);
                 }
@@ -594,7 +583,7 @@ impl Sim {
             Op::DuplicateDelivery { msg } => self.with_consumers(|cs, cx, p| cs.duplicate_delivery(cx, p, msg)),
             Op::DependencyDown { dependency } | Op::DependencyUp { dependency } => {
                 let up = matches!(op, Op::DependencyUp { .. });
-                self.services.set_down(dependency, !up);
+                self.ports.services.set_down(dependency, !up);
                 self.out.emit(TraceEvent::DependencyChanged { at: now, dependency, up });
             }
         }
@@ -604,22 +593,22 @@ impl Sim {
     fn script_receive(&mut self, consumer: ConsumerId, queue: QueueId, max: u32) {
         let now = self.now;
         let mut got = 0;
-        self.broker.expire_heads(&mut self.out, now, queue);
-        for msg in self.broker.batch(queue, max) {
+        self.ports.broker.expire_heads(&mut self.out, now, queue);
+        for msg in self.ports.broker.batch(queue, max) {
             // RMQ-21: each delivery moves the head; what expired behind it expires now instead.
-            self.broker.expire_heads(&mut self.out, now, queue);
-            if !matches!(self.broker.msg(msg).kind(), StateKind::Ready | StateKind::DeadLettered) {
+            self.ports.broker.expire_heads(&mut self.out, now, queue);
+            if !matches!(self.ports.broker.msg(msg).kind(), StateKind::Ready | StateKind::DeadLettered) {
                 continue;
             }
-            if let Some(receipt) = self.broker.deliver(&mut self.out, now, msg, consumer, Phase::Processing, now) {
-                self.stats.deliveries += 1;
+            if let Some(receipt) = self.ports.broker.deliver(&mut self.out, now, msg, consumer, Phase::Processing, now) {
+                self.ports.stats.deliveries += 1;
                 let h = crate::consumer::Held { msg, receipt, auto_acked: false };
                 self.consumers[consumer as usize].held.push(h);
                 self.with_consumers(|cs, cx, p| cs.room_changed(cx, p, consumer));
                 got += 1;
             }
         }
-        self.broker.expire_heads(&mut self.out, now, queue);
+        self.ports.broker.expire_heads(&mut self.out, now, queue);
         if got == 0 {
             self.out.emit(TraceEvent::ReceivedNothing { at: now, consumer, queue });
         }
@@ -638,8 +627,8 @@ impl Sim {
         let Some(h) = self.names[name as usize].and_then(|msg| self.consumers[consumer as usize].find(msg)) else {
             return false;
         };
-        op(&mut self.broker, &mut self.out, h.msg, h.receipt);
-        if !self.broker.holds(h.msg, consumer, h.receipt) {
+        op(&mut self.ports.broker, &mut self.out, h.msg, h.receipt);
+        if !self.ports.broker.holds(h.msg, consumer, h.receipt) {
             self.consumers[consumer as usize].held.remove(h.msg, h.receipt);
             self.with_consumers(|cs, cx, p| cs.room_changed(cx, p, consumer));
         }
