@@ -1190,8 +1190,9 @@ pub struct Publisher<'a> {
 }
 
 impl Publisher<'_> {
-    pub fn publish(&mut self, cx: &mut Ctx<'_>, queue: QueueId, producer: ProducerId, attrs: &SendAttrs) -> Sent {
-        let sent = self.broker.publish(cx.out, cx.now, queue, producer, attrs);
+    pub fn publish(&mut self, cx: &mut Ctx, queue: QueueId, producer: ProducerId, attrs: &SendAttrs) -> Sent {
+        let now = cx.now();
+        let sent = self.broker.publish(&mut cx.out, now, queue, producer, attrs);
         if let Sent::Stored(_) = sent {
             self.stats.published += 1;
         }

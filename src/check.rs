@@ -685,7 +685,9 @@ mod tests {
         let v = broken(sim.clone(), |s| s.ports.broker.msgs[busy as usize].receipt = 999_999);
         assert_eq!(v, format!("m{busy} is leased to c{consumer}, which does not hold it"));
         let buffered = first(&sim, |s| matches!(s, MsgState::InFlight { phase: Phase::Buffered, .. }));
-        let MsgState::InFlight { consumer: holder, .. } = sim.ports.broker.msg(buffered).state() else { unreachable!() };
+        let MsgState::InFlight { consumer: holder, .. } = sim.ports.broker.msg(buffered).state() else {
+            unreachable!()
+        };
         let v = broken(sim.clone(), |s| s.consumers[holder as usize].buffer.clear());
         assert_eq!(v, format!("m{buffered} is buffered at c{holder} but not in its buffer"));
         let later = at("backlog", 20_000);
@@ -719,7 +721,7 @@ mod tests {
             (0..sim2.consumers.list.len()).find(|&c| sim2.consumers[c].held.len() == 1).expect("a worker holding one");
         let twin = *sim2.consumers[c].held.iter().next().expect("held");
         let mut s3 = sim2.clone();
-        s3.scenario.consumers[c].prefetch = 2;
+        s3.cx.scenario.get_mut().consumers[c].prefetch = 2;
         assert_eq!(broken(s3, |s| s.consumers[c].held.push(twin)), format!("c{c} holds one receipt twice"));
         assert_eq!(
             broken(sim2.clone(), |s| s.consumers[c].alive = false),
@@ -731,7 +733,7 @@ mod tests {
             format!("c{c} is not at its place {} in its queue's consumers", slot + 7)
         );
         let v = broken(sim2.clone(), |s| {
-            let q = &mut s.ports.broker.queues[s.scenario.consumers[c].queue as usize];
+            let q = &mut s.ports.broker.queues[s.cx.scenario.consumers[c].queue as usize];
             q.room[slot / 64] ^= 1 << (slot % 64);
         });
         assert!(v.starts_with(&format!("c{c}: its room bit is ")), "{v}");
@@ -741,7 +743,7 @@ mod tests {
     fn logs_account_for_every_record_and_tile_their_segments() {
         let sim = at("compaction", 60_000);
         let log = &sim.streams.topics[0].logs[0];
-        let name = format!("{}-0", sim.scenario.topics[0].name);
+        let name = format!("{}-0", sim.cx.scenario.topics[0].name);
         let (end, deleted, compacted) = (log.end(), log.deleted, log.compacted);
         let retained = log.records.iter().filter(|r| r.retained).count() as u64;
         assert_eq!(
@@ -780,7 +782,7 @@ mod tests {
         // Every record of the first segment gone (and counted deleted), the log start past it:
         // everything else holds, but the first segment no longer holds the start.
         let sim = at("compaction", 60_000);
-        let name = format!("{}-0", sim.scenario.topics[0].name);
+        let name = format!("{}-0", sim.cx.scenario.topics[0].name);
         let v = broken(sim, |s| {
             let log = &mut s.streams.topics[0].logs[0];
             let front_end = log.segments[0].end;
@@ -805,19 +807,19 @@ mod tests {
                 && s.streams.groups[0].members.iter().any(|m| m.alive && !m.batch.is_empty())
         });
         let g = &sim.streams.groups[0];
-        let name = sim.scenario.groups[0].name.clone();
+        let name = sim.cx.scenario.groups[0].name.clone();
         let owners: Vec<usize> =
             (0..g.members.len()).filter(|&i| g.members[i].alive && !g.members[i].owned.is_empty()).collect();
         let (a, b) = (owners[0], owners[1]);
         let part = g.members[a].owned[0];
-        let topic = sim.scenario.topics[part.topic as usize].name.clone();
+        let topic = sim.cx.scenario.topics[part.topic as usize].name.clone();
         let (lo, hi) = (a.min(b), a.max(b));
         assert_eq!(
             broken(sim.clone(), |s| s.streams.groups[0].members[b].owned.push(part)),
             format!("{name}: partition {topic}-{} owned by members {} and {}", part.partition, lo + 1, hi + 1)
         );
         assert_eq!(
-            broken(sim.clone(), |s| s.scenario.groups[0].topics.clear()),
+            broken(sim.clone(), |s| s.cx.scenario.get_mut().groups[0].topics.clear()),
             format!("{name}-{} owns a partition of a topic it does not read", owners[0] + 1)
         );
         let busy =
@@ -848,14 +850,15 @@ mod tests {
         let block = &sim.ports.handlers.sagas[0];
         let done = block.instances.iter().position(|x| x.status == SagaStatus::Compensated).expect("one");
         let running = block.instances.iter().position(|x| x.status == SagaStatus::Running).expect("one");
-        let now = sim.now;
+        let now = sim.cx.now();
         assert_eq!(
             broken(sim.clone(), |s| s.ports.handlers.sagas[0].stats.bad_compensations = 1),
             "saga orders: a compensation reached a step that had not completed"
         );
         let last = block.instances[running].steps.len() - 1;
         assert_eq!(
-            broken(sim.clone(), |s| s.ports.handlers.sagas[0].instances[running].steps[last].compensated_at = Some(now)),
+            broken(sim.clone(), |s| s.ports.handlers.sagas[0].instances[running].steps[last].compensated_at =
+                Some(now)),
             format!("saga orders#{running}: step {last} compensated without having completed")
         );
         assert_eq!(
@@ -896,7 +899,8 @@ mod tests {
             .map(|(c, p)| (*c, *p))
             .expect("pending");
         let v = broken(sim, |s| {
-            let t = s.ports.handlers.request_reply[0].tables.iter_mut().find(|t| t.contains_key(&corr)).expect("its table");
+            let t =
+                s.ports.handlers.request_reply[0].tables.iter_mut().find(|t| t.contains_key(&corr)).expect("its table");
             t.insert(corr + 10_000, p);
         });
         assert_eq!(v, format!("request-reply 0: pending corr-{} is not request m{}'s", corr + 10_000, p.request));
@@ -918,7 +922,7 @@ mod tests {
     #[test]
     fn ttl_edges() {
         let sim = at("backlog", 20_000);
-        let now = sim.now;
+        let now = sim.cx.now();
         // Delivered at the very instant its TTL ends (RMQ-19, TTL 0): allowed.
         let acked = first(&sim, |s| s == MsgState::Acked);
         let mut s = sim.clone();
@@ -942,7 +946,8 @@ mod tests {
         // A dead letter received before its move has its DLQ's expiry (SQS-13), not the one
         // it was received under: an expiry before that receive is no violation (here one
         // redriven on since, so that it waits nowhere).
-        let settled = |s: &Sim, m: u32| s.ports.broker.msg(m).last_received().is_some() && s.ports.broker.msg(m).kind.is_final();
+        let settled =
+            |s: &Sim, m: u32| s.ports.broker.msg(m).last_received().is_some() && s.ports.broker.msg(m).kind.is_final();
         let dead = until("poison-redrive", |s| s.ports.broker.dead.keys().any(|&m| settled(s, m)));
         let msg = *dead.ports.broker.dead.keys().find(|&&m| settled(&dead, m)).expect("one");
         let mut s = dead.clone();
@@ -969,7 +974,12 @@ mod tests {
     fn a_retry_queue_with_nothing_visible_holds() {
         // error-classes retries through a retry queue: held messages wait there, never visible.
         let sim = at("error-classes", 20_000);
-        assert!(sim.ports.broker.queues.iter().any(|q| matches!(q.spec.role, crate::scenario::QueueRole::Retry { .. })));
+        assert!(sim
+            .ports
+            .broker
+            .queues
+            .iter()
+            .any(|q| matches!(q.spec.role, crate::scenario::QueueRole::Retry { .. })));
         holds(&sim);
     }
 
@@ -1011,7 +1021,7 @@ mod tests {
             let (slow, fast) = (&s.consumers[0], &s.consumers[1]);
             !slow.jobs.is_empty() && !slow.buffer.is_empty() && !fast.held.is_empty()
         });
-        let now = sim.now;
+        let now = sim.cx.now();
         let down = |s: &mut Sim, c: usize| {
             s.consumers[c].alive = false;
             s.consumers[c].crashed_at = Some(now);
@@ -1067,7 +1077,7 @@ mod tests {
     #[test]
     fn a_member_with_a_record_in_hand_and_nothing_fetched_is_still_busy() {
         let sim = until("rebalancing", |s| s.streams.groups[0].members.iter().any(|m| m.alive && m.current.is_some()));
-        let name = sim.scenario.groups[0].name.clone();
+        let name = sim.cx.scenario.groups[0].name.clone();
         let mi = sim.streams.groups[0].members.iter().position(|m| m.alive && m.current.is_some()).expect("one");
         let v = broken(sim, |s| {
             let m = &mut s.streams.groups[0].members[mi];
@@ -1083,8 +1093,11 @@ mod tests {
         let sim = until("saga-compensation", |s| {
             s.ports.handlers.sagas[0].instances.iter().any(|x| x.status == SagaStatus::Compensated)
         });
-        let done =
-            sim.ports.handlers.sagas[0].instances.iter().position(|x| x.status == SagaStatus::Compensated).expect("one");
+        let done = sim.ports.handlers.sagas[0]
+            .instances
+            .iter()
+            .position(|x| x.status == SagaStatus::Compensated)
+            .expect("one");
         // The newest compensated step (compensated first) undone at the instant it was done:
         // allowed, and still newest first.
         let newest = sim.ports.handlers.sagas[0].instances[done]
@@ -1096,7 +1109,8 @@ mod tests {
         let st = &mut s.ports.handlers.sagas[0].instances[done].steps[newest];
         st.compensated_at = st.done_at;
         holds(&s);
-        let v = broken(sim, |s| s.ports.handlers.sagas[0].instances[done].steps[0].compensated_at = Some(SimTime::ZERO));
+        let v =
+            broken(sim, |s| s.ports.handlers.sagas[0].instances[done].steps[0].compensated_at = Some(SimTime::ZERO));
         assert_eq!(v, format!("saga orders#{done}: step 0 compensated without having completed"));
     }
 }

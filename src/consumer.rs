@@ -54,9 +54,9 @@ pub trait Handlers {
     fn outcome(&mut self, scenario: &Scenario, c: ConsumerId, msg: MsgId, prng: &mut Prng) -> Option<Outcome>;
     /// Consumer `c` applied `msg`'s effect: its role's handler runs (a reply, the saga's next
     /// step), publishing through `publisher`.
-    fn handled(&mut self, cx: &mut Ctx<'_>, publisher: &mut Publisher<'_>, prng: &mut Prng, c: ConsumerId, msg: MsgId);
+    fn handled(&mut self, cx: &mut Ctx, publisher: &mut Publisher<'_>, prng: &mut Prng, c: ConsumerId, msg: MsgId);
     /// `msg` went to a dead-letter queue.
-    fn dead_lettered(&mut self, cx: &mut Ctx<'_>, msg: MsgId);
+    fn dead_lettered(&mut self, cx: &mut Ctx, msg: MsgId);
 }
 
 impl Index<usize> for Consumers {
@@ -384,7 +384,7 @@ fn ms_to_duration(ms: f64) -> Duration {
 /// The consumers' side of the engine: receiving, processing, settling, crashing.
 impl Consumers {
     /// The consumers' one match. A timer of an incarnation that has since crashed is ignored.
-    pub(crate) fn handle<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, event: ConsumerEvent) {
+    pub(crate) fn handle<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, event: ConsumerEvent) {
         match event {
             ConsumerEvent::Receive(d) => self.on_receive(cx, p, d),
             ConsumerEvent::Finish(d) => self.on_finish(cx, p, d),
@@ -407,7 +407,7 @@ impl Consumers {
     /// on it. RabbitMQ's consumer timeout closes the consumer's channel.
     pub(crate) fn lease_lapsed<H: Handlers>(
         &mut self,
-        cx: &mut Ctx<'_>,
+        cx: &mut Ctx,
         p: &mut Ports<H>,
         c: ConsumerId,
         (msg, receipt): (MsgId, u32),
@@ -427,14 +427,14 @@ impl Consumers {
     /// in step with `has_room`, so that dispatch finds the next consumer with room without a
     /// scan. Called after anything that changes what `has_room` reads; `check` recounts.
     #[inline]
-    pub(crate) fn room_changed<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, c: ConsumerId) {
+    pub(crate) fn room_changed<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, c: ConsumerId) {
         let spec = &cx.scenario.consumers[c as usize];
         let consumer = &self.list[c as usize];
         p.broker.set_room(spec.queue, consumer.slot, consumer.has_room(spec));
     }
 
     /// A delivered message reaches its consumer.
-    pub(crate) fn on_receive<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, d: Delivery) {
+    pub(crate) fn on_receive<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, d: Delivery) {
         let Delivery { consumer: c, msg, receipt, epoch } = d;
         let consumer = &self.list[c as usize];
         if consumer.epoch != epoch {
@@ -450,23 +450,16 @@ impl Consumers {
     /// The consumer has `held` in hand (`current`: its lease is still the broker's latest):
     /// acks it first with ack-before-processing, then starts it, or buffers it for a slot.
     #[inline]
-    fn take_in<H: Handlers>(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        p: &mut Ports<H>,
-        c: ConsumerId,
-        mut held: Held,
-        current: bool,
-    ) {
-        let (now, msg, receipt) = (cx.now, held.msg, held.receipt);
-        if current && consumer_spec(cx.scenario, c).ack == AckMode::BeforeProcessing {
-            p.broker.auto_ack(cx.out, now, msg, c);
+    fn take_in<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, c: ConsumerId, mut held: Held, current: bool) {
+        let (now, msg, receipt) = (cx.now(), held.msg, held.receipt);
+        if current && consumer_spec(&cx.scenario, c).ack == AckMode::BeforeProcessing {
+            p.broker.auto_ack(&mut cx.out, now, msg, c);
             held.auto_acked = true;
             if let Some(h) = self.list[c as usize].held.get_mut(msg, receipt) {
                 h.auto_acked = true;
             }
         }
-        if self.slot_free(cx.scenario, c) {
+        if self.slot_free(&cx.scenario, c) {
             self.start_job(cx, p, c, held);
         } else {
             Self::enter_phase(&mut p.broker, c, held, Phase::Buffered);
@@ -501,15 +494,15 @@ impl Consumers {
         }
     }
 
-    fn start_job<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, c: ConsumerId, held: Held) {
-        let now = cx.now;
+    fn start_job<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, c: ConsumerId, held: Held) {
+        let now = cx.now();
         let extra = p.broker.extra(held.msg);
         let (poison, last_error) = (extra.poison, extra.last_error);
         // A saga service's compensations and retriable steps have their own failure odds.
         let workflow = if p.handlers.idle() {
             None
         } else {
-            p.handlers.outcome(cx.scenario, c, held.msg, &mut self.list[c as usize].prng)
+            p.handlers.outcome(&cx.scenario, c, held.msg, &mut self.list[c as usize].prng)
         };
         let spec = &cx.scenario.consumers[c as usize];
         let consumer = &mut self.list[c as usize];
@@ -560,9 +553,9 @@ impl Consumers {
     }
 
     /// A job's work is done: apply the effect (or not), then settle.
-    pub(crate) fn on_finish<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, d: Delivery) {
+    pub(crate) fn on_finish<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, d: Delivery) {
         let Delivery { consumer: c, msg, receipt, epoch } = d;
-        let now = cx.now;
+        let now = cx.now();
         let consumer = &self.list[c as usize];
         if consumer.epoch != epoch {
             return;
@@ -592,10 +585,10 @@ impl Consumers {
                 self.apply_effect(cx, p, c, msg);
                 if held.auto_acked {
                     if Self::owns(&p.broker, c, held) {
-                        p.broker.finish_acked(cx.out, now, msg, c);
+                        p.broker.finish_acked(&mut cx.out, now, msg, c);
                     }
                 } else {
-                    p.broker.ack(cx.out, now, msg, c, receipt);
+                    p.broker.ack(&mut cx.out, now, msg, c, receipt);
                 }
             }
             Outcome::Fail(error) => self.on_failure(cx, p, c, held, error),
@@ -613,7 +606,7 @@ impl Consumers {
     #[inline]
     fn dependency_error<H: Handlers>(
         &mut self,
-        cx: &mut Ctx<'_>,
+        cx: &mut Ctx,
         p: &mut Ports<H>,
         c: ConsumerId,
         read_at: SimTime,
@@ -624,10 +617,10 @@ impl Consumers {
 
     /// Applies the message's business effect through the services' store (an idempotent
     /// consumer may skip it); then a workflow message's handler runs.
-    fn apply_effect<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, c: ConsumerId, msg: MsgId) {
+    fn apply_effect<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, c: ConsumerId, msg: MsgId) {
         let m = p.broker.msg(msg);
         let order = p.broker.extra(msg).order_key.map(|k| (m.queue, k));
-        let idempotent = consumer_spec(cx.scenario, c).idempotent;
+        let idempotent = consumer_spec(&cx.scenario, c).idempotent;
         let effect = Effect { msg, consumer: c, key: m.key, order, idempotent };
         if p.services.apply(cx, &mut p.stats, effect) && !p.handlers.idle() {
             let mut publisher = Publisher { broker: &mut p.broker, stats: &mut p.stats };
@@ -638,19 +631,19 @@ impl Consumers {
     /// An attempt failed: retry with backoff, give the message back, or dead-letter it.
     fn on_failure<H: Handlers>(
         &mut self,
-        cx: &mut Ctx<'_>,
+        cx: &mut Ctx,
         p: &mut Ports<H>,
         c: ConsumerId,
         held: Held,
         error: ErrorClass,
     ) {
-        let now = cx.now;
+        let now = cx.now();
         let msg = held.msg;
         if held.auto_acked {
             // The broker forgot it on receipt: a failed attempt is a lost message.
             if Self::owns(&p.broker, c, held) {
                 p.stats.lost += 1;
-                p.broker.lose(cx.out, now, msg);
+                p.broker.lose(&mut cx.out, now, msg);
             }
             return;
         }
@@ -676,11 +669,11 @@ impl Consumers {
             } else {
                 give_up(DeadReason::AttemptsExhausted)
             };
-            if p.broker.reject(cx.out, now, msg, c, held.receipt, reason) {
+            if p.broker.reject(&mut cx.out, now, msg, c, held.receipt, reason) {
                 p.handlers.dead_lettered(cx, msg);
             } else {
                 // Refused (ASB-6: already a dead letter): give it back instead.
-                p.broker.give_back(cx.out, now, msg, c, held.receipt, ReturnReason::Abandoned);
+                p.broker.give_back(&mut cx.out, now, msg, c, held.receipt, ReturnReason::Abandoned);
             }
             return;
         }
@@ -691,14 +684,14 @@ impl Consumers {
     /// the retry policy.
     fn retry<H: Handlers>(
         &mut self,
-        cx: &mut Ctx<'_>,
+        cx: &mut Ctx,
         p: &mut Ports<H>,
         c: ConsumerId,
         held: Held,
         error: ErrorClass,
         attempt: u32,
     ) {
-        let (now, msg) = (cx.now, held.msg);
+        let (now, msg) = (cx.now(), held.msg);
         let spec = &cx.scenario.consumers[c as usize];
         // BO-3: a conflict's answer takes a hop back; the wait before the retry starts when
         // the consumer has it.
@@ -717,38 +710,38 @@ impl Consumers {
                 let sleep = ms_to_duration(backoff::delay_ms(&r.policy, attempt, previous, u));
                 p.broker.note_sleep(msg, sleep);
                 let until = now.after(reply).after(sleep);
-                p.broker.retry_later(cx.out, now, msg, c, held.receipt, until, r.via == RetryVia::RetryQueue);
+                p.broker.retry_later(&mut cx.out, now, msg, c, held.receipt, until, r.via == RetryVia::RetryQueue);
             }
             Some(r) if reply > Duration::ZERO => {
                 let via_retry_queue = r.via == RetryVia::RetryQueue;
-                p.broker.retry_later(cx.out, now, msg, c, held.receipt, now.after(reply), via_retry_queue);
+                p.broker.retry_later(&mut cx.out, now, msg, c, held.receipt, now.after(reply), via_retry_queue);
             }
             _ => {
                 let reason = p.broker.queues[spec.queue as usize].spec.lease.retry_now_reason();
-                p.broker.give_back(cx.out, now, msg, c, held.receipt, reason);
+                p.broker.give_back(&mut cx.out, now, msg, c, held.receipt, reason);
             }
         }
     }
 
     /// Starts the next buffered message if a slot is free, and lets the queue deliver more.
-    fn next_job<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, c: ConsumerId) {
-        while self.slot_free(cx.scenario, c) {
+    fn next_job<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, c: ConsumerId) {
+        while self.slot_free(&cx.scenario, c) {
             let Some(next) = self.list[c as usize].buffer.pop_front() else { break };
             self.start_job(cx, p, c, next);
         }
-        p.broker.mark_dirty(consumer_spec(cx.scenario, c).queue);
+        p.broker.mark_dirty(consumer_spec(&cx.scenario, c).queue);
     }
 
     /// A heartbeat while processing: extend the lease by a full lease from now. Service Bus's
     /// processor stops renewing after MaxAutoLockRenewalDuration, 5 minutes (ASB-3).
-    pub(crate) fn on_heartbeat<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, d: Delivery) {
+    pub(crate) fn on_heartbeat<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, d: Delivery) {
         let Delivery { consumer: c, msg, receipt, epoch } = d;
-        let now = cx.now;
+        let now = cx.now();
         let consumer = &self.list[c as usize];
         if consumer.epoch != epoch || consumer.jobs.get(msg, receipt).is_none() {
             return;
         }
-        let spec = consumer_spec(cx.scenario, c);
+        let spec = consumer_spec(&cx.scenario, c);
         let Some(every) = spec.heartbeat else { return };
         let lease_model = p.broker.queues[p.broker.msg(msg).queue as usize].spec.lease;
         let Some(lease) = p.broker.msg(msg).lease().filter(|l| l.receipt == receipt) else { return };
@@ -756,7 +749,7 @@ impl Consumers {
             return;
         }
         let until = now.after(lease_model.lease_duration());
-        if p.broker.extend(cx.out, now, msg, c, receipt, until) {
+        if p.broker.extend(&mut cx.out, now, msg, c, receipt, until) {
             cx.out.schedule(
                 now.after(every),
                 Event::Consumer(ConsumerEvent::Heartbeat(Delivery { consumer: c, msg, receipt, epoch })),
@@ -766,8 +759,8 @@ impl Consumers {
 
     /// The consumer dies: its auto-acked messages are lost; RabbitMQ requeues everything
     /// unacked when the channel closes (RMQ-7); SQS and Service Bus leases run out on their own.
-    pub(crate) fn crash<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, c: ConsumerId) {
-        let now = cx.now;
+    pub(crate) fn crash<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, c: ConsumerId) {
+        let now = cx.now();
         if !self.list[c as usize].alive {
             return;
         }
@@ -780,41 +773,41 @@ impl Consumers {
         consumer.jobs.clear();
         self.room_changed(cx, p, c);
         cx.out.emit(TraceEvent::ConsumerCrashed { at: now, consumer: c });
-        let rmq = p.broker.queues[consumer_spec(cx.scenario, c).queue as usize].spec.lease.channel_bound();
+        let rmq = p.broker.queues[consumer_spec(&cx.scenario, c).queue as usize].spec.lease.channel_bound();
         for &h in held.iter() {
             if h.auto_acked {
                 if Self::owns(&p.broker, c, h) {
                     p.stats.lost += 1;
-                    p.broker.lose(cx.out, now, h.msg);
+                    p.broker.lose(&mut cx.out, now, h.msg);
                 }
             } else if rmq {
-                p.broker.give_back(cx.out, now, h.msg, c, h.receipt, ReturnReason::ChannelClosed);
+                p.broker.give_back(&mut cx.out, now, h.msg, c, h.receipt, ReturnReason::ChannelClosed);
             }
         }
         if !self.lost.is_empty() {
             self.forget_lost(&p.broker);
         }
-        if let Some(after) = consumer_spec(cx.scenario, c).restart_after {
+        if let Some(after) = consumer_spec(&cx.scenario, c).restart_after {
             let epoch = self.list[c as usize].epoch;
             cx.out.schedule(now.after(after), Event::Consumer(ConsumerEvent::Restart { consumer: c, epoch }));
         }
     }
 
-    pub(crate) fn restart<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, c: ConsumerId) {
+    pub(crate) fn restart<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, c: ConsumerId) {
         let consumer = &mut self.list[c as usize];
         if consumer.alive {
             return;
         }
         consumer.alive = true;
         self.room_changed(cx, p, c);
-        cx.out.emit(TraceEvent::ConsumerRestarted { at: cx.now, consumer: c });
-        p.broker.mark_dirty(consumer_spec(cx.scenario, c).queue);
+        cx.out.emit(TraceEvent::ConsumerRestarted { at: cx.now(), consumer: c });
+        p.broker.mark_dirty(consumer_spec(&cx.scenario, c).queue);
     }
 
     /// The autoscaler's check: above the high mark it starts `add` standby instances, below
     /// the low mark it drains `remove` (they take nothing new and finish what they hold).
-    pub(crate) fn autoscale<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, scaler: u32) {
-        let now = cx.now;
+    pub(crate) fn autoscale<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, scaler: u32) {
+        let now = cx.now();
         let spec = &cx.scenario.autoscalers[scaler as usize];
         let depth = p.broker.depth(spec.queue);
         let active: Vec<u32> = spec.instances.iter().copied().filter(|&c| self.list[c as usize].active).collect();
@@ -846,15 +839,15 @@ impl Consumers {
     /// hands with the channel.
     pub(crate) fn channel_closed<H: Handlers>(
         &mut self,
-        cx: &mut Ctx<'_>,
+        cx: &mut Ctx,
         p: &mut Ports<H>,
         c: ConsumerId,
         reason: ReturnReason,
     ) {
-        let now = cx.now;
+        let now = cx.now();
         let held: Vec<Held> = self.list[c as usize].held.iter().copied().collect();
         for h in held.iter().filter(|h| !h.auto_acked) {
-            p.broker.give_back(cx.out, now, h.msg, c, h.receipt, reason);
+            p.broker.give_back(&mut cx.out, now, h.msg, c, h.receipt, reason);
         }
         let ghosts: Vec<Lost> = self.lost.iter().copied().filter(|l| l.consumer == c).collect();
         for l in ghosts {
@@ -875,7 +868,7 @@ impl Consumers {
     /// (SQS-2, ASB-5) and then comes back. An SQS or Service Bus consumer counts what it has
     /// in hand, so its room is free at once; a RabbitMQ channel counts the delivery unacked,
     /// its prefetch slot taken, until the consumer timeout closes the channel (RMQ-9).
-    pub(crate) fn drop_delivery<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, msg: MsgId) {
+    pub(crate) fn drop_delivery<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, msg: MsgId) {
         let Some(m) = p.broker.msgs.get(msg as usize) else { return };
         let (MsgState::InFlight { consumer: c, phase: Phase::Delivering }, Some(lease)) = (m.state(), m.lease()) else {
             return;
@@ -885,7 +878,7 @@ impl Consumers {
             return;
         }
         self.lost.push(Lost { msg, receipt, consumer: c });
-        cx.out.emit(TraceEvent::DeliveryLost { at: cx.now, msg, consumer: c });
+        cx.out.emit(TraceEvent::DeliveryLost { at: cx.now(), msg, consumer: c });
         if !p.broker.queues[queue as usize].spec.lease.channel_bound() {
             self.list[c as usize].held.remove(msg, receipt);
             self.room_changed(cx, p, c);
@@ -899,7 +892,7 @@ impl Consumers {
     /// lock token). On RabbitMQ a delivery comes twice only when the connection drops (RMQ-52):
     /// every unacked delivery of the consumer is requeued, redelivered. An SQS FIFO queue does
     /// not deliver a message twice while it is in flight.
-    pub(crate) fn duplicate_delivery<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, msg: MsgId) {
+    pub(crate) fn duplicate_delivery<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, msg: MsgId) {
         let Some(m) = p.broker.msgs.get(msg as usize) else { return };
         let (MsgState::InFlight { consumer: c, phase: Phase::Buffered | Phase::Processing }, Some(lease)) =
             (m.state(), m.lease())
@@ -915,19 +908,20 @@ impl Consumers {
             Redelivery::ConnectionDrop => self.channel_closed(cx, p, c, ReturnReason::ChannelClosed),
             Redelivery::Never => {}
             Redelivery::Alone => {
-                p.broker.give_back(cx.out, cx.now, msg, c, receipt, ReturnReason::Duplicated);
+                let now = cx.now();
+                p.broker.give_back(&mut cx.out, now, msg, c, receipt, ReturnReason::Duplicated);
             }
         }
     }
 
     /// Hands visible messages to consumers with room, round-robin (RMQ-1). SQS and Service Bus
     /// consumers long-poll, so a waiting receive takes a message as soon as it is visible.
-    pub(crate) fn dispatch<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, queue: u32) {
-        let now = cx.now;
+    pub(crate) fn dispatch<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, queue: u32) {
+        let now = cx.now();
         loop {
             let (consumers, specs) = (&self.list, &cx.scenario.consumers);
             let slot_free = |c: ConsumerId| consumers[c as usize].slot_free(&specs[c as usize]);
-            match p.broker.dispatch_one(cx.out, now, queue, cx.scenario.latency, slot_free) {
+            match p.broker.dispatch_one(&mut cx.out, now, queue, cx.scenario.latency, slot_free) {
                 None => return,
                 Some(None) => {}
                 // Its room changes before the broker picks the next consumer.
@@ -939,7 +933,7 @@ impl Consumers {
     /// The consumer's side of one delivery `dispatch` made: it holds the message, and has it
     /// at once (no network delay) or when it arrives.
     #[inline]
-    fn take_delivery<H: Handlers>(&mut self, cx: &mut Ctx<'_>, p: &mut Ports<H>, d: Dispatched) {
+    fn take_delivery<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, d: Dispatched) {
         let Dispatched { msg, consumer: c, receipt, waited, arrives_at } = d;
         p.stats.deliveries += 1;
         p.stats.wait_total = p.stats.wait_total.plus(waited);
@@ -948,7 +942,7 @@ impl Consumers {
         consumer.held.push(Held { msg, receipt, auto_acked: false });
         let epoch = consumer.epoch;
         self.room_changed(cx, p, c);
-        if arrives_at == cx.now {
+        if arrives_at == cx.now() {
             // No network delay: the consumer has it at once, by the lease just granted.
             self.take_in(cx, p, c, Held { msg, receipt, auto_acked: false }, true);
         } else {

@@ -191,11 +191,48 @@ impl Outbox {
     }
 }
 
-/// What a component's handler is given: the time now, the outbox to answer through, and the
-/// scenario, read-only. The driver makes one per event.
-#[derive(Debug)]
-pub struct Ctx<'a> {
-    pub now: SimTime,
-    pub out: &'a mut Outbox,
-    pub scenario: &'a Scenario,
+/// What a component's handler is given: the time now (read-only), the outbox to answer
+/// through, and the scenario (read-only). The driver keeps one and lends it for each event.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    now: SimTime,
+    pub out: Outbox,
+    pub scenario: ReadOnly<Scenario>,
+}
+
+impl Ctx {
+    pub fn new(scenario: Scenario, out: Outbox) -> Ctx {
+        Ctx { now: SimTime::ZERO, out, scenario: ReadOnly(scenario) }
+    }
+
+    #[inline(always)]
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+
+    /// The driver moves the clock; nothing else does.
+    #[inline(always)]
+    pub(crate) fn set_now(&mut self, now: SimTime) {
+        self.now = now;
+    }
+}
+
+/// A value a component can read and not change: it derefs, and does not deref mutably.
+#[derive(Clone, Debug)]
+pub struct ReadOnly<T>(T);
+
+impl<T> ReadOnly<T> {
+    /// For the checkers' tests, which break a run's scenario on purpose.
+    #[cfg(test)]
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+impl<T> std::ops::Deref for ReadOnly<T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }

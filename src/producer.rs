@@ -82,7 +82,7 @@ impl Producers {
 
     /// `Event::Produce`: the producer's turn, unless it has stopped, or the run has made
     /// `made` messages and records, its limit.
-    pub fn turn(&mut self, cx: &mut Ctx<'_>, producer: ProducerId, made: u64) -> Option<Turn> {
+    pub fn turn(&mut self, cx: &mut Ctx, producer: ProducerId, made: u64) -> Option<Turn> {
         if self.list[producer as usize].stopped {
             return None;
         }
@@ -105,8 +105,8 @@ impl Producers {
             Schedule::FixedRate { count: Some(n), .. } | Schedule::Poisson { count: Some(n), .. } if p.sent >= *n => {
                 None
             }
-            Schedule::FixedRate { interval, .. } => Some(cx.now.after(*interval)),
-            Schedule::Poisson { mean_interval, .. } => Some(cx.now.after(poisson_gap(*mean_interval, &mut p.prng))),
+            Schedule::FixedRate { interval, .. } => Some(cx.now().after(*interval)),
+            Schedule::Poisson { mean_interval, .. } => Some(cx.now().after(poisson_gap(*mean_interval, &mut p.prng))),
             Schedule::Scripted { at } => {
                 p.next_script += 1;
                 at.get(p.next_script).copied()
@@ -122,7 +122,7 @@ impl Producers {
     }
 
     /// Schedules the producer's next send, or records why there is none.
-    pub fn next_send(&mut self, cx: &mut Ctx<'_>, producer: ProducerId, at: Option<SimTime>) {
+    pub fn next_send(&mut self, cx: &mut Ctx, producer: ProducerId, at: Option<SimTime>) {
         match at {
             Some(t) if t <= cx.scenario.end() => cx.out.schedule(t, Event::Produce { producer }),
             Some(_) => self.stop(cx, producer, StopReason::DurationEnded),
@@ -130,11 +130,11 @@ impl Producers {
         }
     }
 
-    pub fn stop(&mut self, cx: &mut Ctx<'_>, producer: ProducerId, reason: StopReason) {
+    pub fn stop(&mut self, cx: &mut Ctx, producer: ProducerId, reason: StopReason) {
         let p = &mut self.list[producer as usize];
         if !p.stopped {
             p.stopped = true;
-            cx.out.emit(TraceEvent::ProducerStopped { at: cx.now, producer, reason });
+            cx.out.emit(TraceEvent::ProducerStopped { at: cx.now(), producer, reason });
         }
     }
 }

@@ -71,9 +71,9 @@ impl Services {
     /// how. On an optimistic row, a write since the call read it (`read_at`) is a conflict; a
     /// write that succeeds is the row's new version.
     #[inline(never)]
-    pub fn call(&mut self, cx: &Ctx<'_>, d: u32, read_at: SimTime, prng: &mut Prng) -> Option<ErrorClass> {
-        let now = cx.now;
-        if !self.up(cx.scenario, now, d) {
+    pub fn call(&mut self, cx: &Ctx, d: u32, read_at: SimTime, prng: &mut Prng) -> Option<ErrorClass> {
+        let now = cx.now();
+        if !self.up(&cx.scenario, now, d) {
             return Some(ErrorClass::DependencyDown);
         }
         let spec = &cx.scenario.dependencies[d as usize];
@@ -106,8 +106,8 @@ impl Services {
     }
 
     /// Applies a message's business effect; false when an idempotent consumer skipped it.
-    pub fn apply(&mut self, cx: &mut Ctx<'_>, stats: &mut Stats, e: Effect) -> bool {
-        let (now, Effect { msg, consumer, key, order, idempotent }) = (cx.now, e);
+    pub fn apply(&mut self, cx: &mut Ctx, stats: &mut Stats, e: Effect) -> bool {
+        let (now, Effect { msg, consumer, key, order, idempotent }) = (cx.now(), e);
         // The dedupe store is the service's database, shared by its consumers (IP-1, IP-2): a
         // redelivery to another worker finds the key too.
         if idempotent && !self.dedupe_store.insert(key) {

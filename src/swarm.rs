@@ -370,7 +370,7 @@ fn workflows_json(seed: u64) -> (Vec<Value>, Vec<Value>) {
 /// A random live fault for this run, as it stands.
 // long: one arm per kind of live fault, each with its odds and its pick of a target
 fn fault(r: &mut Prng, sim: &Sim) -> Op {
-    let scenario = &sim.scenario;
+    let scenario = &sim.cx.scenario;
     // One delivery: lost on its way, or delivered again while its consumer holds it.
     if chance(r, 15) {
         let lose = chance(r, 50);

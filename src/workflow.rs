@@ -213,7 +213,7 @@ impl Workflows {
     /// earlier message (same business key).
     fn publish_tagged(
         &mut self,
-        cx: &mut Ctx<'_>,
+        cx: &mut Ctx,
         pb: &mut Publisher<'_>,
         queue: u32,
         tag: Tag,
@@ -235,13 +235,13 @@ impl Workflows {
     /// its timeout.
     pub(crate) fn send_request(
         &mut self,
-        cx: &mut Ctx<'_>,
+        cx: &mut Ctx,
         pb: &mut Publisher<'_>,
         system: u32,
         requester: u32,
         attempt: u32,
     ) {
-        let now = cx.now;
+        let now = cx.now();
         let spec = &cx.scenario.request_reply[system as usize];
         let (queue, timeout, shared) = (spec.request_queue, spec.timeout, spec.shared_store);
         let rr = &mut self.request_reply[system as usize];
@@ -259,8 +259,8 @@ impl Workflows {
 
     /// The timeout: if the request is still pending, it failed; retry it (fresh id) if the
     /// requester is alive and has retries left.
-    pub(crate) fn request_timeout(&mut self, cx: &mut Ctx<'_>, pb: &mut Publisher<'_>, system: u32, corr: u32) {
-        let now = cx.now;
+    pub(crate) fn request_timeout(&mut self, cx: &mut Ctx, pb: &mut Publisher<'_>, system: u32, corr: u32) {
+        let now = cx.now();
         let retries = cx.scenario.request_reply[system as usize].retries;
         let rr = &mut self.request_reply[system as usize];
         let Some(pending) = rr.tables.iter_mut().find_map(|t| t.remove(&corr)) else { return };
@@ -287,7 +287,7 @@ impl Workflows {
     /// A requester dies for good: its reply reader stops, its producer stops, and a local
     /// pending table goes with it.
     /// Returns the producer and the reply reader that die with it, for the driver to stop.
-    pub(crate) fn kill_requester(&mut self, cx: &mut Ctx<'_>, system: u32, instance: u32) -> Option<(u32, u32)> {
+    pub(crate) fn kill_requester(&mut self, cx: &mut Ctx, system: u32, instance: u32) -> Option<(u32, u32)> {
         let spec = &cx.scenario.request_reply[system as usize];
         let (reader, producer, shared) =
             (spec.readers[instance as usize], spec.producers[instance as usize], spec.shared_store);
@@ -299,20 +299,12 @@ impl Workflows {
         if !shared {
             rr.tables[instance as usize].clear();
         }
-        cx.out.emit(TraceEvent::RequesterKilled { at: cx.now, system, requester: instance });
+        cx.out.emit(TraceEvent::RequesterKilled { at: cx.now(), system, requester: instance });
         Some((producer, reader))
     }
 
-    fn reply(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        pb: &mut Publisher<'_>,
-        system: u32,
-        request: MsgId,
-        requester: u32,
-        corr: u32,
-    ) {
-        let now = cx.now;
+    fn reply(&mut self, cx: &mut Ctx, pb: &mut Publisher<'_>, system: u32, request: MsgId, requester: u32, corr: u32) {
+        let now = cx.now();
         let spec = &cx.scenario.request_reply[system as usize];
         let queue = spec.reply_queues[requester as usize];
         let per_instance = !spec.shared_reply_queue;
@@ -328,8 +320,8 @@ impl Workflows {
 
     /// A requester instance reads a reply and looks its correlation id up in the table it can
     /// see: its own, or the shared store.
-    fn read_reply(&mut self, cx: &mut Ctx<'_>, system: u32, reader: u32, msg: MsgId, corr: u32) {
-        let now = cx.now;
+    fn read_reply(&mut self, cx: &mut Ctx, system: u32, reader: u32, msg: MsgId, corr: u32) {
+        let now = cx.now();
         let shared = cx.scenario.request_reply[system as usize].shared_store;
         let rr = &mut self.request_reply[system as usize];
         let table = if shared { 0 } else { reader as usize };
@@ -363,8 +355,8 @@ impl Workflows {
 
     /// A new saga: choreography starts at the first service, orchestration at the
     /// orchestrator.
-    pub(crate) fn start_saga(&mut self, cx: &mut Ctx<'_>, pb: &mut Publisher<'_>, saga: u32) {
-        let now = cx.now;
+    pub(crate) fn start_saga(&mut self, cx: &mut Ctx, pb: &mut Publisher<'_>, saga: u32) {
+        let now = cx.now();
         let spec = &cx.scenario.sagas[saga as usize];
         let steps = spec.steps.len();
         let (queue, first) = match spec.orchestrator {
@@ -419,7 +411,7 @@ impl Workflows {
 
     /// A workflow message a consumer processed successfully: its role's handler runs.
     #[inline(always)]
-    fn on_handled(&mut self, cx: &mut Ctx<'_>, pb: &mut Publisher<'_>, prng: &mut Prng, c: ConsumerId, msg: MsgId) {
+    fn on_handled(&mut self, cx: &mut Ctx, pb: &mut Publisher<'_>, prng: &mut Prng, c: ConsumerId, msg: MsgId) {
         let Some(&tag) = self.tags.get(&msg) else { return };
         match (cx.scenario.consumers[c as usize].role, tag) {
             (ConsumerRole::Responder { .. }, Tag::Request { system, requester, corr }) => {
@@ -447,16 +439,8 @@ impl Workflows {
     /// compensations; success passes the saga on. A duplicate that reaches a non-idempotent
     /// handler runs the step again.
     // long: a saga step as the service runs it: the duplicate check, the business failure, then passing the saga on
-    fn run_step(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        pb: &mut Publisher<'_>,
-        prng: &mut Prng,
-        saga: u32,
-        instance: u32,
-        k: u32,
-    ) {
-        let now = cx.now;
+    fn run_step(&mut self, cx: &mut Ctx, pb: &mut Publisher<'_>, prng: &mut Prng, saga: u32, instance: u32, k: u32) {
+        let now = cx.now();
         let spec = &cx.scenario.sagas[saga as usize];
         let (style, n, fail_rate) =
             (spec.style, crate::scenario::index_u32(spec.steps.len()), spec.steps[k as usize].fail_rate);
@@ -516,8 +500,8 @@ impl Workflows {
 
     /// A service compensates its step (SG-2: completed steps only, newest first), then
     /// passes the compensation on.
-    fn compensate(&mut self, cx: &mut Ctx<'_>, pb: &mut Publisher<'_>, saga: u32, instance: u32, k: u32) {
-        let now = cx.now;
+    fn compensate(&mut self, cx: &mut Ctx, pb: &mut Publisher<'_>, saga: u32, instance: u32, k: u32) {
+        let now = cx.now();
         let block = &mut self.sagas[saga as usize];
         let s = &mut block.instances[instance as usize];
         let st = &mut s.steps[k as usize];
@@ -546,7 +530,7 @@ impl Workflows {
 
     /// The orchestrator: one command at a time, forward, or backward through the completed
     /// steps when one failed.
-    fn orchestrate(&mut self, cx: &mut Ctx<'_>, pb: &mut Publisher<'_>, saga: u32, instance: u32, m: SagaMsg) {
+    fn orchestrate(&mut self, cx: &mut Ctx, pb: &mut Publisher<'_>, saga: u32, instance: u32, m: SagaMsg) {
         let spec = &cx.scenario.sagas[saga as usize];
         let n = crate::scenario::index_u32(spec.steps.len());
         let status = self.sagas[saga as usize].instances[instance as usize].status;
@@ -576,8 +560,8 @@ impl Workflows {
         }
     }
 
-    fn end_saga(&mut self, cx: &mut Ctx<'_>, saga: u32, instance: u32, status: SagaStatus) {
-        let now = cx.now;
+    fn end_saga(&mut self, cx: &mut Ctx, saga: u32, instance: u32, status: SagaStatus) {
+        let now = cx.now();
         let block = &mut self.sagas[saga as usize];
         let s = &mut block.instances[instance as usize];
         if matches!(s.status, SagaStatus::Completed | SagaStatus::Compensated | SagaStatus::Stuck) {
@@ -605,7 +589,7 @@ impl Workflows {
 
     /// A workflow message went to a dead-letter queue: a saga whose compensation (or
     /// retriable step) could not get through is stuck, and visibly so.
-    fn on_dead_lettered(&mut self, cx: &mut Ctx<'_>, msg: MsgId) {
+    fn on_dead_lettered(&mut self, cx: &mut Ctx, msg: MsgId) {
         if let Some(&Tag::Saga { saga, instance, msg: m }) = self.tags.get(&msg) {
             self.end_saga(cx, saga, instance, SagaStatus::Stuck);
             let s = &mut self.sagas[saga as usize].instances[instance as usize];
@@ -625,10 +609,10 @@ impl Handlers for Workflows {
     fn outcome(&mut self, scenario: &Scenario, c: ConsumerId, msg: MsgId, prng: &mut Prng) -> Option<Outcome> {
         self.workflow_outcome(scenario, c, msg, prng)
     }
-    fn handled(&mut self, cx: &mut Ctx<'_>, pb: &mut Publisher<'_>, prng: &mut Prng, c: ConsumerId, msg: MsgId) {
+    fn handled(&mut self, cx: &mut Ctx, pb: &mut Publisher<'_>, prng: &mut Prng, c: ConsumerId, msg: MsgId) {
         self.on_handled(cx, pb, prng, c, msg);
     }
-    fn dead_lettered(&mut self, cx: &mut Ctx<'_>, msg: MsgId) {
+    fn dead_lettered(&mut self, cx: &mut Ctx, msg: MsgId) {
         self.on_dead_lettered(cx, msg);
     }
 }

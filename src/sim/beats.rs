@@ -15,10 +15,10 @@ impl Sim {
         let after = self.beats.before(self.beats.reached.len());
         self.beats.due = SimTime::MAX;
         self.beats.counter = None;
-        self.out.watch = None;
-        self.out.beat_poll = 0;
+        self.cx.out.watch = None;
+        self.cx.out.beat_poll = 0;
         loop {
-            let Some(marker) = self.scenario.markers.get(self.beats.reached.len()) else { return };
+            let Some(marker) = self.cx.scenario.markers.get(self.beats.reached.len()) else { return };
             match &marker.anchor {
                 Anchor::At(t) if after.is_some_and(|a| *t <= a) => self.beats.reached.push(None),
                 Anchor::At(t) => {
@@ -26,12 +26,12 @@ impl Sim {
                     return;
                 }
                 Anchor::On(event) => {
-                    self.out.watch = Some(Box::new(Watch::new(event, after)));
+                    self.cx.out.watch = Some(Box::new(Watch::new(event, after)));
                     return;
                 }
                 Anchor::Counter { counter, at_least } => {
                     self.beats.counter = Some((*counter, *at_least, self.counters().get(*counter)));
-                    self.out.beat_poll = COUNTING;
+                    self.cx.out.beat_poll = COUNTING;
                     return;
                 }
             }
@@ -46,14 +46,14 @@ impl Sim {
     /// After an event or an input: the armed event anchor fired, or the armed counter moved.
     #[cold]
     pub(crate) fn beat_after_step(&mut self) {
-        if self.out.beat_poll & CAUGHT != 0 {
-            self.out.beat_poll &= !CAUGHT;
-            self.reach_beat(self.now);
+        if self.cx.out.beat_poll & CAUGHT != 0 {
+            self.cx.out.beat_poll &= !CAUGHT;
+            self.reach_beat(self.cx.now());
         } else if let Some((counter, at_least, before)) = self.beats.counter {
             let value = self.counters().get(counter);
             let after = self.beats.before(self.beats.reached.len());
-            if value > before && value >= at_least && after.is_none_or(|a| self.now > a) {
-                self.reach_beat(self.now);
+            if value > before && value >= at_least && after.is_none_or(|a| self.cx.now() > a) {
+                self.reach_beat(self.cx.now());
             } else {
                 self.beats.counter = Some((counter, at_least, value));
             }
@@ -77,9 +77,9 @@ impl Sim {
         loop {
             let next = self.next_event_at().filter(|&t| t <= until);
             if self.beats.due <= until && next.is_none_or(|t| t > self.beats.due) {
-                self.now = self.now.max(self.beats.due);
+                self.cx.set_now(self.cx.now().max(self.beats.due));
                 let index = self.beats.reached.len();
-                self.reach_due_beats(self.now);
+                self.reach_due_beats(self.cx.now());
                 return Ok(Some(crate::scenario::index_u32(index)));
             }
             let newest = self.beats.reached.iter().enumerate().skip(before).rev().find_map(|(i, r)| r.map(|t| (i, t)));
@@ -92,18 +92,18 @@ impl Sim {
                 break;
             }
             if handled == budget {
-                return Err(crate::sim::RunError::BudgetExhausted { budget, now: self.now, until });
+                return Err(crate::sim::RunError::BudgetExhausted { budget, now: self.cx.now(), until });
             }
             self.step();
             handled += 1;
         }
-        self.now = self.now.max(until);
+        self.cx.set_now(self.cx.now().max(until));
         Ok(None)
     }
 
     /// Every beat of the scenario, as the run stands now.
     pub fn beats(&self) -> Vec<BeatStatus> {
-        (0..self.scenario.markers.len())
+        (0..self.cx.scenario.markers.len())
             .map(|k| BeatStatus {
                 at_ms: self.beats.reached.get(k).copied().flatten().map(SimTime::as_millis_f64),
                 missed: self.missed(k),
@@ -117,19 +117,19 @@ impl Sim {
         let reached = &self.beats.reached;
         let after = self.beats.before(k).map_or_else(String::new, |t| format!(" after beat {k} ({})", seconds(t)));
         let seed = self.seed();
-        match (reached.get(k), &self.scenario.markers[k].anchor) {
+        match (reached.get(k), &self.cx.scenario.markers[k].anchor) {
             (Some(Some(_)), _) => None,
             (Some(None), Anchor::At(t)) => Some(format!(
                 "markers[{k}].at_ms: {} comes before beat {k}, which this run reached at {}",
                 seconds(*t),
                 seconds(self.beats.before(k).unwrap_or(SimTime::ZERO))
             )),
-            _ if self.now < self.scenario.end() => None,
+            _ if self.cx.now() < self.cx.scenario.end() => None,
             _ if k > reached.len() => {
                 Some(format!("markers[{k}]: not reached, because markers[{}] never happened", reached.len()))
             }
             (_, Anchor::On(e)) => {
-                let seen = self.out.watch.as_ref().map_or(0, |w| w.seen);
+                let seen = self.cx.out.watch.as_ref().map_or(0, |w| w.seen);
                 Some(format!("markers[{k}].on: {}{after} never happened in this run (seed {seed})", e.describe(seen)))
             }
             (_, Anchor::Counter { counter, at_least }) => Some(format!(
@@ -143,7 +143,7 @@ impl Sim {
     /// Runs to `until`, stopping at every beat to check its `expect` there; returns every
     /// beat's status with what was found false. For the CLI and the tests.
     pub fn run_checking_beats(&mut self, until: SimTime, budget: u64) -> Result<Vec<BeatStatus>, crate::sim::RunError> {
-        let mut failed = vec![Vec::new(); self.scenario.markers.len()];
+        let mut failed = vec![Vec::new(); self.cx.scenario.markers.len()];
         let mut left = budget;
         loop {
             let before = self.events_processed();
@@ -156,7 +156,7 @@ impl Sim {
             );
             left -= self.events_processed() - before;
             match stop? {
-                Some(k) => failed[k as usize] = self.expect_failures(&self.scenario.markers[k as usize].expect),
+                Some(k) => failed[k as usize] = self.expect_failures(&self.cx.scenario.markers[k as usize].expect),
                 None => break,
             }
         }
@@ -178,7 +178,7 @@ impl Sim {
     }
 
     fn expect_failure(&self, e: &Expect) -> Option<String> {
-        let s = &self.scenario;
+        let s = &self.cx.scenario;
         let measured: Result<u64, String> = match (&e.subject, &e.test) {
             (Subject::Consumer(c), Test::Is(what)) => {
                 let c = &self.consumers[*c as usize];

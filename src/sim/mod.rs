@@ -5,13 +5,6 @@
 
 mod beats;
 
-/// A component's context for this moment: the time, the outbox, the scenario (read-only). A
-/// macro, so that the borrows stay on those three fields and the components stay free.
-macro_rules! cx {
-    ($sim:expr) => {
-        Ctx { now: $sim.now, out: &mut $sim.out, scenario: &$sim.scenario }
-    };
-}
 use crate::broker::{Broker, Publisher, SendAttrs, Sent};
 use crate::consumer::{Consumer, Consumers, Ports};
 use crate::event::{ConsumerEvent, Ctx, Event, Outbox, Scheduled, StreamEvent};
@@ -80,10 +73,9 @@ impl std::error::Error for RunError {}
 /// A run. Cloning it is a snapshot: the clone continues exactly as the original would.
 #[derive(Clone, Debug)]
 pub struct Sim {
-    pub(crate) scenario: Scenario,
+    /// The time, the outbox and the scenario: what each component is lent with each event.
+    pub(crate) cx: Ctx,
     seed: u64,
-    pub(crate) now: SimTime,
-    pub(crate) out: Outbox,
     pub(crate) streams: Streams,
     pub(crate) consumers: Consumers,
     /// What the consumers act on: the broker, the services (their dependencies and the store
@@ -118,10 +110,8 @@ impl Sim {
             ports: Ports { broker, services: Services::new(&scenario), stats: Stats::default(), handlers: workflows },
             streams,
             names: vec![None; scenario.message_names.len()],
-            scenario,
+            cx: Ctx::new(scenario, Outbox { recording: true, ..Outbox::default() }),
             seed,
-            now: SimTime::ZERO,
-            out: Outbox { recording: true, ..Outbox::default() },
             consumers: Consumers { list: consumers, lost: Vec::new() },
             producers,
             events_processed: 0,
@@ -140,28 +130,28 @@ impl Sim {
         }
         for p in 0..self.producers.list.len() {
             let producer = index_u32(p);
-            let first = self.producers.first_send(&self.scenario, producer);
-            self.producers.next_send(&mut cx!(self), producer, first);
+            let first = self.producers.first_send(&self.cx.scenario, producer);
+            self.producers.next_send(&mut self.cx, producer, first);
         }
-        for (i, g) in self.scenario.groups.iter().enumerate() {
-            self.out.schedule(g.start, Event::Stream(StreamEvent::GroupStart { group: index_u32(i) }));
+        for (i, g) in self.cx.scenario.groups.iter().enumerate() {
+            self.cx.out.schedule(g.start, Event::Stream(StreamEvent::GroupStart { group: index_u32(i) }));
         }
-        for (i, t) in self.scenario.topics.iter().enumerate() {
-            self.out.schedule(
+        for (i, t) in self.cx.scenario.topics.iter().enumerate() {
+            self.cx.out.schedule(
                 SimTime::ZERO.after(t.check_every),
                 Event::Stream(StreamEvent::LogCleanup { topic: index_u32(i) }),
             );
         }
-        for (i, a) in self.scenario.autoscalers.iter().enumerate() {
-            self.out.schedule(
+        for (i, a) in self.cx.scenario.autoscalers.iter().enumerate() {
+            self.cx.out.schedule(
                 SimTime::ZERO.after(a.check_every),
                 Event::Consumer(ConsumerEvent::Autoscale { scaler: index_u32(i) }),
             );
         }
         // Steps are scheduled one at a time, each after the previous ran, so that a step at t
         // sees everything an earlier step at t caused (a zero-latency send has arrived).
-        if let Some(first) = self.scenario.script.first() {
-            self.out.schedule(first.at, Event::Script { step: 0 });
+        if let Some(first) = self.cx.scenario.script.first() {
+            self.cx.out.schedule(first.at, Event::Script { step: 0 });
         }
     }
 
@@ -169,27 +159,27 @@ impl Sim {
 
     /// When the next event will happen, if anything is scheduled.
     pub fn next_event_at(&self) -> Option<SimTime> {
-        self.out.agenda.peek().map(|s| s.at)
+        self.cx.out.agenda.peek().map(|s| s.at)
     }
 
     /// Handles exactly one event, the earliest, then lets consumers take what became
     /// deliverable. Returns its time, or `None` when the agenda is empty.
     pub fn step(&mut self) -> Option<SimTime> {
-        let Scheduled { at, event, .. } = *self.out.agenda.peek()?;
-        debug_assert!(at >= self.now, "time went backwards: {at} < {}", self.now);
+        let Scheduled { at, event, .. } = *self.cx.out.agenda.peek()?;
+        debug_assert!(at >= self.cx.now(), "time went backwards: {at} < {}", self.cx.now());
         if at > self.beats.due {
             self.reach_due_beats(SimTime::from_micros(at.as_micros() - 1));
         }
-        self.now = at;
+        self.cx.set_now(at);
         self.events_processed += 1;
-        self.out.top_spent = true;
+        self.cx.out.top_spent = true;
         self.handle(event);
         self.dispatch_dirty();
-        if self.out.beat_poll != 0 {
+        if self.cx.out.beat_poll != 0 {
             self.beat_after_step();
         }
-        if std::mem::take(&mut self.out.top_spent) {
-            self.out.agenda.pop();
+        if std::mem::take(&mut self.cx.out.top_spent) {
+            self.cx.out.agenda.pop();
         }
         Some(at)
     }
@@ -200,14 +190,14 @@ impl Sim {
         let mut handled = 0;
         while self.next_event_at().is_some_and(|at| at <= until) {
             if handled == budget {
-                return Err(RunError::BudgetExhausted { budget, now: self.now, until });
+                return Err(RunError::BudgetExhausted { budget, now: self.cx.now(), until });
             }
             self.step();
             handled += 1;
         }
-        self.now = self.now.max(until);
-        if self.beats.due <= self.now {
-            self.reach_due_beats(self.now);
+        self.cx.set_now(self.cx.now().max(until));
+        if self.beats.due <= self.cx.now() {
+            self.reach_due_beats(self.cx.now());
         }
         Ok(handled)
     }
@@ -226,9 +216,9 @@ impl Sim {
     /// last event before it (the user acted between events).
     pub fn advance_clock(&mut self, to: SimTime) {
         let cap = self.next_event_at().map_or(to, |next| next.min(to));
-        self.now = self.now.max(cap);
-        if self.beats.due <= self.now {
-            self.reach_due_beats(self.now);
+        self.cx.set_now(self.cx.now().max(cap));
+        if self.beats.due <= self.cx.now() {
+            self.reach_due_beats(self.cx.now());
         }
     }
 
@@ -239,7 +229,7 @@ impl Sim {
         self.events_processed += 1;
         self.apply_op(op);
         self.dispatch_dirty();
-        if self.out.beat_poll != 0 {
+        if self.cx.out.beat_poll != 0 {
             self.beat_after_step();
         }
     }
@@ -257,30 +247,30 @@ impl Sim {
     /// Turns trace storage off (or on). The hash is kept either way; benchmarks and the CLI
     /// without `--trace` need only the hash and the counts.
     pub fn set_recording(&mut self, on: bool) {
-        self.out.recording = on;
+        self.cx.out.recording = on;
     }
 
     /// Takes the trace events recorded since the last drain.
     pub fn drain_trace(&mut self) -> Vec<TraceEvent> {
-        std::mem::take(&mut self.out.trace)
+        std::mem::take(&mut self.cx.out.trace)
     }
 
     // --- Reading the state ---------------------------------------------------------------
 
     pub fn now(&self) -> SimTime {
-        self.now
+        self.cx.now()
     }
     pub fn seed(&self) -> u64 {
         self.seed
     }
     pub fn scenario(&self) -> &Scenario {
-        &self.scenario
+        &self.cx.scenario
     }
     pub fn events_processed(&self) -> u64 {
         self.events_processed
     }
     pub fn trace_hash(&self) -> TraceHash {
-        self.out.hash
+        self.cx.out.hash
     }
     pub fn stats(&self) -> Stats {
         self.ports.stats
@@ -308,7 +298,7 @@ impl Sim {
     }
     /// The lag table: every group's partitions with their offsets, lag and owner (KC-8).
     pub fn lag_table(&self) -> Vec<crate::stream::LagRow> {
-        self.streams.lag_table(&self.scenario)
+        self.streams.lag_table(&self.cx.scenario)
     }
     pub fn workflows(&self) -> &Workflows {
         &self.ports.handlers
@@ -316,14 +306,14 @@ impl Sim {
     /// Every saga block's summary; `selected[b]`, where given, is the instance of block `b`
     /// the user put in focus.
     pub fn saga_summaries(&self, selected: &[Option<u32>]) -> Vec<crate::workflow::SagaSummary> {
-        self.ports.handlers.saga_summaries(&self.scenario, self.now, selected)
+        self.ports.handlers.saga_summaries(&self.cx.scenario, self.cx.now(), selected)
     }
     pub fn request_summaries(&self) -> Vec<crate::workflow::RequestSummary> {
-        self.ports.handlers.request_summaries(&self.scenario)
+        self.ports.handlers.request_summaries(&self.cx.scenario)
     }
     /// Whether dependency `d` is up now: outside its outage windows, and not taken down.
     pub fn dependency_up(&self, d: u32) -> bool {
-        self.ports.services.up(&self.scenario, self.now, d)
+        self.ports.services.up(&self.cx.scenario, self.cx.now(), d)
     }
     pub fn broker(&self) -> &Broker {
         &self.ports.broker
@@ -337,7 +327,7 @@ impl Sim {
     }
     /// The message the script named `name`, once it has been sent.
     pub fn named(&self, name: &str) -> Option<MsgId> {
-        let i = self.scenario.message_names.iter().position(|n| n == name)?;
+        let i = self.cx.scenario.message_names.iter().position(|n| n == name)?;
         self.names[i]
     }
 
@@ -346,12 +336,13 @@ impl Sim {
         #[allow(clippy::cast_precision_loss)]
         let mean_wait_ms = self.ports.stats.wait_total.as_millis_f64() / waits as f64;
         Summary {
-            scenario: self.scenario.name.clone(),
+            scenario: self.cx.scenario.name.clone(),
             seed: self.seed,
-            time_ms: self.now.as_millis_f64(),
+            time_ms: self.cx.now().as_millis_f64(),
             events: self.events_processed,
-            trace_hash: self.out.hash.hex(),
+            trace_hash: self.cx.out.hash.hex(),
             queues: self
+                .cx
                 .scenario
                 .queues
                 .iter()
@@ -359,6 +350,7 @@ impl Sim {
                 .map(|(q, c)| QueueSummary { name: q.name.clone(), messages: *c })
                 .collect(),
             topics: self
+                .cx
                 .scenario
                 .topics
                 .iter()
@@ -373,6 +365,7 @@ impl Sim {
                 })
                 .collect(),
             groups: self
+                .cx
                 .scenario
                 .groups
                 .iter()
@@ -399,28 +392,28 @@ impl Sim {
     // --- The one match -------------------------------------------------------------------
 
     fn handle(&mut self, event: Event) {
-        let now = self.now;
+        let now = self.cx.now();
         match event {
             Event::Produce { producer } => self.produce(producer),
-            Event::Arrive { msg } => self.ports.broker.arrive(&mut self.out, now, msg),
+            Event::Arrive { msg } => self.ports.broker.arrive(&mut self.cx.out, now, msg),
             Event::Consumer(e) => self.with_consumers(|cs, cx, p| cs.handle(cx, p, e)),
             Event::LeaseExpiry { msg, receipt } => self.lease_expired(msg, receipt),
             Event::LeaseCheck { queue } => {
                 for (msg, receipt) in self.ports.broker.due_leases(now, queue) {
                     self.lease_expired(msg, receipt);
                 }
-                self.ports.broker.arm_lease_check(&mut self.out, queue);
+                self.ports.broker.arm_lease_check(&mut self.cx.out, queue);
             }
-            Event::Visible { msg } => self.ports.broker.visible_timer(&mut self.out, now, msg),
-            Event::TtlExpiry { msg } => self.ports.broker.ttl_timer(&mut self.out, now, msg),
-            Event::TtlCheck { queue } => self.ports.broker.ttl_check(&mut self.out, now, queue),
+            Event::Visible { msg } => self.ports.broker.visible_timer(&mut self.cx.out, now, msg),
+            Event::TtlExpiry { msg } => self.ports.broker.ttl_timer(&mut self.cx.out, now, msg),
+            Event::TtlCheck { queue } => self.ports.broker.ttl_check(&mut self.cx.out, now, queue),
             Event::RedriveNext { from, to, every } => {
-                if self.ports.broker.redrive_one(&mut self.out, now, from, to) {
-                    self.out.schedule(now.after(every), Event::RedriveNext { from, to, every });
+                if self.ports.broker.redrive_one(&mut self.cx.out, now, from, to) {
+                    self.cx.out.schedule(now.after(every), Event::RedriveNext { from, to, every });
                 }
             }
             Event::Script { step } => self.script_step(step),
-            Event::Stream(e) => self.streams.handle(&mut cx!(self), e),
+            Event::Stream(e) => self.streams.handle(&mut self.cx, e),
             Event::RequestTimeout { system, corr } => {
                 self.with_workflows(|w, cx, pb| w.request_timeout(cx, pb, system, corr));
             }
@@ -430,24 +423,24 @@ impl Sim {
     /// A lease ran out, if it is still the current one (visible at t >= deadline, SQS-8). For
     /// RabbitMQ it is the consumer timeout, which closes the consumer's channel.
     fn lease_expired(&mut self, msg: MsgId, receipt: u32) {
-        let rmq_timeout = self.ports.broker.queues[self.ports.broker.msg(msg).queue as usize].spec.lease.channel_bound();
-        if let Some(c) = self.ports.broker.lease_timer(&mut self.out, self.now, msg, receipt) {
+        let rmq_timeout =
+            self.ports.broker.queues[self.ports.broker.msg(msg).queue as usize].spec.lease.channel_bound();
+        let now = self.cx.now();
+        if let Some(c) = self.ports.broker.lease_timer(&mut self.cx.out, now, msg, receipt) {
             self.with_consumers(|cs, cx, p| cs.lease_lapsed(cx, p, c, (msg, receipt), rmq_timeout));
         }
     }
 
     /// Runs `f` on the consumers, with their context and the ports they act on.
     #[inline(always)]
-    fn with_consumers<R>(&mut self, f: impl FnOnce(&mut Consumers, &mut Ctx<'_>, &mut Ports<Workflows>) -> R) -> R {
-        let mut cx = cx!(self);
-        f(&mut self.consumers, &mut cx, &mut self.ports)
+    fn with_consumers<R>(&mut self, f: impl FnOnce(&mut Consumers, &mut Ctx, &mut Ports<Workflows>) -> R) -> R {
+        f(&mut self.consumers, &mut self.cx, &mut self.ports)
     }
 
     /// Runs `f` on the workflows, with their context and the broker to publish to.
-    fn with_workflows<R>(&mut self, f: impl FnOnce(&mut Workflows, &mut Ctx<'_>, &mut Publisher<'_>) -> R) -> R {
-        let mut cx = cx!(self);
+    fn with_workflows<R>(&mut self, f: impl FnOnce(&mut Workflows, &mut Ctx, &mut Publisher<'_>) -> R) -> R {
         let mut publisher = Publisher { broker: &mut self.ports.broker, stats: &mut self.ports.stats };
-        f(&mut self.ports.handlers, &mut cx, &mut publisher)
+        f(&mut self.ports.handlers, &mut self.cx, &mut publisher)
     }
 
     // --- Producers -----------------------------------------------------------------------
@@ -455,30 +448,30 @@ impl Sim {
     /// A producer's turn, routed to where its send goes; then its next turn is scheduled.
     fn produce(&mut self, producer: ProducerId) {
         let made = self.ports.stats.published + self.ports.stats.records;
-        let Some(turn) = self.producers.turn(&mut cx!(self), producer, made) else { return };
+        let Some(turn) = self.producers.turn(&mut self.cx, producer, made) else { return };
         match turn.send {
             Send::Request { system, instance } => {
                 self.with_workflows(|w, cx, pb| w.send_request(cx, pb, system, instance, 0));
             }
             Send::Saga { saga } => self.with_workflows(|w, cx, pb| w.start_saga(cx, pb, saga)),
             Send::Queue { queue } => {
-                let attrs = &self.producers.attrs;
-                if let Sent::Stored(_) = self.ports.broker.publish(&mut self.out, self.now, queue, producer, attrs) {
+                let (attrs, now) = (&self.producers.attrs, self.cx.now());
+                if let Sent::Stored(_) = self.ports.broker.publish(&mut self.cx.out, now, queue, producer, attrs) {
                     self.ports.stats.published += 1;
                 }
             }
             Send::Record { topic } => {
                 self.ports.stats.records += 1;
                 let prng = &mut self.producers.list[producer as usize].prng;
-                self.streams.produce_record(&mut cx!(self), prng, producer, topic);
+                self.streams.produce_record(&mut self.cx, prng, producer, topic);
             }
         }
-        self.producers.next_send(&mut cx!(self), producer, turn.next);
+        self.producers.next_send(&mut self.cx, producer, turn.next);
     }
 
     /// A producer and a consumer that belong to one process that died for good.
     pub(crate) fn stop_for_good(&mut self, producer: ProducerId, consumer: u32) {
-        self.producers.stop(&mut cx!(self), producer, StopReason::Killed);
+        self.producers.stop(&mut self.cx, producer, StopReason::Killed);
         if self.consumers[consumer as usize].alive {
             self.with_consumers(|cs, cx, p| cs.crash(cx, p, consumer));
         }
@@ -487,19 +480,19 @@ impl Sim {
     // --- The script ----------------------------------------------------------------------
 
     fn script_step(&mut self, step: u32) {
-        self.apply_op(self.scenario.script[step as usize].op.clone());
-        if let Some(next) = self.scenario.script.get(step as usize + 1) {
-            self.out.schedule(next.at, Event::Script { step: step + 1 });
+        self.apply_op(self.cx.scenario.script[step as usize].op.clone());
+        if let Some(next) = self.cx.scenario.script.get(step as usize + 1) {
+            self.cx.out.schedule(next.at, Event::Script { step: step + 1 });
         }
     }
 
     // long: one arm per script operation, each a call into the component it concerns
     fn apply_op(&mut self, op: Op) {
-        let now = self.now;
+        let now = self.cx.now();
         match op {
             Op::Send { queue, name, group, dedup_id, ttl, delay, poison } => {
                 let attrs = SendAttrs { group, dedup_id, ttl, delay, poison, key: None, order_key: None };
-                let msg = match self.ports.broker.publish(&mut self.out, now, queue, SCRIPT, &attrs) {
+                let msg = match self.ports.broker.publish(&mut self.cx.out, now, queue, SCRIPT, &attrs) {
                     Sent::Stored(msg) => {
                         self.ports.stats.published += 1;
                         msg
@@ -561,20 +554,20 @@ impl Sim {
                 // straight back (a full drop-head queue, say) is not moved again.
                 None => {
                     for _ in 0..self.ports.broker.depth(from) {
-                        self.ports.broker.redrive_one(&mut self.out, now, from, to);
+                        self.ports.broker.redrive_one(&mut self.cx.out, now, from, to);
                     }
                 }
                 Some(rate) => {
                     let every = Duration::from_micros(1_000_000 / u64::from(rate));
-                    self.out.schedule(now, Event::RedriveNext { from, to, every });
+                    self.cx.out.schedule(now, Event::RedriveNext { from, to, every });
                 }
             },
-            Op::CrashMember { group, member } => self.streams.crash_member(&mut cx!(self), group, member),
-            Op::RestartMember { group, member } => self.streams.restart_member(&mut cx!(self), group, member),
-            Op::RemoveMember { group, member } => self.streams.remove_member(&mut cx!(self), group, member),
-            Op::AddMember { group } => self.streams.add_member(&mut cx!(self), group),
+            Op::CrashMember { group, member } => self.streams.crash_member(&mut self.cx, group, member),
+            Op::RestartMember { group, member } => self.streams.restart_member(&mut self.cx, group, member),
+            Op::RemoveMember { group, member } => self.streams.remove_member(&mut self.cx, group, member),
+            Op::AddMember { group } => self.streams.add_member(&mut self.cx, group),
             Op::KillRequester { system, instance } => {
-                let dead = self.ports.handlers.kill_requester(&mut cx!(self), system, instance);
+                let dead = self.ports.handlers.kill_requester(&mut self.cx, system, instance);
                 if let Some((producer, reader)) = dead {
                     self.stop_for_good(producer, reader);
                 }
@@ -584,23 +577,25 @@ impl Sim {
             Op::DependencyDown { dependency } | Op::DependencyUp { dependency } => {
                 let up = matches!(op, Op::DependencyUp { .. });
                 self.ports.services.set_down(dependency, !up);
-                self.out.emit(TraceEvent::DependencyChanged { at: now, dependency, up });
+                self.cx.out.emit(TraceEvent::DependencyChanged { at: now, dependency, up });
             }
         }
     }
 
     /// A receive by hand: up to `max` visible messages, in hand at once (no network leg).
     fn script_receive(&mut self, consumer: ConsumerId, queue: QueueId, max: u32) {
-        let now = self.now;
+        let now = self.cx.now();
         let mut got = 0;
-        self.ports.broker.expire_heads(&mut self.out, now, queue);
+        self.ports.broker.expire_heads(&mut self.cx.out, now, queue);
         for msg in self.ports.broker.batch(queue, max) {
             // RMQ-21: each delivery moves the head; what expired behind it expires now instead.
-            self.ports.broker.expire_heads(&mut self.out, now, queue);
+            self.ports.broker.expire_heads(&mut self.cx.out, now, queue);
             if !matches!(self.ports.broker.msg(msg).kind(), StateKind::Ready | StateKind::DeadLettered) {
                 continue;
             }
-            if let Some(receipt) = self.ports.broker.deliver(&mut self.out, now, msg, consumer, Phase::Processing, now) {
+            if let Some(receipt) =
+                self.ports.broker.deliver(&mut self.cx.out, now, msg, consumer, Phase::Processing, now)
+            {
                 self.ports.stats.deliveries += 1;
                 let h = crate::consumer::Held { msg, receipt, auto_acked: false };
                 self.consumers[consumer as usize].held.push(h);
@@ -608,9 +603,9 @@ impl Sim {
                 got += 1;
             }
         }
-        self.ports.broker.expire_heads(&mut self.out, now, queue);
+        self.ports.broker.expire_heads(&mut self.cx.out, now, queue);
         if got == 0 {
-            self.out.emit(TraceEvent::ReceivedNothing { at: now, consumer, queue });
+            self.cx.out.emit(TraceEvent::ReceivedNothing { at: now, consumer, queue });
         }
     }
 
@@ -627,7 +622,7 @@ impl Sim {
         let Some(h) = self.names[name as usize].and_then(|msg| self.consumers[consumer as usize].find(msg)) else {
             return false;
         };
-        op(&mut self.ports.broker, &mut self.out, h.msg, h.receipt);
+        op(&mut self.ports.broker, &mut self.cx.out, h.msg, h.receipt);
         if !self.ports.broker.holds(h.msg, consumer, h.receipt) {
             self.consumers[consumer as usize].held.remove(h.msg, h.receipt);
             self.with_consumers(|cs, cx, p| cs.room_changed(cx, p, consumer));
@@ -637,7 +632,7 @@ impl Sim {
 
     fn refuse(&mut self, consumer: ConsumerId, name: u32) {
         if let Some(msg) = self.names[name as usize] {
-            self.out.emit(TraceEvent::AckRefused { at: self.now, msg, consumer, receipt: 0 });
+            self.cx.out.emit(TraceEvent::AckRefused { at: self.cx.now(), msg, consumer, receipt: 0 });
         }
     }
 }

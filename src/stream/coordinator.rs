@@ -9,18 +9,18 @@ impl Streams {
 
     /// A group starts: its members join, and the first rebalance waits
     /// `group.initial.rebalance.delay.ms` for more of them.
-    pub(crate) fn start_group(&mut self, cx: &mut Ctx<'_>, group: u32) {
+    pub(crate) fn start_group(&mut self, cx: &mut Ctx, group: u32) {
         if self.groups[group as usize].started {
             return;
         }
         self.groups[group as usize].started = true;
-        for _ in 0..group_spec(cx.scenario, group).members {
+        for _ in 0..group_spec(&cx.scenario, group).members {
             self.add_member(cx, group);
         }
     }
 
     /// A new member (or a restarted one, in its old slot) joins the group.
-    pub(crate) fn add_member(&mut self, cx: &mut Ctx<'_>, group: u32) {
+    pub(crate) fn add_member(&mut self, cx: &mut Ctx, group: u32) {
         let g = &self.groups[group as usize];
         if !g.started || g.members.len() >= crate::scenario::limits::GROUP_MEMBERS_MAX as usize {
             return;
@@ -42,8 +42,8 @@ impl Streams {
             batch: VecDeque::new(),
             current: None,
             positions: BTreeMap::new(),
-            heartbeat_base: cx.now,
-            last_auto_commit: cx.now,
+            heartbeat_base: cx.now(),
+            last_auto_commit: cx.now(),
             wake_at: None,
             fetch_cursor: 0,
             prng,
@@ -57,8 +57,8 @@ impl Streams {
         )
     }
 
-    pub(super) fn join(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32, change: MemberChange) {
-        let now = cx.now;
+    pub(super) fn join(&mut self, cx: &mut Ctx, group: u32, m: u32, change: MemberChange) {
+        let now = cx.now();
         let member = self.member(group, m);
         member.in_group = true;
         member.heartbeat_base = now;
@@ -70,9 +70,9 @@ impl Streams {
     /// Something changed membership: the group (re)starts a rebalance (PreparingRebalance).
     /// Members rejoin at their next poll; the join phase ends when all have, or when the
     /// coordinator stops waiting.
-    pub(super) fn rebalance(&mut self, cx: &mut Ctx<'_>, group: u32) {
-        let now = cx.now;
-        let spec = group_spec(cx.scenario, group).clone();
+    pub(super) fn rebalance(&mut self, cx: &mut Ctx, group: u32) {
+        let now = cx.now();
+        let spec = group_spec(&cx.scenario, group).clone();
         if !self.groups[group as usize].members.iter().any(|m| m.in_group) {
             self.set_phase(cx, group, GroupPhase::Empty);
             return;
@@ -95,7 +95,7 @@ impl Streams {
     }
 
     /// Members idle in poll, or blocked in it, see the group's change at once.
-    pub(super) fn poll_idle(&mut self, cx: &mut Ctx<'_>, group: u32) {
+    pub(super) fn poll_idle(&mut self, cx: &mut Ctx, group: u32) {
         for m in 0..self.groups[group as usize].members.len() {
             let member = &self.groups[group as usize].members[m];
             if member.alive && member.in_group && (member.waiting || member.blocked) {
@@ -105,19 +105,19 @@ impl Streams {
     }
 
     /// Moves the group to `phase`, in its current generation, if it is not there already.
-    pub(super) fn set_phase(&mut self, cx: &mut Ctx<'_>, group: u32, phase: GroupPhase) {
+    pub(super) fn set_phase(&mut self, cx: &mut Ctx, group: u32, phase: GroupPhase) {
         let g = &mut self.groups[group as usize];
         if g.phase != phase {
             g.phase = phase;
             let generation = g.generation;
-            cx.out.emit(TraceEvent::GroupChanged { at: cx.now, group, phase, generation });
+            cx.out.emit(TraceEvent::GroupChanged { at: cx.now(), group, phase, generation });
         }
     }
 
     /// A member rejoins the rebalance in progress, inside poll. Eager: it revokes everything
     /// first and stops (KC-1). Cooperative: it keeps what it owns and goes on (KC-2).
-    pub(super) fn rejoin(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32) {
-        let cooperative = group_spec(cx.scenario, group).assignor.cooperative();
+    pub(super) fn rejoin(&mut self, cx: &mut Ctx, group: u32, m: u32) {
+        let cooperative = group_spec(&cx.scenario, group).assignor.cooperative();
         if !cooperative {
             let owned = std::mem::take(&mut self.member(group, m).owned);
             self.revoke(cx, group, m, &owned, RevokeReason::Rebalance);
@@ -129,9 +129,9 @@ impl Streams {
 
     /// Gives up partitions cleanly: commits what was processed (unless commits come before
     /// processing, when they are committed already), then forgets them.
-    pub(super) fn revoke(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32, parts: &[Part], reason: RevokeReason) {
-        let now = cx.now;
-        let commit = group_spec(cx.scenario, group).commit;
+    pub(super) fn revoke(&mut self, cx: &mut Ctx, group: u32, m: u32, parts: &[Part], reason: RevokeReason) {
+        let now = cx.now();
+        let commit = group_spec(&cx.scenario, group).commit;
         for &part in parts {
             if !matches!(commit, CommitMode::BeforeProcessing) && reason != RevokeReason::Lost {
                 if let Some(&offset) = self.member(group, m).positions.get(&part) {
@@ -153,14 +153,14 @@ impl Streams {
         }
     }
 
-    pub(super) fn commit(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32, part: Part, offset: u64) {
+    pub(super) fn commit(&mut self, cx: &mut Ctx, group: u32, m: u32, part: Part, offset: u64) {
         let g = &mut self.groups[group as usize];
         if g.committed.get(&part) == Some(&offset) {
             return;
         }
         g.committed.insert(part, offset);
         cx.out.emit(TraceEvent::OffsetCommitted {
-            at: cx.now,
+            at: cx.now(),
             group,
             member: m,
             topic: part.topic,
@@ -173,7 +173,7 @@ impl Streams {
     }
 
     /// A pubsub channel keeps a record only until every group listening has it.
-    pub(super) fn drop_delivered(&mut self, cx: &mut Ctx<'_>, part: Part) {
+    pub(super) fn drop_delivered(&mut self, cx: &mut Ctx, part: Part) {
         let end = self.log(part).end();
         let delivered = cx
             .scenario
@@ -193,8 +193,8 @@ impl Streams {
 
     /// The join phase ends when every member in the group has rejoined (or, at the deadline,
     /// without those that have not): the leader assigns, and SyncGroup takes `sync_time`.
-    pub(super) fn maybe_end_join(&mut self, cx: &mut Ctx<'_>, group: u32, deadline: bool) {
-        let now = cx.now;
+    pub(super) fn maybe_end_join(&mut self, cx: &mut Ctx, group: u32, deadline: bool) {
+        let now = cx.now();
         let g = &mut self.groups[group as usize];
         if g.phase != GroupPhase::PreparingRebalance {
             return;
@@ -223,14 +223,14 @@ impl Streams {
         let round = g.round;
         self.set_phase(cx, group, GroupPhase::CompletingRebalance);
         self.assign(cx, group);
-        let sync = group_spec(cx.scenario, group).sync_time;
+        let sync = group_spec(&cx.scenario, group).sync_time;
         cx.out.schedule(now.after(sync), Event::Stream(StreamEvent::SyncDone { group, round }));
     }
 
     /// The leader runs the group's assignor over the members' subscriptions and what they
     /// own (KA-*). Cooperative-sticky withholds partitions that change owner (KA-12).
-    pub(super) fn assign(&mut self, cx: &mut Ctx<'_>, group: u32) {
-        let spec = group_spec(cx.scenario, group).clone();
+    pub(super) fn assign(&mut self, cx: &mut Ctx, group: u32) {
+        let spec = group_spec(&cx.scenario, group).clone();
         let scenario = &cx.scenario;
         let names: BTreeMap<String, u32> =
             scenario.topics.iter().enumerate().map(|(i, t)| (t.name.clone(), crate::scenario::index_u32(i))).collect();
@@ -273,7 +273,7 @@ impl Streams {
 
     /// SyncGroup answers: the group is Stable in its new generation. Members blocked in poll
     /// take their assignment now; the others at their next poll.
-    pub(crate) fn sync_done(&mut self, cx: &mut Ctx<'_>, group: u32, round: u32) {
+    pub(crate) fn sync_done(&mut self, cx: &mut Ctx, group: u32, round: u32) {
         let g = &mut self.groups[group as usize];
         if g.round != round || g.phase != GroupPhase::CompletingRebalance {
             return;
@@ -287,7 +287,7 @@ impl Streams {
         self.poll_idle(cx, group);
     }
 
-    pub(crate) fn join_deadline(&mut self, cx: &mut Ctx<'_>, group: u32, round: u32) {
+    pub(crate) fn join_deadline(&mut self, cx: &mut Ctx, group: u32, round: u32) {
         if self.groups[group as usize].round == round {
             self.maybe_end_join(cx, group, true);
         }
@@ -296,9 +296,9 @@ impl Streams {
     /// Takes up a new assignment inside poll: revokes what is no longer its own (cooperative:
     /// then rejoins at once, so a second rebalance hands those out, KC-2), and starts each new
     /// partition at the committed offset, or per `auto.offset.reset` (KC-9).
-    pub(super) fn take_assignment(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32) {
+    pub(super) fn take_assignment(&mut self, cx: &mut Ctx, group: u32, m: u32) {
         let Some(assigned) = self.member(group, m).assignment.take() else { return };
-        let now = cx.now;
+        let now = cx.now();
         let generation = self.groups[group as usize].generation;
         let owned = self.member(group, m).owned.clone();
         let revoked: Vec<Part> = owned.iter().filter(|p| !assigned.contains(p)).copied().collect();
@@ -322,7 +322,7 @@ impl Streams {
         member.owned.sort();
         member.owned_generation = generation;
         member.blocked = false;
-        if !revoked.is_empty() && group_spec(cx.scenario, group).assignor.cooperative() {
+        if !revoked.is_empty() && group_spec(&cx.scenario, group).assignor.cooperative() {
             self.rebalance(cx, group);
         }
     }
@@ -331,8 +331,8 @@ impl Streams {
     /// when it has none or it is out of range (KC-9). A pubsub channel has no past to replay.
     /// Records between where the group had got to and here that it never handled are counted:
     /// committed before processing (lost), or deleted by retention first.
-    pub(super) fn start_offset(&mut self, cx: &mut Ctx<'_>, group: u32, part: Part) -> u64 {
-        let spec = group_spec(cx.scenario, group);
+    pub(super) fn start_offset(&mut self, cx: &mut Ctx, group: u32, part: Part) -> u64 {
+        let spec = group_spec(&cx.scenario, group);
         let (reset, pubsub) = (spec.offset_reset, cx.scenario.topics[part.topic as usize].kind == TopicKind::PubSub);
         let log = self.log(part);
         let (log_start, end) = (log.log_start, log.end());
@@ -353,7 +353,7 @@ impl Streams {
     }
 
     /// Counts the records in `[from, to)` the group never handled, and marks them accounted.
-    pub(super) fn account_skipped(&mut self, cx: &mut Ctx<'_>, group: u32, part: Part, from: u64, to: u64) {
+    pub(super) fn account_skipped(&mut self, cx: &mut Ctx, group: u32, part: Part, from: u64, to: u64) {
         if to <= from {
             return;
         }
@@ -376,7 +376,7 @@ impl Streams {
         for (count, reason) in [(lost, LossReason::CommittedUnprocessed), (expired, LossReason::Retention)] {
             if count > 0 {
                 cx.out.emit(TraceEvent::RecordsLost {
-                    at: cx.now,
+                    at: cx.now(),
                     group,
                     topic: part.topic,
                     partition: part.partition,
@@ -393,9 +393,9 @@ impl Streams {
 
     /// The member dies mid-batch. The coordinator notices at the session timeout: the last
     /// heartbeat (every `heartbeat.interval.ms` since it joined) plus `session.timeout.ms`.
-    pub(crate) fn crash_member(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32) {
-        let now = cx.now;
-        let spec = group_spec(cx.scenario, group).clone();
+    pub(crate) fn crash_member(&mut self, cx: &mut Ctx, group: u32, m: u32) {
+        let now = cx.now();
+        let spec = group_spec(&cx.scenario, group).clone();
         let Some(member) = self.groups[group as usize].members.get_mut(m as usize) else { return };
         if !member.alive {
             return;
@@ -420,14 +420,14 @@ impl Streams {
 
     /// Its session timed out: it leaves the group, its partitions are lost to it (KC-3), and
     /// the group rebalances.
-    pub(crate) fn session_expired(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32, epoch: u32) {
+    pub(crate) fn session_expired(&mut self, cx: &mut Ctx, group: u32, m: u32, epoch: u32) {
         let member = self.member(group, m);
         if member.epoch != epoch || member.alive || !member.in_group {
             return;
         }
         member.in_group = false;
         let owned = std::mem::take(&mut member.owned);
-        cx.out.emit(TraceEvent::MemberChanged { at: cx.now, group, member: m, change: MemberChange::Removed });
+        cx.out.emit(TraceEvent::MemberChanged { at: cx.now(), group, member: m, change: MemberChange::Removed });
         self.revoke(cx, group, m, &owned, RevokeReason::Lost);
         self.rebalance(cx, group);
         self.maybe_end_join(cx, group, false);
@@ -435,7 +435,7 @@ impl Streams {
 
     /// A crashed member comes back as a fresh process: it owns nothing and joins again (its
     /// old registration, if the session has not expired, is replaced).
-    pub(crate) fn restart_member(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32) {
+    pub(crate) fn restart_member(&mut self, cx: &mut Ctx, group: u32, m: u32) {
         let Some(member) = self.groups[group as usize].members.get_mut(m as usize) else { return };
         if member.alive {
             return;
@@ -455,7 +455,7 @@ impl Streams {
 
     /// The member leaves cleanly at its next poll: it finishes its batch, commits, and sends
     /// LeaveGroup, so the group rebalances at once instead of after a session timeout.
-    pub(crate) fn remove_member(&mut self, cx: &mut Ctx<'_>, group: u32, m: u32) {
+    pub(crate) fn remove_member(&mut self, cx: &mut Ctx, group: u32, m: u32) {
         let Some(member) = self.groups[group as usize].members.get_mut(m as usize) else { return };
         if !member.alive || !member.in_group {
             return;

@@ -9,7 +9,7 @@ impl Streams {
 
     /// A producer's record to `topic`: keyed records go by murmur2 (KP-1), null keys stick to
     /// a partition per KP-6 (or go round-robin).
-    pub(crate) fn produce_record(&mut self, cx: &mut Ctx<'_>, prng: &mut Prng, producer: u32, topic: u32) {
+    pub(crate) fn produce_record(&mut self, cx: &mut Ctx, prng: &mut Prng, producer: u32, topic: u32) {
         let spec = &cx.scenario.producers[producer as usize];
         let (keys, tombstones) = (spec.keys, spec.tombstones);
         let key = keys.map(|k| draw_key(k, prng));
@@ -39,13 +39,18 @@ impl Streams {
         };
         let id = self.next_record;
         self.next_record += 1;
-        self.append(cx, Part { topic, partition }, Record { id, key, tombstone, at: cx.now, retained: true }, producer);
+        self.append(
+            cx,
+            Part { topic, partition },
+            Record { id, key, tombstone, at: cx.now(), retained: true },
+            producer,
+        );
     }
 
     /// Appends a record, rolling the segment when it is full (KC-12), and wakes the member
     /// of each group that waits on this partition.
-    pub(super) fn append(&mut self, cx: &mut Ctx<'_>, part: Part, record: Record, producer: u32) {
-        let now = cx.now;
+    pub(super) fn append(&mut self, cx: &mut Ctx, part: Part, record: Record, producer: u32) {
+        let now = cx.now();
         let spec = &cx.scenario.topics[part.topic as usize];
         let (record_bytes, segment_bytes, pubsub) =
             (u64::from(spec.record_bytes), spec.segment_bytes, spec.kind == TopicKind::PubSub);
@@ -86,7 +91,7 @@ impl Streams {
         }
     }
 
-    pub(super) fn subscribed(&self, cx: &mut Ctx<'_>, topic: u32) -> bool {
+    pub(super) fn subscribed(&self, cx: &mut Ctx, topic: u32) -> bool {
         cx.scenario.groups.iter().zip(&self.groups).any(|(spec, g)| g.started && spec.topics.contains(&topic))
     }
 
@@ -94,8 +99,8 @@ impl Streams {
 
     /// The log cleaner's round for one topic: retention by time and size (KC-11, KC-12), a
     /// pubsub channel's delivered records, then compaction (KC-13).
-    pub(crate) fn clean_topic(&mut self, cx: &mut Ctx<'_>, topic: u32) {
-        let now = cx.now;
+    pub(crate) fn clean_topic(&mut self, cx: &mut Ctx, topic: u32) {
+        let now = cx.now();
         let spec = cx.scenario.topics[topic as usize].clone();
         for partition in 0..spec.partitions {
             let part = Part { topic, partition };
@@ -119,8 +124,8 @@ impl Streams {
 
     /// Whole segments, oldest first, while the newest record in them is older than
     /// `retention.ms`; an expired active segment is rolled and deleted too.
-    pub(super) fn delete_by_time(&mut self, cx: &mut Ctx<'_>, part: Part, retention: Duration) {
-        let now = cx.now;
+    pub(super) fn delete_by_time(&mut self, cx: &mut Ctx, part: Part, retention: Duration) {
+        let now = cx.now();
         let log = self.log(part);
         let mut to = log.log_start;
         for seg in &log.segments {
@@ -134,7 +139,7 @@ impl Streams {
     }
 
     /// Whole segments while the log minus the oldest still holds at least `retention.bytes`.
-    pub(super) fn delete_by_size(&mut self, cx: &mut Ctx<'_>, part: Part, limit: u64) {
+    pub(super) fn delete_by_size(&mut self, cx: &mut Ctx, part: Part, limit: u64) {
         let log = self.log(part);
         let mut total: u64 = log.segments.iter().map(|s| s.bytes).sum();
         let mut to = log.log_start;
@@ -151,8 +156,8 @@ impl Streams {
 
     /// Moves the log start forward to `to`, a segment boundary or the log end, deleting what
     /// is below it.
-    pub(super) fn advance_log_start(&mut self, cx: &mut Ctx<'_>, part: Part, to: u64) {
-        let now = cx.now;
+    pub(super) fn advance_log_start(&mut self, cx: &mut Ctx, part: Part, to: u64) {
+        let now = cx.now();
         let log = self.log_mut(part);
         if to <= log.log_start {
             return;
@@ -186,8 +191,8 @@ impl Streams {
     /// but a newer value there does not yet clean an older one); tombstones already cleaned
     /// once go after `delete.retention.ms`, and a log holding such a tombstone is cleaned for
     /// it even when little else is dirty. Offsets never change.
-    pub(super) fn compact(&mut self, cx: &mut Ctx<'_>, part: Part, spec: &TopicSpec) {
-        let now = cx.now;
+    pub(super) fn compact(&mut self, cx: &mut Ctx, part: Part, spec: &TopicSpec) {
+        let now = cx.now();
         let log = self.log(part);
         let active_base = log.segments.back().map_or(log.end(), |s| s.base);
         let closed_retained = (log.log_start..active_base).filter(|&o| log.record(o).retained).count();

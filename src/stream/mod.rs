@@ -303,7 +303,7 @@ impl Streams {
 
 impl Streams {
     /// The streams' one match: each event goes to the coordinator, a member or the cleaner.
-    pub(crate) fn handle(&mut self, cx: &mut Ctx<'_>, event: StreamEvent) {
+    pub(crate) fn handle(&mut self, cx: &mut Ctx, event: StreamEvent) {
         match event {
             StreamEvent::GroupStart { group } => self.start_group(cx, group),
             StreamEvent::StreamWork { group, member, epoch } => self.stream_work(cx, group, member, epoch),
