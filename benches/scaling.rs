@@ -10,6 +10,7 @@
 // Measuring wall time is the point of a benchmark; the engine itself never sees a clock.
 #![allow(clippy::disallowed_types)]
 
+use brokerlab::ids::QueueId;
 use brokerlab::message::StateKind;
 use brokerlab::{Scenario, Sim, SimTime};
 use std::time::Instant;
@@ -43,7 +44,7 @@ fn scenario(n: u64) -> Scenario {
 fn in_flight(sim: &Sim) -> u64 {
     [StateKind::Delivering, StateKind::Buffered, StateKind::Processing]
         .iter()
-        .map(|&k| u64::from(sim.counts(0).get(k)))
+        .map(|&k| u64::from(sim.counts(QueueId(0)).get(k)))
         .sum()
 }
 

@@ -190,12 +190,12 @@ impl Broker {
             })
             .collect();
         for (i, c) in scenario.consumers.iter().enumerate() {
-            queues[c.queue as usize].consumers.push(index_u32(i));
+            queues[c.queue as usize].consumers.push(ConsumerId(index_u32(i)));
         }
         for q in &mut queues {
             let words = q.consumers.len().div_ceil(64);
             q.room = vec![0; words];
-            let priority = |slot: usize| scenario.consumers[q.consumers[slot] as usize].priority;
+            let priority = |slot: usize| scenario.consumers[q.consumers[slot].index()].priority;
             let mut priorities: Vec<i32> = (0..q.consumers.len()).map(priority).collect();
             priorities.sort_unstable_by(|a, b| b.cmp(a));
             priorities.dedup();
@@ -230,20 +230,20 @@ impl Broker {
 
     #[inline]
     pub fn msg(&self, msg: MsgId) -> &Message {
-        &self.msgs[msg as usize]
+        &self.msgs[msg.index()]
     }
 
     /// What `msg` carries beyond its record (groups, failures, retries).
     #[inline]
     pub fn extra(&self, msg: MsgId) -> &Extra {
-        match self.msgs[msg as usize].extra {
+        match self.msgs[msg.index()].extra {
             0 => &Extra::NONE,
             i => &self.extras[i as usize - 1],
         }
     }
 
     fn extra_mut(&mut self, msg: MsgId) -> &mut Extra {
-        let m = &mut self.msgs[msg as usize];
+        let m = &mut self.msgs[msg.index()];
         if m.extra == 0 {
             self.extras.push(Extra::NONE);
             m.extra = index_u32(self.extras.len());
@@ -254,16 +254,16 @@ impl Broker {
 
     /// When `msg` was first received, if ever.
     pub fn first_received(&self, msg: MsgId) -> Option<SimTime> {
-        self.extra(msg).first_received_at.or(self.msgs[msg as usize].last_received())
+        self.extra(msg).first_received_at.or(self.msgs[msg.index()].last_received())
     }
 
     fn spec(&self, queue: QueueId) -> &QueueSpec {
-        &self.queues[queue as usize].spec
+        &self.queues[queue.index()].spec
     }
 
     /// Visible messages in a queue now.
     pub fn depth(&self, queue: QueueId) -> u32 {
-        index_u32(self.queues[queue as usize].ready.len())
+        index_u32(self.queues[queue.index()].ready.len())
     }
 
     // --- The one way a message changes state -------------------------------------------------
@@ -272,12 +272,12 @@ impl Broker {
     /// (Inline, so that each caller's constant `next` becomes its kind at compile time.)
     #[inline(always)]
     fn set_state(&mut self, msg: MsgId, queue: QueueId, next: MsgState) {
-        self.set_parts(msg, queue, next.kind(), next.holder().unwrap_or(0));
+        self.set_parts(msg, queue, next.kind(), next.holder().unwrap_or(ConsumerId(0)));
     }
 
     #[inline]
     fn set_parts(&mut self, msg: MsgId, queue: QueueId, kind: StateKind, holder: ConsumerId) {
-        move_to(&mut self.msgs[msg as usize], &mut self.counts, msg, queue, kind, holder);
+        move_to(&mut self.msgs[msg.index()], &mut self.counts, msg, queue, kind, holder);
     }
 
     // --- Sending ---------------------------------------------------------------------------
@@ -295,7 +295,7 @@ impl Broker {
         attrs: &SendAttrs,
     ) -> Sent {
         let id = index_u32(self.msgs.len());
-        let q = &mut self.queues[queue as usize];
+        let q = &mut self.queues[queue.index()];
         if let (Some(dedup_id), Some(window)) = (&attrs.dedup_id, q.spec.dedup_window) {
             // The window is anchored at the first accepted send; a duplicate iff
             // t_new < t_first + window (SQS-23, vector sqs-fifo-dedup-window; ASB-9: on Service
@@ -306,7 +306,7 @@ impl Broker {
                     return Sent::Duplicate(original);
                 }
                 _ => {
-                    q.dedup.insert(dedup_id.clone(), (now, id));
+                    q.dedup.insert(dedup_id.clone(), (now, MsgId(id)));
                 }
             }
         }
@@ -338,28 +338,28 @@ impl Broker {
         });
         let order_key = attrs.order_key.or(attrs.group);
         if attrs.group.is_some() || order_key.is_some() || attrs.poison {
-            let extra = self.extra_mut(id);
+            let extra = self.extra_mut(MsgId(id));
             (extra.group, extra.order_key, extra.poison) = (attrs.group, order_key, attrs.poison);
         }
-        self.counts[queue as usize].add(StateKind::Publishing);
-        out.emit(TraceEvent::Published { at: now, msg: id, producer, queue, arrives_at });
+        self.counts[queue.index()].add(StateKind::Publishing);
+        out.emit(TraceEvent::Published { at: now, msg: MsgId(id), producer, queue, arrives_at });
         if arrives_at == now {
             // No network delay: nothing can happen in between, so arrive now.
-            self.arrive(out, now, id);
+            self.arrive(out, now, MsgId(id));
         } else {
-            out.schedule(arrives_at, Event::Arrive { msg: id });
+            out.schedule(arrives_at, Event::Arrive { msg: MsgId(id) });
         }
-        Sent::Stored(id)
+        Sent::Stored(MsgId(id))
     }
 
     /// The message reaches its queue: refused or dropped-at-head if the queue is full,
     /// delayed if it must wait, visible otherwise.
     pub fn arrive(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId) {
-        let queue = self.msgs[msg as usize].queue;
+        let queue = self.msgs[msg.index()].queue;
         let spec = self.spec(queue);
         if let Some(max) = spec.max_length {
             // RMQ-23: only messages waiting in the queue count towards its length.
-            let c = &self.counts[queue as usize];
+            let c = &self.counts[queue.index()];
             let waiting = c.get(MsgState::Ready.kind()) + c.get(MsgState::Delayed.kind());
             if waiting >= max {
                 match spec.overflow {
@@ -369,7 +369,7 @@ impl Broker {
                         return;
                     }
                     Overflow::DropHead => {
-                        if let Some(head) = self.queues[queue as usize].ready.first() {
+                        if let Some(head) = self.queues[queue.index()].ready.first() {
                             self.dead_letter_or_drop(out, now, head, DeadReason::MaxLength, DropReason::DropHead);
                             self.expire_heads(out, now, queue);
                         }
@@ -377,8 +377,8 @@ impl Broker {
                 }
             }
         }
-        let pos = self.queues[queue as usize].take_pos();
-        let m = &mut self.msgs[msg as usize];
+        let pos = self.queues[queue.index()].take_pos();
+        let m = &mut self.msgs[msg.index()];
         m.pos = pos;
         let (expires_at, until) = (m.expires_at, m.available_at);
         if expires_at != SimTime::MAX {
@@ -395,9 +395,9 @@ impl Broker {
     /// when the deadline is the queue's own TTL from now (those come in order), else its own
     /// timer (a lower per-message TTL, a dead letter's retention from its original enqueue).
     fn watch_expiry(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, queue: QueueId, expires_at: SimTime) {
-        self.with_ttl |= 1 << queue;
+        self.with_ttl |= 1 << queue.0;
         if self.spec(queue).ttl.is_some_and(|t| now.after(t) == expires_at) {
-            if self.ttls[queue as usize].push(expires_at, msg, 0) {
+            if self.ttls[queue.index()].push(expires_at, msg, 0) {
                 self.arm_ttl_check(out, queue);
             }
         } else {
@@ -408,19 +408,19 @@ impl Broker {
     /// Drops the settled messages (and those whose expiry changed) from the front of the
     /// queue's expiry list, and arms one `TtlCheck` at the first deadline still to come.
     fn arm_ttl_check(&mut self, out: &mut Outbox, queue: QueueId) {
-        if let Some(at) = self.ttls[queue as usize].arm(|at, msg, _| expiry_due(&self.msgs, msg, at, queue)) {
+        if let Some(at) = self.ttls[queue.index()].arm(|at, msg, _| expiry_due(&self.msgs, msg, at, queue)) {
             out.schedule(at, Event::TtlCheck { queue });
         }
     }
 
     /// How many expiry deadlines `queue`'s list keeps, settled ones not yet dropped included.
     pub fn expiries_listed(&self, queue: QueueId) -> usize {
-        self.ttls[queue as usize].len()
+        self.ttls[queue.index()].len()
     }
 
     /// A `TtlCheck`: each message of the list due now expires as its own timer would have it.
     pub fn ttl_check(&mut self, out: &mut Outbox, now: SimTime, queue: QueueId) {
-        for (msg, _) in self.ttls[queue as usize].due(now, |at, msg, _| expiry_due(&self.msgs, msg, at, queue)) {
+        for (msg, _) in self.ttls[queue.index()].due(now, |at, msg, _| expiry_due(&self.msgs, msg, at, queue)) {
             self.ttl_timer(out, now, msg);
         }
         self.arm_ttl_check(out, queue);
@@ -429,7 +429,7 @@ impl Broker {
     /// Hides `msg` in `queue` until `until`; a `Visible` timer brings it back.
     fn delay(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, queue: QueueId, until: SimTime) {
         self.set_state(msg, queue, MsgState::Delayed);
-        self.msgs[msg as usize].available_at = until;
+        self.msgs[msg.index()].available_at = until;
         out.emit(TraceEvent::Delayed { at: now, msg, queue, until });
         out.schedule(until, Event::Visible { msg });
     }
@@ -444,43 +444,43 @@ impl Broker {
 
     #[inline]
     fn make_visible_at_arrival(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, queue: QueueId, arriving: bool) {
-        let m = &self.msgs[msg as usize];
+        let m = &self.msgs[msg.index()];
         let expired = m.expires_at < now || (m.expires_at == now && !arriving);
         // RMQ-21: a RabbitMQ queue expires a message only at its head; one returned behind
         // the head past its TTL waits there (and counts in the queue's length) until then.
         if expired
             && !(self.expires_at_head(queue)
-                && self.queues[queue as usize].ready.first().is_some_and(|head| self.msgs[head as usize].pos < m.pos))
+                && self.queues[queue.index()].ready.first().is_some_and(|head| self.msgs[head.index()].pos < m.pos))
         {
             self.set_state(msg, queue, MsgState::Delayed);
             self.expire(out, now, msg);
             return;
         }
-        let q = &mut self.queues[queue as usize];
+        let q = &mut self.queues[queue.index()];
         let kind = if q.spec.is_dead_letter() { StateKind::DeadLettered } else { StateKind::Ready };
-        let m = &mut self.msgs[msg as usize];
-        move_to(m, &mut self.counts, msg, queue, kind, 0);
+        let m = &mut self.msgs[msg.index()];
+        move_to(m, &mut self.counts, msg, queue, kind, ConsumerId(0));
         m.available_at = now;
         let pos = m.pos;
         let placed = q.ready.insert(pos, msg);
         assert!(placed, "m{msg}: position {pos} in queue {queue} was taken");
         let depth = index_u32(q.ready.len());
-        self.dirty |= 1 << queue;
+        self.dirty |= 1 << queue.0;
         out.emit(TraceEvent::Enqueued { at: now, msg, queue, depth });
     }
 
     /// A `Visible` timer: a delay or backoff is over. A message waiting in a retry queue goes
     /// back to the end of its source queue.
     pub fn visible_timer(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId) {
-        let m = &self.msgs[msg as usize];
+        let m = &self.msgs[msg.index()];
         if m.kind != StateKind::Delayed || m.available_at != now {
             return; // a stale timer: the message moved on
         }
         let queue = m.queue;
         match self.spec(queue).role {
             QueueRole::Retry { of } => {
-                self.msgs[msg as usize].pos = self.queues[of as usize].take_pos();
-                self.make_visible(out, now, msg, of);
+                self.msgs[msg.index()].pos = self.queues[of as usize].take_pos();
+                self.make_visible(out, now, msg, QueueId(of));
             }
             _ => self.make_visible(out, now, msg, queue),
         }
@@ -490,7 +490,7 @@ impl Broker {
     /// comes back (`make_visible`). In a RabbitMQ queue a ready message expires only at the
     /// head (RMQ-21): behind it, it waits for `expire_heads`.
     pub fn ttl_timer(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId) {
-        let m = &self.msgs[msg as usize];
+        let m = &self.msgs[msg.index()];
         // SQS-13: a dead letter expires in an SQS DLQ by that queue's retention.
         if m.expires_at != now || !matches!(m.kind, StateKind::Ready | StateKind::Delayed | StateKind::DeadLettered) {
             return;
@@ -498,7 +498,7 @@ impl Broker {
         let queue = m.queue;
         if m.kind == StateKind::Ready
             && self.expires_at_head(queue)
-            && self.queues[queue as usize].ready.first() != Some(msg)
+            && self.queues[queue.index()].ready.first() != Some(msg)
         {
             return;
         }
@@ -521,11 +521,11 @@ impl Broker {
     /// expires it.
     #[inline]
     pub fn expire_heads(&mut self, out: &mut Outbox, now: SimTime, queue: QueueId) {
-        if self.with_ttl & (1 << queue) == 0 || !self.expires_at_head(queue) {
+        if self.with_ttl & (1 << queue.0) == 0 || !self.expires_at_head(queue) {
             return;
         }
-        while let Some(head) = self.queues[queue as usize].ready.first() {
-            let m = &self.msgs[head as usize];
+        while let Some(head) = self.queues[queue.index()].ready.first() {
+            let m = &self.msgs[head.index()];
             if !(m.expires_at < now || (m.expires_at == now && m.available_at < now)) {
                 return;
             }
@@ -535,7 +535,7 @@ impl Broker {
     }
 
     fn expire(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId) {
-        let queue = self.msgs[msg as usize].queue;
+        let queue = self.msgs[msg.index()].queue;
         self.expired_total += 1;
         if self.spec(queue).expire_to_dlq {
             let reason = self.spec(queue).lease.ttl_dead_reason();
@@ -548,9 +548,9 @@ impl Broker {
 
     #[inline]
     fn take_from_ready(&mut self, msg: MsgId) {
-        let m = &self.msgs[msg as usize];
+        let m = &self.msgs[msg.index()];
         if matches!(m.kind, StateKind::Ready | StateKind::DeadLettered) {
-            let removed = self.queues[m.queue as usize].ready.remove(m.pos);
+            let removed = self.queues[m.queue.index()].ready.remove(m.pos);
             assert_eq!(removed, Some(msg), "m{msg} was not at its position");
         }
     }
@@ -561,7 +561,7 @@ impl Broker {
     /// from the group of the first message available, then others, in order within each
     /// group; never from a group that already has a message in flight (SQS-21).
     pub fn batch(&self, queue: QueueId, max: u32) -> Vec<MsgId> {
-        let q = &self.queues[queue as usize];
+        let q = &self.queues[queue.index()];
         let max = max as usize;
         if !q.spec.fifo {
             return q.ready.values().take(max).collect();
@@ -599,10 +599,10 @@ impl Broker {
         slot_free: impl Fn(ConsumerId) -> bool,
     ) -> Option<Option<Dispatched>> {
         self.expire_heads(out, now, queue);
-        let q = &self.queues[queue as usize];
+        let q = &self.queues[queue.index()];
         let at = q.next_with_room(q.next_rr)?;
         let msg = self.next_deliverable(queue)?;
-        let q = &mut self.queues[queue as usize];
+        let q = &mut self.queues[queue.index()];
         let c = q.consumers[at];
         q.next_rr = if at + 1 == q.consumers.len() { 0 } else { at + 1 };
         let arrives_at = now.after(latency);
@@ -622,7 +622,7 @@ impl Broker {
     /// queue's `room`, which dispatch reads to find the next one without a scan.
     #[inline]
     pub fn set_room(&mut self, queue: QueueId, slot: usize, has_room: bool) {
-        let word = &mut self.queues[queue as usize].room[slot / 64];
+        let word = &mut self.queues[queue.index()].room[slot / 64];
         let bit = 1u64 << (slot % 64);
         *word = if has_room { *word | bit } else { *word & !bit };
     }
@@ -631,7 +631,7 @@ impl Broker {
     /// that have a message in flight (SQS-21).
     #[inline]
     pub fn next_deliverable(&self, queue: QueueId) -> Option<MsgId> {
-        let q = &self.queues[queue as usize];
+        let q = &self.queues[queue.index()];
         if !q.spec.fifo {
             return q.ready.first();
         }
@@ -642,8 +642,8 @@ impl Broker {
     /// its first 20,000, counting the ones in flight (SQS-25). A backlog in one group can hide
     /// the groups behind it.
     fn fifo_window(&self, queue: QueueId) -> impl Iterator<Item = MsgId> + '_ {
-        let in_flight = self.counts[queue as usize].in_flight() as usize;
-        self.queues[queue as usize].ready.values().take(limits::FIFO_GROUP_SCAN.saturating_sub(in_flight))
+        let in_flight = self.counts[queue.index()].in_flight() as usize;
+        self.queues[queue.index()].ready.values().take(limits::FIFO_GROUP_SCAN.saturating_sub(in_flight))
     }
 
     /// A receive of `msg` by `consumer`. Returns the new receipt, or `None` when the receive
@@ -659,7 +659,7 @@ impl Broker {
         phase: Phase,
         arrives_at: SimTime,
     ) -> Option<u32> {
-        let m = &self.msgs[msg as usize];
+        let m = &self.msgs[msg.index()];
         let queue = m.queue;
         let lease_model = self.spec(queue).lease;
         if let Some(n) = lease_model.max_receive_count() {
@@ -675,18 +675,18 @@ impl Broker {
         // The lease runs from the receive: the visibility timeout (SQS-2), the lock (ASB-1), or
         // RabbitMQ's consumer timeout (RMQ-9).
         let expires_at = now.after(lease_model.lease_duration());
-        let m = &self.msgs[msg as usize];
+        let m = &self.msgs[msg.index()];
         if m.receive_count == 1 || m.extra != 0 {
             self.note_delivery(msg, queue);
         }
         // The state first: the leaseholder is the consumer the message is in flight with.
-        let m = &mut self.msgs[msg as usize];
+        let m = &mut self.msgs[msg.index()];
         move_to(m, &mut self.counts, msg, queue, (MsgState::InFlight { consumer, phase }).kind(), consumer);
         m.receive_count += 1;
         m.last_received_at = now;
         (m.receipt, m.lease_until) = (receipt, expires_at);
         let receive_count = m.receive_count;
-        if self.leases[queue as usize].push(expires_at, msg, receipt) {
+        if self.leases[queue.index()].push(expires_at, msg, receipt) {
             self.arm_lease_check(out, queue);
         }
         out.emit(TraceEvent::Delivered {
@@ -706,14 +706,14 @@ impl Broker {
     /// aside on the second; the FIFO group's count in flight.
     #[inline(never)]
     fn note_delivery(&mut self, msg: MsgId, queue: QueueId) {
-        let m = &self.msgs[msg as usize];
+        let m = &self.msgs[msg.index()];
         if m.receive_count == 1 {
             // The second receive: keep the first's time aside before it is overwritten.
             let first = m.last_received_at;
             self.extra_mut(msg).first_received_at = Some(first);
         }
         if let Some(g) = self.extra(msg).group {
-            *self.queues[queue as usize].groups_in_flight.entry(g).or_insert(0) += 1;
+            *self.queues[queue.index()].groups_in_flight.entry(g).or_insert(0) += 1;
         }
     }
 
@@ -721,7 +721,7 @@ impl Broker {
     /// one `LeaseCheck` at the first deadline still due.
     pub fn arm_lease_check(&mut self, out: &mut Outbox, queue: QueueId) {
         let live = |deadline, msg, receipt| lease_due(&self.msgs, msg, receipt, deadline);
-        if let Some(at) = self.leases[queue as usize].arm(live) {
+        if let Some(at) = self.leases[queue.index()].arm(live) {
             out.schedule(at, Event::LeaseCheck { queue });
         }
     }
@@ -730,15 +730,15 @@ impl Broker {
     /// caller expires each (`lease_timer`), then calls `arm_lease_check`.
     pub fn due_leases(&mut self, now: SimTime, queue: QueueId) -> Vec<(MsgId, u32)> {
         let live = |deadline, msg, receipt| lease_due(&self.msgs, msg, receipt, deadline);
-        self.leases[queue as usize].due(now, live)
+        self.leases[queue.index()].due(now, live)
     }
 
     /// Whether `receipt` is `consumer`'s current lease on `msg`.
     #[inline]
     pub fn holds(&self, msg: MsgId, consumer: ConsumerId, receipt: u32) -> bool {
-        let m = &self.msgs[msg as usize];
+        let m = &self.msgs[msg.index()];
         // Its lease (a receipt, 0 for none), held by the consumer it is in flight with.
-        m.receipt != 0 && m.receipt == receipt && ConsumerId::from(m.holder) == consumer
+        m.receipt != 0 && m.receipt == receipt && ConsumerId(u32::from(m.holder)) == consumer
     }
 
     /// What the consumer of `msg`'s latest delivery read about its deliveries, in its system's
@@ -748,7 +748,7 @@ impl Broker {
     /// flight (once it is returned, the count has moved past what it carried); Service Bus's
     /// `DeliveryCount` (ASB-5). Empty before the first delivery.
     pub fn delivery_headers(&self, msg: MsgId) -> Vec<(&'static str, String)> {
-        let m = &self.msgs[msg as usize];
+        let m = &self.msgs[msg.index()];
         if m.receive_count == 0 {
             return Vec::new();
         }
@@ -759,7 +759,7 @@ impl Broker {
     /// period ends (SQS-17, in a DLQ SQS-13), Service Bus's `ExpiresAtUtc`, RabbitMQ's TTL
     /// (RMQ-19). `None` when it never does.
     pub fn expiry(&self, msg: MsgId) -> Option<(&'static str, SimTime)> {
-        let m = &self.msgs[msg as usize];
+        let m = &self.msgs[msg.index()];
         if m.expires_at == SimTime::MAX || m.kind.is_final() {
             return None;
         }
@@ -769,14 +769,14 @@ impl Broker {
     /// Whether `msg` is in flight with `consumer` in `phase`.
     #[inline]
     pub fn in_phase(&self, msg: MsgId, consumer: ConsumerId, phase: Phase) -> bool {
-        let m = &self.msgs[msg as usize];
-        m.kind == (MsgState::InFlight { consumer, phase }).kind() && ConsumerId::from(m.holder) == consumer
+        let m = &self.msgs[msg.index()];
+        m.kind == (MsgState::InFlight { consumer, phase }).kind() && ConsumerId(u32::from(m.holder)) == consumer
     }
 
     /// Moves a held message along the consumer's side (arrived, started).
     #[inline]
     pub fn advance_phase(&mut self, msg: MsgId, consumer: ConsumerId, phase: Phase) {
-        let queue = self.msgs[msg as usize].queue;
+        let queue = self.msgs[msg.index()].queue;
         self.set_state(msg, queue, MsgState::InFlight { consumer, phase });
     }
 
@@ -794,7 +794,7 @@ impl Broker {
     /// Ends the lease without settling: the message leaves the lease's books (FIFO group freed).
     #[inline]
     fn release(&mut self, msg: MsgId) {
-        let m = &mut self.msgs[msg as usize];
+        let m = &mut self.msgs[msg.index()];
         m.receipt = 0;
         if m.extra != 0 {
             self.release_group(msg);
@@ -803,9 +803,9 @@ impl Broker {
 
     #[inline(never)]
     fn release_group(&mut self, msg: MsgId) {
-        let queue = self.msgs[msg as usize].queue;
+        let queue = self.msgs[msg.index()].queue;
         if let Some(g) = self.extra(msg).group {
-            let groups = &mut self.queues[queue as usize].groups_in_flight;
+            let groups = &mut self.queues[queue.index()].groups_in_flight;
             if let Some(n) = groups.get_mut(&g) {
                 *n -= 1;
                 if *n == 0 {
@@ -837,15 +837,15 @@ impl Broker {
     /// The end of a message whose processing succeeded, leased or auto-acked.
     #[inline]
     pub fn finish_acked(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, consumer: ConsumerId) {
-        let m = &mut self.msgs[msg as usize];
+        let m = &mut self.msgs[msg.index()];
         let queue = m.queue;
-        move_to(m, &mut self.counts, msg, queue, StateKind::Acked, 0);
+        move_to(m, &mut self.counts, msg, queue, StateKind::Acked, ConsumerId(0));
         out.emit(TraceEvent::Acked { at: now, msg, queue, consumer });
     }
 
     /// An auto-acked message whose consumer crashed: nothing can bring it back.
     pub fn lose(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId) {
-        let queue = self.msgs[msg as usize].queue;
+        let queue = self.msgs[msg.index()].queue;
         self.set_state(msg, queue, MsgState::Dropped);
         out.emit(TraceEvent::Dropped { at: now, msg, queue, reason: DropReason::LostAfterAutoAck });
     }
@@ -865,10 +865,10 @@ impl Broker {
         if !self.surrender(msg, consumer, receipt) {
             return false;
         }
-        let queue = self.msgs[msg as usize].queue;
+        let queue = self.msgs[msg.index()].queue;
         let lease_model = self.spec(queue).lease;
         let in_dlq = self.spec(queue).is_dead_letter();
-        let receive_count = self.msgs[msg as usize].receive_count;
+        let receive_count = self.msgs[msg.index()].receive_count;
         let extra = self.extra_mut(msg);
         extra.returns_counted += u32::from(lease_model.counts_return(reason));
         let dead = lease_model.dead_after_return(reason, extra.returns_counted, receive_count, in_dlq);
@@ -879,7 +879,7 @@ impl Broker {
         out.emit(TraceEvent::Returned { at: now, msg, queue, consumer, reason });
         // RMQ-6: a quorum queue without a delivery limit returns a message to the back.
         if lease_model.returns_to_back() {
-            self.msgs[msg as usize].pos = self.queues[queue as usize].take_pos();
+            self.msgs[msg.index()].pos = self.queues[queue.index()].take_pos();
         }
         self.make_visible(out, now, msg, queue);
         true
@@ -890,11 +890,11 @@ impl Broker {
     /// is the consumer timeout, which closes the channel: the caller returns the rest.
     /// Returns the consumer whose lease ran out.
     pub fn lease_timer(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, receipt: u32) -> Option<ConsumerId> {
-        let lease = self.msgs[msg as usize].lease()?;
+        let lease = self.msgs[msg.index()].lease()?;
         if lease.receipt != receipt || lease.expires_at != now {
             return None;
         }
-        let reason = self.spec(self.msgs[msg as usize].queue).lease.timeout_reason();
+        let reason = self.spec(self.msgs[msg.index()].queue).lease.timeout_reason();
         self.give_back(out, now, msg, lease.consumer, receipt, reason);
         Some(lease.consumer)
     }
@@ -915,8 +915,8 @@ impl Broker {
         if !self.holds(msg, consumer, receipt) {
             return false;
         }
-        let cap = self.spec(self.msgs[msg as usize].queue).lease.visibility_cap();
-        let m = &mut self.msgs[msg as usize];
+        let cap = self.spec(self.msgs[msg.index()].queue).lease.visibility_cap();
+        let m = &mut self.msgs[msg.index()];
         if cap.is_some_and(|cap| until > m.last_received_at.after(cap)) {
             return false;
         }
@@ -960,12 +960,12 @@ impl Broker {
         if !self.surrender(msg, consumer, receipt) {
             return false;
         }
-        let queue = self.msgs[msg as usize].queue;
+        let queue = self.msgs[msg.index()].queue;
         let target = match self.spec(queue).retry_queue {
             Some(r) if via_retry_queue => r,
-            _ => queue,
+            _ => queue.0,
         };
-        self.delay(out, now, msg, target, until);
+        self.delay(out, now, msg, QueueId(target), until);
         true
     }
 
@@ -985,7 +985,7 @@ impl Broker {
     /// dispatch.
     #[inline]
     pub fn mark_dirty(&mut self, queue: QueueId) {
-        self.dirty |= 1 << queue;
+        self.dirty |= 1 << queue.0;
     }
 
     /// Takes the set of dirty queues, as a bit mask.
@@ -1005,7 +1005,7 @@ impl Broker {
     ) -> bool {
         // ASB-6: a message in a Service Bus dead-letter queue cannot be dead-lettered again; the
         // call fails and the message stays locked.
-        let queue = self.spec(self.msgs[msg as usize].queue);
+        let queue = self.spec(self.msgs[msg.index()].queue);
         if queue.is_dead_letter() && !queue.lease.dead_letters_from_its_dlq() {
             return false;
         }
@@ -1025,7 +1025,7 @@ impl Broker {
         reason: DeadReason,
         drop: DropReason,
     ) {
-        let queue = self.msgs[msg as usize].queue;
+        let queue = self.msgs[msg.index()].queue;
         if self.spec(queue).dead_letter.is_some() {
             self.take_from_ready(msg);
             self.dead_letter(out, now, msg, reason);
@@ -1039,13 +1039,13 @@ impl Broker {
     /// Moves a message (not in any ready set, no lease) to its queue's DLQ, with its metadata.
     /// Without a DLQ it is discarded.
     pub fn dead_letter(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, reason: DeadReason) {
-        let from = self.msgs[msg as usize].queue;
+        let from = self.msgs[msg.index()].queue;
         let Some(dlq) = self.spec(from).dead_letter else {
             self.set_state(msg, from, MsgState::Dropped);
             out.emit(TraceEvent::Dropped { at: now, msg, queue: from, reason: DropReason::NoDeadLetterQueue });
             return;
         };
-        let m = &self.msgs[msg as usize];
+        let m = &self.msgs[msg.index()];
         let (last_error, attempts) = (self.extra(msg).last_error, self.extra(msg).attempts);
         let (first, last) = (self.first_received(msg), m.last_received());
         let info = self.dead.entry(msg).or_insert_with(|| DeadInfo {
@@ -1077,17 +1077,17 @@ impl Broker {
             None => XDeath { queue: from, reason, count: 1, time: now },
         };
         info.x_death.insert(0, entry);
-        let expires_at = self.dead_letter_expiry(msg, from, dlq, now);
-        let m = &mut self.msgs[msg as usize];
+        let expires_at = self.dead_letter_expiry(msg, from, QueueId(dlq), now);
+        let m = &mut self.msgs[msg.index()];
         m.expires_at = expires_at;
         m.pos = self.queues[dlq as usize].take_pos();
         if expires_at != SimTime::MAX && expires_at > now {
-            self.watch_expiry(out, now, msg, dlq, expires_at);
+            self.watch_expiry(out, now, msg, QueueId(dlq), expires_at);
         }
         // Through Delayed, the one state from which any queue may take it.
-        self.set_state(msg, dlq, MsgState::Delayed);
-        out.emit(TraceEvent::DeadLettered { at: now, msg, from, dlq, reason });
-        self.make_visible(out, now, msg, dlq);
+        self.set_state(msg, QueueId(dlq), MsgState::Delayed);
+        out.emit(TraceEvent::DeadLettered { at: now, msg, from, dlq: QueueId(dlq), reason });
+        self.make_visible(out, now, msg, QueueId(dlq));
     }
 
     /// When a dead letter moved from `from` to `dlq` now expires there. Only an SQS DLQ has
@@ -1102,7 +1102,7 @@ impl Broker {
         match self.spec(from).ttl {
             // SQS has no per-message TTL, so the source's deadline is its enqueue + retention.
             Some(kept) if !self.spec(from).fifo => {
-                let expires_at = self.msgs[msg as usize].expires_at.as_micros();
+                let expires_at = self.msgs[msg.index()].expires_at.as_micros();
                 SimTime::from_micros(expires_at.saturating_sub(kept.as_micros())).after(retention)
             }
             _ => now.after(retention),
@@ -1115,7 +1115,7 @@ impl Broker {
     /// so the copy is never a duplicate of the original's sends.
     /// Returns false when the DLQ is empty.
     pub fn redrive_one(&mut self, out: &mut Outbox, now: SimTime, dlq: QueueId, to: QueueId) -> bool {
-        let Some(old) = self.queues[dlq as usize].ready.first() else {
+        let Some(old) = self.queues[dlq.index()].ready.first() else {
             return false;
         };
         self.take_from_ready(old);
@@ -1123,18 +1123,18 @@ impl Broker {
         let attrs = SendAttrs {
             group: extra.group,
             poison: extra.poison,
-            key: Some(self.msgs[old as usize].key),
+            key: Some(self.msgs[old.index()].key),
             order_key: extra.order_key,
             ..SendAttrs::default()
         };
         // A redrive is a server-side move: the new message is visible in `to` at once.
         let new_msg = index_u32(self.msgs.len());
         self.set_state(old, dlq, MsgState::Moved);
-        out.emit(TraceEvent::Redriven { at: now, msg: old, new_msg, to });
+        out.emit(TraceEvent::Redriven { at: now, msg: old, new_msg: MsgId(new_msg), to });
         let latency = std::mem::replace(&mut self.latency, Duration::ZERO);
         let published = self.publish(out, now, to, crate::trace::SCRIPT, &attrs);
         self.latency = latency;
-        debug_assert_eq!(published, Sent::Stored(new_msg));
+        debug_assert_eq!(published, Sent::Stored(MsgId(new_msg)));
         true
     }
 }
@@ -1150,13 +1150,13 @@ fn move_to(
     kind: StateKind,
     holder: ConsumerId,
 ) {
-    if !MsgState::can_move(m.kind, ConsumerId::from(m.holder), kind, holder) {
+    if !MsgState::can_move(m.kind, ConsumerId(u32::from(m.holder)), kind, holder) {
         illegal_move(msg, m.state(), MsgState::from_parts(kind, holder));
     }
-    counts[m.queue as usize].remove(m.kind);
-    counts[queue as usize].add(kind);
+    counts[m.queue.index()].remove(m.kind);
+    counts[queue.index()].add(kind);
     m.kind = kind;
-    m.holder = u16::try_from(holder).expect("consumers are bounded (limits::CONSUMERS_MAX)");
+    m.holder = u16::try_from(holder.0).expect("consumers are bounded (limits::CONSUMERS_MAX)");
     m.queue = queue;
 }
 
@@ -1171,13 +1171,13 @@ fn illegal_move(msg: MsgId, from: MsgState, to: MsgState) -> ! {
 /// its expiry, and it is not a dead letter elsewhere (its DLQ watches it from the move on, even
 /// where the deadline stayed the same, so that it does not hold up the source's list).
 fn expiry_due(msgs: &crate::cow::CowVec<Message>, msg: MsgId, deadline: SimTime, queue: QueueId) -> bool {
-    let m = &msgs[msg as usize];
+    let m = &msgs[msg.index()];
     m.expires_at == deadline && !m.kind.is_final() && (m.kind != StateKind::DeadLettered || m.queue == queue)
 }
 
 /// Whether the lease `(msg, receipt)` is current and still due at `deadline`.
 fn lease_due(msgs: &crate::cow::CowVec<Message>, msg: MsgId, receipt: u32, deadline: SimTime) -> bool {
-    let m = &msgs[msg as usize];
+    let m = &msgs[msg.index()];
     m.receipt == receipt && m.lease_until == deadline
 }
 

@@ -7,6 +7,7 @@
 //! - `Ledger` replays only the trace, as the page and the CLI see it, rejects any event that
 //!   does not follow from the ones before it, and checks each delivery's receive count.
 
+use crate::ids::MsgId;
 use crate::message::{MsgState, Phase, StateCounts, StateKind};
 use crate::scenario::QueueRole;
 use crate::sim::Sim;
@@ -47,7 +48,7 @@ fn check_conservation(sim: &Sim) -> Result<Vec<StateCounts>, Violation> {
     let b = sim.broker();
     let mut recount = vec![StateCounts::default(); b.queues.len()];
     for m in &b.msgs {
-        recount[m.queue as usize].add(m.kind());
+        recount[m.queue.index()].add(m.kind());
     }
     if recount != b.counts {
         return fail(format!("state counts {:?} differ from a recount {recount:?}", b.counts));
@@ -74,7 +75,8 @@ fn check_expiry(sim: &Sim) -> Result<(), Violation> {
     let now = sim.now();
     for (i, m) in b.msgs.iter().enumerate() {
         // A dead letter's expiry is its DLQ's (SQS-13); a receive before the move had another.
-        let moved_since = |t: SimTime| b.dead.get(&crate::scenario::index_u32(i)).is_some_and(|d| t <= d.dead_at);
+        let moved_since =
+            |t: SimTime| b.dead.get(&MsgId(crate::scenario::index_u32(i))).is_some_and(|d| t <= d.dead_at);
         if m.last_received().is_some_and(|t| t > m.expires_at && !moved_since(t)) {
             return fail(format!("m{i} was delivered after its TTL ran out at {}", m.expires_at));
         }
@@ -102,7 +104,7 @@ fn check_placement(sim: &Sim, recount: &[StateCounts]) -> Result<(), Violation> 
         let visible = if q.spec.is_dead_letter() { MsgState::DeadLettered } else { MsgState::Ready };
         for (pos, msg) in q.ready.iter() {
             let m = b.msg(msg);
-            if m.state() != visible || m.queue as usize != qi || m.pos != pos {
+            if m.state() != visible || m.queue.index() != qi || m.pos != pos {
                 return fail(format!(
                     "queue {qi} lists m{msg} at {pos}; it is {:?} in queue {} at {}",
                     m.state(),
@@ -120,8 +122,8 @@ fn check_placement(sim: &Sim, recount: &[StateCounts]) -> Result<(), Violation> 
         }
         // FIFO: the in-flight books per group match the leases.
         let mut groups: BTreeMap<u32, u32> = BTreeMap::new();
-        for (i, _) in b.msgs.iter().enumerate().filter(|(_, m)| m.queue as usize == qi && m.lease().is_some()) {
-            if let Some(g) = b.extra(crate::scenario::index_u32(i)).group {
+        for (i, _) in b.msgs.iter().enumerate().filter(|(_, m)| m.queue.index() == qi && m.lease().is_some()) {
+            if let Some(g) = b.extra(MsgId(crate::scenario::index_u32(i))).group {
                 *groups.entry(g).or_insert(0) += 1;
             }
         }
@@ -142,20 +144,20 @@ fn check_leases(sim: &Sim) -> Result<(), Violation> {
         match (m.state(), m.lease()) {
             // (Its lease's consumer is its holder by construction: `Message::lease`.)
             (MsgState::InFlight { consumer, phase }, Some(lease)) => {
-                let c = &sim.consumers[consumer as usize];
-                let held = c.held.iter().any(|h| h.msg == msg && h.receipt == lease.receipt && !h.auto_acked);
+                let c = &sim.consumers[consumer.index()];
+                let held = c.held.iter().any(|h| h.msg == MsgId(msg) && h.receipt == lease.receipt && !h.auto_acked);
                 let orphaned = c.crashed_at.is_some_and(|t| t >= lease.received_at);
-                let lost = sim.consumers.lost.iter().any(|l| l.msg == msg && l.receipt == lease.receipt);
+                let lost = sim.consumers.lost.iter().any(|l| l.msg == MsgId(msg) && l.receipt == lease.receipt);
                 if !held && !orphaned && !lost {
                     return fail(format!("m{msg} is leased to c{consumer}, which does not hold it"));
                 }
-                if held && phase == Phase::Buffered && !c.buffer.iter().any(|h| h.msg == msg) {
+                if held && phase == Phase::Buffered && !c.buffer.iter().any(|h| h.msg == MsgId(msg)) {
                     return fail(format!("m{msg} is buffered at c{consumer} but not in its buffer"));
                 }
             }
             (MsgState::InFlight { consumer, .. }, None) => {
-                let c = &sim.consumers[consumer as usize];
-                if !c.held.iter().any(|h| h.msg == msg && h.auto_acked) {
+                let c = &sim.consumers[consumer.index()];
+                if !c.held.iter().any(|h| h.msg == MsgId(msg) && h.auto_acked) {
                     return fail(format!("m{msg} was auto-acked by c{consumer}, which does not hold it"));
                 }
             }
@@ -190,7 +192,7 @@ fn check_consumers(sim: &Sim) -> Result<(), Violation> {
             return fail(format!("c{ci} is down but still holds work"));
         }
         let q = &b.queues[spec.queue as usize];
-        if q.consumers.get(c.slot) != Some(&crate::scenario::index_u32(ci)) {
+        if q.consumers.get(c.slot) != Some(&ConsumerId(crate::scenario::index_u32(ci))) {
             return fail(format!("c{ci} is not at its place {} in its queue's consumers", c.slot));
         }
         if q.has_room_at(c.slot) != c.has_room(spec) {
@@ -434,11 +436,12 @@ impl Ledger {
                 ));
             }
             T::RequestSent { msg, system, corr, .. } => {
-                self.request_corr.insert((system, msg), corr);
+                self.request_corr.insert((system, msg.0), corr);
             }
             // No reply is matched to the wrong request, nor twice.
             T::ReplyMatched { system, corr, request, .. }
-                if self.request_corr.get(&(system, request)) != Some(&corr) || !self.matched.insert((system, corr)) =>
+                if self.request_corr.get(&(system, request.0)) != Some(&corr)
+                    || !self.matched.insert((system, corr)) =>
             {
                 return bad(format!(
                     "a reply with corr-{corr} matched to request m{request}, which is not its request"
@@ -452,7 +455,7 @@ impl Ledger {
             _ => {}
         }
         if let T::Published { msg, queue, .. } = *event {
-            if msg as usize != self.seen.len() {
+            if msg.index() != self.seen.len() {
                 return bad(format!("m{msg} published out of sequence (expected m{})", self.seen.len()));
             }
             self.seen.push(Seen::Publishing);
@@ -461,7 +464,7 @@ impl Ledger {
             return Ok(());
         }
         let Some(msg) = event.msg() else { return Ok(()) };
-        let Some(&now) = self.seen.get(msg as usize) else {
+        let Some(&now) = self.seen.get(msg.index()) else {
             return bad(format!("{} for m{msg}, which was never published", event.kind()));
         };
         let live = !matches!(now, Seen::Final(_));
@@ -469,15 +472,15 @@ impl Ledger {
             T::Enqueued { queue, .. }
                 if matches!(now, Seen::Publishing | Seen::Delayed | Seen::Leased { .. }) || now == Seen::Visible =>
             {
-                self.queue[msg as usize] = queue;
+                self.queue[msg.index()] = queue;
                 Seen::Visible
             }
             T::Delayed { queue, .. } if live && !matches!(now, Seen::AutoAcked { .. }) => {
-                self.queue[msg as usize] = queue;
+                self.queue[msg.index()] = queue;
                 Seen::Delayed
             }
             T::Delivered { consumer, receipt, receive_count, .. } if now == Seen::Visible => {
-                let d = &mut self.deliveries[msg as usize];
+                let d = &mut self.deliveries[msg.index()];
                 *d += 1;
                 if receive_count != *d {
                     return bad(format!("m{msg} delivered with receive count {receive_count}, the trace shows {d}"));
@@ -495,15 +498,15 @@ impl Ledger {
                 Seen::Delayed
             }
             T::DeadLettered { dlq, .. } if live && !matches!(now, Seen::AutoAcked { .. }) => {
-                self.queue[msg as usize] = dlq;
+                self.queue[msg.index()] = dlq;
                 Seen::Delayed
             }
             T::Expired { queue, .. } if matches!(now, Seen::Visible | Seen::Delayed) => {
-                self.queue[msg as usize] = queue;
+                self.queue[msg.index()] = queue;
                 Seen::Final(StateKind::Expired)
             }
             T::Dropped { queue, .. } if live => {
-                self.queue[msg as usize] = queue;
+                self.queue[msg.index()] = queue;
                 Seen::Final(StateKind::Dropped)
             }
             T::Redriven { .. } if now == Seen::Visible => Seen::Final(StateKind::Moved),
@@ -524,7 +527,7 @@ impl Ledger {
             | T::AckRefused { .. } => now,
             _ => return bad(format!("m{msg}: {} while {now:?}", event.kind())),
         };
-        self.seen[msg as usize] = next;
+        self.seen[msg.index()] = next;
         Ok(())
     }
 
@@ -533,7 +536,7 @@ impl Ledger {
     pub fn coarse_counts(&self, queues: usize) -> Vec<[u32; 8]> {
         let mut out = vec![[0u32; 8]; queues];
         for (s, &q) in self.seen.iter().zip(&self.queue) {
-            out[q as usize][coarse(*s)] += 1;
+            out[q.index()][coarse(*s)] += 1;
         }
         out
     }
@@ -578,6 +581,7 @@ pub fn coarse_engine_counts(sim: &Sim) -> Vec<[u32; 8]> {
 mod tests {
     use super::check;
     use crate::consumer::{Held, Job, Outcome};
+    use crate::ids::MsgId;
     use crate::message::{MsgState, Phase};
     use crate::sim::Sim;
     use crate::time::SimTime;
@@ -650,7 +654,7 @@ mod tests {
     fn ready_sets_list_exactly_the_visible_messages() {
         let sim = at("backlog", 20_000);
         let ready = first(&sim, |s| s == MsgState::Ready);
-        let pos = sim.ports.broker.msg(ready).pos;
+        let pos = sim.ports.broker.msg(MsgId(ready)).pos;
         let v = broken(sim.clone(), |s| s.ports.broker.msgs[ready as usize].pos = pos + 1_000_000);
         assert_eq!(v, format!("queue 0 lists m{ready} at {pos}; it is Ready in queue 0 at {}", pos + 1_000_000));
         let listed = sim.ports.broker.queues[0].ready.len();
@@ -681,14 +685,14 @@ mod tests {
                 && any_msg(s, |m| matches!(m.state(), MsgState::InFlight { phase: Phase::Buffered, .. }))
         });
         let busy = first(&sim, in_flight);
-        let MsgState::InFlight { consumer, .. } = sim.ports.broker.msg(busy).state() else { unreachable!() };
+        let MsgState::InFlight { consumer, .. } = sim.ports.broker.msg(MsgId(busy)).state() else { unreachable!() };
         let v = broken(sim.clone(), |s| s.ports.broker.msgs[busy as usize].receipt = 999_999);
         assert_eq!(v, format!("m{busy} is leased to c{consumer}, which does not hold it"));
         let buffered = first(&sim, |s| matches!(s, MsgState::InFlight { phase: Phase::Buffered, .. }));
-        let MsgState::InFlight { consumer: holder, .. } = sim.ports.broker.msg(buffered).state() else {
+        let MsgState::InFlight { consumer: holder, .. } = sim.ports.broker.msg(MsgId(buffered)).state() else {
             unreachable!()
         };
-        let v = broken(sim.clone(), |s| s.consumers[holder as usize].buffer.clear());
+        let v = broken(sim.clone(), |s| s.consumers[holder.index()].buffer.clear());
         assert_eq!(v, format!("m{buffered} is buffered at c{holder} but not in its buffer"));
         let later = at("backlog", 20_000);
         let acked = first(&later, |s| s == MsgState::Acked);
@@ -702,9 +706,9 @@ mod tests {
         let auto = |m: &crate::message::Message| matches!(m.state(), MsgState::InFlight { .. }) && m.lease().is_none();
         let sim = until("ack-modes", |s| any_msg(s, auto));
         let msg = crate::scenario::index_u32(sim.ports.broker.msgs.iter().position(auto).expect("one"));
-        let MsgState::InFlight { consumer, .. } = sim.ports.broker.msg(msg).state() else { unreachable!() };
-        assert!(sim.ports.broker.msg(msg).lease().is_none(), "an auto-acked message in flight");
-        let v = broken(sim, |s| s.consumers[consumer as usize].held.clear());
+        let MsgState::InFlight { consumer, .. } = sim.ports.broker.msg(MsgId(msg)).state() else { unreachable!() };
+        assert!(sim.ports.broker.msg(MsgId(msg)).lease().is_none(), "an auto-acked message in flight");
+        let v = broken(sim, |s| s.consumers[consumer.index()].held.clear());
         assert_eq!(v, format!("m{msg} was auto-acked by c{consumer}, which does not hold it"));
     }
 
@@ -712,9 +716,9 @@ mod tests {
     fn consumers_keep_to_prefetch_concurrency_receipts_life_and_place() {
         let sim = at("prefetch-hoarding", 250);
         // worker-slow (c0) holds its full prefetch of 10; worker-fast (c1) one of 1.
-        let extra = Held { msg: 0, receipt: 999_999, auto_acked: false };
+        let extra = Held { msg: MsgId(0), receipt: 999_999, auto_acked: false };
         assert_eq!(broken(sim.clone(), |s| s.consumers[0].held.push(extra)), "c0 holds 11, over its prefetch 10");
-        let job = Job { msg: 0, receipt: 999_999, outcome: Outcome::Success, read_at: SimTime::MAX };
+        let job = Job { msg: MsgId(0), receipt: 999_999, outcome: Outcome::Success, read_at: SimTime::MAX };
         assert_eq!(broken(sim.clone(), |s| s.consumers[1].jobs.push(job)), "c1 runs 2 jobs, over its concurrency 1");
         let sim2 = at("competing-consumers", 3_000);
         let c =
@@ -936,23 +940,24 @@ mod tests {
         // RMQ-21: on RabbitMQ (backlog's queue) an expired message behind the head may wait.
         let second = sim.ports.broker.queues[0].ready.iter().nth(1).map(|(_, m)| m).expect("two waiting");
         let mut s = sim.clone();
-        s.ports.broker.msgs[second as usize].expires_at = SimTime::ZERO;
+        s.ports.broker.msgs[second.index()].expires_at = SimTime::ZERO;
         holds(&s);
         // SQS expires a message at its TTL wherever it waits: behind the head too.
         let sqs = until("lease-models", |s| s.ports.broker.queues[0].ready.len() >= 2);
         let second = sqs.ports.broker.queues[0].ready.iter().nth(1).map(|(_, m)| m).expect("two waiting");
-        let v = broken(sqs, |s| s.ports.broker.msgs[second as usize].expires_at = SimTime::ZERO);
+        let v = broken(sqs, |s| s.ports.broker.msgs[second.index()].expires_at = SimTime::ZERO);
         assert!(v.starts_with(&format!("m{second} waits in queue 0 past its TTL")), "{v}");
         // A dead letter received before its move has its DLQ's expiry (SQS-13), not the one
         // it was received under: an expiry before that receive is no violation (here one
         // redriven on since, so that it waits nowhere).
-        let settled =
-            |s: &Sim, m: u32| s.ports.broker.msg(m).last_received().is_some() && s.ports.broker.msg(m).kind.is_final();
-        let dead = until("poison-redrive", |s| s.ports.broker.dead.keys().any(|&m| settled(s, m)));
-        let msg = *dead.ports.broker.dead.keys().find(|&&m| settled(&dead, m)).expect("one");
+        let settled = |s: &Sim, m: u32| {
+            s.ports.broker.msg(MsgId(m)).last_received().is_some() && s.ports.broker.msg(MsgId(m)).kind.is_final()
+        };
+        let dead = until("poison-redrive", |s| s.ports.broker.dead.keys().any(|&m| settled(s, m.0)));
+        let msg = *dead.ports.broker.dead.keys().find(|&&m| settled(&dead, m.0)).expect("one");
         let mut s = dead.clone();
-        let received = s.ports.broker.msgs[msg as usize].last_received_at;
-        s.ports.broker.msgs[msg as usize].expires_at = SimTime::from_micros(received.as_micros().saturating_sub(1));
+        let received = s.ports.broker.msgs[msg.index()].last_received_at;
+        s.ports.broker.msgs[msg.index()].expires_at = SimTime::from_micros(received.as_micros().saturating_sub(1));
         holds(&s);
     }
 
@@ -961,7 +966,7 @@ mod tests {
         use crate::message::StateKind;
         let sim = at("backlog", 20_000);
         let ready = first(&sim, |s| s == MsgState::Ready);
-        let pos = sim.ports.broker.msg(ready).pos;
+        let pos = sim.ports.broker.msg(MsgId(ready)).pos;
         let v = broken(sim, |s| {
             s.ports.broker.msgs[ready as usize].kind = StateKind::Delayed;
             s.ports.broker.counts[0].remove(StateKind::Ready);
@@ -989,13 +994,13 @@ mod tests {
             s.ports.broker.msgs.iter().any(|m| matches!(m.state(), MsgState::InFlight { phase: Phase::Delivering, .. }))
         });
         let msg = first(&sim, |s| matches!(s, MsgState::InFlight { phase: Phase::Delivering, .. }));
-        let MsgState::InFlight { consumer, .. } = sim.ports.broker.msg(msg).state() else { unreachable!() };
+        let MsgState::InFlight { consumer, .. } = sim.ports.broker.msg(MsgId(msg)).state() else { unreachable!() };
         let mut lost = sim.clone();
         lost.input(crate::scenario::Op::DropDelivery { msg });
         holds(&lost);
         // The lost entry names this message's old receipt; a lease under another receipt is
         // not excused by it.
-        let receipt = lost.ports.broker.msg(msg).lease().expect("leased").receipt;
+        let receipt = lost.ports.broker.msg(MsgId(msg)).lease().expect("leased").receipt;
         let v = broken(lost, |s| s.ports.broker.msgs[msg as usize].receipt = receipt + 500);
         assert_eq!(v, format!("m{msg} is leased to c{consumer}, which does not hold it"));
     }
@@ -1005,11 +1010,11 @@ mod tests {
         let auto = |m: &crate::message::Message| matches!(m.state(), MsgState::InFlight { .. }) && m.lease().is_none();
         let sim = until("ack-modes", |s| s.ports.broker.msgs.iter().any(auto));
         let msg = crate::scenario::index_u32(sim.ports.broker.msgs.iter().position(auto).expect("one"));
-        let MsgState::InFlight { consumer, .. } = sim.ports.broker.msg(msg).state() else { unreachable!() };
+        let MsgState::InFlight { consumer, .. } = sim.ports.broker.msg(MsgId(msg)).state() else { unreachable!() };
         let v = broken(sim, |s| {
-            let c = &mut s.consumers[consumer as usize];
-            let receipt = c.held.iter().find(|h| h.msg == msg).expect("held").receipt;
-            c.held.get_mut(msg, receipt).expect("held").auto_acked = false;
+            let c = &mut s.consumers[consumer.index()];
+            let receipt = c.held.iter().find(|h| h.msg == MsgId(msg)).expect("held").receipt;
+            c.held.get_mut(MsgId(msg), receipt).expect("held").auto_acked = false;
         });
         assert_eq!(v, format!("m{msg} was auto-acked by c{consumer}, which does not hold it"));
     }

@@ -12,6 +12,7 @@ use crate::backoff;
 use crate::broker::{Broker, Dispatched, Publisher};
 use crate::dist::sample;
 use crate::event::{ConsumerEvent, Ctx, Delivery, Event};
+use crate::ids::QueueId;
 use crate::lease::Redelivery;
 use crate::message::{MsgState, Phase};
 use crate::rng::Prng;
@@ -73,7 +74,7 @@ impl IndexMut<usize> for Consumers {
 }
 
 fn consumer_spec(scenario: &Scenario, c: ConsumerId) -> &ConsumerSpec {
-    &scenario.consumers[c as usize]
+    &scenario.consumers[c.index()]
 }
 
 /// A delivery the network lost (`Op::DropDelivery`): its consumer never gets it, while the
@@ -389,13 +390,13 @@ impl Consumers {
             ConsumerEvent::Receive(d) => self.on_receive(cx, p, d),
             ConsumerEvent::Finish(d) => self.on_finish(cx, p, d),
             ConsumerEvent::CrashNow { consumer, epoch } => {
-                if self.list[consumer as usize].epoch == epoch {
+                if self.list[consumer.index()].epoch == epoch {
                     self.crash(cx, p, consumer);
                 }
             }
             ConsumerEvent::Heartbeat(d) => self.on_heartbeat(cx, p, d),
             ConsumerEvent::Restart { consumer, epoch } => {
-                if self.list[consumer as usize].epoch == epoch {
+                if self.list[consumer.index()].epoch == epoch {
                     self.restart(cx, p, consumer);
                 }
             }
@@ -413,7 +414,7 @@ impl Consumers {
         (msg, receipt): (MsgId, u32),
         channel_bound: bool,
     ) {
-        let busy = self.list[c as usize].jobs.get(msg, receipt).is_some();
+        let busy = self.list[c.index()].jobs.get(msg, receipt).is_some();
         p.stats.lease_expired_mid_processing += u64::from(busy);
         if channel_bound {
             self.channel_closed(cx, p, c, ReturnReason::ConsumerTimeout);
@@ -428,15 +429,15 @@ impl Consumers {
     /// scan. Called after anything that changes what `has_room` reads; `check` recounts.
     #[inline]
     pub(crate) fn room_changed<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, c: ConsumerId) {
-        let spec = &cx.scenario.consumers[c as usize];
-        let consumer = &self.list[c as usize];
-        p.broker.set_room(spec.queue, consumer.slot, consumer.has_room(spec));
+        let spec = &cx.scenario.consumers[c.index()];
+        let consumer = &self.list[c.index()];
+        p.broker.set_room(QueueId(spec.queue), consumer.slot, consumer.has_room(spec));
     }
 
     /// A delivered message reaches its consumer.
     pub(crate) fn on_receive<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, d: Delivery) {
         let Delivery { consumer: c, msg, receipt, epoch } = d;
-        let consumer = &self.list[c as usize];
+        let consumer = &self.list[c.index()];
         if consumer.epoch != epoch {
             return; // delivered to an incarnation that has since crashed
         }
@@ -455,7 +456,7 @@ impl Consumers {
         if current && consumer_spec(&cx.scenario, c).ack == AckMode::BeforeProcessing {
             p.broker.auto_ack(&mut cx.out, now, msg, c);
             held.auto_acked = true;
-            if let Some(h) = self.list[c as usize].held.get_mut(msg, receipt) {
+            if let Some(h) = self.list[c.index()].held.get_mut(msg, receipt) {
                 h.auto_acked = true;
             }
         }
@@ -463,14 +464,14 @@ impl Consumers {
             self.start_job(cx, p, c, held);
         } else {
             Self::enter_phase(&mut p.broker, c, held, Phase::Buffered);
-            self.list[c as usize].buffer.push_back(held);
+            self.list[c.index()].buffer.push_back(held);
         }
     }
 
     /// Whether the consumer has a processing slot free (fewer jobs than its concurrency).
     #[inline]
     fn slot_free(&self, scenario: &Scenario, c: ConsumerId) -> bool {
-        self.list[c as usize].slot_free(consumer_spec(scenario, c))
+        self.list[c.index()].slot_free(consumer_spec(scenario, c))
     }
 
     /// Moves `held` to `phase` on the broker's side, if the broker still counts it as this
@@ -502,14 +503,14 @@ impl Consumers {
         let workflow = if p.handlers.idle() {
             None
         } else {
-            p.handlers.outcome(&cx.scenario, c, held.msg, &mut self.list[c as usize].prng)
+            p.handlers.outcome(&cx.scenario, c, held.msg, &mut self.list[c.index()].prng)
         };
-        let spec = &cx.scenario.consumers[c as usize];
-        let consumer = &mut self.list[c as usize];
+        let spec = &cx.scenario.consumers[c.index()];
+        let consumer = &mut self.list[c.index()];
         let outcome = workflow.unwrap_or_else(|| consumer.draw_outcome(poison, last_error));
         let mut work = sample(consumer.processing, &mut consumer.prng);
         let mut read_at = SimTime::MAX;
-        if let Some(hop) = cx.scenario.row_hop(c) {
+        if let Some(hop) = cx.scenario.row_hop(c.0) {
             (work, read_at) = row_call(hop, now, work, &mut consumer.prng);
         }
         let epoch = consumer.epoch;
@@ -556,7 +557,7 @@ impl Consumers {
     pub(crate) fn on_finish<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, d: Delivery) {
         let Delivery { consumer: c, msg, receipt, epoch } = d;
         let now = cx.now();
-        let consumer = &self.list[c as usize];
+        let consumer = &self.list[c.index()];
         if consumer.epoch != epoch {
             return;
         }
@@ -573,7 +574,7 @@ impl Consumers {
         if outcome == Outcome::CrashAfterEffect {
             // The effect (and what the handler sends) happened; the ack did not. On an
             // optimistic row the effect is the conditional write, which may conflict.
-            let on_row = cx.scenario.row_hop(c).is_some();
+            let on_row = cx.scenario.row_hop(c.0).is_some();
             if !on_row || self.dependency_error(cx, p, c, job.read_at).is_none() {
                 self.apply_effect(cx, p, c, msg);
             }
@@ -594,7 +595,7 @@ impl Consumers {
             Outcome::Fail(error) => self.on_failure(cx, p, c, held, error),
             Outcome::Crash | Outcome::CrashAfterEffect => unreachable!("handled above or as its own event"),
         }
-        self.list[c as usize].forget(msg, receipt);
+        self.list[c.index()].forget(msg, receipt);
         self.room_changed(cx, p, c);
         self.next_job(cx, p, c);
     }
@@ -611,8 +612,8 @@ impl Consumers {
         c: ConsumerId,
         read_at: SimTime,
     ) -> Option<ErrorClass> {
-        let d = cx.scenario.consumers[c as usize].dependency?;
-        p.services.call(cx, d, read_at, &mut self.list[c as usize].prng)
+        let d = cx.scenario.consumers[c.index()].dependency?;
+        p.services.call(cx, d, read_at, &mut self.list[c.index()].prng)
     }
 
     /// Applies the message's business effect through the services' store (an idempotent
@@ -624,7 +625,7 @@ impl Consumers {
         let effect = Effect { msg, consumer: c, key: m.key, order, idempotent };
         if p.services.apply(cx, &mut p.stats, effect) && !p.handlers.idle() {
             let mut publisher = Publisher { broker: &mut p.broker, stats: &mut p.stats };
-            p.handlers.handled(cx, &mut publisher, &mut self.list[c as usize].prng, c, msg);
+            p.handlers.handled(cx, &mut publisher, &mut self.list[c.index()].prng, c, msg);
         }
     }
 
@@ -652,7 +653,7 @@ impl Consumers {
         }
         let attempt = p.broker.note_failure(msg, error);
         cx.out.emit(TraceEvent::Failed { at: now, msg, consumer: c, error, attempt });
-        let spec = &cx.scenario.consumers[c as usize];
+        let spec = &cx.scenario.consumers[c.index()];
         let lease_model = p.broker.queues[spec.queue as usize].spec.lease;
         let give_up = |reason: DeadReason| lease_model.give_up_reason(reason);
         let limit = match (error, spec.retry) {
@@ -692,11 +693,11 @@ impl Consumers {
         attempt: u32,
     ) {
         let (now, msg) = (cx.now(), held.msg);
-        let spec = &cx.scenario.consumers[c as usize];
+        let spec = &cx.scenario.consumers[c.index()];
         // BO-3: a conflict's answer takes a hop back; the wait before the retry starts when
         // the consumer has it.
-        let reply = match (error, cx.scenario.row_hop(c)) {
-            (ErrorClass::Conflict, Some(hop)) => sample(hop, &mut self.list[c as usize].prng),
+        let reply = match (error, cx.scenario.row_hop(c.0)) {
+            (ErrorClass::Conflict, Some(hop)) => sample(hop, &mut self.list[c.index()].prng),
             _ => Duration::ZERO,
         };
         match spec.retry {
@@ -706,7 +707,7 @@ impl Consumers {
                     p if p > 0.0 => p,
                     _ => r.policy.base_ms,
                 };
-                let u = self.list[c as usize].prng.unit();
+                let u = self.list[c.index()].prng.unit();
                 let sleep = ms_to_duration(backoff::delay_ms(&r.policy, attempt, previous, u));
                 p.broker.note_sleep(msg, sleep);
                 let until = now.after(reply).after(sleep);
@@ -726,10 +727,10 @@ impl Consumers {
     /// Starts the next buffered message if a slot is free, and lets the queue deliver more.
     fn next_job<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, c: ConsumerId) {
         while self.slot_free(&cx.scenario, c) {
-            let Some(next) = self.list[c as usize].buffer.pop_front() else { break };
+            let Some(next) = self.list[c.index()].buffer.pop_front() else { break };
             self.start_job(cx, p, c, next);
         }
-        p.broker.mark_dirty(consumer_spec(&cx.scenario, c).queue);
+        p.broker.mark_dirty(QueueId(consumer_spec(&cx.scenario, c).queue));
     }
 
     /// A heartbeat while processing: extend the lease by a full lease from now. Service Bus's
@@ -737,13 +738,13 @@ impl Consumers {
     pub(crate) fn on_heartbeat<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, d: Delivery) {
         let Delivery { consumer: c, msg, receipt, epoch } = d;
         let now = cx.now();
-        let consumer = &self.list[c as usize];
+        let consumer = &self.list[c.index()];
         if consumer.epoch != epoch || consumer.jobs.get(msg, receipt).is_none() {
             return;
         }
         let spec = consumer_spec(&cx.scenario, c);
         let Some(every) = spec.heartbeat else { return };
-        let lease_model = p.broker.queues[p.broker.msg(msg).queue as usize].spec.lease;
+        let lease_model = p.broker.queues[p.broker.msg(msg).queue.index()].spec.lease;
         let Some(lease) = p.broker.msg(msg).lease().filter(|l| l.receipt == receipt) else { return };
         if lease_model.auto_renew_cap().is_some_and(|cap| now >= lease.received_at.after(cap)) {
             return;
@@ -761,10 +762,10 @@ impl Consumers {
     /// unacked when the channel closes (RMQ-7); SQS and Service Bus leases run out on their own.
     pub(crate) fn crash<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, c: ConsumerId) {
         let now = cx.now();
-        if !self.list[c as usize].alive {
+        if !self.list[c.index()].alive {
             return;
         }
-        let consumer = &mut self.list[c as usize];
+        let consumer = &mut self.list[c.index()];
         consumer.alive = false;
         consumer.epoch += 1;
         consumer.crashed_at = Some(now);
@@ -788,20 +789,20 @@ impl Consumers {
             self.forget_lost(&p.broker);
         }
         if let Some(after) = consumer_spec(&cx.scenario, c).restart_after {
-            let epoch = self.list[c as usize].epoch;
+            let epoch = self.list[c.index()].epoch;
             cx.out.schedule(now.after(after), Event::Consumer(ConsumerEvent::Restart { consumer: c, epoch }));
         }
     }
 
     pub(crate) fn restart<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, c: ConsumerId) {
-        let consumer = &mut self.list[c as usize];
+        let consumer = &mut self.list[c.index()];
         if consumer.alive {
             return;
         }
         consumer.alive = true;
         self.room_changed(cx, p, c);
         cx.out.emit(TraceEvent::ConsumerRestarted { at: cx.now(), consumer: c });
-        p.broker.mark_dirty(consumer_spec(&cx.scenario, c).queue);
+        p.broker.mark_dirty(QueueId(consumer_spec(&cx.scenario, c).queue));
     }
 
     /// The autoscaler's check: above the high mark it starts `add` standby instances, below
@@ -809,7 +810,7 @@ impl Consumers {
     pub(crate) fn autoscale<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, scaler: u32) {
         let now = cx.now();
         let spec = &cx.scenario.autoscalers[scaler as usize];
-        let depth = p.broker.depth(spec.queue);
+        let depth = p.broker.depth(QueueId(spec.queue));
         let active: Vec<u32> = spec.instances.iter().copied().filter(|&c| self.list[c as usize].active).collect();
         let changes: Vec<(u32, bool)> = if depth > spec.scale_up_above {
             let standby = spec.instances.iter().copied().filter(|&c| !self.list[c as usize].active);
@@ -823,10 +824,10 @@ impl Consumers {
         let (queue, every) = (spec.queue, spec.check_every);
         for (c, up) in changes {
             self.list[c as usize].active = up;
-            self.room_changed(cx, p, c);
-            cx.out.emit(TraceEvent::Scaled { at: now, consumer: c, active: up, depth });
+            self.room_changed(cx, p, ConsumerId(c));
+            cx.out.emit(TraceEvent::Scaled { at: now, consumer: ConsumerId(c), active: up, depth });
         }
-        p.broker.mark_dirty(queue);
+        p.broker.mark_dirty(QueueId(queue));
         let next = now.after(every);
         if next <= cx.scenario.end() {
             cx.out.schedule(next, Event::Consumer(ConsumerEvent::Autoscale { scaler }));
@@ -845,13 +846,13 @@ impl Consumers {
         reason: ReturnReason,
     ) {
         let now = cx.now();
-        let held: Vec<Held> = self.list[c as usize].held.iter().copied().collect();
+        let held: Vec<Held> = self.list[c.index()].held.iter().copied().collect();
         for h in held.iter().filter(|h| !h.auto_acked) {
             p.broker.give_back(&mut cx.out, now, h.msg, c, h.receipt, reason);
         }
         let ghosts: Vec<Lost> = self.lost.iter().copied().filter(|l| l.consumer == c).collect();
         for l in ghosts {
-            self.list[c as usize].held.remove(l.msg, l.receipt);
+            self.list[c.index()].held.remove(l.msg, l.receipt);
         }
         self.forget_lost(&p.broker);
         self.room_changed(cx, p, c);
@@ -869,18 +870,18 @@ impl Consumers {
     /// in hand, so its room is free at once; a RabbitMQ channel counts the delivery unacked,
     /// its prefetch slot taken, until the consumer timeout closes the channel (RMQ-9).
     pub(crate) fn drop_delivery<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, msg: MsgId) {
-        let Some(m) = p.broker.msgs.get(msg as usize) else { return };
+        let Some(m) = p.broker.msgs.get(msg.index()) else { return };
         let (MsgState::InFlight { consumer: c, phase: Phase::Delivering }, Some(lease)) = (m.state(), m.lease()) else {
             return;
         };
         let (queue, receipt) = (m.queue, lease.receipt);
-        if !self.list[c as usize].alive || self.lost.iter().any(|l| l.msg == msg && l.receipt == receipt) {
+        if !self.list[c.index()].alive || self.lost.iter().any(|l| l.msg == msg && l.receipt == receipt) {
             return;
         }
         self.lost.push(Lost { msg, receipt, consumer: c });
         cx.out.emit(TraceEvent::DeliveryLost { at: cx.now(), msg, consumer: c });
-        if !p.broker.queues[queue as usize].spec.lease.channel_bound() {
-            self.list[c as usize].held.remove(msg, receipt);
+        if !p.broker.queues[queue.index()].spec.lease.channel_bound() {
+            self.list[c.index()].held.remove(msg, receipt);
             self.room_changed(cx, p, c);
             p.broker.mark_dirty(queue);
         }
@@ -893,17 +894,17 @@ impl Consumers {
     /// every unacked delivery of the consumer is requeued, redelivered. An SQS FIFO queue does
     /// not deliver a message twice while it is in flight.
     pub(crate) fn duplicate_delivery<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, msg: MsgId) {
-        let Some(m) = p.broker.msgs.get(msg as usize) else { return };
+        let Some(m) = p.broker.msgs.get(msg.index()) else { return };
         let (MsgState::InFlight { consumer: c, phase: Phase::Buffered | Phase::Processing }, Some(lease)) =
             (m.state(), m.lease())
         else {
             return;
         };
         let (queue, receipt) = (m.queue, lease.receipt);
-        if !self.list[c as usize].alive {
+        if !self.list[c.index()].alive {
             return;
         }
-        let spec = &p.broker.queues[queue as usize].spec;
+        let spec = &p.broker.queues[queue.index()].spec;
         match spec.lease.redelivery(spec.fifo) {
             Redelivery::ConnectionDrop => self.channel_closed(cx, p, c, ReturnReason::ChannelClosed),
             Redelivery::Never => {}
@@ -920,8 +921,8 @@ impl Consumers {
         let now = cx.now();
         loop {
             let (consumers, specs) = (&self.list, &cx.scenario.consumers);
-            let slot_free = |c: ConsumerId| consumers[c as usize].slot_free(&specs[c as usize]);
-            match p.broker.dispatch_one(&mut cx.out, now, queue, cx.scenario.latency, slot_free) {
+            let slot_free = |c: ConsumerId| consumers[c.index()].slot_free(&specs[c.index()]);
+            match p.broker.dispatch_one(&mut cx.out, now, QueueId(queue), cx.scenario.latency, slot_free) {
                 None => return,
                 Some(None) => {}
                 // Its room changes before the broker picks the next consumer.
@@ -938,7 +939,7 @@ impl Consumers {
         p.stats.deliveries += 1;
         p.stats.wait_total = p.stats.wait_total.plus(waited);
         p.stats.waited += u64::from(waited > Duration::ZERO);
-        let consumer = &mut self.list[c as usize];
+        let consumer = &mut self.list[c.index()];
         consumer.held.push(Held { msg, receipt, auto_acked: false });
         let epoch = consumer.epoch;
         self.room_changed(cx, p, c);
@@ -957,29 +958,33 @@ impl Consumers {
 #[cfg(test)]
 mod tracked_tests {
     use super::{Held, Tracked, TRACKED_SMALL_MAX};
+    use crate::ids::MsgId;
 
     #[test]
     fn small_and_large_agree_on_order_lookup_and_removal() {
         for n in [3u32, u32::try_from(TRACKED_SMALL_MAX).expect("small") + 40] {
             let mut t: Tracked<Held> = Tracked::default();
             for i in 0..n {
-                t.push(Held { msg: i % 7, receipt: i, auto_acked: false });
+                t.push(Held { msg: MsgId(i % 7), receipt: i, auto_acked: false });
             }
             assert_eq!(t.len(), usize::try_from(n).expect("small"));
             assert_eq!(t.iter().map(|h| h.receipt).collect::<Vec<_>>(), (0..n).collect::<Vec<_>>(), "arrival order");
             let newest = (0..n).filter(|i| i % 7 == 1).max();
-            assert_eq!(t.newest(1).map(|h| h.receipt), newest, "the newest of a message");
-            t.get_mut(1, 1).expect("held").auto_acked = true;
-            assert!(t.get(1, 1).expect("held").auto_acked);
-            assert_eq!(t.remove(2, 2).map(|h| h.receipt), Some(2));
-            assert_eq!((t.remove(2, 2), t.get(2, 2), t.len()), (None, None, usize::try_from(n - 1).expect("small")));
+            assert_eq!(t.newest(MsgId(1)).map(|h| h.receipt), newest, "the newest of a message");
+            t.get_mut(MsgId(1), 1).expect("held").auto_acked = true;
+            assert!(t.get(MsgId(1), 1).expect("held").auto_acked);
+            assert_eq!(t.remove(MsgId(2), 2).map(|h| h.receipt), Some(2));
+            assert_eq!(
+                (t.remove(MsgId(2), 2), t.get(MsgId(2), 2), t.len()),
+                (None, None, usize::try_from(n - 1).expect("small"))
+            );
             let want: Vec<u32> = [0, 1, 3].into_iter().filter(|&r| r < n).collect();
             assert_eq!(t.iter().map(|h| h.receipt).filter(|&r| r < 4).collect::<Vec<_>>(), want);
             for i in 0..n {
-                t.remove(i % 7, i);
+                t.remove(MsgId(i % 7), i);
             }
             assert!(t.is_empty() && t.iter().next().is_none());
-            t.push(Held { msg: 9, receipt: 99, auto_acked: false });
+            t.push(Held { msg: MsgId(9), receipt: 99, auto_acked: false });
             t.clear();
             assert!(t.is_empty());
         }

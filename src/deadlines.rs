@@ -83,7 +83,7 @@ mod tests {
     /// Fires the armed checks due by `upto`, earliest first, as the agenda would: each hands
     /// back what is due (recorded with its time) and re-arms.
     fn fire(d: &mut Deadlines, checks: &mut Vec<SimTime>, settled: &[bool], upto: SimTime) -> Vec<(SimTime, MsgId)> {
-        let live = |_, m: MsgId, _| !settled[m as usize];
+        let live = |_, m: MsgId, _| !settled[m.index()];
         let mut fired = Vec::new();
         checks.sort_unstable();
         while checks.first().is_some_and(|&t| t <= upto) {
@@ -114,10 +114,10 @@ mod tests {
                 let at = now.after(ttl);
                 settled[msg as usize] = r.below(10) != 0; // most settle before their deadline
                 if !settled[msg as usize] {
-                    expected.push((at, msg));
+                    expected.push((at, MsgId(msg)));
                 }
-                if d.push(at, msg, 0) {
-                    checks.extend(d.arm(|_, m: MsgId, _| !settled[m as usize]));
+                if d.push(at, MsgId(msg), 0) {
+                    checks.extend(d.arm(|_, m: MsgId, _| !settled[m.index()]));
                 }
                 made.push(at);
                 while made[past] <= now {

@@ -30,6 +30,7 @@ pub mod dist;
 pub mod event;
 pub mod fields;
 pub mod golden;
+pub mod ids;
 pub mod kafka;
 pub mod lease;
 pub mod message;

@@ -142,7 +142,7 @@ impl MsgState {
             // Delivered into any phase: with no network delay it lands straight in a slot or the buffer.
             (Ready | DeadLettered, InFlight { .. }) => true,
             (InFlight { consumer: a, phase: p }, InFlight { consumer: b, phase: q }) => {
-                a == b
+                a.0 == b.0
                     && matches!(
                         (p, q),
                         (Phase::Delivering, Phase::Buffered | Phase::Processing) | (Phase::Buffered, Phase::Processing)
@@ -186,7 +186,10 @@ const MOVES: [u16; StateKind::COUNT] = {
     while from < StateKind::COUNT {
         let mut to = 0;
         while to < StateKind::COUNT {
-            let (a, b) = (MsgState::from_parts(StateKind::ALL[from], 0), MsgState::from_parts(StateKind::ALL[to], 0));
+            let (a, b) = (
+                MsgState::from_parts(StateKind::ALL[from], ConsumerId(0)),
+                MsgState::from_parts(StateKind::ALL[to], ConsumerId(0)),
+            );
             if a.can_become(b) {
                 table[from] |= 1 << to;
             }
@@ -278,7 +281,7 @@ impl Extra {
 
 impl Message {
     pub fn state(&self) -> MsgState {
-        MsgState::from_parts(self.kind, ConsumerId::from(self.holder))
+        MsgState::from_parts(self.kind, ConsumerId(u32::from(self.holder)))
     }
 
     pub fn kind(&self) -> StateKind {
@@ -288,7 +291,7 @@ impl Message {
     /// Its current lease, if it has one. The leaseholder is the consumer it is in flight with.
     pub fn lease(&self) -> Option<Lease> {
         (self.receipt != 0).then_some(Lease {
-            consumer: ConsumerId::from(self.holder),
+            consumer: ConsumerId(u32::from(self.holder)),
             receipt: self.receipt,
             expires_at: self.lease_until,
             received_at: self.last_received_at,
@@ -345,9 +348,12 @@ mod tests {
     fn the_move_table_is_can_become() {
         let states: Vec<MsgState> = StateKind::ALL
             .iter()
-            .flat_map(|&k| match MsgState::from_parts(k, 0) {
+            .flat_map(|&k| match MsgState::from_parts(k, ConsumerId(0)) {
                 MsgState::InFlight { phase, .. } => {
-                    vec![MsgState::InFlight { consumer: 1, phase }, MsgState::InFlight { consumer: 2, phase }]
+                    vec![
+                        MsgState::InFlight { consumer: ConsumerId(1), phase },
+                        MsgState::InFlight { consumer: ConsumerId(2), phase },
+                    ]
                 }
                 s => vec![s],
             })
@@ -355,7 +361,7 @@ mod tests {
         let mut legal = 0;
         for &a in &states {
             for &b in &states {
-                let (ha, hb) = (a.holder().unwrap_or(7), b.holder().unwrap_or(9));
+                let (ha, hb) = (a.holder().unwrap_or(ConsumerId(7)), b.holder().unwrap_or(ConsumerId(9)));
                 assert_eq!(MsgState::can_move(a.kind(), ha, b.kind(), hb), a.can_become(b), "{a:?} -> {b:?}");
                 assert_eq!(MsgState::from_parts(a.kind(), ha), a, "a state is its parts");
                 legal += u32::from(a.can_become(b));

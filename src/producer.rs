@@ -70,8 +70,8 @@ impl Producers {
 
     /// When `producer` first sends, if ever.
     pub fn first_send(&mut self, scenario: &Scenario, producer: ProducerId) -> Option<SimTime> {
-        let p = &mut self.list[producer as usize];
-        match &scenario.producers[producer as usize].schedule {
+        let p = &mut self.list[producer.index()];
+        match &scenario.producers[producer.index()].schedule {
             Schedule::FixedRate { start, .. } => Some(*start),
             Schedule::Poisson { mean_interval, start, .. } => {
                 Some(start.after(poisson_gap(*mean_interval, &mut p.prng)))
@@ -83,15 +83,15 @@ impl Producers {
     /// `Event::Produce`: the producer's turn, unless it has stopped, or the run has made
     /// `made` messages and records, its limit.
     pub fn turn(&mut self, cx: &mut Ctx, producer: ProducerId, made: u64) -> Option<Turn> {
-        if self.list[producer as usize].stopped {
+        if self.list[producer.index()].stopped {
             return None;
         }
         if made >= limits::MESSAGES_MAX {
             self.stop(cx, producer, StopReason::MessageLimit);
             return None;
         }
-        let spec = &cx.scenario.producers[producer as usize];
-        let p = &mut self.list[producer as usize];
+        let spec = &cx.scenario.producers[producer.index()];
+        let p = &mut self.list[producer.index()];
         let index = p.sent;
         let attrs = &mut self.attrs;
         attrs.group = spec.groups.map(|n| u32::try_from(index % u64::from(n)).unwrap_or(0));
@@ -115,7 +115,7 @@ impl Producers {
         let send = match (spec.role, spec.target) {
             (ProducerRole::Requester { system, instance }, _) => Send::Request { system, instance },
             (ProducerRole::SagaStarter { saga }, _) => Send::Saga { saga },
-            (ProducerRole::Plain, Target::Queue(queue)) => Send::Queue { queue },
+            (ProducerRole::Plain, Target::Queue(queue)) => Send::Queue { queue: QueueId(queue) },
             (ProducerRole::Plain, Target::Topic(topic)) => Send::Record { topic },
         };
         Some(Turn { send, next })
@@ -131,7 +131,7 @@ impl Producers {
     }
 
     pub fn stop(&mut self, cx: &mut Ctx, producer: ProducerId, reason: StopReason) {
-        let p = &mut self.list[producer as usize];
+        let p = &mut self.list[producer.index()];
         if !p.stopped {
             p.stopped = true;
             cx.out.emit(TraceEvent::ProducerStopped { at: cx.now(), producer, reason });

@@ -24,17 +24,17 @@ impl fmt::Display for Line<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use TraceEvent::*;
         let s = self.scenario;
-        let queue = |q: QueueId| s.queues.get(q as usize).map_or("?", |x| x.name.as_str());
+        let queue = |q: QueueId| s.queues.get(q.index()).map_or("?", |x| x.name.as_str());
         let producer = |p: ProducerId| {
             if p == SCRIPT {
                 "the script"
-            } else if p == u32::MAX - 2 {
+            } else if p == ProducerId(u32::MAX - 2) {
                 "a service"
             } else {
-                s.producers.get(p as usize).map_or("?", |x| x.name.as_str())
+                s.producers.get(p.index()).map_or("?", |x| x.name.as_str())
             }
         };
-        let consumer = |c: ConsumerId| s.consumers.get(c as usize).map_or("?", |x| x.name.as_str());
+        let consumer = |c: ConsumerId| s.consumers.get(c.index()).map_or("?", |x| x.name.as_str());
         let dependency = |d: u32| s.dependencies.get(d as usize).map_or("?", |x| x.name.as_str());
         let topic = |t: u32| s.topics.get(t as usize).map_or("?", |x| x.name.as_str());
         let group = |g: u32| s.groups.get(g as usize).map_or("?", |x| x.name.as_str());
@@ -159,7 +159,7 @@ impl fmt::Display for Line<'_> {
                 if tombstone {
                     write!(f, " (tombstone)")?;
                 }
-                if p == u32::MAX - 1 {
+                if p == ProducerId(u32::MAX - 1) {
                     write!(f, " (forwarded by a group)")
                 } else {
                     write!(f, " by {}", producer(p))

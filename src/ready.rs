@@ -90,13 +90,13 @@ mod tests {
                     // Mostly new messages at the back, as in a queue.
                     0 | 1 => {
                         next += 1 + r.below(3);
-                        assert_eq!(set.insert(next, step), model.insert(next, step).is_none());
+                        assert_eq!(set.insert(next, MsgId(step)), model.insert(next, step).is_none());
                     }
                     // A return to an earlier position, maybe taken.
                     2 => {
                         let pos = r.below(next + 1);
                         let fresh = !model.contains_key(&pos);
-                        assert_eq!(set.insert(pos, step), fresh, "seed {seed}");
+                        assert_eq!(set.insert(pos, MsgId(step)), fresh, "seed {seed}");
                         if fresh {
                             model.insert(pos, step);
                         }
@@ -105,18 +105,18 @@ mod tests {
                     3 => {
                         let head = model.keys().next().copied();
                         if let Some(pos) = head {
-                            assert_eq!(set.remove(pos), model.remove(&pos));
+                            assert_eq!(set.remove(pos), (model.remove(&pos)).map(MsgId));
                         }
                     }
                     _ => {
                         let pos = r.below(next + 1);
-                        assert_eq!(set.remove(pos), model.remove(&pos), "seed {seed}");
+                        assert_eq!(set.remove(pos), (model.remove(&pos)).map(MsgId), "seed {seed}");
                     }
                 }
                 assert_eq!(set.len(), model.len());
-                assert_eq!(set.first(), model.values().next().copied());
+                assert_eq!(set.first(), model.values().next().copied().map(MsgId));
             }
-            assert!(set.iter().eq(model.iter().map(|(&p, &m)| (p, m))), "seed {seed}: same order");
+            assert!(set.iter().eq(model.iter().map(|(&p, &m)| (p, MsgId(m)))), "seed {seed}: same order");
         }
     }
 }

@@ -138,7 +138,7 @@ impl Services {
             if *newest > key {
                 let after = *newest;
                 stats.order_violations += 1;
-                cx.out.emit(TraceEvent::MessageOutOfOrder { at: now, msg, queue, order_key, after });
+                cx.out.emit(TraceEvent::MessageOutOfOrder { at: now, msg, queue, order_key, after: MsgId(after) });
             } else {
                 *newest = key;
             }

@@ -6,13 +6,9 @@
 use crate::time::SimTime;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-/// Message, producer, queue and consumer ids are indices, fixed-width for the trace.
-pub type MsgId = u32;
-pub type ProducerId = u32;
-pub type QueueId = u32;
-pub type ConsumerId = u32;
+pub use crate::ids::{ConsumerId, MsgId, ProducerId, QueueId};
 /// The producer id of messages the script sends.
-pub const SCRIPT: ProducerId = u32::MAX;
+pub const SCRIPT: ProducerId = ProducerId(u32::MAX);
 
 /// Declares a closed, field-less enum with a stable code (for the hash) and a name (for
 /// lines and JSON) per variant.
@@ -719,75 +715,75 @@ impl TraceEvent {
         use TraceEvent::*;
         match *self {
             Published { msg, producer, queue, arrives_at, .. } => {
-                v.id("msg", msg).id("producer", producer).id("queue", queue).time("arrives_at_ms", arrives_at);
+                v.id("msg", msg.0).id("producer", producer.0).id("queue", queue.0).time("arrives_at_ms", arrives_at);
             }
             Deduplicated { queue, original, .. } => {
-                v.id("queue", queue).id("original", original);
+                v.id("queue", queue.0).id("original", original.0);
             }
             Enqueued { msg, queue, depth, .. } => {
-                v.id("msg", msg).id("queue", queue).id("depth", depth);
+                v.id("msg", msg.0).id("queue", queue.0).id("depth", depth);
             }
             Delayed { msg, queue, until, .. } => {
-                v.id("msg", msg).id("queue", queue).time("until_ms", until);
+                v.id("msg", msg.0).id("queue", queue.0).time("until_ms", until);
             }
             Delivered { msg, queue, consumer, receipt, receive_count, lease_until, arrives_at, .. } => {
-                v.id("msg", msg).id("queue", queue).id("consumer", consumer).id("receipt", receipt);
+                v.id("msg", msg.0).id("queue", queue.0).id("consumer", consumer.0).id("receipt", receipt);
                 v.id("receive_count", receive_count)
                     .time("lease_until_ms", lease_until)
                     .time("arrives_at_ms", arrives_at);
             }
             AutoAcked { msg, consumer, .. } => {
-                v.id("msg", msg).id("consumer", consumer);
+                v.id("msg", msg.0).id("consumer", consumer.0);
             }
             ProcessingStarted { msg, consumer, done_at, .. } => {
-                v.id("msg", msg).id("consumer", consumer).time("done_at_ms", done_at);
+                v.id("msg", msg.0).id("consumer", consumer.0).time("done_at_ms", done_at);
             }
             LeaseExtended { msg, consumer, until, .. } => {
-                v.id("msg", msg).id("consumer", consumer).time("until_ms", until);
+                v.id("msg", msg.0).id("consumer", consumer.0).time("until_ms", until);
             }
             Failed { msg, consumer, error, attempt, .. } => {
-                v.id("msg", msg).id("consumer", consumer).reason("error", error.code(), error.as_str());
+                v.id("msg", msg.0).id("consumer", consumer.0).reason("error", error.code(), error.as_str());
                 v.id("attempt", attempt);
             }
             EffectApplied { msg, consumer, key, times, .. } => {
-                v.id("msg", msg).id("consumer", consumer).id("key", key).id("times", times);
+                v.id("msg", msg.0).id("consumer", consumer.0).id("key", key).id("times", times);
             }
             DuplicateSuppressed { msg, consumer, key, .. } => {
-                v.id("msg", msg).id("consumer", consumer).id("key", key);
+                v.id("msg", msg.0).id("consumer", consumer.0).id("key", key);
             }
             Acked { msg, queue, consumer, .. } => {
-                v.id("msg", msg).id("queue", queue).id("consumer", consumer);
+                v.id("msg", msg.0).id("queue", queue.0).id("consumer", consumer.0);
             }
             AckRefused { msg, consumer, receipt, .. } => {
-                v.id("msg", msg).id("consumer", consumer).id("receipt", receipt);
+                v.id("msg", msg.0).id("consumer", consumer.0).id("receipt", receipt);
             }
             Returned { msg, queue, consumer, reason, .. } => {
-                v.id("msg", msg).id("queue", queue).id("consumer", consumer);
+                v.id("msg", msg.0).id("queue", queue.0).id("consumer", consumer.0);
                 v.reason("reason", reason.code(), reason.as_str());
             }
             DeadLettered { msg, from, dlq, reason, .. } => {
-                v.id("msg", msg).id("from", from).id("dlq", dlq).reason("reason", reason.code(), reason.as_str());
+                v.id("msg", msg.0).id("from", from.0).id("dlq", dlq.0).reason("reason", reason.code(), reason.as_str());
             }
             Expired { msg, queue, .. } => {
-                v.id("msg", msg).id("queue", queue);
+                v.id("msg", msg.0).id("queue", queue.0);
             }
             Dropped { msg, queue, reason, .. } => {
-                v.id("msg", msg).id("queue", queue).reason("reason", reason.code(), reason.as_str());
+                v.id("msg", msg.0).id("queue", queue.0).reason("reason", reason.code(), reason.as_str());
             }
             Redriven { msg, new_msg, to, .. } => {
-                v.id("msg", msg).id("new_msg", new_msg).id("to", to);
+                v.id("msg", msg.0).id("new_msg", new_msg.0).id("to", to.0);
             }
             ReceivedNothing { consumer, queue, .. } => {
-                v.id("consumer", consumer).id("queue", queue);
+                v.id("consumer", consumer.0).id("queue", queue.0);
             }
             DeliveryLost { msg, consumer, .. } => {
-                v.id("msg", msg).id("consumer", consumer);
+                v.id("msg", msg.0).id("consumer", consumer.0);
             }
             ConsumerCrashed { consumer, .. } | ConsumerRestarted { consumer, .. } => {
-                v.id("consumer", consumer);
+                v.id("consumer", consumer.0);
             }
             Scaled { consumer, active, depth, .. } => {
-                v.id("consumer", consumer).reason(
+                v.id("consumer", consumer.0).reason(
                     "active",
                     u8::from(active),
                     if active { "started" } else { "draining" },
@@ -798,11 +794,11 @@ impl TraceEvent {
                 v.id("dependency", dependency).reason("up", u8::from(up), if up { "up" } else { "down" });
             }
             ProducerStopped { producer, reason, .. } => {
-                v.id("producer", producer).reason("reason", reason.code(), reason.as_str());
+                v.id("producer", producer.0).reason("reason", reason.code(), reason.as_str());
             }
             RecordAppended { topic, partition, offset, record, key, producer, tombstone, .. } => {
                 v.id("topic", topic).id("partition", partition).count("offset", offset).id("record", record);
-                v.id("key", key).id("producer", producer);
+                v.id("key", key).id("producer", producer.0);
                 v.reason("tombstone", u8::from(tombstone), if tombstone { "tombstone" } else { "value" });
             }
             RecordsFetched { group, member, topic, partition, from, count, .. } => {
@@ -851,24 +847,24 @@ impl TraceEvent {
                 v.id("group", group).id("key", key).id("record", record).id("after", after);
             }
             MessageOutOfOrder { msg, queue, order_key, after, .. } => {
-                v.id("msg", msg).id("queue", queue).id("order_key", order_key).id("after", after);
+                v.id("msg", msg.0).id("queue", queue.0).id("order_key", order_key).id("after", after.0);
             }
             RequestSent { msg, system, requester, corr, attempt, .. } => {
-                v.id("msg", msg)
+                v.id("msg", msg.0)
                     .id("system", system)
                     .id("requester", requester)
                     .id("corr", corr)
                     .id("attempt", attempt);
             }
             ReplyMatched { msg, system, requester, corr, request, .. } => {
-                v.id("msg", msg)
+                v.id("msg", msg.0)
                     .id("system", system)
                     .id("requester", requester)
                     .id("corr", corr)
-                    .id("request", request);
+                    .id("request", request.0);
             }
             ReplyUnmatched { msg, system, requester, corr, reason, .. } => {
-                v.id("msg", msg).id("system", system).id("requester", requester).id("corr", corr);
+                v.id("msg", msg.0).id("system", system).id("requester", requester).id("corr", corr);
                 v.reason("reason", reason.code(), reason.as_str());
             }
             RequestTimedOut { system, requester, corr, retried, .. } => {

@@ -3,6 +3,7 @@
 //! objects and every number is a JS number). Errors cross as `JsError` with the same text the
 //! CLI prints.
 
+use crate::ids::{MsgId, QueueId};
 use crate::scenario::{
     index_u32, presets as all_presets, Anchor, CommitMode, QueueRole, SagaStyle, Scenario, Target, TopicKind, TopicRole,
 };
@@ -549,8 +550,8 @@ impl Engine {
         let to = to.min(u32::try_from(broker.msgs.len()).unwrap_or(u32::MAX));
         let mut out = Vec::with_capacity(2 * to.saturating_sub(from) as usize);
         for id in from..to {
-            out.push(broker.extra(id).order_key.unwrap_or(u32::MAX));
-            out.push(match self.sim.workflows().tags.get(&id) {
+            out.push(broker.extra(MsgId(id)).order_key.unwrap_or(u32::MAX));
+            out.push(match self.sim.workflows().tags.get(&MsgId(id)) {
                 Some(&Tag::Reply { system, requester, .. }) => {
                     scenario.request_reply[system as usize].readers.get(requester as usize).copied().unwrap_or(u32::MAX)
                 }
@@ -569,7 +570,7 @@ impl Engine {
         let to = to.min(u32::try_from(self.sim.broker().msgs.len()).unwrap_or(u32::MAX));
         let mut out = Vec::with_capacity(3 * to.saturating_sub(from) as usize);
         for id in from..to {
-            match self.sim.workflows().tags.get(&id) {
+            match self.sim.workflows().tags.get(&MsgId(id)) {
                 Some(&Tag::Saga { saga, instance, msg }) => {
                     out.extend([saga, instance, msg.code(index_u32(scenario.sagas[saga as usize].steps.len()))]);
                 }
@@ -689,12 +690,12 @@ impl Engine {
     pub fn message(&self, id: u32) -> Result<JsValue, JsError> {
         let broker = self.sim.broker();
         let Some(m) = broker.msgs.get(id as usize) else { return Ok(JsValue::UNDEFINED) };
-        let extra = broker.extra(id);
+        let extra = broker.extra(MsgId(id));
         let scenario = self.sim.scenario();
         let queue_name = |q: u32| scenario.queues.get(q as usize).map_or("?", |x| x.name.as_str());
         let ms = |t: Option<SimTime>| t.map(SimTime::as_millis_f64);
-        let dead = broker.dead.get(&id).map(|d| DeadView {
-            from: queue_name(d.from),
+        let dead = broker.dead.get(&MsgId(id)).map(|d| DeadView {
+            from: queue_name(d.from.0),
             reason: d.reason.as_str(),
             last_error: d.last_error.map(|e| e.as_str()),
             receive_count: d.receive_count,
@@ -706,7 +707,7 @@ impl Engine {
                 .x_death
                 .iter()
                 .map(|x| XDeathView {
-                    queue: queue_name(x.queue),
+                    queue: queue_name(x.queue.0),
                     reason: x.reason.as_str(),
                     count: x.count,
                     time_ms: x.time.as_millis_f64(),
@@ -716,17 +717,17 @@ impl Engine {
         to_js(&MessageView {
             id,
             key: m.key,
-            queue: queue_name(m.queue),
+            queue: queue_name(m.queue.0),
             state: crate::message::StateKind::NAMES[m.kind() as usize],
             receive_count: m.receive_count,
             attempts: extra.attempts,
             poison: extra.poison,
             group: extra.group,
             lease_until_ms: m.lease().map(|l| l.expires_at.as_millis_f64()),
-            headers: broker.delivery_headers(id),
-            expires: broker.expiry(id).map(|(name, at)| (name, at.as_millis_f64())),
+            headers: broker.delivery_headers(MsgId(id)),
+            expires: broker.expiry(MsgId(id)).map(|(name, at)| (name, at.as_millis_f64())),
             dead,
-            workflow: self.sim.workflows().tags.get(&id).map(|t| match *t {
+            workflow: self.sim.workflows().tags.get(&MsgId(id)).map(|t| match *t {
                 Tag::Request { system, requester, corr } => WorkflowView {
                     kind: "request",
                     system: Some(system),
@@ -739,7 +740,7 @@ impl Engine {
                     system: Some(system),
                     corr: Some(corr),
                     requester: Some(requester),
-                    request: Some(request),
+                    request: Some(request.0),
                     ..WorkflowView::default()
                 },
                 Tag::Saga { saga, instance, .. } => {
@@ -752,7 +753,7 @@ impl Engine {
     /// Messages per state, one object per queue: `[{publishing, ready, …, acked}]`.
     pub fn counts(&self) -> Result<JsValue, JsError> {
         let queues = crate::scenario::index_u32(self.sim.scenario().queues.len());
-        let counts: Vec<_> = (0..queues).map(|q| self.sim.counts(q)).collect();
+        let counts: Vec<_> = (0..queues).map(|q| self.sim.counts(QueueId(q))).collect();
         to_js(&counts)
     }
 }

@@ -6,6 +6,7 @@
 use crate::broker::{Publisher, SendAttrs, Sent};
 use crate::consumer::{Handlers, Outcome};
 use crate::event::{Ctx, Event};
+use crate::ids::{ProducerId, QueueId};
 use crate::rng::Prng;
 use crate::scenario::{ConsumerRole, SagaStyle, Scenario};
 use crate::stats::{RequestStats, SagaStats};
@@ -15,7 +16,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The producer id of messages services publish.
-pub const SERVICE: u32 = u32::MAX - 2;
+pub const SERVICE: ProducerId = ProducerId(u32::MAX - 2);
 
 /// What a saga message says. Choreography's events and orchestration's commands and replies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,7 +221,7 @@ impl Workflows {
         key: Option<u32>,
     ) -> Option<MsgId> {
         let attrs = SendAttrs { key, ..SendAttrs::default() };
-        match pb.publish(cx, queue, SERVICE, &attrs) {
+        match pb.publish(cx, QueueId(queue), SERVICE, &attrs) {
             Sent::Stored(msg) => {
                 self.tags.insert(msg, tag);
                 Some(msg)
@@ -394,7 +395,7 @@ impl Workflows {
     /// The attempt's outcome for a saga service, drawn when work starts: compensations and
     /// steps after the pivot fail transiently at their rates and are retried.
     fn workflow_outcome(&mut self, scenario: &Scenario, c: ConsumerId, msg: MsgId, prng: &mut Prng) -> Option<Outcome> {
-        let ConsumerRole::SagaService { saga, step } = scenario.consumers[c as usize].role else { return None };
+        let ConsumerRole::SagaService { saga, step } = scenario.consumers[c.index()].role else { return None };
         let Some(&Tag::Saga { msg: m, .. }) = self.tags.get(&msg) else { return None };
         let spec = &scenario.sagas[saga as usize];
         let rate = match Self::action(spec.style, step, m)? {
@@ -413,7 +414,7 @@ impl Workflows {
     #[inline(always)]
     fn on_handled(&mut self, cx: &mut Ctx, pb: &mut Publisher<'_>, prng: &mut Prng, c: ConsumerId, msg: MsgId) {
         let Some(&tag) = self.tags.get(&msg) else { return };
-        match (cx.scenario.consumers[c as usize].role, tag) {
+        match (cx.scenario.consumers[c.index()].role, tag) {
             (ConsumerRole::Responder { .. }, Tag::Request { system, requester, corr }) => {
                 self.reply(cx, pb, system, msg, requester, corr);
             }

@@ -4,6 +4,7 @@
 
 use super::Sim;
 use crate::beats::{BeatStatus, Watch, CAUGHT, COUNTING};
+use crate::ids::{MsgId, QueueId};
 use crate::message::StateKind;
 use crate::scenario::{Anchor, Expect, Subject, Test};
 use crate::time::SimTime;
@@ -192,7 +193,9 @@ impl Sim {
                 return (now != *what && !up).then(|| format!("is {now}"));
             }
             (Subject::Msg(m), Test::Is(what)) => {
-                let now = self.message_state(*m).map_or("not yet published", |st| StateKind::NAMES[st.kind() as usize]);
+                let now = self
+                    .message_state(MsgId(*m))
+                    .map_or("not yet published", |st| StateKind::NAMES[st.kind() as usize]);
                 return (now != *what).then(|| format!("m{m} is {now}"));
             }
             (Subject::Group(g), Test::Is(what)) => {
@@ -222,7 +225,7 @@ impl Sim {
         match *subject {
             Subject::Counter(c) => Ok(self.counters().get(c)),
             Subject::Queue(q) => {
-                let counts = self.counts(q);
+                let counts = self.counts(QueueId(q));
                 match field {
                     "in_flight" => Ok(u64::from(
                         counts.get(StateKind::Delivering)

@@ -100,7 +100,7 @@ impl Sim {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let slot = broker.queues[c.queue as usize].consumers.iter().position(|&s| s as usize == i);
+                let slot = broker.queues[c.queue as usize].consumers.iter().position(|&s| s.index() == i);
                 Consumer::new(root.fork(0x1_0000 + i as u64), c, slot.expect("the broker lists every consumer"))
             })
             .collect();
@@ -126,12 +126,12 @@ impl Sim {
     fn start(&mut self) {
         self.arm_beat();
         for c in 0..self.consumers.list.len() {
-            self.with_consumers(|cs, cx, p| cs.room_changed(cx, p, index_u32(c)));
+            self.with_consumers(|cs, cx, p| cs.room_changed(cx, p, ConsumerId(index_u32(c))));
         }
         for p in 0..self.producers.list.len() {
             let producer = index_u32(p);
-            let first = self.producers.first_send(&self.cx.scenario, producer);
-            self.producers.next_send(&mut self.cx, producer, first);
+            let first = self.producers.first_send(&self.cx.scenario, ProducerId(producer));
+            self.producers.next_send(&mut self.cx, ProducerId(producer), first);
         }
         for (i, g) in self.cx.scenario.groups.iter().enumerate() {
             self.cx.out.schedule(g.start, Event::Stream(StreamEvent::GroupStart { group: index_u32(i) }));
@@ -320,10 +320,10 @@ impl Sim {
     }
     /// Messages per state, for one queue.
     pub fn counts(&self, queue: QueueId) -> StateCounts {
-        self.ports.broker.counts[queue as usize]
+        self.ports.broker.counts[queue.index()]
     }
     pub fn message_state(&self, msg: MsgId) -> Option<crate::message::MsgState> {
-        self.ports.broker.msgs.get(msg as usize).map(Message::state)
+        self.ports.broker.msgs.get(msg.index()).map(Message::state)
     }
     /// The message the script named `name`, once it has been sent.
     pub fn named(&self, name: &str) -> Option<MsgId> {
@@ -423,8 +423,7 @@ impl Sim {
     /// A lease ran out, if it is still the current one (visible at t >= deadline, SQS-8). For
     /// RabbitMQ it is the consumer timeout, which closes the consumer's channel.
     fn lease_expired(&mut self, msg: MsgId, receipt: u32) {
-        let rmq_timeout =
-            self.ports.broker.queues[self.ports.broker.msg(msg).queue as usize].spec.lease.channel_bound();
+        let rmq_timeout = self.ports.broker.queues[self.ports.broker.msg(msg).queue.index()].spec.lease.channel_bound();
         let now = self.cx.now();
         if let Some(c) = self.ports.broker.lease_timer(&mut self.cx.out, now, msg, receipt) {
             self.with_consumers(|cs, cx, p| cs.lease_lapsed(cx, p, c, (msg, receipt), rmq_timeout));
@@ -462,8 +461,8 @@ impl Sim {
             }
             Send::Record { topic } => {
                 self.ports.stats.records += 1;
-                let prng = &mut self.producers.list[producer as usize].prng;
-                self.streams.produce_record(&mut self.cx, prng, producer, topic);
+                let prng = &mut self.producers.list[producer.index()].prng;
+                self.streams.produce_record(&mut self.cx, prng, producer.0, topic);
             }
         }
         self.producers.next_send(&mut self.cx, producer, turn.next);
@@ -473,7 +472,7 @@ impl Sim {
     pub(crate) fn stop_for_good(&mut self, producer: ProducerId, consumer: u32) {
         self.producers.stop(&mut self.cx, producer, StopReason::Killed);
         if self.consumers[consumer as usize].alive {
-            self.with_consumers(|cs, cx, p| cs.crash(cx, p, consumer));
+            self.with_consumers(|cs, cx, p| cs.crash(cx, p, ConsumerId(consumer)));
         }
     }
 
@@ -492,7 +491,7 @@ impl Sim {
         match op {
             Op::Send { queue, name, group, dedup_id, ttl, delay, poison } => {
                 let attrs = SendAttrs { group, dedup_id, ttl, delay, poison, key: None, order_key: None };
-                let msg = match self.ports.broker.publish(&mut self.cx.out, now, queue, SCRIPT, &attrs) {
+                let msg = match self.ports.broker.publish(&mut self.cx.out, now, QueueId(queue), SCRIPT, &attrs) {
                     Sent::Stored(msg) => {
                         self.ports.stats.published += 1;
                         msg
@@ -504,62 +503,62 @@ impl Sim {
                     self.names[n as usize] = Some(msg);
                 }
             }
-            Op::Receive { consumer, queue, max } => self.script_receive(consumer, queue, max),
+            Op::Receive { consumer, queue, max } => self.script_receive(ConsumerId(consumer), QueueId(queue), max),
             Op::Ack { consumer, name } => {
-                if !self.settle(consumer, name, |b, out, msg, receipt| {
-                    b.ack(out, now, msg, consumer, receipt);
+                if !self.settle(ConsumerId(consumer), name, |b, out, msg, receipt| {
+                    b.ack(out, now, msg, ConsumerId(consumer), receipt);
                 }) {
-                    self.refuse(consumer, name);
+                    self.refuse(ConsumerId(consumer), name);
                 }
             }
             Op::Nack { consumer, name, requeue, reject } => {
-                self.settle(consumer, name, |b, out, msg, receipt| {
+                self.settle(ConsumerId(consumer), name, |b, out, msg, receipt| {
                     if requeue {
                         let reason = if reject { ReturnReason::Rejected } else { ReturnReason::Nacked };
-                        b.give_back(out, now, msg, consumer, receipt, reason);
+                        b.give_back(out, now, msg, ConsumerId(consumer), receipt, reason);
                     } else {
-                        b.reject(out, now, msg, consumer, receipt, DeadReason::Rejected);
+                        b.reject(out, now, msg, ConsumerId(consumer), receipt, DeadReason::Rejected);
                     }
                 });
             }
             Op::Abandon { consumer, name } => {
-                self.settle(consumer, name, |b, out, msg, receipt| {
-                    b.give_back(out, now, msg, consumer, receipt, ReturnReason::Abandoned);
+                self.settle(ConsumerId(consumer), name, |b, out, msg, receipt| {
+                    b.give_back(out, now, msg, ConsumerId(consumer), receipt, ReturnReason::Abandoned);
                 });
             }
             Op::ChangeVisibility { consumer, name, timeout } => {
-                self.settle(consumer, name, |b, out, msg, receipt| {
-                    b.change_visibility(out, now, msg, consumer, receipt, timeout);
+                self.settle(ConsumerId(consumer), name, |b, out, msg, receipt| {
+                    b.change_visibility(out, now, msg, ConsumerId(consumer), receipt, timeout);
                 });
             }
             Op::RenewLock { consumer, name } => {
-                self.settle(consumer, name, |b, out, msg, receipt| {
-                    let lease = b.queues[b.msg(msg).queue as usize].spec.lease;
-                    b.extend(out, now, msg, consumer, receipt, now.after(lease.lease_duration()));
+                self.settle(ConsumerId(consumer), name, |b, out, msg, receipt| {
+                    let lease = b.queues[b.msg(msg).queue.index()].spec.lease;
+                    b.extend(out, now, msg, ConsumerId(consumer), receipt, now.after(lease.lease_duration()));
                 });
             }
             Op::DeadLetter { consumer, name } => {
-                self.settle(consumer, name, |b, out, msg, receipt| {
-                    b.reject(out, now, msg, consumer, receipt, DeadReason::Rejected);
+                self.settle(ConsumerId(consumer), name, |b, out, msg, receipt| {
+                    b.reject(out, now, msg, ConsumerId(consumer), receipt, DeadReason::Rejected);
                 });
             }
-            Op::Crash { consumer } => self.with_consumers(|cs, cx, p| cs.crash(cx, p, consumer)),
+            Op::Crash { consumer } => self.with_consumers(|cs, cx, p| cs.crash(cx, p, ConsumerId(consumer))),
             Op::DeployFix { consumer } => self.consumers[consumer as usize].fixed = true,
             Op::SetProcessing { consumer, processing } => self.consumers[consumer as usize].processing = processing,
             Op::SetOutcomes { consumer, outcomes } => self.consumers[consumer as usize].outcomes = outcomes,
             Op::PoisonNext { producer } => self.producers.list[producer as usize].poison_next = true,
-            Op::Restart { consumer } => self.with_consumers(|cs, cx, p| cs.restart(cx, p, consumer)),
+            Op::Restart { consumer } => self.with_consumers(|cs, cx, p| cs.restart(cx, p, ConsumerId(consumer))),
             Op::Redrive { from, to, rate_per_s } => match rate_per_s {
                 // The messages there when the move starts: a redriven message that comes
                 // straight back (a full drop-head queue, say) is not moved again.
                 None => {
-                    for _ in 0..self.ports.broker.depth(from) {
-                        self.ports.broker.redrive_one(&mut self.cx.out, now, from, to);
+                    for _ in 0..self.ports.broker.depth(QueueId(from)) {
+                        self.ports.broker.redrive_one(&mut self.cx.out, now, QueueId(from), QueueId(to));
                     }
                 }
                 Some(rate) => {
                     let every = Duration::from_micros(1_000_000 / u64::from(rate));
-                    self.cx.out.schedule(now, Event::RedriveNext { from, to, every });
+                    self.cx.out.schedule(now, Event::RedriveNext { from: QueueId(from), to: QueueId(to), every });
                 }
             },
             Op::CrashMember { group, member } => self.streams.crash_member(&mut self.cx, group, member),
@@ -569,11 +568,11 @@ impl Sim {
             Op::KillRequester { system, instance } => {
                 let dead = self.ports.handlers.kill_requester(&mut self.cx, system, instance);
                 if let Some((producer, reader)) = dead {
-                    self.stop_for_good(producer, reader);
+                    self.stop_for_good(ProducerId(producer), reader);
                 }
             }
-            Op::DropDelivery { msg } => self.with_consumers(|cs, cx, p| cs.drop_delivery(cx, p, msg)),
-            Op::DuplicateDelivery { msg } => self.with_consumers(|cs, cx, p| cs.duplicate_delivery(cx, p, msg)),
+            Op::DropDelivery { msg } => self.with_consumers(|cs, cx, p| cs.drop_delivery(cx, p, MsgId(msg))),
+            Op::DuplicateDelivery { msg } => self.with_consumers(|cs, cx, p| cs.duplicate_delivery(cx, p, MsgId(msg))),
             Op::DependencyDown { dependency } | Op::DependencyUp { dependency } => {
                 let up = matches!(op, Op::DependencyUp { .. });
                 self.ports.services.set_down(dependency, !up);
@@ -598,7 +597,7 @@ impl Sim {
             {
                 self.ports.stats.deliveries += 1;
                 let h = crate::consumer::Held { msg, receipt, auto_acked: false };
-                self.consumers[consumer as usize].held.push(h);
+                self.consumers[consumer.index()].held.push(h);
                 self.with_consumers(|cs, cx, p| cs.room_changed(cx, p, consumer));
                 got += 1;
             }
@@ -619,12 +618,12 @@ impl Sim {
         name: u32,
         op: impl FnOnce(&mut Broker, &mut Outbox, MsgId, u32),
     ) -> bool {
-        let Some(h) = self.names[name as usize].and_then(|msg| self.consumers[consumer as usize].find(msg)) else {
+        let Some(h) = self.names[name as usize].and_then(|msg| self.consumers[consumer.index()].find(msg)) else {
             return false;
         };
         op(&mut self.ports.broker, &mut self.cx.out, h.msg, h.receipt);
         if !self.ports.broker.holds(h.msg, consumer, h.receipt) {
-            self.consumers[consumer as usize].held.remove(h.msg, h.receipt);
+            self.consumers[consumer.index()].held.remove(h.msg, h.receipt);
             self.with_consumers(|cs, cx, p| cs.room_changed(cx, p, consumer));
         }
         true

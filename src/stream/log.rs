@@ -74,7 +74,7 @@ impl Streams {
             offset,
             record: id,
             key: key.unwrap_or(NULL_KEY),
-            producer,
+            producer: ProducerId(producer),
             tombstone,
         });
         if pubsub && !self.subscribed(cx, part.topic) {

@@ -18,6 +18,7 @@ mod member;
 
 use crate::dist::{draw_key, sample};
 use crate::event::{Ctx, Event, StreamEvent};
+use crate::ids::ProducerId;
 use crate::kafka::assignor::{self, TopicPartition, NO_GENERATION};
 use crate::kafka::partitioner::partition_for_key;
 use crate::rng::Prng;

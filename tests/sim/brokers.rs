@@ -6,6 +6,7 @@
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use crate::Driver;
+use brokerlab::ids::{ConsumerId, MsgId, QueueId};
 use brokerlab::message::MsgState;
 use brokerlab::trace::{DeadReason, ReturnReason};
 use brokerlab::TraceEvent;
@@ -21,7 +22,7 @@ fn scenario(queue: &str, script: &str) -> String {
 }
 
 /// The (message, receive count) of each delivery among `events`.
-fn deliveries(events: &[TraceEvent]) -> Vec<(u32, u32)> {
+fn deliveries(events: &[TraceEvent]) -> Vec<(MsgId, u32)> {
     events
         .iter()
         .filter_map(|e| match *e {
@@ -142,7 +143,9 @@ fn sqs_dlq_redrive_makes_new_messages() {
     let new = redrive
         .iter()
         .find_map(|e| match *e {
-            TraceEvent::Redriven { msg, new_msg, to, .. } if msg == old && to == d.queue("q") => Some(new_msg),
+            TraceEvent::Redriven { msg, new_msg, to, .. } if msg == old && to == QueueId((d.queue("q")).0) => {
+                Some(new_msg)
+            }
             _ => None,
         })
         .expect("redriven to its source queue");
@@ -367,7 +370,7 @@ fn rabbitmq_4_3_counts_only_failed_deliveries_towards_the_limit() {
     assert_eq!((d.msg("m1").state(), d.extra("m1").returns_counted), (MsgState::Ready, 2), "so does a crash");
     let last = d.to(2025.0);
     assert_eq!(dead_lettered(&last), vec![DeadReason::DeliveryLimit], "3 > 2");
-    assert_eq!(d.msg("m1").queue, d.queue("q.dlq"));
+    assert_eq!(d.msg("m1").queue, QueueId((d.queue("q.dlq")).0));
 
     let mut old = Driver::new(&scenario(&lease("4.2"), &steps.join(",")));
     assert!(dead_lettered(&old.to(25.0)).is_empty());
@@ -396,7 +399,10 @@ fn rabbitmq_consumer_priority_serves_the_highest_with_room_first() {
         let mut d = Driver::new(&json);
         let events = d.to(60_000.0);
         let by = |c: u32| {
-            events.iter().filter(|e| matches!(e, TraceEvent::Delivered { consumer, .. } if *consumer == c)).count()
+            events
+                .iter()
+                .filter(|e| matches!(e, TraceEvent::Delivered { consumer, .. } if *consumer == ConsumerId(c)))
+                .count()
         };
         (by(0), by(1), by(2))
     };
@@ -546,8 +552,12 @@ fn redrive_into_a_full_drop_head_queue_moves_each_message_once() {
     let redrive = d.to(10.0);
     let moved = redrive.iter().filter(|e| matches!(e, TraceEvent::Redriven { .. })).count();
     assert_eq!(moved, 3, "each message that was in the DLQ moves once");
-    assert_eq!(d.sim.counts(d.queue("q")).get(brokerlab::message::StateKind::Ready), 2, "the queue is full again");
-    assert_eq!(d.sim.counts(d.queue("q.dlq")).get(brokerlab::message::StateKind::DeadLettered), 3);
+    assert_eq!(
+        d.sim.counts(QueueId((d.queue("q")).0)).get(brokerlab::message::StateKind::Ready),
+        2,
+        "the queue is full again"
+    );
+    assert_eq!(d.sim.counts(QueueId((d.queue("q.dlq")).0)).get(brokerlab::message::StateKind::DeadLettered), 3);
 }
 
 #[test]
@@ -562,12 +572,12 @@ fn a_user_changes_behaviour_live_through_inputs() {
     let mut sim = Sim::new(scenario, 3);
     sim.run_until(SimTime::from_millis(5000), 100_000).expect("runs");
     let dlq = sim.scenario().queue_index("q.dlq").expect("dlq");
-    assert_eq!(sim.counts(dlq).total(), 0, "all well before the change");
+    assert_eq!(sim.counts(QueueId(dlq)).total(), 0, "all well before the change");
     // Every attempt now fails permanently: straight to the DLQ.
     let always = brokerlab::rng::Ratio { numerator: 1, denominator: 1 };
     sim.input(Op::SetOutcomes { consumer: 0, outcomes: Outcomes { permanent: always, ..Outcomes::default() } });
     sim.run_until(SimTime::from_millis(8000), 100_000).expect("runs");
-    let dead = sim.counts(dlq).total();
+    let dead = sim.counts(QueueId(dlq)).total();
     assert!(dead >= 10, "{dead} dead-lettered after the change");
     // Healthy again, but slow: each takes 2 s now.
     sim.input(Op::SetOutcomes { consumer: 0, outcomes: Outcomes::default() });
@@ -643,7 +653,7 @@ fn a_duplicate_send_names_the_original_whether_or_not_the_trace_is_kept() {
     };
     let (kept, unkept) = (run(true), run(false));
     assert_eq!(kept, unkept, "the run does not depend on keeping the trace");
-    assert_eq!(kept.1, Some(0), "\"again\" is the original, m0");
+    assert_eq!(kept.1, Some(MsgId(0)), "\"again\" is the original, m0");
     assert_eq!(kept.2, Some(MsgState::Acked), "acking the duplicate's name acks the original");
 }
 
@@ -671,7 +681,7 @@ fn sqs_fifo_looks_for_groups_in_its_first_20000_messages() {
         sim.message_state(sim.named("late").expect("sent"))
     };
     // Group 0's head in flight with `a`, then: the rest of the backlog, then "late".
-    let b = MsgState::InFlight { consumer: 1, phase: brokerlab::message::Phase::Processing };
+    let b = MsgState::InFlight { consumer: ConsumerId(1), phase: brokerlab::message::Phase::Processing };
     assert_eq!(receives(FIFO_GROUP_SCAN - 1), Some(b), "message 20,000: in the window");
     assert_eq!(receives(FIFO_GROUP_SCAN), Some(MsgState::Ready), "message 20,001: hidden by the backlog");
 }
@@ -689,8 +699,8 @@ fn sqs_fifo_batch_takes_the_first_group_first() {
            {"at_ms": 0, "op": "send", "to": "q", "message": "a3", "group": 1},
            {"at_ms": 1, "op": "receive", "consumer": "a", "max": 4}"#,
     ));
-    let got: Vec<u32> = deliveries(&d.to(1.0)).into_iter().map(|x| x.0).collect();
-    let ids: Vec<u32> = ["a1", "a2", "a3", "b1"].iter().map(|n| d.sim.named(n).expect("sent")).collect();
+    let got: Vec<MsgId> = deliveries(&d.to(1.0)).into_iter().map(|x| x.0).collect();
+    let ids: Vec<MsgId> = ["a1", "a2", "a3", "b1"].iter().map(|n| d.sim.named(n).expect("sent")).collect();
     assert_eq!(got, ids, "all of group 1 first, then group 2 in order");
 }
 
@@ -725,17 +735,17 @@ fn ttl_behind_the_head(model: &str) -> Driver {
 
 #[test]
 fn rabbitmq_expires_a_message_only_when_it_reaches_the_head() {
-    // RMQ-21: m-short's TTL runs out at 1 s, but m-long is in front of it: it stays in the
+    // RMQ-21: m-short's TTL runs out at 1 s, but m-long is in front of it stays in the
     // queue (and counts in its length) until the head moves on. RMQ-19: it is never delivered.
     let mut d = ttl_behind_the_head("rabbitmq");
     d.to(2000.0);
     assert_eq!(d.msg("m-short").state(), MsgState::Ready, "expired, but behind the head: still waiting");
-    assert_eq!(d.sim.counts(d.queue("q")).get(MsgState::Ready.kind()), 2, "and it counts in the length");
+    assert_eq!(d.sim.counts(QueueId((d.queue("q")).0)).get(MsgState::Ready.kind()), 2, "and it counts in the length");
     let at_receive = d.to(5000.0);
     assert_eq!(deliveries(&at_receive).len(), 1, "one delivery: the head");
     assert_eq!(
         d.msg("m-long").state().kind(),
-        MsgState::InFlight { consumer: 0, phase: brokerlab::message::Phase::Processing }.kind()
+        MsgState::InFlight { consumer: ConsumerId(0), phase: brokerlab::message::Phase::Processing }.kind()
     );
     assert_eq!(d.msg("m-short").state(), MsgState::DeadLettered, "at the head now: dead-lettered at 5 s");
     assert_eq!(dead_lettered(&at_receive), vec![DeadReason::Expired]);
@@ -801,7 +811,7 @@ fn an_sqs_dead_letter_keeps_its_original_enqueue_time_unless_it_came_from_fifo()
     assert_eq!(d.msg("m0").state(), MsgState::DeadLettered, "still there just before 4 days from its send");
     d.to(4.0 * DAY_MS);
     assert_eq!(d.msg("m0").state(), MsgState::Expired, "deleted 3 days after the move");
-    assert_eq!(d.msg("m0").queue, d.queue("q.dlq"));
+    assert_eq!(d.msg("m0").queue, QueueId((d.queue("q.dlq")).0));
 
     // A DLQ retention shorter than the message's age deletes it as it arrives.
     let mut d = dead_letter_after_a_day(false, r#", "dead_letter_ttl_ms": 43200000"#);
@@ -814,7 +824,7 @@ fn an_sqs_dead_letter_keeps_its_original_enqueue_time_unless_it_came_from_fifo()
     let mut d = dead_letter_after_a_day(true, "");
     d.to(4.0 * DAY_MS);
     assert_eq!(d.msg("m0").state(), MsgState::DeadLettered, "4 days from its send, 3 from the move: kept");
-    assert!(d.sim.scenario().queues[d.queue("q.dlq") as usize].fifo, "a FIFO queue's DLQ is FIFO");
+    assert!(d.sim.scenario().queues[(d.queue("q.dlq")).index()].fifo, "a FIFO queue's DLQ is FIFO");
     d.to(5.0 * DAY_MS - 1.0);
     assert_eq!(d.msg("m0").state(), MsgState::DeadLettered);
     d.to(5.0 * DAY_MS);
@@ -852,7 +862,7 @@ fn a_dead_letter_waiting_in_its_dlq_does_not_hold_up_its_source_queues_expiry_li
     ));
     long.to(DAY_MS + 20_000.0);
     assert_eq!(long.msg("m0").state(), MsgState::DeadLettered);
-    let listed = long.sim.broker().expiries_listed(long.queue("q"));
+    let listed = long.sim.broker().expiries_listed(QueueId((long.queue("q")).0));
     assert!(listed < 128, "the source's list keeps {listed} of 1,001 deadlines");
     long.to(4.0 * DAY_MS);
     assert_eq!(long.msg("m0").state(), MsgState::Expired, "its DLQ still deletes it 4 days from its send");
@@ -924,7 +934,7 @@ fn service_bus_will_not_dead_letter_a_dead_letter() {
     let events = d.to(4.0);
     assert_eq!(dead_lettered(&events), vec![DeadReason::Rejected], "once, from q");
     assert!(matches!(d.msg("m1").state(), MsgState::InFlight { .. }), "still in the DLQ, locked to b");
-    assert_eq!(d.msg("m1").queue, d.queue("q.dlq"));
+    assert_eq!(d.msg("m1").queue, QueueId((d.queue("q.dlq")).0));
     d.to(5004.0);
     assert_eq!(d.msg("m1").state(), MsgState::DeadLettered, "visible in the DLQ again when the lock runs out");
 }
@@ -964,9 +974,9 @@ fn each_system_names_when_a_message_expires() {
                {"at_ms": 20, "op": "ack", "consumer": "a", "message": "m1"}"#,
         ));
         d.to(10.0);
-        let before = d.sim.broker().expiry(d.id("m1")).map(|(name, at)| (name, at.as_micros()));
+        let before = d.sim.broker().expiry(MsgId((d.id("m1")).0)).map(|(name, at)| (name, at.as_micros()));
         d.to(20.0);
-        assert_eq!(d.sim.broker().expiry(d.id("m1")), None, "{queue}: acked, it no longer expires");
+        assert_eq!(d.sim.broker().expiry(MsgId((d.id("m1")).0)), None, "{queue}: acked, it no longer expires");
         before
     };
     assert_eq!(expiry(r#"{"name": "q", "lease": {"model": "sqs"}}"#), Some(("retention ends", 345_600_005_000)));
@@ -978,7 +988,7 @@ fn each_system_names_when_a_message_expires() {
 
 #[test]
 fn each_system_names_its_delivery_counters() {
-    let headers = |d: &Driver| d.sim.broker().delivery_headers(d.id("m1"));
+    let headers = |d: &Driver| d.sim.broker().delivery_headers(MsgId((d.id("m1")).0));
     let owned = |pairs: &[(&'static str, &str)]| -> Vec<(&'static str, String)> {
         pairs.iter().map(|&(k, v)| (k, v.to_string())).collect()
     };
@@ -1038,7 +1048,7 @@ fn faulty(lease: &str, extra_queue: &str, b_from_ms: u32) -> crate::Driver {
     ))
 }
 
-fn lost_and_returned(events: &[TraceEvent]) -> (Vec<u32>, Vec<(u32, ReturnReason)>) {
+fn lost_and_returned(events: &[TraceEvent]) -> (Vec<MsgId>, Vec<(MsgId, ReturnReason)>) {
     let lost = events.iter().filter_map(|e| match *e {
         TraceEvent::DeliveryLost { msg, .. } => Some(msg),
         _ => None,
@@ -1054,7 +1064,7 @@ fn started(events: &[TraceEvent], msg: u32) -> Vec<f64> {
     events
         .iter()
         .filter_map(|e| match *e {
-            TraceEvent::ProcessingStarted { msg: m, at, .. } if m == msg => Some(at.as_millis_f64()),
+            TraceEvent::ProcessingStarted { msg: m, at, .. } if m == MsgId(msg) => Some(at.as_millis_f64()),
             _ => None,
         })
         .collect()
@@ -1067,14 +1077,18 @@ fn a_lost_sqs_delivery_stays_invisible_for_its_visibility_timeout_and_the_consum
     let mut events = d.to(150.0);
     events.extend(d.input(r#"{"op": "drop_delivery", "msg": "m0"}"#));
     let (lost, _) = lost_and_returned(&events);
-    assert_eq!(lost, vec![0], "the loss is in the trace");
-    assert!(matches!(d.sim.broker().msg(0).state(), MsgState::InFlight { .. }), "SQS still counts it in flight");
+    assert_eq!(lost, vec![MsgId(0)], "the loss is in the trace");
+    assert!(matches!(d.sim.broker().msg(MsgId(0)).state(), MsgState::InFlight { .. }), "SQS still counts it in flight");
     events.extend(d.to(6000.0));
     // a never saw m0, so its hands are free for m1 (sent at 1 s, there at 1.1 s, with a at 1.2 s).
     assert_eq!(started(&events, 1), vec![1200.0], "the next message is not held up");
     let (_, returned) = lost_and_returned(&events);
-    assert_eq!(returned, vec![(0, ReturnReason::LeaseExpired)], "m0 comes back when its visibility timeout ends");
-    assert!(deliveries(&events).contains(&(0, 2)), "and is received again: receive count 2");
+    assert_eq!(
+        returned,
+        vec![(MsgId(0), ReturnReason::LeaseExpired)],
+        "m0 comes back when its visibility timeout ends"
+    );
+    assert!(deliveries(&events).contains(&(MsgId(0), 2)), "and is received again: receive count 2");
     assert_eq!(started(&events, 0).len(), 1, "processed once, after the timeout: {:?}", started(&events, 0));
     assert!(started(&events, 0)[0] >= 5100.0);
 }
@@ -1096,8 +1110,8 @@ fn a_lost_rabbitmq_delivery_holds_its_prefetch_slot_until_the_consumer_timeout()
         .expect("work resumes");
     assert!(first_start >= 10_100.0, "nothing processed before the consumer timeout: {first_start}");
     let (_, returned) = lost_and_returned(&events);
-    assert_eq!(returned, vec![(0, ReturnReason::ConsumerTimeout)]);
-    assert!(deliveries(&events).contains(&(0, 2)));
+    assert_eq!(returned, vec![(MsgId(0), ReturnReason::ConsumerTimeout)]);
+    assert!(deliveries(&events).contains(&(MsgId(0), 2)));
 }
 
 #[test]
@@ -1107,8 +1121,8 @@ fn a_lost_service_bus_delivery_comes_back_when_its_lock_expires_and_counts_as_a_
     d.input(r#"{"op": "drop_delivery", "msg": "m0"}"#);
     let events = d.to(20_000.0);
     let (_, returned) = lost_and_returned(&events);
-    assert_eq!(returned, vec![(0, ReturnReason::LeaseExpired)]);
-    assert!(deliveries(&events).contains(&(0, 2)), "DeliveryCount 2 on the redelivery");
+    assert_eq!(returned, vec![(MsgId(0), ReturnReason::LeaseExpired)]);
+    assert!(deliveries(&events).contains(&(MsgId(0), 2)), "DeliveryCount 2 on the redelivery");
 }
 
 #[test]
@@ -1130,11 +1144,12 @@ fn an_sqs_duplicate_is_processed_twice_and_the_first_copys_delete_is_refused() {
     let mut events = d.input(r#"{"op": "duplicate_delivery", "msg": "m0"}"#);
     events.extend(d.to(5000.0));
     let (_, returned) = lost_and_returned(&events);
-    assert_eq!(returned, vec![(0, ReturnReason::Duplicated)]);
+    assert_eq!(returned, vec![(MsgId(0), ReturnReason::Duplicated)]);
     assert_eq!(started(&events, 0), vec![700.0], "b gets the copy one hop later");
-    let refused = events.iter().any(|e| matches!(e, TraceEvent::AckRefused { msg: 0, consumer: 0, .. }));
+    let refused =
+        events.iter().any(|e| matches!(e, TraceEvent::AckRefused { msg: MsgId(0), consumer: ConsumerId(0), .. }));
     assert!(refused, "a's delete uses an old receipt handle (SQS-28)");
-    let twice = events.iter().any(|e| matches!(e, TraceEvent::EffectApplied { msg: 0, times: 2, .. }));
+    let twice = events.iter().any(|e| matches!(e, TraceEvent::EffectApplied { msg: MsgId(0), times: 2, .. }));
     assert!(twice, "a consumer that is not idempotent applies it twice");
 }
 
@@ -1144,10 +1159,11 @@ fn a_rabbitmq_duplicate_is_a_connection_drop_that_requeues_every_unacked_deliver
     d.to(600.0);
     let mut events = d.input(r#"{"op": "duplicate_delivery", "msg": "m0"}"#);
     let (_, returned) = lost_and_returned(&events);
-    assert_eq!(returned, vec![(0, ReturnReason::ChannelClosed)], "RMQ-52");
+    assert_eq!(returned, vec![(MsgId(0), ReturnReason::ChannelClosed)], "RMQ-52");
     events.extend(d.to(5000.0));
-    assert!(deliveries(&events).contains(&(0, 2)), "redelivered, to b");
-    let refused = events.iter().any(|e| matches!(e, TraceEvent::AckRefused { msg: 0, consumer: 0, .. }));
+    assert!(deliveries(&events).contains(&(MsgId(0), 2)), "redelivered, to b");
+    let refused =
+        events.iter().any(|e| matches!(e, TraceEvent::AckRefused { msg: MsgId(0), consumer: ConsumerId(0), .. }));
     assert!(refused, "a works on, but its ack on the closed channel counts for nothing");
 }
 

@@ -7,6 +7,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use crate::{load, run_traced};
 use brokerlab::check::Ledger;
+use brokerlab::ids::{ConsumerId, MsgId, QueueId};
 use brokerlab::trace::ReturnReason;
 use brokerlab::{SimTime, TraceEvent as T};
 
@@ -91,7 +92,7 @@ fn after(events: &[T], pick: impl Fn(&T) -> bool, then: impl Fn(&T) -> T) -> Opt
 fn the_ledger_refuses_each_move_from_the_wrong_state() {
     let t = trace("competing-consumers");
     let acked = |e: &T| matches!(e, T::Acked { .. });
-    let refused = |then: &dyn Fn(u32, u32, SimTime) -> T, what: &str| {
+    let refused = |then: &dyn Fn(MsgId, QueueId, SimTime) -> T, what: &str| {
         let v = after(&t, acked, |e| {
             let T::Acked { at, msg, queue, .. } = *e else { unreachable!() };
             then(msg, queue, at)
@@ -116,18 +117,18 @@ fn the_ledger_refuses_each_move_from_the_wrong_state() {
     let auto = |e: &T| matches!(e, T::AutoAcked { .. });
     let v = after(&a, auto, |e| {
         let T::AutoAcked { at, msg, .. } = *e else { unreachable!() };
-        T::Delayed { at, msg, queue: 0, until: at }
+        T::Delayed { at, msg, queue: QueueId(0), until: at }
     });
     assert!(v.as_deref().is_some_and(|v| v.contains(": delayed while AutoAcked")), "{v:?}");
     let v = after(&a, auto, |e| {
         let T::AutoAcked { at, msg, .. } = *e else { unreachable!() };
-        T::DeadLettered { at, msg, from: 0, dlq: 0, reason: brokerlab::trace::DeadReason::Rejected }
+        T::DeadLettered { at, msg, from: QueueId(0), dlq: QueueId(0), reason: brokerlab::trace::DeadReason::Rejected }
     });
     assert!(v.as_deref().is_some_and(|v| v.contains(": dead_lettered while AutoAcked")), "{v:?}");
     let delivered = |e: &T| matches!(e, T::Delivered { .. });
     let v = after(&a, delivered, |e| {
         let T::Delivered { at, msg, consumer, .. } = *e else { unreachable!() };
-        T::AutoAcked { at, msg, consumer: consumer + 1 }
+        T::AutoAcked { at, msg, consumer: ConsumerId(consumer.0 + 1) }
     });
     assert!(v.as_deref().is_some_and(|v| v.contains(": auto_acked while Leased")), "{v:?}");
 
@@ -135,12 +136,12 @@ fn the_ledger_refuses_each_move_from_the_wrong_state() {
     let h = heartbeat_trace();
     let v = after(&h, delivered, |e| {
         let T::Delivered { at, msg, consumer, .. } = *e else { unreachable!() };
-        T::LeaseExtended { at, msg, consumer: consumer + 1, until: at }
+        T::LeaseExtended { at, msg, consumer: ConsumerId(consumer.0 + 1), until: at }
     });
     assert!(v.as_deref().is_some_and(|v| v.contains(": lease_extended while Leased")), "{v:?}");
     let v = after(&h, delivered, |e| {
         let T::Delivered { at, msg, consumer, .. } = *e else { unreachable!() };
-        T::DeliveryLost { at, msg, consumer: consumer + 1 }
+        T::DeliveryLost { at, msg, consumer: ConsumerId(consumer.0 + 1) }
     });
     assert!(v.as_deref().is_some_and(|v| v.contains(": delivery_lost while Leased")), "{v:?}");
 }
@@ -154,7 +155,7 @@ fn the_ledger_refuses_time_going_back() {
     });
     let i = t.iter().position(|e| matches!(*e, T::Acked { msg: m, .. } if m == msg)).expect("acked");
     let mut bad = t[..=i].to_vec();
-    bad.push(T::Expired { at: SimTime::from_millis(1), msg, queue: 0 });
+    bad.push(T::Expired { at: SimTime::from_millis(1), msg, queue: QueueId(0) });
     assert_eq!(replay(&bad), Some(format!("event at {} after one at {at}", SimTime::from_millis(1))));
 }
 
@@ -164,10 +165,10 @@ fn the_ledger_refuses_messages_out_of_sequence_or_never_published() {
     let first = t.iter().position(|e| matches!(e, T::Published { .. })).expect("a publish");
     let mut skipped = t[..first].to_vec();
     if let T::Published { at, producer, queue, arrives_at, .. } = t[first] {
-        skipped.push(T::Published { at, msg: 1, producer, queue, arrives_at });
+        skipped.push(T::Published { at, msg: MsgId(1), producer, queue, arrives_at });
     }
     assert_eq!(replay(&skipped), Some("m1 published out of sequence (expected m0)".into()));
-    let stray = vec![T::Acked { at: SimTime::ZERO, msg: 7, queue: 0, consumer: 0 }];
+    let stray = vec![T::Acked { at: SimTime::ZERO, msg: MsgId(7), queue: QueueId(0), consumer: ConsumerId(0) }];
     assert_eq!(replay(&stray), Some("acked for m7, which was never published".into()));
 }
 
@@ -194,19 +195,19 @@ fn the_ledger_refuses_a_wrong_receive_count_and_illegal_moves() {
         Some(format!("m{msg}: delivered while Leased {{ consumer: {consumer}, receipt: {receipt} }}"))
     );
     // Acked by a consumer that does not hold it.
-    let other = cut(&t, 0, is_delivery, T::Acked { at, msg, queue, consumer: consumer + 1 });
+    let other = cut(&t, 0, is_delivery, T::Acked { at, msg, queue, consumer: ConsumerId(consumer.0 + 1) });
     assert_eq!(
         replay(&other),
         Some(format!("m{msg}: acked while Leased {{ consumer: {consumer}, receipt: {receipt} }}"))
     );
     // Returned by another consumer; expired while leased; redriven while leased.
-    let back = T::Returned { at, msg, queue, consumer: consumer + 1, reason: ReturnReason::Nacked };
+    let back = T::Returned { at, msg, queue, consumer: ConsumerId(consumer.0 + 1), reason: ReturnReason::Nacked };
     assert!(replay(&cut(&t, 0, is_delivery, back))
         .is_some_and(|v| v.starts_with(&format!("m{msg}: returned while Leased"))));
     let expired = T::Expired { at, msg, queue };
     assert!(replay(&cut(&t, 0, is_delivery, expired))
         .is_some_and(|v| v.starts_with(&format!("m{msg}: expired while Leased"))));
-    let redriven = T::Redriven { at, msg, new_msg: msg + 1000, to: queue };
+    let redriven = T::Redriven { at, msg, new_msg: MsgId(msg.0 + 1000), to: queue };
     assert!(replay(&cut(&t, 0, is_delivery, redriven))
         .is_some_and(|v| v.starts_with(&format!("m{msg}: redriven while Leased"))));
     // Acked twice: a settled message stays settled.

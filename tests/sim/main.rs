@@ -18,6 +18,7 @@ mod work_queue;
 mod workflows;
 
 use brokerlab::check::{check, coarse_engine_counts, Ledger};
+use brokerlab::ids::{MsgId, QueueId};
 use brokerlab::scenario::preset;
 use brokerlab::{Scenario, Sim};
 
@@ -87,7 +88,7 @@ impl Driver {
         events
     }
 
-    pub fn id(&self, name: &str) -> u32 {
+    pub fn id(&self, name: &str) -> MsgId {
         self.sim.named(name).unwrap_or_else(|| panic!("no message named {name}"))
     }
 
@@ -99,8 +100,8 @@ impl Driver {
         self.sim.broker().extra(self.id(name)).clone()
     }
 
-    pub fn queue(&self, name: &str) -> u32 {
-        self.sim.scenario().queue_index(name).unwrap_or_else(|| panic!("no queue {name}"))
+    pub fn queue(&self, name: &str) -> QueueId {
+        QueueId(self.sim.scenario().queue_index(name).unwrap_or_else(|| panic!("no queue {name}")))
     }
 
     /// A live input now, as the page sends it (`{"op": …}`), checked like a step; its trace.

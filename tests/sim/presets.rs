@@ -5,6 +5,7 @@
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use crate::{load, run_traced};
+use brokerlab::ids::{MsgId, QueueId};
 use brokerlab::message::StateKind;
 use brokerlab::trace::{DeadReason, ReturnReason};
 use brokerlab::{Sim, TraceEvent};
@@ -16,12 +17,12 @@ fn run(id: &str) -> (Sim, Vec<TraceEvent>) {
     run_traced(scenario, seed)
 }
 
-fn queue(sim: &Sim, name: &str) -> u32 {
-    sim.scenario().queue_index(name).unwrap_or_else(|| panic!("no queue {name}"))
+fn queue(sim: &Sim, name: &str) -> QueueId {
+    QueueId(sim.scenario().queue_index(name).unwrap_or_else(|| panic!("no queue {name}")))
 }
 
 /// The queue each message was published to.
-fn home(trace: &[TraceEvent]) -> BTreeMap<u32, u32> {
+fn home(trace: &[TraceEvent]) -> BTreeMap<MsgId, QueueId> {
     trace
         .iter()
         .filter_map(|e| match *e {
@@ -32,9 +33,9 @@ fn home(trace: &[TraceEvent]) -> BTreeMap<u32, u32> {
 }
 
 /// Per queue: (keys applied twice or more, duplicates suppressed).
-fn effects_by_queue(trace: &[TraceEvent]) -> BTreeMap<u32, (u32, u32)> {
+fn effects_by_queue(trace: &[TraceEvent]) -> BTreeMap<QueueId, (u32, u32)> {
     let home = home(trace);
-    let mut out: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
+    let mut out: BTreeMap<QueueId, (u32, u32)> = BTreeMap::new();
     for e in trace {
         match *e {
             TraceEvent::EffectApplied { msg, times: 2, .. } => out.entry(home[&msg]).or_default().0 += 1,
@@ -49,7 +50,7 @@ fn dead_reasons(trace: &[TraceEvent], from: u32) -> Vec<DeadReason> {
     trace
         .iter()
         .filter_map(|e| match *e {
-            TraceEvent::DeadLettered { from: f, reason, .. } if f == from => Some(reason),
+            TraceEvent::DeadLettered { from: f, reason, .. } if f == QueueId(from) => Some(reason),
             _ => None,
         })
         .collect()
@@ -71,7 +72,7 @@ fn delivery_guarantees_differ_on_one_workload() {
     let (sim, trace) = run("delivery-guarantees");
     let [most, least, once] = ["at-most-once", "at-least-once", "effectively-once"].map(|q| queue(&sim, q));
     let effects = effects_by_queue(&trace);
-    let e = |q: u32| effects.get(&q).copied().unwrap_or_default();
+    let e = |q: QueueId| effects.get(&q).copied().unwrap_or_default();
     assert!(sim.counts(most).get(StateKind::Dropped) > 0, "at-most-once loses");
     assert_eq!(sim.counts(least).get(StateKind::Dropped) + sim.counts(once).get(StateKind::Dropped), 0);
     assert!(e(least).0 > 0, "at-least-once applies some effects twice: {effects:?}");
@@ -96,21 +97,23 @@ fn lease_models_expire_close_and_dead_letter_each_their_own_way() {
     let returned = |q: u32, why: ReturnReason| {
         trace
             .iter()
-            .filter(|e| matches!(e, TraceEvent::Returned { queue, reason, .. } if *queue == q && *reason == why))
+            .filter(
+                |e| matches!(e, TraceEvent::Returned { queue, reason, .. } if *queue == QueueId(q) && *reason == why),
+            )
             .count()
     };
-    assert!(returned(sqs, ReturnReason::LeaseExpired) > 0, "SQS: the visibility timeout runs out");
-    assert!(returned(sb, ReturnReason::LeaseExpired) > 0, "Service Bus: the lock runs out");
-    assert_eq!(returned(rmq, ReturnReason::LeaseExpired), 0, "RabbitMQ has no lease");
-    assert!(returned(rmq, ReturnReason::ConsumerTimeout) > 0, "but its consumer timeout closes the channel");
-    assert!(dead_reasons(&trace, sb).contains(&DeadReason::MaxDeliveryCount), "a lock lost twice: DLQ");
+    assert!(returned(sqs.0, ReturnReason::LeaseExpired) > 0, "SQS: the visibility timeout runs out");
+    assert!(returned(sb.0, ReturnReason::LeaseExpired) > 0, "Service Bus: the lock runs out");
+    assert_eq!(returned(rmq.0, ReturnReason::LeaseExpired), 0, "RabbitMQ has no lease");
+    assert!(returned(rmq.0, ReturnReason::ConsumerTimeout) > 0, "but its consumer timeout closes the channel");
+    assert!(dead_reasons(&trace, sb.0).contains(&DeadReason::MaxDeliveryCount), "a lock lost twice: DLQ");
     assert!(trace.iter().any(|e| matches!(e, TraceEvent::AckRefused { .. })), "the late ack is refused");
 }
 
 #[test]
 fn error_classes_route_to_retry_or_the_dlq() {
     let (sim, trace) = run("error-classes");
-    let reasons = dead_reasons(&trace, queue(&sim, "payments"));
+    let reasons = dead_reasons(&trace, (queue(&sim, "payments")).0);
     assert!(reasons.contains(&DeadReason::PermanentError), "a permanent error goes straight to the DLQ");
     assert!(reasons.contains(&DeadReason::AttemptsExhausted), "an unknown one after its retries");
     let first_try_permanent = trace
@@ -129,16 +132,16 @@ fn under_contention_jitter_does_less_work_and_lockstep_backoff_takes_longest() {
     let (sim, trace) = run("occ-contention");
     let home = home(&trace);
     let (mut attempts, mut done): (BTreeMap<u32, u32>, BTreeMap<u32, f64>) = (BTreeMap::new(), BTreeMap::new());
-    let mut first_round_conflicts: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut first_round_conflicts: BTreeMap<QueueId, u32> = BTreeMap::new();
     for e in &trace {
         match *e {
             TraceEvent::Failed { msg, error: brokerlab::trace::ErrorClass::Conflict, attempt, .. } => {
-                *attempts.entry(home[&msg]).or_default() += 1;
+                *attempts.entry((home[&msg]).0).or_default() += 1;
                 *first_round_conflicts.entry(home[&msg]).or_default() += u32::from(attempt == 1);
             }
             TraceEvent::EffectApplied { msg, at, .. } => {
-                *attempts.entry(home[&msg]).or_default() += 1;
-                let t = done.entry(home[&msg]).or_default();
+                *attempts.entry((home[&msg]).0).or_default() += 1;
+                let t = done.entry((home[&msg]).0).or_default();
                 *t = t.max(at.as_millis_f64());
             }
             _ => {}
@@ -152,15 +155,25 @@ fn under_contention_jitter_does_less_work_and_lockstep_backoff_takes_longest() {
     }
     let (n, t) = (|q: u32| attempts[&q], |q: u32| done[&q]);
     assert!(
-        (550..=650).contains(&n(exponential)) && (33_000.0..38_000.0).contains(&t(exponential)),
+        (550..=650).contains(&n(exponential.0)) && (33_000.0..38_000.0).contains(&t(exponential.0)),
         "{} {}",
-        n(exponential),
-        t(exponential)
+        n(exponential.0),
+        t(exponential.0)
     );
-    assert!((300..=360).contains(&n(full)) && t(full) < 2_400.0, "{} {}", n(full), t(full));
-    assert!(n(decorrelated) > n(full) && t(decorrelated) < 2_400.0, "{} {}", n(decorrelated), t(decorrelated));
-    assert!(t(equal) > 1.8 * t(full) && t(equal) < 4_600.0 && n(equal) < n(decorrelated), "{} {}", n(equal), t(equal));
-    assert!(n(none) > n(exponential) && t(none) < 1_300.0, "{} {}", n(none), t(none));
+    assert!((300..=360).contains(&n(full.0)) && t(full.0) < 2_400.0, "{} {}", n(full.0), t(full.0));
+    assert!(
+        n(decorrelated.0) > n(full.0) && t(decorrelated.0) < 2_400.0,
+        "{} {}",
+        n(decorrelated.0),
+        t(decorrelated.0)
+    );
+    assert!(
+        t(equal.0) > 1.8 * t(full.0) && t(equal.0) < 4_600.0 && n(equal.0) < n(decorrelated.0),
+        "{} {}",
+        n(equal.0),
+        t(equal.0)
+    );
+    assert!(n(none.0) > n(exponential.0) && t(none.0) < 1_300.0, "{} {}", n(none.0), t(none.0));
 }
 
 #[test]
@@ -170,16 +183,16 @@ fn a_retry_storm_in_lockstep_finishes_later_than_full_jitter() {
         trace
             .iter()
             .filter_map(|e| match *e {
-                TraceEvent::Acked { queue, at, .. } if queue == q => Some(at),
+                TraceEvent::Acked { queue, at, .. } if queue == QueueId(q) => Some(at),
                 _ => None,
             })
             .max()
     };
     let [immediate, exponential, jitter] = ["immediate", "exponential", "full-jitter"].map(|q| queue(&sim, q));
-    assert_eq!(dead_reasons(&trace, immediate).len(), 30, "immediate retries burn out inside the outage");
+    assert_eq!(dead_reasons(&trace, immediate.0).len(), 30, "immediate retries burn out inside the outage");
     assert_eq!(sim.counts(exponential).get(StateKind::Acked), 30);
     assert_eq!(sim.counts(jitter).get(StateKind::Acked), 30);
-    let (e, j) = (last_ack(exponential).expect("acks"), last_ack(jitter).expect("acks"));
+    let (e, j) = (last_ack(exponential.0).expect("acks"), last_ack(jitter.0).expect("acks"));
     assert!(j.as_micros() * 3 < e.as_micros() * 2, "full jitter done at {j}, lockstep exponential at {e}");
 }
 
@@ -187,7 +200,7 @@ fn a_retry_storm_in_lockstep_finishes_later_than_full_jitter() {
 fn the_poison_message_goes_to_the_dlq_and_comes_back_after_the_fix() {
     let (sim, trace) = run("poison-redrive");
     let orders = queue(&sim, "orders");
-    assert_eq!(dead_reasons(&trace, orders), vec![DeadReason::MaxReceiveCount]);
+    assert_eq!(dead_reasons(&trace, orders.0), vec![DeadReason::MaxReceiveCount]);
     let crashes = trace.iter().filter(|e| matches!(e, TraceEvent::ConsumerCrashed { .. })).count();
     assert_eq!(crashes, 3, "one crash per receive, maxReceiveCount 3");
     assert!(trace.iter().any(|e| matches!(e, TraceEvent::Redriven { .. })));
@@ -199,9 +212,9 @@ fn the_poison_message_goes_to_the_dlq_and_comes_back_after_the_fix() {
 #[test]
 fn ttl_dead_letters_what_waits_too_long() {
     let (sim, trace) = run("ttl-expiry");
-    let reasons = dead_reasons(&trace, queue(&sim, "quotes"));
+    let reasons = dead_reasons(&trace, (queue(&sim, "quotes")).0);
     assert!(!reasons.is_empty() && reasons.iter().all(|r| *r == DeadReason::Expired), "{reasons:?}");
-    assert!(sim.counts(queue(&sim, "quotes")).get(StateKind::Acked) > 0, "the young ones are processed");
+    assert!(sim.counts(QueueId((queue(&sim, "quotes")).0)).get(StateKind::Acked) > 0, "the young ones are processed");
 }
 
 #[test]
@@ -243,9 +256,9 @@ fn the_autoscaler_meets_the_rush_then_drains_back_to_its_minimum() {
     }
     assert_eq!(peak, 12, "up to its maximum during the rush");
     assert_eq!(active, 2, "back to its minimum after");
-    assert!(sim.counts(0).get(StateKind::Acked) > 900);
+    assert!(sim.counts(QueueId(0)).get(StateKind::Acked) > 900);
     // A draining worker finishes what it holds: nothing is lost or left leased to it.
-    assert_eq!(sim.counts(0).get(StateKind::Dropped), 0);
+    assert_eq!(sim.counts(QueueId(0)).get(StateKind::Dropped), 0);
 }
 
 #[test]
@@ -254,12 +267,12 @@ fn a_slow_worker_takes_fewer_with_prefetch_one() {
     let mut acks = [0u32; 3];
     for e in &trace {
         if let TraceEvent::Acked { consumer, .. } = *e {
-            acks[consumer as usize] += 1;
+            acks[consumer.index()] += 1;
         }
     }
     assert_eq!(acks.iter().sum::<u32>(), 70);
     assert!(acks[2] * 2 < acks[0], "worker-3 is four times slower: {acks:?}");
-    assert_eq!(sim.counts(0).get(StateKind::Acked), 70);
+    assert_eq!(sim.counts(QueueId(0)).get(StateKind::Acked), 70);
 }
 
 // --- Streams ------------------------------------------------------------------------------------
@@ -402,7 +415,7 @@ fn the_expired_counter_counts_dead_letters_that_expired_too() {
     let (sim, trace) = run("ttl-expiry");
     let expired_in_place = trace.iter().filter(|e| matches!(e, TraceEvent::Expired { .. })).count() as u64;
     let dead_for_it =
-        dead_reasons(&trace, queue(&sim, "quotes")).iter().filter(|r| **r == DeadReason::Expired).count() as u64;
+        dead_reasons(&trace, (queue(&sim, "quotes")).0).iter().filter(|r| **r == DeadReason::Expired).count() as u64;
     assert!(dead_for_it > 10, "{dead_for_it}");
     assert_eq!(sim.counters().expired, expired_in_place + dead_for_it);
     assert_eq!(sim.summary().counters, sim.counters(), "the CLI summary says the same");

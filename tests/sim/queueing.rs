@@ -9,6 +9,7 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
+use brokerlab::ids::QueueId;
 use brokerlab::message::StateKind;
 use brokerlab::time::SimTime;
 use brokerlab::{Scenario, Sim, TraceEvent};
@@ -69,7 +70,7 @@ fn batches(sim: &mut Sim, warm_up_s: f64, batch_s: f64, n: usize, t: f64) -> Vec
     let mut enqueued_at: Vec<u64> = Vec::new();
     let mut note = |event: &TraceEvent, batch: Option<&mut Batch>| match *event {
         TraceEvent::Enqueued { at, msg, .. } => {
-            let i = msg as usize;
+            let i = msg.index();
             if enqueued_at.len() <= i {
                 enqueued_at.resize(i + 1, u64::MAX);
             }
@@ -77,7 +78,7 @@ fn batches(sim: &mut Sim, warm_up_s: f64, batch_s: f64, n: usize, t: f64) -> Vec
         }
         TraceEvent::Delivered { at, msg, .. } => {
             if let Some(b) = batch {
-                let wait_us = at.as_micros() - enqueued_at[msg as usize];
+                let wait_us = at.as_micros() - enqueued_at[msg.index()];
                 #[allow(clippy::cast_precision_loss)]
                 let wait = wait_us as f64 / 1e6;
                 b.delivered += 1;
@@ -244,7 +245,7 @@ fn mmc_matches_erlang_c() {
     }
     sim.run_until(scenario.end(), u64::MAX).expect("runs");
     brokerlab::check::check(&sim).expect("invariants hold at the end");
-    assert_eq!(sim.counts(0).get(StateKind::Acked), 1_600_000, "everything drains within three days");
+    assert_eq!(sim.counts(QueueId(0)).get(StateKind::Acked), 1_600_000, "everything drains within three days");
     for (what, xs, want) in [("Wq (s)", &wq, wq_s), ("P(wait)", &pw, p_wait)] {
         let (mean, se) = mean_and_standard_error(xs.iter().copied());
         assert!(

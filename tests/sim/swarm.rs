@@ -75,7 +75,7 @@ fn some_swarm_runs_outlive_an_sqs_retention_in_a_queue_and_in_its_dlq() {
         sim.run_until(s.end(), u64::MAX).expect("runs");
         for e in sim.drain_trace() {
             if let TraceEvent::Expired { queue, .. } = e {
-                let q = queue as usize;
+                let q = queue.index();
                 if sqs[q] && s.queues[q].is_dead_letter() {
                     in_dlq += 1;
                 } else if sqs[q] {
@@ -105,7 +105,7 @@ fn some_swarm_runs_put_consumers_on_an_optimistic_row_and_see_conflicts() {
         for e in sim.drain_trace() {
             match e {
                 TraceEvent::Failed { error: ErrorClass::Conflict, .. } => conflicts += 1,
-                TraceEvent::EffectApplied { consumer, .. } if on_row(consumer) => {
+                TraceEvent::EffectApplied { consumer, .. } if on_row(consumer.0) => {
                     writes += 1;
                 }
                 _ => {}

@@ -5,6 +5,7 @@
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use crate::{load, run_checked};
+use brokerlab::ids::{ConsumerId, MsgId, QueueId};
 use brokerlab::message::{MsgState, StateKind};
 use brokerlab::scenario::presets;
 use brokerlab::Sim;
@@ -97,8 +98,8 @@ fn a_drained_backlog_acks_every_message_exactly_once() {
     let sim = run_checked(load("backlog"), 11);
     let s = sim.summary();
     assert_eq!(s.stats.published, 120);
-    assert_eq!(sim.counts(0).get(StateKind::Acked), 120, "{s:?}");
-    assert_eq!(sim.counts(0).get(StateKind::Acked), 120);
+    assert_eq!(sim.counts(QueueId(0)).get(StateKind::Acked), 120, "{s:?}");
+    assert_eq!(sim.counts(QueueId(0)).get(StateKind::Acked), 120);
     assert!(s.mean_wait_ms > 1000.0, "a backlog means waiting: {}", s.mean_wait_ms);
 }
 
@@ -108,10 +109,12 @@ fn prefetch_lets_one_consumer_hoard_a_burst() {
     let mut sim = Sim::new(scenario, 3);
     // Just after the burst is delivered: worker-slow (prefetch 10) holds ten, worker-fast one.
     sim.run_until(brokerlab::SimTime::from_millis(250), 10_000).expect("runs");
-    let held = |c: u32| (0..24).filter(|&m| sim.message_state(m).and_then(MsgState::holder) == Some(c)).count();
+    let held = |c: u32| {
+        (0..24).filter(|&m| sim.message_state(MsgId(m)).and_then(MsgState::holder) == Some(ConsumerId(c))).count()
+    };
     assert_eq!(held(0), 10, "worker-slow hoards its full prefetch");
     assert_eq!(held(1), 1, "worker-fast takes one at a time");
-    assert_eq!(sim.counts(0).get(StateKind::Buffered), 9, "nine wait in worker-slow's buffer");
+    assert_eq!(sim.counts(QueueId(0)).get(StateKind::Buffered), 9, "nine wait in worker-slow's buffer");
 }
 
 #[test]

@@ -221,7 +221,7 @@ fn orchestration_and_choreography_compensate_the_same_way_and_never_past_the_piv
             "block {b}"
         );
     }
-    let orchestrated = trace.iter().filter(|e| matches!(e, TraceEvent::Published { queue, .. } if sim.scenario().queues[*queue as usize].name == "orch.orchestrator")).count();
+    let orchestrated = trace.iter().filter(|e| matches!(e, TraceEvent::Published { queue, .. } if sim.scenario().queues[(*queue).index()].name == "orch.orchestrator")).count();
     assert!(orchestrated > 24, "every reply goes through the orchestrator");
 }
 
