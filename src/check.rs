@@ -422,14 +422,14 @@ impl Ledger {
                 }
             }
             T::PartitionAssigned { group, member, topic, partition, .. } => {
-                if let Some(other) = self.owner.insert((group, topic, partition), member) {
+                if let Some(other) = self.owner.insert((group, topic, partition), member.0) {
                     return bad(format!(
                         "group {group}: {topic}-{partition} given to member {member} while member {other} owns it"
                     ));
                 }
             }
             T::PartitionRevoked { group, member, topic, partition, .. }
-                if self.owner.remove(&(group, topic, partition)) != Some(member) =>
+                if self.owner.remove(&(group, topic, partition)) != Some(member.0) =>
             {
                 return bad(format!(
                     "group {group}: member {member} gave up {topic}-{partition}, which it did not own"

@@ -5,7 +5,7 @@
 
 use crate::scenario::Scenario;
 use crate::time::{Duration, SimTime};
-use crate::trace::{ConsumerId, MsgId, ProducerId, QueueId, TraceEvent, TraceHash};
+use crate::trace::{ConsumerId, MemberId, MsgId, ProducerId, QueueId, TraceEvent, TraceHash};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -88,13 +88,13 @@ pub enum StreamEvent {
     /// A stream consumer group starts.
     GroupStart { group: u32 },
     /// A stream member's record is done, or a record it waits for is due.
-    StreamWork { group: u32, member: u32, epoch: u32 },
+    StreamWork { group: u32, member: MemberId, epoch: u32 },
     /// The coordinator stops waiting for members to rejoin (or the initial delay is over).
     JoinDeadline { group: u32, round: u32 },
     /// The leader's SyncGroup round is done: the group is Stable.
     SyncDone { group: u32, round: u32 },
     /// A crashed member's session times out.
-    SessionExpired { group: u32, member: u32, epoch: u32 },
+    SessionExpired { group: u32, member: MemberId, epoch: u32 },
     /// The log cleaner's round for a topic: retention and compaction.
     LogCleanup { topic: u32 },
 }

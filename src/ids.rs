@@ -1,6 +1,7 @@
-//! Typed ids (issue 24): a message, a consumer, a queue and a producer are each an index into
-//! their own table, and the type says which, so that one cannot be passed for another. Each
-//! is a `u32` underneath, fixed-width for the trace, and serializes as that number.
+//! Typed ids (issue 24): a message, a consumer, a queue, a producer and a group's member are
+//! each an index into their own table, and the type says which, so that one cannot be passed
+//! for another (`m` is a message in the broker and a member in the streams; the types tell).
+//! Each is a `u32` underneath, fixed-width for the trace, and serializes as that number.
 
 use serde::Serialize;
 use std::fmt;
@@ -53,6 +54,10 @@ id!(
 id!(
     /// A queue: its index in the scenario's queues (dead-letter and retry queues included).
     QueueId
+);
+id!(
+    /// A member of a stream consumer group: its slot in its group (`Group::members`).
+    MemberId
 );
 id!(
     /// A producer: its index in the scenario's producers, or one of the senders that are not

@@ -166,20 +166,20 @@ impl fmt::Display for Line<'_> {
                 }
             }
             RecordsFetched { group: g, member: m, topic: t, partition, from, count, .. } => {
-                write!(f, "{} fetched {count} from {}-{partition}@{from}", member(g, m), topic(t))
+                write!(f, "{} fetched {count} from {}-{partition}@{from}", member(g, m.0), topic(t))
             }
             RecordStarted { group: g, member: m, topic: t, partition, offset, done_at, .. } => {
-                write!(f, "{} processing {}-{partition}@{offset} (done {done_at})", member(g, m), topic(t))
+                write!(f, "{} processing {}-{partition}@{offset} (done {done_at})", member(g, m.0), topic(t))
             }
             RecordDone { group: g, member: m, topic: t, partition, offset, times, outcome, .. } => {
-                write!(f, "{} {} {}-{partition}@{offset}", member(g, m), outcome.as_str(), topic(t))?;
+                write!(f, "{} {} {}-{partition}@{offset}", member(g, m.0), outcome.as_str(), topic(t))?;
                 if times > 1 {
                     write!(f, " (handled {times} times!)")?;
                 }
                 Ok(())
             }
             OffsetCommitted { group: g, member: m, topic: t, partition, offset, .. } => {
-                write!(f, "{} committed {}-{partition} at {offset}", member(g, m), topic(t))
+                write!(f, "{} committed {}-{partition} at {offset}", member(g, m.0), topic(t))
             }
             RecordsLost { group: g, topic: t, partition, from, to, count, reason, .. } => {
                 write!(
@@ -193,15 +193,15 @@ impl fmt::Display for Line<'_> {
             GroupChanged { group: g, phase, generation, .. } => {
                 write!(f, "{} is {} (generation {generation})", group(g), phase.as_str())
             }
-            MemberChanged { group: g, member: m, change, .. } => write!(f, "{} {}", member(g, m), change.as_str()),
+            MemberChanged { group: g, member: m, change, .. } => write!(f, "{} {}", member(g, m.0), change.as_str()),
             PartitionAssigned { group: g, member: m, topic: t, partition, generation, offset, .. } => write!(
                 f,
                 "{} owns {}-{partition} (generation {generation}), reading from {offset}",
-                member(g, m),
+                member(g, m.0),
                 topic(t)
             ),
             PartitionRevoked { group: g, member: m, topic: t, partition, reason, .. } => {
-                write!(f, "{} gave up {}-{partition}: {}", member(g, m), topic(t), reason.as_str())
+                write!(f, "{} gave up {}-{partition}: {}", member(g, m.0), topic(t), reason.as_str())
             }
             SegmentsDeleted { topic: t, partition, log_start, .. } => {
                 write!(f, "{}-{partition}: retention deleted everything below {log_start}", topic(t))

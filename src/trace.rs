@@ -6,7 +6,7 @@
 use crate::time::SimTime;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-pub use crate::ids::{ConsumerId, MsgId, ProducerId, QueueId};
+pub use crate::ids::{ConsumerId, MemberId, MsgId, ProducerId, QueueId};
 /// The producer id of messages the script sends.
 pub const SCRIPT: ProducerId = ProducerId(u32::MAX);
 
@@ -387,7 +387,7 @@ pub enum TraceEvent {
     RecordsFetched {
         at: SimTime,
         group: u32,
-        member: u32,
+        member: MemberId,
         topic: u32,
         partition: u32,
         from: u64,
@@ -397,7 +397,7 @@ pub enum TraceEvent {
     RecordStarted {
         at: SimTime,
         group: u32,
-        member: u32,
+        member: MemberId,
         topic: u32,
         partition: u32,
         offset: u64,
@@ -407,7 +407,7 @@ pub enum TraceEvent {
     RecordDone {
         at: SimTime,
         group: u32,
-        member: u32,
+        member: MemberId,
         topic: u32,
         partition: u32,
         offset: u64,
@@ -419,7 +419,7 @@ pub enum TraceEvent {
     OffsetCommitted {
         at: SimTime,
         group: u32,
-        member: u32,
+        member: MemberId,
         topic: u32,
         partition: u32,
         offset: u64,
@@ -444,14 +444,14 @@ pub enum TraceEvent {
     MemberChanged {
         at: SimTime,
         group: u32,
-        member: u32,
+        member: MemberId,
         change: MemberChange,
     },
     /// A member took a partition in `generation`, reading from `offset`.
     PartitionAssigned {
         at: SimTime,
         group: u32,
-        member: u32,
+        member: MemberId,
         topic: u32,
         partition: u32,
         generation: u32,
@@ -460,7 +460,7 @@ pub enum TraceEvent {
     PartitionRevoked {
         at: SimTime,
         group: u32,
-        member: u32,
+        member: MemberId,
         topic: u32,
         partition: u32,
         reason: RevokeReason,
@@ -802,20 +802,20 @@ impl TraceEvent {
                 v.reason("tombstone", u8::from(tombstone), if tombstone { "tombstone" } else { "value" });
             }
             RecordsFetched { group, member, topic, partition, from, count, .. } => {
-                v.id("group", group).id("member", member).id("topic", topic).id("partition", partition);
+                v.id("group", group).id("member", member.0).id("topic", topic).id("partition", partition);
                 v.count("from", from).id("count", count);
             }
             RecordStarted { group, member, topic, partition, offset, done_at, .. } => {
-                v.id("group", group).id("member", member).id("topic", topic).id("partition", partition);
+                v.id("group", group).id("member", member.0).id("topic", topic).id("partition", partition);
                 v.count("offset", offset).time("done_at_ms", done_at);
             }
             RecordDone { group, member, topic, partition, offset, record, times, outcome, .. } => {
-                v.id("group", group).id("member", member).id("topic", topic).id("partition", partition);
+                v.id("group", group).id("member", member.0).id("topic", topic).id("partition", partition);
                 v.count("offset", offset).id("record", record).id("times", times);
                 v.reason("outcome", outcome.code(), outcome.as_str());
             }
             OffsetCommitted { group, member, topic, partition, offset, .. } => {
-                v.id("group", group).id("member", member).id("topic", topic).id("partition", partition);
+                v.id("group", group).id("member", member.0).id("topic", topic).id("partition", partition);
                 v.count("offset", offset);
             }
             RecordsLost { group, topic, partition, from, to, count, reason, .. } => {
@@ -827,14 +827,14 @@ impl TraceEvent {
                 v.id("generation", u32::try_from(generation).unwrap_or(0));
             }
             MemberChanged { group, member, change, .. } => {
-                v.id("group", group).id("member", member).reason("change", change.code(), change.as_str());
+                v.id("group", group).id("member", member.0).reason("change", change.code(), change.as_str());
             }
             PartitionAssigned { group, member, topic, partition, generation, offset, .. } => {
-                v.id("group", group).id("member", member).id("topic", topic).id("partition", partition);
+                v.id("group", group).id("member", member.0).id("topic", topic).id("partition", partition);
                 v.id("generation", generation).count("offset", offset);
             }
             PartitionRevoked { group, member, topic, partition, reason, .. } => {
-                v.id("group", group).id("member", member).id("topic", topic).id("partition", partition);
+                v.id("group", group).id("member", member.0).id("topic", topic).id("partition", partition);
                 v.reason("reason", reason.code(), reason.as_str());
             }
             SegmentsDeleted { topic, partition, log_start, .. } => {

@@ -8,6 +8,7 @@ mod beats;
 use crate::broker::{Broker, Publisher, SendAttrs, Sent};
 use crate::consumer::{Consumer, Consumers, Ports};
 use crate::event::{ConsumerEvent, Ctx, Event, Outbox, Scheduled, StreamEvent};
+use crate::ids::MemberId;
 use crate::message::{Message, Phase, StateCounts, StateKind};
 use crate::producer::{Producers, Send};
 use crate::rng::Prng;
@@ -561,9 +562,9 @@ impl Sim {
                     self.cx.out.schedule(now, Event::RedriveNext { from: QueueId(from), to: QueueId(to), every });
                 }
             },
-            Op::CrashMember { group, member } => self.streams.crash_member(&mut self.cx, group, member),
-            Op::RestartMember { group, member } => self.streams.restart_member(&mut self.cx, group, member),
-            Op::RemoveMember { group, member } => self.streams.remove_member(&mut self.cx, group, member),
+            Op::CrashMember { group, member } => self.streams.crash_member(&mut self.cx, group, MemberId(member)),
+            Op::RestartMember { group, member } => self.streams.restart_member(&mut self.cx, group, MemberId(member)),
+            Op::RemoveMember { group, member } => self.streams.remove_member(&mut self.cx, group, MemberId(member)),
             Op::AddMember { group } => self.streams.add_member(&mut self.cx, group),
             Op::KillRequester { system, instance } => {
                 let dead = self.ports.handlers.kill_requester(&mut self.cx, system, instance);

@@ -26,7 +26,7 @@ impl Streams {
             return;
         }
         let m = crate::scenario::index_u32(g.members.len());
-        let prng = self.member_prng(group, m);
+        let prng = self.member_prng(group, MemberId(m));
         self.groups[group as usize].members.push(Member {
             alive: true,
             in_group: false,
@@ -48,16 +48,16 @@ impl Streams {
             fetch_cursor: 0,
             prng,
         });
-        self.join(cx, group, m, MemberChange::Joined);
+        self.join(cx, group, MemberId(m), MemberChange::Joined);
     }
 
-    pub(super) fn member_prng(&self, group: u32, member: u32) -> Prng {
+    pub(super) fn member_prng(&self, group: u32, member: MemberId) -> Prng {
         Prng::from_seed(
-            self.seed ^ (0x3_0000 + u64::from(group) * 64 + u64::from(member)).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            self.seed ^ (0x3_0000 + u64::from(group) * 64 + u64::from(member.0)).wrapping_mul(0x9e37_79b9_7f4a_7c15),
         )
     }
 
-    pub(super) fn join(&mut self, cx: &mut Ctx, group: u32, m: u32, change: MemberChange) {
+    pub(super) fn join(&mut self, cx: &mut Ctx, group: u32, m: MemberId, change: MemberChange) {
         let now = cx.now();
         let member = self.member(group, m);
         member.in_group = true;
@@ -99,7 +99,7 @@ impl Streams {
         for m in 0..self.groups[group as usize].members.len() {
             let member = &self.groups[group as usize].members[m];
             if member.alive && member.in_group && (member.waiting || member.blocked) {
-                self.poll(cx, group, crate::scenario::index_u32(m));
+                self.poll(cx, group, MemberId(crate::scenario::index_u32(m)));
             }
         }
     }
@@ -116,7 +116,7 @@ impl Streams {
 
     /// A member rejoins the rebalance in progress, inside poll. Eager: it revokes everything
     /// first and stops (KC-1). Cooperative: it keeps what it owns and goes on (KC-2).
-    pub(super) fn rejoin(&mut self, cx: &mut Ctx, group: u32, m: u32) {
+    pub(super) fn rejoin(&mut self, cx: &mut Ctx, group: u32, m: MemberId) {
         let cooperative = group_spec(&cx.scenario, group).assignor.cooperative();
         if !cooperative {
             let owned = std::mem::take(&mut self.member(group, m).owned);
@@ -129,7 +129,7 @@ impl Streams {
 
     /// Gives up partitions cleanly: commits what was processed (unless commits come before
     /// processing, when they are committed already), then forgets them.
-    pub(super) fn revoke(&mut self, cx: &mut Ctx, group: u32, m: u32, parts: &[Part], reason: RevokeReason) {
+    pub(super) fn revoke(&mut self, cx: &mut Ctx, group: u32, m: MemberId, parts: &[Part], reason: RevokeReason) {
         let now = cx.now();
         let commit = group_spec(&cx.scenario, group).commit;
         for &part in parts {
@@ -153,7 +153,7 @@ impl Streams {
         }
     }
 
-    pub(super) fn commit(&mut self, cx: &mut Ctx, group: u32, m: u32, part: Part, offset: u64) {
+    pub(super) fn commit(&mut self, cx: &mut Ctx, group: u32, m: MemberId, part: Part, offset: u64) {
         let g = &mut self.groups[group as usize];
         if g.committed.get(&part) == Some(&offset) {
             return;
@@ -205,10 +205,15 @@ impl Streams {
                 .map(crate::scenario::index_u32)
                 .collect();
             for m in late {
-                self.member(group, m).in_group = false;
-                cx.out.emit(TraceEvent::MemberChanged { at: now, group, member: m, change: MemberChange::Removed });
-                let owned = std::mem::take(&mut self.member(group, m).owned);
-                self.revoke(cx, group, m, &owned, RevokeReason::Lost);
+                self.member(group, MemberId(m)).in_group = false;
+                cx.out.emit(TraceEvent::MemberChanged {
+                    at: now,
+                    group,
+                    member: MemberId(m),
+                    change: MemberChange::Removed,
+                });
+                let owned = std::mem::take(&mut self.member(group, MemberId(m)).owned);
+                self.revoke(cx, group, MemberId(m), &owned, RevokeReason::Lost);
             }
         }
         let g = &mut self.groups[group as usize];
@@ -296,7 +301,7 @@ impl Streams {
     /// Takes up a new assignment inside poll: revokes what is no longer its own (cooperative:
     /// then rejoins at once, so a second rebalance hands those out, KC-2), and starts each new
     /// partition at the committed offset, or per `auto.offset.reset` (KC-9).
-    pub(super) fn take_assignment(&mut self, cx: &mut Ctx, group: u32, m: u32) {
+    pub(super) fn take_assignment(&mut self, cx: &mut Ctx, group: u32, m: MemberId) {
         let Some(assigned) = self.member(group, m).assignment.take() else { return };
         let now = cx.now();
         let generation = self.groups[group as usize].generation;
@@ -393,10 +398,10 @@ impl Streams {
 
     /// The member dies mid-batch. The coordinator notices at the session timeout: the last
     /// heartbeat (every `heartbeat.interval.ms` since it joined) plus `session.timeout.ms`.
-    pub(crate) fn crash_member(&mut self, cx: &mut Ctx, group: u32, m: u32) {
+    pub(crate) fn crash_member(&mut self, cx: &mut Ctx, group: u32, m: MemberId) {
         let now = cx.now();
         let spec = group_spec(&cx.scenario, group).clone();
-        let Some(member) = self.groups[group as usize].members.get_mut(m as usize) else { return };
+        let Some(member) = self.groups[group as usize].members.get_mut(m.index()) else { return };
         if !member.alive {
             return;
         }
@@ -420,7 +425,7 @@ impl Streams {
 
     /// Its session timed out: it leaves the group, its partitions are lost to it (KC-3), and
     /// the group rebalances.
-    pub(crate) fn session_expired(&mut self, cx: &mut Ctx, group: u32, m: u32, epoch: u32) {
+    pub(crate) fn session_expired(&mut self, cx: &mut Ctx, group: u32, m: MemberId, epoch: u32) {
         let member = self.member(group, m);
         if member.epoch != epoch || member.alive || !member.in_group {
             return;
@@ -435,8 +440,8 @@ impl Streams {
 
     /// A crashed member comes back as a fresh process: it owns nothing and joins again (its
     /// old registration, if the session has not expired, is replaced).
-    pub(crate) fn restart_member(&mut self, cx: &mut Ctx, group: u32, m: u32) {
-        let Some(member) = self.groups[group as usize].members.get_mut(m as usize) else { return };
+    pub(crate) fn restart_member(&mut self, cx: &mut Ctx, group: u32, m: MemberId) {
+        let Some(member) = self.groups[group as usize].members.get_mut(m.index()) else { return };
         if member.alive {
             return;
         }
@@ -455,8 +460,8 @@ impl Streams {
 
     /// The member leaves cleanly at its next poll: it finishes its batch, commits, and sends
     /// LeaveGroup, so the group rebalances at once instead of after a session timeout.
-    pub(crate) fn remove_member(&mut self, cx: &mut Ctx, group: u32, m: u32) {
-        let Some(member) = self.groups[group as usize].members.get_mut(m as usize) else { return };
+    pub(crate) fn remove_member(&mut self, cx: &mut Ctx, group: u32, m: MemberId) {
+        let Some(member) = self.groups[group as usize].members.get_mut(m.index()) else { return };
         if !member.alive || !member.in_group {
             return;
         }

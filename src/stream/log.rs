@@ -85,7 +85,7 @@ impl Streams {
             let g = crate::scenario::index_u32(g);
             if let Some(m) = self.owner(g, part) {
                 if self.groups[g as usize].members[m as usize].waiting {
-                    self.poll(cx, g, m);
+                    self.poll(cx, g, MemberId(m));
                 }
             }
         }

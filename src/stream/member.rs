@@ -10,7 +10,7 @@ impl Streams {
     /// `poll()`: commits as the group's mode says, leaves, rejoins a rebalance, takes up an
     /// assignment, then fetches up to `max.poll.records` and starts on the first.
     // long: the Java consumer's poll, step by step: leave, rejoin, revoke, take the assignment, commit, fetch
-    pub(crate) fn poll(&mut self, cx: &mut Ctx, group: u32, m: u32) {
+    pub(crate) fn poll(&mut self, cx: &mut Ctx, group: u32, m: MemberId) {
         let now = cx.now();
         let spec = group_spec(&cx.scenario, group).clone();
         let member = self.member(group, m);
@@ -77,7 +77,7 @@ impl Streams {
     /// Records of a retry topic wait until they are due; an offset below the log start is out
     /// of range and resets (KC-9).
     // long: a fetch across the owned partitions as Kafka's fetcher does it: position, reset, retention, then records up to max.poll.records
-    pub(super) fn fetch(&mut self, cx: &mut Ctx, group: u32, m: u32) {
+    pub(super) fn fetch(&mut self, cx: &mut Ctx, group: u32, m: MemberId) {
         let now = cx.now();
         let max = group_spec(&cx.scenario, group).max_poll_records as usize;
         let owned = self.member(group, m).owned.clone();
@@ -145,7 +145,7 @@ impl Streams {
     }
 
     /// Starts the next record of the batch, or polls again when the batch is done.
-    pub(super) fn next_record(&mut self, cx: &mut Ctx, group: u32, m: u32) {
+    pub(super) fn next_record(&mut self, cx: &mut Ctx, group: u32, m: MemberId) {
         let now = cx.now();
         let processing = group_spec(&cx.scenario, group).processing;
         let member = self.member(group, m);
@@ -171,7 +171,7 @@ impl Streams {
     }
 
     /// A member's timer: its record is done, or a retry record it waits for is due.
-    pub(crate) fn stream_work(&mut self, cx: &mut Ctx, group: u32, m: u32, epoch: u32) {
+    pub(crate) fn stream_work(&mut self, cx: &mut Ctx, group: u32, m: MemberId, epoch: u32) {
         let now = cx.now();
         let member = self.member(group, m);
         if member.epoch != epoch || !member.alive {
@@ -198,7 +198,7 @@ impl Streams {
     /// One record handled: success, or a failure forwarded to the next retry topic (or the
     /// dead-letter topic). Counts duplicates and checks per-key order.
     // long: one record's end in the order it happens: counted, its outcome (retry topic or DLQ), the order checker, the trace, the forward
-    pub(super) fn finish_record(&mut self, cx: &mut Ctx, group: u32, m: u32, part: Part, offset: u64) {
+    pub(super) fn finish_record(&mut self, cx: &mut Ctx, group: u32, m: MemberId, part: Part, offset: u64) {
         let now = cx.now();
         let spec = group_spec(&cx.scenario, group).clone();
         let record = self.log(part).record(offset).clone();

@@ -18,7 +18,7 @@ mod member;
 
 use crate::dist::{draw_key, sample};
 use crate::event::{Ctx, Event, StreamEvent};
-use crate::ids::ProducerId;
+use crate::ids::{MemberId, ProducerId};
 use crate::kafka::assignor::{self, TopicPartition, NO_GENERATION};
 use crate::kafka::partitioner::partition_for_key;
 use crate::rng::Prng;
@@ -256,8 +256,8 @@ fn due(spec: &TopicSpec, record: &Record) -> SimTime {
 }
 
 impl Streams {
-    fn member(&mut self, group: u32, member: u32) -> &mut Member {
-        &mut self.groups[group as usize].members[member as usize]
+    fn member(&mut self, group: u32, member: MemberId) -> &mut Member {
+        &mut self.groups[group as usize].members[member.index()]
     }
 }
 

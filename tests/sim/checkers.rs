@@ -7,7 +7,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use crate::{load, run_traced};
 use brokerlab::check::Ledger;
-use brokerlab::ids::{ConsumerId, MsgId, QueueId};
+use brokerlab::ids::{ConsumerId, MemberId, MsgId, QueueId};
 use brokerlab::trace::ReturnReason;
 use brokerlab::{SimTime, TraceEvent as T};
 
@@ -276,25 +276,26 @@ fn the_ledger_refuses_broken_logs_commits_and_ownership() {
     else {
         unreachable!()
     };
-    let again = T::PartitionAssigned { at, group, member: member + 1, topic, partition, generation, offset };
+    let again =
+        T::PartitionAssigned { at, group, member: MemberId(member.0 + 1), topic, partition, generation, offset };
     assert_eq!(
         replay(&cut(&t, 0, assign, again)),
         Some(format!(
             "group {group}: {topic}-{partition} given to member {} while member {member} owns it",
-            member + 1
+            member.0 + 1
         ))
     );
     let revoke = T::PartitionRevoked {
         at,
         group,
-        member: member + 1,
+        member: MemberId(member.0 + 1),
         topic,
         partition,
         reason: brokerlab::trace::RevokeReason::Rebalance,
     };
     assert_eq!(
         replay(&cut(&t, 0, assign, revoke)),
-        Some(format!("group {group}: member {} gave up {topic}-{partition}, which it did not own", member + 1))
+        Some(format!("group {group}: member {} gave up {topic}-{partition}, which it did not own", member.0 + 1))
     );
 }
 
