@@ -1385,7 +1385,12 @@ test('the log and the sequence diagram select the same event and message', async
   await page.click('#tab-log');
   await page.waitForFunction(() => document.getElementById('sequence').width > 0);
   const sequencePixels = () => page.$eval('#sequence', (c) => c.toDataURL());
-  const colors = await colorsOf(page, '#sequence');
+  // The diagram draws on the frame after the tab opens: give it a few frames under load.
+  let colors = await colorsOf(page, '#sequence');
+  for (let tries = 0; colors <= 4 && tries < 50; tries += 1) {
+    await page.waitForTimeout(100);
+    colors = await colorsOf(page, '#sequence');
+  }
   assert(colors > 4, `the diagram draws arrows: ${colors} colors`);
   const before = await sequencePixels();
   const canvasBefore = await canvasPixels(page);
