@@ -7,6 +7,11 @@
 //! A consumer keeps what it holds even after its lease is gone: a hung worker still works on a
 //! message the broker has handed to someone else, and its ack is then refused. That is how
 //! "effect applied twice" happens, and the idempotent store is how it is avoided (IP-1).
+//!
+//! `Consumers` is a component: it handles its events in `Consumers::handle(cx, ports, event)`
+//! and acts on the broker, the services and the run's totals through the `Ports` the driver
+//! lends it. What a workflow message's handler does besides its effect is the `Handlers`
+//! trait, which the workflows implement from above.
 
 use crate::backoff;
 use crate::broker::{Broker, Dispatched, Publisher};

@@ -1,7 +1,7 @@
 //! What the components and the driver share, and nothing of theirs: the `Event`s the agenda
 //! holds, the agenda itself (ordered by time, class and sequence), and the `Outbox` every
 //! component answers through (timers for the agenda, `TraceEvent`s for the trace). A component
-//! is handed a `Ctx`: the time, the outbox and the scenario, read-only.
+//! is lent the driver's `Ctx`: the time and the scenario, read-only, and the outbox.
 
 use crate::scenario::Scenario;
 use crate::time::{Duration, SimTime};

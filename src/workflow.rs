@@ -1,7 +1,9 @@
 //! Workflows on the engine (issue 5): async request-reply with correlation ids, and sagas,
 //! choreographed or orchestrated. The services are ordinary consumers with a role and every
 //! message is an ordinary message; what a message means is kept beside it (`Tag`), and the
-//! roles' handlers run when a consumer has processed a message successfully.
+//! roles' handlers run when a consumer has processed a message successfully (the consumers
+//! call them through `consumer::Handlers`, which `Workflows` implements). A handler
+//! publishes through the broker's narrow `Publisher`.
 
 use crate::broker::{Publisher, SendAttrs, Sent};
 use crate::consumer::{Handlers, Outcome};

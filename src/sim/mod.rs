@@ -1,7 +1,9 @@
-//! The engine: an agenda ordered by (time, class, sequence), and the one `match` on `Event`.
-//! Time and randomness come in as parameters (the seed); nothing here reads a clock or does
-//! I/O. Components (the broker, the consumers, the producers, the script) answer through the
-//! `Outbox`: timers for the agenda and `TraceEvent`s for the trace.
+//! The driver: the agenda ordered by (time, class, sequence), and the one `match` on `Event`,
+//! which routes each event to the component it belongs to (the broker, the consumers, the
+//! producers, the streams, the workflows); the script and live inputs are routed here too.
+//! It is the only module that knows every component; each of them is lent the `Ctx` (the
+//! time, the outbox, the scenario) and, where it must act on another, a narrow port. Time and
+//! randomness come in as parameters (the seed); nothing here reads a clock or does I/O.
 
 mod beats;
 

@@ -6,9 +6,9 @@
 //! The member loop follows the Java consumer: everything a member does to its partitions
 //! (rejoining, revoking, taking new ones, committing) happens inside `poll`, which it calls
 //! when it has processed the batch the previous poll returned. A crashed member stops at once;
-//! the coordinator notices at its session timeout. The state lives here; `impl Sim` below
-//! drives it, because a poll, a commit or a forward to a retry topic touches the run's
-//! outbox and clock.
+//! the coordinator notices at its session timeout. `Streams` is a component: it owns its
+//! topics and groups and handles its events in `Streams::handle(cx, StreamEvent)`, writing to
+//! the outbox of the `Ctx` the driver lends it; nothing here knows the rest of the run.
 //!
 //! `log` stores the partitions, `coordinator` runs the groups, `member` is each member's loop.
 
