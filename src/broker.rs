@@ -5,6 +5,7 @@
 
 use crate::deadlines::Deadlines;
 use crate::event::{Ctx, Event, Outbox};
+use crate::lease::DeadLetterMetadata;
 use crate::message::{Extra, Message, MsgState, Phase, StateCounts, StateKind};
 use crate::ready::ReadySet;
 use crate::scenario::{index_u32, limits, Overflow, QueueRole, QueueSpec, Scenario};
@@ -1067,16 +1068,19 @@ impl Broker {
         info.first_attempt_at = first;
         info.last_attempt_at = last;
         info.dead_at = now;
-        // RMQ-14: bump the (queue, reason) entry and move it to the front, keeping its first time.
-        let entry = match info.x_death.iter().position(|d| d.queue == from && d.reason == reason) {
-            Some(i) => {
-                let mut d = info.x_death.remove(i);
-                d.count += 1;
-                d
-            }
-            None => XDeath { queue: from, reason, count: 1, time: now },
-        };
-        info.x_death.insert(0, entry);
+        // RMQ-14: bump the (queue, reason) entry and move it to the front, keeping its first
+        // time. Only RabbitMQ writes `x-death`; the others say it their own way (D5).
+        if self.queues[from.index()].spec.lease.dead_letter_metadata() == DeadLetterMetadata::XDeath {
+            let entry = match info.x_death.iter().position(|d| d.queue == from && d.reason == reason) {
+                Some(i) => {
+                    let mut d = info.x_death.remove(i);
+                    d.count += 1;
+                    d
+                }
+                None => XDeath { queue: from, reason, count: 1, time: now },
+            };
+            info.x_death.insert(0, entry);
+        }
         let expires_at = self.dead_letter_expiry(msg, from, QueueId(dlq), now);
         let m = &mut self.msgs[msg.index()];
         m.expires_at = expires_at;

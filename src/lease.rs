@@ -7,6 +7,17 @@ use crate::scenario::{LeaseModel, LimitCounts};
 use crate::time::Duration;
 use crate::trace::{DeadReason, ReturnReason};
 
+/// What a dead letter carries for the consumer that reads it (`LeaseModel::dead_letter_metadata`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeadLetterMetadata {
+    /// RabbitMQ's `x-death` header.
+    XDeath,
+    /// Service Bus's `DeadLetterReason` and `DeadLetterErrorDescription`.
+    DeadLetterReason,
+    /// SQS: nothing.
+    None,
+}
+
 /// How a model delivers a message again while its consumer still holds it (a fault).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Redelivery {
@@ -210,6 +221,18 @@ impl LeaseModel {
     /// dead-letter sub-queue (ASB-6); SQS's redrive policy needs one (SQS-10).
     pub fn needs_dlq(self) -> bool {
         self.always_has_dlq() || matches!(self, LeaseModel::Sqs { max_receive_count: Some(_), .. })
+    }
+
+    /// What a dead letter carries for the consumer that reads it from the DLQ, in its system's
+    /// own words: RabbitMQ's `x-death` header (RMQ-14, RMQ-40); Service Bus's
+    /// `DeadLetterReason` and `DeadLetterErrorDescription` properties (ASB-5, ASB-6); on SQS
+    /// nothing but the message itself (its receive count goes on).
+    pub fn dead_letter_metadata(self) -> DeadLetterMetadata {
+        match self {
+            LeaseModel::RabbitMq { .. } => DeadLetterMetadata::XDeath,
+            LeaseModel::ServiceBus { .. } => DeadLetterMetadata::DeadLetterReason,
+            LeaseModel::Sqs { .. } => DeadLetterMetadata::None,
+        }
     }
 
     /// ASB-6: a Service Bus queue always has its dead-letter sub-queue; it cannot be turned off.

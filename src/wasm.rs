@@ -4,6 +4,7 @@
 //! CLI prints.
 
 use crate::ids::{MsgId, QueueId};
+use crate::lease::DeadLetterMetadata;
 use crate::scenario::{
     index_u32, presets as all_presets, Anchor, CommitMode, QueueRole, SagaStyle, Scenario, Target, TopicKind, TopicRole,
 };
@@ -695,6 +696,10 @@ impl Engine {
         let queue_name = |q: u32| scenario.queues.get(q as usize).map_or("?", |x| x.name.as_str());
         let ms = |t: Option<SimTime>| t.map(SimTime::as_millis_f64);
         let dead = broker.dead.get(&MsgId(id)).map(|d| DeadView {
+            // ASB-5, ASB-6: a Service Bus dead letter says why in its own two properties.
+            service_bus: (scenario.queues[d.from.index()].lease.dead_letter_metadata()
+                == DeadLetterMetadata::DeadLetterReason)
+                .then(|| (d.reason.as_str(), d.last_error.map_or("", |e| e.as_str()))),
             from: queue_name(d.from.0),
             reason: d.reason.as_str(),
             last_error: d.last_error.map(|e| e.as_str()),
@@ -795,6 +800,8 @@ struct WorkflowView {
 
 #[derive(Serialize)]
 struct DeadView<'a> {
+    /// Service Bus's `DeadLetterReason` and `DeadLetterErrorDescription`.
+    service_bus: Option<(&'static str, &'static str)>,
     from: &'a str,
     reason: &'static str,
     last_error: Option<&'static str>,

@@ -247,18 +247,26 @@ export function showInspector(doc, info, history) {
   if (wf?.kind === 'saga') rows.push(['saga', `#${wf.instance}`]);
   if (info.dead) {
     const d = info.dead;
-    rows.push(['dead-lettered from', d.from], ['reason', d.reason], ['last error', d.last_error ?? '–'],
+    // Why, in its system's own words where it has them: Service Bus's two properties (ASB-6),
+    // RabbitMQ's x-death header (RMQ-14); SQS says nothing, so the page does.
+    const why = d.service_bus
+      ? [['DeadLetterReason', d.service_bus[0]], ['DeadLetterErrorDescription', d.service_bus[1] || '–']]
+      : [['reason', d.reason], ['last error', d.last_error ?? '–']];
+    rows.push(['dead-lettered from', d.from], ...why,
       ['first attempt', ms(d.first_attempt_ms)], ['last attempt', ms(d.last_attempt_ms)], ['dead at', ms(d.dead_at_ms)]);
     for (const x of d.x_death) rows.push(['x-death', `${x.queue} · ${x.reason} · count ${x.count} · first ${ms(x.time_ms)}`]);
   }
   const dl = doc.createElement('dl');
-  for (const [k, v] of rows) {
-    const dt = doc.createElement('dt');
-    dt.textContent = k;
-    const dd = doc.createElement('dd');
-    dd.textContent = v;
-    dl.append(dt, dd);
-  }
+  // A system's own names (DeadLetterErrorDescription, MaxDeliveryCountExceeded) may break
+  // between their words on a phone, never inside one.
+  const camel = (el, text) => {
+    String(text).split(/(?<=[a-z])(?=[A-Z])/).forEach((part, i) => {
+      if (i > 0) el.append(doc.createElement('wbr'));
+      el.append(part);
+    });
+    return el;
+  };
+  for (const [k, v] of rows) dl.append(camel(doc.createElement('dt'), k), camel(doc.createElement('dd'), v));
   const ol = doc.createElement('ol');
   for (const line of history ?? []) {
     const li = doc.createElement('li');

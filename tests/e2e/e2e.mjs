@@ -1371,6 +1371,7 @@ test('a dead letter opens in the inspector with its metadata', async ({ page }) 
   assert(/reason(permanent error|attempts exhausted)/.test(text.replace(/\s+/g, '')) || text.includes('permanent error')
     || text.includes('attempts exhausted'), `a reason: ${text}`);
   assert(text.includes('dead-lettered from') && text.includes('payments'), 'its source queue');
+  assert(!text.includes('x-death'), `x-death is RabbitMQ's header, not an SQS dead letter's (D5): ${text}`);
   assert(/ApproximateReceiveCount\s*[1-9]/.test(text), `SQS's own receive counter (SQS-9): ${text}`);
   // SQS-13: the DLQ's 4-day retention (SQS-17) runs from the original enqueue, a few seconds in.
   assert(/retention ends\s*3456\d\d\.\d{3} s/.test(text), `when the DLQ deletes it: ${text}`);

@@ -1173,3 +1173,28 @@ fn an_sqs_fifo_queue_does_not_deliver_a_message_twice_while_it_is_in_flight() {
     d.to(600.0);
     assert!(d.input(r#"{"op": "duplicate_delivery", "msg": "m0"}"#).is_empty());
 }
+
+/// D5 (issue 25): a dead letter carries what its own system writes. RabbitMQ adds its
+/// `x-death` header (RMQ-14); a Service Bus dead letter says why in `DeadLetterReason` and
+/// `DeadLetterErrorDescription` (ASB-5, ASB-6), and an SQS one carries nothing: neither has an
+/// `x-death`, which is RabbitMQ's alone.
+#[test]
+fn only_a_rabbitmq_dead_letter_carries_x_death() {
+    for (lease, x_deaths) in [
+        (r#"{"model": "rabbitmq"}"#, 1),
+        (r#"{"model": "service_bus", "lock_duration_ms": 5000}"#, 0),
+        (r#"{"model": "sqs", "visibility_timeout_ms": 5000}"#, 0),
+    ] {
+        let steps = [
+            r#"{"at_ms": 0, "op": "send", "to": "q", "message": "m1"}"#,
+            r#"{"at_ms": 10, "op": "receive", "consumer": "a"}"#,
+            r#"{"at_ms": 20, "op": "dead_letter", "consumer": "a", "message": "m1"}"#,
+        ];
+        let queue = format!(r#"{{"name": "q", "lease": {lease}, "dead_letter": true}}"#);
+        let mut d = Driver::new(&scenario(&queue, &steps.join(",")));
+        let events = d.to(30.0);
+        assert_eq!(dead_lettered(&events), vec![DeadReason::Rejected], "{lease}: dead-lettered by hand");
+        let info = &d.sim.broker().dead[&d.id("m1")];
+        assert_eq!(info.x_death.len(), x_deaths, "{lease}: x-death entries");
+    }
+}
