@@ -31,6 +31,22 @@ pub struct DeadInfo {
     pub x_death: Vec<XDeath>,
 }
 
+impl DeadInfo {
+    /// RMQ-14: bumps the (queue, reason) entry and moves it to the front, keeping its first
+    /// time, or adds one there.
+    fn record_x_death(&mut self, queue: QueueId, reason: DeadReason, now: SimTime) {
+        let entry = match self.x_death.iter().position(|d| d.queue == queue && d.reason == reason) {
+            Some(i) => {
+                let mut d = self.x_death.remove(i);
+                d.count += 1;
+                d
+            }
+            None => XDeath { queue, reason, count: 1, time: now },
+        };
+        self.x_death.insert(0, entry);
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct XDeath {
     pub queue: QueueId,
@@ -1068,23 +1084,21 @@ impl Broker {
         info.first_attempt_at = first;
         info.last_attempt_at = last;
         info.dead_at = now;
-        // RMQ-14: bump the (queue, reason) entry and move it to the front, keeping its first
-        // time. Only RabbitMQ writes `x-death`; the others say it their own way (D5).
+        // Only RabbitMQ writes `x-death`; the others say it their own way (D5).
         if self.queues[from.index()].spec.lease.dead_letter_metadata() == DeadLetterMetadata::XDeath {
-            let entry = match info.x_death.iter().position(|d| d.queue == from && d.reason == reason) {
-                Some(i) => {
-                    let mut d = info.x_death.remove(i);
-                    d.count += 1;
-                    d
-                }
-                None => XDeath { queue: from, reason, count: 1, time: now },
-            };
-            info.x_death.insert(0, entry);
+            info.record_x_death(from, reason, now);
         }
         let expires_at = self.dead_letter_expiry(msg, from, QueueId(dlq), now);
         let m = &mut self.msgs[msg.index()];
         m.expires_at = expires_at;
         m.pos = self.queues[dlq as usize].take_pos();
+        // RMQ-13 (D6): RabbitMQ republishes it; the copy's delivery counts start again.
+        if self.queues[from.index()].spec.lease.dead_letter_republishes() {
+            m.receive_count = 0;
+            if m.extra != 0 {
+                self.extras[m.extra as usize - 1].returns_counted = 0;
+            }
+        }
         if expires_at != SimTime::MAX && expires_at > now {
             self.watch_expiry(out, now, msg, QueueId(dlq), expires_at);
         }

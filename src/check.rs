@@ -374,9 +374,12 @@ enum Seen {
 
 /// Replays a trace and checks that every event follows from the ones before: each message is
 /// published once, moves only along the legal paths, settles at most once, and each delivery's
-/// receive count is one more than the deliveries seen before it.
+/// receive count is one more than the deliveries seen before it (counted afresh after a
+/// RabbitMQ dead-lettering, which republishes: RMQ-13).
 #[derive(Clone, Debug, Default)]
 pub struct Ledger {
+    /// Per queue: its dead letters are republished, their counts start again (RMQ-13).
+    republishes: Vec<bool>,
     seen: Vec<Seen>,
     queue: Vec<QueueId>,
     deliveries: Vec<u32>,
@@ -395,6 +398,13 @@ pub struct Ledger {
 type MsgIdKey = (u32, u32);
 
 impl Ledger {
+    /// A ledger for a run of `scenario`: it needs to know which queues' dead letters are
+    /// republished, so that their receive counts start again.
+    pub fn for_scenario(scenario: &crate::scenario::Scenario) -> Ledger {
+        let republishes = scenario.queues.iter().map(|q| q.lease.dead_letter_republishes()).collect();
+        Ledger { republishes, ..Ledger::default() }
+    }
+
     // long: one arm per trace event that moves a message in the ledger, so that every move is checked in one place
     pub fn apply(&mut self, event: &TraceEvent) -> Result<(), Violation> {
         use TraceEvent as T;
@@ -497,8 +507,11 @@ impl Ledger {
             T::Returned { consumer, .. } if matches!(now, Seen::Leased { consumer: c, .. } if c == consumer) => {
                 Seen::Delayed
             }
-            T::DeadLettered { dlq, .. } if live && !matches!(now, Seen::AutoAcked { .. }) => {
+            T::DeadLettered { from, dlq, .. } if live && !matches!(now, Seen::AutoAcked { .. }) => {
                 self.queue[msg.index()] = dlq;
+                if self.republishes.get(from.index()) == Some(&true) {
+                    self.deliveries[msg.index()] = 0;
+                }
                 Seen::Delayed
             }
             T::Expired { queue, .. } if matches!(now, Seen::Visible | Seen::Delayed) => {

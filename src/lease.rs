@@ -235,6 +235,14 @@ impl LeaseModel {
         }
     }
 
+    /// RMQ-13: RabbitMQ dead-letters by republishing, so the copy in the dead-letter queue is
+    /// a fresh enqueue: its delivery count starts again, and its first delivery there is not a
+    /// redelivery (D6; seen on RabbitMQ 3.10: `redelivered` false). SQS and Service Bus move
+    /// the same message, its counts with it (SQS-11, ASB-5).
+    pub fn dead_letter_republishes(self) -> bool {
+        matches!(self, LeaseModel::RabbitMq { .. })
+    }
+
     /// ASB-6: a Service Bus queue always has its dead-letter sub-queue; it cannot be turned off.
     pub fn always_has_dlq(self) -> bool {
         matches!(self, LeaseModel::ServiceBus { .. })

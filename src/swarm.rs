@@ -511,7 +511,7 @@ fn drive(
     let end = scenario.end();
     let queues = scenario.queues.len();
     let mut sim = Sim::new(scenario.clone(), seed);
-    let mut ledger = Ledger::default();
+    let mut ledger = Ledger::for_scenario(&scenario);
     let mut outcome = Outcome::default();
     let mut duplicate = false;
     let mut next_fault = fault_times.into_iter().peekable();

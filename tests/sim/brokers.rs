@@ -1198,3 +1198,33 @@ fn only_a_rabbitmq_dead_letter_carries_x_death() {
         assert_eq!(info.x_death.len(), x_deaths, "{lease}: x-death entries");
     }
 }
+
+/// D6 (issue 25), RMQ-13: RabbitMQ dead-letters by republishing, so the copy in the DLQ is a
+/// fresh enqueue: its first delivery there has delivery count 1 and is not a redelivery (as
+/// RabbitMQ 3.10 shows: `redelivered` false). SQS moves the same message, and its
+/// ApproximateReceiveCount goes on.
+#[test]
+fn a_rabbitmq_dead_letter_is_a_fresh_enqueue_and_an_sqs_one_is_not() {
+    for (lease, in_dlq) in [(r#"{"model": "rabbitmq"}"#, 1), (r#"{"model": "sqs", "visibility_timeout_ms": 5000}"#, 3)]
+    {
+        let json = format!(
+            r#"{{"name": "d6", "duration_ms": 60000,
+                "queues": [{{"name": "q", "lease": {lease}, "dead_letter": true}}],
+                "consumers": [{{"name": "a", "from": "q", "mode": "manual"}}, {{"name": "d", "from": "q.dlq", "mode": "manual"}}],
+                "script": [
+                  {{"at_ms": 0, "op": "send", "to": "q", "message": "m1"}},
+                  {{"at_ms": 10, "op": "receive", "consumer": "a"}},
+                  {{"at_ms": 20, "op": "nack", "consumer": "a", "message": "m1", "requeue": true}},
+                  {{"at_ms": 30, "op": "receive", "consumer": "a"}},
+                  {{"at_ms": 40, "op": "dead_letter", "consumer": "a", "message": "m1"}},
+                  {{"at_ms": 50, "op": "receive", "consumer": "d"}}]}}"#
+        );
+        let mut d = Driver::new(&json);
+        let before = d.to(45.0);
+        assert_eq!(deliveries(&before).iter().map(|x| x.1).collect::<Vec<_>>(), vec![1, 2], "{lease}: twice in q");
+        let after = d.to(55.0);
+        assert_eq!(deliveries(&after), vec![(d.id("m1"), in_dlq)], "{lease}: its delivery count in the DLQ");
+        let redelivered = d.sim.broker().msg(d.id("m1")).receive_count > 1;
+        assert_eq!(redelivered, in_dlq > 1, "{lease}: a redelivery in the DLQ");
+    }
+}

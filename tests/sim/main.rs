@@ -38,8 +38,8 @@ pub fn run_checked(scenario: Scenario, seed: u64) -> Sim {
 pub fn run_traced(scenario: Scenario, seed: u64) -> (Sim, Vec<brokerlab::TraceEvent>) {
     let end = scenario.end();
     let queues = scenario.queues.len();
+    let mut ledger = Ledger::for_scenario(&scenario);
     let mut sim = Sim::new(scenario, seed);
-    let mut ledger = Ledger::default();
     let mut trace = Vec::new();
     let mut apply = |sim: &mut Sim, ledger: &mut Ledger| {
         for event in sim.drain_trace() {
@@ -68,7 +68,7 @@ pub struct Driver {
 impl Driver {
     pub fn new(json: &str) -> Driver {
         let scenario = Scenario::from_json(json).unwrap_or_else(|e| panic!("scenario: {e}"));
-        Driver { sim: Sim::new(scenario, 1), ledger: Ledger::default() }
+        Driver { ledger: Ledger::for_scenario(&scenario), sim: Sim::new(scenario, 1) }
     }
 
     /// Runs every event up to and including `ms`, checking after each; returns their trace.
