@@ -1,5 +1,5 @@
 //! The broker: queues, messages and the three lease models. Every rule cites its number in
-//! `../shared/semantics.md`. The broker reacts to calls (from consumers, the script and its
+//! `docs/rules.md`. The broker reacts to calls (from consumers, the script and its
 //! own timers) and answers through the `Outbox`: trace events and timers. It never decides
 //! what a consumer does.
 
@@ -106,7 +106,7 @@ pub struct QueueState {
     pub consumers: Vec<ConsumerId>,
     pub next_rr: usize,
     /// Which of them would take a message now, a bit per place in `consumers`
-    /// (`Sim::room_changed` keeps it): dispatch finds the next one in a word, not a scan.
+    /// (`Consumers::room_changed` keeps it): dispatch finds the next one in a word, not a scan.
     pub room: Vec<u64>,
     /// With consumers of more than one priority (RMQ-2): a mask of places per priority,
     /// highest first. Empty when all are equal, the common case.
@@ -1057,11 +1057,12 @@ impl Broker {
     /// Without a DLQ it is discarded.
     pub fn dead_letter(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, reason: DeadReason) {
         let from = self.msgs[msg.index()].queue;
-        let Some(dlq) = self.spec(from).dead_letter else {
+        let Some(dlq) = self.spec(from).dead_letter.map(QueueId) else {
             self.set_state(msg, from, MsgState::Dropped);
             out.emit(TraceEvent::Dropped { at: now, msg, queue: from, reason: DropReason::NoDeadLetterQueue });
             return;
         };
+        let lease = self.spec(from).lease;
         let m = &self.msgs[msg.index()];
         let (last_error, attempts) = (self.extra(msg).last_error, self.extra(msg).attempts);
         let (first, last) = (self.first_received(msg), m.last_received());
@@ -1085,27 +1086,27 @@ impl Broker {
         info.last_attempt_at = last;
         info.dead_at = now;
         // Only RabbitMQ writes `x-death`; the others say it their own way (D5).
-        if self.queues[from.index()].spec.lease.dead_letter_metadata() == DeadLetterMetadata::XDeath {
+        if lease.dead_letter_metadata() == DeadLetterMetadata::XDeath {
             info.record_x_death(from, reason, now);
         }
-        let expires_at = self.dead_letter_expiry(msg, from, QueueId(dlq), now);
+        let expires_at = self.dead_letter_expiry(msg, from, dlq, now);
         let m = &mut self.msgs[msg.index()];
         m.expires_at = expires_at;
-        m.pos = self.queues[dlq as usize].take_pos();
+        m.pos = self.queues[dlq.index()].take_pos();
         // RMQ-13 (D6): RabbitMQ republishes it; the copy's delivery counts start again.
-        if self.queues[from.index()].spec.lease.dead_letter_republishes() {
+        if lease.dead_letter_republishes() {
             m.receive_count = 0;
             if m.extra != 0 {
-                self.extras[m.extra as usize - 1].returns_counted = 0;
+                self.extra_mut(msg).returns_counted = 0;
             }
         }
         if expires_at != SimTime::MAX && expires_at > now {
-            self.watch_expiry(out, now, msg, QueueId(dlq), expires_at);
+            self.watch_expiry(out, now, msg, dlq, expires_at);
         }
         // Through Delayed, the one state from which any queue may take it.
-        self.set_state(msg, QueueId(dlq), MsgState::Delayed);
-        out.emit(TraceEvent::DeadLettered { at: now, msg, from, dlq: QueueId(dlq), reason });
-        self.make_visible(out, now, msg, QueueId(dlq));
+        self.set_state(msg, dlq, MsgState::Delayed);
+        out.emit(TraceEvent::DeadLettered { at: now, msg, from, dlq, reason });
+        self.make_visible(out, now, msg, dlq);
     }
 
     /// When a dead letter moved from `from` to `dlq` now expires there. Only an SQS DLQ has
