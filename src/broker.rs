@@ -860,6 +860,15 @@ impl Broker {
         out.emit(TraceEvent::Acked { at: now, msg, queue, consumer });
     }
 
+    /// The end of a message acked on receipt whose processing succeeded: the broker forgot it
+    /// then, so there is no second ack, only the consumer's word that it is done.
+    pub fn finish_processed(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, consumer: ConsumerId) {
+        let m = &mut self.msgs[msg.index()];
+        let queue = m.queue;
+        move_to(m, &mut self.counts, msg, queue, StateKind::Acked, ConsumerId(0));
+        out.emit(TraceEvent::Processed { at: now, msg, queue, consumer });
+    }
+
     /// An auto-acked message whose consumer crashed: nothing can bring it back.
     pub fn lose(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId) {
         let queue = self.msgs[msg.index()].queue;

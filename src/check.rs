@@ -177,8 +177,11 @@ fn check_consumers(sim: &Sim) -> Result<(), Violation> {
     let scenario = sim.scenario();
     for (ci, c) in sim.consumers.list.iter().enumerate() {
         let spec = &scenario.consumers[ci];
-        if !spec.manual && c.held.len() > spec.prefetch as usize {
-            return fail(format!("c{ci} holds {}, over its prefetch {}", c.held.len(), spec.prefetch));
+        // RMQ-49: what a RabbitMQ consumer acked on receipt takes no slot; recounted from `held`.
+        let acked_free = !scenario.queues[spec.queue as usize].lease.acked_delivery_holds_a_slot();
+        let unacked = c.held.iter().filter(|h| !(acked_free && h.auto_acked)).count();
+        if !spec.manual && unacked > spec.prefetch as usize {
+            return fail(format!("c{ci} holds {unacked} unacked, over its prefetch {}", spec.prefetch));
         }
         if c.jobs.len() > spec.concurrency as usize {
             return fail(format!("c{ci} runs {} jobs, over its concurrency {}", c.jobs.len(), spec.concurrency));
@@ -500,7 +503,10 @@ impl Ledger {
             T::AutoAcked { consumer, .. } if matches!(now, Seen::Leased { consumer: c, .. } if c == consumer) => {
                 Seen::AutoAcked { consumer }
             }
-            T::Acked { consumer, .. } if matches!(now, Seen::Leased { consumer: c, .. } | Seen::AutoAcked { consumer: c } if c == consumer) => {
+            T::Acked { consumer, .. } if matches!(now, Seen::Leased { consumer: c, .. } if c == consumer) => {
+                Seen::Final(StateKind::Acked)
+            }
+            T::Processed { consumer, .. } if matches!(now, Seen::AutoAcked { consumer: c } if c == consumer) => {
                 Seen::Final(StateKind::Acked)
             }
             // Back in its queue; visible next (Enqueued), unless its TTL ran out meanwhile.
@@ -730,7 +736,10 @@ mod tests {
         let sim = at("prefetch-hoarding", 250);
         // worker-slow (c0) holds its full prefetch of 10; worker-fast (c1) one of 1.
         let extra = Held { msg: MsgId(0), receipt: 999_999, auto_acked: false };
-        assert_eq!(broken(sim.clone(), |s| s.consumers[0].held.push(extra)), "c0 holds 11, over its prefetch 10");
+        assert_eq!(
+            broken(sim.clone(), |s| s.consumers[0].held.push(extra)),
+            "c0 holds 11 unacked, over its prefetch 10"
+        );
         let job = Job { msg: MsgId(0), receipt: 999_999, outcome: Outcome::Success, read_at: SimTime::MAX };
         assert_eq!(broken(sim.clone(), |s| s.consumers[1].jobs.push(job)), "c1 runs 2 jobs, over its concurrency 1");
         let sim2 = at("competing-consumers", 3_000);

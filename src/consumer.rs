@@ -21,7 +21,7 @@ use crate::ids::QueueId;
 use crate::lease::Redelivery;
 use crate::message::{MsgState, Phase};
 use crate::rng::Prng;
-use crate::scenario::{AckMode, ConsumerSpec, Dist, Outcomes, RetryVia, Scenario};
+use crate::scenario::{AckMode, ConsumerSpec, Dist, LeaseModel, Outcomes, RetryVia, Scenario};
 use crate::service::{Effect, Services};
 use crate::stats::Stats;
 use crate::time::{Duration, SimTime};
@@ -279,6 +279,10 @@ pub struct Consumer {
     /// When it last crashed: leases from before then are orphans that run out on their own.
     pub crashed_at: Option<SimTime>,
     pub held: Tracked<Held>,
+    /// How many of `held` are acked already (ack before processing).
+    acked_in_hand: u32,
+    /// Whether those still take a prefetch slot (`LeaseModel::acked_delivery_holds_a_slot`).
+    acked_hold_slots: bool,
     /// Arrived and waiting for a processing slot, oldest first.
     pub buffer: VecDeque<Held>,
     pub jobs: Tracked<Job>,
@@ -293,8 +297,10 @@ pub struct Consumer {
 }
 
 impl Consumer {
-    pub fn new(prng: Prng, spec: &ConsumerSpec, slot: usize) -> Consumer {
+    pub fn new(prng: Prng, spec: &ConsumerSpec, lease: LeaseModel, slot: usize) -> Consumer {
         Consumer {
+            acked_in_hand: 0,
+            acked_hold_slots: lease.acked_delivery_holds_a_slot(),
             processing: spec.processing,
             outcomes: spec.outcomes,
             active: !spec.standby,
@@ -319,7 +325,38 @@ impl Consumer {
     /// Whether it would take another message now.
     #[inline]
     pub fn has_room(&self, spec: &ConsumerSpec) -> bool {
-        self.alive && self.active && !spec.manual && self.held.len() < spec.prefetch as usize
+        self.alive && self.active && !spec.manual && self.unacked() < spec.prefetch as usize
+    }
+
+    /// What counts against its prefetch: what it holds, less what it acked on receipt where
+    /// that frees the slot (RMQ-49).
+    #[inline]
+    fn unacked(&self) -> usize {
+        let acked = if self.acked_hold_slots { 0 } else { self.acked_in_hand as usize };
+        self.held.len().saturating_sub(acked)
+    }
+
+    /// It acked `msg` on receipt.
+    fn mark_auto_acked(&mut self, msg: MsgId, receipt: u32) {
+        if let Some(h) = self.held.get_mut(msg, receipt) {
+            if !h.auto_acked {
+                h.auto_acked = true;
+                self.acked_in_hand += 1;
+            }
+        }
+    }
+
+    /// It lets go of what it held by `(msg, receipt)`.
+    pub fn drop_held(&mut self, msg: MsgId, receipt: u32) {
+        if self.held.remove(msg, receipt).is_some_and(|h| h.auto_acked) {
+            self.acked_in_hand -= 1;
+        }
+    }
+
+    /// It lets go of everything it held (a crash), oldest first.
+    fn take_held(&mut self) -> Tracked<Held> {
+        self.acked_in_hand = 0;
+        std::mem::take(&mut self.held)
     }
 
     #[inline]
@@ -329,7 +366,7 @@ impl Consumer {
 
     #[inline]
     fn forget(&mut self, msg: MsgId, receipt: u32) {
-        self.held.remove(msg, receipt);
+        self.drop_held(msg, receipt);
         self.jobs.remove(msg, receipt);
     }
 
@@ -461,9 +498,8 @@ impl Consumers {
         if current && consumer_spec(&cx.scenario, c).ack == AckMode::BeforeProcessing {
             p.broker.auto_ack(&mut cx.out, now, msg, c);
             held.auto_acked = true;
-            if let Some(h) = self.list[c.index()].held.get_mut(msg, receipt) {
-                h.auto_acked = true;
-            }
+            self.list[c.index()].mark_auto_acked(msg, receipt);
+            self.room_changed(cx, p, c);
         }
         if self.slot_free(&cx.scenario, c) {
             self.start_job(cx, p, c, held);
@@ -591,7 +627,7 @@ impl Consumers {
                 self.apply_effect(cx, p, c, msg);
                 if held.auto_acked {
                     if Self::owns(&p.broker, c, held) {
-                        p.broker.finish_acked(&mut cx.out, now, msg, c);
+                        p.broker.finish_processed(&mut cx.out, now, msg, c);
                     }
                 } else {
                     p.broker.ack(&mut cx.out, now, msg, c, receipt);
@@ -774,7 +810,7 @@ impl Consumers {
         consumer.alive = false;
         consumer.epoch += 1;
         consumer.crashed_at = Some(now);
-        let held = std::mem::take(&mut consumer.held);
+        let held = consumer.take_held();
         consumer.buffer.clear();
         consumer.jobs.clear();
         self.room_changed(cx, p, c);
@@ -857,7 +893,7 @@ impl Consumers {
         }
         let ghosts: Vec<Lost> = self.lost.iter().copied().filter(|l| l.consumer == c).collect();
         for l in ghosts {
-            self.list[c.index()].held.remove(l.msg, l.receipt);
+            self.list[c.index()].drop_held(l.msg, l.receipt);
         }
         self.forget_lost(&p.broker);
         self.room_changed(cx, p, c);
@@ -886,7 +922,7 @@ impl Consumers {
         self.lost.push(Lost { msg, receipt, consumer: c });
         cx.out.emit(TraceEvent::DeliveryLost { at: cx.now(), msg, consumer: c });
         if !p.broker.queues[queue.index()].spec.lease.channel_bound() {
-            self.list[c.index()].held.remove(msg, receipt);
+            self.list[c.index()].drop_held(msg, receipt);
             self.room_changed(cx, p, c);
             p.broker.mark_dirty(queue);
         }

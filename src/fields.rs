@@ -190,4 +190,5 @@ pub const EVENTS: &[EventFields] = &[
         &[("saga", Field::Saga), ("instance", N), ("step", Field::Step), ("note", Field::Text(SagaNote::TEXTS))],
     ),
     ("delivery_lost", 45, &[("msg", Id), ("consumer", C)]),
+    ("processed", 46, &[("msg", Id), ("queue", Q), ("consumer", C)]),
 ];

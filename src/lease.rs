@@ -304,4 +304,12 @@ impl LeaseModel {
     pub fn has_consumer_priority(self) -> bool {
         matches!(self, LeaseModel::RabbitMq { .. })
     }
+
+    /// RMQ-49, RMQ-50: a RabbitMQ delivery acked on receipt (auto-ack, or an ack before the
+    /// work) is no longer unacknowledged, so it takes no prefetch slot, and the broker pushes
+    /// the next one at once. An SQS or Service Bus client fetches only what it has room for,
+    /// acked or not.
+    pub fn acked_delivery_holds_a_slot(self) -> bool {
+        !matches!(self, LeaseModel::RabbitMq { .. })
+    }
 }

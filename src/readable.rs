@@ -84,6 +84,9 @@ impl fmt::Display for Line<'_> {
             Acked { msg, queue: q, consumer: c, .. } => {
                 write!(f, "m{msg} acked by {}, deleted from {}", consumer(c), queue(q))
             }
+            Processed { msg, consumer: c, .. } => {
+                write!(f, "m{msg} processed by {} (acked on receipt: nothing to settle)", consumer(c))
+            }
             AckRefused { msg, consumer: c, .. } => {
                 write!(f, "m{msg} ack by {} refused: its receipt is no longer current", consumer(c))
             }

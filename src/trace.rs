@@ -292,6 +292,13 @@ pub enum TraceEvent {
         queue: QueueId,
         consumer: ConsumerId,
     },
+    /// Processing succeeded on a message acked on receipt: nothing is left to settle.
+    Processed {
+        at: SimTime,
+        msg: MsgId,
+        queue: QueueId,
+        consumer: ConsumerId,
+    },
     /// A settle with a receipt that is no longer current: the broker kept the message
     /// (SQS-6 stale handle, Service Bus lock lost).
     AckRefused {
@@ -568,6 +575,7 @@ impl TraceEvent {
             | EffectApplied { at, .. }
             | DuplicateSuppressed { at, .. }
             | Acked { at, .. }
+            | Processed { at, .. }
             | AckRefused { at, .. }
             | Returned { at, .. }
             | DeadLettered { at, .. }
@@ -619,6 +627,7 @@ impl TraceEvent {
             EffectApplied { .. } => "effect_applied",
             DuplicateSuppressed { .. } => "duplicate_suppressed",
             Acked { .. } => "acked",
+            Processed { .. } => "processed",
             AckRefused { .. } => "ack_refused",
             Returned { .. } => "returned",
             DeadLettered { .. } => "dead_lettered",
@@ -670,6 +679,7 @@ impl TraceEvent {
             | EffectApplied { msg, .. }
             | DuplicateSuppressed { msg, .. }
             | Acked { msg, .. }
+            | Processed { msg, .. }
             | AckRefused { msg, .. }
             | Returned { msg, .. }
             | DeadLettered { msg, .. }
@@ -751,7 +761,7 @@ impl TraceEvent {
             DuplicateSuppressed { msg, consumer, key, .. } => {
                 v.id("msg", msg.0).id("consumer", consumer.0).id("key", key);
             }
-            Acked { msg, queue, consumer, .. } => {
+            Acked { msg, queue, consumer, .. } | Processed { msg, queue, consumer, .. } => {
                 v.id("msg", msg.0).id("queue", queue.0).id("consumer", consumer.0);
             }
             AckRefused { msg, consumer, receipt, .. } => {
@@ -930,6 +940,7 @@ impl TraceEvent {
             RequesterKilled { .. } => 43,
             SagaEvent { .. } => 44,
             DeliveryLost { .. } => 45,
+            Processed { .. } => 46,
         }
     }
 }

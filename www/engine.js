@@ -807,6 +807,7 @@ function foldQueueEvent(v, e, m) {
       endJob(v, e.consumer, e.msg);
       break;
     case 'acked':
+    case 'processed':
       endJob(v, e.consumer, e.msg);
       gone(v, e.msg);
       pulse(v, 'acked', e);

@@ -104,7 +104,8 @@ impl Sim {
             .enumerate()
             .map(|(i, c)| {
                 let slot = broker.queues[c.queue as usize].consumers.iter().position(|&s| s.index() == i);
-                Consumer::new(root.fork(0x1_0000 + i as u64), c, slot.expect("the broker lists every consumer"))
+                let lease = scenario.queues[c.queue as usize].lease;
+                Consumer::new(root.fork(0x1_0000 + i as u64), c, lease, slot.expect("the broker lists every consumer"))
             })
             .collect();
         let streams = Streams::new(&scenario, seed, &mut root);
@@ -626,7 +627,7 @@ impl Sim {
         };
         op(&mut self.ports.broker, &mut self.cx.out, h.msg, h.receipt);
         if !self.ports.broker.holds(h.msg, consumer, h.receipt) {
-            self.consumers[consumer.index()].held.remove(h.msg, h.receipt);
+            self.consumers[consumer.index()].drop_held(h.msg, h.receipt);
             self.with_consumers(|cs, cx, p| cs.room_changed(cx, p, consumer));
         }
         true

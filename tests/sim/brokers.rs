@@ -1228,3 +1228,35 @@ fn a_rabbitmq_dead_letter_is_a_fresh_enqueue_and_an_sqs_one_is_not() {
         assert_eq!(redelivered, in_dlq > 1, "{lease}: a redelivery in the DLQ");
     }
 }
+
+/// D1 (issue 25), RMQ-49: a RabbitMQ delivery acked on receipt is never unacknowledged, so
+/// prefetch does not hold the broker back: it pushes the whole queue into the consumer's
+/// buffer, and a crash loses all of it, not the one message at work. An SQS client fetches
+/// only what it has room for, so it loses one. Either way the work done is "processed", never
+/// a second "acked": the broker forgot the message on receipt.
+#[test]
+fn auto_ack_takes_no_prefetch_slot_and_a_crash_loses_the_whole_buffer() {
+    for (lease, lost) in [(r#"{"model": "rabbitmq"}"#, 5), (r#"{"model": "sqs", "visibility_timeout_ms": 30000}"#, 1)] {
+        let json = format!(
+            r#"{{"name": "d1", "duration_ms": 60000,
+                "queues": [{{"name": "q", "lease": {lease}}}],
+                "consumers": [{{"name": "a", "from": "q", "ack": "before_processing", "prefetch": 1,
+                               "processing": {{"kind": "constant", "ms": 1000}}}}],
+                "script": [
+                  {{"at_ms": 0, "op": "send", "to": "q", "message": "m1"}},
+                  {{"at_ms": 0, "op": "send", "to": "q", "message": "m2"}},
+                  {{"at_ms": 0, "op": "send", "to": "q", "message": "m3"}},
+                  {{"at_ms": 0, "op": "send", "to": "q", "message": "m4"}},
+                  {{"at_ms": 0, "op": "send", "to": "q", "message": "m5"}},
+                  {{"at_ms": 0, "op": "send", "to": "q", "message": "m6"}},
+                  {{"at_ms": 1500, "op": "crash", "consumer": "a"}}]}}"#
+        );
+        let mut d = Driver::new(&json);
+        let events = d.to(2000.0);
+        let count = |kind: &str| events.iter().filter(|e| e.kind() == kind).count();
+        assert_eq!(count("processed"), 1, "{lease}: m1 was done before the crash");
+        assert_eq!(count("acked"), 0, "{lease}: an auto-acked message is not acked a second time");
+        let dropped = events.iter().filter(|e| matches!(e, TraceEvent::Dropped { .. })).count();
+        assert_eq!(dropped, lost, "{lease}: lost in the crash");
+    }
+}
