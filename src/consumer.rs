@@ -100,6 +100,14 @@ pub struct Held {
     pub auto_acked: bool,
 }
 
+/// Whether a consumer still holds a message after its failed attempt is dealt with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keep {
+    Done,
+    /// It waits out its backoff with the delivery in hand, unacked (D3).
+    Holding,
+}
+
 /// What one processing attempt will do, drawn when it starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -443,6 +451,7 @@ impl Consumers {
                 }
             }
             ConsumerEvent::Autoscale { scaler } => self.autoscale(cx, p, scaler),
+            ConsumerEvent::Requeue(d) => self.on_requeue(cx, p, d),
         }
     }
 
@@ -633,7 +642,16 @@ impl Consumers {
                     p.broker.ack(&mut cx.out, now, msg, c, receipt);
                 }
             }
-            Outcome::Fail(error) => self.on_failure(cx, p, c, held, error),
+            Outcome::Fail(error) => {
+                if self.on_failure(cx, p, c, held, error) == Keep::Holding {
+                    // It waits out its backoff in the consumer's hands: the job ends, the
+                    // delivery stays unacked.
+                    self.list[c.index()].jobs.remove(msg, receipt);
+                    self.room_changed(cx, p, c);
+                    self.next_job(cx, p, c);
+                    return;
+                }
+            }
             Outcome::Crash | Outcome::CrashAfterEffect => unreachable!("handled above or as its own event"),
         }
         self.list[c.index()].forget(msg, receipt);
@@ -678,7 +696,7 @@ impl Consumers {
         c: ConsumerId,
         held: Held,
         error: ErrorClass,
-    ) {
+    ) -> Keep {
         let now = cx.now();
         let msg = held.msg;
         if held.auto_acked {
@@ -687,10 +705,10 @@ impl Consumers {
                 p.stats.lost += 1;
                 p.broker.lose(&mut cx.out, now, msg);
             }
-            return;
+            return Keep::Done;
         }
         if !p.broker.holds(msg, c, held.receipt) {
-            return; // the lease is gone; whatever we decide, the broker has moved on
+            return Keep::Done; // the lease is gone; whatever we decide, the broker has moved on
         }
         let attempt = p.broker.note_failure(msg, error);
         cx.out.emit(TraceEvent::Failed { at: now, msg, consumer: c, error, attempt });
@@ -717,13 +735,15 @@ impl Consumers {
                 // Refused (ASB-6: already a dead letter): give it back instead.
                 p.broker.give_back(&mut cx.out, now, msg, c, held.receipt, ReturnReason::Abandoned);
             }
-            return;
+            return Keep::Done;
         }
-        self.retry(cx, p, c, held, error, attempt);
+        self.retry(cx, p, c, held, error, attempt)
     }
 
     /// A failed attempt within its retry limit: back after a backoff (BO-1), or at once, by
-    /// the retry policy.
+    /// the retry policy. A queue that cannot hold a message back (RabbitMQ, D3) leaves the
+    /// backoff to the consumer: it keeps the delivery unacked and requeues it afterwards
+    /// (`Keep::Holding`), and that return counts toward a quorum queue's delivery limit.
     fn retry<H: Handlers>(
         &mut self,
         cx: &mut Ctx,
@@ -732,9 +752,10 @@ impl Consumers {
         held: Held,
         error: ErrorClass,
         attempt: u32,
-    ) {
+    ) -> Keep {
         let (now, msg) = (cx.now(), held.msg);
         let spec = &cx.scenario.consumers[c.index()];
+        let lease = p.broker.queues[spec.queue as usize].spec.lease;
         // BO-3: a conflict's answer takes a hop back; the wait before the retry starts when
         // the consumer has it.
         let reply = match (error, cx.scenario.row_hop(c.0)) {
@@ -751,18 +772,51 @@ impl Consumers {
                 let u = self.list[c.index()].prng.unit();
                 let sleep = ms_to_duration(backoff::delay_ms(&r.policy, attempt, previous, u));
                 p.broker.note_sleep(msg, sleep);
-                let until = now.after(reply).after(sleep);
-                p.broker.retry_later(&mut cx.out, now, msg, c, held.receipt, until, r.via == RetryVia::RetryQueue);
+                self.retry_at(cx, p, c, held, now.after(reply).after(sleep), r.via)
             }
-            Some(r) if reply > Duration::ZERO => {
-                let via_retry_queue = r.via == RetryVia::RetryQueue;
-                p.broker.retry_later(&mut cx.out, now, msg, c, held.receipt, now.after(reply), via_retry_queue);
-            }
+            Some(r) if reply > Duration::ZERO => self.retry_at(cx, p, c, held, now.after(reply), r.via),
             _ => {
-                let reason = p.broker.queues[spec.queue as usize].spec.lease.retry_now_reason();
-                p.broker.give_back(&mut cx.out, now, msg, c, held.receipt, reason);
+                p.broker.give_back(&mut cx.out, now, msg, c, held.receipt, lease.retry_now_reason());
+                Keep::Done
             }
         }
+    }
+
+    /// The message is tried again at `until`: it waits in its queue or its retry queue, or,
+    /// where the queue cannot hold it back, in the consumer's hands until `Requeue`.
+    fn retry_at<H: Handlers>(
+        &mut self,
+        cx: &mut Ctx,
+        p: &mut Ports<H>,
+        c: ConsumerId,
+        held: Held,
+        until: SimTime,
+        via: RetryVia,
+    ) -> Keep {
+        let lease = p.broker.queues[consumer_spec(&cx.scenario, c).queue as usize].spec.lease;
+        if via == RetryVia::Delay && !lease.delays_in_queue() {
+            let d = Delivery { consumer: c, msg: held.msg, receipt: held.receipt, epoch: self.list[c.index()].epoch };
+            cx.out.schedule(until, Event::Consumer(ConsumerEvent::Requeue(d)));
+            return Keep::Holding;
+        }
+        let (now, via_retry_queue) = (cx.now(), via == RetryVia::RetryQueue);
+        p.broker.retry_later(&mut cx.out, now, held.msg, c, held.receipt, until, via_retry_queue);
+        Keep::Done
+    }
+
+    /// A backoff the consumer waited out with the message in hand is over: it nacks it with
+    /// requeue (D3), unless its channel closed meanwhile and took the message back already.
+    fn on_requeue<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, d: Delivery) {
+        let Delivery { consumer: c, msg, receipt, epoch } = d;
+        if self.list[c.index()].epoch != epoch || !p.broker.holds(msg, c, receipt) {
+            return;
+        }
+        let reason = p.broker.queues[consumer_spec(&cx.scenario, c).queue as usize].spec.lease.retry_now_reason();
+        let now = cx.now();
+        p.broker.give_back(&mut cx.out, now, msg, c, receipt, reason);
+        self.list[c.index()].drop_held(msg, receipt);
+        self.room_changed(cx, p, c);
+        p.broker.mark_dirty(QueueId(consumer_spec(&cx.scenario, c).queue));
     }
 
     /// Starts the next buffered message if a slot is free, and lets the queue deliver more.

@@ -70,6 +70,8 @@ pub enum ConsumerEvent {
     Restart { consumer: ConsumerId, epoch: u32 },
     /// An autoscaler looks at its queue.
     Autoscale { scaler: u32 },
+    /// A consumer's backoff, waited out with the message in hand, is over: it requeues it.
+    Requeue(Delivery),
 }
 
 /// One delivery as a consumer's timers name it: the consumer, the message, the lease's

@@ -312,4 +312,12 @@ impl LeaseModel {
     pub fn acked_delivery_holds_a_slot(self) -> bool {
         !matches!(self, LeaseModel::RabbitMq { .. })
     }
+
+    /// Whether a message can wait out a retry's backoff in its queue: SQS by its visibility
+    /// (SQS-4), Service Bus by a scheduled redelivery. RabbitMQ has no delayed redelivery in a
+    /// queue (RMQ-5, RMQ-16): the consumer keeps it unacked through the backoff and then
+    /// requeues it, which counts toward a quorum queue's delivery limit (D3, issue 25).
+    pub fn delays_in_queue(self) -> bool {
+        !matches!(self, LeaseModel::RabbitMq { .. })
+    }
 }

@@ -240,7 +240,8 @@ pub struct Outcomes {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RetryVia {
-    /// The message waits out its backoff in the same queue.
+    /// The message waits out its backoff in the same queue; on RabbitMQ, which has no delayed
+    /// redelivery, in its consumer's hands, unacked, and is then requeued (D3).
     Delay,
     /// The message waits in `<queue>.retry`, then goes back to the queue.
     RetryQueue,

@@ -1260,3 +1260,34 @@ fn auto_ack_takes_no_prefetch_slot_and_a_crash_loses_the_whole_buffer() {
         assert_eq!(dropped, lost, "{lease}: lost in the crash");
     }
 }
+
+/// D3 (issue 25): RabbitMQ has no delayed redelivery inside a queue, so a consumer that backs
+/// off keeps the delivery unacked through the wait and then requeues it, and each requeue
+/// counts toward a quorum queue's delivery limit (RMQ-16): with limit 2 the message is
+/// delivered 3 times, then dead-lettered as `delivery_limit`, well before the consumer's own
+/// 10 attempts run out. SQS waits out the backoff in the queue, and the consumer's attempts
+/// decide.
+#[test]
+fn a_backoff_on_rabbitmq_waits_in_the_consumer_and_its_requeues_count_toward_the_delivery_limit() {
+    let quorum = r#"{"model": "rabbitmq", "queue_type": "quorum", "delivery_limit": 2}"#;
+    let sqs = r#"{"model": "sqs", "visibility_timeout_ms": 30000}"#;
+    for (lease, deliveries_max, reason) in
+        [(quorum, 3, DeadReason::DeliveryLimit), (sqs, 4, DeadReason::AttemptsExhausted)]
+    {
+        let json = format!(
+            r#"{{"name": "d3", "duration_ms": 60000,
+                "queues": [{{"name": "q", "lease": {lease}, "dead_letter": true}}],
+                "consumers": [{{"name": "a", "from": "q", "outcomes": {{"transient": 1.0}},
+                               "processing": {{"kind": "constant", "ms": 100}},
+                               "retry": {{"strategy": "fixed", "base_ms": 1000, "attempts_max": 4}}}}],
+                "script": [{{"at_ms": 0, "op": "send", "to": "q", "message": "m1"}}]}}"#
+        );
+        let mut d = Driver::new(&json);
+        let mut events = d.to(600.0);
+        let holder = d.sim.broker().msg(d.id("m1")).state().holder();
+        assert_eq!(holder.is_some(), lease == quorum, "{lease}: in the consumer's hands during the backoff");
+        events.extend(d.to(30_000.0));
+        assert_eq!(deliveries(&events).len(), deliveries_max, "{lease}: deliveries");
+        assert_eq!(dead_lettered(&events), vec![reason], "{lease}: why it was dead-lettered");
+    }
+}

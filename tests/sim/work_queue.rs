@@ -26,7 +26,7 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("poison-redrive", 9, "3ed4dabf0a5351d9"),
     ("prefetch-hoarding", 3, "b1082a4704a97ee9"),
     ("retry-storm", 2015, "f6944f7b7fd3acc7"),
-    ("occ-contention", 2015, "b036b6bfc591c44c"),
+    ("occ-contention", 2015, "614551254e6ca2cf"),
     ("slow-worker", 5, "96f58d9e8648e795"),
     ("ttl-expiry", 3, "289fb84a0f44a741"),
     ("commit-semantics", 8, "c23fc5300c2fc13d"),
@@ -39,9 +39,9 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("request-reply", 4, "ec82141da1bd02e4"),
     ("saga-happy-path", 1, "8767f59dc84a2c58"),
     ("saga-compensation", 3, "0990214383e27831"),
-    ("saga-compensation-retry", 6, "bca400f21b695da5"),
+    ("saga-compensation-retry", 6, "3040da9390d4bc6c"),
     ("saga-duplicates", 7, "c885fdc0f2320245"),
-    ("saga-styles", 11, "21881cc9b08423e1"),
+    ("saga-styles", 11, "60388c7cd220a789"),
     ("retry-topics", 17, "7a011432870863dd"),
 ];
 

@@ -193,7 +193,12 @@ fn a_flaky_compensation_is_retried_and_one_that_never_succeeds_leaves_the_saga_s
     let dead = trace.iter().filter(|e| matches!(e, TraceEvent::DeadLettered { .. })).count();
     assert_eq!(stuck as u64, block.stats.stuck);
     assert!(dead >= stuck, "each stuck saga has a message in a DLQ");
-    assert_eq!(block.stats.completed + block.stats.compensated + block.stats.stuck, block.stats.started);
+    // D3: a refund's backoff keeps it in payment's hands (prefetch 1), so a few sagas are
+    // still under way at the end; every saga is in exactly one of the five.
+    let summary = &sim.saga_summaries(&[])[0];
+    let s = block.stats;
+    assert_eq!(s.completed + s.compensated + s.stuck + summary.running + summary.compensating, s.started);
+    assert!(summary.running + summary.compensating < s.started / 4, "most sagas finished: {summary:?}");
 }
 
 #[test]
