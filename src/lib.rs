@@ -28,6 +28,7 @@ pub mod cow;
 pub mod deadlines;
 pub mod dist;
 pub mod event;
+pub mod exchange;
 pub mod fields;
 pub mod golden;
 pub mod ids;
