@@ -5,6 +5,7 @@
 
 use crate::deadlines::Deadlines;
 use crate::event::{Ctx, Event, Outbox};
+use crate::exchange::{Route, Topology};
 use crate::lease::DeadLetterMetadata;
 use crate::message::{Extra, Message, MsgState, Phase, StateCounts, StateKind};
 use crate::ready::ReadySet;
@@ -15,6 +16,7 @@ use crate::trace::{
     ConsumerId, DeadReason, DropReason, ErrorClass, MsgId, ProducerId, QueueId, ReturnReason, TraceEvent,
 };
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What a dead letter carries (issue 3 §5), and RabbitMQ's `x-death` (RMQ-14).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,6 +170,8 @@ pub struct Broker {
     pub counts: Vec<StateCounts>,
     pub dead: BTreeMap<MsgId, DeadInfo>,
     pub latency: Duration,
+    /// The exchanges and bindings, shared by every checkpoint.
+    pub topology: Arc<Topology>,
     next_receipt: u32,
     /// Queues that may have deliverable messages or consumers with room since the last
     /// dispatch (`mark_dirty`), one bit each.
@@ -236,6 +240,7 @@ impl Broker {
             extras: crate::cow::CowVec::new(),
             dead: BTreeMap::new(),
             latency: scenario.latency,
+            topology: Arc::new(scenario.topology.clone()),
             next_receipt: 0,
             dirty: 0,
             with_ttl: 0,
@@ -311,6 +316,44 @@ impl Broker {
         producer: ProducerId,
         attrs: &SendAttrs,
     ) -> Sent {
+        self.publish_via(out, now, queue, producer, attrs, None)
+    }
+
+    /// A publish to an exchange (RMQ-24): one message per queue the route reaches, in queue
+    /// order, each with its own life; none reached: an `Unroutable`, returned to a mandatory
+    /// publisher or dropped (RMQ-34, RMQ-35). Returns how many messages it made.
+    pub fn publish_routed(
+        &mut self,
+        out: &mut Outbox,
+        now: SimTime,
+        producer: ProducerId,
+        attrs: &SendAttrs,
+        (route, mandatory): (Route, bool),
+    ) -> u32 {
+        let topology = Arc::clone(&self.topology);
+        let (key, headers) = (&topology.keys[route.key as usize], &topology.headers[route.headers as usize]);
+        let reached = topology.route(route.exchange, key, headers);
+        if reached.is_empty() {
+            let (exchange, key) = (route.exchange, route.key);
+            out.emit(TraceEvent::Unroutable { at: now, producer, exchange, key, returned: mandatory });
+        }
+        for r in &reached {
+            self.publish_via(out, now, QueueId(r.queue), producer, attrs, Some((route, r.binding)));
+        }
+        index_u32(reached.len())
+    }
+
+    /// `publish`, and through which exchange and binding, if any.
+    // long: a send's whole arrival at the broker: deduplication, TTL, delay, the record and its extras
+    fn publish_via(
+        &mut self,
+        out: &mut Outbox,
+        now: SimTime,
+        queue: QueueId,
+        producer: ProducerId,
+        attrs: &SendAttrs,
+        routed: Option<(Route, u32)>,
+    ) -> Sent {
         let id = index_u32(self.msgs.len());
         let q = &mut self.queues[queue.index()];
         if let (Some(dedup_id), Some(window)) = (&attrs.dedup_id, q.spec.dedup_window) {
@@ -360,6 +403,10 @@ impl Broker {
         }
         self.counts[queue.index()].add(StateKind::Publishing);
         out.emit(TraceEvent::Published { at: now, msg: MsgId(id), producer, queue, arrives_at });
+        if let Some((route, binding)) = routed {
+            self.extra_mut(MsgId(id)).route = Some(route);
+            out.emit(TraceEvent::Routed { at: now, msg: MsgId(id), exchange: route.exchange, binding });
+        }
         if arrives_at == now {
             // No network delay: nothing can happen in between, so arrive now.
             self.arrive(out, now, MsgId(id));

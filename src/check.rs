@@ -534,6 +534,8 @@ impl Ledger {
             }
             // Lost on its way: still leased to that consumer, until the lease ends.
             T::DeliveryLost { consumer, .. } if matches!(now, Seen::Leased { consumer: c, .. } if c == consumer) => now,
+            // How it was routed, said as it is published (RMQ-24).
+            T::Routed { .. } if now == Seen::Publishing => now,
             // Events about work, not about where the message is.
             T::ProcessingStarted { .. }
             | T::Failed { .. }

@@ -50,6 +50,15 @@ pub struct HeaderMatch {
     pub args: Vec<(String, String)>,
 }
 
+/// How a message was routed, as a consumer would read it: the exchange it was published to,
+/// and its routing key and headers (indices into `Topology::keys` and `Topology::headers`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub exchange: u32,
+    pub key: u32,
+    pub headers: u32,
+}
+
 /// Where a binding leads: a queue, or another exchange (RMQ-33).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Destination {
@@ -65,13 +74,6 @@ pub struct BindingSpec {
     pub key: String,
     /// A headers exchange's arguments.
     pub headers: Option<HeaderMatch>,
-}
-
-/// What a message carries for routing: its routing key and its headers (sorted by name).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Shape {
-    pub key: String,
-    pub headers: Vec<(String, String)>,
 }
 
 /// A queue a publish reaches, and the binding that took it there (`BY_NAME` for the default
@@ -92,20 +94,30 @@ pub struct Topology {
     pub bindings: Vec<BindingSpec>,
     /// The queues by name, for the default exchange (RMQ-25).
     pub queues: BTreeMap<String, u32>,
+    /// Every routing key a message can carry (what producers publish with, and dead-letter
+    /// routing keys), interned; 0 is `""`.
+    pub keys: Vec<String>,
+    /// Every set of headers a message can carry, each sorted by name, interned; 0 is none.
+    pub headers: Vec<Vec<(String, String)>>,
 }
 
 impl Topology {
+    /// An exchange's name as a trace says it: `(default)` for `""`.
+    pub fn exchange_name(&self, exchange: u32) -> &str {
+        self.exchanges.get(exchange as usize).map_or("(default)", |e| e.name.as_str())
+    }
+
     pub fn exchange(&self, name: &str) -> Option<u32> {
         self.exchanges.iter().position(|e| e.name == name).and_then(|i| u32::try_from(i).ok())
     }
 
-    /// The queues a message with `shape` published to `exchange` reaches, sorted by queue,
+    /// The queues a message with routing `key` and `headers` published to `exchange` reaches, sorted by queue,
     /// one entry each (RMQ-24). Empty: unroutable (RMQ-34). `DEFAULT_EXCHANGE` routes by the
     /// key as a queue's name, with no alternate exchange (RMQ-25).
-    pub fn route(&self, exchange: u32, shape: &Shape) -> Vec<Reached> {
+    pub fn route(&self, exchange: u32, key: &str, headers: &[(String, String)]) -> Vec<Reached> {
         let mut reached: BTreeMap<u32, u32> = BTreeMap::new();
         if exchange == DEFAULT_EXCHANGE {
-            if let Some(&q) = self.queues.get(&shape.key) {
+            if let Some(&q) = self.queues.get(key) {
                 reached.insert(q, BY_NAME);
             }
             return reached.into_iter().map(|(queue, binding)| Reached { queue, binding }).collect();
@@ -123,7 +135,7 @@ impl Topology {
             seen[e as usize] = true;
             let mut matched = false;
             for (i, b) in self.bindings.iter().enumerate().filter(|(_, b)| b.exchange == e) {
-                if !self.matches(e, b, shape) {
+                if !self.matches(e, b, key, headers) {
                     continue;
                 }
                 matched = true;
@@ -143,12 +155,12 @@ impl Topology {
         reached.into_iter().map(|(queue, binding)| Reached { queue, binding }).collect()
     }
 
-    fn matches(&self, e: u32, b: &BindingSpec, shape: &Shape) -> bool {
+    fn matches(&self, e: u32, b: &BindingSpec, key: &str, headers: &[(String, String)]) -> bool {
         match self.exchanges[e as usize].kind {
-            ExchangeKind::Direct => b.key == shape.key,
+            ExchangeKind::Direct => b.key == key,
             ExchangeKind::Fanout => true,
-            ExchangeKind::Topic => topic_matches(&b.key, &shape.key),
-            ExchangeKind::Headers => b.headers.as_ref().is_some_and(|h| headers_match(h, &shape.headers)),
+            ExchangeKind::Topic => topic_matches(&b.key, key),
+            ExchangeKind::Headers => b.headers.as_ref().is_some_and(|h| headers_match(h, headers)),
         }
     }
 }
@@ -310,12 +322,13 @@ mod tests {
                 bind(2, Destination::Queue(0), ""),
             ],
             queues: [("eu", 0), ("us", 1), ("lost", 2), ("audit", 3)].map(|(n, q)| (n.to_owned(), q)).into(),
+            keys: Vec::new(),
+            headers: Vec::new(),
         }
     }
 
     fn queues(t: &Topology, exchange: u32, key: &str) -> Vec<(u32, u32)> {
-        let shape = Shape { key: key.to_owned(), headers: Vec::new() };
-        t.route(exchange, &shape).into_iter().map(|r| (r.queue, r.binding)).collect()
+        t.route(exchange, key, &[]).into_iter().map(|r| (r.queue, r.binding)).collect()
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub enum Field {
     System,
     /// A requester instance, `"local.requester-1"`.
     Requester,
+    /// A RabbitMQ exchange.
+    Exchange,
     /// One of a closed set of words (a reason, a phase), by code.
     Text(&'static [(u8, &'static str)]),
 }
@@ -39,6 +41,7 @@ const UP: &[(u8, &str)] = &[(0, "down"), (1, "up")];
 const ACTIVE: &[(u8, &str)] = &[(0, "draining"), (1, "started")];
 const TOMBSTONE: &[(u8, &str)] = &[(0, "value"), (1, "tombstone")];
 const RETRIED: &[(u8, &str)] = &[(0, "given up"), (1, "retried")];
+const RETURNED: &[(u8, &str)] = &[(0, "dropped"), (1, "returned")];
 
 use Field::{Consumer as C, Dependency as D, Group as G, Member as M, Msg as Id, Num as N, Queue as Q, Time as T};
 
@@ -191,4 +194,15 @@ pub const EVENTS: &[EventFields] = &[
     ),
     ("delivery_lost", 45, &[("msg", Id), ("consumer", C)]),
     ("processed", 46, &[("msg", Id), ("queue", Q), ("consumer", C)]),
+    ("routed", 47, &[("msg", Id), ("exchange", Field::Exchange), ("binding", N)]),
+    (
+        "unroutable",
+        48,
+        &[
+            ("producer", Field::Producer),
+            ("exchange", Field::Exchange),
+            ("key", N),
+            ("returned", Field::Text(RETURNED)),
+        ],
+    ),
 ];

@@ -264,6 +264,9 @@ pub struct Extra {
     pub last_sleep: Duration,
     /// The error of the last failed attempt, for the dead-letter metadata.
     pub last_error: Option<ErrorClass>,
+    /// The exchange and routing key it was published (or dead-lettered) with, if through an
+    /// exchange; none for a send straight to a queue.
+    pub route: Option<crate::exchange::Route>,
 }
 
 impl Extra {
@@ -276,6 +279,7 @@ impl Extra {
         attempts: 0,
         last_sleep: Duration::ZERO,
         last_error: None,
+        route: None,
     };
 }
 

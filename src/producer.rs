@@ -6,6 +6,7 @@
 use crate::broker::SendAttrs;
 use crate::dist::{draw_key, poisson_gap};
 use crate::event::{Ctx, Event};
+use crate::exchange::Route;
 use crate::rng::Prng;
 use crate::scenario::{limits, ProducerRole, Scenario, Schedule, Target};
 use crate::time::SimTime;
@@ -39,6 +40,11 @@ pub enum Send {
     },
     Saga {
         saga: u32,
+    },
+    /// A message to an exchange, routed by the key and headers drawn for it.
+    Exchange {
+        route: Route,
+        mandatory: bool,
     },
 }
 
@@ -97,9 +103,10 @@ impl Producers {
         attrs.group = spec.groups.map(|n| u32::try_from(index % u64::from(n)).unwrap_or(0));
         attrs.poison = spec.poison.binary_search(&index).is_ok() || std::mem::take(&mut p.poison_next);
         attrs.order_key = match spec.target {
-            Target::Queue(_) => spec.keys.map(|k| draw_key(k, &mut p.prng)),
+            Target::Queue(_) | Target::Exchange(_) => spec.keys.map(|k| draw_key(k, &mut p.prng)),
             Target::Topic(_) => None,
         };
+        attrs.ttl = spec.expiration;
         p.sent += 1;
         let next = match &spec.schedule {
             Schedule::FixedRate { count: Some(n), .. } | Schedule::Poisson { count: Some(n), .. } if p.sent >= *n => {
@@ -117,6 +124,19 @@ impl Producers {
             (ProducerRole::SagaStarter { saga }, _) => Send::Saga { saga },
             (ProducerRole::Plain, Target::Queue(queue)) => Send::Queue { queue: QueueId(queue) },
             (ProducerRole::Plain, Target::Topic(topic)) => Send::Record { topic },
+            (ProducerRole::Plain, Target::Exchange(exchange)) => {
+                let publish = spec.publish.as_ref().expect("an exchange producer has what it publishes");
+                let total = publish.shapes.last().map_or(1, |s| s.until);
+                // One draw per message, only when there is a choice: a single key costs none.
+                let shape = if publish.shapes.len() == 1 {
+                    publish.shapes[0]
+                } else {
+                    let u = u32::try_from(p.prng.below(u64::from(total))).unwrap_or(0);
+                    *publish.shapes.iter().find(|s| u < s.until).unwrap_or(&publish.shapes[0])
+                };
+                let route = Route { exchange, key: shape.key, headers: shape.headers };
+                Send::Exchange { route, mandatory: publish.mandatory }
+            }
         };
         Some(Turn { send, next })
     }

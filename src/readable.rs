@@ -84,6 +84,26 @@ impl fmt::Display for Line<'_> {
             Acked { msg, queue: q, consumer: c, .. } => {
                 write!(f, "m{msg} acked by {}, deleted from {}", consumer(c), queue(q))
             }
+            Routed { msg, exchange, binding, .. } => {
+                let t = &s.topology;
+                write!(f, "m{msg} routed by {}", t.exchange_name(exchange))?;
+                match t.bindings.get(binding as usize) {
+                    Some(b) if !b.key.is_empty() => write!(f, " (binding \"{}\")", b.key),
+                    Some(_) => Ok(()),
+                    None => write!(f, " (by queue name)"),
+                }
+            }
+            Unroutable { producer: p, exchange, key, returned, .. } => {
+                let t = &s.topology;
+                let what = if returned { "returned to its publisher (312 NO_ROUTE)" } else { "dropped" };
+                let key = t.keys.get(key as usize).map_or("?", String::as_str);
+                write!(
+                    f,
+                    "a message from {} to {} with key \"{key}\" reached no queue: {what}",
+                    producer(p),
+                    t.exchange_name(exchange)
+                )
+            }
             Processed { msg, consumer: c, .. } => {
                 write!(f, "m{msg} processed by {} (acked on receipt: nothing to settle)", consumer(c))
             }

@@ -27,6 +27,10 @@ pub struct Stats {
     pub lease_expired_mid_processing: u64,
     /// Messages whose effect came after a later message of the same order key.
     pub order_violations: u64,
+    /// Publishes to an exchange that reached no queue: dropped (RMQ-34), or returned to a
+    /// `mandatory` publisher (RMQ-35).
+    pub unroutable: u64,
+    pub returned: u64,
 }
 
 /// A group's counters, for the page and the tests.

@@ -96,6 +96,10 @@ reasons! {
         RejectPublish = 2, "queue full: publish refused";
         /// Dead-lettered without a dead-letter queue: discarded (RMQ-5).
         NoDeadLetterQueue = 3, "discarded: no dead-letter queue";
+        /// Dead-lettered back into a queue it died in, with no rejection in between (RMQ-46).
+        DeadLetterCycle = 4, "dead-letter cycle: dropped";
+        /// Its dead-letter exchange routed it to no queue (RMQ-39).
+        DeadLetterUnroutable = 5, "dead letter routed to no queue";
     }
 }
 
@@ -291,6 +295,23 @@ pub enum TraceEvent {
         msg: MsgId,
         queue: QueueId,
         consumer: ConsumerId,
+    },
+    /// A message reached its queue through `exchange`, by `binding` (an index into the
+    /// scenario's bindings; `BY_NAME` through the default exchange).
+    Routed {
+        at: SimTime,
+        msg: MsgId,
+        exchange: u32,
+        binding: u32,
+    },
+    /// A publish to `exchange` with routing key `key` reached no queue: dropped, or returned
+    /// to its producer when it was `mandatory` (RMQ-34, RMQ-35).
+    Unroutable {
+        at: SimTime,
+        producer: ProducerId,
+        exchange: u32,
+        key: u32,
+        returned: bool,
     },
     /// Processing succeeded on a message acked on receipt: nothing is left to settle.
     Processed {
@@ -576,6 +597,8 @@ impl TraceEvent {
             | DuplicateSuppressed { at, .. }
             | Acked { at, .. }
             | Processed { at, .. }
+            | Routed { at, .. }
+            | Unroutable { at, .. }
             | AckRefused { at, .. }
             | Returned { at, .. }
             | DeadLettered { at, .. }
@@ -628,6 +651,8 @@ impl TraceEvent {
             DuplicateSuppressed { .. } => "duplicate_suppressed",
             Acked { .. } => "acked",
             Processed { .. } => "processed",
+            Routed { .. } => "routed",
+            Unroutable { .. } => "unroutable",
             AckRefused { .. } => "ack_refused",
             Returned { .. } => "returned",
             DeadLettered { .. } => "dead_lettered",
@@ -680,6 +705,7 @@ impl TraceEvent {
             | DuplicateSuppressed { msg, .. }
             | Acked { msg, .. }
             | Processed { msg, .. }
+            | Routed { msg, .. }
             | AckRefused { msg, .. }
             | Returned { msg, .. }
             | DeadLettered { msg, .. }
@@ -692,6 +718,7 @@ impl TraceEvent {
             | ReplyMatched { msg, .. }
             | ReplyUnmatched { msg, .. } => Some(msg),
             Deduplicated { .. }
+            | Unroutable { .. }
             | ReceivedNothing { .. }
             | ConsumerCrashed { .. }
             | ConsumerRestarted { .. }
@@ -788,6 +815,13 @@ impl TraceEvent {
             }
             DeliveryLost { msg, consumer, .. } => {
                 v.id("msg", msg.0).id("consumer", consumer.0);
+            }
+            Routed { msg, exchange, binding, .. } => {
+                v.id("msg", msg.0).id("exchange", exchange).id("binding", binding);
+            }
+            Unroutable { producer, exchange, key, returned, .. } => {
+                v.id("producer", producer.0).id("exchange", exchange).id("key", key);
+                v.reason("returned", u8::from(returned), if returned { "returned" } else { "dropped" });
             }
             ConsumerCrashed { consumer, .. } | ConsumerRestarted { consumer, .. } => {
                 v.id("consumer", consumer.0);
@@ -941,6 +975,8 @@ impl TraceEvent {
             SagaEvent { .. } => 44,
             DeliveryLost { .. } => 45,
             Processed { .. } => 46,
+            Routed { .. } => 47,
+            Unroutable { .. } => 48,
         }
     }
 }
@@ -1006,6 +1042,7 @@ fn code_key(name: &'static str) -> &'static str {
         "retried" => "retried_code",
         "note" => "note_code",
         "active" => "active_code",
+        "returned" => "returned_code",
         _ => "code",
     }
 }

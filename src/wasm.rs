@@ -308,6 +308,16 @@ impl Engine {
                 .map(|p| match p.target {
                     Target::Queue(q) => Named { name: &p.name, queue: Some(q), topic: None },
                     Target::Topic(t) => Named { name: &p.name, queue: None, topic: Some(t) },
+                    // Drawn to the first queue its first kind of message reaches, for now.
+                    Target::Exchange(x) => {
+                        let t = &s.topology;
+                        let first = p.publish.as_ref().and_then(|pb| pb.shapes.first()).and_then(|sh| {
+                            t.route(x, &t.keys[sh.key as usize], &t.headers[sh.headers as usize])
+                                .first()
+                                .map(|r| r.queue)
+                        });
+                        Named { name: &p.name, queue: first, topic: None }
+                    }
                 })
                 .collect(),
             consumers: s

@@ -276,6 +276,7 @@ fn field_value(
         Field::Producer => named(s.producers.iter().map(|q| q.name.as_str()).collect(), "producer"),
         Field::Group => named(s.groups.iter().map(|q| q.name.as_str()).collect(), "group"),
         Field::Topic => named(s.topics.iter().map(|q| q.name.as_str()).collect(), "topic"),
+        Field::Exchange => named(s.topology.exchanges.iter().map(|x| x.name.as_str()).collect(), "exchange"),
         Field::Dependency => named(s.dependencies.iter().map(|q| q.name.as_str()).collect(), "dependency"),
         Field::Saga => named(s.sagas.iter().map(|q| q.name.as_str()).collect(), "saga"),
         Field::System => named(s.request_reply.iter().map(|q| q.name.as_str()).collect(), "request-reply system"),

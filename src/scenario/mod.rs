@@ -7,12 +7,14 @@
 //! The built-in presets are JSON files in `scenarios/`, embedded by `build.rs`.
 
 mod beats;
+mod exchanges;
 mod raw;
 mod streams;
 mod validate;
 mod workflows;
 
 pub use beats::{Anchor, Counter, EventAnchor, Expect, Marker, Subject, Test};
+pub use exchanges::{DlxSpec, PublishSpec, ShapeRef};
 pub use streams::{CommitMode, GroupSpec, KeySpec, NullKeys, OffsetReset, Target, TopicKind, TopicRole, TopicSpec};
 pub use workflows::{ConsumerRole, ProducerRole, RequestReplySpec, SagaSpec, SagaStyle, StepSpec};
 
@@ -97,6 +99,8 @@ pub struct Scenario {
     pub latency: Duration,
     /// The author's queues first, then the dead-letter and retry queues they imply.
     pub queues: Vec<QueueSpec>,
+    /// RabbitMQ's exchanges and bindings, and the keys and headers messages carry.
+    pub topology: crate::exchange::Topology,
     /// The author's topics first, then the retry and dead-letter topics groups imply.
     pub topics: Vec<TopicSpec>,
     pub groups: Vec<GroupSpec>,
@@ -164,6 +168,8 @@ pub struct QueueSpec {
     pub lease: LeaseModel,
     /// The index of this queue's DLQ, if it has one.
     pub dead_letter: Option<u32>,
+    /// Its dead-letter exchange (`x-dead-letter-exchange`), if it has one instead.
+    pub dlx: Option<DlxSpec>,
     /// The index of this queue's retry queue, if a consumer retries through one.
     pub retry_queue: Option<u32>,
     pub ttl: Option<Duration>,
@@ -199,6 +205,10 @@ pub struct ProducerSpec {
     /// Topics: the chance that a record is a tombstone (KC-13).
     pub tombstones: Ratio,
     pub role: ProducerRole,
+    /// What it publishes to an exchange (`Target::Exchange`).
+    pub publish: Option<PublishSpec>,
+    /// Its messages' `expiration` (RMQ-20).
+    pub expiration: Option<Duration>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -470,7 +480,11 @@ impl Scenario {
     pub fn messages_bound(&self) -> u64 {
         let end = self.end();
         let sends = self.script.iter().filter(|s| matches!(s.op, Op::Send { .. })).count() as u64;
-        self.producers.iter().map(|p| schedule_bound(&p.schedule, end)).fold(sends, u64::saturating_add)
+        // A publish to an exchange becomes one message per queue it reaches (RMQ-24).
+        let bound = |p: &ProducerSpec| {
+            schedule_bound(&p.schedule, end).saturating_mul(p.publish.as_ref().map_or(1, |x| u64::from(x.fanout)))
+        };
+        self.producers.iter().map(bound).fold(sends, u64::saturating_add)
     }
 
     pub fn end(&self) -> SimTime {

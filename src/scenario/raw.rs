@@ -18,6 +18,11 @@ pub struct Scenario {
     pub network: Network,
     #[serde(default)]
     pub queues: Vec<Queue>,
+    /// RabbitMQ exchanges and bindings, as a definitions file spells them.
+    #[serde(default)]
+    pub exchanges: Vec<Exchange>,
+    #[serde(default)]
+    pub bindings: Vec<Binding>,
     #[serde(default)]
     pub topics: Vec<super::streams::RawTopic>,
     #[serde(default)]
@@ -89,6 +94,47 @@ pub struct Queue {
     pub duplicate_detection_ms: Option<f64>,
     #[serde(default)]
     pub delay_ms: f64,
+    /// RabbitMQ queue arguments (`x-message-ttl`, `x-dead-letter-exchange`, …).
+    #[serde(default)]
+    pub arguments: Option<serde_json::Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exchange {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `alternate-exchange`.
+    #[serde(default)]
+    pub arguments: Option<serde_json::Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Binding {
+    pub source: String,
+    pub destination: String,
+    /// `queue` (the default) or `exchange`.
+    #[serde(default)]
+    pub destination_type: Option<String>,
+    #[serde(default)]
+    pub routing_key: String,
+    /// A headers exchange's match: `x-match` and the headers.
+    #[serde(default)]
+    pub arguments: Option<serde_json::Map<String, Value>>,
+}
+
+/// One kind of message a producer publishes to an exchange, drawn by weight.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shape {
+    #[serde(default)]
+    pub routing_key: String,
+    #[serde(default)]
+    pub headers: Option<serde_json::Map<String, Value>>,
+    #[serde(default)]
+    pub weight: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -140,7 +186,22 @@ fn sb_max_delivery_count() -> i64 {
 #[serde(deny_unknown_fields)]
 pub struct Producer {
     pub name: String,
-    pub to: String,
+    /// A queue or a topic; or else
+    #[serde(default)]
+    pub to: Option<String>,
+    /// an exchange, with a routing key or several kinds of message.
+    #[serde(default)]
+    pub exchange: Option<String>,
+    #[serde(default)]
+    pub routing_key: Option<String>,
+    #[serde(default)]
+    pub messages: Option<Vec<Shape>>,
+    /// An unroutable message comes back to the producer (RMQ-35) rather than being dropped.
+    #[serde(default)]
+    pub mandatory: bool,
+    /// Per-message TTL, the `expiration` property (RMQ-20).
+    #[serde(default)]
+    pub expiration_ms: Option<f64>,
     pub schedule: Value,
     /// FIFO queues: spread messages over this many message groups, round-robin.
     #[serde(default)]

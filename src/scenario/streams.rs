@@ -74,6 +74,8 @@ pub struct TopicSpec {
 pub enum Target {
     Queue(u32),
     Topic(u32),
+    /// A RabbitMQ exchange (`DEFAULT_EXCHANGE` for `""`); what it publishes is its `publish`.
+    Exchange(u32),
 }
 
 /// A producer's record keys: `count` keys `key-0`…; one of them can be hot.

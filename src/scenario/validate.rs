@@ -1,6 +1,7 @@
 //! From the JSON shape (`raw`) to the model (`super`), checking everything on the way.
 //! Defaults and bounds come from `../shared/semantics.md` and cite its rule numbers.
 
+use super::exchanges;
 use super::raw;
 use super::*;
 use crate::backoff::{Policy, Strategy};
@@ -54,15 +55,22 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
     let duration = Duration::from_millis(duration_ms);
     let latency = ms("network.latency_ms", raw.network.latency_ms, limits::LATENCY_MS_MAX)?;
 
-    let mut queues = queues(raw.queues)?;
+    let mut dlxs = Vec::new();
+    let mut queues = queues(raw.queues, &mut dlxs)?;
     let queue_names: Vec<String> = queues.iter().map(|q| q.name.clone()).collect();
+    let mut topology = exchanges::topology(raw.exchanges, raw.bindings, &queue_names)?;
+    for (q, at, raw_dlx) in dlxs {
+        // RMQ-10: with a DLX, an expired message is dead-lettered (reason expired).
+        queues[q as usize].dlx = Some(exchanges::dlx(&at, raw_dlx, &mut topology)?);
+        queues[q as usize].expire_to_dlq = true;
+    }
     let mut topics = streams::topics(raw.topics, &queue_names)?;
     if queues.is_empty() && topics.is_empty() && raw.request_reply.is_empty() && raw.sagas.is_empty() {
         return err("queues", "needs at least 1 entry, unless there are topics or workflows");
     }
     let groups = streams::groups(raw.groups, &mut topics, duration)?;
     let dependencies = dependencies(raw.dependencies)?;
-    let mut producers = producers(raw.producers, &queues, &topics)?;
+    let mut producers = producers(raw.producers, &queues, &topics, &mut topology)?;
     let (mut consumers, autoscalers) = consumers(raw.consumers, &mut queues, &dependencies)?;
     let mut parts = workflows::Parts { queues: &mut queues, producers: &mut producers, consumers: &mut consumers };
     let request_reply = workflows::request_reply(raw.request_reply, &mut parts)?;
@@ -91,6 +99,7 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
         duration,
         latency,
         queues,
+        topology,
         topics,
         groups,
         request_reply,
@@ -136,11 +145,17 @@ const SQS_RETENTION_MS_MIN: u64 = 60_000;
 const SQS_RETENTION_DEFAULT: Duration = Duration::from_millis(345_600_000);
 
 // long: one check per field of a queue, in the schema's order, each naming its path
-fn queues(raw: Vec<raw::Queue>) -> Result<Vec<QueueSpec>, ScenarioError> {
+fn queues(
+    raw: Vec<raw::Queue>,
+    dlxs: &mut Vec<(u32, String, exchanges::RawDlx)>,
+) -> Result<Vec<QueueSpec>, ScenarioError> {
     check_count("queues", raw.len(), 0, limits::QUEUES_MAX)?;
     let mut out: Vec<QueueSpec> = Vec::with_capacity(raw.len() * 2);
-    for (i, q) in raw.into_iter().enumerate() {
+    for (i, mut q) in raw.into_iter().enumerate() {
         let at = format!("queues[{i}]");
+        if let Some(dlx) = exchanges::queue_arguments(&at, &mut q)? {
+            dlxs.push((index_u32(out.len()), at.clone(), dlx));
+        }
         check_new_name(&format!("{at}.name"), &q.name, out.iter().map(|x| &x.name), "queue")?;
         for suffix in [".dlq", ".retry"] {
             if q.name.ends_with(suffix) {
@@ -254,6 +269,7 @@ fn queues(raw: Vec<raw::Queue>) -> Result<Vec<QueueSpec>, ScenarioError> {
             role: QueueRole::Main,
             lease,
             dead_letter: None,
+            dlx: None,
             retry_queue: None,
             ttl,
             expire_to_dlq,
@@ -296,6 +312,7 @@ fn derived(of: &QueueSpec, suffix: &str, role: QueueRole) -> QueueSpec {
         role,
         lease,
         dead_letter: None,
+        dlx: None,
         retry_queue: None,
         ttl: None,
         expire_to_dlq: false,
@@ -432,24 +449,60 @@ fn producers(
     raw: Vec<raw::Producer>,
     queues: &[QueueSpec],
     topics: &[TopicSpec],
+    topology: &mut crate::exchange::Topology,
 ) -> Result<Vec<ProducerSpec>, ScenarioError> {
     check_count("producers", raw.len(), 0, limits::PRODUCERS_MAX)?;
     let mut out: Vec<ProducerSpec> = Vec::with_capacity(raw.len());
     for (i, p) in raw.into_iter().enumerate() {
         let at = format!("producers[{i}]");
         check_new_name(&format!("{at}.name"), &p.name, out.iter().map(|x| &x.name), "producer")?;
-        let target = match topics.iter().position(|t| t.name == p.to && t.role == TopicRole::Main) {
-            Some(t) => Target::Topic(index_u32(t)),
-            None => match queues.iter().position(|q| q.name == p.to) {
-                Some(q) => Target::Queue(index_u32(q)),
-                None => {
+        let (target, publish) = match (&p.to, &p.exchange) {
+            (Some(_), Some(_)) => {
+                return err(format!("{at}.exchange"), "give to (a queue or topic) or exchange, not both")
+            }
+            (None, None) => return err(format!("{at}.to"), "needs a queue or topic to send to (or an exchange)"),
+            (None, Some(_)) => {
+                let publish = exchanges::publish(&at, &p, topology)?;
+                (Target::Exchange(publish.exchange), Some(publish))
+            }
+            (Some(to), None) => {
+                if p.routing_key.is_some() || p.messages.is_some() || p.mandatory {
                     return err(
-                        format!("{at}.to"),
-                        format!("no queue or topic is named \"{}\"; add it or fix the name", p.to),
-                    )
+                        format!("{at}.exchange"),
+                        "routing_key, messages and mandatory are for a producer that publishes to an exchange",
+                    );
                 }
-            },
+                let target = match topics.iter().position(|t| &t.name == to && t.role == TopicRole::Main) {
+                    Some(t) => Target::Topic(index_u32(t)),
+                    None => match queues.iter().position(|q| &q.name == to) {
+                        Some(q) => Target::Queue(index_u32(q)),
+                        None => {
+                            return err(
+                                format!("{at}.to"),
+                                format!("no queue or topic is named \"{to}\"; add it or fix the name"),
+                            )
+                        }
+                    },
+                };
+                (target, None)
+            }
         };
+        let expiration = exchanges::expiration(&at, p.expiration_ms)?;
+        match target {
+            Target::Queue(q) if expiration.is_some() && !queues[q as usize].lease.has_message_ttl() => {
+                return err(
+                    format!("{at}.expiration_ms"),
+                    "SQS has no per-message TTL, only the queue's retention period (SQS-17)",
+                )
+            }
+            Target::Topic(_) if expiration.is_some() => {
+                return err(
+                    format!("{at}.expiration_ms"),
+                    "a record has no TTL of its own; a topic keeps records by retention",
+                )
+            }
+            _ => {}
+        }
         let path = format!("{at}.schedule");
         let schedule = schedule(&path, tagged(&path, p.schedule, "kind")?)?;
         let fifo = matches!(target, Target::Queue(q) if queues[q as usize].fifo);
@@ -499,6 +552,8 @@ fn producers(
             keys,
             tombstones,
             role: ProducerRole::Plain,
+            publish,
+            expiration,
         });
     }
     Ok(out)

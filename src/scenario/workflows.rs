@@ -217,6 +217,7 @@ impl Parts<'_> {
                 counts: LimitCounts::EveryReturn,
             },
             dead_letter: None,
+            dlx: None,
             retry_queue: None,
             ttl: None,
             expire_to_dlq: false,
@@ -298,6 +299,8 @@ fn starter(name: String, queue: u32, schedule: Schedule, role: ProducerRole) -> 
         keys: None,
         tombstones: Ratio::default(),
         role,
+        publish: None,
+        expiration: None,
     }
 }
 

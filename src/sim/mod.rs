@@ -463,6 +463,17 @@ impl Sim {
                     self.ports.stats.published += 1;
                 }
             }
+            Send::Exchange { route, mandatory } => {
+                let (attrs, now) = (&self.producers.attrs, self.cx.now());
+                let made = self.ports.broker.publish_routed(&mut self.cx.out, now, producer, attrs, (route, mandatory));
+                let stats = &mut self.ports.stats;
+                stats.published += u64::from(made);
+                match (made, mandatory) {
+                    (0, true) => stats.returned += 1,
+                    (0, false) => stats.unroutable += 1,
+                    _ => {}
+                }
+            }
             Send::Record { topic } => {
                 self.ports.stats.records += 1;
                 let prng = &mut self.producers.list[producer.index()].prng;

@@ -7,6 +7,7 @@ mod beats;
 mod brokers;
 mod checkers;
 mod determinism;
+mod exchanges;
 mod kafka;
 mod kernel;
 mod presets;
