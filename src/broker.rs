@@ -5,15 +5,16 @@
 
 use crate::deadlines::Deadlines;
 use crate::event::{Ctx, Event, Outbox};
-use crate::exchange::{Route, Topology};
+use crate::exchange::{Reached, Route, Topology};
 use crate::lease::DeadLetterMetadata;
 use crate::message::{Extra, Message, MsgState, Phase, StateCounts, StateKind};
 use crate::ready::ReadySet;
-use crate::scenario::{index_u32, limits, Overflow, QueueRole, QueueSpec, Scenario};
+use crate::scenario::{index_u32, limits, DlxSpec, Overflow, QueueRole, QueueSpec, Scenario};
 use crate::stats::Stats;
 use crate::time::{Duration, SimTime};
 use crate::trace::{
     ConsumerId, DeadReason, DropReason, ErrorClass, MsgId, ProducerId, QueueId, ReturnReason, TraceEvent,
+    DEAD_LETTERING,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -36,14 +37,15 @@ pub struct DeadInfo {
 impl DeadInfo {
     /// RMQ-14: bumps the (queue, reason) entry and moves it to the front, keeping its first
     /// time, or adds one there.
-    fn record_x_death(&mut self, queue: QueueId, reason: DeadReason, now: SimTime) {
+    /// `route`: the exchange and routing key it was last published with (RMQ-41).
+    fn record_x_death(&mut self, queue: QueueId, reason: DeadReason, now: SimTime, route: Route) {
         let entry = match self.x_death.iter().position(|d| d.queue == queue && d.reason == reason) {
             Some(i) => {
                 let mut d = self.x_death.remove(i);
                 d.count += 1;
                 d
             }
-            None => XDeath { queue, reason, count: 1, time: now },
+            None => XDeath { queue, reason, count: 1, time: now, exchange: route.exchange, routing_key: route.key },
         };
         self.x_death.insert(0, entry);
     }
@@ -56,6 +58,10 @@ pub struct XDeath {
     pub count: u32,
     /// The first time, kept on later deaths (RMQ-14).
     pub time: SimTime,
+    /// The exchange it was published to before its first death here, and its routing key
+    /// (an index into `Topology::keys`), also kept (RMQ-41, RMQ-42).
+    pub exchange: u32,
+    pub routing_key: u32,
 }
 
 /// What a send came to.
@@ -172,6 +178,8 @@ pub struct Broker {
     pub latency: Duration,
     /// The exchanges and bindings, shared by every checkpoint.
     pub topology: Arc<Topology>,
+    /// Messages a dead-letter exchange made as copies for its second and later queues.
+    pub dead_letter_copies: u64,
     next_receipt: u32,
     /// Queues that may have deliverable messages or consumers with room since the last
     /// dispatch (`mark_dirty`), one bit each.
@@ -241,6 +249,7 @@ impl Broker {
             dead: BTreeMap::new(),
             latency: scenario.latency,
             topology: Arc::new(scenario.topology.clone()),
+            dead_letter_copies: 0,
             next_receipt: 0,
             dirty: 0,
             with_ttl: 0,
@@ -382,20 +391,7 @@ impl Broker {
         let expires_at = ttl.map_or(SimTime::MAX, |t| arrives_at.after(t));
         // SQS-18: a per-message delay overrides the queue's.
         let delay = attrs.delay.unwrap_or(spec.delay);
-        self.msgs.push(Message {
-            queue,
-            kind: StateKind::Publishing,
-            holder: 0,
-            key: attrs.key.unwrap_or(id),
-            pos: 0,
-            available_at: now.after(delay),
-            expires_at,
-            lease_until: SimTime::MAX,
-            last_received_at: SimTime::MAX,
-            receive_count: 0,
-            receipt: 0,
-            extra: 0,
-        });
+        self.msgs.push(Message::publishing(queue, attrs.key.unwrap_or(id), now.after(delay), expires_at));
         let order_key = attrs.order_key.or(attrs.group);
         if attrs.group.is_some() || order_key.is_some() || attrs.poison {
             let extra = self.extra_mut(MsgId(id));
@@ -1099,7 +1095,7 @@ impl Broker {
         drop: DropReason,
     ) {
         let queue = self.msgs[msg.index()].queue;
-        if self.spec(queue).dead_letter.is_some() {
+        if self.spec(queue).dead_letter.is_some() || self.spec(queue).dlx.is_some() {
             self.take_from_ready(msg);
             self.dead_letter(out, now, msg, reason);
         } else {
@@ -1113,12 +1109,94 @@ impl Broker {
     /// Without a DLQ it is discarded.
     pub fn dead_letter(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, reason: DeadReason) {
         let from = self.msgs[msg.index()].queue;
+        if let Some(dlx) = self.spec(from).dlx {
+            return self.dead_letter_via(out, now, msg, reason, dlx);
+        }
         let Some(dlq) = self.spec(from).dead_letter.map(QueueId) else {
             self.set_state(msg, from, MsgState::Dropped);
             out.emit(TraceEvent::Dropped { at: now, msg, queue: from, reason: DropReason::NoDeadLetterQueue });
             return;
         };
+        self.note_death(msg, from, reason, now);
+        self.move_dead(out, now, msg, (from, reason), dlq);
+    }
+
+    /// The route a message was last published with: its own, or (sent straight to a queue)
+    /// the default exchange with the queue's name as its key (RMQ-25).
+    fn route_of(&self, msg: MsgId) -> Route {
+        self.extra(msg).route.unwrap_or_else(|| {
+            let name = &self.spec(self.msgs[msg.index()].queue).name;
+            let key = self.topology.keys.iter().position(|k| k == name).map_or(0, index_u32);
+            Route { exchange: crate::exchange::DEFAULT_EXCHANGE, key, headers: 0 }
+        })
+    }
+
+    /// Dead-lettering through `from`'s dead-letter exchange (RMQ-39): routed with the
+    /// dead-letter routing key or its own, to every queue the exchange reaches but those a
+    /// cycle with no rejection would bring it back to (RMQ-46). The message moves to the
+    /// first; each other gets a copy. None left: dropped.
+    fn dead_letter_via(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, reason: DeadReason, dlx: DlxSpec) {
+        let from = self.msgs[msg.index()].queue;
+        let old = self.route_of(msg);
+        self.note_death(msg, from, reason, now);
+        let route = Route { exchange: dlx.exchange, key: dlx.routing_key.unwrap_or(old.key), headers: old.headers };
+        let topology = Arc::clone(&self.topology);
+        let reached = topology.route(
+            route.exchange,
+            &topology.keys[route.key as usize],
+            &topology.headers[route.headers as usize],
+        );
+        let deaths = self.dead.get(&msg).map_or(&[][..], |d| d.x_death.as_slice());
+        let cycle = |q: u32| {
+            // RMQ-46: newest first, up to and including its first entry for q, no rejection.
+            reason != DeadReason::Rejected
+                && deaths
+                    .iter()
+                    .position(|d| d.queue.0 == q)
+                    .is_some_and(|i| deaths[..=i].iter().all(|d| d.reason != DeadReason::Rejected))
+        };
+        let targets: Vec<_> = reached.iter().filter(|r| !cycle(r.queue)).copied().collect();
+        let Some((first, rest)) = targets.split_first() else {
+            let drop = if reached.is_empty() { DropReason::DeadLetterUnroutable } else { DropReason::DeadLetterCycle };
+            self.set_state(msg, from, MsgState::Dropped);
+            out.emit(TraceEvent::Dropped { at: now, msg, queue: from, reason: drop });
+            return;
+        };
+        for r in rest {
+            if self.msgs.len() as u64 >= limits::MESSAGES_MAX {
+                break; // the run's message limit: no more copies
+            }
+            self.copy_dead(out, now, msg, route, *r);
+        }
+        self.extra_mut(msg).route = Some(route);
+        self.move_dead(out, now, msg, (from, reason), QueueId(first.queue));
+        out.emit(TraceEvent::Routed { at: now, msg, exchange: route.exchange, binding: first.binding });
+    }
+
+    /// Another queue's copy of a dead letter (RMQ-24): a new message, published by the
+    /// dead-lettering, with the same key, route and death history.
+    fn copy_dead(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, route: Route, to: Reached) {
+        let queue = QueueId(to.queue);
+        let copy = MsgId(index_u32(self.msgs.len()));
+        let key = self.msgs[msg.index()].key;
+        let expires_at = self.spec(queue).ttl.map_or(SimTime::MAX, |t| now.after(t));
+        self.msgs.push(Message::publishing(queue, key, now, expires_at));
+        self.extra_mut(copy).route = Some(route);
+        if let Some(info) = self.dead.get(&msg).cloned() {
+            self.dead.insert(copy, info);
+        }
+        self.counts[queue.index()].add(StateKind::Publishing);
+        self.dead_letter_copies += 1;
+        out.emit(TraceEvent::Published { at: now, msg: copy, producer: DEAD_LETTERING, queue, arrives_at: now });
+        out.emit(TraceEvent::Routed { at: now, msg: copy, exchange: route.exchange, binding: to.binding });
+        self.arrive(out, now, copy);
+    }
+
+    /// Records a death of `msg` in `from`: its dead-letter metadata, and on RabbitMQ its
+    /// `x-death` (D5).
+    fn note_death(&mut self, msg: MsgId, from: QueueId, reason: DeadReason, now: SimTime) {
         let lease = self.spec(from).lease;
+        let route = self.route_of(msg);
         let m = &self.msgs[msg.index()];
         let (last_error, attempts) = (self.extra(msg).last_error, self.extra(msg).attempts);
         let (first, last) = (self.first_received(msg), m.last_received());
@@ -1143,8 +1221,20 @@ impl Broker {
         info.dead_at = now;
         // Only RabbitMQ writes `x-death`; the others say it their own way (D5).
         if lease.dead_letter_metadata() == DeadLetterMetadata::XDeath {
-            info.record_x_death(from, reason, now);
+            info.record_x_death(from, reason, now, route);
         }
+    }
+
+    /// Moves a dead letter from `from` to `dlq`, where it is visible now.
+    fn move_dead(
+        &mut self,
+        out: &mut Outbox,
+        now: SimTime,
+        msg: MsgId,
+        (from, reason): (QueueId, DeadReason),
+        dlq: QueueId,
+    ) {
+        let lease = self.spec(from).lease;
         let expires_at = self.dead_letter_expiry(msg, from, dlq, now);
         let m = &mut self.msgs[msg.index()];
         m.expires_at = expires_at;
@@ -1172,11 +1262,12 @@ impl Broker {
     /// from a 4-day DLQ 3 days after the move (and at once if it is already older); from a
     /// FIFO queue the enqueue time resets with the move.
     fn dead_letter_expiry(&self, msg: MsgId, from: QueueId, dlq: QueueId, now: SimTime) -> SimTime {
-        // `from` is the queue whose DLQ this is (only an author's queue has one).
+        // `from` is the queue whose DLQ this is, or (RabbitMQ) one its DLX reached.
         let Some(retention) = self.spec(dlq).ttl else { return SimTime::MAX };
+        let sqs = self.spec(from).lease.ttl_is_retention();
         match self.spec(from).ttl {
             // SQS has no per-message TTL, so the source's deadline is its enqueue + retention.
-            Some(kept) if !self.spec(from).fifo => {
+            Some(kept) if sqs && !self.spec(from).fifo => {
                 let expires_at = self.msgs[msg.index()].expires_at.as_micros();
                 SimTime::from_micros(expires_at.saturating_sub(kept.as_micros())).after(retention)
             }

@@ -284,6 +284,24 @@ impl Extra {
 }
 
 impl Message {
+    /// A message on its way to `queue`, not yet arrived.
+    pub fn publishing(queue: QueueId, key: u32, available_at: SimTime, expires_at: SimTime) -> Message {
+        Message {
+            queue,
+            kind: StateKind::Publishing,
+            holder: 0,
+            key,
+            pos: 0,
+            available_at,
+            expires_at,
+            lease_until: SimTime::MAX,
+            last_received_at: SimTime::MAX,
+            receive_count: 0,
+            receipt: 0,
+            extra: 0,
+        }
+    }
+
     pub fn state(&self) -> MsgState {
         MsgState::from_parts(self.kind, ConsumerId(u32::from(self.holder)))
     }

@@ -30,6 +30,8 @@ impl fmt::Display for Line<'_> {
                 "the script"
             } else if p == ProducerId(u32::MAX - 2) {
                 "a service"
+            } else if p == crate::trace::DEAD_LETTERING {
+                "dead-lettering"
             } else {
                 s.producers.get(p.index()).map_or("?", |x| x.name.as_str())
             }

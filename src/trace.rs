@@ -9,6 +9,9 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 pub use crate::ids::{ConsumerId, MemberId, MsgId, ProducerId, QueueId};
 /// The producer id of messages the script sends.
 pub const SCRIPT: ProducerId = ProducerId(u32::MAX);
+/// The producer id of the extra copies a dead-letter exchange makes when it routes a dead
+/// letter to several queues (RMQ-24, RMQ-39).
+pub const DEAD_LETTERING: ProducerId = ProducerId(u32::MAX - 3);
 
 /// Declares a closed, field-less enum with a stable code (for the hash) and a name (for
 /// lines and JSON) per variant.

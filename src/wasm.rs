@@ -726,6 +726,8 @@ impl Engine {
                     reason: x.reason.as_str(),
                     count: x.count,
                     time_ms: x.time.as_millis_f64(),
+                    exchange: scenario.topology.exchange_name(x.exchange),
+                    routing_key: scenario.topology.keys.get(x.routing_key as usize).map_or("", String::as_str),
                 })
                 .collect(),
         });
@@ -829,6 +831,8 @@ struct XDeathView<'a> {
     reason: &'static str,
     count: u32,
     time_ms: f64,
+    exchange: &'a str,
+    routing_key: &'a str,
 }
 
 #[derive(Serialize)]

@@ -254,7 +254,9 @@ export function showInspector(doc, info, history) {
       : [['reason', d.reason], ['last error', d.last_error ?? '–']];
     rows.push(['dead-lettered from', d.from], ...why,
       ['first attempt', ms(d.first_attempt_ms)], ['last attempt', ms(d.last_attempt_ms)], ['dead at', ms(d.dead_at_ms)]);
-    for (const x of d.x_death) rows.push(['x-death', `${x.queue} · ${x.reason} · count ${x.count} · first ${ms(x.time_ms)}`]);
+    for (const x of d.x_death) {
+      rows.push(['x-death', `${x.queue} · ${x.reason} · count ${x.count} · first ${ms(x.time_ms)} · via ${x.exchange} · key "${x.routing_key}"`]);
+    }
   }
   const dl = doc.createElement('dl');
   // A system's own names (DeadLetterErrorDescription, MaxDeliveryCountExceeded) may break

@@ -169,7 +169,8 @@ pub(super) fn topology(
     check_count("bindings", bindings.len(), 0, BINDINGS_MAX)?;
     let mut t = Topology {
         queues: queue_names.iter().enumerate().map(|(i, n)| (n.clone(), index_u32(i))).collect(),
-        keys: vec![String::new()],
+        // A message sent straight to a queue is routed by its name (RMQ-25).
+        keys: std::iter::once(String::new()).chain(queue_names.iter().cloned()).collect(),
         headers: vec![Vec::new()],
         ..Topology::default()
     };

@@ -102,3 +102,111 @@ fn the_alternate_exchange_and_the_headers_exchange_route_as_the_broker_does() {
     assert_eq!(pdf + other, 300, "{got:?}");
     assert!(reports < pdf && reports > 50 && other > 50, "{pdf} {reports} {other}");
 }
+
+use super::Driver;
+use brokerlab::trace::{DeadReason, DropReason};
+
+/// RMQ-39..42, RMQ-45: a retry-by-TTL loop. `work` dead-letters to the direct exchange
+/// `retry` with the key `wait`; `wait` holds each message 1 s (x-message-ttl), then
+/// dead-letters it through the default exchange back to `work`. `x-death` keeps one entry per
+/// (queue, reason), newest first, counting each trip, with the exchange and routing key of its
+/// first trip.
+#[test]
+fn a_retry_by_ttl_loop_counts_its_trips_in_x_death() {
+    let json = r#"{"name": "retry by TTL", "duration_ms": 60000,
+        "queues": [{"name": "work", "arguments": {"x-dead-letter-exchange": "retry", "x-dead-letter-routing-key": "wait"}},
+                   {"name": "wait", "arguments": {"x-message-ttl": 1000, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "work"}}],
+        "exchanges": [{"name": "retry", "type": "direct"}],
+        "bindings": [{"source": "retry", "destination": "wait", "routing_key": "wait"}],
+        "consumers": [{"name": "a", "from": "work", "mode": "manual"}],
+        "script": [
+          {"at_ms": 0, "op": "send", "to": "work", "message": "m1"},
+          {"at_ms": 10, "op": "receive", "consumer": "a"},
+          {"at_ms": 20, "op": "nack", "consumer": "a", "message": "m1", "requeue": false},
+          {"at_ms": 1100, "op": "receive", "consumer": "a"},
+          {"at_ms": 1110, "op": "nack", "consumer": "a", "message": "m1", "requeue": false},
+          {"at_ms": 2200, "op": "receive", "consumer": "a"},
+          {"at_ms": 2210, "op": "nack", "consumer": "a", "message": "m1", "requeue": false}]}"#;
+    let mut d = Driver::new(json);
+    let events = d.to(2500.0);
+    let dead: Vec<DeadReason> = events
+        .iter()
+        .filter_map(|e| match *e {
+            TraceEvent::DeadLettered { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    use DeadReason::{Expired, Rejected};
+    assert_eq!(dead, vec![Rejected, Expired, Rejected, Expired, Rejected]);
+    let s = d.sim.scenario();
+    let t = &s.topology;
+    let x: Vec<(String, DeadReason, u32, String, String)> = d.sim.broker().dead[&d.id("m1")]
+        .x_death
+        .iter()
+        .map(|x| {
+            let q = s.queues[x.queue.index()].name.clone();
+            (q, x.reason, x.count, t.exchange_name(x.exchange).to_owned(), t.keys[x.routing_key as usize].clone())
+        })
+        .collect();
+    // work's entry keeps its first trip's exchange and key: the default exchange, "work".
+    // wait's: the DLX it came through, and the dead-letter routing key.
+    assert_eq!(
+        x,
+        vec![
+            ("work".to_owned(), Rejected, 3, "(default)".to_owned(), "work".to_owned()),
+            ("wait".to_owned(), Expired, 2, "retry".to_owned(), "wait".to_owned()),
+        ]
+    );
+}
+
+/// RMQ-46's own tests: a message that expires in a queue whose DLX routes it back there,
+/// with no rejection in between, is dropped; one rejected there comes back every time.
+#[test]
+fn a_dead_letter_cycle_without_a_rejection_is_dropped_and_one_with_a_rejection_is_not() {
+    let json = r#"{"name": "cycle", "duration_ms": 60000,
+        "queues": [{"name": "q", "arguments": {"x-message-ttl": 100, "x-dead-letter-exchange": ""}},
+                   {"name": "r", "arguments": {"x-dead-letter-exchange": ""}}],
+        "consumers": [{"name": "a", "from": "r", "mode": "manual"}],
+        "script": [
+          {"at_ms": 0, "op": "send", "to": "q", "message": "m1"},
+          {"at_ms": 0, "op": "send", "to": "r", "message": "m2"},
+          {"at_ms": 10, "op": "receive", "consumer": "a"},
+          {"at_ms": 20, "op": "nack", "consumer": "a", "message": "m2", "requeue": false},
+          {"at_ms": 30, "op": "receive", "consumer": "a"},
+          {"at_ms": 40, "op": "nack", "consumer": "a", "message": "m2", "requeue": false}]}"#;
+    let mut d = Driver::new(json);
+    let events = d.to(500.0);
+    let m1 = d.id("m1");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(*e, TraceEvent::Dropped { msg, reason: DropReason::DeadLetterCycle, .. } if msg == m1)),
+        "m1 expired in q, whose DLX routes it back to q: a cycle, dropped"
+    );
+    let m2 = d.id("m2");
+    let back = events.iter().filter(|e| matches!(**e, TraceEvent::DeadLettered { msg, .. } if msg == m2)).count();
+    assert_eq!(back, 2, "m2 was rejected each time: it reappears in r every time");
+    assert_eq!(d.sim.broker().dead[&m2].x_death[0].count, 2, "one entry, count 2 (RMQ-42)");
+}
+
+/// RMQ-24 with RMQ-39: a DLX that reaches two queues makes a copy for the second, which the
+/// ledger accounts for (Published by the dead-lettering) like any other message.
+#[test]
+fn a_fanout_dead_letter_exchange_makes_one_message_per_queue() {
+    let json = r#"{"name": "fan-out DLX", "duration_ms": 60000,
+        "queues": [{"name": "q", "arguments": {"x-dead-letter-exchange": "dead"}}, {"name": "d1"}, {"name": "d2"}],
+        "exchanges": [{"name": "dead", "type": "fanout"}],
+        "bindings": [{"source": "dead", "destination": "d1"}, {"source": "dead", "destination": "d2"}],
+        "consumers": [{"name": "a", "from": "q", "mode": "manual"}],
+        "script": [
+          {"at_ms": 0, "op": "send", "to": "q", "message": "m1"},
+          {"at_ms": 10, "op": "receive", "consumer": "a"},
+          {"at_ms": 20, "op": "nack", "consumer": "a", "message": "m1", "requeue": false}]}"#;
+    let mut d = Driver::new(json);
+    d.to(100.0);
+    let b = d.sim.broker();
+    let ready = |q: u32| b.counts[q as usize].get(StateKind::Ready);
+    assert_eq!((ready(0), ready(1), ready(2)), (0, 1, 1));
+    assert_eq!(b.msgs.len(), 2, "the original and one copy");
+    assert_eq!(b.dead[&brokerlab::ids::MsgId(1)].x_death.len(), 1, "the copy carries the death too");
+}
