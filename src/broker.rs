@@ -7,7 +7,7 @@ use crate::deadlines::Deadlines;
 use crate::event::{Ctx, Event, Outbox};
 use crate::exchange::{Reached, Route, Topology};
 use crate::lease::DeadLetterMetadata;
-use crate::message::{Extra, Message, MsgState, Phase, StateCounts, StateKind};
+use crate::message::{DeliveryMeta, Extra, Message, MsgState, Phase, StateCounts, StateKind, XDeathMeta};
 use crate::ready::ReadySet;
 use crate::scenario::{index_u32, limits, DlxSpec, Overflow, QueueRole, QueueSpec, Scenario};
 use crate::stats::Stats;
@@ -759,7 +759,42 @@ impl Broker {
             lease_until: expires_at,
             arrives_at,
         });
+        if out.deliveries.is_some() && out.recording {
+            let (meta, at) = (self.delivery_meta(msg), out.trace.len() - 1);
+            out.deliveries.get_or_insert_with(Vec::new).push((at, meta));
+        }
         Some(receipt)
+    }
+
+    /// What a consumer reads on `msg` as it is delivered now: its counters in its system's
+    /// words, and on RabbitMQ its exchange, routing key and `x-death` (RMQ-8, RMQ-40).
+    pub fn delivery_meta(&self, msg: MsgId) -> DeliveryMeta {
+        let t = &self.topology;
+        let queue = self.msgs[msg.index()].queue;
+        let key = |k: u32| t.keys.get(k as usize).cloned().unwrap_or_default();
+        let exchange =
+            |x: u32| if x == crate::exchange::DEFAULT_EXCHANGE { String::new() } else { t.exchange_name(x).to_owned() };
+        let rabbit = self.spec(queue).lease.dead_letter_metadata() == DeadLetterMetadata::XDeath;
+        let route = rabbit.then(|| self.route_of(msg));
+        let x_death = self.dead.get(&msg).map_or_else(Vec::new, |d| {
+            d.x_death
+                .iter()
+                .map(|x| XDeathMeta {
+                    queue: self.spec(x.queue).name.clone(),
+                    reason: x.reason.as_str(),
+                    count: x.count,
+                    time_ms: x.time.as_millis_f64(),
+                    exchange: exchange(x.exchange),
+                    routing_keys: vec![key(x.routing_key)],
+                })
+                .collect()
+        });
+        DeliveryMeta {
+            headers: self.delivery_headers(msg).into_iter().collect(),
+            exchange: route.map(|r| exchange(r.exchange)),
+            routing_key: route.map(|r| key(r.key)),
+            x_death,
+        }
     }
 
     /// What a delivery changes beyond the message's record: the first receive's time, kept

@@ -147,6 +147,9 @@ pub struct Outbox {
     pub(crate) hash: TraceHash,
     pub(crate) trace: Vec<TraceEvent>,
     pub(crate) recording: bool,
+    /// When asked (the CLI's trace): what each delivery in `trace` carried, by its index
+    /// there. Off by default: it costs an allocation per delivery.
+    pub(crate) deliveries: Option<Vec<(usize, crate::message::DeliveryMeta)>>,
     /// The armed beat's event anchor, if it is one (`crate::beats`).
     pub(crate) watch: Option<Box<crate::beats::Watch>>,
     /// What a beat needs looked at after an event: `beats::CAUGHT` (the anchor fired),

@@ -360,6 +360,32 @@ impl Serialize for StateCounts {
     }
 }
 
+/// What a consumer reads on a delivery (`Broker::delivery_meta`), for the CLI's trace.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeliveryMeta {
+    /// `redeliver`, `x-delivery-count`, `ApproximateReceiveCount` or `DeliveryCount`.
+    pub headers: std::collections::BTreeMap<&'static str, String>,
+    /// RabbitMQ: the exchange it was published (or dead-lettered) to, `""` the default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_key: Option<String>,
+    /// RabbitMQ's `x-death`, newest first (RMQ-40).
+    #[serde(rename = "x-death", skip_serializing_if = "Vec::is_empty")]
+    pub x_death: Vec<XDeathMeta>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct XDeathMeta {
+    pub queue: String,
+    pub reason: &'static str,
+    pub count: u32,
+    pub time_ms: f64,
+    pub exchange: String,
+    pub routing_keys: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -274,3 +274,38 @@ fn run_reports_each_beat_its_moment_and_what_it_found() {
     assert_eq!(s["beats"][1]["at_ms"], serde_json::Value::Null);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Issue 25: the trace carries, on each delivery, what a consumer would read: the delivery
+/// counters in its system's words (`redeliver` on RabbitMQ), the exchange and routing key, and
+/// `x-death`, as it is at that delivery (RMQ-40..42).
+#[test]
+fn trace_deliveries_carry_what_a_consumer_reads_x_death_included() {
+    let o = brokerlab(&["run", "tests/scenarios/retry-by-ttl.json", "--trace"]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let text = stdout(&o);
+    let delivered: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["kind"] == "delivered")
+        .collect();
+    assert_eq!(delivered.len(), 3, "published, then back from the wait queue twice");
+    let first = &delivered[0]["delivery"];
+    assert_eq!((&first["exchange"], &first["routing_key"]), (&"orders".into(), &"eu.high".into()));
+    assert_eq!(first["headers"]["redeliver"], "false");
+    assert!(first.get("x-death").is_none(), "no death yet");
+    let third = &delivered[2]["delivery"];
+    assert_eq!(
+        (&third["exchange"], &third["routing_key"]),
+        (&"".into(), &"work".into()),
+        "back through the default exchange"
+    );
+    assert_eq!(third["headers"]["redeliver"], "false", "a dead-lettered copy is a fresh message (RMQ-47)");
+    let x = &third["x-death"];
+    assert_eq!((&x[0]["queue"], &x[0]["reason"], &x[0]["count"]), (&"wait".into(), &"expired".into(), &2.into()));
+    assert_eq!((&x[1]["queue"], &x[1]["reason"], &x[1]["count"]), (&"work".into(), &"rejected".into(), &2.into()));
+    assert_eq!(
+        (&x[1]["exchange"], &x[1]["routing-keys"][0]),
+        (&"orders".into(), &"eu.high".into()),
+        "its first trip's"
+    );
+}

@@ -147,17 +147,28 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
     let until = args.until_us.map_or(scenario.end(), SimTime::from_micros);
     let mut sim = Sim::new(scenario, seed);
     sim.set_recording(args.trace);
+    if args.trace {
+        sim.record_deliveries();
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     // Stopping at each beat checks its `expect` there; the run and its trace are the same.
     let outcome = sim.run_checking_beats(until, args.max_events);
     if args.trace {
-        for event in sim.drain_trace() {
-            // The event's own fields first (kind, at_ms, …), then its readable line.
+        let (events, deliveries) = sim.drain_trace_with_deliveries();
+        let mut deliveries = deliveries.into_iter().peekable();
+        for (i, event) in events.iter().enumerate() {
+            // The event's own fields first (kind, at_ms, …), then its readable line, then for
+            // a delivery what the consumer reads on it.
             let mut json = serde_json::to_string(&event).map_err(|e| Failure::Run(e.to_string()))?;
-            let line = serde_json::Value::from(brokerlab::readable::line(&event, sim.scenario()).to_string());
+            let line = serde_json::Value::from(brokerlab::readable::line(event, sim.scenario()).to_string());
             json.pop();
-            writeln!(out, "{json},\"line\":{line}}}").map_err(|e| Failure::Run(e.to_string()))?;
+            write!(out, "{json},\"line\":{line}").map_err(|e| Failure::Run(e.to_string()))?;
+            if let Some((_, meta)) = deliveries.next_if(|(at, _)| *at == i) {
+                let meta = serde_json::to_string(&meta).map_err(|e| Failure::Run(e.to_string()))?;
+                write!(out, ",\"delivery\":{meta}").map_err(|e| Failure::Run(e.to_string()))?;
+            }
+            writeln!(out, "}}").map_err(|e| Failure::Run(e.to_string()))?;
         }
     }
     let mut summary = sim.summary();

@@ -256,7 +256,22 @@ impl Sim {
 
     /// Takes the trace events recorded since the last drain.
     pub fn drain_trace(&mut self) -> Vec<TraceEvent> {
+        if let Some(d) = &mut self.cx.out.deliveries {
+            d.clear();
+        }
         std::mem::take(&mut self.cx.out.trace)
+    }
+
+    /// Records, beside the trace, what each delivery carried (`Broker::delivery_meta`).
+    pub fn record_deliveries(&mut self) {
+        self.cx.out.deliveries = Some(Vec::new());
+    }
+
+    /// `drain_trace`, with what each delivery among them carried, by its index there (with
+    /// `record_deliveries`).
+    pub fn drain_trace_with_deliveries(&mut self) -> (Vec<TraceEvent>, Vec<(usize, crate::message::DeliveryMeta)>) {
+        let deliveries = self.cx.out.deliveries.as_mut().map(std::mem::take).unwrap_or_default();
+        (std::mem::take(&mut self.cx.out.trace), deliveries)
     }
 
     // --- Reading the state ---------------------------------------------------------------
