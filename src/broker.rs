@@ -346,8 +346,12 @@ impl Broker {
             let (exchange, key) = (route.exchange, route.key);
             out.emit(TraceEvent::Unroutable { at: now, producer, exchange, key, returned: mandatory });
         }
+        // Each queue's copy is the same message to its consumers: one business key (its
+        // message id), the first copy's.
+        let mut copy = attrs.clone();
+        copy.key = Some(attrs.key.unwrap_or_else(|| index_u32(self.msgs.len())));
         for r in &reached {
-            self.publish_via(out, now, QueueId(r.queue), producer, attrs, Some((route, r.binding)));
+            self.publish_via(out, now, QueueId(r.queue), producer, &copy, Some((route, r.binding)));
         }
         index_u32(reached.len())
     }
@@ -790,6 +794,7 @@ impl Broker {
                 .collect()
         });
         DeliveryMeta {
+            message_id: None,
             headers: self.delivery_headers(msg).into_iter().collect(),
             exchange: route.map(|r| exchange(r.exchange)),
             routing_key: route.map(|r| key(r.key)),

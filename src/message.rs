@@ -363,6 +363,9 @@ impl Serialize for StateCounts {
 /// What a consumer reads on a delivery (`Broker::delivery_meta`), for the CLI's trace.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DeliveryMeta {
+    /// The script's name for the message (its AMQP `message-id`), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
     /// `redeliver`, `x-delivery-count`, `ApproximateReceiveCount` or `DeliveryCount`.
     pub headers: std::collections::BTreeMap<&'static str, String>,
     /// RabbitMQ: the exchange it was published (or dead-lettered) to, `""` the default.

@@ -164,7 +164,10 @@ fn run(args: &RunArgs) -> Result<(), Failure> {
             let line = serde_json::Value::from(brokerlab::readable::line(event, sim.scenario()).to_string());
             json.pop();
             write!(out, "{json},\"line\":{line}").map_err(|e| Failure::Run(e.to_string()))?;
-            if let Some((_, meta)) = deliveries.next_if(|(at, _)| *at == i) {
+            if let Some((_, mut meta)) = deliveries.next_if(|(at, _)| *at == i) {
+                if let brokerlab::TraceEvent::Delivered { msg, .. } = *event {
+                    meta.message_id = sim.name_of(msg).map(str::to_owned);
+                }
                 let meta = serde_json::to_string(&meta).map_err(|e| Failure::Run(e.to_string()))?;
                 write!(out, ",\"delivery\":{meta}").map_err(|e| Failure::Run(e.to_string()))?;
             }

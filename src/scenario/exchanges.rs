@@ -396,6 +396,48 @@ pub(super) fn publish(at: &str, p: &raw::Producer, t: &mut Topology) -> Result<P
     Ok(PublishSpec { exchange, mandatory: p.mandatory, shapes: out, fanout })
 }
 
+/// A script's `publish` step, as written.
+pub(super) struct ScriptPublish {
+    pub exchange: String,
+    pub routing_key: String,
+    pub headers: Option<Map<String, Value>>,
+    pub mandatory: bool,
+    pub expiration_ms: Option<f64>,
+}
+
+/// A script's `publish`: its route (the exchange must exist, RMQ-35's 404) and its TTL.
+pub(super) fn script_publish(
+    at: &str,
+    p: ScriptPublish,
+    t: &mut Topology,
+) -> Result<(crate::exchange::Route, Option<Duration>), ScenarioError> {
+    let exchange = if p.exchange.is_empty() {
+        DEFAULT_EXCHANGE
+    } else {
+        match t.exchange(&p.exchange) {
+            Some(x) => x,
+            None => {
+                return err(
+                    format!("{at}.exchange"),
+                    format!("no exchange is named \"{}\" (404 NOT_FOUND)", p.exchange),
+                )
+            }
+        }
+    };
+    check_key(&format!("{at}.routing_key"), &p.routing_key)?;
+    let headers = header_values(&format!("{at}.headers"), p.headers.unwrap_or_default())?;
+    let h = match t.headers.iter().position(|x| *x == headers) {
+        Some(i) => index_u32(i),
+        None => {
+            t.headers.push(headers);
+            index_u32(t.headers.len() - 1)
+        }
+    };
+    let _ = p.mandatory;
+    let route = crate::exchange::Route { exchange, key: key_index(t, &p.routing_key), headers: h };
+    Ok((route, expiration(at, p.expiration_ms)?))
+}
+
 /// A producer's `expiration_ms` (RMQ-20), at most the run's longest TTL.
 pub(super) fn expiration(at: &str, value: Option<f64>) -> Result<Option<Duration>, ScenarioError> {
     #[allow(clippy::cast_precision_loss)] // 7 days of ms is exact in an f64

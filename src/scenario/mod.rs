@@ -417,6 +417,13 @@ pub enum Op {
         to: u32,
         rate_per_s: Option<u32>,
     },
+    /// basic.publish: routed by the exchange, one message per queue reached (RMQ-24).
+    Publish {
+        route: crate::exchange::Route,
+        name: Option<u32>,
+        mandatory: bool,
+        ttl: Option<Duration>,
+    },
     /// A stream group's member (0-based) crashes: it stops at once, and the coordinator
     /// notices at its session timeout.
     CrashMember {

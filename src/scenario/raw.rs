@@ -425,6 +425,20 @@ pub enum Op {
         #[serde(default)]
         poison: bool,
     },
+    /// basic.publish to an exchange (`""` the default one).
+    Publish {
+        exchange: String,
+        #[serde(default)]
+        routing_key: String,
+        #[serde(default)]
+        headers: Option<serde_json::Map<String, Value>>,
+        #[serde(default)]
+        message: Option<String>,
+        #[serde(default)]
+        mandatory: bool,
+        #[serde(default)]
+        expiration_ms: Option<f64>,
+    },
     Receive {
         consumer: String,
         #[serde(default)]

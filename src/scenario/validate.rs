@@ -86,7 +86,7 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
         groups: &groups,
         request_reply: &request_reply,
     };
-    let script = script(raw.script, &known, &mut names)?;
+    let script = script(raw.script, &known, &mut names, &mut topology)?;
     if producers.is_empty() && !script.iter().any(|s| matches!(s.op, Op::Send { .. })) {
         return err("producers", "needs at least 1 entry, unless the script sends");
     }
@@ -350,6 +350,8 @@ fn lease(path: &str, raw: raw::Lease) -> Result<LeaseModel, ScenarioError> {
                     )
                 }
             };
+            // RMQ-55: 3.10 has no default delivery limit; RMQ-15: from 4.0 it is 20.
+            let v3_10 = version.as_deref() == Some("3.10");
             // RMQ-15: quorum queues default to a delivery limit of 20; -1 disables it.
             let delivery_limit = match (quorum, delivery_limit) {
                 (false, Some(_)) => {
@@ -359,6 +361,7 @@ fn lease(path: &str, raw: raw::Lease) -> Result<LeaseModel, ScenarioError> {
                     )
                 }
                 (false, None) | (true, Some(-1)) => None,
+                (true, None) if v3_10 => None,
                 (true, None) => Some(20),
                 (true, Some(n)) => match u32::try_from(n) {
                     Ok(n) if n >= 1 => Some(n),
@@ -370,14 +373,14 @@ fn lease(path: &str, raw: raw::Lease) -> Result<LeaseModel, ScenarioError> {
             if consumer_timeout == Duration::ZERO {
                 return err(format!("{path}.consumer_timeout_ms"), "must be greater than 0");
             }
-            // RMQ-16 until 4.2, RMQ-17 from 4.3; 4.2 unless told.
+            // RMQ-55/RMQ-16 until 4.2 (every return), RMQ-17 from 4.3; 4.2 unless told.
             let counts = match version.as_deref() {
-                None | Some("4.0" | "4.1" | "4.2") => LimitCounts::EveryReturn,
+                None | Some("3.10" | "4.0" | "4.1" | "4.2") => LimitCounts::EveryReturn,
                 Some("4.3") => LimitCounts::FailedDeliveries,
                 Some(other) => {
                     return err(
                         format!("{path}.version"),
-                        format!("\"{other}\" is not one of \"4.0\", \"4.1\", \"4.2\", \"4.3\""),
+                        format!("\"{other}\" is not one of \"3.10\", \"4.0\", \"4.1\", \"4.2\", \"4.3\""),
                     )
                 }
             };
@@ -773,7 +776,12 @@ pub(super) fn retry(path: &str, r: raw::Retry) -> Result<RetrySpec, ScenarioErro
 // --- The script ------------------------------------------------------------------------------
 
 // long: one arm per script operation, each checking its fields with their paths
-fn script(raw: Vec<raw::ScriptStep>, known: &Known, names: &mut Vec<String>) -> Result<Vec<ScriptStep>, ScenarioError> {
+fn script(
+    raw: Vec<raw::ScriptStep>,
+    known: &Known,
+    names: &mut Vec<String>,
+    topology: &mut crate::exchange::Topology,
+) -> Result<Vec<ScriptStep>, ScenarioError> {
     check_count("script", raw.len(), 0, limits::SCRIPT_STEPS_MAX)?;
     let Known { queues, producers, consumers, dependencies, groups, request_reply } = *known;
     let mut out = Vec::with_capacity(raw.len());
@@ -899,6 +907,22 @@ fn script(raw: Vec<raw::ScriptStep>, known: &Known, names: &mut Vec<String>) -> 
                 Some(p) => Op::PoisonNext { producer: index_u32(p) },
                 None => return err(format!("{at_path}.producer"), format!("no producer is named \"{producer}\"")),
             },
+            raw::Op::Publish { exchange, routing_key, headers, message, mandatory, expiration_ms } => {
+                let name = match message {
+                    None => None,
+                    Some(m) if names.contains(&m) => {
+                        return err(format!("{at_path}.message"), format!("\"{m}\" already names an earlier message"))
+                    }
+                    Some(m) => {
+                        check_name(&format!("{at_path}.message"), &m)?;
+                        names.push(m);
+                        Some(index_u32(names.len() - 1))
+                    }
+                };
+                let shape = exchanges::ScriptPublish { exchange, routing_key, headers, mandatory, expiration_ms };
+                let (route, ttl) = exchanges::script_publish(&at_path, shape, topology)?;
+                Op::Publish { route, name, mandatory, ttl }
+            }
             raw::Op::Redrive { from, to, rate_per_s } => {
                 let from_q = queue_ref(&format!("{at_path}.from"), &from, queues)?;
                 let QueueRole::DeadLetter { of } = queues[from_q as usize].role else {
@@ -989,7 +1013,8 @@ pub(super) fn live_op(scenario: &Scenario, text: &str) -> Result<Op, ScenarioErr
         request_reply: &scenario.request_reply,
     };
     let mut names = Vec::new();
-    let mut steps = script(vec![step], &known, &mut names)
+    let mut topology = scenario.topology.clone();
+    let mut steps = script(vec![step], &known, &mut names, &mut topology)
         .map_err(|e| ScenarioError { path: e.path.replacen("script[0]", "input", 1), reason: e.reason })?;
     let op =
         steps.pop().map(|s| s.op).ok_or_else(|| ScenarioError { path: "input".into(), reason: "is empty".into() })?;
@@ -1003,6 +1028,7 @@ pub(super) fn live_op(scenario: &Scenario, text: &str) -> Result<Op, ScenarioErr
             | Op::RenewLock { .. }
             | Op::DeadLetter { .. }
             | Op::Receive { .. }
+            | Op::Publish { .. }
     ) || !names.is_empty()
     {
         return err("input.op", "sends and settles by hand belong in the script; live inputs break things");

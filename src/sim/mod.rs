@@ -10,6 +10,7 @@ mod beats;
 use crate::broker::{Broker, Publisher, SendAttrs, Sent};
 use crate::consumer::{Consumer, Consumers, Ports};
 use crate::event::{ConsumerEvent, Ctx, Event, Outbox, Scheduled, StreamEvent};
+use crate::exchange::Route;
 use crate::ids::MemberId;
 use crate::message::{Message, Phase, StateCounts, StateKind};
 use crate::producer::{Producers, Send};
@@ -345,6 +346,14 @@ impl Sim {
         self.ports.broker.msgs.get(msg.index()).map(Message::state)
     }
     /// The message the script named `name`, once it has been sent.
+    /// The script's name for `msg`: the named message it shares its business key with (a
+    /// routed or dead-lettered copy has the original's).
+    pub fn name_of(&self, msg: MsgId) -> Option<&str> {
+        let key = self.ports.broker.msgs.get(msg.index())?.key;
+        let i = self.names.iter().position(|n| n.is_some_and(|m| self.ports.broker.msg(m).key == key))?;
+        Some(self.cx.scenario.message_names[i].as_str())
+    }
+
     pub fn named(&self, name: &str) -> Option<MsgId> {
         let i = self.cx.scenario.message_names.iter().position(|n| n == name)?;
         self.names[i]
@@ -479,15 +488,8 @@ impl Sim {
                 }
             }
             Send::Exchange { route, mandatory } => {
-                let (attrs, now) = (&self.producers.attrs, self.cx.now());
-                let made = self.ports.broker.publish_routed(&mut self.cx.out, now, producer, attrs, (route, mandatory));
-                let stats = &mut self.ports.stats;
-                stats.published += u64::from(made);
-                match (made, mandatory) {
-                    (0, true) => stats.returned += 1,
-                    (0, false) => stats.unroutable += 1,
-                    _ => {}
-                }
+                let attrs = self.producers.attrs.clone();
+                self.publish_routed(producer, &attrs, (route, mandatory));
             }
             Send::Record { topic } => {
                 self.ports.stats.records += 1;
@@ -496,6 +498,26 @@ impl Sim {
             }
         }
         self.producers.next_send(&mut self.cx, producer, turn.next);
+    }
+
+    /// A publish to an exchange, counted: the messages it made, or one unroutable or
+    /// returned publish. Returns the first message it made.
+    fn publish_routed(
+        &mut self,
+        producer: ProducerId,
+        attrs: &SendAttrs,
+        (route, mandatory): (Route, bool),
+    ) -> Option<MsgId> {
+        let (now, first) = (self.cx.now(), MsgId(crate::scenario::index_u32(self.ports.broker.msgs.len())));
+        let made = self.ports.broker.publish_routed(&mut self.cx.out, now, producer, attrs, (route, mandatory));
+        let stats = &mut self.ports.stats;
+        stats.published += u64::from(made);
+        match (made, mandatory) {
+            (0, true) => stats.returned += 1,
+            (0, false) => stats.unroutable += 1,
+            _ => return Some(first),
+        }
+        None
     }
 
     /// A producer and a consumer that belong to one process that died for good.
@@ -531,6 +553,13 @@ impl Sim {
                 };
                 if let Some(n) = name {
                     self.names[n as usize] = Some(msg);
+                }
+            }
+            Op::Publish { route, name, mandatory, ttl } => {
+                let attrs = SendAttrs { ttl, ..SendAttrs::default() };
+                let first = self.publish_routed(SCRIPT, &attrs, (route, mandatory));
+                if let Some(n) = name {
+                    self.names[n as usize] = first;
                 }
             }
             Op::Receive { consumer, queue, max } => self.script_receive(ConsumerId(consumer), QueueId(queue), max),

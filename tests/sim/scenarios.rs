@@ -85,10 +85,23 @@ fn a_rabbitmq_version_picks_the_delivery_limit_rule() {
     assert_eq!(counts(""), Ok(LimitCounts::EveryReturn));
     assert_eq!(counts(r#", "version": "4.0""#), Ok(LimitCounts::EveryReturn));
     assert_eq!(counts(r#", "version": "4.3""#), Ok(LimitCounts::FailedDeliveries));
+    assert_eq!(counts(r#", "version": "3.10""#), Ok(LimitCounts::EveryReturn));
     assert_eq!(
         counts(r#", "version": "3.13""#),
-        Err(r#"queues[0].lease.version: "3.13" is not one of "4.0", "4.1", "4.2", "4.3""#.to_string())
+        Err(r#"queues[0].lease.version: "3.13" is not one of "3.10", "4.0", "4.1", "4.2", "4.3""#.to_string())
     );
+    // RMQ-55: 3.10's quorum queues have no default delivery limit; 4.x's is 20 (RMQ-15).
+    let limit = |version: &str| {
+        let json = BASE.replace(
+            r#"{ "name": "q" }"#,
+            &format!(r#"{{ "name": "q", "lease": {{ "model": "rabbitmq", "queue_type": "quorum", "version": "{version}" }} }}"#),
+        );
+        match Scenario::from_json(&json).expect("valid").queues[0].lease {
+            LeaseModel::RabbitMq { delivery_limit, .. } => delivery_limit,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!((limit("3.10"), limit("4.0")), (None, Some(20)));
 }
 
 #[test]
