@@ -47,3 +47,20 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   npm ci --no-audit --no-fund --loglevel=error
   cp package-lock.json "$stamp"
 fi
+
+# 5. A real RabbitMQ for the conformance suite: Debian's package (3.10.8 on Debian 12), and the
+#    AMQP client the suite drives it with (pika, pinned), in a venv under target/.
+if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+  log "installing Debian's rabbitmq-server"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null
+  # The package starts a system broker on 5672; the suite runs its own on 5673.
+  $sudo_cmd systemctl stop rabbitmq-server >/dev/null 2>&1 || $sudo_cmd service rabbitmq-server stop >/dev/null 2>&1 || true
+fi
+if ! target/venv/bin/python -c 'import pika' >/dev/null 2>&1; then
+  log "making target/venv with pika"
+  python3 -m venv target/venv
+  target/venv/bin/pip install -q pika==1.3.2
+fi

@@ -23,3 +23,6 @@ node --test tests/fold/
 
 step "the page, end to end, in Chromium"
 node tests/e2e/e2e.mjs
+
+step "conformance: the same timelines on the engine and on a real RabbitMQ"
+scripts/conformance.sh

@@ -486,7 +486,13 @@ impl Scenario {
     /// Poisson by its expectation; the engine also stops producers at `limits::MESSAGES_MAX`).
     pub fn messages_bound(&self) -> u64 {
         let end = self.end();
-        let sends = self.script.iter().filter(|s| matches!(s.op, Op::Send { .. })).count() as u64;
+        // A script's publish reaches at most every queue (RMQ-24).
+        let copies = |s: &ScriptStep| match s.op {
+            Op::Send { .. } => 1,
+            Op::Publish { .. } => self.queues.len() as u64,
+            _ => 0,
+        };
+        let sends = self.script.iter().map(copies).sum::<u64>();
         // A publish to an exchange becomes one message per queue it reaches (RMQ-24).
         let bound = |p: &ProducerSpec| {
             schedule_bound(&p.schedule, end).saturating_mul(p.publish.as_ref().map_or(1, |x| u64::from(x.fanout)))

@@ -87,7 +87,7 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
         request_reply: &request_reply,
     };
     let script = script(raw.script, &known, &mut names, &mut topology)?;
-    if producers.is_empty() && !script.iter().any(|s| matches!(s.op, Op::Send { .. })) {
+    if producers.is_empty() && !script.iter().any(|s| matches!(s.op, Op::Send { .. } | Op::Publish { .. })) {
         return err("producers", "needs at least 1 entry, unless the script sends");
     }
 
