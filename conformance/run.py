@@ -44,6 +44,8 @@ def queue_declarations(scenario):
             args["x-max-length"] = q["max_length"]
         if q.get("overflow"):
             args["x-overflow"] = q["overflow"].replace("_", "-")
+        if q.get("single_active_consumer"):
+            args["x-single-active-consumer"] = True
         if q.get("dead_letter"):
             args["x-dead-letter-exchange"] = ""
             args["x-dead-letter-routing-key"] = q["name"] + ".dlq"
@@ -147,9 +149,9 @@ class Broker:
                 return tag
         raise KeyError(f"{consumer} holds no {message}")
 
-    def settle(self, consumer, message, how):
+    def settle(self, consumer, message, how, multiple=False):
         ch, tag = self.channels[consumer], self.tag_of(consumer, message)
-        self.held[consumer] = [(m, t) for m, t in self.held[consumer] if t != tag]
+        self.held[consumer] = [(m, t) for m, t in self.held[consumer] if (t > tag if multiple else t != tag)]
         how(ch, tag)
 
     def step(self, op):
@@ -172,13 +174,19 @@ class Broker:
                     break
                 self.record(c, method, header)
         elif kind == "ack":
-            self.settle(op["consumer"], op["message"], lambda ch, t: ch.basic_ack(t))
+            multiple = op.get("multiple", False)
+            self.settle(op["consumer"], op["message"], lambda ch, t: ch.basic_ack(t, multiple=multiple), multiple)
         elif kind == "nack":
-            self.settle(op["consumer"], op["message"], lambda ch, t: ch.basic_nack(t, requeue=op["requeue"]))
+            multiple = op.get("multiple", False)
+            self.settle(op["consumer"], op["message"], lambda ch, t: ch.basic_nack(t, multiple=multiple, requeue=op["requeue"]), multiple)
         elif kind == "reject":
             self.settle(op["consumer"], op["message"], lambda ch, t: ch.basic_reject(t, requeue=op["requeue"]))
         elif kind == "dead_letter":
             self.settle(op["consumer"], op["message"], lambda ch, t: ch.basic_reject(t, requeue=False))
+        elif kind == "cancel":
+            ch = self.channels[op["consumer"]]
+            for tag in list(ch.consumer_tags):
+                ch.basic_cancel(tag)
         elif kind == "crash":
             c = op["consumer"]
             self.conns[c].close()

@@ -199,12 +199,17 @@ fn check_consumers(sim: &Sim) -> Result<(), Violation> {
         if q.consumers.get(c.slot) != Some(&ConsumerId(crate::scenario::index_u32(ci))) {
             return fail(format!("c{ci} is not at its place {} in its queue's consumers", c.slot));
         }
-        if q.has_room_at(c.slot) != c.has_room(spec) {
-            return fail(format!(
-                "c{ci}: its room bit is {}, but it has room: {}",
-                q.has_room_at(c.slot),
-                c.has_room(spec)
-            ));
+        // RMQ-57: on a single-active-consumer queue only the earliest consumer up takes any.
+        let first_up = || {
+            let list = &sim.consumers.list;
+            (0..list.len()).find(|&i| {
+                let s = &scenario.consumers[i];
+                s.queue == spec.queue && !s.manual && list[i].alive && list[i].active
+            })
+        };
+        let room = c.has_room(spec) && (!q.spec.single_active || first_up() == Some(ci));
+        if q.has_room_at(c.slot) != room {
+            return fail(format!("c{ci}: its room bit is {}, but it has room: {room}", q.has_room_at(c.slot)));
         }
     }
     Ok(())

@@ -482,7 +482,35 @@ impl Consumers {
     pub(crate) fn room_changed<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, c: ConsumerId) {
         let spec = &cx.scenario.consumers[c.index()];
         let consumer = &self.list[c.index()];
-        p.broker.set_room(QueueId(spec.queue), consumer.slot, consumer.has_room(spec));
+        let mut room = consumer.has_room(spec);
+        if room && cx.scenario.queues[spec.queue as usize].single_active {
+            room = self.single_active(&cx.scenario, spec.queue) == Some(c);
+        }
+        p.broker.set_room(QueueId(spec.queue), consumer.slot, room);
+    }
+
+    /// RMQ-57: the one consumer of a single-active-consumer queue that takes messages: the
+    /// earliest registered (scenario order) that is up, subscribed and not manual.
+    fn single_active(&self, scenario: &Scenario, queue: u32) -> Option<ConsumerId> {
+        let up = |(i, s): &(usize, &ConsumerSpec)| {
+            s.queue == queue && !s.manual && self.list[*i].alive && self.list[*i].active
+        };
+        scenario.consumers.iter().enumerate().find(up).map(|(i, _)| ConsumerId(crate::scenario::index_u32(i)))
+    }
+
+    /// After a consumer of a single-active-consumer queue came or went, the active one may
+    /// have changed: every consumer of the queue looks at its room again.
+    fn single_active_changed<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, c: ConsumerId) {
+        let queue = consumer_spec(&cx.scenario, c).queue;
+        if !cx.scenario.queues[queue as usize].single_active {
+            return;
+        }
+        for i in 0..self.list.len() {
+            if cx.scenario.consumers[i].queue == queue {
+                self.room_changed(cx, p, ConsumerId(crate::scenario::index_u32(i)));
+            }
+        }
+        p.broker.mark_dirty(QueueId(queue));
     }
 
     /// A delivered message reaches its consumer.
@@ -868,6 +896,7 @@ impl Consumers {
         consumer.buffer.clear();
         consumer.jobs.clear();
         self.room_changed(cx, p, c);
+        self.single_active_changed(cx, p, c);
         cx.out.emit(TraceEvent::ConsumerCrashed { at: now, consumer: c });
         let rmq = p.broker.queues[consumer_spec(&cx.scenario, c).queue as usize].spec.lease.channel_bound();
         for &h in held.iter() {
@@ -896,8 +925,17 @@ impl Consumers {
         }
         consumer.alive = true;
         self.room_changed(cx, p, c);
+        self.single_active_changed(cx, p, c);
         cx.out.emit(TraceEvent::ConsumerRestarted { at: cx.now(), consumer: c });
         p.broker.mark_dirty(QueueId(consumer_spec(&cx.scenario, c).queue));
+    }
+
+    /// basic.cancel (RMQ-53): no new deliveries; what it holds stays unacked and can still be
+    /// settled, and goes back only when its channel closes.
+    pub(crate) fn cancel<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, c: ConsumerId) {
+        self.list[c.index()].active = false;
+        self.room_changed(cx, p, c);
+        self.single_active_changed(cx, p, c);
     }
 
     /// The autoscaler's check: above the high mark it starts `add` standby instances, below

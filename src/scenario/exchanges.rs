@@ -56,6 +56,7 @@ const QUEUE_ARGUMENTS: &[&str] = &[
     "x-dead-letter-routing-key",
     "x-delivery-limit",
     "x-queue-type",
+    "x-single-active-consumer",
 ];
 
 /// A queue's dead-letter exchange by name, resolved once the exchanges are known.
@@ -144,6 +145,14 @@ pub(super) fn queue_arguments(at: &str, q: &mut raw::Queue) -> Result<Option<Raw
             lease.insert("delivery_limit".to_owned(), Value::from(n));
         }
         q.lease = Some(Value::Object(lease));
+    }
+    match args.get("x-single-active-consumer") {
+        None => {}
+        Some(Value::Bool(b)) => {
+            once("x-single-active-consumer", "single_active_consumer", q.single_active_consumer)?;
+            q.single_active_consumer = *b;
+        }
+        Some(_) => return err(format!("{at}.x-single-active-consumer"), "must be true or false"),
     }
     let routing_key = text("x-dead-letter-routing-key")?;
     match text("x-dead-letter-exchange")? {

@@ -179,6 +179,8 @@ pub struct QueueSpec {
     pub overflow: Overflow,
     /// SQS FIFO: message groups and deduplication (SQS-20..23).
     pub fifo: bool,
+    /// RabbitMQ's single active consumer: only one consumer takes messages (RMQ-57).
+    pub single_active: bool,
     /// How long a send's deduplication id (Service Bus: its MessageId) suppresses re-sends, if
     /// the queue deduplicates: 5 minutes on SQS FIFO (SQS-23), the duplicate detection window
     /// on Service Bus (ASB-9).
@@ -363,6 +365,7 @@ pub enum Op {
     Ack {
         consumer: u32,
         name: u32,
+        multiple: bool,
     },
     /// basic.nack, or basic.reject when `reject` (RMQ-5, RMQ-17).
     Nack {
@@ -370,6 +373,12 @@ pub enum Op {
         name: u32,
         requeue: bool,
         reject: bool,
+        /// And every delivery the consumer holds before it (RMQ-51).
+        multiple: bool,
+    },
+    /// basic.cancel (RMQ-53).
+    Cancel {
+        consumer: u32,
     },
     Abandon {
         consumer: u32,

@@ -94,6 +94,9 @@ pub struct Queue {
     pub duplicate_detection_ms: Option<f64>,
     #[serde(default)]
     pub delay_ms: f64,
+    /// RabbitMQ's `x-single-active-consumer` (RMQ-57).
+    #[serde(default)]
+    pub single_active_consumer: bool,
     /// RabbitMQ queue arguments (`x-message-ttl`, `x-dead-letter-exchange`, …).
     #[serde(default)]
     pub arguments: Option<serde_json::Map<String, Value>>,
@@ -449,11 +452,20 @@ pub enum Op {
     Ack {
         consumer: String,
         message: String,
+        /// Every delivery the consumer holds up to this one as well (RMQ-51).
+        #[serde(default)]
+        multiple: bool,
     },
     Nack {
         consumer: String,
         message: String,
         requeue: bool,
+        #[serde(default)]
+        multiple: bool,
+    },
+    /// basic.cancel: no new deliveries; what the consumer holds stays unacked (RMQ-53).
+    Cancel {
+        consumer: String,
     },
     /// basic.reject: a nack of one message, which RabbitMQ 4.3+ counts as a failed delivery.
     Reject {

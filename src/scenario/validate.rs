@@ -242,6 +242,9 @@ fn queues(
                 )
             }
         };
+        if q.single_active_consumer && !lease.channel_bound() {
+            return err(format!("{at}.single_active_consumer"), "single active consumer is RabbitMQ's (RMQ-57)");
+        }
         if q.fifo && !lease.has_fifo() {
             return err(format!("{at}.fifo"), "FIFO message groups follow SQS FIFO; use lease model \"sqs\"");
         }
@@ -276,6 +279,7 @@ fn queues(
             max_length,
             overflow,
             fifo: q.fifo,
+            single_active: q.single_active_consumer,
             dedup_window,
             delay,
         });
@@ -319,6 +323,7 @@ fn derived(of: &QueueSpec, suffix: &str, role: QueueRole) -> QueueSpec {
         max_length: None,
         overflow: Overflow::DropHead,
         fifo: false,
+        single_active: false,
         dedup_window: None,
         delay: Duration::ZERO,
     }
@@ -869,15 +874,20 @@ fn script(
                 };
                 Op::Receive { consumer, queue, max }
             }
-            raw::Op::Ack { consumer: c, message } => {
-                Op::Ack { consumer: consumer("consumer", &c)?, name: known(&message, names)? }
+            raw::Op::Ack { consumer: c, message, multiple } => {
+                Op::Ack { consumer: consumer("consumer", &c)?, name: known(&message, names)?, multiple }
             }
-            raw::Op::Nack { consumer: c, message, requeue } => {
-                Op::Nack { consumer: consumer("consumer", &c)?, name: known(&message, names)?, requeue, reject: false }
+            raw::Op::Nack { consumer: c, message, requeue, multiple } => {
+                let name = known(&message, names)?;
+                Op::Nack { consumer: consumer("consumer", &c)?, name, requeue, reject: false, multiple }
             }
-            raw::Op::Reject { consumer: c, message, requeue } => {
-                Op::Nack { consumer: consumer("consumer", &c)?, name: known(&message, names)?, requeue, reject: true }
-            }
+            raw::Op::Reject { consumer: c, message, requeue } => Op::Nack {
+                consumer: consumer("consumer", &c)?,
+                name: known(&message, names)?,
+                requeue,
+                reject: true,
+                multiple: false,
+            },
             raw::Op::Abandon { consumer: c, message } => {
                 Op::Abandon { consumer: consumer("consumer", &c)?, name: known(&message, names)? }
             }
@@ -892,6 +902,16 @@ fn script(
                 Op::DeadLetter { consumer: consumer("consumer", &c)?, name: known(&message, names)? }
             }
             raw::Op::Crash { consumer: c } => Op::Crash { consumer: consumer("consumer", &c)? },
+            raw::Op::Cancel { consumer: c } => {
+                let c = consumer("consumer", &c)?;
+                if !queues[consumers[c as usize].queue as usize].lease.channel_bound() {
+                    return err(
+                        format!("{at_path}.op"),
+                        "cancel is RabbitMQ's basic.cancel; this consumer's queue is not RabbitMQ",
+                    );
+                }
+                Op::Cancel { consumer: c }
+            }
             raw::Op::Restart { consumer: c } => Op::Restart { consumer: consumer("consumer", &c)? },
             raw::Op::DeployFix { consumer: c } => Op::DeployFix { consumer: consumer("consumer", &c)? },
             raw::Op::SetProcessing { consumer: c, processing } => {

@@ -224,6 +224,7 @@ impl Parts<'_> {
             max_length: None,
             overflow: Overflow::DropHead,
             fifo: false,
+            single_active: false,
             dedup_window: None,
             delay: Duration::ZERO,
         });

@@ -563,23 +563,35 @@ impl Sim {
                 }
             }
             Op::Receive { consumer, queue, max } => self.script_receive(ConsumerId(consumer), QueueId(queue), max),
-            Op::Ack { consumer, name } => {
-                if !self.settle(ConsumerId(consumer), name, |b, out, msg, receipt| {
+            Op::Ack { consumer, name, multiple } => {
+                let ack = |b: &mut Broker, out: &mut Outbox, msg, receipt| {
                     b.ack(out, now, msg, ConsumerId(consumer), receipt);
-                }) {
+                };
+                let settled = if multiple {
+                    self.settle_multiple(ConsumerId(consumer), name, ack)
+                } else {
+                    self.settle(ConsumerId(consumer), name, ack)
+                };
+                if !settled {
                     self.refuse(ConsumerId(consumer), name);
                 }
             }
-            Op::Nack { consumer, name, requeue, reject } => {
-                self.settle(ConsumerId(consumer), name, |b, out, msg, receipt| {
+            Op::Nack { consumer, name, requeue, reject, multiple } => {
+                let nack = |b: &mut Broker, out: &mut Outbox, msg, receipt| {
                     if requeue {
                         let reason = if reject { ReturnReason::Rejected } else { ReturnReason::Nacked };
                         b.give_back(out, now, msg, ConsumerId(consumer), receipt, reason);
                     } else {
                         b.reject(out, now, msg, ConsumerId(consumer), receipt, DeadReason::Rejected);
                     }
-                });
+                };
+                if multiple {
+                    self.settle_multiple(ConsumerId(consumer), name, nack);
+                } else {
+                    self.settle(ConsumerId(consumer), name, nack);
+                }
             }
+            Op::Cancel { consumer } => self.with_consumers(|cs, cx, p| cs.cancel(cx, p, ConsumerId(consumer))),
             Op::Abandon { consumer, name } => {
                 self.settle(ConsumerId(consumer), name, |b, out, msg, receipt| {
                     b.give_back(out, now, msg, ConsumerId(consumer), receipt, ReturnReason::Abandoned);
@@ -685,6 +697,31 @@ impl Sim {
             self.consumers[consumer.index()].drop_held(h.msg, h.receipt);
             self.with_consumers(|cs, cx, p| cs.room_changed(cx, p, consumer));
         }
+        true
+    }
+
+    /// `settle` with `multiple` (RMQ-51): every delivery `consumer` holds, in the order they
+    /// came (delivery tags grow with it), up to and including the named message's.
+    fn settle_multiple(
+        &mut self,
+        consumer: ConsumerId,
+        name: u32,
+        op: impl Fn(&mut Broker, &mut Outbox, MsgId, u32),
+    ) -> bool {
+        let c = consumer.index();
+        let Some(last) = self.names[name as usize].and_then(|msg| self.consumers[c].find(msg)) else {
+            return false;
+        };
+        let upto = self.consumers[c].held.iter().position(|h| *h == last).unwrap_or(0);
+        let settle: Vec<crate::consumer::Held> =
+            self.consumers[c].held.iter().take(upto + 1).filter(|h| !h.auto_acked).copied().collect();
+        for h in settle {
+            op(&mut self.ports.broker, &mut self.cx.out, h.msg, h.receipt);
+            if !self.ports.broker.holds(h.msg, consumer, h.receipt) {
+                self.consumers[c].drop_held(h.msg, h.receipt);
+            }
+        }
+        self.with_consumers(|cs, cx, p| cs.room_changed(cx, p, consumer));
         true
     }
 
