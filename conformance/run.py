@@ -258,6 +258,79 @@ def by_consumer(outcome):
     return {**outcome, "deliveries": per}
 
 
+def ctl(*args):
+    import subprocess
+
+    out = subprocess.run([str(HERE.parent / "scripts/rabbitmq.sh"), "ctl", *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {out.stderr.strip()}")
+    return out.stdout
+
+
+def definitions(binary):
+    """Every preset with RabbitMQ queues: its export (`brokerlab export rabbitmq`) imported into
+    the real broker with `rabbitmqctl import_definitions`, then the broker's own lists of
+    queues, exchanges and bindings held to the scenario's. Returns the failures."""
+    import subprocess
+    import tempfile
+
+    failures = 0
+    ids = [l.split()[0] for l in subprocess.run([binary, "presets"], capture_output=True, text=True, check=True).stdout.splitlines()]
+    # Every preset, and every timeline (they carry the exchanges, bindings and arguments).
+    sources = [(pid, scenario_path_of(binary, pid)) for pid in ids]
+    sources += [(p.stem, p) for p in sorted((HERE / "timelines").glob("*.json"))]
+    for pid, scenario_path in sources:
+        with tempfile.TemporaryDirectory() as tmp:
+            export = subprocess.run([binary, "export", "rabbitmq", str(scenario_path)], capture_output=True, text=True, check=True)
+            defs = json.loads(export.stdout)
+            if not defs["queues"]:
+                continue
+            defs_path = Path(tmp) / "definitions.json"
+            defs_path.write_text(export.stdout)
+            ctl("import_definitions", str(defs_path))
+        # rabbitmqctl writes a table's entries as [name, type, value].
+        table = lambda args: args if isinstance(args, dict) else {n: v for n, _t, v in args}
+        queues = {q["name"]: table(q["arguments"]) for q in json.loads(ctl("list_queues", "name", "arguments", "--formatter", "json", "--quiet"))}
+        exchanges = {x["name"]: x["type"] for x in json.loads(ctl("list_exchanges", "name", "type", "--formatter", "json", "--quiet"))
+                     if x["name"] and not x["name"].startswith("amq.")}
+        listed = ctl("list_bindings", "source_name", "destination_name", "destination_kind", "routing_key", "arguments", "--formatter", "json", "--quiet")
+        bindings = sorted(
+            (b["source_name"], b["destination_name"], b["destination_kind"], b["routing_key"], sorted(table(b["arguments"]).items()))
+            for b in json.loads(listed)
+            if b["source_name"]
+        )
+        # What the scenario declares (from the engine's own reading of it).
+        want_queues = {q["name"]: q["arguments"] for q in defs["queues"]}
+        want_exchanges = {x["name"]: x["type"] for x in defs["exchanges"]}
+        want_bindings = sorted(
+            (b["source"], b["destination"], b["destination_type"], b["routing_key"], sorted(b["arguments"].items())) for b in defs["bindings"]
+        )
+        engine_queues = [q["name"] for q in json.loads(subprocess.run([binary, "run", str(scenario_path), "--until-ms", "0"], capture_output=True, text=True).stdout)["queues"]]
+        ok = (queues == want_queues and exchanges == want_exchanges and bindings == want_bindings
+              and set(queues) <= set(engine_queues))
+        print(f"{'same' if ok else 'DIFFERS':7} definitions of {pid}: {len(queues)} queues, {len(exchanges)} exchanges, {len(bindings)} bindings")
+        if not ok:
+            failures += 1
+            print("  broker:", queues, exchanges, bindings)
+            print("  export:", want_queues, want_exchanges, want_bindings)
+        admin = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", PORT)).channel()
+        for q in queues:
+            admin.queue_delete(q)
+        for x in exchanges:
+            admin.exchange_delete(x)
+        admin.connection.close()
+    return failures
+
+
+def scenario_path_of(binary, pid):
+    import subprocess
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"brokerlab-{pid}.json"
+    path.write_text(subprocess.run([binary, "show", pid], capture_output=True, text=True, check=True).stdout)
+    return path
+
+
 def main():
     args = sys.argv[1:]
     binary = args[0]
@@ -281,6 +354,8 @@ def main():
     if markdown:
         write_markdown(Path(markdown), rows)
     print(f"{len(rows) - failures} of {len(rows)} timelines: engine == broker")
+    if not only:
+        failures += definitions(binary)
     sys.exit(1 if failures else 0)
 
 

@@ -320,4 +320,13 @@ impl LeaseModel {
     pub fn delays_in_queue(self) -> bool {
         !matches!(self, LeaseModel::RabbitMq { .. })
     }
+
+    /// A RabbitMQ queue's type and delivery limit, as its arguments say them
+    /// (`x-queue-type`, `x-delivery-limit`); `None` for a queue of another system.
+    pub fn rabbitmq_type(self) -> Option<(bool, Option<u32>)> {
+        match self {
+            LeaseModel::RabbitMq { quorum, delivery_limit, .. } => Some((quorum, delivery_limit)),
+            _ => None,
+        }
+    }
 }

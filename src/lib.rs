@@ -29,6 +29,7 @@ pub mod deadlines;
 pub mod dist;
 pub mod event;
 pub mod exchange;
+pub mod export;
 pub mod fields;
 pub mod golden;
 pub mod ids;

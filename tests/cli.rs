@@ -309,3 +309,26 @@ fn trace_deliveries_carry_what_a_consumer_reads_x_death_included() {
         "its first trip's"
     );
 }
+
+/// Issue 25: `export rabbitmq` prints the scenario's topology as a RabbitMQ definitions file:
+/// queues with their arguments (a DLQ Brokerlab makes is DLX "" with its name as the key),
+/// exchanges with their alternate, bindings. The conformance suite imports it into a real
+/// broker; this holds its shape.
+#[test]
+fn export_rabbitmq_prints_a_definitions_file() {
+    let o = brokerlab(&["export", "rabbitmq", "tests/scenarios/retry-by-ttl.json"]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let d: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    let queue = |name: &str| d["queues"].as_array().and_then(|q| q.iter().find(|q| q["name"] == name)).cloned();
+    let wait = queue("wait").expect("wait");
+    assert_eq!(wait["arguments"]["x-message-ttl"], 1000);
+    assert_eq!(
+        (&wait["arguments"]["x-dead-letter-exchange"], &wait["arguments"]["x-dead-letter-routing-key"]),
+        (&"".into(), &"work".into())
+    );
+    assert_eq!(d["exchanges"][1]["type"], "topic");
+    assert_eq!((&d["bindings"][1]["source"], &d["bindings"][1]["routing_key"]), (&"orders".into(), &"eu.#".into()));
+    let sqs = brokerlab(&["export", "rabbitmq", "scenarios/error-classes.json"]);
+    assert!(stderr(&sqs).contains("left out, not RabbitMQ queues: payments"), "{}", stderr(&sqs));
+    assert_eq!(brokerlab(&["export", "kafka", "scenarios/backlog.json"]).status.code(), Some(2));
+}

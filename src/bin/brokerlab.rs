@@ -5,6 +5,7 @@
 //! brokerlab swarm [--seeds N] [--from S]   random scenarios and faults, every checker on
 //! brokerlab presets            list the built-in scenarios
 //! brokerlab show <preset-id>   print a preset's JSON, to copy and edit
+//! brokerlab export rabbitmq <scenario.json>   its RabbitMQ topology as a definitions file
 //! brokerlab partition --partitions N KEY...   where Kafka puts each key: KEY<TAB>PARTITION
 //! brokerlab assign --assignor NAME FILE       a consumer group's assignment, as JSON
 //! brokerlab hashes [--seeds N]  every preset's trace hash for seeds 1..=N: PRESET SEED HASH
@@ -25,6 +26,7 @@ const USAGE: &str = "usage:
   brokerlab swarm [--seeds N] [--from SEED]
   brokerlab presets
   brokerlab show <preset-id>
+  brokerlab export rabbitmq <scenario.json>
   brokerlab partition --partitions N KEY...
   brokerlab assign --assignor range|roundrobin|sticky|cooperative-sticky FILE
   brokerlab hashes [--seeds N]
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Some("show") => show(args.get(1)),
+        Some("export") => export(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -221,6 +224,24 @@ fn swarm(args: &[String]) -> Result<(), Failure> {
     } else {
         Err(Failure::Run(format!("{} of {} seeds broke an invariant", report.violations.len(), report.seeds)))
     }
+}
+
+/// `export rabbitmq <scenario.json>`: the scenario's RabbitMQ topology as a definitions file,
+/// for `rabbitmqctl import_definitions`. Queues of other systems are named on stderr.
+fn export(args: &[String]) -> Result<(), Failure> {
+    let [kind, path] = args else { return Err(Failure::Usage(USAGE.to_string())) };
+    if kind != "rabbitmq" {
+        return Err(Failure::Usage(format!("export: \"{kind}\" is not a system Brokerlab exports; try rabbitmq")));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("cannot read {path}: {e}")))?;
+    let scenario = Scenario::from_json(&text).map_err(|e| Failure::Scenario(format!("{path}: {e}")))?;
+    let (definitions, skipped) = brokerlab::export::rabbitmq_definitions(&scenario);
+    if !skipped.is_empty() {
+        eprintln!("brokerlab: left out, not RabbitMQ queues: {}", skipped.join(", "));
+    }
+    let json = serde_json::to_string_pretty(&definitions).map_err(|e| Failure::Run(e.to_string()))?;
+    println!("{json}");
+    Ok(())
 }
 
 fn list_presets() {
