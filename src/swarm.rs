@@ -209,6 +209,7 @@ pub fn scenario_json(seed: u64) -> String {
         let (mean, sd) = (1 + o.below(30), o.below(10));
         dependencies[0]["optimistic"] = json!({ "hop": { "kind": "normal", "mean_ms": mean, "sd_ms": sd } });
     }
+    let (exchanges, bindings) = routing_json(seed, &mut queues, &mut producers);
     let (topics, groups) = streams_json(seed, &mut producers);
     let (request_reply, sagas) = workflows_json(seed);
     // An SQS retention (a minute at least) needs a longer run to come due.
@@ -218,6 +219,8 @@ pub fn scenario_json(seed: u64) -> String {
         "duration_ms": if retained { 100_000 } else { 30_000 },
         "network": { "latency_ms": r.below(150) },
         "queues": queues,
+        "exchanges": exchanges,
+        "bindings": bindings,
         "topics": topics,
         "groups": groups,
         "request_reply": request_reply,
@@ -227,6 +230,69 @@ pub fn scenario_json(seed: u64) -> String {
         "dependencies": dependencies,
     })
     .to_string()
+}
+
+/// RabbitMQ routing for some seeds, from its own PRNG: exchanges of every type (some with an
+/// alternate), bindings to the RabbitMQ queues and between exchanges, producers publishing
+/// weighted kinds of message (some mandatory, some with an expiration), and dead-letter
+/// exchanges on queues without a DLQ, so that dead letters fan out and chain (RMQ-24..46).
+// long: one random choice per exchange, binding, producer and DLX it makes
+fn routing_json(seed: u64, queues: &mut [Value], producers: &mut Vec<Value>) -> (Vec<Value>, Vec<Value>) {
+    let r = &mut Prng::from_seed(seed ^ 0x0e8c_0000);
+    let rabbit: Vec<usize> = (0..queues.len()).filter(|&q| queues[q]["lease"]["model"] == "rabbitmq").collect();
+    if rabbit.is_empty() || !chance(r, 50) {
+        return (Vec::new(), Vec::new());
+    }
+    const KEYS: &[&str] = &["a", "a.b", "a.b.c", "b.c", "", "x.y"];
+    const PATTERNS: &[&str] = &["a", "a.b", "*.b", "#", "a.#", "*.*", "#.c", "b.c"];
+    let count = 1 + r.index(3);
+    let mut exchanges = Vec::new();
+    for x in 0..count {
+        let kind = pick(r, &["direct", "fanout", "topic", "headers"]);
+        let mut e = json!({ "name": format!("x{x}"), "type": kind });
+        if x + 1 < count && chance(r, 30) {
+            e["arguments"] = json!({ "alternate-exchange": format!("x{}", x + 1) });
+        }
+        exchanges.push(e);
+    }
+    let mut bindings = Vec::new();
+    for _ in 0..1 + r.below(6) {
+        let x = r.index(count);
+        let q = rabbit[r.index(rabbit.len())];
+        let mut b = json!({ "source": format!("x{x}"), "destination": format!("q{q}") });
+        match exchanges[x]["type"].as_str().unwrap_or("") {
+            "headers" => {
+                b["arguments"] = json!({ "x-match": pick(r, &["all", "any"]), "kind": pick(r, &["a", "b"]) });
+            }
+            "topic" => b["routing_key"] = json!(pick(r, PATTERNS)),
+            _ => b["routing_key"] = json!(pick(r, KEYS)),
+        }
+        bindings.push(b);
+    }
+    if count > 1 && chance(r, 30) {
+        bindings.push(json!({ "source": "x0", "destination": format!("x{}", count - 1), "destination_type": "exchange", "routing_key": pick(r, KEYS) }));
+    }
+    let shapes: Vec<Value> = (0..1 + r.below(3))
+        .map(|_| json!({ "routing_key": pick(r, KEYS), "headers": { "kind": pick(r, &["a", "b"]) }, "weight": 1 + r.below(3) }))
+        .collect();
+    let mut producer = json!({
+        "name": "px", "exchange": format!("x{}", r.index(count)), "messages": shapes, "mandatory": chance(r, 50),
+        "schedule": { "kind": "fixed_rate", "interval_ms": 100 + r.below(400), "count": 5 + r.below(30) },
+    });
+    if chance(r, 30) {
+        producer["expiration_ms"] = json!(500 + r.below(3000));
+    }
+    producers.push(producer);
+    for &q in &rabbit {
+        if queues[q].get("dead_letter").is_none() && chance(r, 50) {
+            let mut args = json!({ "x-dead-letter-exchange": format!("x{}", r.index(count)) });
+            if chance(r, 40) {
+                args["x-dead-letter-routing-key"] = json!(pick(r, KEYS));
+            }
+            queues[q]["arguments"] = args;
+        }
+    }
+    (exchanges, bindings)
 }
 
 /// Streams for half the seeds, from their own PRNG so that the queues above stay as they

@@ -172,14 +172,20 @@ pub(super) fn queue_arguments(at: &str, q: &mut raw::Queue) -> Result<Option<Raw
 pub(super) fn topology(
     exchanges: Vec<raw::Exchange>,
     bindings: Vec<raw::Binding>,
-    queue_names: &[String],
+    queues: &[super::QueueSpec],
 ) -> Result<Topology, ScenarioError> {
     check_count("exchanges", exchanges.len(), 0, EXCHANGES_MAX)?;
     check_count("bindings", bindings.len(), 0, BINDINGS_MAX)?;
     let mut t = Topology {
-        queues: queue_names.iter().enumerate().map(|(i, n)| (n.clone(), index_u32(i))).collect(),
+        // Only a RabbitMQ queue can be bound or reached by name (RMQ-25).
+        queues: queues
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| q.lease.rabbitmq_type().is_some())
+            .map(|(i, q)| (q.name.clone(), index_u32(i)))
+            .collect(),
         // A message sent straight to a queue is routed by its name (RMQ-25).
-        keys: std::iter::once(String::new()).chain(queue_names.iter().cloned()).collect(),
+        keys: std::iter::once(String::new()).chain(queues.iter().map(|q| q.name.clone())).collect(),
         headers: vec![Vec::new()],
         ..Topology::default()
     };
@@ -248,7 +254,9 @@ fn binding(at: &str, b: raw::Binding, t: &Topology) -> Result<BindingSpec, Scena
     let to = match b.destination_type.as_deref() {
         None | Some("queue") => match t.queues.get(&b.destination) {
             Some(&q) => Destination::Queue(q),
-            None => return err(format!("{at}.destination"), format!("no queue is named \"{}\"", b.destination)),
+            None => {
+                return err(format!("{at}.destination"), format!("no RabbitMQ queue is named \"{}\"", b.destination))
+            }
         },
         Some("exchange") => match t.exchange(&b.destination) {
             Some(x) => Destination::Exchange(x),

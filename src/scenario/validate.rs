@@ -58,7 +58,7 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
     let mut dlxs = Vec::new();
     let mut queues = queues(raw.queues, &mut dlxs)?;
     let queue_names: Vec<String> = queues.iter().map(|q| q.name.clone()).collect();
-    let mut topology = exchanges::topology(raw.exchanges, raw.bindings, &queue_names)?;
+    let mut topology = exchanges::topology(raw.exchanges, raw.bindings, &queues)?;
     for (q, at, raw_dlx) in dlxs {
         // RMQ-10: with a DLX, an expired message is dead-lettered (reason expired).
         queues[q as usize].dlx = Some(exchanges::dlx(&at, raw_dlx, &mut topology)?);

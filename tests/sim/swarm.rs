@@ -118,6 +118,41 @@ fn some_swarm_runs_put_consumers_on_an_optimistic_row_and_see_conflicts() {
     );
 }
 
+#[test]
+fn some_swarm_runs_route_through_exchanges_fan_out_and_dead_letter_through_a_dlx() {
+    // Issue 25: the swarm's routing, with every checker on (the swarm's own run above); here,
+    // that its runs do route, fan out, miss, and dead-letter through exchanges.
+    use brokerlab::trace::DEAD_LETTERING;
+    use brokerlab::{Scenario, Sim, TraceEvent};
+    let (mut routed, mut fanned, mut unroutable, mut via_dlx, mut copies) = (0, 0, 0, 0, 0);
+    for seed in 0..200 {
+        let s = Scenario::from_json(&brokerlab::swarm::scenario_json(seed)).unwrap_or_else(|e| panic!("{seed}: {e}"));
+        if s.topology.exchanges.is_empty() {
+            continue;
+        }
+        let mut sim = Sim::new(s.clone(), seed);
+        sim.run_until(s.end(), u64::MAX).expect("runs");
+        let mut published_at = std::collections::BTreeMap::<(u64, u32), u32>::new();
+        for e in sim.drain_trace() {
+            match e {
+                TraceEvent::Routed { at, msg, .. } => {
+                    routed += 1;
+                    *published_at.entry((at.as_micros(), sim.broker().msg(msg).key)).or_default() += 1;
+                }
+                TraceEvent::Unroutable { .. } => unroutable += 1,
+                TraceEvent::DeadLettered { from, .. } if s.queues[from.index()].dlx.is_some() => via_dlx += 1,
+                TraceEvent::Published { producer, .. } if producer == DEAD_LETTERING => copies += 1,
+                _ => {}
+            }
+        }
+        fanned += published_at.values().filter(|&&n| n > 1).count();
+    }
+    assert!(
+        routed > 500 && fanned > 20 && unroutable > 50 && via_dlx > 20 && copies > 0,
+        "routed {routed}, fanned out {fanned}, unroutable {unroutable}, dead-lettered via a DLX {via_dlx}, DLX copies {copies}"
+    );
+}
+
 /// Wall time for the summary line, natively; wasm32-unknown-unknown has no clock to read.
 #[allow(clippy::disallowed_types)] // a test reporting its own duration; the engine never sees it
 mod clock {
