@@ -684,6 +684,15 @@ impl Engine {
         self.sim.trace_hash().hex()
     }
 
+    /// The scenario's RabbitMQ topology as a definitions file (`brokerlab export rabbitmq`),
+    /// as JSON text; `undefined` when it has no RabbitMQ queue.
+    #[wasm_bindgen(js_name = rabbitmqDefinitions)]
+    pub fn rabbitmq_definitions(&self) -> Option<String> {
+        let (definitions, _) = crate::export::rabbitmq_definitions(self.sim.scenario());
+        let empty = definitions["queues"].as_array().is_none_or(Vec::is_empty);
+        (!empty).then(|| format!("{definitions:#}\n"))
+    }
+
     /// The same summary the CLI prints.
     pub fn summary(&self) -> Result<JsValue, JsError> {
         to_js(&self.sim.summary())
@@ -742,6 +751,11 @@ impl Engine {
             group: extra.group,
             lease_until_ms: m.lease().map(|l| l.expires_at.as_millis_f64()),
             headers: broker.delivery_headers(MsgId(id)),
+            // RabbitMQ: the exchange and routing key it came by, as its consumer reads them.
+            routed: {
+                let meta = broker.delivery_meta(MsgId(id));
+                meta.exchange.zip(meta.routing_key)
+            },
             expires: broker.expiry(MsgId(id)).map(|(name, at)| (name, at.as_millis_f64())),
             dead,
             workflow: self.sim.workflows().tags.get(&MsgId(id)).map(|t| match *t {
@@ -788,6 +802,8 @@ struct MessageView<'a> {
     lease_until_ms: Option<f64>,
     /// The delivery counters its consumer reads, by their names in its system: `[name, value]`.
     headers: Vec<(&'static str, String)>,
+    /// RabbitMQ: `[exchange, routing key]`, the exchange `""` for the default one.
+    routed: Option<(String, String)>,
     /// When it expires, if it does: `[its system's word for it, ms]`.
     expires: Option<(&'static str, f64)>,
     dead: Option<DeadView<'a>>,

@@ -27,6 +27,7 @@ export function bindControls(doc, intents) {
   $('random-seed').addEventListener('click', () => intents.randomSeed());
   $('share').addEventListener('click', () => intents.share());
   $('export-trace').addEventListener('click', () => intents.exportTrace());
+  $('export-rabbitmq').addEventListener('click', () => intents.exportRabbitmq());
   $('embed').addEventListener('click', () => intents.embed());
   for (const which of ['element', 'iframe']) {
     $(`copy-${which}`).addEventListener('click', () => {

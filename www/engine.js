@@ -440,6 +440,11 @@ export class Run {
     return this.engine.summary();
   }
 
+  /** The scenario's RabbitMQ topology as a definitions file (JSON text), or undefined. */
+  rabbitmqDefinitions() {
+    return this.engine.rabbitmqDefinitions();
+  }
+
   /** The broker's record of one message, with its dead-letter metadata. */
   message(id) {
     return this.engine.message(id);

@@ -130,6 +130,8 @@ function start(seed, { fromLink = false } = {}) {
   // A link copied for the run before is not a link to this one.
   doc.getElementById('share-link').value = '';
   setupCounts(doc, run.layout);
+  // Only a scenario with RabbitMQ queues has a RabbitMQ topology to export.
+  doc.getElementById('export-rabbitmq').hidden = !run.rabbitmqDefinitions();
   doc.getElementById('description').textContent = preset(state.presetId)?.description ?? '';
   showBreakMenu(doc, run.layout);
   showTabsFor(doc, run.layout);
@@ -495,6 +497,11 @@ const intents = {
     if (!run) return;
     const events = run.traceUpTo(state.cursor);
     download(`brokerlab-trace-${run.seed}.json`, 'application/json', `${JSON.stringify(events, null, 1)}\n`);
+  },
+  /** The scenario's RabbitMQ topology, as the broker's definitions file. */
+  exportRabbitmq: () => {
+    const text = state.run?.rabbitmqDefinitions();
+    if (text) download('rabbitmq-definitions.json', 'application/json', text);
   },
   /** The run so far as a sequence diagram, drawn in a dialog, with its Mermaid text. */
   showDiagram: () => {

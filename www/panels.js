@@ -237,6 +237,10 @@ export function showInspector(doc, info, history) {
   ];
   // The delivery counters as its consumer reads them, in its system's words (redeliver, …).
   for (const [name, value] of info.headers ?? []) rows.push([name, value]);
+  // RabbitMQ: what the consumer's delivery says it came by.
+  if (info.routed) {
+    rows.push(['exchange', info.routed[0] === '' ? '(default)' : info.routed[0]], ['routing key', `"${info.routed[1]}"`]);
+  }
   if (info.lease_until_ms !== undefined && info.lease_until_ms !== null) rows.push(['leased until', ms(info.lease_until_ms)]);
   // Its TTL or retention, named as its system names it (retention ends, ExpiresAtUtc, expires).
   if (info.expires) rows.push([info.expires[0], ms(info.expires[1])]);

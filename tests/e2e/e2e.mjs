@@ -737,6 +737,24 @@ test('the trace exports as JSON and the run as a Mermaid sequence diagram', asyn
   const text = readFileSync(await diagram.path(), 'utf8');
   assert(text.startsWith('sequenceDiagram\n  participant'), text.slice(0, 80));
   assert(/P0->>Q0: m0/.test(text) && /Q0->>C\d: m0 \(delivery 1\)/.test(text) && /C\d-->>Q0: ack m0/.test(text), text.slice(0, 400));
+  // Issue 25: the RabbitMQ topology, as the broker's definitions file.
+  await page.keyboard.press('Escape');
+  await openShareMenu(page);
+  const [defs] = await Promise.all([page.waitForEvent('download'), page.click('#export-rabbitmq')]);
+  const definitions = JSON.parse(readFileSync(await defs.path(), 'utf8'));
+  assert(definitions.queues.some((q) => q.name === 'orders') && Array.isArray(definitions.bindings), JSON.stringify(definitions).slice(0, 300));
+});
+
+test('a RabbitMQ dead letter shows the exchange and key it came by, and its x-death', async ({ page }) => {
+  await page.selectOption('#scenario', 'ttl-expiry');
+  await page.selectOption('#speed', '100');
+  await page.click('#play');
+  await page.waitForFunction(() => document.querySelector('#play').textContent === 'Replay', null, { timeout: 20000 });
+  await page.click('#tab-inspector');
+  await page.click('#dead-letters button');
+  const text = await waitText(page, '#inspector', (t) => t.includes('x-death'), 'inspector shows the dead letter');
+  assert(/exchange\s*\(default\)/.test(text) && /routing key\s*"quotes\.dlq"/.test(text), `how it came to the DLQ: ${text}`);
+  assert(/x-death\s*quotes · expired · count 1 .* via \(default\) · key "quotes"/.test(text), `x-death with its first trip: ${text}`);
 });
 
 test('the page fits a 360 px wide screen', async ({ page }) => {
