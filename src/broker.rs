@@ -432,6 +432,11 @@ impl Broker {
                         out.emit(TraceEvent::Dropped { at: now, msg, queue, reason: DropReason::RejectPublish });
                         return;
                     }
+                    // RMQ-38: refused, and dead-lettered as maxlen (dropped without a DLX).
+                    Overflow::RejectPublishDlx => {
+                        self.dead_letter_or_drop(out, now, msg, DeadReason::MaxLength, DropReason::RejectPublish);
+                        return;
+                    }
                     Overflow::DropHead => {
                         if let Some(head) = self.queues[queue.index()].ready.first() {
                             self.dead_letter_or_drop(out, now, head, DeadReason::MaxLength, DropReason::DropHead);

@@ -64,9 +64,11 @@ fn queue(s: &Scenario, q: &QueueSpec) -> Option<Value> {
     }
     if let Some(n) = q.max_length {
         args.insert("x-max-length".into(), json!(n));
-        if q.overflow == Overflow::RejectPublish {
-            args.insert("x-overflow".into(), json!("reject-publish"));
-        }
+        match q.overflow {
+            Overflow::RejectPublish => args.insert("x-overflow".into(), json!("reject-publish")),
+            Overflow::RejectPublishDlx => args.insert("x-overflow".into(), json!("reject-publish-dlx")),
+            Overflow::DropHead => None,
+        };
     }
     if let Some(dlx) = q.dlx {
         let exchange = if dlx.exchange == DEFAULT_EXCHANGE { "" } else { s.topology.exchange_name(dlx.exchange) };

@@ -98,6 +98,10 @@ pub fn scenario_json(seed: u64) -> String {
         if chance(r, 20) {
             queue["max_length"] = json!(2 + r.below(10));
             queue["overflow"] = json!(pick(r, &["drop_head", "reject_publish"]));
+            // RMQ-38: a classic queue may also dead-letter what it refuses.
+            if model == "rabbitmq" && queue["lease"].get("queue_type").is_none() && chance(r, 30) {
+                queue["overflow"] = json!("reject_publish_dlx");
+            }
         }
         if chance(r, 15) {
             queue["delay_ms"] = json!(r.below(1500));

@@ -121,10 +121,11 @@ pub(super) fn queue_arguments(at: &str, q: &mut raw::Queue) -> Result<Option<Raw
         q.overflow = Some(match o.as_str() {
             "drop-head" => "drop_head".to_owned(),
             "reject-publish" => "reject_publish".to_owned(),
+            "reject-publish-dlx" => "reject_publish_dlx".to_owned(),
             other => {
                 return err(
                     format!("{at}.x-overflow"),
-                    format!("\"{other}\" is not one of \"drop-head\", \"reject-publish\""),
+                    format!("\"{other}\" is not one of \"drop-head\", \"reject-publish\", \"reject-publish-dlx\""),
                 )
             }
         });

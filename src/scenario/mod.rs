@@ -159,6 +159,9 @@ pub enum Overflow {
     DropHead,
     /// Refuse the new message.
     RejectPublish,
+    /// Refuse the new message, and dead-letter it (reason `maxlen`): RabbitMQ classic queues
+    /// only (RMQ-23, RMQ-38).
+    RejectPublishDlx,
 }
 
 #[derive(Clone, Debug, PartialEq)]

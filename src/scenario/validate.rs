@@ -235,10 +235,17 @@ fn queues(
         let overflow = match q.overflow.as_deref() {
             None | Some("drop_head") => Overflow::DropHead,
             Some("reject_publish") => Overflow::RejectPublish,
+            // RMQ-38: classic queues only.
+            Some("reject_publish_dlx") if lease.rabbitmq_type().is_some_and(|(quorum, _)| !quorum) => {
+                Overflow::RejectPublishDlx
+            }
+            Some("reject_publish_dlx") => {
+                return err(format!("{at}.overflow"), "reject_publish_dlx is a RabbitMQ classic queue's (RMQ-38)")
+            }
             Some(other) => {
                 return err(
                     format!("{at}.overflow"),
-                    format!("\"{other}\" is not one of \"drop_head\", \"reject_publish\""),
+                    format!("\"{other}\" is not one of \"drop_head\", \"reject_publish\", \"reject_publish_dlx\""),
                 )
             }
         };
