@@ -836,12 +836,16 @@ impl Consumers {
     /// requeue (D3), unless its channel closed meanwhile and took the message back already.
     fn on_requeue<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, d: Delivery) {
         let Delivery { consumer: c, msg, receipt, epoch } = d;
-        if self.list[c.index()].epoch != epoch || !p.broker.holds(msg, c, receipt) {
-            return;
+        if self.list[c.index()].epoch != epoch {
+            return; // it crashed: its channel took the message back, and it holds nothing
         }
-        let reason = p.broker.queues[consumer_spec(&cx.scenario, c).queue as usize].spec.lease.retry_now_reason();
-        let now = cx.now();
-        p.broker.give_back(&mut cx.out, now, msg, c, receipt, reason);
+        // Its channel may have closed meanwhile (the consumer timeout) and taken it back; it
+        // lets go of it either way.
+        if p.broker.holds(msg, c, receipt) {
+            let reason = p.broker.queues[consumer_spec(&cx.scenario, c).queue as usize].spec.lease.retry_now_reason();
+            let now = cx.now();
+            p.broker.give_back(&mut cx.out, now, msg, c, receipt, reason);
+        }
         self.list[c.index()].drop_held(msg, receipt);
         self.room_changed(cx, p, c);
         p.broker.mark_dirty(QueueId(consumer_spec(&cx.scenario, c).queue));

@@ -1291,3 +1291,27 @@ fn a_backoff_on_rabbitmq_waits_in_the_consumer_and_its_requeues_count_toward_the
         assert_eq!(dead_lettered(&events), vec![reason], "{lease}: why it was dead-lettered");
     }
 }
+
+/// D3's edge: RabbitMQ's consumer timeout closes the channel while the consumer waits out a
+/// backoff with the message in hand (RMQ-9). The message goes back at once; when the backoff
+/// ends the consumer lets go of its stale delivery, so its prefetch slot frees and it can
+/// take the message again.
+#[test]
+fn a_consumer_timeout_during_a_held_backoff_frees_the_slot_when_the_backoff_ends() {
+    let json = r#"{"name": "timeout in a backoff", "duration_ms": 5000,
+        "queues": [{"name": "q", "lease": {"model": "rabbitmq", "consumer_timeout_ms": 500}}],
+        "consumers": [{"name": "a", "from": "q", "outcomes": {"transient": 1.0},
+                       "processing": {"kind": "constant", "ms": 100},
+                       "retry": {"strategy": "fixed", "base_ms": 1000, "attempts_max": 10}}],
+        "script": [{"at_ms": 0, "op": "send", "to": "q", "message": "m1"}]}"#;
+    let mut d = Driver::new(json);
+    let early = d.to(1050.0);
+    assert_eq!(
+        deliveries(&early).len(),
+        1,
+        "the channel closed at 0.5 s; the slot is still taken by the stale delivery"
+    );
+    assert!(early.iter().any(|e| matches!(e, TraceEvent::Returned { reason: ReturnReason::ConsumerTimeout, .. })));
+    let later = d.to(1200.0);
+    assert_eq!(deliveries(&later).len(), 1, "at 1.1 s the backoff ends, the slot frees, and m1 comes again");
+}
