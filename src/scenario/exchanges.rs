@@ -419,7 +419,6 @@ pub(super) struct ScriptPublish {
     pub exchange: String,
     pub routing_key: String,
     pub headers: Option<Map<String, Value>>,
-    pub mandatory: bool,
     pub expiration_ms: Option<f64>,
 }
 
@@ -451,7 +450,6 @@ pub(super) fn script_publish(
             index_u32(t.headers.len() - 1)
         }
     };
-    let _ = p.mandatory;
     let route = crate::exchange::Route { exchange, key: key_index(t, &p.routing_key), headers: h };
     Ok((route, expiration(at, p.expiration_ms)?))
 }

@@ -946,7 +946,7 @@ fn script(
                         Some(index_u32(names.len() - 1))
                     }
                 };
-                let shape = exchanges::ScriptPublish { exchange, routing_key, headers, mandatory, expiration_ms };
+                let shape = exchanges::ScriptPublish { exchange, routing_key, headers, expiration_ms };
                 let (route, ttl) = exchanges::script_publish(&at_path, shape, topology)?;
                 Op::Publish { route, name, mandatory, ttl }
             }
