@@ -329,6 +329,28 @@ fn check_key(at: &str, key: &str) -> Result<(), ScenarioError> {
     Ok(())
 }
 
+/// An exchange by name, `""` being the default exchange (RMQ-25).
+fn exchange_ref(at: &str, name: &str, t: &Topology) -> Result<u32, ScenarioError> {
+    if name.is_empty() {
+        return Ok(DEFAULT_EXCHANGE);
+    }
+    match t.exchange(name) {
+        Some(x) => Ok(x),
+        None => err(at, format!("no exchange is named \"{name}\"")),
+    }
+}
+
+/// Interns a set of headers.
+fn headers_index(t: &mut Topology, headers: Vec<(String, String)>) -> u32 {
+    match t.headers.iter().position(|x| *x == headers) {
+        Some(i) => index_u32(i),
+        None => {
+            t.headers.push(headers);
+            index_u32(t.headers.len() - 1)
+        }
+    }
+}
+
 /// Interns a routing key.
 fn key_index(t: &mut Topology, key: &str) -> u32 {
     match t.keys.iter().position(|k| k == key) {
@@ -342,20 +364,8 @@ fn key_index(t: &mut Topology, key: &str) -> u32 {
 
 /// A queue's dead-letter exchange, by index (RMQ-39: `""` is the default exchange).
 pub(super) fn dlx(at: &str, raw: RawDlx, t: &mut Topology) -> Result<DlxSpec, ScenarioError> {
-    let exchange = if raw.exchange.is_empty() {
-        DEFAULT_EXCHANGE
-    } else {
-        match t.exchange(&raw.exchange) {
-            Some(x) => x,
-            // RMQ-39: the broker silently drops a dead letter to a missing DLX; here it is a typo.
-            None => {
-                return err(
-                    format!("{at}.arguments.x-dead-letter-exchange"),
-                    format!("no exchange is named \"{}\"", raw.exchange),
-                )
-            }
-        }
-    };
+    // RMQ-39: the broker silently drops a dead letter to a missing DLX; here it is a typo.
+    let exchange = exchange_ref(&format!("{at}.arguments.x-dead-letter-exchange"), &raw.exchange, t)?;
     if let Some(k) = &raw.routing_key {
         check_key(&format!("{at}.arguments.x-dead-letter-routing-key"), k)?;
     }
@@ -365,15 +375,7 @@ pub(super) fn dlx(at: &str, raw: RawDlx, t: &mut Topology) -> Result<DlxSpec, Sc
 
 /// What a producer with `exchange` set publishes, its keys and headers interned in `t`.
 pub(super) fn publish(at: &str, p: &raw::Producer, t: &mut Topology) -> Result<PublishSpec, ScenarioError> {
-    let name = p.exchange.as_deref().unwrap_or_default();
-    let exchange = if name.is_empty() {
-        DEFAULT_EXCHANGE
-    } else {
-        match t.exchange(name) {
-            Some(x) => x,
-            None => return err(format!("{at}.exchange"), format!("no exchange is named \"{name}\" (404 NOT_FOUND)")),
-        }
-    };
+    let exchange = exchange_ref(&format!("{at}.exchange"), p.exchange.as_deref().unwrap_or_default(), t)?;
     let shapes: Vec<raw::Shape> = match (&p.routing_key, &p.messages) {
         (Some(_), Some(_)) => return err(format!("{at}.messages"), "give routing_key or messages, not both"),
         (Some(k), None) => vec![raw::Shape { routing_key: k.clone(), headers: None, weight: None }],
@@ -399,13 +401,7 @@ pub(super) fn publish(at: &str, p: &raw::Producer, t: &mut Topology) -> Result<P
         };
         total += weight;
         let headers = header_values(&format!("{path}.headers"), s.headers.unwrap_or_default())?;
-        let h = match t.headers.iter().position(|x| *x == headers) {
-            Some(i) => index_u32(i),
-            None => {
-                t.headers.push(headers);
-                index_u32(t.headers.len() - 1)
-            }
-        };
+        let h = headers_index(t, headers);
         let key = key_index(t, &s.routing_key);
         let reached = t.route(exchange, &t.keys[key as usize], &t.headers[h as usize]).len();
         fanout = fanout.max(index_u32(reached));
@@ -428,28 +424,10 @@ pub(super) fn script_publish(
     p: ScriptPublish,
     t: &mut Topology,
 ) -> Result<(crate::exchange::Route, Option<Duration>), ScenarioError> {
-    let exchange = if p.exchange.is_empty() {
-        DEFAULT_EXCHANGE
-    } else {
-        match t.exchange(&p.exchange) {
-            Some(x) => x,
-            None => {
-                return err(
-                    format!("{at}.exchange"),
-                    format!("no exchange is named \"{}\" (404 NOT_FOUND)", p.exchange),
-                )
-            }
-        }
-    };
+    let exchange = exchange_ref(&format!("{at}.exchange"), &p.exchange, t)?;
     check_key(&format!("{at}.routing_key"), &p.routing_key)?;
     let headers = header_values(&format!("{at}.headers"), p.headers.unwrap_or_default())?;
-    let h = match t.headers.iter().position(|x| *x == headers) {
-        Some(i) => index_u32(i),
-        None => {
-            t.headers.push(headers);
-            index_u32(t.headers.len() - 1)
-        }
-    };
+    let h = headers_index(t, headers);
     let route = crate::exchange::Route { exchange, key: key_index(t, &p.routing_key), headers: h };
     Ok((route, expiration(at, p.expiration_ms)?))
 }

@@ -826,17 +826,7 @@ fn script(
         let op = match tagged::<raw::Op>(&at_path, step.op, "op")? {
             raw::Op::Send { to, message, group, dedup_id, ttl_ms, delay_ms, poison } => {
                 let queue = queue_ref(&format!("{at_path}.to"), &to, queues)?;
-                let name = match message {
-                    None => None,
-                    Some(m) if names.contains(&m) => {
-                        return err(format!("{at_path}.message"), format!("\"{m}\" already names an earlier message"))
-                    }
-                    Some(m) => {
-                        check_name(&format!("{at_path}.message"), &m)?;
-                        names.push(m);
-                        Some(index_u32(names.len() - 1))
-                    }
-                };
+                let name = new_message_name(&format!("{at_path}.message"), message, names)?;
                 let fifo = queues[queue as usize].fifo;
                 let group = match group {
                     None if fifo => {
@@ -935,17 +925,7 @@ fn script(
                 None => return err(format!("{at_path}.producer"), format!("no producer is named \"{producer}\"")),
             },
             raw::Op::Publish { exchange, routing_key, headers, message, mandatory, expiration_ms } => {
-                let name = match message {
-                    None => None,
-                    Some(m) if names.contains(&m) => {
-                        return err(format!("{at_path}.message"), format!("\"{m}\" already names an earlier message"))
-                    }
-                    Some(m) => {
-                        check_name(&format!("{at_path}.message"), &m)?;
-                        names.push(m);
-                        Some(index_u32(names.len() - 1))
-                    }
-                };
+                let name = new_message_name(&format!("{at_path}.message"), message, names)?;
                 let shape = exchanges::ScriptPublish { exchange, routing_key, headers, expiration_ms };
                 let (route, ttl) = exchanges::script_publish(&at_path, shape, topology)?;
                 Op::Publish { route, name, mandatory, ttl }
@@ -1084,6 +1064,21 @@ struct Known<'a> {
     dependencies: &'a [DependencySpec],
     groups: &'a [GroupSpec],
     request_reply: &'a [RequestReplySpec],
+}
+
+/// A script step's new message name, if it gives one: unique in the script.
+fn new_message_name(
+    path: &str,
+    message: Option<String>,
+    names: &mut Vec<String>,
+) -> Result<Option<u32>, ScenarioError> {
+    let Some(m) = message else { return Ok(None) };
+    if names.contains(&m) {
+        return err(path, format!("\"{m}\" already names an earlier message"));
+    }
+    check_name(path, &m)?;
+    names.push(m);
+    Ok(Some(index_u32(names.len() - 1)))
 }
 
 /// A time from the start of the run, at most its end.

@@ -210,3 +210,42 @@ fn a_fanout_dead_letter_exchange_makes_one_message_per_queue() {
     assert_eq!(b.msgs.len(), 2, "the original and one copy");
     assert_eq!(b.dead[&brokerlab::ids::MsgId(1)].x_death.len(), 1, "the copy carries the death too");
 }
+
+/// Bad topology is refused with its path and a reason, never a panic.
+#[test]
+fn bad_exchanges_bindings_and_arguments_are_refused_with_their_path() {
+    let base = |extra: &str| {
+        format!(
+            r#"{{"name": "bad", "duration_ms": 1000, "queues": [{{"name": "q"}}, {{"name": "s", "lease": {{"model": "sqs"}}}}],
+                 "script": [{{"at_ms": 0, "op": "send", "to": "q"}}]{extra}}}"#
+        )
+    };
+    let x = r#", "exchanges": [{"name": "x", "type": "topic"}]"#;
+    let cases = [
+        (r#", "exchanges": [{"name": "x", "type": "round"}]"#.to_owned(), "exchanges[0].type"),
+        (format!("{x}{}", r#", "bindings": [{"source": "", "destination": "q"}]"#), "bindings[0].source"),
+        (format!("{x}{}", r#", "bindings": [{"source": "nope", "destination": "q"}]"#), "bindings[0].source"),
+        (format!("{x}{}", r#", "bindings": [{"source": "x", "destination": "s"}]"#), "bindings[0].destination"),
+        (format!("{x}{}", r#", "bindings": [{"source": "x", "destination": "q", "arguments": {"a": "b"}}]"#), "bindings[0].arguments"),
+        (
+            r#", "producers": [{"name": "p", "exchange": "nope", "schedule": {"kind": "fixed_rate", "interval_ms": 10}}]"#.to_owned(),
+            "producers[0].exchange",
+        ),
+    ];
+    for (extra, path) in cases {
+        let e = Scenario::from_json(&base(&extra)).expect_err(&extra);
+        assert_eq!(e.path, path, "{extra}: {e}");
+    }
+    let args = |a: &str| {
+        Scenario::from_json(&format!(
+            r#"{{"name": "bad", "duration_ms": 1000, "queues": [{{"name": "q", "arguments": {a}}}], "script": [{{"at_ms": 0, "op": "send", "to": "q"}}]}}"#
+        ))
+        .expect_err(a)
+        .path
+    };
+    assert_eq!(args(r#"{"x-expires": 1000}"#), "queues[0].arguments.x-expires");
+    assert_eq!(args(r#"{"x-overflow": "drop"}"#), "queues[0].arguments.x-overflow");
+    assert_eq!(args(r#"{"x-dead-letter-exchange": "nope"}"#), "queues[0].arguments.x-dead-letter-exchange");
+    assert_eq!(args(r#"{"x-dead-letter-routing-key": "k"}"#), "queues[0].arguments.x-dead-letter-routing-key");
+    assert_eq!(args(r#"{"x-message-ttl": -1}"#), "queues[0].arguments.x-message-ttl");
+}
