@@ -346,12 +346,24 @@ impl Broker {
             let (exchange, key) = (route.exchange, route.key);
             out.emit(TraceEvent::Unroutable { at: now, producer, exchange, key, returned: mandatory });
         }
-        // Each queue's copy is the same message to its consumers: one business key (its
-        // message id), the first copy's.
-        let mut copy = attrs.clone();
-        copy.key = Some(attrs.key.unwrap_or_else(|| index_u32(self.msgs.len())));
+        // Each queue's copy is a message of its own (RMQ-24): the first keeps the publish's
+        // business key, the others get their own, so that the services behind two queues each
+        // apply it once, which is no duplicate; each remembers whose copy it is.
+        let mut first = None;
         for r in &reached {
-            self.publish_via(out, now, QueueId(r.queue), producer, &copy, Some((route, r.binding)));
+            let sent = if let Some(original) = first {
+                let copy = SendAttrs { key: None, ..attrs.clone() };
+                let sent = self.publish_via(out, now, QueueId(r.queue), producer, &copy, Some((route, r.binding)));
+                if let Sent::Stored(m) = sent {
+                    self.extra_mut(m).copy_of = Some(original);
+                }
+                sent
+            } else {
+                self.publish_via(out, now, QueueId(r.queue), producer, attrs, Some((route, r.binding)))
+            };
+            if let (None, Sent::Stored(m)) = (first, sent) {
+                first = Some(self.msgs[m.index()].key);
+            }
         }
         index_u32(reached.len())
     }
@@ -405,7 +417,7 @@ impl Broker {
         out.emit(TraceEvent::Published { at: now, msg: MsgId(id), producer, queue, arrives_at });
         if let Some((route, binding)) = routed {
             self.extra_mut(MsgId(id)).route = Some(route);
-            out.emit(TraceEvent::Routed { at: now, msg: MsgId(id), exchange: route.exchange, binding });
+            out.emit(TraceEvent::Routed { at: now, msg: MsgId(id), exchange: route.exchange, key: route.key, binding });
         }
         if arrives_at == now {
             // No network delay: nothing can happen in between, so arrive now.
@@ -1215,7 +1227,7 @@ impl Broker {
         }
         self.extra_mut(msg).route = Some(route);
         self.move_dead(out, now, msg, (from, reason), QueueId(first.queue));
-        out.emit(TraceEvent::Routed { at: now, msg, exchange: route.exchange, binding: first.binding });
+        out.emit(TraceEvent::Routed { at: now, msg, exchange: route.exchange, key: route.key, binding: first.binding });
     }
 
     /// Another queue's copy of a dead letter (RMQ-24): a new message, published by the
@@ -1223,17 +1235,24 @@ impl Broker {
     fn copy_dead(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, route: Route, to: Reached) {
         let queue = QueueId(to.queue);
         let copy = MsgId(index_u32(self.msgs.len()));
-        let key = self.msgs[msg.index()].key;
         let expires_at = self.spec(queue).ttl.map_or(SimTime::MAX, |t| now.after(t));
-        self.msgs.push(Message::publishing(queue, key, now, expires_at));
+        self.msgs.push(Message::publishing(queue, copy.0, now, expires_at));
+        let original = self.extra(msg).copy_of.unwrap_or(self.msgs[msg.index()].key);
         self.extra_mut(copy).route = Some(route);
+        self.extra_mut(copy).copy_of = Some(original);
         if let Some(info) = self.dead.get(&msg).cloned() {
             self.dead.insert(copy, info);
         }
         self.counts[queue.index()].add(StateKind::Publishing);
         self.dead_letter_copies += 1;
         out.emit(TraceEvent::Published { at: now, msg: copy, producer: DEAD_LETTERING, queue, arrives_at: now });
-        out.emit(TraceEvent::Routed { at: now, msg: copy, exchange: route.exchange, binding: to.binding });
+        out.emit(TraceEvent::Routed {
+            at: now,
+            msg: copy,
+            exchange: route.exchange,
+            key: route.key,
+            binding: to.binding,
+        });
         self.arrive(out, now, copy);
     }
 

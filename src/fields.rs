@@ -33,6 +33,8 @@ pub enum Field {
     Requester,
     /// A RabbitMQ exchange.
     Exchange,
+    /// A routing key a message is published or dead-lettered with.
+    RoutingKey,
     /// One of a closed set of words (a reason, a phase), by code.
     Text(&'static [(u8, &'static str)]),
 }
@@ -194,14 +196,14 @@ pub const EVENTS: &[EventFields] = &[
     ),
     ("delivery_lost", 45, &[("msg", Id), ("consumer", C)]),
     ("processed", 46, &[("msg", Id), ("queue", Q), ("consumer", C)]),
-    ("routed", 47, &[("msg", Id), ("exchange", Field::Exchange), ("binding", N)]),
+    ("routed", 47, &[("msg", Id), ("exchange", Field::Exchange), ("key", Field::RoutingKey), ("binding", N)]),
     (
         "unroutable",
         48,
         &[
             ("producer", Field::Producer),
             ("exchange", Field::Exchange),
-            ("key", N),
+            ("key", Field::RoutingKey),
             ("returned", Field::Text(RETURNED)),
         ],
     ),

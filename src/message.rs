@@ -267,6 +267,10 @@ pub struct Extra {
     /// The exchange and routing key it was published (or dead-lettered) with, if through an
     /// exchange; none for a send straight to a queue.
     pub route: Option<crate::exchange::Route>,
+    /// For a copy a routing or a dead-lettering made (RMQ-24), the business key of the message
+    /// it is a copy of: its `message_id` to a consumer. Its own key is its own, so that the
+    /// services behind two queues each apply it once.
+    pub copy_of: Option<u32>,
 }
 
 impl Extra {
@@ -280,6 +284,7 @@ impl Extra {
         last_sleep: Duration::ZERO,
         last_error: None,
         route: None,
+        copy_of: None,
     };
 }
 

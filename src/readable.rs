@@ -86,9 +86,10 @@ impl fmt::Display for Line<'_> {
             Acked { msg, queue: q, consumer: c, .. } => {
                 write!(f, "m{msg} acked by {}, deleted from {}", consumer(c), queue(q))
             }
-            Routed { msg, exchange, binding, .. } => {
+            Routed { msg, exchange, key, binding, .. } => {
                 let t = &s.topology;
-                write!(f, "m{msg} routed by {}", t.exchange_name(exchange))?;
+                let key = t.keys.get(key as usize).map_or("?", String::as_str);
+                write!(f, "m{msg} routed by {} with key \"{key}\"", t.exchange_name(exchange))?;
                 match t.bindings.get(binding as usize) {
                     Some(b) if !b.key.is_empty() => write!(f, " (binding \"{}\")", b.key),
                     Some(_) => Ok(()),

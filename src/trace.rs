@@ -299,12 +299,14 @@ pub enum TraceEvent {
         queue: QueueId,
         consumer: ConsumerId,
     },
-    /// A message reached its queue through `exchange`, by `binding` (an index into the
-    /// scenario's bindings; `BY_NAME` through the default exchange).
+    /// A message reached its queue through `exchange`, with routing `key` (an index into
+    /// the topology's keys), by `binding` (an index into the scenario's bindings; `BY_NAME`
+    /// through the default exchange).
     Routed {
         at: SimTime,
         msg: MsgId,
         exchange: u32,
+        key: u32,
         binding: u32,
     },
     /// A publish to `exchange` with routing key `key` reached no queue: dropped, or returned
@@ -819,8 +821,8 @@ impl TraceEvent {
             DeliveryLost { msg, consumer, .. } => {
                 v.id("msg", msg.0).id("consumer", consumer.0);
             }
-            Routed { msg, exchange, binding, .. } => {
-                v.id("msg", msg.0).id("exchange", exchange).id("binding", binding);
+            Routed { msg, exchange, key, binding, .. } => {
+                v.id("msg", msg.0).id("exchange", exchange).id("key", key).id("binding", binding);
             }
             Unroutable { producer, exchange, key, returned, .. } => {
                 v.id("producer", producer.0).id("exchange", exchange).id("key", key);

@@ -115,6 +115,11 @@ struct Layout<'a> {
     queues: Vec<QueueInfo<'a>>,
     producers: Vec<Named<'a>>,
     consumers: Vec<NamedConsumer<'a>>,
+    /// RabbitMQ's declared exchanges (the default exchange is not drawn), their bindings,
+    /// and the routing keys `routed` events name by index.
+    exchanges: Vec<ExchangeInfo<'a>>,
+    bindings: Vec<BindingInfo>,
+    routing_keys: &'a [String],
     topics: Vec<TopicInfo<'a>>,
     groups: Vec<GroupInfo<'a>>,
     request_reply: Vec<RequestReplyInfo<'a>>,
@@ -213,14 +218,36 @@ struct QueueInfo<'a> {
     lease_ms: f64,
     /// An SQS FIFO queue (it never delivers a message twice while it is in flight).
     fifo: bool,
+    /// Its dead-letter exchange, when it is a declared one.
+    dlx: Option<u32>,
 }
 
 #[derive(Serialize)]
 struct Named<'a> {
     name: &'a str,
-    /// Where it sends: a queue or a topic.
+    /// Where it sends: a queue, a topic or a declared exchange.
     queue: Option<u32>,
     topic: Option<u32>,
+    exchange: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct ExchangeInfo<'a> {
+    name: &'a str,
+    /// "direct", "fanout", "topic" or "headers".
+    kind: &'static str,
+    /// Its alternate exchange, if it has one.
+    alternate: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct BindingInfo {
+    exchange: u32,
+    /// Where it leads: a queue, or another exchange.
+    queue: Option<u32>,
+    to_exchange: Option<u32>,
+    /// What the page writes on it: the binding key, or a headers binding's match.
+    label: String,
 }
 
 #[derive(Serialize)]
@@ -235,6 +262,24 @@ struct NamedConsumer<'a> {
     standby: bool,
     /// The downstream dependency it calls, if any (an index into `dependencies`).
     dependency: Option<u32>,
+}
+
+/// A binding as the page draws it: a topic or direct binding by its key, a headers binding
+/// by its match (`all: a=1, b=2`), a fanout binding unlabelled.
+fn binding_info(b: &crate::exchange::BindingSpec) -> BindingInfo {
+    use crate::exchange::Destination;
+    let (queue, to_exchange) = match b.to {
+        Destination::Queue(q) => (Some(q), None),
+        Destination::Exchange(x) => (None, Some(x)),
+    };
+    let label = match &b.headers {
+        Some(h) => {
+            let args: Vec<String> = h.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{}: {}", if h.any { "any" } else { "all" }, args.join(", "))
+        }
+        None => b.key.clone(),
+    };
+    BindingInfo { exchange: b.exchange, queue, to_exchange, label }
 }
 
 /// Runs a scenario to its end without keeping the trace, and returns the same summary as
@@ -286,6 +331,7 @@ impl Engine {
                 .queues
                 .iter()
                 .map(|q| {
+                    let dlx = q.dlx.map(|d| d.exchange).filter(|&x| x != crate::exchange::DEFAULT_EXCHANGE);
                     let (role, of) = match q.role {
                         QueueRole::Main => ("main", None),
                         QueueRole::DeadLetter { of } => ("dead_letter", Some(of)),
@@ -299,6 +345,7 @@ impl Engine {
                         model,
                         lease_ms: q.lease.lease_duration().as_millis_f64(),
                         fifo: q.fifo,
+                        dlx,
                     }
                 })
                 .collect(),
@@ -306,9 +353,13 @@ impl Engine {
                 .producers
                 .iter()
                 .map(|p| match p.target {
-                    Target::Queue(q) => Named { name: &p.name, queue: Some(q), topic: None },
-                    Target::Topic(t) => Named { name: &p.name, queue: None, topic: Some(t) },
-                    // Drawn to the first queue its first kind of message reaches, for now.
+                    Target::Queue(q) => Named { name: &p.name, queue: Some(q), topic: None, exchange: None },
+                    Target::Topic(t) => Named { name: &p.name, queue: None, topic: Some(t), exchange: None },
+                    Target::Exchange(x) if x != crate::exchange::DEFAULT_EXCHANGE => {
+                        Named { name: &p.name, queue: None, topic: None, exchange: Some(x) }
+                    }
+                    // The default exchange is not drawn: the producer's edge goes to the queue
+                    // its first kind of message names.
                     Target::Exchange(x) => {
                         let t = &s.topology;
                         let first = p.publish.as_ref().and_then(|pb| pb.shapes.first()).and_then(|sh| {
@@ -316,10 +367,18 @@ impl Engine {
                                 .first()
                                 .map(|r| r.queue)
                         });
-                        Named { name: &p.name, queue: first, topic: None }
+                        Named { name: &p.name, queue: first, topic: None, exchange: None }
                     }
                 })
                 .collect(),
+            exchanges: s
+                .topology
+                .exchanges
+                .iter()
+                .map(|x| ExchangeInfo { name: &x.name, kind: x.kind.as_str(), alternate: x.alternate })
+                .collect(),
+            bindings: s.topology.bindings.iter().map(binding_info).collect(),
+            routing_keys: &s.topology.keys,
             consumers: s
                 .consumers
                 .iter()

@@ -249,6 +249,7 @@ export function showTabsFor(doc, layout) {
     'tab-log': true,
   };
   for (const [id, on] of Object.entries(has)) doc.getElementById(id).hidden = !on;
+  doc.getElementById('badge-unroutable').hidden = !(layout.exchanges ?? []).length;
   const first = layout.request_reply.length + layout.sagas.length > 0 ? 'tab-workflows'
     : layout.groups.length > 0 ? 'tab-groups' : 'tab-state';
   selectTab(doc, first);
@@ -258,7 +259,8 @@ export function showTabsFor(doc, layout) {
 const CATALOG = [
   ['Work queues', ['competing-consumers', 'slow-worker', 'backlog', 'prefetch-hoarding', 'autoscaling', 'mmc-erlang-c']],
   ['Leases, acks and delivery', ['lease-models', 'ack-modes', 'delivery-guarantees', 'idempotency', 'fifo-groups', 'ttl-expiry']],
-  ['Retries and dead letters', ['retry-storm', 'occ-contention', 'error-classes', 'poison-redrive']],
+  ['Retries and dead letters', ['retry-storm', 'occ-contention', 'error-classes', 'poison-redrive', 'dlx-retry-loop']],
+  ['RabbitMQ routing', ['topic-routing', 'fanout-vs-direct', 'alternate-exchange']],
   ['Streams', ['partition-keys', 'fan-out', 'rebalancing', 'commit-semantics', 'hot-partition', 'pubsub-vs-stream', 'retry-topics', 'compaction']],
   ['Workflows', ['request-reply', 'saga-happy-path', 'saga-compensation', 'saga-compensation-retry', 'saga-duplicates', 'saga-styles']],
 ];

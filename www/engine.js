@@ -139,7 +139,10 @@ function groupLag(view, groupLayout, group) {
  * view.jobs[c]: what consumer c is working on, [{id, t0, t1}], even after it lost the lease.
  * view.alive[c]: whether consumer c is up; view.active[c]: whether it takes new messages
  *   (autoscaled instances on standby or draining do not).
- * view.pulses: recent marks [{kind, queue, consumer, at}] (acked, refused, dead, expired, lost).
+ * view.pulses: recent marks [{kind, queue, consumer, exchange, at}] (acked, refused, dead, expired,
+ *   lost; unroutable and returned at an exchange).
+ * view.messages' `via`: for a routed message, {exchange, binding}: the exchange it was published
+ *   to and the binding that took it to its queue, so that its dot travels through both.
  * view.counts: per queue {publishing, …}, and view.stats: the run's counters, from the engine.
  * The inspector's history of each message (`historyOf`) lives outside the view, so snapshots
  * do not copy it: it is appended to in trace order and read up to where the run is.
@@ -171,6 +174,8 @@ export class Run {
       /** Per dependency: whether a live input took it down (and none has brought it up since). */
       dependencyTakenDown: (this.layout.dependencies ?? []).map(() => false),
       pulses: [],
+      /** Per exchange (layout.exchanges): the newest publish it routed, {at, key, bindings}. */
+      routes: (this.layout.exchanges ?? []).map(() => null),
       counts: this.engine.counts(),
       stats: this.engine.stats(),
       counters: this.engine.counters(),
@@ -754,6 +759,7 @@ function firstMoments(v, e, m) {
   if ((e.kind === 'effect_applied' || e.kind === 'record_done') && e.times > 1) first('applied_twice');
   if (e.kind === 'message_out_of_order' || e.kind === 'order_violated') first('order_violated');
   if (e.kind === 'duplicate_suppressed') first('duplicates_suppressed');
+  if (e.kind === 'unroutable') first('unroutable');
   if (e.kind === 'dead_lettered' || (e.kind === 'record_done' && e.outcome_code === C.RecordOutcome.DeadLettered)) first('dead_lettered');
   if (e.kind === 'expired' || (e.kind === 'dead_lettered' && (e.reason_code === C.DeadReason.Expired || e.reason_code === C.DeadReason.TtlExpired))) first('expired');
   // A lease that ran out (SQS, Service Bus) or a consumer timeout (RabbitMQ) while its
@@ -850,6 +856,23 @@ function foldQueueEvent(v, e, m) {
     case 'message_out_of_order':
       // Flagged where it was done: at the consumer that just applied it.
       pulse(v, 'order', { ...e, consumer: m && m.consumer >= 0 ? m.consumer : undefined });
+      break;
+    case 'routed': {
+      // The binding it matched lights up on its exchange (and its route, while it travels).
+      if (m) m.via = { exchange: e.exchange, binding: e.binding };
+      const x = v.layout.bindings?.[e.binding]?.exchange ?? e.exchange;
+      for (const at of new Set([e.exchange, x])) {
+        if (!(at >= 0 && at < v.routes.length)) continue;
+        const last = v.routes[at];
+        if (last && last.at === e.at_ms && last.key === e.key) last.bindings.push(e.binding);
+        else v.routes[at] = { at: e.at_ms, key: e.key, bindings: [e.binding] };
+      }
+      break;
+    }
+    case 'unroutable':
+      if (e.exchange >= 0 && e.exchange < v.routes.length) v.routes[e.exchange] = { at: e.at_ms, key: e.key, bindings: [] };
+      v.pulses.push({ kind: e.returned_code === 1 ? 'returned' : 'lost', exchange: e.exchange, queue: -1, consumer: -1, group: -1, member: -1, at: e.at_ms });
+      if (v.pulses.length > PULSES_MAX) v.pulses.shift();
       break;
     case 'dependency_changed':
       // Whether it is up now, outages included, comes from the engine (#refresh).

@@ -222,7 +222,7 @@ function paint() {
   }
   if (run) {
     showCounts(doc, run.view.counts);
-    showBadges(doc, counters(run.view), run.view.firstAt);
+    showBadges(doc, { ...counters(run.view), unroutable: run.view.stats?.unroutable ?? 0 }, run.view.firstAt);
     showGroups(doc, run.view, lagRows);
     showWorkflows(doc, run.view, inspect, (canvas, saga, info) => {
       const ctx2 = canvas.getContext('2d');

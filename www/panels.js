@@ -122,7 +122,7 @@ export function showBadges(doc, values, firstAt = {}) {
   for (const out of doc.querySelectorAll('#badges output[data-badge]')) {
     const n = String(values[out.dataset.badge] ?? 0);
     if (out.value !== n) out.value = n;
-    const alarm = ['lost', 'applied_twice', 'order_violated'].includes(out.dataset.badge) && n !== '0';
+    const alarm = ['lost', 'applied_twice', 'order_violated', 'unroutable'].includes(out.dataset.badge) && n !== '0';
     const li = out.closest('li');
     li.classList.toggle('alarm', alarm);
     const button = out.closest('button');

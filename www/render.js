@@ -19,16 +19,25 @@ export function geometry(layout, w, h, members = []) {
   // A key legend, when there is one, has a band of its own along the bottom.
   const bottom = h - (hasKeyLegend(layout) ? KEY_BAND : 12);
   const spread = (n, i, lo = top, hi = bottom) => lo + ((hi - lo) * (i + 0.5)) / Math.max(n, 1);
+  // RabbitMQ's exchanges get a column of their own between the producers and the queues,
+  // with room after it for the bindings' keys.
+  const ex = layout.exchanges ?? [];
   // On a narrow canvas (a phone) the consumers take a larger share, so their names fit.
-  const prodW = producerWidth(w);
-  const prodX = Math.max(prodW / 2 + 8, w * 0.1);
-  const consW = Math.max(Math.min(150, w * 0.17), Math.min(132, w * 0.36));
+  // On a phone, producers that all publish to exchanges give up their column: each is named
+  // over its exchange instead.
+  const folded = ex.length > 0 && w < 600 && layout.producers.length > 0 && layout.producers.every((pr) => isSet(pr.exchange));
+  const prodW = folded ? 0 : producerWidth(w);
+  const prodX = ex.length ? prodW / 2 + 8 : Math.max(prodW / 2 + 8, w * 0.1);
+  const consW = ex.length && w < 600 ? Math.min(112, w * 0.3) : Math.max(Math.min(150, w * 0.17), Math.min(132, w * 0.36));
   const consX = Math.min(w * 0.8, w - consW - 8);
   const groupW = Math.max(Math.min(260, w * 0.27), Math.min(150, w * 0.4));
   // The broker column ends where the right one (consumers, or wider groups) begins.
   const rightX = layout.groups.length ? Math.min(consX, w - groupW - 10) : consX;
-  const queueW = Math.min(w * 0.34, 420, rightX - 24 - (prodX + prodW / 2 + 24));
-  const queueX = Math.min(w * 0.46 - queueW / 2, rightX - 24 - queueW);
+  const exW = Math.min(120, Math.max(folded ? 64 : 58, w * 0.11));
+  const exX = folded ? 8 : prodX + prodW / 2 + Math.min(48, Math.max(10, w * 0.035));
+  const brokerX = ex.length ? exX + exW + Math.min(110, Math.max(26, w * 0.09)) : prodX + prodW / 2 + 24;
+  const queueW = Math.min(w * 0.34, 420, rightX - 24 - brokerX);
+  const queueX = ex.length ? brokerX : Math.min(w * 0.46 - queueW / 2, rightX - 24 - queueW);
   const topicsOf = (t) => layout.topics.map((x, i) => i).filter((i) => layout.topics[i].of === t);
   // The broker column: each main queue or main topic gets a slot: first the least it reads
   // in (a queue stack's, STACK_LEAST), then a share of what is left sized by what it draws.
@@ -78,14 +87,23 @@ export function geometry(layout, w, h, members = []) {
     const below = c && consumers.filter((o) => o.y > c.y).reduce((m, o) => Math.min(m, o.y), bottom);
     return c && below - (c.y + c.h) >= 26 ? { x: c.x, y: c.y + c.h + 5, w: c.w, h: 18 } : undefined;
   });
+  const exchanges = placeExchanges(layout, queues, exX, exW, top, bottom);
+  // A producer that publishes to an exchange sits level with it, where the column has room.
+  const producers = settle(layout.producers.map((pr, i) => (
+    pr.exchange !== undefined && pr.exchange !== null && exchanges[pr.exchange]
+      ? exchanges[pr.exchange].y + exchanges[pr.exchange].h / 2 : spread(layout.producers.length, i))), 32, 10, top, bottom)
+    .map((y, i) => (folded ? { ...exchangeTop(exchanges[layout.producers[i].exchange]), w: 0 } : { x: prodX, y, w: prodW }));
   return {
     dependencies,
+    folded,
     columns: [
-      { label: 'Producers', x: prodX },
-      { label: 'Broker', x: queueX + queueW / 2 },
+      ...(folded ? [] : [{ label: 'Producers', x: prodX }]),
+      ...(ex.length ? [{ label: 'Exchanges', x: exX + exW / 2 }] : []),
+      { label: ex.length ? 'Queues' : 'Broker', x: queueX + queueW / 2 },
       { label: layout.groups.length && !layout.consumers.length ? 'Consumer groups' : 'Consumers', x: consX + consW / 2 },
     ],
-    producers: layout.producers.map((_, i) => ({ x: prodX, y: spread(layout.producers.length, i), w: prodW })),
+    producers,
+    exchanges,
     queues,
     consumers,
     topics,
@@ -267,6 +285,49 @@ function helperNames(x, all) {
 /** A producer's box: an eighth of the canvas, from 64 to 120 px. */
 function producerWidth(w) {
   return Math.min(120, Math.max(64, w * 0.12));
+}
+
+/**
+ * Centres `want` (each a y) for items `h` high, at least `gap` apart, in order, within
+ * [lo, hi]: each keeps its wish where it can, and those that would meet are pushed apart.
+ * Pure; returns the centres in the input's order.
+ */
+function settle(want, h, gap, lo, hi) {
+  const order = want.map((y, i) => [y, i]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const ys = order.map(([y]) => y);
+  const pitch = h + gap;
+  for (let k = 0; k < ys.length; k++) ys[k] = Math.max(ys[k], k ? ys[k - 1] + pitch : lo + h / 2);
+  for (let k = ys.length - 1; k >= 0; k--) ys[k] = Math.min(ys[k], k < ys.length - 1 ? ys[k + 1] - pitch : hi - h / 2);
+  for (let k = 0; k < ys.length; k++) ys[k] = Math.max(ys[k], k ? ys[k - 1] + pitch : lo + h / 2);
+  const out = [];
+  order.forEach(([, i], k) => { out[i] = ys[k]; });
+  return out;
+}
+
+/** Where a folded producer sends from: just over its exchange's middle. */
+const exchangeTop = (b) => ({ x: b.x + b.w / 2, y: b.y - 4 });
+
+/** An exchange node's height: its name over its type. */
+const EXCHANGE_H = 40;
+
+/**
+ * The exchange column: each exchange level with the middle of the queues it binds (its
+ * alternate exchange's, if it binds none), pushed apart where they would meet.
+ */
+function placeExchanges(layout, queues, x, w, top, bottom) {
+  const ex = layout.exchanges ?? [];
+  const mid = (b) => b.y + b.h / 2;
+  const aim = (e, seen = new Set()) => {
+    if (seen.has(e)) return undefined;
+    seen.add(e);
+    const ys = (layout.bindings ?? []).filter((b) => b.exchange === e)
+      .map((b) => (b.queue !== undefined && b.queue !== null && queues[b.queue] ? mid(queues[b.queue]) : b.to_exchange !== undefined && b.to_exchange !== null ? aim(b.to_exchange, seen) : undefined))
+      .filter((y) => y !== undefined);
+    if (ys.length) return ys.reduce((a, b) => a + b, 0) / ys.length;
+    return ex[e].alternate !== undefined && ex[e].alternate !== null ? aim(ex[e].alternate, seen) : undefined;
+  };
+  const want = ex.map((_, e) => aim(e) ?? top + ((bottom - top) * (e + 0.5)) / ex.length);
+  return settle(want, EXCHANGE_H, 14, top + 4, bottom).map((y) => ({ x, y: y - EXCHANGE_H / 2, w, h: EXCHANGE_H }));
 }
 
 /** Queue stacks: a title band over each box, and the least heights that still read well. */
@@ -583,9 +644,10 @@ function drawScene(ctx, view, now, opts) {
   const line = (a, b) => { ctx.beginPath(); ctx.moveTo(a.x, a.y); ctx.lineTo(b.x, b.y); ctx.stroke(); };
   layout.producers.forEach((prod, i) => {
     if (g.sagas) return; // a saga's starter: its route is drawn with the others' (drawSagaEdges)
-    const to = prod.topic !== undefined && prod.topic !== null ? g.topics[prod.topic] : g.queues[prod.queue];
-    line({ x: g.producers[i].x + g.producers[i].w / 2, y: g.producers[i].y }, entry(to));
+    const to = producerTarget(layout, g, prod);
+    if (to && !g.folded) line({ x: g.producers[i].x + g.producers[i].w / 2, y: g.producers[i].y }, entry(to));
   });
+  if (g.exchanges?.length) drawExchangeEdges(ctx, ink, view, g, now, p);
   layout.consumers.forEach((cons, i) => line(exit(g.queues[cons.queue]), entry(g.consumers[i])));
   layout.groups.forEach((grp, i) => line(exit(g.topics[grp.topics[0]]), { x: g.groups[i].x, y: g.groups[i].y + 12 }));
   layout.queues.forEach((q, i) => {
@@ -602,12 +664,17 @@ function drawScene(ctx, view, now, opts) {
 
   layout.producers.forEach((prod, i) => {
     const { x, y, w: pw } = g.producers[i];
+    if (g.folded) {
+      ink.text(`${prod.name} →`, x, y - 8, { color: p.muted, align: 'center', rank: 1, room: 2 * g.exchanges[prod.exchange].w, kind: 'producer' });
+      return;
+    }
     if (pw === 0) return;
     box(ctx, { x: x - pw / 2, y: y - 16, w: pw, h: 32 }, p.node, p.edge);
     ink.shape(x - pw / 2, y - 16, pw, 32, `P${i}`);
     ink.text(g.producers[i].label ?? prod.name, x, y, { color: p.ink, align: 'center', rank: 0, room: pw - 8, kind: 'producer', within: `P${i}` });
   });
 
+  (g.exchanges ?? []).forEach((_, e) => drawExchange(ctx, ink, view, g, e, now, p));
   layout.queues.forEach((q, qi) => g.queues[qi] && drawQueue(ctx, ink, view, g.queues[qi], q, qi, now, p));
   layout.consumers.forEach((cons, ci) => drawConsumer(ctx, ink, view, g.consumers[ci], cons, ci, now, p));
   (g.dependencies ?? []).forEach((b, di) => b && drawDependency(ctx, ink, view, b, di, p));
@@ -623,8 +690,9 @@ function drawScene(ctx, view, now, opts) {
       const a = { x: from ? from.x + from.w / 2 : 0, y: from?.y };
       const b = entry(g.queues[m.queue]);
       if (m.producer >= layout.producers.length) { a.x = b.x - 60; a.y = b.y; }
-      const t = progress(now, m.t0, m.t1, motion);
-      dot(ctx, lerp(a.x, b.x, t), lerp(a.y, b.y, t), keyedColor(layout, m, p));
+      // A routed message travels through the exchanges that routed it.
+      const at = polyline([a, ...routeHops(layout, g, m.via), b])(progress(now, m.t0, m.t1, motion));
+      dot(ctx, at.x, at.y, keyedColor(layout, m, p));
     } else if (m.state === 'delivering' && now < m.t1) {
       const a = exit(g.queues[m.queue]);
       const b = entry(g.consumers[m.consumer]);
@@ -641,6 +709,133 @@ function drawScene(ctx, view, now, opts) {
   if (opts.correlation) drawCorrelation(ctx, view, g, opts.correlation, p);
   if (hasKeyLegend(layout)) drawKeyLegend(ctx, ink, layout, w, h, p);
   return ink.finish();
+}
+
+// --- RabbitMQ's exchanges ----------------------------------------------------------------------
+
+/** How long (ms of run time) an exchange shows the key it routed last and the bindings it matched. */
+const ROUTE_MS = 1500;
+
+const isSet = (x) => x !== undefined && x !== null;
+
+/** Where a producer's edge goes: its topic, its exchange or its queue. */
+function producerTarget(layout, g, prod) {
+  if (isSet(prod.topic)) return g.topics[prod.topic];
+  if (isSet(prod.exchange)) return g.exchanges?.[prod.exchange];
+  return g.queues[prod.queue];
+}
+
+/**
+ * The points a routed message passes on its way to its queue: through the exchange it was
+ * published to and, when another one took it there (an exchange-to-exchange binding or the
+ * alternate exchange), through that one too.
+ */
+function routeHops(layout, g, via) {
+  if (!via || !g.exchanges?.length) return [];
+  const last = layout.bindings?.[via.binding]?.exchange;
+  return [...new Set([via.exchange, last])].filter((e) => isSet(e) && g.exchanges[e])
+    .flatMap((e) => [entry(g.exchanges[e]), exit(g.exchanges[e])]);
+}
+
+/** The exchange's newest route, while it still shows (`ROUTE_MS`). */
+function liveRoute(view, e, now) {
+  const r = view.routes?.[e];
+  return r && now >= r.at && now - r.at <= ROUTE_MS ? r : undefined;
+}
+
+/**
+ * Bindings, alternate exchanges and dead-letter exchanges as edges. A binding is labelled
+ * with its key (or its headers match) where it meets its queue; the bindings an exchange just
+ * matched are drawn in the focus colour, and so is their key.
+ */
+// long: the edges of the exchange column and their labels, in paint order
+function drawExchangeEdges(ctx, ink, view, g, now, p) {
+  const { layout } = view;
+  const focus = p.focus ?? p.inflight;
+  const lit = new Set(layout.exchanges.flatMap((_, e) => liveRoute(view, e, now)?.bindings ?? []));
+  const line = (a, b, color, width, dash = []) => {
+    ctx.strokeStyle = color;
+    ctx.lineWidth = width;
+    ctx.setLineDash(dash);
+    ctx.beginPath(); ctx.moveTo(a.x, a.y); ctx.lineTo(b.x, b.y); ctx.stroke();
+    ctx.setLineDash([]);
+  };
+  // Between two exchanges of the column: down (or up) its right-hand side.
+  const across = (from, to) => {
+    const x = from.x + from.w - 10;
+    return to.y > from.y ? [{ x, y: from.y + from.h }, { x, y: to.y }] : [{ x, y: from.y }, { x, y: to.y + to.h }];
+  };
+  layout.bindings.forEach((bd, i) => {
+    const from = g.exchanges[bd.exchange];
+    const on = lit.has(i);
+    if (isSet(bd.to_exchange) && g.exchanges[bd.to_exchange]) {
+      const [a, b] = across(from, g.exchanges[bd.to_exchange]);
+      line(a, b, on ? focus : p.edge, on ? 3 : 1.5);
+      return;
+    }
+    const q = g.queues[bd.queue];
+    if (!from || !q) return;
+    line(exit(from), entry(q), on ? focus : p.edge, on ? 3 : 1.5);
+    if (bd.label) {
+      // In the gap before its queue, where it fits whole; else at the right of the queue's title.
+      const room = q.x - (from.x + from.w) - 8;
+      ctx.font = `${on ? '600 ' : ''}${TEXT}px ${MONO}`;
+      const gap = ctx.measureText(bd.label).width <= room;
+      const opts = { color: on ? focus : p.muted, align: 'right', mono: true, bold: on, rank: on ? 1 : 2, kind: 'binding' };
+      if (gap) ink.text(bd.label, q.x - 5, q.y + q.h / 2 - 9, { ...opts, room, alts: [[0, 18]] });
+      else ink.text(bd.label, q.x + q.w, q.y - 9, { ...opts, rank: 1, room: q.w / 2 });
+    }
+  });
+  layout.exchanges.forEach((x, e) => {
+    if (!isSet(x.alternate) || !g.exchanges[x.alternate] || !g.exchanges[e]) return;
+    const [a, b] = across(g.exchanges[e], g.exchanges[x.alternate]);
+    const on = liveRoute(view, x.alternate, now) && liveRoute(view, e, now)?.at === liveRoute(view, x.alternate, now)?.at;
+    line({ x: a.x - 20, y: a.y }, { x: b.x - 20, y: b.y }, on ? focus : p.muted, on ? 3 : 1.5, [5, 4]);
+  });
+  // A queue's dead-letter exchange: dead letters leave the queue's lower left for it.
+  layout.queues.forEach((q, qi) => {
+    const b = g.queues[qi];
+    const x = isSet(q.dlx) ? g.exchanges[q.dlx] : undefined;
+    if (!b || !x) return;
+    line({ x: b.x, y: b.y + b.h * 0.8 }, { x: x.x + x.w, y: x.y + x.h * 0.8 }, p.danger, 1.5, [3, 3]);
+  });
+}
+
+/** An exchange: a pill with its name and type; after it routes, the key it routed by. */
+function drawExchange(ctx, ink, view, g, e, now, p) {
+  const b = g.exchanges[e];
+  // Its words may reach as far as the queue column.
+  const reach = Math.min(...g.queues.filter(Boolean).map((q) => q.x), b.x + 3 * b.w);
+  const x = view.layout.exchanges[e];
+  const r = b.h / 2;
+  const isDlx = view.layout.queues.some((q) => q.dlx === e);
+  ctx.beginPath();
+  ctx.moveTo(b.x + r, b.y);
+  ctx.lineTo(b.x + b.w - r, b.y);
+  ctx.arc(b.x + b.w - r, b.y + r, r, -Math.PI / 2, Math.PI / 2);
+  ctx.lineTo(b.x + r, b.y + b.h);
+  ctx.arc(b.x + r, b.y + r, r, Math.PI / 2, (3 * Math.PI) / 2);
+  ctx.closePath();
+  ctx.fillStyle = p.node;
+  ctx.fill();
+  ctx.strokeStyle = isDlx ? p.danger : p.edge;
+  ctx.lineWidth = 1.5;
+  ctx.stroke();
+  const id = `X${e}`;
+  ink.shape(b.x, b.y, b.w, b.h, id);
+  ink.text(x.name, b.x + b.w / 2, b.y + 12, { color: p.ink, align: 'center', bold: true, rank: 0, room: b.w - 12, kind: 'exchange', within: id });
+  ink.text(isDlx ? `${x.kind} · DLX` : x.kind, b.x + b.w / 2, b.y + b.h - 12, {
+    color: isDlx ? p.danger : p.muted, align: 'center', rank: 1, room: b.w - 12, within: id, shorter: [x.kind],
+  });
+  const route = liveRoute(view, e, now);
+  if (route) {
+    const key = view.layout.routing_keys?.[route.key] ?? '';
+    const left = Math.max(2, b.x - 4);
+    ink.text(route.bindings.length ? `"${key}"` : `"${key}": no match`, left, b.y + b.h + 10, {
+      color: route.bindings.length ? p.focus ?? p.inflight : p.danger, mono: true, bold: true, rank: 1, kind: 'route',
+      room: reach - left - 2, alts: [[0, -b.h - 20]],
+    });
+  }
 }
 
 /** Where a saga block's node `k` is: a step's service, the orchestrator (k = n), the starter. */
@@ -1069,6 +1264,8 @@ function drawPulse(ctx, ink, g, pulse, now, motion, p) {
   const grp = pulse.group >= 0 ? g.groups[pulse.group] : undefined;
   // A member's mark sits on its own row, clear of the group's title and state.
   const at = grp ? { x: grp.x + grp.w - 12, y: pulse.member >= 0 ? memberRowY(grp, pulse.member, pulse.members ?? 1) : grp.y + grp.h - 12 }
+    // An exchange's mark: just past its right side, clear of its name.
+    : isSet(pulse.exchange) ? (g.exchanges?.[pulse.exchange] ? { x: exit(g.exchanges[pulse.exchange]).x + LANE, y: exit(g.exchanges[pulse.exchange]).y } : null)
     : pulse.consumer >= 0 && g.consumers[pulse.consumer]
     ? jobAt(g.consumers[pulse.consumer], 0)
     : g.queues[pulse.queue] ? exit(g.queues[pulse.queue]) : null;
@@ -1076,11 +1273,11 @@ function drawPulse(ctx, ink, g, pulse, now, motion, p) {
   ctx.globalAlpha = 1 - t;
   const color = {
     acked: p.acked, refused: p.muted, dead: p.danger, lost: p.danger, crashed: p.danger, expired: p.muted,
-    twice: p.inflight, retried: p.muted, order: p.danger,
+    twice: p.inflight, retried: p.muted, order: p.danger, returned: p.inflight,
   }[pulse.kind];
   // It grows within the lane kept for it (LANE), so that it covers no text.
   dot(ctx, at.x, at.y, null, color, DOT + (LANE - DOT - 2) * t);
-  const id = `pulse.${pulse.kind}.${pulse.at}.${pulse.queue}.${pulse.consumer}.${pulse.group}.${pulse.member}`;
+  const id = `pulse.${pulse.kind}.${pulse.at}.${pulse.queue}.${pulse.consumer}.${pulse.group}.${pulse.member}.${pulse.exchange}`;
   ink.mark(at.x, at.y, DOT + (LANE - DOT - 2) * t + 1, id);
   if (pulse.kind === 'acked') {
     ctx.strokeStyle = p.acked;
@@ -1090,8 +1287,8 @@ function drawPulse(ctx, ink, g, pulse, now, motion, p) {
     ctx.stroke();
   } else if (pulse.kind === 'lost' || pulse.kind === 'dead') {
     cross(ctx, at.x, at.y, color);
-  } else if (pulse.kind === 'order' || pulse.kind === 'twice') {
-    ink.text(pulse.kind === 'order' ? '⇅' : '×2', at.x, at.y, { color, align: 'center', bold: true, rank: 1, within: id });
+  } else if (pulse.kind === 'order' || pulse.kind === 'twice' || pulse.kind === 'returned') {
+    ink.text({ order: '⇅', twice: '×2', returned: '↩' }[pulse.kind], at.x, at.y, { color, align: 'center', bold: true, rank: 1, within: id });
   } else if (pulse.kind === 'expired') {
     ctx.strokeStyle = color;
     ctx.beginPath(); ctx.moveTo(at.x, at.y); ctx.lineTo(at.x, at.y - 4); ctx.moveTo(at.x, at.y); ctx.lineTo(at.x + 3, at.y); ctx.stroke();

@@ -277,6 +277,9 @@ fn field_value(
         Field::Group => named(s.groups.iter().map(|q| q.name.as_str()).collect(), "group"),
         Field::Topic => named(s.topics.iter().map(|q| q.name.as_str()).collect(), "topic"),
         Field::Exchange => named(s.topology.exchanges.iter().map(|x| x.name.as_str()).collect(), "exchange"),
+        Field::RoutingKey => {
+            named(s.topology.keys.iter().map(String::as_str).collect(), "routing key messages are sent with")
+        }
         Field::Dependency => named(s.dependencies.iter().map(|q| q.name.as_str()).collect(), "dependency"),
         Field::Saga => named(s.sagas.iter().map(|q| q.name.as_str()).collect(), "saga"),
         Field::System => named(s.request_reply.iter().map(|q| q.name.as_str()).collect(), "request-reply system"),

@@ -346,10 +346,12 @@ impl Sim {
         self.ports.broker.msgs.get(msg.index()).map(Message::state)
     }
     /// The message the script named `name`, once it has been sent.
-    /// The script's name for `msg`: the named message it shares its business key with (a
-    /// routed or dead-lettered copy has the original's).
+    /// The script's name for `msg`: the named message it shares its business key with, or
+    /// (a routed or dead-lettered copy) the one it is a copy of.
     pub fn name_of(&self, msg: MsgId) -> Option<&str> {
-        let key = self.ports.broker.msgs.get(msg.index())?.key;
+        let broker = &self.ports.broker;
+        let own = broker.msgs.get(msg.index())?.key;
+        let key = broker.extra(msg).copy_of.unwrap_or(own);
         let i = self.names.iter().position(|n| n.is_some_and(|m| self.ports.broker.msg(m).key == key))?;
         Some(self.cx.scenario.message_names[i].as_str())
     }

@@ -759,6 +759,79 @@ test('a RabbitMQ dead letter shows the exchange and key it came by, and its x-de
   assert(/x-death\s*quotes · expired · count 1 .* via \(default\) · key "quotes"/.test(text), `x-death with its first trip: ${text}`);
 });
 
+// Issue 25: RabbitMQ's routing on the canvas. At a beat of each routing preset, the exchange
+// has just routed a publish: its route is the exchange (and, for the alternate exchange, the
+// one it handed it to), the bindings it matched, and the queues behind them; the canvas writes
+// the routing key by the exchange and draws exactly the matched bindings' keys in the focus
+// colour; a message of that publish is on its way to (or in) one of those queues.
+/** Walks with › to beat `n` (1-based); a beat at 0 s is shown from the start. */
+async function toBeat(page, id, n) {
+  const at = () => page.$eval('.caption-count', (c) => c.textContent);
+  for (let i = 0; i <= n && !(await at()).startsWith(`◆ ${n} of`); i++) {
+    const before = await at();
+    await page.click('.caption-next');
+    await waitText(page, '.caption-count', (t) => t !== before, `${id}: the beat after "${before}"`);
+  }
+  assert((await at()).startsWith(`◆ ${n} of`), `${id}: at beat ${n}: ${await at()}`);
+}
+
+const ROUTES = [
+  // [preset, beat (1-based), exchange, routing key, exchanges passed, {queue reached: binding key}]
+  ['topic-routing', 2, 'orders', 'eu.high', ['orders'], { 'eu-orders': 'eu.*', urgent: '*.high', audit: '#' }],
+  ['fanout-vs-direct', 1, 'user.signedup', '', ['user.signedup'], { email: '', sms: '', crm: '' }],
+  ['alternate-exchange', 1, 'orders', 'refund', ['orders', 'catch-all'], { unrouted: '' }],
+  ['dlx-retry-loop', 2, 'work', 'jobs', ['work'], { jobs: 'jobs' }],
+];
+
+test('a routed message goes through its exchange by the bindings it matched, drawn as such, in each routing preset', async ({ page }) => {
+  await page.setViewportSize({ width: 1280, height: 800 });
+  for (const [id, beat, exchange, key, passed, reached] of ROUTES) {
+    await page.selectOption('#scenario', id);
+    await toBeat(page, id, beat);
+    const route = await page.evaluate((x) => {
+      const v = window.brokerlab.view();
+      const { layout } = v;
+      const e = layout.exchanges.findIndex((ex) => ex.name === x);
+      const r = v.routes[e];
+      const bindings = (r?.bindings ?? []).map((b) => layout.bindings[b]);
+      const messages = [...v.messages.values()].filter((m) => m.via?.exchange === e).map((m) => ({
+        queue: layout.queues[m.queue].name,
+        state: m.state,
+        through: [...new Set([m.via.exchange, layout.bindings[m.via.binding].exchange])].map((i) => layout.exchanges[i].name),
+      }));
+      return {
+        now: window.brokerlab.cursor(),
+        at: r?.at,
+        key: r && layout.routing_keys[r.key],
+        reached: Object.fromEntries(bindings.map((b) => [layout.queues[b.queue].name, b.label])),
+        messages,
+      };
+    }, exchange);
+    const tag = `${id} beat ${beat}`;
+    assert(route.at === route.now, `${tag}: ${exchange} routed at this moment (${route.at} vs ${route.now})`);
+    assert(route.key === key, `${tag}: routed with key "${key}", not "${route.key}"`);
+    assert(JSON.stringify(route.reached) === JSON.stringify(reached), `${tag}: matched ${JSON.stringify(route.reached)}`);
+    const m = route.messages.find((x) => x.queue in reached);
+    assert(m && JSON.stringify(m.through) === JSON.stringify(passed), `${tag}: a message of it went through ${passed}: ${JSON.stringify(route.messages)}`);
+    const placed = await placedNow(page);
+    const focus = await page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue('--focus').trim());
+    assert(placed.some((it) => it.kind === 'route' && it.text === `"${key}"`), `${tag}: the canvas writes "${key}" by ${exchange}`);
+    const lit = placed.filter((it) => it.kind === 'binding' && it.color === focus).map((it) => it.text).sort();
+    const want = Object.values(reached).filter(Boolean).sort();
+    assert(JSON.stringify(lit) === JSON.stringify(want), `${tag}: the matched bindings are lit: ${lit} (want ${want})`);
+    for (const it of placed.filter((x) => x.kind === 'exchange')) assert(it.text.length > 1, `${tag}: exchange name ${it.text}`);
+  }
+  // Unroutable: a publish to an exchange with no alternate exchange is dropped, counted.
+  await page.selectOption('#scenario', 'alternate-exchange');
+  await toBeat(page, 'alternate-exchange', 2);
+  assert(await badge(page, 'unroutable') === 1, 'the unroutable badge counts the dropped refund');
+  assert(await page.$eval('#badge-unroutable', (li) => !li.hidden), 'the unroutable badge shows where there are exchanges');
+  const placed = await placedNow(page);
+  assert(placed.some((it) => it.kind === 'route' && it.text === '"refund": no match'), 'orders-v1 says its key matched nothing');
+  await page.selectOption('#scenario', 'competing-consumers');
+  assert(await page.$eval('#badge-unroutable', (li) => li.hidden), 'no unroutable badge without exchanges');
+});
+
 test('the page fits a 360 px wide screen', async ({ page }) => {
   await page.setViewportSize({ width: 360, height: 740 });
   for (const id of ['competing-consumers', 'request-reply', 'saga-styles', 'rebalancing', 'lease-models']) {

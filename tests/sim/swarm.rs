@@ -137,7 +137,9 @@ fn some_swarm_runs_route_through_exchanges_fan_out_and_dead_letter_through_a_dlx
             match e {
                 TraceEvent::Routed { at, msg, .. } => {
                     routed += 1;
-                    *published_at.entry((at.as_micros(), sim.broker().msg(msg).key)).or_default() += 1;
+                    // A copy remembers whose it is; the first of a publish keeps the key.
+                    let of = sim.broker().extra(msg).copy_of.unwrap_or(sim.broker().msg(msg).key);
+                    *published_at.entry((at.as_micros(), of)).or_default() += 1;
                 }
                 TraceEvent::Unroutable { .. } => unroutable += 1,
                 TraceEvent::DeadLettered { from, .. } if s.queues[from.index()].dlx.is_some() => via_dlx += 1,

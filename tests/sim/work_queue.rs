@@ -43,6 +43,10 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("saga-duplicates", 7, "c885fdc0f2320245"),
     ("saga-styles", 11, "60388c7cd220a789"),
     ("retry-topics", 17, "7a011432870863dd"),
+    ("topic-routing", 5, "ddea23cd9512b190"),
+    ("fanout-vs-direct", 4, "d8f36aaa4ae3d850"),
+    ("alternate-exchange", 6, "a36762efff41b3f3"),
+    ("dlx-retry-loop", 2, "60a0c1cc7906531f"),
 ];
 
 #[test]
