@@ -180,6 +180,8 @@ pub struct Broker {
     pub topology: Arc<Topology>,
     /// Messages a dead-letter exchange made as copies for its second and later queues.
     pub dead_letter_copies: u64,
+    /// Messages consumers republished to a parking lot at the end of a retry loop.
+    pub republished: u64,
     next_receipt: u32,
     /// Queues that may have deliverable messages or consumers with room since the last
     /// dispatch (`mark_dirty`), one bit each.
@@ -250,6 +252,7 @@ impl Broker {
             latency: scenario.latency,
             topology: Arc::new(scenario.topology.clone()),
             dead_letter_copies: 0,
+            republished: 0,
             next_receipt: 0,
             dirty: 0,
             with_ttl: 0,
@@ -1234,16 +1237,8 @@ impl Broker {
     /// dead-lettering, with the same key, route and death history.
     fn copy_dead(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, route: Route, to: Reached) {
         let queue = QueueId(to.queue);
-        let copy = MsgId(index_u32(self.msgs.len()));
-        let expires_at = self.spec(queue).ttl.map_or(SimTime::MAX, |t| now.after(t));
-        self.msgs.push(Message::publishing(queue, copy.0, now, expires_at));
-        let original = self.extra(msg).copy_of.unwrap_or(self.msgs[msg.index()].key);
+        let copy = self.new_copy(msg, queue, now, now);
         self.extra_mut(copy).route = Some(route);
-        self.extra_mut(copy).copy_of = Some(original);
-        if let Some(info) = self.dead.get(&msg).cloned() {
-            self.dead.insert(copy, info);
-        }
-        self.counts[queue.index()].add(StateKind::Publishing);
         self.dead_letter_copies += 1;
         out.emit(TraceEvent::Published { at: now, msg: copy, producer: DEAD_LETTERING, queue, arrives_at: now });
         out.emit(TraceEvent::Routed {
@@ -1254,6 +1249,66 @@ impl Broker {
             binding: to.binding,
         });
         self.arrive(out, now, copy);
+    }
+
+    /// A copy of `msg` on its way to `queue` (it arrives at `arrives_at`; a queue TTL runs from
+    /// then): a new message with a key of its own, that remembers whose copy it is, and with
+    /// its death history (its `x-death`).
+    fn new_copy(&mut self, msg: MsgId, queue: QueueId, now: SimTime, arrives_at: SimTime) -> MsgId {
+        let copy = MsgId(index_u32(self.msgs.len()));
+        let expires_at = self.spec(queue).ttl.map_or(SimTime::MAX, |t| arrives_at.after(t));
+        self.msgs.push(Message::publishing(queue, copy.0, now, expires_at));
+        let original = self.extra(msg).copy_of.unwrap_or(self.msgs[msg.index()].key);
+        self.extra_mut(copy).copy_of = Some(original);
+        if let Some(info) = self.dead.get(&msg).cloned() {
+            self.dead.insert(copy, info);
+        }
+        self.counts[queue.index()].add(StateKind::Publishing);
+        copy
+    }
+
+    /// The count of `msg`'s `x-death` entry for (`queue`, `reason`): how many times it died
+    /// there for that reason (RMQ-42); 0 if never.
+    pub fn x_death_count(&self, msg: MsgId, queue: QueueId, reason: DeadReason) -> u32 {
+        let deaths = self.dead.get(&msg).map_or(&[][..], |d| d.x_death.as_slice());
+        deaths.iter().find(|x| x.queue == queue && x.reason == reason).map_or(0, |x| x.count)
+    }
+
+    /// The end of a retry loop: the consumer republishes the message to `park`, through the
+    /// default exchange, with its headers (its `x-death` among them), then acks it. The copy
+    /// is a new message (`REPUBLISHED`) that remembers whose copy it is. False, and nothing
+    /// done, when the consumer no longer holds it.
+    pub fn park(
+        &mut self,
+        out: &mut Outbox,
+        now: SimTime,
+        msg: MsgId,
+        consumer: ConsumerId,
+        receipt: u32,
+        park: QueueId,
+    ) -> bool {
+        if !self.ack(out, now, msg, consumer, receipt) {
+            return false;
+        }
+        if self.msgs.len() as u64 >= limits::MESSAGES_MAX {
+            return true; // the run's message limit: the copy is not made
+        }
+        let arrives_at = now.after(self.latency);
+        let copy = self.new_copy(msg, park, now, arrives_at);
+        self.republished += 1;
+        out.emit(TraceEvent::Published {
+            at: now,
+            msg: copy,
+            producer: crate::trace::REPUBLISHED,
+            queue: park,
+            arrives_at,
+        });
+        if arrives_at == now {
+            self.arrive(out, now, copy);
+        } else {
+            out.schedule(arrives_at, Event::Arrive { msg: copy });
+        }
+        true
     }
 
     /// Records a death of `msg` in `from`: its dead-letter metadata, and on RabbitMQ its

@@ -54,12 +54,13 @@ fn check_conservation(sim: &Sim) -> Result<Vec<StateCounts>, Violation> {
         return fail(format!("state counts {:?} differ from a recount {recount:?}", b.counts));
     }
     let moved: u64 = recount.iter().map(|c| u64::from(c.get(StateKind::Moved))).sum();
-    if b.msgs.len() as u64 != sim.stats().published + moved + b.dead_letter_copies {
+    if b.msgs.len() as u64 != sim.stats().published + moved + b.dead_letter_copies + b.republished {
         return fail(format!(
-            "{} messages exist; {} published, {moved} redriven and {} copied by dead-lettering",
+            "{} messages exist; {} published, {moved} redriven, {} copied by dead-lettering and {} parked",
             b.msgs.len(),
             sim.stats().published,
-            b.dead_letter_copies
+            b.dead_letter_copies,
+            b.republished
         ));
     }
 
@@ -664,7 +665,7 @@ mod tests {
         let p = sim.ports.stats.published;
         assert_eq!(
             broken(sim, |s| s.ports.stats.published += 1),
-            format!("{n} messages exist; {} published, 0 redriven and 0 copied by dead-lettering", p + 1)
+            format!("{n} messages exist; {} published, 0 redriven, 0 copied by dead-lettering and 0 parked", p + 1)
         );
     }
 

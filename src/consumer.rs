@@ -739,18 +739,22 @@ impl Consumers {
             return Keep::Done; // the lease is gone; whatever we decide, the broker has moved on
         }
         let attempt = p.broker.note_failure(msg, error);
-        cx.out.emit(TraceEvent::Failed { at: now, msg, consumer: c, error, attempt });
         let spec = &cx.scenario.consumers[c.index()];
+        let (park, attempt) = loop_attempt(&p.broker, spec, msg, attempt);
+        cx.out.emit(TraceEvent::Failed { at: now, msg, consumer: c, error, attempt });
         let lease_model = p.broker.queues[spec.queue as usize].spec.lease;
         let give_up = |reason: DeadReason| lease_model.give_up_reason(reason);
-        let limit = match (error, spec.retry) {
-            (ErrorClass::Permanent, _) => 0,
-            (ErrorClass::Unknown, Some(r)) => r.unknown_attempts_max.min(r.policy.attempts_max.saturating_sub(1)),
-            (ErrorClass::Unknown, None) => 2,
-            (_, Some(r)) => r.policy.attempts_max.saturating_sub(1),
-            // No policy: give it straight back and let the broker's own limits decide.
-            (_, None) => u32::MAX,
+        let limit = retries_allowed(error, spec.retry);
+        // A retry loop: within its attempts, rejected without requeue (the DLX takes it to
+        // wait); past them, republished to the parking lot and acked.
+        match park {
+            Some(park) if attempt > limit => p.broker.park(&mut cx.out, now, msg, c, held.receipt, park),
+            Some(_) => p.broker.reject(&mut cx.out, now, msg, c, held.receipt, DeadReason::Rejected),
+            None => false,
         };
+        if park.is_some() {
+            return Keep::Done;
+        }
         if attempt > limit {
             let reason = if error == ErrorClass::Permanent {
                 give_up(DeadReason::PermanentError)
@@ -1089,6 +1093,30 @@ impl Consumers {
                 Event::Consumer(ConsumerEvent::Receive(Delivery { consumer: c, msg, receipt, epoch })),
             );
         }
+    }
+}
+
+/// How many failed attempts of this kind a consumer's policy retries.
+fn retries_allowed(error: ErrorClass, retry: Option<crate::scenario::RetrySpec>) -> u32 {
+    match (error, retry) {
+        (ErrorClass::Permanent, _) => 0,
+        (ErrorClass::Unknown, Some(r)) => r.unknown_attempts_max.min(r.policy.attempts_max.saturating_sub(1)),
+        (ErrorClass::Unknown, None) => 2,
+        (_, Some(r)) => r.policy.attempts_max.saturating_sub(1),
+        // No policy: give it straight back and let the broker's own limits decide.
+        (_, None) => u32::MAX,
+    }
+}
+
+/// A consumer retrying through dead-letter exchanges (`RetryVia::DeadLetter`): its parking
+/// lot, and the attempt as the application counts it, by the message's own x-death entry for
+/// (its queue, rejected) (RMQ-42). Any other consumer: no parking lot, its own count.
+fn loop_attempt(broker: &Broker, spec: &ConsumerSpec, msg: MsgId, attempt: u32) -> (Option<QueueId>, u32) {
+    match spec.retry.map(|r| r.via) {
+        Some(RetryVia::DeadLetter { park }) => {
+            (Some(QueueId(park)), broker.x_death_count(msg, QueueId(spec.queue), DeadReason::Rejected) + 1)
+        }
+        _ => (None, attempt),
     }
 }
 

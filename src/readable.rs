@@ -32,6 +32,8 @@ impl fmt::Display for Line<'_> {
                 "a service"
             } else if p == crate::trace::DEAD_LETTERING {
                 "dead-lettering"
+            } else if p == crate::trace::REPUBLISHED {
+                "its consumer, giving up"
             } else {
                 s.producers.get(p.index()).map_or("?", |x| x.name.as_str())
             }

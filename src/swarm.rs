@@ -214,6 +214,7 @@ pub fn scenario_json(seed: u64) -> String {
         dependencies[0]["optimistic"] = json!({ "hop": { "kind": "normal", "mean_ms": mean, "sd_ms": sd } });
     }
     let (exchanges, bindings) = routing_json(seed, &mut queues, &mut producers);
+    retry_loops(seed, &queues, &mut consumers);
     let (topics, groups) = streams_json(seed, &mut producers);
     let (request_reply, sagas) = workflows_json(seed);
     // An SQS retention (a minute at least) needs a longer run to come due.
@@ -297,6 +298,28 @@ fn routing_json(seed: u64, queues: &mut [Value], producers: &mut Vec<Value>) -> 
         }
     }
     (exchanges, bindings)
+}
+
+/// RabbitMQ retry loops (`via: dead_letter`), from their own PRNG: some consumers of a queue
+/// with a dead-letter exchange reject what fails, count attempts by x-death and park the
+/// message in another RabbitMQ queue past their last attempt.
+fn retry_loops(seed: u64, queues: &[Value], consumers: &mut [Value]) {
+    let r = &mut Prng::from_seed(seed ^ 0x0d1e_0000);
+    let rabbit: Vec<usize> = (0..queues.len()).filter(|&q| queues[q]["lease"]["model"] == "rabbitmq").collect();
+    for consumer in consumers.iter_mut() {
+        let from = consumer["from"].as_str().unwrap_or("");
+        let Some(q) = queues.iter().position(|x| x["name"] == from) else { continue };
+        let parks: Vec<usize> = rabbit.iter().copied().filter(|&p| p != q).collect();
+        if queues[q].get("arguments").is_some_and(|a| a.get("x-dead-letter-exchange").is_some())
+            && !parks.is_empty()
+            && chance(r, 50)
+        {
+            consumer["retry"] = json!({
+                "strategy": "immediate", "attempts_max": 1 + r.below(4), "via": "dead_letter",
+                "park": format!("q{}", parks[r.index(parks.len())]),
+            });
+        }
+    }
 }
 
 /// Streams for half the seeds, from their own PRNG so that the queues above stay as they

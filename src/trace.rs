@@ -12,6 +12,9 @@ pub const SCRIPT: ProducerId = ProducerId(u32::MAX);
 /// The producer id of the extra copies a dead-letter exchange makes when it routes a dead
 /// letter to several queues (RMQ-24, RMQ-39).
 pub const DEAD_LETTERING: ProducerId = ProducerId(u32::MAX - 3);
+/// The producer id of messages a consumer republishes to a parking lot when its retry loop
+/// gives up (`RetryVia::DeadLetter`).
+pub const REPUBLISHED: ProducerId = ProducerId(u32::MAX - 4);
 
 /// Declares a closed, field-less enum with a stable code (for the hash) and a name (for
 /// lines and JSON) per variant.

@@ -89,6 +89,7 @@ pub fn trace_codes() -> Result<JsValue, JsError> {
     .map(|(k, t)| (k, serde_json::json!(t)))
     .collect();
     codes.insert("NONE", serde_json::json!(u32::MAX));
+    codes.insert("REPUBLISHED", serde_json::json!(REPUBLISHED.0));
     to_js(&codes)
 }
 
@@ -262,6 +263,8 @@ struct NamedConsumer<'a> {
     standby: bool,
     /// The downstream dependency it calls, if any (an index into `dependencies`).
     dependency: Option<u32>,
+    /// A retry loop's parking lot (a queue), where it republishes what it gives up on.
+    park: Option<u32>,
 }
 
 /// A binding as the page draws it: a topic or direct binding by its key, a headers binding
@@ -390,6 +393,10 @@ impl Engine {
                     concurrency: c.concurrency,
                     standby: c.standby,
                     dependency: c.dependency,
+                    park: match c.retry.map(|r| r.via) {
+                        Some(crate::scenario::RetryVia::DeadLetter { park }) => Some(park),
+                        _ => None,
+                    },
                 })
                 .collect(),
             topics: s

@@ -776,6 +776,8 @@ function foldQueueEvent(v, e, m) {
       v.messages.set(e.msg, {
         id: e.msg, state: 'publishing', queue: e.queue, producer: e.producer, consumer: -1,
         t0: e.at_ms, t1: e.arrives_at_ms, leaseFrom: 0, leaseUntil: 0, autoAcked: false, attempt: 0,
+        // Republished by a retry loop's consumer into its parking lot: which one.
+        parkedBy: e.producer === C.REPUBLISHED ? v.layout.consumers.findIndex((c) => c.park === e.queue) : -1,
       });
       break;
     case 'enqueued':

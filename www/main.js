@@ -139,6 +139,7 @@ function start(seed, { fromLink = false } = {}) {
   canvas.parentElement.style.setProperty('--least', `${layoutHeight(run.layout)}px`);
   doc.body.classList.toggle('has-streams', run.layout.topics.length > 0);
   doc.body.classList.toggle('has-sagas', run.layout.sagas.length > 0);
+  doc.body.classList.toggle('has-exchanges', (run.layout.exchanges ?? []).length > 0);
   followInUrl(fromLink);
   clearLog(doc);
   // Whatever happens at t = 0 (the first sends) is part of the opening picture.

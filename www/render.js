@@ -649,6 +649,13 @@ function drawScene(ctx, view, now, opts) {
   });
   if (g.exchanges?.length) drawExchangeEdges(ctx, ink, view, g, now, p);
   layout.consumers.forEach((cons, i) => line(exit(g.queues[cons.queue]), entry(g.consumers[i])));
+  // A retry loop's consumer parks what it gives up on: a dashed edge back to the parking lot.
+  layout.consumers.forEach((cons, i) => {
+    if (!isSet(cons.park) || !g.queues[cons.park] || !g.consumers[i]) return;
+    ctx.setLineDash([4, 4]);
+    line(entry(g.consumers[i]), exit(g.queues[cons.park]));
+    ctx.setLineDash([]);
+  });
   layout.groups.forEach((grp, i) => line(exit(g.topics[grp.topics[0]]), { x: g.groups[i].x, y: g.groups[i].y + 12 }));
   layout.queues.forEach((q, i) => {
     if (q.of === undefined || q.of === null) return;
@@ -690,8 +697,11 @@ function drawScene(ctx, view, now, opts) {
       const a = { x: from ? from.x + from.w / 2 : 0, y: from?.y };
       const b = entry(g.queues[m.queue]);
       if (m.producer >= layout.producers.length) { a.x = b.x - 60; a.y = b.y; }
+      // A message a consumer parks goes from that consumer back to its parking lot's far side.
+      const parker = m.parkedBy >= 0 ? g.consumers[m.parkedBy] : undefined;
+      const path = parker ? [entry(parker), exit(g.queues[m.queue])] : [a, ...routeHops(layout, g, m.via), b];
       // A routed message travels through the exchanges that routed it.
-      const at = polyline([a, ...routeHops(layout, g, m.via), b])(progress(now, m.t0, m.t1, motion));
+      const at = polyline(path)(progress(now, m.t0, m.t1, motion));
       dot(ctx, at.x, at.y, keyedColor(layout, m, p));
     } else if (m.state === 'delivering' && now < m.t1) {
       const a = exit(g.queues[m.queue]);
@@ -831,7 +841,9 @@ function drawExchange(ctx, ink, view, g, e, now, p) {
   if (route) {
     const key = view.layout.routing_keys?.[route.key] ?? '';
     const left = Math.max(2, b.x - 4);
-    ink.text(route.bindings.length ? `"${key}"` : `"${key}": no match`, left, b.y + b.h + 10, {
+    // A fanout exchange ignores the key: it says where the publish went instead.
+    const said = !route.bindings.length ? `"${key}": no match` : x.kind === 'fanout' ? 'to every queue' : `"${key}"`;
+    ink.text(said, left, b.y + b.h + 10, {
       color: route.bindings.length ? p.focus ?? p.inflight : p.danger, mono: true, bold: true, rank: 1, kind: 'route',
       room: reach - left - 2, alts: [[0, -b.h - 20]],
     });

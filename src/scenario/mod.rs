@@ -260,6 +260,11 @@ pub enum RetryVia {
     Delay,
     /// The message waits in `<queue>.retry`, then goes back to the queue.
     RetryQueue,
+    /// RabbitMQ's retry loop: the consumer rejects the message without requeue, its queue's
+    /// dead-letter exchange takes it to a wait queue whose TTL sends it back, and the count of
+    /// its `x-death` entry for (this queue, rejected) is the attempt counter (RMQ-42). Past its
+    /// last attempt the consumer republishes it to `park` (a parking-lot queue) and acks it.
+    DeadLetter { park: u32 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

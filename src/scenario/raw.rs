@@ -345,6 +345,9 @@ pub struct Retry {
     pub attempts_max: i64,
     #[serde(default)]
     pub via: Option<String>,
+    /// `via: dead_letter`: the queue a message goes to past its last attempt.
+    #[serde(default)]
+    pub park: Option<String>,
     #[serde(default = "unknown_attempts")]
     pub unknown_attempts_max: i64,
 }

@@ -639,7 +639,20 @@ fn consumers(
                 None => return err(format!("{at}.dependency"), format!("no dependency is named \"{name}\"")),
             },
         };
-        let retry = c.retry.map(|r| retry(&format!("{at}.retry"), r)).transpose()?;
+        let find = |name: &str| queues.iter().position(|q| q.name == name).map(index_u32);
+        let retry = c.retry.map(|r| retry(&format!("{at}.retry"), r, &find)).transpose()?;
+        if let Some(RetryVia::DeadLetter { park }) = retry.map(|r| r.via) {
+            let q = &queues[queue as usize];
+            if q.dlx.is_none() {
+                return err(
+                    format!("{at}.retry.via"),
+                    format!("a dead_letter retry needs a dead-letter exchange on {} (x-dead-letter-exchange)", q.name),
+                );
+            }
+            if park == queue {
+                return err(format!("{at}.retry.park"), "must be another queue than the one it consumes from");
+            }
+        }
         if retry.is_some_and(|r| r.via == RetryVia::RetryQueue) && queues[queue as usize].retry_queue.is_none() {
             let index = index_u32(queues.len());
             let q = derived(&queues[queue as usize], ".retry", QueueRole::Retry { of: queue });
@@ -742,7 +755,9 @@ fn expand(
     })
 }
 
-pub(super) fn retry(path: &str, r: raw::Retry) -> Result<RetrySpec, ScenarioError> {
+/// A retry policy; `park` finds a `via: dead_letter` policy's parking-lot queue by name (only
+/// a consumer's policy has one).
+pub(super) fn retry(path: &str, r: raw::Retry, park: &dyn Fn(&str) -> Option<u32>) -> Result<RetrySpec, ScenarioError> {
     let strategy = match r.strategy.as_str() {
         "immediate" => Strategy::Immediate,
         "fixed" => Strategy::Fixed,
@@ -771,18 +786,53 @@ pub(super) fn retry(path: &str, r: raw::Retry) -> Result<RetrySpec, ScenarioErro
         Ok(n) if n <= limits::ATTEMPTS_MAX => n,
         _ => return err(format!("{path}.unknown_attempts_max"), format!("must be from 0 to {}", limits::ATTEMPTS_MAX)),
     };
-    let via = match r.via.as_deref() {
-        None | Some("delay") => RetryVia::Delay,
-        Some("retry_queue") => RetryVia::RetryQueue,
-        Some(other) => {
-            return err(format!("{path}.via"), format!("\"{other}\" is not one of \"delay\", \"retry_queue\""))
-        }
-    };
+    let via = retry_via(path, &r, strategy, park)?;
     Ok(RetrySpec {
         policy: Policy { strategy, base_ms, multiplier: r.multiplier, cap_ms, attempts_max },
         via,
         unknown_attempts_max,
     })
+}
+
+/// Where a retry waits: `delay`, `retry_queue`, or `dead_letter` with its parking lot.
+fn retry_via(
+    path: &str,
+    r: &raw::Retry,
+    strategy: Strategy,
+    park: &dyn Fn(&str) -> Option<u32>,
+) -> Result<RetryVia, ScenarioError> {
+    let via = match r.via.as_deref() {
+        None | Some("delay") => RetryVia::Delay,
+        Some("retry_queue") => RetryVia::RetryQueue,
+        Some("dead_letter") => {
+            if strategy != Strategy::Immediate {
+                return err(
+                    format!("{path}.strategy"),
+                    "a dead_letter retry waits in the queue its dead-letter exchange leads to, for that queue's TTL: use \"immediate\"",
+                );
+            }
+            let Some(name) = r.park.as_deref() else {
+                return err(
+                    format!("{path}.park"),
+                    "a dead_letter retry needs the queue a message goes to past its last attempt",
+                );
+            };
+            match park(name) {
+                Some(q) => RetryVia::DeadLetter { park: q },
+                None => return err(format!("{path}.park"), format!("no queue is named \"{name}\"")),
+            }
+        }
+        Some(other) => {
+            return err(
+                format!("{path}.via"),
+                format!("\"{other}\" is not one of \"delay\", \"retry_queue\", \"dead_letter\""),
+            )
+        }
+    };
+    if r.park.is_some() && !matches!(via, RetryVia::DeadLetter { .. }) {
+        return err(format!("{path}.park"), "is for a retry with via \"dead_letter\"");
+    }
+    Ok(via)
 }
 
 // --- The script ------------------------------------------------------------------------------

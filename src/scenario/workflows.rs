@@ -421,7 +421,7 @@ pub(super) fn sagas(raw: Vec<RawSaga>, parts: &mut Parts) -> Result<Vec<SagaSpec
         // Compensations and retriable steps are retried with backoff (SG-4b); five attempts
         // with full jitter unless the block says otherwise.
         let policy = match s.retry {
-            Some(r) => retry(&format!("{at}.retry"), r)?,
+            Some(r) => retry(&format!("{at}.retry"), r, &|_| None)?,
             None => RetrySpec {
                 policy: crate::backoff::Policy {
                     strategy: crate::backoff::Strategy::FullJitter,

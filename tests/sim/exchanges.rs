@@ -249,3 +249,83 @@ fn bad_exchanges_bindings_and_arguments_are_refused_with_their_path() {
     assert_eq!(args(r#"{"x-dead-letter-routing-key": "k"}"#), "queues[0].arguments.x-dead-letter-routing-key");
     assert_eq!(args(r#"{"x-message-ttl": -1}"#), "queues[0].arguments.x-message-ttl");
 }
+
+/// RMQ-42 as an attempt counter: a consumer retrying `via: dead_letter` rejects what fails,
+/// the loop through `wait` brings it back, and it counts attempts by the message's own
+/// `x-death` entry for (work, rejected); past `attempts_max` it republishes the message to its
+/// parking lot, x-death and all, and acks it. With its dependency down for good, each message
+/// is tried exactly three times, dead-lettered twice from each queue, and parked once.
+#[test]
+fn a_retry_loop_counts_attempts_by_x_death_and_parks_the_message_after_the_last() {
+    let s = scenario(
+        r#""queues": [{"name": "work", "arguments": {"x-dead-letter-exchange": "retry"}},
+                      {"name": "wait", "arguments": {"x-message-ttl": 500, "x-dead-letter-exchange": ""}},
+                      {"name": "parked"}],
+           "exchanges": [{"name": "retry", "type": "fanout"}],
+           "bindings": [{"source": "retry", "destination": "wait"}],
+           "dependencies": [{"name": "down", "outages": [{"from_ms": 0, "to_ms": 60000}]}],
+           "producers": [{"name": "p", "exchange": "", "routing_key": "work",
+                          "schedule": {"kind": "fixed_rate", "interval_ms": 1000, "count": 4}}],
+           "consumers": [{"name": "w", "from": "work", "dependency": "down",
+                          "retry": {"strategy": "immediate", "attempts_max": 3, "via": "dead_letter", "park": "parked"},
+                          "processing": {"kind": "constant", "ms": 50}}]"#,
+    );
+    let (sim, trace) = run_traced(s.clone(), 1);
+    let mut attempts = BTreeMap::<u32, Vec<u32>>::new();
+    let mut parked = Vec::new();
+    for e in &trace {
+        match *e {
+            TraceEvent::Failed { msg, attempt, .. } => {
+                attempts.entry(sim.broker().msg(msg).key).or_default().push(attempt)
+            }
+            TraceEvent::Published { msg, producer, queue, .. } if producer == brokerlab::trace::REPUBLISHED => {
+                assert_eq!(s.queues[queue.index()].name, "parked");
+                parked.push(msg);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(attempts.len(), 4, "{attempts:?}");
+    assert!(attempts.values().all(|a| a == &vec![1, 2, 3]), "{attempts:?}");
+    assert_eq!(parked.len(), 4);
+    let b = sim.broker();
+    for &m in &parked {
+        let x: Vec<(String, DeadReason, u32)> =
+            b.dead[&m].x_death.iter().map(|x| (s.queues[x.queue.index()].name.clone(), x.reason, x.count)).collect();
+        // Newest first: its last death was the wait that brought it back for its third try.
+        assert_eq!(x, vec![("wait".to_owned(), DeadReason::Expired, 2), ("work".to_owned(), DeadReason::Rejected, 2)]);
+        assert!(b.extra(m).copy_of.is_some(), "a parked message remembers whose copy it is");
+    }
+    let q = |name: &str| {
+        let i = s.queues.iter().position(|x| x.name == name).expect("a queue of the scenario");
+        sim.counts(brokerlab::ids::QueueId(u32::try_from(i).expect("few queues")))
+    };
+    assert_eq!((q("work").get(StateKind::Acked), q("parked").get(StateKind::Ready)), (4, 4));
+    assert_eq!(sim.stats().lost, 0);
+
+    // Refused with their paths: the wrong strategy, no parking lot, a queue with no DLX.
+    let bad = |retry: &str, queue_args: &str| {
+        Scenario::from_json(&format!(
+            r#"{{"name": "bad", "duration_ms": 1000,
+                 "queues": [{{"name": "work"{queue_args}}}, {{"name": "parked"}}],
+                 "exchanges": [{{"name": "retry", "type": "fanout"}}],
+                 "consumers": [{{"name": "w", "from": "work", "retry": {retry}}}]}}"#
+        ))
+        .expect_err(retry)
+        .path
+    };
+    let dlx = r#", "arguments": {"x-dead-letter-exchange": "retry"}"#;
+    let r = |extra: &str| format!(r#"{{"strategy": "immediate", "attempts_max": 2, "via": "dead_letter"{extra}}}"#);
+    assert_eq!(bad(&r(r#", "park": "parked""#), ""), "consumers[0].retry.via");
+    assert_eq!(bad(&r(""), dlx), "consumers[0].retry.park");
+    assert_eq!(bad(&r(r#", "park": "nope""#), dlx), "consumers[0].retry.park");
+    assert_eq!(bad(&r(r#", "park": "work""#), dlx), "consumers[0].retry.park");
+    assert_eq!(
+        bad(r#"{"strategy": "fixed", "base_ms": 10, "attempts_max": 2, "via": "dead_letter", "park": "parked"}"#, dlx),
+        "consumers[0].retry.strategy"
+    );
+    assert_eq!(
+        bad(r#"{"strategy": "immediate", "attempts_max": 2, "park": "parked"}"#, dlx),
+        "consumers[0].retry.park"
+    );
+}

@@ -119,12 +119,12 @@ fn some_swarm_runs_put_consumers_on_an_optimistic_row_and_see_conflicts() {
 }
 
 #[test]
-fn some_swarm_runs_route_through_exchanges_fan_out_and_dead_letter_through_a_dlx() {
+fn some_swarm_runs_route_through_exchanges_fan_out_dead_letter_through_a_dlx_and_park() {
     // Issue 25: the swarm's routing, with every checker on (the swarm's own run above); here,
     // that its runs do route, fan out, miss, and dead-letter through exchanges.
     use brokerlab::trace::DEAD_LETTERING;
     use brokerlab::{Scenario, Sim, TraceEvent};
-    let (mut routed, mut fanned, mut unroutable, mut via_dlx, mut copies) = (0, 0, 0, 0, 0);
+    let (mut routed, mut fanned, mut unroutable, mut via_dlx, mut copies, mut parked) = (0, 0, 0, 0, 0, 0);
     for seed in 0..200 {
         let s = Scenario::from_json(&brokerlab::swarm::scenario_json(seed)).unwrap_or_else(|e| panic!("{seed}: {e}"));
         if s.topology.exchanges.is_empty() {
@@ -144,14 +144,15 @@ fn some_swarm_runs_route_through_exchanges_fan_out_and_dead_letter_through_a_dlx
                 TraceEvent::Unroutable { .. } => unroutable += 1,
                 TraceEvent::DeadLettered { from, .. } if s.queues[from.index()].dlx.is_some() => via_dlx += 1,
                 TraceEvent::Published { producer, .. } if producer == DEAD_LETTERING => copies += 1,
+                TraceEvent::Published { producer, .. } if producer == brokerlab::trace::REPUBLISHED => parked += 1,
                 _ => {}
             }
         }
         fanned += published_at.values().filter(|&&n| n > 1).count();
     }
     assert!(
-        routed > 500 && fanned > 20 && unroutable > 50 && via_dlx > 20 && copies > 0,
-        "routed {routed}, fanned out {fanned}, unroutable {unroutable}, dead-lettered via a DLX {via_dlx}, DLX copies {copies}"
+        routed > 500 && fanned > 20 && unroutable > 50 && via_dlx > 20 && copies > 0 && parked > 0,
+        "routed {routed}, fanned out {fanned}, unroutable {unroutable}, dead-lettered via a DLX {via_dlx}, DLX copies {copies}, parked by a retry loop {parked}"
     );
 }
 

@@ -46,7 +46,7 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("topic-routing", 5, "ddea23cd9512b190"),
     ("fanout-vs-direct", 4, "d8f36aaa4ae3d850"),
     ("alternate-exchange", 6, "a36762efff41b3f3"),
-    ("dlx-retry-loop", 2, "60a0c1cc7906531f"),
+    ("dlx-retry-loop", 2, "5cea840ab2f5e818"),
 ];
 
 #[test]
