@@ -760,7 +760,9 @@ function firstMoments(v, e, m) {
   if (e.kind === 'message_out_of_order' || e.kind === 'order_violated') first('order_violated');
   if (e.kind === 'duplicate_suppressed') first('duplicates_suppressed');
   if (e.kind === 'unroutable') first('unroutable');
-  if (e.kind === 'dead_lettered' || (e.kind === 'record_done' && e.outcome_code === C.RecordOutcome.DeadLettered)) first('dead_lettered');
+  // In a dead-letter queue: not a queue a dead-letter exchange reaches, which is a queue like any other.
+  if ((e.kind === 'dead_lettered' && v.layout.queues[e.dlq]?.role === 'dead_letter')
+    || (e.kind === 'record_done' && e.outcome_code === C.RecordOutcome.DeadLettered)) first('dead_lettered');
   if (e.kind === 'expired' || (e.kind === 'dead_lettered' && (e.reason_code === C.DeadReason.Expired || e.reason_code === C.DeadReason.TtlExpired))) first('expired');
   // A lease that ran out (SQS, Service Bus) or a consumer timeout (RabbitMQ) while its
   // consumer was still working on the message: what the counter counts.

@@ -43,9 +43,9 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("saga-duplicates", 7, "c885fdc0f2320245"),
     ("saga-styles", 11, "60388c7cd220a789"),
     ("retry-topics", 17, "7a011432870863dd"),
-    ("topic-routing", 5, "ddea23cd9512b190"),
-    ("fanout-vs-direct", 4, "d8f36aaa4ae3d850"),
-    ("alternate-exchange", 6, "a36762efff41b3f3"),
+    ("topic-routing", 5, "de8b6e950ffe59b0"),
+    ("fanout-vs-direct", 4, "458031aa804a0e14"),
+    ("alternate-exchange", 6, "53e20f6a78e52017"),
     ("dlx-retry-loop", 2, "5cea840ab2f5e818"),
 ];
 
