@@ -33,7 +33,7 @@ impl fmt::Display for Line<'_> {
             } else if p == crate::trace::DEAD_LETTERING {
                 "dead-lettering"
             } else if p == crate::trace::REPUBLISHED {
-                "its consumer, giving up"
+                "its consumer, out of attempts,"
             } else {
                 s.producers.get(p.index()).map_or("?", |x| x.name.as_str())
             }
