@@ -258,7 +258,7 @@ export function showTabsFor(doc, layout) {
 // The catalog, grouped by pattern; a preset not listed here falls under "More".
 const CATALOG = [
   ['Work queues', ['competing-consumers', 'slow-worker', 'backlog', 'prefetch-hoarding', 'autoscaling', 'mmc-erlang-c']],
-  ['Leases, acks and delivery', ['lease-models', 'ack-modes', 'delivery-guarantees', 'idempotency', 'fifo-groups', 'ttl-expiry']],
+  ['Leases, acks and delivery', ['lease-models', 'lock-renewal', 'ack-modes', 'delivery-guarantees', 'idempotency', 'fifo-groups', 'ttl-expiry']],
   ['Retries and dead letters', ['retry-storm', 'occ-contention', 'error-classes', 'poison-redrive', 'dlx-retry-loop']],
   ['RabbitMQ routing', ['topic-routing', 'fanout-vs-direct', 'alternate-exchange']],
   ['Streams', ['partition-keys', 'fan-out', 'rebalancing', 'commit-semantics', 'hot-partition', 'pubsub-vs-stream', 'retry-topics', 'compaction']],

@@ -274,6 +274,8 @@ const PRESET_CHECKS = {
   'delivery-guarantees': async (p) => (await badge(p, 'lost')) > 0 && (await badge(p, 'applied_twice')) > 0
     && (await badge(p, 'duplicates_suppressed')) > 0,
   'error-classes': async (p) => (await badge(p, 'dead_lettered')) > 0,
+  'lock-renewal': async (p) => (await badge(p, 'lease_expired_mid_processing')) > 0 && (await badge(p, 'applied_twice')) > 0
+    && (await badge(p, 'dead_lettered')) > 0,
   // Routing: more messages than publishes (one per queue reached), none a duplicate.
   'topic-routing': async (p) => (await sumCells(p, 'acked')) > 28 && (await badge(p, 'applied_twice')) === 0,
   'fanout-vs-direct': async (p) => (await sumCells(p, 'acked')) === 8 * 3 + 14 && (await badge(p, 'applied_twice')) === 0,

@@ -46,6 +46,7 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("topic-routing", 5, "de8b6e950ffe59b0"),
     ("fanout-vs-direct", 4, "458031aa804a0e14"),
     ("alternate-exchange", 6, "53e20f6a78e52017"),
+    ("lock-renewal", 3, "5e8adbf2a21f5dc7"),
     ("dlx-retry-loop", 2, "5cea840ab2f5e818"),
 ];
 
