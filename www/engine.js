@@ -734,7 +734,7 @@ function endJob(v, c, id) {
 
 function pulse(v, kind, e) {
   const members = e.group === undefined ? 0 : v.groups[e.group].members.length;
-  v.pulses.push({ kind, queue: e.queue ?? e.from ?? -1, consumer: e.consumer ?? -1, group: e.group ?? -1, member: e.member ?? -1, members, at: e.at_ms });
+  v.pulses.push({ kind, queue: e.queue ?? e.from ?? -1, consumer: e.consumer ?? -1, group: e.group ?? -1, member: e.member ?? -1, members, exchange: e.exchange, at: e.at_ms });
   if (v.pulses.length > PULSES_MAX) v.pulses.shift();
 }
 
@@ -875,8 +875,7 @@ function foldQueueEvent(v, e, m) {
     }
     case 'unroutable':
       if (e.exchange >= 0 && e.exchange < v.routes.length) v.routes[e.exchange] = { at: e.at_ms, key: e.key, bindings: [] };
-      v.pulses.push({ kind: e.returned_code === 1 ? 'returned' : 'lost', exchange: e.exchange, queue: -1, consumer: -1, group: -1, member: -1, at: e.at_ms });
-      if (v.pulses.length > PULSES_MAX) v.pulses.shift();
+      pulse(v, e.returned_code === 1 ? 'returned' : 'lost', e);
       break;
     case 'dependency_changed':
       // Whether it is up now, outages included, comes from the engine (#refresh).

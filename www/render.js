@@ -90,7 +90,7 @@ export function geometry(layout, w, h, members = []) {
   const exchanges = placeExchanges(layout, queues, exX, exW, top, bottom);
   // A producer that publishes to an exchange sits level with it, where the column has room.
   const producers = settle(layout.producers.map((pr, i) => (
-    pr.exchange !== undefined && pr.exchange !== null && exchanges[pr.exchange]
+    isSet(pr.exchange) && exchanges[pr.exchange]
       ? exchanges[pr.exchange].y + exchanges[pr.exchange].h / 2 : spread(layout.producers.length, i))), 32, 10, top, bottom)
     .map((y, i) => (folded ? { ...exchangeTop(exchanges[layout.producers[i].exchange]), w: 0 } : { x: prodX, y, w: prodW }));
   return {
@@ -321,10 +321,10 @@ function placeExchanges(layout, queues, x, w, top, bottom) {
     if (seen.has(e)) return undefined;
     seen.add(e);
     const ys = (layout.bindings ?? []).filter((b) => b.exchange === e)
-      .map((b) => (b.queue !== undefined && b.queue !== null && queues[b.queue] ? mid(queues[b.queue]) : b.to_exchange !== undefined && b.to_exchange !== null ? aim(b.to_exchange, seen) : undefined))
+      .map((b) => (isSet(b.queue) && queues[b.queue] ? mid(queues[b.queue]) : isSet(b.to_exchange) ? aim(b.to_exchange, seen) : undefined))
       .filter((y) => y !== undefined);
     if (ys.length) return ys.reduce((a, b) => a + b, 0) / ys.length;
-    return ex[e].alternate !== undefined && ex[e].alternate !== null ? aim(ex[e].alternate, seen) : undefined;
+    return isSet(ex[e].alternate) ? aim(ex[e].alternate, seen) : undefined;
   };
   const want = ex.map((_, e) => aim(e) ?? top + ((bottom - top) * (e + 0.5)) / ex.length);
   return settle(want, EXCHANGE_H, 14, top + 4, bottom).map((y) => ({ x, y: y - EXCHANGE_H / 2, w, h: EXCHANGE_H }));

@@ -756,13 +756,7 @@ test('the trace exports as JSON and the run as a Mermaid sequence diagram', asyn
 });
 
 test('a RabbitMQ dead letter shows the exchange and key it came by, and its x-death', async ({ page }) => {
-  await page.selectOption('#scenario', 'ttl-expiry');
-  await page.selectOption('#speed', '100');
-  await page.click('#play');
-  await page.waitForFunction(() => document.querySelector('#play').textContent === 'Replay', null, { timeout: 20000 });
-  await page.click('#tab-inspector');
-  await page.click('#dead-letters button');
-  const text = await waitText(page, '#inspector', (t) => t.includes('x-death'), 'inspector shows the dead letter');
+  const text = await firstDeadLetter(page, 'ttl-expiry', 'x-death');
   assert(/exchange\s*\(default\)/.test(text) && /routing key\s*"quotes\.dlq"/.test(text), `how it came to the DLQ: ${text}`);
   assert(/x-death\s*quotes · expired · count 1 .* via \(default\) · key "quotes"/.test(text), `x-death with its first trip: ${text}`);
 });
@@ -1462,14 +1456,19 @@ test('the metrics chart draws depth, in flight, dead letters and throughput over
   assert(drawn.url !== blank && drawn.colors > 4, `the chart has lines in several colors: ${drawn.colors}`);
 });
 
-test('a dead letter opens in the inspector with its metadata', async ({ page }) => {
-  await page.selectOption('#scenario', 'error-classes');
+/** Plays preset `id` to its end and opens its first dead letter in the inspector: its text, once it says `word`. */
+async function firstDeadLetter(page, id, word) {
+  await page.selectOption('#scenario', id);
   await page.selectOption('#speed', '100');
   await page.click('#play');
   await page.waitForFunction(() => document.querySelector('#play').textContent === 'Replay', null, { timeout: 20000 });
   await page.click('#tab-inspector');
   await page.click('#dead-letters button');
-  const text = await waitText(page, '#inspector', (t) => t.includes('reason'), 'inspector shows the dead letter');
+  return waitText(page, '#inspector', (t) => t.includes(word), `${id}: the inspector shows the dead letter`);
+}
+
+test('a dead letter opens in the inspector with its metadata', async ({ page }) => {
+  const text = await firstDeadLetter(page, 'error-classes', 'reason');
   assert(/reason(permanent error|attempts exhausted)/.test(text.replace(/\s+/g, '')) || text.includes('permanent error')
     || text.includes('attempts exhausted'), `a reason: ${text}`);
   assert(text.includes('dead-lettered from') && text.includes('payments'), 'its source queue');
