@@ -290,7 +290,11 @@ fn check_groups(sim: &Sim) -> Result<(), Violation> {
                     ));
                 }
             }
-            if m.batch.iter().any(|(p, _)| !m.owned.contains(p)) {
+            // Out of the group, it owns nothing, but may finish its batch (KC-14, KC-17).
+            if !m.in_group && !m.owned.is_empty() {
+                return fail(format!("{}-{} owns partitions while out of the group", spec.name, mi + 1));
+            }
+            if m.in_group && m.batch.iter().any(|(p, _)| !m.owned.contains(p)) {
                 return fail(format!("{}-{} has fetched records of a partition it does not own", spec.name, mi + 1));
             }
         }
@@ -431,6 +435,22 @@ impl Ledger {
                     return bad(format!("topic {topic}-{partition}: appended at {offset}, the log ends at {end}"));
                 }
                 *end += 1;
+            }
+            // KC-15: only the partition's owner commits; a member the group has gone on
+            // without has its commit refused (commit_failed).
+            T::OffsetCommitted { group, member, topic, partition, .. }
+                if self.owner.get(&(group, topic, partition)) != Some(&member.0) =>
+            {
+                return bad(format!(
+                    "group {group}: member {member} committed {topic}-{partition}, which it does not own"
+                ));
+            }
+            T::CommitFailed { group, member, topic, partition, .. }
+                if self.owner.get(&(group, topic, partition)) == Some(&member.0) =>
+            {
+                return bad(format!(
+                    "group {group}: member {member}'s commit of {topic}-{partition} failed, but it owns it"
+                ));
             }
             T::OffsetCommitted { group, topic, partition, offset, .. } => {
                 let end = self.log_end.get(&(topic, partition)).copied().unwrap_or(0);

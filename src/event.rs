@@ -97,6 +97,8 @@ pub enum StreamEvent {
     SyncDone { group: u32, round: u32 },
     /// A crashed member's session times out.
     SessionExpired { group: u32, member: MemberId, epoch: u32 },
+    /// KC-14: `max.poll.interval.ms` after a member's poll `poll`, if it has not polled since.
+    PollTimeout { group: u32, member: MemberId, epoch: u32, poll: u32 },
     /// The log cleaner's round for a topic: retention and compaction.
     LogCleanup { topic: u32 },
 }

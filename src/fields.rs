@@ -127,6 +127,7 @@ pub const EVENTS: &[EventFields] = &[
         ],
     ),
     ("offset_committed", 29, &[("group", G), ("member", M), ("topic", Field::Topic), ("partition", N), ("offset", N)]),
+    ("commit_failed", 49, &[("group", G), ("member", M), ("topic", Field::Topic), ("partition", N), ("offset", N)]),
     (
         "records_lost",
         30,

@@ -209,6 +209,14 @@ impl fmt::Display for Line<'_> {
             OffsetCommitted { group: g, member: m, topic: t, partition, offset, .. } => {
                 write!(f, "{} committed {}-{partition} at {offset}", member(g, m.0), topic(t))
             }
+            CommitFailed { group: g, member: m, topic: t, partition, offset, .. } => {
+                write!(
+                    f,
+                    "{} could not commit {}-{partition} at {offset}: the group rebalanced without it (CommitFailedException)",
+                    member(g, m.0),
+                    topic(t)
+                )
+            }
             RecordsLost { group: g, topic: t, partition, from, to, count, reason, .. } => {
                 write!(
                     f,

@@ -44,9 +44,16 @@ pub struct GroupStats {
     /// Records deleted by retention before the group read them.
     pub lost_to_retention: u64,
     pub order_violations: u64,
+    /// Failed records sent on to a retry topic.
     pub retried: u64,
+    /// Failed attempts tried again where they stand (the partition waits).
+    pub retried_in_place: u64,
     pub dead_lettered: u64,
     pub rebalances: u64,
+    /// Members that left because they went longer than `max.poll.interval.ms` between polls
+    /// (KC-14), and commits refused because the group had gone on without them (KC-15).
+    pub evictions: u64,
+    pub commits_failed: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]

@@ -391,13 +391,26 @@ fn streams_json(seed: u64, producers: &mut Vec<Value>) -> (Vec<Value>, Vec<Value
         });
         if chance(r, 30) && retrying.insert(t) {
             group["error_rate"] = json!((r.below(40) as f64) / 100.0);
-            let delays: Vec<u64> = (0..1 + r.below(2)).map(|_| 100 + r.below(3000)).collect();
-            group["retry_delays_ms"] = json!(delays);
+            if chance(r, 40) {
+                // Retrying in place: the partition waits, and long waits cost the membership.
+                group["retry_in_place"] = json!({ "attempts_max": 1 + r.below(6), "backoff_ms": r.below(2000) });
+            } else {
+                let delays: Vec<u64> = (0..1 + r.below(2)).map(|_| 100 + r.below(3000)).collect();
+                group["retry_delays_ms"] = json!(delays);
+            }
         }
         if group["commit"] == "auto" {
             group["auto_commit_interval_ms"] = json!(100 + r.below(5000));
         }
         groups.push(group);
+    }
+    // Poison records, where every group reading the topic has somewhere to put a failure.
+    let base = producers.len() - topics.len();
+    for t in 0..topics.len() {
+        let readers: Vec<&Value> = groups.iter().filter(|g| g["topic"] == format!("t{t}")).collect();
+        if !readers.is_empty() && readers.iter().all(|g| g.get("error_rate").is_some()) && chance(r, 60) {
+            producers[base + t]["poison"] = json!([r.below(10), 10 + r.below(40)]);
+        }
     }
     (topics, groups)
 }

@@ -147,6 +147,9 @@ reasons! {
         /// The coordinator removed it: its session timed out, or it missed a rebalance.
         Removed = 3, "removed by the coordinator";
         Restarted = 4, "restarted";
+        /// KC-14: it spent longer than `max.poll.interval.ms` between polls, so its client
+        /// left the group; it does not know yet and goes on with its batch.
+        Evicted = 5, "left: max.poll.interval exceeded";
     }
 }
 
@@ -178,6 +181,9 @@ reasons! {
         Retried = 1, "failed, sent to retry";
         /// Failed its last retry; forwarded to the dead-letter topic.
         DeadLettered = 2, "failed, dead-lettered";
+        /// Failed; the member tries it again where it stands, after a backoff, and nothing
+        /// behind it on its partitions moves.
+        RetryingInPlace = 3, "failed, retrying in place";
     }
 }
 
@@ -460,6 +466,16 @@ pub enum TraceEvent {
         partition: u32,
         offset: u64,
     },
+    /// KC-15: a member the group has rebalanced without tried to commit: the commit fails
+    /// (`CommitFailedException`), and what it processed will be processed again.
+    CommitFailed {
+        at: SimTime,
+        group: u32,
+        member: MemberId,
+        topic: u32,
+        partition: u32,
+        offset: u64,
+    },
     /// `count` records in `[from, to)` the group will never handle.
     RecordsLost {
         at: SimTime,
@@ -624,6 +640,7 @@ impl TraceEvent {
             | RecordStarted { at, .. }
             | RecordDone { at, .. }
             | OffsetCommitted { at, .. }
+            | CommitFailed { at, .. }
             | RecordsLost { at, .. }
             | GroupChanged { at, .. }
             | MemberChanged { at, .. }
@@ -685,6 +702,7 @@ impl TraceEvent {
             RecordStarted { .. } => "record_started",
             RecordDone { .. } => "record_done",
             OffsetCommitted { .. } => "offset_committed",
+            CommitFailed { .. } => "commit_failed",
             RecordsLost { .. } => "records_lost",
             GroupChanged { .. } => "group_changed",
             MemberChanged { .. } => "member_changed",
@@ -737,6 +755,7 @@ impl TraceEvent {
             | RecordStarted { .. }
             | RecordDone { .. }
             | OffsetCommitted { .. }
+            | CommitFailed { .. }
             | RecordsLost { .. }
             | GroupChanged { .. }
             | MemberChanged { .. }
@@ -866,7 +885,8 @@ impl TraceEvent {
                 v.count("offset", offset).id("record", record).id("times", times);
                 v.reason("outcome", outcome.code(), outcome.as_str());
             }
-            OffsetCommitted { group, member, topic, partition, offset, .. } => {
+            OffsetCommitted { group, member, topic, partition, offset, .. }
+            | CommitFailed { group, member, topic, partition, offset, .. } => {
                 v.id("group", group).id("member", member.0).id("topic", topic).id("partition", partition);
                 v.count("offset", offset);
             }
@@ -985,6 +1005,7 @@ impl TraceEvent {
             Processed { .. } => 46,
             Routed { .. } => 47,
             Unroutable { .. } => 48,
+            CommitFailed { .. } => 49,
         }
     }
 }

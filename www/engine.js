@@ -669,6 +669,7 @@ export function arrowOf(layout, e) {
     case 'record_appended': return { from: p(e.producer), to: part(e.topic, e.partition), text: `offset ${e.offset}`, style: 'send' };
     case 'records_fetched': return { from: part(e.topic, e.partition), to: mem(e.group, e.member), text: `${e.count} from ${e.from}`, style: 'send' };
     case 'offset_committed': return { from: mem(e.group, e.member), to: part(e.topic, e.partition), text: `commit ${e.offset}`, style: 'reply' };
+    case 'commit_failed': return { from: mem(e.group, e.member), to: part(e.topic, e.partition), text: `commit ${e.offset} refused`, style: 'fail' };
     default: return undefined;
   }
 }
@@ -954,14 +955,24 @@ function foldStreamEvent(v, e, engine, batch) {
       };
       break;
     }
-    case 'record_done':
+    case 'record_done': {
       memberOf(v, e.group, e.member).current = null;
+      // A record that failed is marked on its tape: the one a partition waits behind.
+      if (e.outcome_code !== C.RecordOutcome.Processed) {
+        const tape = v.topics[e.topic].parts[e.partition].tape;
+        const rec = tape.length ? tape[e.offset - tape[0].offset] : undefined;
+        if (rec) rec.failed = true;
+      }
       if (e.times > 1) pulse(v, 'twice', e);
       else if (e.outcome_code !== C.RecordOutcome.Processed) pulse(v, 'retried', e);
       batch.streams = true;
       break;
+    }
     case 'offset_committed':
       v.groups[e.group].committed.set(`${e.topic}:${e.partition}`, e.offset);
+      break;
+    case 'commit_failed':
+      pulse(v, 'uncommitted', e);
       break;
     case 'records_lost':
       pulse(v, 'lost', e);

@@ -170,7 +170,8 @@ export function showGroups(doc, view, lagRows) {
         Object.assign(row.dataset, { member: `${info.name}-${mi + 1}`, owned: owned.join(' '), alive: String(m.alive) });
         row.classList.toggle('down', !m.alive && m.inGroup);
         const lag = rows.filter((r) => r.owner === mi).reduce((n, r) => n + (r.lag ?? 0), 0);
-        const status = !m.alive ? (m.inGroup ? 'crashed' : 'left') : owned.length ? `${owned.join(' ')} · lag ${lag}` : 'no partitions';
+        const status = !m.alive ? (m.inGroup ? 'crashed' : 'left') : !m.inGroup ? 'evicted (max.poll.interval exceeded), finishing its batch'
+          : owned.length ? `${owned.join(' ')} · lag ${lag}` : 'no partitions';
         row.textContent = `${info.name}-${mi + 1}: ${status}`;
         return row;
       }));

@@ -1285,7 +1285,7 @@ function drawPulse(ctx, ink, g, pulse, now, motion, p) {
   ctx.globalAlpha = 1 - t;
   const color = {
     acked: p.acked, refused: p.muted, dead: p.danger, lost: p.danger, crashed: p.danger, expired: p.muted,
-    twice: p.inflight, retried: p.muted, order: p.danger, returned: p.inflight,
+    twice: p.inflight, retried: p.muted, order: p.danger, returned: p.inflight, uncommitted: p.danger,
   }[pulse.kind];
   // It grows within the lane kept for it (LANE), so that it covers no text.
   dot(ctx, at.x, at.y, null, color, DOT + (LANE - DOT - 2) * t);
@@ -1299,8 +1299,8 @@ function drawPulse(ctx, ink, g, pulse, now, motion, p) {
     ctx.stroke();
   } else if (pulse.kind === 'lost' || pulse.kind === 'dead') {
     cross(ctx, at.x, at.y, color);
-  } else if (pulse.kind === 'order' || pulse.kind === 'twice' || pulse.kind === 'returned') {
-    ink.text({ order: '⇅', twice: '×2', returned: '↩' }[pulse.kind], at.x, at.y, { color, align: 'center', bold: true, rank: 1, within: id });
+  } else if (pulse.kind === 'order' || pulse.kind === 'twice' || pulse.kind === 'returned' || pulse.kind === 'uncommitted') {
+    ink.text({ order: '⇅', twice: '×2', returned: '↩', uncommitted: '✗' }[pulse.kind], at.x, at.y, { color, align: 'center', bold: true, rank: 1, within: id });
   } else if (pulse.kind === 'expired') {
     ctx.strokeStyle = color;
     ctx.beginPath(); ctx.moveTo(at.x, at.y); ctx.lineTo(at.x, at.y - 4); ctx.moveTo(at.x, at.y); ctx.lineTo(at.x + 3, at.y); ctx.stroke();
@@ -1362,6 +1362,12 @@ function drawTopic(ctx, ink, view, b, t, ti, p) {
         ctx.fillStyle = keyColor(r.key, p);
         ctx.fillRect(x + 1, tape.y + 1, CELL - 2, tape.h - 2);
       }
+      // A record that failed at least once: ringed in red, above and below the tape.
+      if (r?.failed) {
+        ctx.strokeStyle = p.danger;
+        ctx.lineWidth = 2;
+        ctx.strokeRect(x, tape.y - 1, CELL, tape.h + 2);
+      }
     }
     // The log end offset, the next offset to be written.
     ink.text(String(part.logEnd), tape.x + tape.w + 4, tape.y + tape.h / 2, { color: p.muted, mono: true, rank: 1, room: b.x + b.w - tape.x - tape.w - 6, within: `T${ti}` });
@@ -1414,9 +1420,12 @@ function drawGroup(ctx, ink, view, b, grp, gi, now, p, opts) {
   g.members.forEach((m, mi) => {
     const y = memberRowY(b, mi, g.members.length);
     const gone = !m.inGroup && m.alive === false && !m.current;
-    const color = !m.alive && m.inGroup ? p.danger : gone ? p.muted : p.ink;
+    // Out of the group but alive: evicted (KC-14), still on its batch until its next poll.
+    const evicted = m.alive && !m.inGroup;
+    const color = !m.alive && m.inGroup ? p.danger : gone ? p.muted : evicted ? p.inflight : p.ink;
     ink.text(`${grp.name}-${mi + 1}`, b.x + 8, y, { color, rank: 1, room: b.w * 0.42 - 12, kind: 'member', within: `G${gi}`, shorter: [`#${mi + 1}`] });
-    const text = !m.alive ? (m.inGroup ? 'crashed' : 'left') : m.owned.length === 0 ? (rebalancing && !grp.cooperative ? 'revoked, waiting' : 'no partitions')
+    const text = !m.alive ? (m.inGroup ? 'crashed' : 'left') : evicted ? (m.current ? 'evicted, still working' : 'evicted')
+      : m.owned.length === 0 ? (rebalancing && !grp.cooperative ? 'revoked, waiting' : 'no partitions')
       : m.owned.map((k) => {
         const [t, pp] = k.split(':').map(Number);
         return (topics[t].role === 'retry' ? `r${grp.topics.indexOf(t)}-` : 'p') + pp;
@@ -1433,13 +1442,13 @@ function drawGroup(ctx, ink, view, b, grp, gi, now, p, opts) {
     ctx.font = `${TEXT}px ${MONO}`;
     let shown = text;
     const room = b.w * 0.58 - 12 - LANE;
-    if (ctx.measureText(shown).width > room) {
+    if (m.owned.length && m.inGroup && m.alive && ctx.measureText(shown).width > room) {
       const chips = text.split(' ');
       let k = chips.length;
       while (k > 1 && ctx.measureText(`${chips.slice(0, k).join(' ')} +${chips.length - k}`).width > room) k--;
       shown = `${chips.slice(0, k).join(' ')} +${chips.length - k}`;
     }
-    ink.text(shown, b.x + b.w * 0.42, y, { color: !m.alive ? p.danger : m.owned.length ? p.ink : p.muted, mono: true, rank: 2, room, within: `G${gi}` });
+    ink.text(shown, b.x + b.w * 0.42, y, { color: !m.alive ? p.danger : evicted ? p.inflight : m.owned.length ? p.ink : p.muted, mono: !evicted, shorter: evicted ? ['evicted'] : undefined, rank: 2, room, within: `G${gi}` });
     if (m.current && m.alive) {
       dot(ctx, b.x + b.w - 12, y, keyColor(m.current.key, p), null, DOT - 2);
       ink.mark(b.x + b.w - 12, y, DOT - 2, `G${gi}.${mi}`);

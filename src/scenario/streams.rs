@@ -118,13 +118,19 @@ pub struct GroupSpec {
     /// `max.poll.records` (KC-4: 500).
     pub max_poll_records: u32,
     pub processing: Dist,
-    /// The chance that processing a record fails (it then moves on to the next retry topic).
+    /// The chance that processing a record fails (it then moves on to the next retry topic,
+    /// or is tried again in place). A poison record always fails.
     pub error_rate: Ratio,
+    /// Retrying a failed record where it stands, as Spring Kafka's `DefaultErrorHandler` does
+    /// with a `FixedBackOff`: the partition waits behind it; after the last attempt it goes
+    /// to `<topic>.dlq`. `None`: failures go through retry topics.
+    pub retry_in_place: Option<InPlaceRetry>,
     /// `session.timeout.ms` (KC-4: 45 s) and `heartbeat.interval.ms` (3 s).
     pub session_timeout: Duration,
     pub heartbeat_interval: Duration,
-    /// `max.poll.interval.ms` (KC-4: 300 s): the longest the coordinator waits for a member
-    /// to rejoin a rebalance.
+    /// `max.poll.interval.ms` (KC-4: 300 s): a member that goes longer between polls leaves
+    /// the group (KC-14); it is also how long the coordinator waits for members to rejoin a
+    /// rebalance (KC-18).
     pub max_poll_interval: Duration,
     /// `group.initial.rebalance.delay.ms` (3 s): the first rebalance of an empty group waits
     /// this long for more members.
@@ -135,7 +141,22 @@ pub struct GroupSpec {
     pub start: SimTime,
 }
 
+/// A failed record tried again in place: `attempts_max` attempts in all, `backoff` apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InPlaceRetry {
+    pub attempts_max: u32,
+    pub backoff: Duration,
+}
+
 // --- The JSON shape ----------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInPlace {
+    pub attempts_max: i64,
+    #[serde(default)]
+    pub backoff_ms: f64,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -196,6 +217,8 @@ pub struct RawGroup {
     pub error_rate: f64,
     #[serde(default)]
     pub retry_delays_ms: Vec<f64>,
+    #[serde(default)]
+    pub retry_in_place: Option<RawInPlace>,
     #[serde(default)]
     pub session_timeout_ms: Option<f64>,
     #[serde(default)]
@@ -394,10 +417,29 @@ pub(super) fn groups(
             }
         };
         let error_rate = probability(&format!("{at}.error_rate"), g.error_rate)?;
-        if error_rate.numerator > 0 && g.retry_delays_ms.is_empty() {
+        let retry_in_place = match g.retry_in_place {
+            None => None,
+            Some(_) if !g.retry_delays_ms.is_empty() => {
+                return err(
+                    format!("{at}.retry_in_place"),
+                    "a group retries in place or through retry topics (retry_delays_ms), not both",
+                )
+            }
+            Some(r) => Some(InPlaceRetry {
+                attempts_max: small(
+                    &format!("{at}.retry_in_place.attempts_max"),
+                    Some(r.attempts_max),
+                    1,
+                    1,
+                    limits::ATTEMPTS_MAX,
+                )?,
+                backoff: ms(&format!("{at}.retry_in_place.backoff_ms"), r.backoff_ms, 3_600_000.0)?,
+            }),
+        };
+        if error_rate.numerator > 0 && g.retry_delays_ms.is_empty() && retry_in_place.is_none() {
             return err(
                 format!("{at}.error_rate"),
-                "failed records move on through retry topics; give retry_delays_ms (one delay per retry topic)",
+                "a failed record needs somewhere to go: give retry_delays_ms (one delay per retry topic) or retry_in_place",
             );
         }
         check_count(&format!("{at}.retry_delays_ms"), g.retry_delays_ms.len(), 0, limits::RETRY_TOPICS_MAX)?;
@@ -423,14 +465,21 @@ pub(super) fn groups(
         // Retry topics as Uber, LinkedIn and Netflix run them: <topic>.retry.1 … then .dlq.
         let mut group_topics = vec![topic];
         let mut dead_letter = None;
+        let main = topics[topic as usize].clone();
+        let retries = if retry_in_place.is_some() { "retry_in_place" } else { "retry_delays_ms" };
+        if (retry_in_place.is_some() || !g.retry_delays_ms.is_empty())
+            && topics.iter().any(|t| matches!(t.role, TopicRole::DeadLetter { of } if of == topic))
+        {
+            return err(
+                format!("{at}.{retries}"),
+                format!("another group already dead-letters to {}.dlq; one group per topic may", main.name),
+            );
+        }
+        if retry_in_place.is_some() {
+            let name = format!("{}.dlq", main.name);
+            dead_letter = Some(derived_topic(topics, &main, name, TopicRole::DeadLetter { of: topic }));
+        }
         if !g.retry_delays_ms.is_empty() {
-            let main = topics[topic as usize].clone();
-            if topics.iter().any(|t| matches!(t.role, TopicRole::Retry { of, .. } if of == topic)) {
-                return err(
-                    format!("{at}.retry_delays_ms"),
-                    format!("another group already retries through {}.retry.1; one group per topic may", main.name),
-                );
-            }
             for (level, &delay_ms) in g.retry_delays_ms.iter().enumerate() {
                 let delay = ms(&format!("{at}.retry_delays_ms[{level}]"), delay_ms, 86_400_000.0)?;
                 let level = super::index_u32(level + 1);
@@ -454,6 +503,7 @@ pub(super) fn groups(
             max_poll_records,
             processing,
             error_rate,
+            retry_in_place,
             session_timeout,
             heartbeat_interval,
             max_poll_interval,
@@ -463,6 +513,12 @@ pub(super) fn groups(
         });
     }
     Ok(out)
+}
+
+/// The first group reading `topic` that has nowhere to put a failed record: a poison record
+/// for it would have no outcome.
+pub(super) fn cannot_fail(groups: &[GroupSpec], topic: u32) -> Option<&GroupSpec> {
+    groups.iter().find(|g| g.topics.first() == Some(&topic) && g.dead_letter.is_none())
 }
 
 /// A retry or dead-letter topic for `main`: same partitions, so a key keeps its partition.

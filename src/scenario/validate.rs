@@ -70,7 +70,7 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
     }
     let groups = streams::groups(raw.groups, &mut topics, duration)?;
     let dependencies = dependencies(raw.dependencies)?;
-    let mut producers = producers(raw.producers, &queues, &topics, &mut topology)?;
+    let mut producers = producers(raw.producers, &queues, &topics, &groups, &mut topology)?;
     let (mut consumers, autoscalers) = consumers(raw.consumers, &mut queues, &dependencies)?;
     let mut parts = workflows::Parts { queues: &mut queues, producers: &mut producers, consumers: &mut consumers };
     let request_reply = workflows::request_reply(raw.request_reply, &mut parts)?;
@@ -459,11 +459,19 @@ fn dependencies(raw: Vec<raw::Dependency>) -> Result<Vec<DependencySpec>, Scenar
     Ok(out)
 }
 
+fn poison_refused(group: &GroupSpec) -> String {
+    format!(
+        "group \"{}\" reads this topic and has nowhere to put a record that fails: give it retry_in_place or retry_delays_ms",
+        group.name
+    )
+}
+
 // long: one check per field of a producer, in the schema's order, each naming its path
 fn producers(
     raw: Vec<raw::Producer>,
     queues: &[QueueSpec],
     topics: &[TopicSpec],
+    readers: &[GroupSpec],
     topology: &mut crate::exchange::Topology,
 ) -> Result<Vec<ProducerSpec>, ScenarioError> {
     check_count("producers", raw.len(), 0, limits::PRODUCERS_MAX)?;
@@ -550,11 +558,10 @@ fn producers(
             Target::Topic(_) if tombstones.numerator > 0 && keys.is_none() => {
                 return err(format!("{at}.tombstones"), "a tombstone is a keyed record with a null value (KC-13)")
             }
-            Target::Topic(_) if !poison.is_empty() => {
-                return err(
-                    format!("{at}.poison"),
-                    "poison messages are for queues; a group's error_rate fails records",
-                )
+            Target::Topic(t) if !poison.is_empty() => {
+                if let Some(g) = streams::cannot_fail(readers, t) {
+                    return err(format!("{at}.poison"), poison_refused(g));
+                }
             }
             _ => {}
         }
@@ -971,7 +978,14 @@ fn script(
                 Op::SetOutcomes { consumer: consumer("consumer", &c)?, outcomes }
             }
             raw::Op::PoisonNext { producer } => match producers.iter().position(|p| p.name == producer) {
-                Some(p) => Op::PoisonNext { producer: index_u32(p) },
+                Some(p) => {
+                    if let Target::Topic(t) = producers[p].target {
+                        if let Some(g) = streams::cannot_fail(groups, t) {
+                            return err(format!("{at_path}.producer"), poison_refused(g));
+                        }
+                    }
+                    Op::PoisonNext { producer: index_u32(p) }
+                }
                 None => return err(format!("{at_path}.producer"), format!("no producer is named \"{producer}\"")),
             },
             raw::Op::Publish { exchange, routing_key, headers, message, mandatory, expiration_ms } => {

@@ -495,8 +495,9 @@ impl Sim {
             }
             Send::Record { topic } => {
                 self.ports.stats.records += 1;
+                let poison = self.producers.attrs.poison;
                 let prng = &mut self.producers.list[producer.index()].prng;
-                self.streams.produce_record(&mut self.cx, prng, producer.0, topic);
+                self.streams.produce_record(&mut self.cx, prng, (producer.0, poison), topic);
             }
         }
         self.producers.next_send(&mut self.cx, producer, turn.next);

@@ -46,6 +46,10 @@ impl Streams {
             last_auto_commit: cx.now(),
             wake_at: None,
             fetch_cursor: 0,
+            last_poll: cx.now(),
+            polls: 0,
+            poll_timer: false,
+            attempt: 0,
             prng,
         });
         self.join(cx, group, MemberId(m), MemberChange::Joined);
@@ -183,7 +187,8 @@ impl Streams {
             .filter(|(s, g)| g.started && s.topics.contains(&part.topic))
             .map(|(_, g)| {
                 // What the group still needs: from its commit, or from where its owner reads.
-                let position = g.members.iter().filter(|m| m.alive).filter_map(|m| m.positions.get(&part)).min();
+                let position =
+                    g.members.iter().filter(|m| m.alive && m.in_group).filter_map(|m| m.positions.get(&part)).min();
                 g.committed.get(&part).copied().or(position.copied()).unwrap_or(end)
             })
             .min()
@@ -205,15 +210,7 @@ impl Streams {
                 .map(crate::scenario::index_u32)
                 .collect();
             for m in late {
-                self.member(group, MemberId(m)).in_group = false;
-                cx.out.emit(TraceEvent::MemberChanged {
-                    at: now,
-                    group,
-                    member: MemberId(m),
-                    change: MemberChange::Removed,
-                });
-                let owned = std::mem::take(&mut self.member(group, MemberId(m)).owned);
-                self.revoke(cx, group, MemberId(m), &owned, RevokeReason::Lost);
+                self.drop_member(cx, group, MemberId(m), MemberChange::Removed);
             }
         }
         let g = &mut self.groups[group as usize];
@@ -438,6 +435,33 @@ impl Streams {
         self.maybe_end_join(cx, group, false);
     }
 
+    /// The group goes on without a member that is still working: its client left (KC-14), or
+    /// the coordinator stopped waiting for it to rejoin (KC-18). Its partitions are lost to it
+    /// at once and go to others; it keeps its batch and positions, and learns at its next poll.
+    pub(super) fn drop_member(&mut self, cx: &mut Ctx, group: u32, m: MemberId, change: MemberChange) {
+        let now = cx.now();
+        let member = self.member(group, m);
+        member.in_group = false;
+        member.joined = false;
+        member.blocked = false;
+        member.assignment = None;
+        member.proposed = None;
+        member.owned_generation = NO_GENERATION;
+        let owned = std::mem::take(&mut member.owned);
+        cx.out.emit(TraceEvent::MemberChanged { at: now, group, member: m, change });
+        for part in owned {
+            let (topic, partition) = (part.topic, part.partition);
+            cx.out.emit(TraceEvent::PartitionRevoked {
+                at: now,
+                group,
+                member: m,
+                topic,
+                partition,
+                reason: RevokeReason::Lost,
+            });
+        }
+    }
+
     /// A crashed member comes back as a fresh process: it owns nothing and joins again (its
     /// old registration, if the session has not expired, is replaced).
     pub(crate) fn restart_member(&mut self, cx: &mut Ctx, group: u32, m: MemberId) {
@@ -452,9 +476,12 @@ impl Streams {
         member.proposed = None;
         member.joined = false;
         member.wake_at = None;
+        member.attempt = 0;
+        member.poll_timer = false;
         // A fresh process remembers nothing it owned; the coordinator replaces the old one.
         let owned = std::mem::take(&mut member.owned);
         self.revoke(cx, group, m, &owned, RevokeReason::Lost);
+        self.member(group, m).positions.clear();
         self.join(cx, group, m, MemberChange::Restarted);
     }
 

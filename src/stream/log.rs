@@ -8,8 +8,14 @@ impl Streams {
     // --- Producing ---------------------------------------------------------------------------
 
     /// A producer's record to `topic`: keyed records go by murmur2 (KP-1), null keys stick to
-    /// a partition per KP-6 (or go round-robin).
-    pub(crate) fn produce_record(&mut self, cx: &mut Ctx, prng: &mut Prng, producer: u32, topic: u32) {
+    /// a partition per KP-6 (or go round-robin). A poison record fails every attempt.
+    pub(crate) fn produce_record(
+        &mut self,
+        cx: &mut Ctx,
+        prng: &mut Prng,
+        (producer, poison): (u32, bool),
+        topic: u32,
+    ) {
         let spec = &cx.scenario.producers[producer as usize];
         let (keys, tombstones) = (spec.keys, spec.tombstones);
         let key = keys.map(|k| draw_key(k, prng));
@@ -42,7 +48,7 @@ impl Streams {
         self.append(
             cx,
             Part { topic, partition },
-            Record { id, key, tombstone, at: cx.now(), retained: true },
+            Record { id, key, tombstone, at: cx.now(), retained: true, poison },
             producer,
         );
     }

@@ -17,13 +17,17 @@ impl Streams {
         if !member.alive || member.current.is_some() {
             return;
         }
+        // KC-14: a poll at the limit is already too late (the client's timer is `>=`).
+        if member.in_group && member.poll_timer && now >= member.last_poll.after(spec.max_poll_interval) {
+            self.evict(cx, group, m);
+        }
+        let member = self.member(group, m);
+        member.last_poll = now;
+        member.polls = member.polls.wrapping_add(1);
+        member.poll_timer = false;
         if !member.in_group {
-            // Dropped by the coordinator while it was busy: it joins again, as a new member.
-            member.joined = false;
-            member.owned.clear();
-            member.positions.clear();
-            member.owned_generation = NO_GENERATION;
-            self.join(cx, group, m, MemberChange::Joined);
+            // The group went on without it while it was busy (KC-14, KC-18).
+            self.rejoin_as_new(cx, group, m);
             return;
         }
         member.waiting = false;
@@ -155,9 +159,24 @@ impl Streams {
             }
             return;
         };
+        member.attempt = 0;
         let done_at = now.after(sample(processing, &mut member.prng));
+        self.start_record(cx, group, m, (part, offset), done_at);
+    }
+
+    /// Starts work on a record (or another attempt at it), done at `done_at`. Work that runs
+    /// past `max.poll.interval.ms` from the last poll sets the client's poll timer (KC-14); it
+    /// goes first at an equal time, as the client's check is `>=`.
+    fn start_record(&mut self, cx: &mut Ctx, group: u32, m: MemberId, (part, offset): (Part, u64), done_at: SimTime) {
+        let now = cx.now();
+        let limit = group_spec(&cx.scenario, group).max_poll_interval;
+        let member = self.member(group, m);
         member.current = Some((part, offset, done_at));
-        let epoch = member.epoch;
+        let (epoch, poll, deadline) = (member.epoch, member.polls, member.last_poll.after(limit).max(now));
+        if member.in_group && !member.poll_timer && done_at >= deadline {
+            member.poll_timer = true;
+            cx.out.schedule(deadline, Event::Stream(StreamEvent::PollTimeout { group, member: m, epoch, poll }));
+        }
         cx.out.emit(TraceEvent::RecordStarted {
             at: now,
             group,
@@ -170,6 +189,47 @@ impl Streams {
         cx.out.schedule(done_at, Event::Stream(StreamEvent::StreamWork { group, member: m, epoch }));
     }
 
+    /// KC-14: the member has not polled for `max.poll.interval.ms`. Its client sends
+    /// LeaveGroup and the group rebalances without it; the member itself goes on with its
+    /// batch, a zombie, until its next poll.
+    pub(crate) fn poll_timeout(&mut self, cx: &mut Ctx, group: u32, m: MemberId, (epoch, poll): (u32, u32)) {
+        let member = self.member(group, m);
+        if member.epoch == epoch && member.polls == poll && member.alive && member.in_group {
+            self.evict(cx, group, m);
+        }
+    }
+
+    fn evict(&mut self, cx: &mut Ctx, group: u32, m: MemberId) {
+        self.groups[group as usize].stats.evictions += 1;
+        self.drop_member(cx, group, m, MemberChange::Evicted);
+        self.rebalance(cx, group);
+        self.maybe_end_join(cx, group, false);
+    }
+
+    /// At the poll after the group went on without it: the commit of what it processed fails
+    /// (KC-15; auto-commit too, before rejoining), its partitions are lost to it, and it joins
+    /// again as a new member (KC-16). The new owners start from the last commit (KC-17).
+    fn rejoin_as_new(&mut self, cx: &mut Ctx, group: u32, m: MemberId) {
+        let now = cx.now();
+        if !matches!(group_spec(&cx.scenario, group).commit, CommitMode::BeforeProcessing) {
+            let positions = std::mem::take(&mut self.member(group, m).positions);
+            for (part, offset) in positions {
+                if self.groups[group as usize].committed.get(&part) != Some(&offset) {
+                    self.groups[group as usize].stats.commits_failed += 1;
+                    let (topic, partition) = (part.topic, part.partition);
+                    cx.out.emit(TraceEvent::CommitFailed { at: now, group, member: m, topic, partition, offset });
+                }
+            }
+        }
+        let member = self.member(group, m);
+        member.joined = false;
+        member.owned.clear();
+        member.positions.clear();
+        member.batch.clear();
+        member.owned_generation = NO_GENERATION;
+        self.join(cx, group, m, MemberChange::Joined);
+    }
+
     /// A member's timer: its record is done, or a retry record it waits for is due.
     pub(crate) fn stream_work(&mut self, cx: &mut Ctx, group: u32, m: MemberId, epoch: u32) {
         let now = cx.now();
@@ -180,8 +240,9 @@ impl Streams {
         match member.current {
             Some((part, offset, done_at)) if done_at <= now => {
                 member.current = None;
-                self.finish_record(cx, group, m, part, offset);
-                self.next_record(cx, group, m);
+                if self.finish_record(cx, group, m, part, offset) {
+                    self.next_record(cx, group, m);
+                }
             }
             Some(_) => {}
             None => {
@@ -195,14 +256,37 @@ impl Streams {
         }
     }
 
-    /// One record handled: success, or a failure forwarded to the next retry topic (or the
-    /// dead-letter topic). Counts duplicates and checks per-key order.
+    /// One attempt at a record ends: success, or a failure tried again in place, or forwarded
+    /// to the next retry topic (or the dead-letter topic). Counts duplicates and checks per-key
+    /// order. False while the record is being tried again.
     // long: one record's end in the order it happens: counted, its outcome (retry topic or DLQ), the order checker, the trace, the forward
-    pub(super) fn finish_record(&mut self, cx: &mut Ctx, group: u32, m: MemberId, part: Part, offset: u64) {
+    pub(super) fn finish_record(&mut self, cx: &mut Ctx, group: u32, m: MemberId, part: Part, offset: u64) -> bool {
         let now = cx.now();
         let spec = group_spec(&cx.scenario, group).clone();
         let record = self.log(part).record(offset).clone();
-        let failed = spec.error_rate.numerator > 0 && self.member(group, m).prng.chance(spec.error_rate);
+        let failed =
+            (spec.error_rate.numerator > 0 && self.member(group, m).prng.chance(spec.error_rate)) || record.poison;
+        if let (true, Some(retry)) = (failed, spec.retry_in_place) {
+            let member = self.member(group, m);
+            member.attempt += 1;
+            if member.attempt < retry.attempts_max {
+                let done_at = now.after(retry.backoff).after(sample(spec.processing, &mut member.prng));
+                self.groups[group as usize].stats.retried_in_place += 1;
+                cx.out.emit(TraceEvent::RecordDone {
+                    at: now,
+                    group,
+                    member: m,
+                    topic: part.topic,
+                    partition: part.partition,
+                    offset,
+                    record: record.id,
+                    times: u32::from(self.handled(group, part, offset)),
+                    outcome: RecordOutcome::RetryingInPlace,
+                });
+                self.start_record(cx, group, m, (part, offset), done_at);
+                return false;
+            }
+        }
         let g = &mut self.groups[group as usize];
         let (origin, counts) = g.handled.entry(part).or_insert((offset, crate::cow::CowVec::new()));
         let i = usize::try_from(offset.saturating_sub(*origin)).unwrap_or(usize::MAX);
@@ -265,5 +349,6 @@ impl Streams {
             let forwarded = Record { at: now, retained: true, ..record };
             self.append(cx, Part { topic: to, partition }, forwarded, FORWARDED);
         }
+        true
     }
 }

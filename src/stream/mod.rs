@@ -49,6 +49,8 @@ pub struct Record {
     pub at: SimTime,
     /// Still in the log: not past retention, not compacted away.
     pub retained: bool,
+    /// It fails every time it is processed (a payload no consumer can parse).
+    pub poison: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,6 +133,13 @@ pub struct Member {
     /// A wake-up already scheduled for a record that is not due yet.
     pub wake_at: Option<SimTime>,
     pub fetch_cursor: usize,
+    /// KC-14: when it last called poll, how many polls it has made (so that a stale poll
+    /// timer is ignored), and whether a timer is set for this one.
+    pub last_poll: SimTime,
+    pub polls: u32,
+    pub poll_timer: bool,
+    /// Attempts at the current record so far, when it retries in place.
+    pub attempt: u32,
     pub prng: Prng,
 }
 
@@ -311,6 +320,9 @@ impl Streams {
             StreamEvent::JoinDeadline { group, round } => self.join_deadline(cx, group, round),
             StreamEvent::SyncDone { group, round } => self.sync_done(cx, group, round),
             StreamEvent::SessionExpired { group, member, epoch } => self.session_expired(cx, group, member, epoch),
+            StreamEvent::PollTimeout { group, member, epoch, poll } => {
+                self.poll_timeout(cx, group, member, (epoch, poll))
+            }
             StreamEvent::LogCleanup { topic } => self.clean_topic(cx, topic),
         }
     }

@@ -362,3 +362,173 @@ fn a_pubsub_channel_keeps_what_a_slow_committer_still_needs() {
         assert_eq!((g.stats.processed, g.stats.lost_to_retention), (100, 0), "{:?}", g.stats);
     }
 }
+
+/// One partition, two members, batches of two records that take 3 s each, and a 5 s
+/// `max.poll.interval.ms`; `processing_ms` per record.
+fn slow_batches(processing_ms: u32) -> String {
+    format!(
+        r#"{{"name": "liveness", "duration_ms": 12000,
+            "topics": [{{"name": "t", "partitions": 1}}],
+            "producers": [{}],
+            "groups": [{{"name": "g", "topic": "t", "members": 2, "commit": "after", "offset_reset": "earliest",
+                         "max_poll_records": 2, "max_poll_interval_ms": 5000,
+                         "processing": {{"kind": "constant", "ms": {processing_ms}}}}}]}}"#,
+        hundred_at_zero(6)
+    )
+}
+
+fn at_ms(e: &TraceEvent) -> u64 {
+    e.at().as_micros() / 1000
+}
+
+/// KC-14..17: g-1 polls at 3.1 s (Stable after the 3 s initial delay and the 100 ms sync) and
+/// gets records 0 and 1, done at 6.1 s and 9.1 s. Its poll timer expires at 8.1 s: its client
+/// leaves the group, which rebalances and gives the partition to g-2 from the last commit.
+/// g-1 does not know: it finishes record 1 (a zombie), and at its next poll its commit fails
+/// and it rejoins as a new member. g-2 processes record 0 again.
+#[test]
+fn a_member_that_stops_polling_is_evicted_and_its_late_commit_fails() {
+    use brokerlab::trace::{MemberChange, RevokeReason};
+    let mut d = Driver::new(&slow_batches(3000));
+    let trace = d.to(12000.0);
+    let (g1, g2) = (brokerlab::ids::MemberId(0), brokerlab::ids::MemberId(1));
+    let when = |f: &dyn Fn(&TraceEvent) -> bool| trace.iter().filter(|e| f(e)).map(at_ms).collect::<Vec<_>>();
+    assert_eq!(
+        when(
+            &|e| matches!(*e, TraceEvent::MemberChanged { member, change: MemberChange::Evicted, .. } if member == g1)
+        ),
+        vec![8100],
+        "KC-14: evicted at its last poll (3.1 s) + max.poll.interval (5 s)"
+    );
+    assert_eq!(
+        when(
+            &|e| matches!(*e, TraceEvent::PartitionRevoked { member, reason: RevokeReason::Lost, .. } if member == g1)
+        ),
+        vec![8100],
+        "its partition is lost to it at once, with no commit"
+    );
+    let handed: Vec<(u64, u64)> = trace
+        .iter()
+        .filter_map(|e| match *e {
+            TraceEvent::PartitionAssigned { member, offset, .. } if member == g2 => Some((at_ms(e), offset)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(handed, vec![(8200, 0)], "g-2 takes it after the rebalance, from the last commit (none: earliest)");
+    // The zombie finishes record 1 after its eviction; then its commit of 2 is refused.
+    assert!(trace
+        .iter()
+        .any(|e| matches!(*e, TraceEvent::RecordDone { member, offset: 1, .. } if member == g1 && at_ms(e) == 9100)));
+    let failed: Vec<(u64, u64)> = trace
+        .iter()
+        .filter_map(|e| match *e {
+            TraceEvent::CommitFailed { member, offset, .. } if member == g1 => Some((at_ms(e), offset)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, vec![(9100, 2)], "KC-15: CommitFailedException at its next poll");
+    assert!(
+        !trace.iter().any(|e| matches!(*e, TraceEvent::OffsetCommitted { member, .. } if member == g1)),
+        "it never commits a partition it lost"
+    );
+    assert_eq!(
+        when(&|e| matches!(*e, TraceEvent::MemberChanged { member, change: MemberChange::Joined, .. } if member == g1)),
+        vec![0, 9100],
+        "KC-16: it rejoins as a new member at that poll"
+    );
+    // KC-17: record 0 is processed again by g-2, at 8.2 + 3 s.
+    assert!(trace
+        .iter()
+        .any(|e| matches!(*e, TraceEvent::RecordDone { member, offset: 0, times: 2, .. } if member == g2 && at_ms(e) == 11200)));
+    let g = &d.sim.streams().groups[0];
+    assert!(g.stats.evictions >= 1 && g.stats.commits_failed == 1 && g.stats.duplicates >= 1, "{:?}", g.stats);
+}
+
+/// KC-14's timer is `>=`: a poll exactly at the limit is too late; a millisecond earlier is not.
+#[test]
+fn a_poll_at_the_limit_is_too_late_and_one_before_it_is_not() {
+    use brokerlab::trace::MemberChange;
+    let evictions = |ms: u32| {
+        let mut d = Driver::new(&slow_batches(ms));
+        d.to(8200.0)
+            .iter()
+            .filter(|e| matches!(e, TraceEvent::MemberChanged { change: MemberChange::Evicted, .. }))
+            .map(at_ms)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(evictions(2500), vec![8100], "two records of 2.5 s end at 8.1 s, the limit itself");
+    assert_eq!(evictions(2499), Vec::<u64>::new(), "ending at 8.098 s, the poll is in time");
+    let mut d = Driver::new(&slow_batches(2499));
+    d.to(8200.0);
+    assert_eq!(d.sim.streams().groups[0].committed.get(&part0()), Some(&2), "and its commit holds");
+}
+
+/// A poison record retried in place blocks its partition: nothing behind it moves and lag
+/// climbs, while the other partition flows; after the last attempt it goes to `t.dlq` and the
+/// partition drains. Order on the partition holds (that is what blocking buys).
+#[test]
+fn a_poison_record_retried_in_place_blocks_its_partition() {
+    let json = r#"{"name": "poison", "duration_ms": 20000,
+        "topics": [{"name": "t", "partitions": 2, "null_keys": "round_robin"}],
+        "producers": [{"name": "p", "to": "t", "poison": [10],
+                       "schedule": {"kind": "fixed_rate", "interval_ms": 100, "start_ms": 4000, "count": 120}}],
+        "groups": [{"name": "g", "topic": "t", "members": 2, "commit": "after", "offset_reset": "earliest",
+                    "processing": {"kind": "constant", "ms": 10},
+                    "retry_in_place": {"attempts_max": 5, "backoff_ms": 1000}}]}"#;
+    let mut d = Driver::new(json);
+    let p1 = Part { topic: 0, partition: 1 };
+    // Record 10 (at 5.0 s) goes round-robin to partition 1; attempt 1 fails at 5.01 s, and
+    // each next one 1 s of backoff and 10 ms of work later: 6.02, 7.03, 8.04, and 9.05 s.
+    let blocked = d.to(8500.0);
+    let lag = |d: &Driver, p| d.sim.streams().lag(0, p).expect("committed");
+    assert!(lag(&d, p1) >= 15, "lag on the blocked partition climbs: {}", lag(&d, p1));
+    assert!(lag(&d, part0()) <= 2, "the other partition flows: {}", lag(&d, part0()));
+    let tries = |t: &[TraceEvent]| {
+        t.iter().filter(|e| matches!(e, TraceEvent::RecordDone { outcome: RecordOutcome::RetryingInPlace, .. })).count()
+    };
+    assert_eq!(tries(&blocked), 4, "attempts 1 to 4 failed by 8.5 s, each tried again");
+    let rest = d.to(20000.0);
+    assert_eq!(tries(&rest), 0, "attempt 5 was the last");
+    let dead: Vec<u64> = rest
+        .iter()
+        .filter_map(|e| match *e {
+            TraceEvent::RecordDone { partition: 1, offset, outcome: RecordOutcome::DeadLettered, .. } => Some(offset),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dead, vec![5], "after its fifth attempt record 10 (offset 5 of partition 1) goes to t.dlq");
+    let dlq = d.sim.scenario().topics.iter().position(|t| t.name == "t.dlq").expect("t.dlq");
+    assert_eq!(d.sim.streams().log(Part { topic: u32::try_from(dlq).expect("small"), partition: 1 }).end(), 1);
+    assert!(lag(&d, p1) <= 1, "then the partition drains: {}", lag(&d, p1));
+    let g = &d.sim.streams().groups[0];
+    assert_eq!((g.stats.retried_in_place, g.stats.dead_lettered, g.stats.order_violations), (4, 1, 0), "{:?}", g.stats);
+}
+
+/// A failure needs somewhere to go, and a group retries one way: each refusal names its path.
+#[test]
+fn retry_and_poison_settings_that_cannot_work_are_refused_with_their_path() {
+    use brokerlab::Scenario;
+    let scenario = |producer: &str, group: &str| {
+        format!(
+            r#"{{"name": "x", "duration_ms": 1000, "topics": [{{"name": "t", "partitions": 1}}],
+                "producers": [{{"name": "p", "to": "t", "schedule": {{"kind": "fixed_rate", "interval_ms": 100}}{producer}}}],
+                "groups": [{{"name": "g", "topic": "t"{group}}}, {{"name": "h", "topic": "t"}}]}}"#
+        )
+    };
+    let refused = |producer: &str, group: &str| Scenario::from_json(&scenario(producer, group)).expect_err("refused");
+    let e = refused("", r#", "error_rate": 0.1"#);
+    assert_eq!(e.path, "groups[0].error_rate", "{e}");
+    let e = refused("", r#", "retry_in_place": {"attempts_max": 3}, "retry_delays_ms": [100]"#);
+    assert_eq!(e.path, "groups[0].retry_in_place", "{e}");
+    let e = refused("", r#", "retry_in_place": {"attempts_max": 0}"#);
+    assert_eq!(e.path, "groups[0].retry_in_place.attempts_max", "{e}");
+    let e = refused("", r#", "retry_in_place": {"attempts_max": 2, "backoff_ms": -1}"#);
+    assert_eq!(e.path, "groups[0].retry_in_place.backoff_ms", "{e}");
+    // Group h reads t too and cannot fail a record: a poison record there has no outcome.
+    let e = refused(r#", "poison": [3]"#, r#", "retry_in_place": {"attempts_max": 3}"#);
+    assert_eq!(e.path, "producers[0].poison", "{e}");
+    assert!(e.reason.contains("group \"h\""), "{e}");
+    let ok = Scenario::from_json(&scenario("", r#", "retry_in_place": {"attempts_max": 3}"#)).expect("valid");
+    let e = ok.live_op(r#"{"op": "poison_next", "producer": "p"}"#).expect_err("refused");
+    assert_eq!(e.path, "input.producer", "{e}");
+}

@@ -176,3 +176,29 @@ mod clock {
         String::new()
     }
 }
+
+#[test]
+fn swarm_runs_evict_members_that_stop_polling_and_retry_in_place() {
+    // KC-14..17 and in-place retries come due in the swarm, not only in the scripted tests.
+    use brokerlab::trace::{MemberChange, RecordOutcome};
+    use brokerlab::{Scenario, Sim, TraceEvent as T};
+    let (mut evicted, mut refused, mut in_place, mut poison) = (0, 0, 0, 0);
+    for seed in 0..200 {
+        let s = Scenario::from_json(&brokerlab::swarm::scenario_json(seed)).unwrap_or_else(|e| panic!("{seed}: {e}"));
+        if s.groups.is_empty() {
+            continue;
+        }
+        poison += usize::from(s.producers.iter().any(|p| !p.poison.is_empty() && p.keys.is_some()));
+        let mut sim = Sim::new(s.clone(), seed);
+        sim.run_until(s.end(), u64::MAX).expect("runs");
+        for e in sim.drain_trace() {
+            match e {
+                T::MemberChanged { change: MemberChange::Evicted, .. } => evicted += 1,
+                T::CommitFailed { .. } => refused += 1,
+                T::RecordDone { outcome: RecordOutcome::RetryingInPlace, .. } => in_place += 1,
+                _ => {}
+            }
+        }
+    }
+    assert!(evicted > 10 && refused > 10 && in_place > 50 && poison > 3, "{evicted} {refused} {in_place} {poison}");
+}

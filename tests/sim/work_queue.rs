@@ -42,6 +42,7 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("saga-compensation-retry", 6, "3040da9390d4bc6c"),
     ("saga-duplicates", 7, "c885fdc0f2320245"),
     ("saga-styles", 11, "60388c7cd220a789"),
+    ("poison-blocks-partition", 5, "426bc7f3b4c97526"),
     ("retry-topics", 17, "7a011432870863dd"),
     ("topic-routing", 5, "de8b6e950ffe59b0"),
     ("fanout-vs-direct", 4, "458031aa804a0e14"),
