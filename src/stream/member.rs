@@ -266,23 +266,25 @@ impl Streams {
         let record = self.log(part).record(offset).clone();
         let failed =
             (spec.error_rate.numerator > 0 && self.member(group, m).prng.chance(spec.error_rate)) || record.poison;
+        let (id, topic, partition) = (record.id, part.topic, part.partition);
+        let done = |times, outcome| TraceEvent::RecordDone {
+            at: now,
+            group,
+            member: m,
+            topic,
+            partition,
+            offset,
+            record: id,
+            times,
+            outcome,
+        };
         if let (true, Some(retry)) = (failed, spec.retry_in_place) {
             let member = self.member(group, m);
             member.attempt += 1;
             if member.attempt < retry.attempts_max {
                 let done_at = now.after(retry.backoff).after(sample(spec.processing, &mut member.prng));
                 self.groups[group as usize].stats.retried_in_place += 1;
-                cx.out.emit(TraceEvent::RecordDone {
-                    at: now,
-                    group,
-                    member: m,
-                    topic: part.topic,
-                    partition: part.partition,
-                    offset,
-                    record: record.id,
-                    times: u32::from(self.handled(group, part, offset)),
-                    outcome: RecordOutcome::RetryingInPlace,
-                });
+                cx.out.emit(done(u32::from(self.handled(group, part, offset)), RecordOutcome::RetryingInPlace));
                 self.start_record(cx, group, m, (part, offset), done_at);
                 return false;
             }
@@ -330,17 +332,7 @@ impl Streams {
                 }
             }
         }
-        cx.out.emit(TraceEvent::RecordDone {
-            at: now,
-            group,
-            member: m,
-            topic: part.topic,
-            partition: part.partition,
-            offset,
-            record: record.id,
-            times: u32::from(times),
-            outcome: outcome.0,
-        });
+        cx.out.emit(done(u32::from(times), outcome.0));
         if let Some((key, after)) = violation {
             cx.out.emit(TraceEvent::OrderViolated { at: now, group, key, record: record.id, after });
         }

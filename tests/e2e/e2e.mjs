@@ -263,7 +263,7 @@ const PRESET_CHECKS = {
   },
   'pubsub-vs-stream': async (p) => (await processed(p, 'live-late')) < 100 && (await processed(p, 'log-late')) === 175,
   // Every eviction is a rebalance: the generation climbs, and one partition's lag with it.
-  'poison-blocks-partition': async (p) => (await generation(p, 'payments')) > 4 && Math.max(...await lags(p)) > 100
+  'poison-blocks-partition': async (p) => (await generation(p, 'payments')) > 4 && Math.max(...await lags(p)) > 50
     && (await badge(p, 'dead_lettered')) >= 2,
   'retry-topics': async (p) => (await badge(p, 'order_violated')) > 0 && (await badge(p, 'dead_lettered')) > 0,
   compaction: async (p) => {
