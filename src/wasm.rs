@@ -221,6 +221,8 @@ struct QueueInfo<'a> {
     fifo: bool,
     /// Its dead-letter exchange, when it is a declared one.
     dlx: Option<u32>,
+    /// Its length limit (RMQ-23), if it has one.
+    max_length: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -349,6 +351,7 @@ impl Engine {
                         lease_ms: q.lease.lease_duration().as_millis_f64(),
                         fifo: q.fifo,
                         dlx,
+                        max_length: q.max_length,
                     }
                 })
                 .collect(),

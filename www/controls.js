@@ -257,12 +257,12 @@ export function showTabsFor(doc, layout) {
 
 // The catalog, grouped by pattern; a preset not listed here falls under "More".
 const CATALOG = [
-  ['Work queues', ['competing-consumers', 'slow-worker', 'backlog', 'prefetch-hoarding', 'autoscaling', 'mmc-erlang-c']],
-  ['Leases, acks and delivery', ['lease-models', 'lock-renewal', 'ack-modes', 'delivery-guarantees', 'idempotency', 'fifo-groups', 'ttl-expiry']],
+  ['Work queues', ['competing-consumers', 'slow-worker', 'backlog', 'load-shedding', 'prefetch-hoarding', 'autoscaling', 'mmc-erlang-c']],
+  ['Leases, acks and delivery', ['lease-models', 'lock-renewal', 'ack-modes', 'delivery-guarantees', 'idempotency', 'dedup-window', 'fifo-groups', 'ttl-expiry']],
   ['Retries and dead letters', ['retry-storm', 'occ-contention', 'error-classes', 'poison-redrive', 'dlx-retry-loop']],
   ['RabbitMQ routing', ['topic-routing', 'fanout-vs-direct', 'alternate-exchange']],
-  ['Streams', ['partition-keys', 'fan-out', 'rebalancing', 'commit-semantics', 'hot-partition', 'pubsub-vs-stream', 'poison-blocks-partition', 'retry-topics', 'compaction']],
-  ['Workflows', ['request-reply', 'saga-happy-path', 'saga-compensation', 'saga-compensation-retry', 'saga-duplicates', 'saga-styles']],
+  ['Streams', ['partition-keys', 'fan-out', 'rebalancing', 'commit-semantics', 'hot-partition', 'pubsub-vs-stream', 'retention-loss', 'poison-blocks-partition', 'retry-topics', 'compaction']],
+  ['Workflows', ['request-reply', 'request-timeouts', 'saga-happy-path', 'saga-compensation', 'saga-compensation-retry', 'saga-duplicates', 'saga-styles']],
 ];
 
 /** Fills the scenario menu, grouped by pattern. */

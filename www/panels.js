@@ -14,7 +14,7 @@ export const STATE_LABELS = {
   acked: 'acked',
   dead_lettered: 'dead-lettered',
   expired: 'expired',
-  dropped: 'dropped (lost)',
+  dropped: 'dropped or refused',
   moved: 'redriven (moved on)',
 };
 

@@ -1153,10 +1153,12 @@ function drawQueue(ctx, ink, view, b, q, qi, now, p) {
   } else {
     const title = dead ? `${q.name} (dead letters)` : q.role === 'retry' ? `${q.name} (retry)` : q.name;
     const shorter = helperNames(q, view.layout.queues);
-    const ready = `ready ${count}`;
+    // A length limit shows beside the count: what it holds against what it may.
+    const limit = isSet(q.max_length) ? ` · max ${q.max_length}` : '';
+    const ready = `ready ${count}${limit}`;
     ctx.font = `${TEXT}px ${SANS}`;
     // A narrow box gives its title the whole width; the count then shows only if it fits.
-    const readyW = q.role === 'main' && b.w >= 200 ? ctx.measureText('ready 0000').width + 12 : 0;
+    const readyW = q.role === 'main' && b.w >= 200 ? ctx.measureText(`ready 0000${limit}`).width + 12 : 0;
     ink.text(title, b.x + 6, b.y - 9, { color: dead ? p.danger : p.ink, bold: true, rank: 0, room: (b.titleRoom ?? b.w) - 6 - readyW, kind: 'title', shorter });
     if (q.role === 'main') ink.text(ready, b.x + b.w, b.y - 9, { color: p.muted, align: 'right', rank: 1 });
   }
@@ -1347,27 +1349,7 @@ function drawTopic(ctx, ink, view, b, t, ti, p) {
     const win = tapeWindow(part, tape.w);
     const first = part.tape[0]?.offset ?? part.logEnd;
     for (let o = Math.max(win.from, first); o < win.to; o++) {
-      const r = part.tape[o - first];
-      const x = win.x(o, tape);
-      if (!r || !r.retained) {
-        ctx.strokeStyle = p.edge;
-        ctx.lineWidth = 1;
-        ctx.strokeRect(x + 1.5, tape.y + 1.5, CELL - 3, tape.h - 3);
-      } else if (r.tombstone) {
-        ctx.strokeStyle = keyColor(r.key, p);
-        ctx.lineWidth = 1.5;
-        ctx.strokeRect(x + 1.5, tape.y + 1.5, CELL - 3, tape.h - 3);
-        ctx.beginPath(); ctx.moveTo(x + 1.5, tape.y + tape.h - 1.5); ctx.lineTo(x + CELL - 1.5, tape.y + 1.5); ctx.stroke();
-      } else {
-        ctx.fillStyle = keyColor(r.key, p);
-        ctx.fillRect(x + 1, tape.y + 1, CELL - 2, tape.h - 2);
-      }
-      // A record that failed at least once: ringed in red, above and below the tape.
-      if (r?.failed) {
-        ctx.strokeStyle = p.danger;
-        ctx.lineWidth = 2;
-        ctx.strokeRect(x, tape.y - 1, CELL, tape.h + 2);
-      }
+      tapeCell(ctx, p, part.tape[o - first], win.x(o, tape), tape);
     }
     // The log end offset, the next offset to be written.
     ink.text(String(part.logEnd), tape.x + tape.w + 4, tape.y + tape.h / 2, { color: p.muted, mono: true, rank: 1, room: b.x + b.w - tape.x - tape.w - 6, within: `T${ti}` });
@@ -1393,6 +1375,29 @@ function drawTopic(ctx, ink, view, b, t, ti, p) {
       ctx.beginPath(); ctx.moveTo(x, y - 3); ctx.lineTo(x - 3, y + 2); ctx.lineTo(x + 3, y + 2); ctx.fill();
     });
   });
+}
+
+/** One record `r` of a tape at `x`: its key's hue, a hollow slashed tombstone, an empty slot
+ * for a compacted or deleted one, and a red ring when it failed. */
+function tapeCell(ctx, p, r, x, tape) {
+  if (!r || !r.retained) {
+    ctx.strokeStyle = p.edge;
+    ctx.lineWidth = 1;
+    ctx.strokeRect(x + 1.5, tape.y + 1.5, CELL - 3, tape.h - 3);
+  } else if (r.tombstone) {
+    ctx.strokeStyle = keyColor(r.key, p);
+    ctx.lineWidth = 1.5;
+    ctx.strokeRect(x + 1.5, tape.y + 1.5, CELL - 3, tape.h - 3);
+    ctx.beginPath(); ctx.moveTo(x + 1.5, tape.y + tape.h - 1.5); ctx.lineTo(x + CELL - 1.5, tape.y + 1.5); ctx.stroke();
+  } else {
+    ctx.fillStyle = keyColor(r.key, p);
+    ctx.fillRect(x + 1, tape.y + 1, CELL - 2, tape.h - 2);
+  }
+  if (r?.failed) {
+    ctx.strokeStyle = p.danger;
+    ctx.lineWidth = 2;
+    ctx.strokeRect(x, tape.y - 1, CELL, tape.h + 2);
+  }
 }
 
 /** The middle of member row `mi` in group box `b` of `n` members. */

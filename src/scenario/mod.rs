@@ -364,6 +364,9 @@ pub enum Op {
         ttl: Option<Duration>,
         delay: Option<Duration>,
         poison: bool,
+        /// A resend of the named earlier message: the same business identity (and, unless it
+        /// gives its own, the same deduplication id).
+        resend: Option<u32>,
     },
     Receive {
         consumer: u32,

@@ -430,6 +430,10 @@ pub enum Op {
         delay_ms: Option<f64>,
         #[serde(default)]
         poison: bool,
+        /// The same message again, as a producer sends it when it never heard back: the
+        /// earlier send's name.
+        #[serde(default)]
+        resend: Option<String>,
     },
     /// basic.publish to an exchange (`""` the default one).
     Publish {

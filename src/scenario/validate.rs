@@ -881,8 +881,27 @@ fn script(
             }
         };
         let op = match tagged::<raw::Op>(&at_path, step.op, "op")? {
-            raw::Op::Send { to, message, group, dedup_id, ttl_ms, delay_ms, poison } => {
+            raw::Op::Send { to, message, group, dedup_id, ttl_ms, delay_ms, poison, resend } => {
                 let queue = queue_ref(&format!("{at_path}.to"), &to, queues)?;
+                let (resend, dedup_id) = match resend {
+                    None => (None, dedup_id),
+                    Some(of) => {
+                        let Some(n) = names.iter().position(|n| *n == of) else {
+                            return err(
+                                format!("{at_path}.resend"),
+                                format!("no earlier send names a message \"{of}\""),
+                            );
+                        };
+                        // The resend carries the first send's deduplication id, as a retrying
+                        // client does, unless it gives its own.
+                        let first = out.iter().find_map(|s: &ScriptStep| match &s.op {
+                            Op::Send { name: Some(m), dedup_id, .. } if *m as usize == n => Some(dedup_id.clone()),
+                            _ => None,
+                        });
+                        let inherited = first.flatten().filter(|_| queues[queue as usize].dedup_window.is_some());
+                        (Some(index_u32(n)), dedup_id.or(inherited))
+                    }
+                };
                 let name = new_message_name(&format!("{at_path}.message"), message, names)?;
                 let fifo = queues[queue as usize].fifo;
                 let group = match group {
@@ -914,7 +933,7 @@ fn script(
                 }
                 let ttl = ttl_ms.map(|v| ms(&format!("{at_path}.ttl_ms"), v, max)).transpose()?;
                 let delay = delay_ms.map(|v| ms(&format!("{at_path}.delay_ms"), v, 900_000.0)).transpose()?;
-                Op::Send { queue, name, group, dedup_id, ttl, delay, poison }
+                Op::Send { queue, name, group, dedup_id, ttl, delay, poison, resend }
             }
             raw::Op::Receive { consumer: c, queue, max } => {
                 let consumer = consumer("consumer", &c)?;

@@ -544,8 +544,10 @@ impl Sim {
     fn apply_op(&mut self, op: Op) {
         let now = self.cx.now();
         match op {
-            Op::Send { queue, name, group, dedup_id, ttl, delay, poison } => {
-                let attrs = SendAttrs { group, dedup_id, ttl, delay, poison, key: None, order_key: None };
+            Op::Send { queue, name, group, dedup_id, ttl, delay, poison, resend } => {
+                // A resend is the same business message: its effect counts against the first.
+                let key = resend.and_then(|n| self.names[n as usize]).map(|m| self.ports.broker.msg(m).key);
+                let attrs = SendAttrs { group, dedup_id, ttl, delay, poison, key, order_key: None };
                 let msg = match self.ports.broker.publish(&mut self.cx.out, now, QueueId(queue), SCRIPT, &attrs) {
                     Sent::Stored(msg) => {
                         self.ports.stats.published += 1;

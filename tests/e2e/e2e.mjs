@@ -220,6 +220,11 @@ test('dark mode and reduced motion', async ({ page }) => {
 
 // Each preset, played to its end at 100x; then the counter its narration is about.
 const sumCells = (page, state) => page.$$eval(`#counts td[data-state="${state}"]`, (tds) => tds.reduce((n, td) => n + Number(td.textContent), 0));
+/** The count of `state` in the queue named `queue`, from its column of the counts table. */
+const cell = (page, queue, state) => page.$eval('#counts', (t, [name, st]) => {
+  const col = [...t.tHead.rows[0].cells].findIndex((th) => th.textContent === name) - 1;
+  return Number(t.querySelector(`td[data-state="${st}"][data-queue="${col}"]`)?.textContent ?? NaN);
+}, [queue, state]);
 const badge = (page, name) => page.$eval(`#badges output[data-badge="${name}"]`, (o) => Number(o.value));
 const processed = (page, group) => page.$eval(`#groups li[data-group="${group}"]`, (li) => Number(li.dataset.processed));
 const generation = (page, group) => page.$eval(`#groups li[data-group="${group}"]`, (li) => Number(li.dataset.generation));
@@ -227,6 +232,10 @@ const lags = (page) => page.$$eval('#lag tbody tr', (trs) => trs.map((tr) => Num
 const wf = (page, attr, name) => page.$eval(`#workflows li[data-${attr}="${name}"]`, (li) => ({ ...li.dataset }));
 const num = (o, k) => Number(o[k]);
 const PRESET_CHECKS = {
+  'request-timeouts': async (p) => {
+    const s = await wf(p, 'system', 'orders');
+    return num(s, 'late') > 0 && num(s, 'late') <= num(s, 'timedOut') && num(s, 'matched') === 50 && num(s, 'sent') === 50 + num(s, 'timedOut');
+  },
   'request-reply': async (p) => {
     const [local, shared] = [await wf(p, 'system', 'local'), await wf(p, 'system', 'shared')];
     return num(local, 'orphaned') > 0 && num(local, 'matched') + num(local, 'orphaned') === num(local, 'sent')
@@ -263,6 +272,7 @@ const PRESET_CHECKS = {
   },
   'pubsub-vs-stream': async (p) => (await processed(p, 'live-late')) < 100 && (await processed(p, 'log-late')) === 175,
   // Every eviction is a rebalance: the generation climbs, and one partition's lag with it.
+  'retention-loss': async (p) => (await processed(p, 'fast')) === 400 && (await badge(p, 'lost')) > 100,
   'poison-blocks-partition': async (p) => (await generation(p, 'payments')) > 4 && Math.max(...await lags(p)) > 50
     && (await badge(p, 'dead_lettered')) >= 2,
   'retry-topics': async (p) => (await badge(p, 'order_violated')) > 0 && (await badge(p, 'dead_lettered')) > 0,
@@ -291,7 +301,12 @@ const PRESET_CHECKS = {
   'mmc-erlang-c': async (p) => (await sumCells(p, 'acked')) > 2000,
   'poison-redrive': async (p) => (await sumCells(p, 'moved')) === 1 && (await sumCells(p, 'acked')) === 20,
   'prefetch-hoarding': async (p) => (await sumCells(p, 'acked')) === 24,
-  'retry-storm': async (p) => (await badge(p, 'dead_lettered')) === 30,
+  'retry-storm': async (p) => (await badge(p, 'dead_lettered')) === 30 && (await cell(p, 'fixed', 'acked')) === 30,
+  // unbounded takes everything; bounded sheds at its length limit.
+  'dedup-window': async (p) => (await badge(p, 'applied_twice')) === 3 && (await cell(p, 'fifo', 'acked')) === 2
+    && (await cell(p, 'service-bus', 'acked')) === 3,
+  'load-shedding': async (p) => (await cell(p, 'unbounded', 'acked')) === 120 && (await cell(p, 'unbounded', 'dropped')) === 0
+    && (await cell(p, 'bounded', 'dropped')) >= 15 && (await cell(p, 'bounded', 'acked')) + (await cell(p, 'bounded', 'dropped')) === 120,
   'occ-contention': async (p) => (await sumCells(p, 'acked')) === 250,
   'slow-worker': async (p) => (await sumCells(p, 'acked')) === 70,
   'ttl-expiry': async (p) => (await badge(p, 'dead_lettered')) > 0,

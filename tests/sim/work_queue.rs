@@ -16,6 +16,8 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("ack-modes", 4, "8879458efa5e17c6"),
     ("autoscaling", 14, "1a69d4bbf2846d2f"),
     ("backlog", 11, "ce80d3eeda2f60b1"),
+    ("dedup-window", 1, "e1e03c599b3c23b7"),
+    ("load-shedding", 2, "124a4be67183f6c3"),
     ("competing-consumers", 7, "929b17e78e258e22"),
     ("delivery-guarantees", 8, "83e4815ed2705f4a"),
     ("error-classes", 12, "174ca2cb86b81214"),
@@ -25,7 +27,7 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("mmc-erlang-c", 1, "c2e65f4159797bd3"),
     ("poison-redrive", 9, "3ed4dabf0a5351d9"),
     ("prefetch-hoarding", 3, "b1082a4704a97ee9"),
-    ("retry-storm", 2015, "f6944f7b7fd3acc7"),
+    ("retry-storm", 2015, "99df805c6ea29930"),
     ("occ-contention", 2015, "614551254e6ca2cf"),
     ("slow-worker", 5, "96f58d9e8648e795"),
     ("ttl-expiry", 3, "289fb84a0f44a741"),
@@ -37,6 +39,7 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("pubsub-vs-stream", 9, "81bf8c1f90d1c995"),
     ("rebalancing", 12, "8468efa3dd7a104f"),
     ("request-reply", 4, "ec82141da1bd02e4"),
+    ("request-timeouts", 6, "5de66bc2a14bf09b"),
     ("saga-happy-path", 1, "8767f59dc84a2c58"),
     ("saga-compensation", 3, "0990214383e27831"),
     ("saga-compensation-retry", 6, "3040da9390d4bc6c"),
@@ -44,6 +47,7 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("saga-styles", 11, "60388c7cd220a789"),
     ("poison-blocks-partition", 5, "426bc7f3b4c97526"),
     ("retry-topics", 17, "7a011432870863dd"),
+    ("retention-loss", 4, "d3f5bff76cef86a7"),
     ("topic-routing", 5, "de8b6e950ffe59b0"),
     ("fanout-vs-direct", 4, "458031aa804a0e14"),
     ("alternate-exchange", 6, "53e20f6a78e52017"),
@@ -71,7 +75,7 @@ fn the_same_seed_gives_the_same_trace_and_another_seed_does_not() {
         assert_eq!(a.summary(), b.summary(), "{}", p.id);
         let c = run_checked(load(p.id), 100);
         // These have constant times and no random outcomes: the seed cannot matter.
-        if !["prefetch-hoarding", "poison-redrive", "pubsub-vs-stream"].contains(&p.id) {
+        if !["prefetch-hoarding", "poison-redrive", "pubsub-vs-stream", "dedup-window"].contains(&p.id) {
             assert_ne!(a.trace_hash(), c.trace_hash(), "{}: seed changes nothing", p.id);
         }
     }
@@ -132,4 +136,27 @@ fn keeping_the_trace_or_not_never_changes_a_run() {
         sim.run_until(scenario.end(), u64::MAX).expect("runs");
         assert_eq!(sim.trace_hash().hex(), want, "{id}: the hash without the trace kept");
     }
+}
+
+/// A resend is the same business message: applied twice where the broker does not deduplicate
+/// it, dropped inside a FIFO queue's window (it inherits the first send's id, SQS-23). A
+/// resend of a message no earlier send names is refused with its path.
+#[test]
+fn a_resend_keeps_its_business_identity_and_its_deduplication_id() {
+    let json = |resend: &str| {
+        format!(
+            r#"{{"name": "r", "duration_ms": 5000,
+                "queues": [{{"name": "std", "lease": {{"model": "sqs"}}}}, {{"name": "f", "lease": {{"model": "sqs"}}, "fifo": true}}],
+                "consumers": [{{"name": "a", "from": "std"}}, {{"name": "b", "from": "f"}}],
+                "script": [{{"at_ms": 0, "op": "send", "to": "std", "message": "x"}},
+                           {{"at_ms": 0, "op": "send", "to": "f", "message": "y", "group": 0, "dedup_id": "d"}},
+                           {{"at_ms": 1000, "op": "send", "to": "std", "resend": "{resend}"}},
+                           {{"at_ms": 1000, "op": "send", "to": "f", "group": 0, "resend": "y"}}]}}"#
+        )
+    };
+    let sim = run_checked(brokerlab::Scenario::from_json(&json("x")).expect("valid"), 1);
+    let s = sim.summary();
+    assert_eq!((s.stats.published, s.stats.applied_twice), (3, 1), "{:?}", s.stats);
+    let e = brokerlab::Scenario::from_json(&json("z")).expect_err("refused");
+    assert_eq!(e.path, "script[2].resend", "{e}");
 }
