@@ -50,6 +50,9 @@ pub struct GroupStats {
     pub retried_in_place: u64,
     pub dead_lettered: u64,
     pub rebalances: u64,
+    /// Partitions handed to a member other than the one that last owned them: each restarts
+    /// from the last commit on a member without its state.
+    pub moved: u64,
     /// Members that left because they went longer than `max.poll.interval.ms` between polls
     /// (KC-14), and commits refused because the group had gone on without them (KC-15).
     pub evictions: u64,

@@ -261,7 +261,7 @@ const CATALOG = [
   ['Leases, acks and delivery', ['lease-models', 'lock-renewal', 'ack-modes', 'delivery-guarantees', 'idempotency', 'dedup-window', 'fifo-groups', 'ttl-expiry']],
   ['Retries and dead letters', ['retry-storm', 'occ-contention', 'error-classes', 'poison-redrive', 'dlx-retry-loop']],
   ['RabbitMQ routing', ['topic-routing', 'fanout-vs-direct', 'alternate-exchange']],
-  ['Streams', ['partition-keys', 'fan-out', 'rebalancing', 'commit-semantics', 'hot-partition', 'pubsub-vs-stream', 'retention-loss', 'poison-blocks-partition', 'retry-topics', 'compaction']],
+  ['Streams', ['queue-vs-log', 'partition-keys', 'fan-out', 'rebalancing', 'assignors', 'commit-semantics', 'hot-partition', 'pubsub-vs-stream', 'retention-loss', 'poison-blocks-partition', 'retry-topics', 'compaction']],
   ['Workflows', ['request-reply', 'request-timeouts', 'saga-happy-path', 'saga-compensation', 'saga-compensation-retry', 'saga-duplicates', 'saga-styles']],
 ];
 

@@ -34,6 +34,17 @@ export function readable(line) {
   return line.replace(/(\d+\.\d{3})\d*s\b/g, '$1 s');
 }
 
+/**
+ * A group's state line: phase, generation, assignor and commit mode, then what rebalances have
+ * cost, once they cost anything: partitions that changed member, members evicted for not
+ * polling (KC-14), and the commits that then failed (KC-15).
+ */
+function groupLine(g, info, st) {
+  const costs = [['moved', st.moved], ['evicted', st.evictions], ['commits refused', st.commits_failed]]
+    .filter(([, n]) => n > 0).map(([w, n]) => ` · ${w} ${n}`).join('');
+  return ` ${PHASE_LABELS[g.phase] ?? g.phase} · generation ${g.generation} · ${info.assignor}, commit ${info.commit}${costs}`;
+}
+
 /** Builds the counts table for a layout: one row per state, one column per queue. */
 export function setupCounts(doc, layout) {
   const table = doc.getElementById('counts');
@@ -145,7 +156,7 @@ export function showGroups(doc, view, lagRows) {
     return `${layout.topics[t].name}-${p}`;
   };
   const list = doc.getElementById('groups');
-  const key = JSON.stringify(view.groups.map((g, gi) => [g.phase, g.generation, view.groupStats?.[gi]?.processed,
+  const key = JSON.stringify(view.groups.map((g, gi) => [g.phase, g.generation, view.groupStats?.[gi],
     g.members.map((m) => [m.alive, m.inGroup, m.owned.join()]), [...g.committed.values()]]));
   if (list.dataset.key !== key) {
     list.dataset.key = key;
@@ -154,14 +165,14 @@ export function showGroups(doc, view, lagRows) {
       const li = doc.createElement('li');
       Object.assign(li.dataset, {
         group: info.name, state: g.phase, generation: String(g.generation),
-        processed: String(view.groupStats?.[gi]?.processed ?? 0),
+        processed: String(view.groupStats?.[gi]?.processed ?? 0), moved: String(view.groupStats?.[gi]?.moved ?? 0),
       });
       const rebalancing = g.phase === 'PreparingRebalance' || g.phase === 'CompletingRebalance';
       const name = doc.createElement('strong');
       name.textContent = info.name;
       const state = doc.createElement('span');
       state.className = rebalancing ? 'state rebalancing' : 'state';
-      state.textContent = ` ${PHASE_LABELS[g.phase] ?? g.phase} · generation ${g.generation} · ${info.assignor}, commit ${info.commit}`;
+      state.textContent = groupLine(g, info, view.groupStats?.[gi] ?? {});
       const members = doc.createElement('ul');
       const rows = lagRows(view, info, g);
       members.append(...g.members.map((m, mi) => {

@@ -50,6 +50,7 @@ impl Streams {
             polls: 0,
             poll_timer: false,
             attempt: 0,
+            remembered: (Vec::new(), NO_GENERATION),
             prng,
         });
         self.join(cx, group, MemberId(m), MemberChange::Joined);
@@ -250,12 +251,21 @@ impl Streams {
                 id: member_name(&spec, m),
                 instance_id: None,
                 topics: topics.clone(),
-                owned: g.members[m]
-                    .owned
-                    .iter()
-                    .map(|p| TopicPartition::new(&scenario.topics[p.topic as usize].name, p.partition))
-                    .collect(),
-                generation: g.members[m].owned_generation,
+                // KA-7: the eager sticky assignor reads what it owned from its userData; the
+                // others from what the member still owns.
+                owned: if spec.assignor == assignor::Assignor::Sticky {
+                    &g.members[m].remembered.0
+                } else {
+                    &g.members[m].owned
+                }
+                .iter()
+                .map(|p| TopicPartition::new(&scenario.topics[p.topic as usize].name, p.partition))
+                .collect(),
+                generation: if spec.assignor == assignor::Assignor::Sticky {
+                    g.members[m].remembered.1
+                } else {
+                    g.members[m].owned_generation
+                },
             })
             .collect();
         let result = assignor::assign(spec.assignor, &ppt, &members);
@@ -306,6 +316,10 @@ impl Streams {
         let revoked: Vec<Part> = owned.iter().filter(|p| !assigned.contains(p)).copied().collect();
         self.revoke(cx, group, m, &revoked, RevokeReason::Rebalance);
         for &part in assigned.iter().filter(|p| !owned.contains(p)) {
+            let g = &mut self.groups[group as usize];
+            if g.last_owner.insert(part, m).is_some_and(|was| was != m) {
+                g.stats.moved += 1;
+            }
             let start = self.start_offset(cx, group, part);
             let member = self.member(group, m);
             member.owned.push(part);
@@ -323,6 +337,7 @@ impl Streams {
         let member = self.member(group, m);
         member.owned.sort();
         member.owned_generation = generation;
+        member.remembered = (assigned, generation);
         member.blocked = false;
         if !revoked.is_empty() && group_spec(&cx.scenario, group).assignor.cooperative() {
             self.rebalance(cx, group);
@@ -478,6 +493,7 @@ impl Streams {
         member.wake_at = None;
         member.attempt = 0;
         member.poll_timer = false;
+        member.remembered = (Vec::new(), NO_GENERATION);
         // A fresh process remembers nothing it owned; the coordinator replaces the old one.
         let owned = std::mem::take(&mut member.owned);
         self.revoke(cx, group, m, &owned, RevokeReason::Lost);

@@ -140,6 +140,9 @@ pub struct Member {
     pub poll_timer: bool,
     /// Attempts at the current record so far, when it retries in place.
     pub attempt: u32,
+    /// The eager sticky assignor's userData: the assignment this process last took and its
+    /// generation, which an eager revocation does not erase (KA-7).
+    pub remembered: (Vec<Part>, i32),
     pub prng: Prng,
 }
 
@@ -161,6 +164,8 @@ pub struct Group {
     /// Logical records handled successfully, and per key the newest of them.
     done: BTreeSet<u32>,
     newest_by_key: BTreeMap<u32, u32>,
+    /// Who last owned each partition, so that a move to another member is counted.
+    last_owner: BTreeMap<Part, MemberId>,
     pub stats: GroupStats,
 }
 
@@ -206,6 +211,7 @@ impl Streams {
                 accounted_to: BTreeMap::new(),
                 done: BTreeSet::new(),
                 newest_by_key: BTreeMap::new(),
+                last_owner: BTreeMap::new(),
                 stats: GroupStats::default(),
             })
             .collect();

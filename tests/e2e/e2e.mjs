@@ -227,6 +227,7 @@ const cell = (page, queue, state) => page.$eval('#counts', (t, [name, st]) => {
 }, [queue, state]);
 const badge = (page, name) => page.$eval(`#badges output[data-badge="${name}"]`, (o) => Number(o.value));
 const processed = (page, group) => page.$eval(`#groups li[data-group="${group}"]`, (li) => Number(li.dataset.processed));
+const moved = (page, group) => page.$eval(`#groups li[data-group="${group}"]`, (li) => Number(li.dataset.moved));
 const generation = (page, group) => page.$eval(`#groups li[data-group="${group}"]`, (li) => Number(li.dataset.generation));
 const lags = (page) => page.$$eval('#lag tbody tr', (trs) => trs.map((tr) => Number(tr.dataset.lag || 0)).sort((a, b) => a - b));
 const wf = (page, attr, name) => page.$eval(`#workflows li[data-${attr}="${name}"]`, (li) => ({ ...li.dataset }));
@@ -261,6 +262,9 @@ const PRESET_CHECKS = {
     const [c, o] = [await wf(p, 'saga', 'choreo'), await wf(p, 'saga', 'orch')];
     return [c, o].every((s) => num(s, 'compensated') > 0 && num(s, 'completed') > 0 && num(s, 'stuck') === 0);
   },
+  'queue-vs-log': async (p) => (await processed(p, 'audit-log')) === 150 && (await badge(p, 'order_violated')) > 0
+    && (await cell(p, 'orders', 'acked')) === 150,
+  assignors: async (p) => (await moved(p, 'sticky')) === 4 && (await moved(p, 'roundrobin')) === 8 && (await moved(p, 'range')) === 5,
   'partition-keys': async (p) => (await processed(p, 'billing')) > 250 && (await badge(p, 'order_violated')) === 0,
   'fan-out': async (p) => (await Promise.all(['email', 'analytics', 'inventory', 'fraud-detection'].map((g) => processed(p, g))))
     .every((n) => n === 320),

@@ -532,3 +532,24 @@ fn retry_and_poison_settings_that_cannot_work_are_refused_with_their_path() {
     let e = ok.live_op(r#"{"op": "poison_next", "producer": "p"}"#).expect_err("refused");
     assert_eq!(e.path, "input.producer", "{e}");
 }
+
+/// KA-7: the eager sticky assignor reads what each member owned from its userData, which the
+/// eager revocation before a rejoin does not erase. When one of three members leaves, only its
+/// two partitions move; round-robin deals all six out again and moves four.
+#[test]
+fn the_eager_sticky_assignor_remembers_through_its_revocation() {
+    let moved = |assignor: &str| {
+        let json = format!(
+            r#"{{"name": "a", "duration_ms": 20000, "topics": [{{"name": "t", "partitions": 6}}],
+                "producers": [{{"name": "p", "to": "t", "schedule": {{"kind": "fixed_rate", "interval_ms": 100}}, "keys": {{"count": 12}}}}],
+                "groups": [{{"name": "g", "topic": "t", "members": 3, "assignor": "{assignor}"}}],
+                "script": [{{"at_ms": 10000, "op": "remove_member", "group": "g", "member": "g-2"}}]}}"#
+        );
+        let mut d = Driver::new(&json);
+        d.to(20000.0);
+        d.sim.streams().groups[0].stats.moved
+    };
+    assert_eq!(moved("sticky"), 2);
+    assert_eq!(moved("roundrobin"), 4);
+    assert_eq!(moved("range"), 2, "range moves only the leaver's block here, too");
+}

@@ -47,6 +47,8 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("saga-styles", 11, "60388c7cd220a789"),
     ("poison-blocks-partition", 5, "426bc7f3b4c97526"),
     ("retry-topics", 17, "7a011432870863dd"),
+    ("assignors", 3, "fafb513ed051dbd1"),
+    ("queue-vs-log", 8, "f69b55e2c8b9f83e"),
     ("retention-loss", 4, "d3f5bff76cef86a7"),
     ("topic-routing", 5, "de8b6e950ffe59b0"),
     ("fanout-vs-direct", 4, "458031aa804a0e14"),
