@@ -708,8 +708,8 @@ impl Consumers {
     fn apply_effect<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, c: ConsumerId, msg: MsgId) {
         let m = p.broker.msg(msg);
         let order = p.broker.extra(msg).order_key.map(|k| (m.queue, k));
-        let idempotent = consumer_spec(&cx.scenario, c).idempotent;
-        let effect = Effect { msg, consumer: c, key: m.key, order, idempotent };
+        let spec = consumer_spec(&cx.scenario, c);
+        let effect = Effect { msg, consumer: c, key: m.key, order, idempotent: spec.idempotent, kind: spec.effect };
         if p.services.apply(cx, &mut p.stats, effect) && !p.handlers.idle() {
             let mut publisher = Publisher { broker: &mut p.broker, stats: &mut p.stats };
             p.handlers.handled(cx, &mut publisher, &mut self.list[c.index()].prng, c, msg);

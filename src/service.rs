@@ -6,7 +6,7 @@
 use crate::cow::CowVec;
 use crate::event::Ctx;
 use crate::rng::Prng;
-use crate::scenario::Scenario;
+use crate::scenario::{EffectKind, Scenario};
 use crate::stats::Stats;
 use crate::time::SimTime;
 use crate::trace::{ConsumerId, ErrorClass, MsgId, QueueId, TraceEvent};
@@ -37,6 +37,7 @@ pub struct Effect {
     pub key: u32,
     pub order: Option<(QueueId, u32)>,
     pub idempotent: bool,
+    pub kind: EffectKind,
 }
 
 impl Services {
@@ -107,7 +108,7 @@ impl Services {
 
     /// Applies a message's business effect; false when an idempotent consumer skipped it.
     pub fn apply(&mut self, cx: &mut Ctx, stats: &mut Stats, e: Effect) -> bool {
-        let (now, Effect { msg, consumer, key, order, idempotent }) = (cx.now(), e);
+        let (now, Effect { msg, consumer, key, order, idempotent, kind }) = (cx.now(), e);
         // The dedupe store is the service's database, shared by its consumers (IP-1, IP-2): a
         // redelivery to another worker finds the key too.
         if idempotent && !self.dedupe_store.insert(key) {
@@ -127,13 +128,24 @@ impl Services {
             1
         };
         stats.effects_applied += 1;
-        if times == 2 {
-            stats.applied_twice += 1;
+        // Older than the newest message applied to its order key's row.
+        let stale = order.and_then(|o| self.newest_applied.get(&o)).is_some_and(|&newest| newest > key);
+        match kind {
+            EffectKind::Set if times > 1 && !stale => stats.harmless_repeats += 1,
+            EffectKind::Set => {}
+            _ if times == 2 => stats.applied_twice += 1,
+            _ => {}
         }
         cx.out.emit(TraceEvent::EffectApplied { at: now, msg, consumer, key, times });
-        // Per-key order: the first effect of each message, in the order they were sent. With
-        // competing consumers a later message of a key can finish first.
-        if let (1, Some((queue, order_key))) = (times, order) {
+        // Per-key order: the first effect of each message (and a set's every write), in the
+        // order they were sent. With competing consumers a later message of a key can finish
+        // first. An increment does not care.
+        let checked = match kind {
+            EffectKind::Increment => false,
+            EffectKind::Set => true,
+            EffectKind::Any => times == 1,
+        };
+        if let (true, Some((queue, order_key))) = (checked, order) {
             let newest = self.newest_applied.entry((queue, order_key)).or_insert(key);
             if *newest > key {
                 let after = *newest;

@@ -25,8 +25,11 @@ pub struct Stats {
     pub lost: u64,
     /// Leases that ran out while their consumer was still working on the message.
     pub lease_expired_mid_processing: u64,
-    /// Messages whose effect came after a later message of the same order key.
+    /// Messages whose effect came after a later message of the same order key (for a set
+    /// effect, a repeat of an older write counts too: it brought back stale state).
     pub order_violations: u64,
+    /// Repeats of a set effect that wrote the value already there: harmless (IP-1).
+    pub harmless_repeats: u64,
     /// Publishes to an exchange that reached no queue: dropped (RMQ-34), or returned to a
     /// `mandatory` publisher (RMQ-35).
     pub unroutable: u64,

@@ -298,6 +298,8 @@ pub struct ConsumerSpec {
     pub heartbeat: Option<Duration>,
     /// Keeps a dedupe store keyed by message id (IP-1).
     pub idempotent: bool,
+    /// What its effect does to the row of the message's order key.
+    pub effect: EffectKind,
     /// After a crash, come back this much later; `None` stays down until restarted.
     pub restart_after: Option<Duration>,
     /// Acts only on script steps.
@@ -351,6 +353,18 @@ pub struct DependencySpec {
 pub struct ScriptStep {
     pub at: SimTime,
     pub op: Op,
+}
+
+/// What a consumer's effect does, for the checkers: any effect counts both a repeat and an
+/// effect out of order. An increment is not idempotent but is commutative, so order does not
+/// matter; a set (write the message's value to its order key's row) is naturally idempotent
+/// (IP-1) but not commutative: repeating the newest write changes nothing, and writing an older
+/// value after a newer one is a stale write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EffectKind {
+    Any,
+    Increment,
+    Set,
 }
 
 /// An explicit operation, for exact tutorials and tests. Messages are named by the script.

@@ -271,6 +271,8 @@ pub struct Consumer {
     #[serde(default)]
     pub idempotent: bool,
     #[serde(default)]
+    pub effect: Option<String>,
+    #[serde(default)]
     pub restart_ms: Option<f64>,
     /// "auto" (the default) acts on its own; "manual" acts only on script steps.
     #[serde(default)]

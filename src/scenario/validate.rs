@@ -704,6 +704,14 @@ fn consumers(
             retry,
             heartbeat,
             idempotent: c.idempotent,
+            effect: match c.effect.as_deref() {
+                None => EffectKind::Any,
+                Some("increment") => EffectKind::Increment,
+                Some("set") => EffectKind::Set,
+                Some(other) => {
+                    return err(format!("{at}.effect"), format!("\"{other}\" is not one of \"increment\", \"set\""))
+                }
+            },
             restart_after,
             manual,
             standby: false,

@@ -283,6 +283,7 @@ fn service(
         retry,
         heartbeat: None,
         idempotent,
+        effect: super::EffectKind::Any,
         restart_after: None,
         manual: false,
         standby: false,

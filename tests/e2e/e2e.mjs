@@ -307,6 +307,7 @@ const PRESET_CHECKS = {
   'prefetch-hoarding': async (p) => (await sumCells(p, 'acked')) === 24,
   'retry-storm': async (p) => (await badge(p, 'dead_lettered')) === 30 && (await cell(p, 'fixed', 'acked')) === 30,
   // unbounded takes everything; bounded sheds at its length limit.
+  'set-vs-increment': async (p) => (await badge(p, 'applied_twice')) >= 2 && (await badge(p, 'order_violated')) >= 1,
   'dedup-window': async (p) => (await badge(p, 'applied_twice')) === 3 && (await cell(p, 'fifo', 'acked')) === 2
     && (await cell(p, 'service-bus', 'acked')) === 3,
   'load-shedding': async (p) => (await cell(p, 'unbounded', 'acked')) === 120 && (await cell(p, 'unbounded', 'dropped')) === 0

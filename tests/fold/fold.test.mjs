@@ -66,13 +66,13 @@ test('queues: a RabbitMQ consumer timeout mid-processing moves its badge', () =>
 
 test('queues: a dependency is down in its scheduled outage and when taken down by hand, up otherwise', () => {
   const json = preset('retry-storm').json;
-  assert.deepEqual(runTo(json, 2500).view.dependencyUp, [false, false, false]);
+  assert.deepEqual(runTo(json, 2500).view.dependencyUp, [false, false, false, false]);
   const run = runTo(json, 6000);
-  assert.deepEqual(run.view.dependencyUp, [true, true, true]);
+  assert.deepEqual(run.view.dependencyUp, [true, true, true, true]);
   run.applyInput(JSON.stringify({ op: 'dependency_down', dependency: 'payments-b' }));
-  assert.deepEqual([run.view.dependencyUp, run.view.dependencyTakenDown], [[true, false, true], [false, true, false]]);
+  assert.deepEqual([run.view.dependencyUp, run.view.dependencyTakenDown], [[true, false, true, true], [false, true, false, false]]);
   run.applyInput(JSON.stringify({ op: 'dependency_up', dependency: 'payments-b' }));
-  assert.deepEqual([run.view.dependencyUp, run.view.dependencyTakenDown], [[true, true, true], [false, false, false]]);
+  assert.deepEqual([run.view.dependencyUp, run.view.dependencyTakenDown], [[true, true, true, true], [false, false, false, false]]);
 });
 
 // Streams: tombstones, null keys and members, from their codes.

@@ -47,6 +47,7 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("saga-styles", 11, "60388c7cd220a789"),
     ("poison-blocks-partition", 5, "426bc7f3b4c97526"),
     ("retry-topics", 17, "7a011432870863dd"),
+    ("set-vs-increment", 10, "f9369a9d19aa8699"),
     ("assignors", 3, "fafb513ed051dbd1"),
     ("queue-vs-log", 8, "f69b55e2c8b9f83e"),
     ("retention-loss", 4, "d3f5bff76cef86a7"),
@@ -161,4 +162,28 @@ fn a_resend_keeps_its_business_identity_and_its_deduplication_id() {
     assert_eq!((s.stats.published, s.stats.applied_twice), (3, 1), "{:?}", s.stats);
     let e = brokerlab::Scenario::from_json(&json("z")).expect_err("refused");
     assert_eq!(e.path, "script[2].resend", "{e}");
+}
+
+/// set-vs-increment's key counters on its own seed and seeds 2 to 5: every repeat on add is
+/// applied twice and its order is never checked (an increment commutes); on set a repeat of
+/// the newest write is harmless and an older write after a newer one is a stale write.
+#[test]
+fn an_increment_counts_repeats_and_a_set_counts_stale_writes() {
+    let scenario = load("set-vs-increment");
+    for seed in [10, 2, 3, 4, 5] {
+        let (sim, trace) = crate::run_traced(scenario.clone(), seed);
+        let s = sim.summary().stats;
+        let out_of_order: Vec<u32> = trace
+            .iter()
+            .filter_map(|e| match *e {
+                brokerlab::TraceEvent::MessageOutOfOrder { queue, .. } => Some(queue.0),
+                _ => None,
+            })
+            .collect();
+        assert!(s.applied_twice >= 2 && s.harmless_repeats >= 1 && s.order_violations >= 1, "seed {seed}: {s:?}");
+        assert!(out_of_order.iter().all(|&q| q == 1), "seed {seed}: only set's order is checked: {out_of_order:?}");
+    }
+    let bad = r#"{"name": "x", "duration_ms": 1000, "queues": [{"name": "q"}], "producers": [{"name": "p", "to": "q", "schedule": {"kind": "fixed_rate", "interval_ms": 100}}],
+        "consumers": [{"name": "c", "from": "q", "effect": "append"}]}"#;
+    assert_eq!(brokerlab::Scenario::from_json(bad).expect_err("refused").path, "consumers[0].effect");
 }
