@@ -294,8 +294,10 @@ pub struct Consumer {
     /// Arrived and waiting for a processing slot, oldest first.
     pub buffer: VecDeque<Held>,
     pub jobs: Tracked<Job>,
-    /// Deployed a fix: poison no longer crashes it.
+    /// Deployed a fix: poison no longer crashes it (or fails it).
     pub fixed: bool,
+    /// A poison message is a payload it cannot parse: a permanent error, not a crash.
+    poison_fails: bool,
     /// Its place in its queue's `consumers`, and so its bit in the queue's `room`.
     pub slot: usize,
     /// Its processing time and outcome odds: the scenario's, until a user changes them live.
@@ -319,6 +321,7 @@ impl Consumer {
             buffer: VecDeque::new(),
             jobs: Tracked::default(),
             fixed: false,
+            poison_fails: spec.poison_fails,
             slot,
             prng,
         }
@@ -383,7 +386,7 @@ impl Consumer {
     /// nobody has diagnosed, which is why it gets only a retry or two before the DLQ.
     pub fn draw_outcome(&mut self, poison: bool, last_error: Option<ErrorClass>) -> Outcome {
         if poison && !self.fixed {
-            return Outcome::Crash;
+            return if self.poison_fails { Outcome::Fail(ErrorClass::Permanent) } else { Outcome::Crash };
         }
         if last_error == Some(ErrorClass::Unknown) {
             return Outcome::Fail(ErrorClass::Unknown);

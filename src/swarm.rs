@@ -177,6 +177,12 @@ pub fn scenario_json(seed: u64) -> String {
         if chance(r, 40) {
             consumer["idempotent"] = json!(true);
         }
+        if chance(r, 30) {
+            consumer["effect"] = json!(pick(r, &["increment", "set"]));
+        }
+        if chance(r, 30) {
+            consumer["on_poison"] = json!("permanent_error");
+        }
         if chance(r, 60) {
             let strategy =
                 pick(r, &["immediate", "fixed", "exponential", "full_jitter", "equal_jitter", "decorrelated_jitter"]);

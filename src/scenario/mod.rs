@@ -300,6 +300,9 @@ pub struct ConsumerSpec {
     pub idempotent: bool,
     /// What its effect does to the row of the message's order key.
     pub effect: EffectKind,
+    /// A poison message fails with a permanent error (a payload it cannot parse, such as a
+    /// schema it does not know), instead of crashing it.
+    pub poison_fails: bool,
     /// After a crash, come back this much later; `None` stays down until restarted.
     pub restart_after: Option<Duration>,
     /// Acts only on script steps.

@@ -273,6 +273,8 @@ pub struct Consumer {
     #[serde(default)]
     pub effect: Option<String>,
     #[serde(default)]
+    pub on_poison: Option<String>,
+    #[serde(default)]
     pub restart_ms: Option<f64>,
     /// "auto" (the default) acts on its own; "manual" acts only on script steps.
     #[serde(default)]

@@ -712,6 +712,16 @@ fn consumers(
                     return err(format!("{at}.effect"), format!("\"{other}\" is not one of \"increment\", \"set\""))
                 }
             },
+            poison_fails: match c.on_poison.as_deref() {
+                None | Some("crash") => false,
+                Some("permanent_error") => true,
+                Some(other) => {
+                    return err(
+                        format!("{at}.on_poison"),
+                        format!("\"{other}\" is not one of \"crash\", \"permanent_error\""),
+                    )
+                }
+            },
             restart_after,
             manual,
             standby: false,

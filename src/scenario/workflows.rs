@@ -284,6 +284,7 @@ fn service(
         heartbeat: None,
         idempotent,
         effect: super::EffectKind::Any,
+        poison_fails: false,
         restart_after: None,
         manual: false,
         standby: false,

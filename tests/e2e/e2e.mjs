@@ -308,6 +308,7 @@ const PRESET_CHECKS = {
   'retry-storm': async (p) => (await badge(p, 'dead_lettered')) === 30 && (await cell(p, 'fixed', 'acked')) === 30,
   // unbounded takes everything; bounded sheds at its length limit.
   'set-vs-increment': async (p) => (await badge(p, 'applied_twice')) >= 2 && (await badge(p, 'order_violated')) >= 1,
+  'schema-change': async (p) => (await cell(p, 'events', 'acked')) === 100 && (await cell(p, 'events.dlq', 'moved')) >= 25,
   'dedup-window': async (p) => (await badge(p, 'applied_twice')) === 3 && (await cell(p, 'fifo', 'acked')) === 2
     && (await cell(p, 'service-bus', 'acked')) === 3,
   'load-shedding': async (p) => (await cell(p, 'unbounded', 'acked')) === 120 && (await cell(p, 'unbounded', 'dropped')) === 0

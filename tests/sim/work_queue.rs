@@ -47,6 +47,7 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("saga-styles", 11, "60388c7cd220a789"),
     ("poison-blocks-partition", 5, "426bc7f3b4c97526"),
     ("retry-topics", 17, "7a011432870863dd"),
+    ("schema-change", 12, "20bb699b355c38a7"),
     ("set-vs-increment", 10, "f9369a9d19aa8699"),
     ("assignors", 3, "fafb513ed051dbd1"),
     ("queue-vs-log", 8, "f69b55e2c8b9f83e"),
@@ -186,4 +187,33 @@ fn an_increment_counts_repeats_and_a_set_counts_stale_writes() {
     let bad = r#"{"name": "x", "duration_ms": 1000, "queues": [{"name": "q"}], "producers": [{"name": "p", "to": "q", "schedule": {"kind": "fixed_rate", "interval_ms": 100}}],
         "consumers": [{"name": "c", "from": "q", "effect": "append"}]}"#;
     assert_eq!(brokerlab::Scenario::from_json(bad).expect_err("refused").path, "consumers[0].effect");
+}
+
+/// A consumer with `on_poison: permanent_error` fails a poison message instead of crashing:
+/// no retry helps, so it goes straight to the DLQ (reason: permanent error); after the fix and
+/// the redrive, every event is processed once (schema-change, its seed and seeds 2 to 5).
+#[test]
+fn a_payload_the_consumer_cannot_parse_is_a_permanent_error_not_a_crash() {
+    use brokerlab::trace::DeadReason;
+    let scenario = load("schema-change");
+    for seed in [12, 2, 3, 4, 5] {
+        let (sim, trace) = crate::run_traced(scenario.clone(), seed);
+        assert!(!trace.iter().any(|e| matches!(e, brokerlab::TraceEvent::ConsumerCrashed { .. })), "seed {seed}");
+        let reasons: Vec<DeadReason> = trace
+            .iter()
+            .filter_map(|e| match *e {
+                brokerlab::TraceEvent::DeadLettered { reason, .. } => Some(reason),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            reasons.len() >= 25 && reasons.iter().all(|&r| r == DeadReason::PermanentError),
+            "seed {seed}: {reasons:?}"
+        );
+        let events = sim.summary().queues.into_iter().find(|q| q.name == "events").expect("events");
+        assert_eq!(events.messages.get(StateKind::Acked), 100, "seed {seed}");
+    }
+    let bad = r#"{"name": "x", "duration_ms": 1000, "queues": [{"name": "q"}], "producers": [{"name": "p", "to": "q", "schedule": {"kind": "fixed_rate", "interval_ms": 100}}],
+        "consumers": [{"name": "c", "from": "q", "on_poison": "ignore"}]}"#;
+    assert_eq!(brokerlab::Scenario::from_json(bad).expect_err("refused").path, "consumers[0].on_poison");
 }
