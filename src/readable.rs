@@ -227,7 +227,14 @@ impl fmt::Display for Line<'_> {
                 )
             }
             GroupChanged { group: g, phase, generation, .. } => {
-                write!(f, "{} is {} (generation {generation})", group(g), phase.as_str())
+                // In words, as the page says them; the trace's JSON keeps Kafka's names.
+                let words = match phase {
+                    GroupPhase::Empty => "empty",
+                    GroupPhase::PreparingRebalance => "rebalancing: members rejoining",
+                    GroupPhase::CompletingRebalance => "rebalancing: syncing the assignment",
+                    GroupPhase::Stable => "stable",
+                };
+                write!(f, "{} is {words} (generation {generation})", group(g))
             }
             MemberChanged { group: g, member: m, change, .. } => write!(f, "{} {}", member(g, m.0), change.as_str()),
             PartitionAssigned { group: g, member: m, topic: t, partition, generation, offset, .. } => write!(
