@@ -227,6 +227,13 @@ impl Streams {
         member.positions.clear();
         member.batch.clear();
         member.owned_generation = NO_GENERATION;
+        if member.leaving {
+            // It was on its way out: it closes instead of joining again.
+            member.leaving = false;
+            member.alive = false;
+            cx.out.emit(TraceEvent::MemberChanged { at: now, group, member: m, change: MemberChange::Left });
+            return;
+        }
         self.join(cx, group, m, MemberChange::Joined);
     }
 

@@ -553,3 +553,27 @@ fn the_eager_sticky_assignor_remembers_through_its_revocation() {
     assert_eq!(moved("roundrobin"), 4);
     assert_eq!(moved("range"), 2, "range moves only the leaver's block here, too");
 }
+
+/// A member told to leave that is evicted before its next poll does not come back: at that
+/// poll its commit fails and it closes, instead of joining again.
+#[test]
+fn a_member_leaving_when_it_is_evicted_closes_instead_of_rejoining() {
+    use brokerlab::trace::MemberChange;
+    let json = slow_batches(3000).replacen(
+        r#""groups""#,
+        r#""script": [{"at_ms": 4000, "op": "remove_member", "group": "g", "member": "g-1"}], "groups""#,
+        1,
+    );
+    let mut d = Driver::new(&json);
+    let trace = d.to(12000.0);
+    let g1 = brokerlab::ids::MemberId(0);
+    let changes: Vec<(u64, MemberChange)> = trace
+        .iter()
+        .filter_map(|e| match *e {
+            TraceEvent::MemberChanged { member, change, .. } if member == g1 => Some((at_ms(e), change)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(changes, vec![(0, MemberChange::Joined), (8100, MemberChange::Evicted), (9100, MemberChange::Left)]);
+    assert!(!d.sim.streams().groups[0].members[0].alive);
+}
