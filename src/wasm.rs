@@ -267,6 +267,8 @@ struct NamedConsumer<'a> {
     dependency: Option<u32>,
     /// A retry loop's parking lot (a queue), where it republishes what it gives up on.
     park: Option<u32>,
+    /// Its effect writes a value (a repeat of the newest is harmless, not applied twice).
+    sets: bool,
 }
 
 /// A binding as the page draws it: a topic or direct binding by its key, a headers binding
@@ -400,6 +402,7 @@ impl Engine {
                         Some(crate::scenario::RetryVia::DeadLetter { park }) => Some(park),
                         _ => None,
                     },
+                    sets: c.effect == crate::scenario::EffectKind::Set,
                 })
                 .collect(),
             topics: s

@@ -757,7 +757,9 @@ function memberOf(v, g, m) {
 function firstMoments(v, e, m) {
   const first = (badge) => { if (v.firstAt[badge] === undefined) v.firstAt[badge] = e.at_ms; };
   if ((e.kind === 'dropped' && e.reason_code === C.DropReason.LostAfterAutoAck) || e.kind === 'records_lost') first('lost');
-  if ((e.kind === 'effect_applied' || e.kind === 'record_done') && e.times > 1) first('applied_twice');
+  // A set consumer's repeat of the newest value changes nothing: the engine does not count it.
+  if ((e.kind === 'effect_applied' && e.times > 1 && !v.layout.consumers[e.consumer]?.sets)
+    || (e.kind === 'record_done' && e.times > 1)) first('applied_twice');
   if (e.kind === 'message_out_of_order' || e.kind === 'order_violated') first('order_violated');
   if (e.kind === 'duplicate_suppressed') first('duplicates_suppressed');
   if (e.kind === 'unroutable') first('unroutable');

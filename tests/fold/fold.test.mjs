@@ -64,6 +64,26 @@ test('queues: a RabbitMQ consumer timeout mid-processing moves its badge', () =>
   assert.ok(runTo(json, at).view.counters.lease_expired_mid_processing >= 1);
 });
 
+test('queues: a set consumer\'s harmless repeat does not move applied twice, so its badge jumps to add\'s first repeat', () => {
+  const json = preset('set-vs-increment').json;
+  const run = runTo(json);
+  assert.ok(run.view.counters.applied_twice >= 2 && run.view.counters.order_violated >= 1, 'both counters move');
+  const at = run.view.firstAt.applied_twice;
+  assert.ok(at !== undefined, 'the fold finds the first one');
+  assert.equal(runTo(json, at - 0.001).view.counters.applied_twice, 0);
+  assert.ok(runTo(json, at).view.counters.applied_twice >= 1);
+  // The set side alone repeats too, harmlessly: no applied twice, and no first moment for it.
+  const doc = JSON.parse(json);
+  doc.queues = doc.queues.filter((q) => q.name === 'set');
+  doc.producers = doc.producers.filter((x) => x.to === 'set');
+  doc.consumers = doc.consumers.filter((c) => c.from === 'set');
+  doc.markers = [];
+  const alone = runTo(JSON.stringify(doc));
+  assert.ok(alone.engine.summary().stats.harmless_repeats >= 1, 'set repeats');
+  assert.equal(alone.view.counters.applied_twice, 0);
+  assert.equal(alone.view.firstAt.applied_twice, undefined);
+});
+
 test('queues: a dependency is down in its scheduled outage and when taken down by hand, up otherwise', () => {
   const json = preset('retry-storm').json;
   assert.deepEqual(runTo(json, 2500).view.dependencyUp, [false, false, false, false]);
