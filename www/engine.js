@@ -744,6 +744,12 @@ function gone(v, id) {
   v.messages.delete(id);
 }
 
+/** The record an event names by topic, partition and offset, if its tape still holds it. */
+function tapeRecord(v, e) {
+  const tape = v.topics[e.topic].parts[e.partition].tape;
+  return tape.length ? tape[e.offset - tape[0].offset] : undefined;
+}
+
 function memberOf(v, g, m) {
   const members = v.groups[g].members;
   while (members.length <= m) members.push({ alive: false, inGroup: false, owned: [], current: null });
@@ -950,8 +956,7 @@ function foldStreamEvent(v, e, engine, batch) {
       v.groups[e.group].positions.set(`${e.topic}:${e.partition}`, e.from + e.count);
       break;
     case 'record_started': {
-      const tape = v.topics[e.topic].parts[e.partition].tape;
-      const rec = tape.length ? tape[e.offset - tape[0].offset] : undefined;
+      const rec = tapeRecord(v, e);
       memberOf(v, e.group, e.member).current = {
         topic: e.topic, partition: e.partition, offset: e.offset, key: rec?.key ?? -1, t0: e.at_ms, t1: e.done_at_ms,
       };
@@ -961,8 +966,7 @@ function foldStreamEvent(v, e, engine, batch) {
       memberOf(v, e.group, e.member).current = null;
       // A record that failed is marked on its tape: the one a partition waits behind.
       if (e.outcome_code !== C.RecordOutcome.Processed) {
-        const tape = v.topics[e.topic].parts[e.partition].tape;
-        const rec = tape.length ? tape[e.offset - tape[0].offset] : undefined;
+        const rec = tapeRecord(v, e);
         if (rec) rec.failed = true;
       }
       if (e.times > 1) pulse(v, 'twice', e);
