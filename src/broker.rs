@@ -171,6 +171,10 @@ impl QueueState {
 pub struct Broker {
     pub queues: Vec<QueueState>,
     pub msgs: crate::cow::CowVec<Message>,
+    /// Per message, when the publish it carries was first made: its own send, or for a copy
+    /// (a dead-letter exchange's, a parking lot's, a redrive's) its original's. The
+    /// end-to-end latency runs from here to the effect.
+    born: crate::cow::CowVec<SimTime>,
     /// What some messages carry beyond their record (`Message::extra` points here).
     extras: crate::cow::CowVec<Extra>,
     pub counts: Vec<StateCounts>,
@@ -247,6 +251,7 @@ impl Broker {
             counts: vec![StateCounts::default(); queues.len()],
             queues,
             msgs: crate::cow::CowVec::new(),
+            born: crate::cow::CowVec::new(),
             extras: crate::cow::CowVec::new(),
             dead: BTreeMap::new(),
             latency: scenario.latency,
@@ -312,6 +317,11 @@ impl Broker {
     #[inline]
     fn set_parts(&mut self, msg: MsgId, queue: QueueId, kind: StateKind, holder: ConsumerId) {
         move_to(&mut self.msgs[msg.index()], &mut self.counts, msg, queue, kind, holder);
+    }
+
+    /// When the publish `msg` carries was first made (its original's send, for a copy).
+    pub fn born(&self, msg: MsgId) -> SimTime {
+        self.born[msg.index()]
     }
 
     // --- Sending ---------------------------------------------------------------------------
@@ -411,6 +421,7 @@ impl Broker {
         // SQS-18: a per-message delay overrides the queue's.
         let delay = attrs.delay.unwrap_or(spec.delay);
         self.msgs.push(Message::publishing(queue, attrs.key.unwrap_or(id), now.after(delay), expires_at));
+        self.born.push(now);
         let order_key = attrs.order_key.or(attrs.group);
         if attrs.group.is_some() || order_key.is_some() || attrs.poison {
             let extra = self.extra_mut(MsgId(id));
@@ -1258,6 +1269,7 @@ impl Broker {
         let copy = MsgId(index_u32(self.msgs.len()));
         let expires_at = self.spec(queue).ttl.map_or(SimTime::MAX, |t| arrives_at.after(t));
         self.msgs.push(Message::publishing(queue, copy.0, now, expires_at));
+        self.born.push(self.born[msg.index()]);
         let original = self.extra(msg).copy_of.unwrap_or(self.msgs[msg.index()].key);
         self.extra_mut(copy).copy_of = Some(original);
         if let Some(info) = self.dead.get(&msg).cloned() {
@@ -1420,6 +1432,7 @@ impl Broker {
         let published = self.publish(out, now, to, crate::trace::SCRIPT, &attrs);
         self.latency = latency;
         debug_assert_eq!(published, Sent::Stored(MsgId(new_msg)));
+        self.born[new_msg as usize] = self.born[old.index()];
         true
     }
 }

@@ -712,7 +712,8 @@ impl Consumers {
         let m = p.broker.msg(msg);
         let order = p.broker.extra(msg).order_key.map(|k| (m.queue, k));
         let spec = consumer_spec(&cx.scenario, c);
-        let effect = Effect { msg, consumer: c, key: m.key, order, idempotent: spec.idempotent, kind: spec.effect };
+        let (key, idempotent, kind, born) = (m.key, spec.idempotent, spec.effect, p.broker.born(msg));
+        let effect = Effect { msg, consumer: c, key, order, idempotent, kind, born };
         if p.services.apply(cx, &mut p.stats, effect) && !p.handlers.idle() {
             let mut publisher = Publisher { broker: &mut p.broker, stats: &mut p.stats };
             p.handlers.handled(cx, &mut publisher, &mut self.list[c.index()].prng, c, msg);
@@ -1081,7 +1082,7 @@ impl Consumers {
     fn take_delivery<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, d: Dispatched) {
         let Dispatched { msg, consumer: c, receipt, waited, arrives_at } = d;
         p.stats.deliveries += 1;
-        p.stats.wait_total = p.stats.wait_total.plus(waited);
+        p.stats.wait_total_us += waited.as_micros();
         p.stats.waited += u64::from(waited > Duration::ZERO);
         let consumer = &mut self.list[c.index()];
         consumer.held.push(Held { msg, receipt, auto_acked: false });

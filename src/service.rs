@@ -38,6 +38,8 @@ pub struct Effect {
     pub order: Option<(QueueId, u32)>,
     pub idempotent: bool,
     pub kind: EffectKind,
+    /// When the publish it carries was made, for the end-to-end latency.
+    pub born: SimTime,
 }
 
 impl Services {
@@ -108,7 +110,7 @@ impl Services {
 
     /// Applies a message's business effect; false when an idempotent consumer skipped it.
     pub fn apply(&mut self, cx: &mut Ctx, stats: &mut Stats, e: Effect) -> bool {
-        let (now, Effect { msg, consumer, key, order, idempotent, kind }) = (cx.now(), e);
+        let (now, Effect { msg, consumer, key, order, idempotent, kind, born }) = (cx.now(), e);
         // The dedupe store is the service's database, shared by its consumers (IP-1, IP-2): a
         // redelivery to another worker finds the key too.
         if idempotent && !self.dedupe_store.insert(key) {
@@ -128,6 +130,10 @@ impl Services {
             1
         };
         stats.effects_applied += 1;
+        if times == 1 {
+            stats.effects_first += 1;
+            stats.latency_total_us += now.since(born).as_micros();
+        }
         // Older than the newest message applied to its order key's row.
         let stale = order.and_then(|o| self.newest_applied.get(&o)).is_some_and(|&newest| newest > key);
         match kind {

@@ -1,7 +1,6 @@
 //! The running totals the components keep and the page, the CLI and the tests read: plain
 //! integers, so that they are exact on every target.
 
-use crate::time::Duration;
 use serde::Serialize;
 
 /// Running totals, kept as integers so they are exact on every target.
@@ -15,9 +14,14 @@ pub struct Stats {
     pub deliveries: u64,
     /// Deliveries that waited at all (Erlang C's P(wait) is `waited / deliveries`).
     pub waited: u64,
-    #[serde(skip)]
-    pub wait_total: Duration,
+    /// Summed time deliveries waited in their queue, in µs (Wq).
+    pub wait_total_us: u64,
     pub effects_applied: u64,
+    /// First effects of a message's key, and the summed time from its publish to that effect,
+    /// in µs: the end-to-end latency, which counts what the queue wait does not (time in a
+    /// consumer's prefetch buffer, retries, a stay in a DLQ until a redrive).
+    pub effects_first: u64,
+    pub latency_total_us: u64,
     /// Keys whose effect was applied more than once.
     pub applied_twice: u64,
     pub duplicates_suppressed: u64,

@@ -575,19 +575,28 @@ export class Run {
   }
 
 
-  /** Queue depth, in flight, dead letters and acks so far, over time, for the metrics chart. */
+  /**
+   * Queue depth, in flight, dead letters and acks so far, and the wait and latency totals,
+   * over time, for the metrics and latency charts.
+   */
   #sampleMetrics(at) {
     const v = this.view;
     // A microsecond's slack: a stretch ends at last + LAG_SAMPLE_MS in floats.
     if (at - v.lastMetricSample < LAG_SAMPLE_MS - 0.001 || this.layout.queues.length === 0) return;
     v.lastMetricSample = at;
     const sum = (f) => v.counts.reduce((n, c) => n + f(c), 0);
+    const s = v.stats ?? {};
     v.metrics.push({
       at,
       ready: sum((c) => c.ready),
       inflight: sum((c) => c.delivering + c.buffered + c.processing),
       dlq: sum((c) => c.dead_lettered),
       acked: sum((c) => c.acked),
+      // The engine's running totals, for the latency chart's means over a window.
+      deliveries: s.deliveries ?? 0,
+      waitUs: s.wait_total_us ?? 0,
+      effects: s.effects_first ?? 0,
+      latencyUs: s.latency_total_us ?? 0,
     });
     if (v.metrics.length > LAG_SAMPLES_MAX) v.metrics.shift();
   }

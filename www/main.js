@@ -6,7 +6,7 @@ import {
   validate,
 } from './engine.js';
 import {
-  draw, drawLagChart, drawMetricsChart, drawSequence, drawSwimlanes, fitCanvas, layoutHeight, sequenceHeight, sequenceHit, targetAt,
+  draw, drawLagChart, drawLatencyChart, drawMetricsChart, drawSequence, drawSwimlanes, fitCanvas, layoutHeight, sequenceHeight, sequenceHit, targetAt,
 } from './render.js';
 import { decodeShare, encodeShare } from './share.js';
 import {
@@ -15,7 +15,7 @@ import {
 import { beatsPastTheEnd, lineOf } from './editor.js';
 import { createCaption, lead } from './caption.js';
 import {
-  appendLog, clearLog, markLog, setupCounts, showBadges, showCounts, showDeadLetters, showGroups, showInspector, showWorkflows,
+  appendLog, clearLog, markLog, setupCounts, showBadges, showCounts, showDeadLetters, showGroups, showInspector, showLatency, showWorkflows,
 } from './panels.js';
 
 const DEFAULT_PRESET = 'competing-consumers';
@@ -29,6 +29,8 @@ const lagCanvas = doc.getElementById('lag-chart');
 const lagCtx = lagCanvas.getContext('2d');
 const metricsCanvas = doc.getElementById('metrics-chart');
 const metricsCtx = metricsCanvas.getContext('2d');
+const latencyCanvas = doc.getElementById('latency-chart');
+const latencyCtx = latencyCanvas.getContext('2d');
 const seqCanvas = doc.getElementById('sequence');
 const seqCtx = seqCanvas.getContext('2d');
 const reducedMotion = matchMedia('(prefers-reduced-motion: reduce)');
@@ -60,6 +62,7 @@ let palette = readPalette();
 let size = { width: 0, height: 0 };
 let lagSize = { width: 0, height: 0 };
 let metricsSize = { width: 0, height: 0 };
+let latencySize = { width: 0, height: 0 };
 let seqSize = { width: 0, height: 0 };
 
 function readPalette() {
@@ -231,6 +234,8 @@ function paint() {
     });
     if (run.layout.groups.length && lagSize.width > 0) drawLagChart(lagCtx, run.view, { ...lagSize, palette });
     if (run.layout.queues.length && metricsSize.width > 0) drawMetricsChart(metricsCtx, run.view, { ...metricsSize, palette });
+    if (run.layout.queues.length && latencySize.width > 0) drawLatencyChart(latencyCtx, run.view, { ...latencySize, palette });
+    showLatency(doc, run.view.stats);
     showDeadLetters(doc, run.view, inspect);
     showBreakState(doc, run.view);
     if (seqSize.width > 0) {
@@ -608,6 +613,7 @@ function resize() {
   size = fitCanvas(canvas, ctx);
   lagSize = fitCanvas(lagCanvas, lagCtx);
   metricsSize = fitCanvas(metricsCanvas, metricsCtx);
+  latencySize = fitCanvas(latencyCanvas, latencyCtx);
   seqSize = fitCanvas(seqCanvas, seqCtx);
   refresh();
 }
@@ -622,6 +628,7 @@ async function main() {
   observer.observe(canvas);
   observer.observe(lagCanvas);
   observer.observe(metricsCanvas);
+  observer.observe(latencyCanvas);
   observer.observe(seqCanvas);
   canvas.addEventListener('click', (e) => {
     if (!state.run) return;

@@ -81,6 +81,20 @@ export function showCounts(doc, counts) {
   }
 }
 
+/**
+ * The run's means so far under the latency chart: how long deliveries waited in their queue,
+ * and how long from a publish to its first effect (the engine's totals, as the CLI reports).
+ */
+export function showLatency(doc, stats) {
+  const el = doc.getElementById('latency');
+  const secs = (us, n) => `${(us / 1e6 / n).toFixed(2)} s`;
+  const text = !stats?.effects_first
+    ? 'Means over the run appear with the first processed message.'
+    : `Over the run: queue wait ${secs(stats.wait_total_us, Math.max(stats.deliveries, 1))} · `
+      + `publish → effect ${secs(stats.latency_total_us, stats.effects_first)}, mean of ${stats.effects_first} messages`;
+  if (el.textContent !== text) el.textContent = text;
+}
+
 /** Appends the events' lines to the log, keeping the newest LOG_ITEMS_MAX. */
 export function appendLog(doc, events) {
   if (events.length === 0) return;

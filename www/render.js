@@ -1468,7 +1468,8 @@ function drawGroup(ctx, ink, view, b, grp, gi, now, p, opts) {
  * and the top), the time axis below (its first and last moment, "simulated time" between),
  * one line per series, and a sentence in place of the lines until there are two samples.
  * `series`: [{name, color, dash, values: number[], own}] over `times`; `unit`: what the
- * value axis counts.
+ * value axis counts; `opts.fmt`, if given, writes its top value (else a rounded integer), and
+ * `opts.least` is the least top value (else 1).
  */
 function drawChart(ctx, opts, times, series, empty, unit) {
   const { width: w, height: h, palette: p } = opts;
@@ -1503,7 +1504,7 @@ function drawChart(ctx, opts, times, series, empty, unit) {
   const t0 = times[0];
   const t1 = Math.max(times[times.length - 1], t0 + 1);
   const x = (t) => left + ((right - left) * (t - t0)) / (t1 - t0);
-  const max = Math.max(1, ...series.filter((s) => !s.own).flatMap((s) => s.values));
+  const max = Math.max(opts.least ?? 1, ...series.filter((s) => !s.own).flatMap((s) => s.values));
   for (const s of series) {
     const scale = s.own ? Math.max(1, ...s.values) : max;
     const y = (v) => bottom - ((bottom - top) * v) / scale;
@@ -1515,7 +1516,7 @@ function drawChart(ctx, opts, times, series, empty, unit) {
     ctx.stroke();
     ctx.setLineDash([]);
   }
-  label(ctx, String(Math.round(max)), left - 4, top + 4, p.muted, 'right', font);
+  label(ctx, (opts.fmt ?? ((v) => String(Math.round(v))))(max), left - 4, top + 4, p.muted, 'right', font);
   label(ctx, '0', left - 4, bottom, p.muted, 'right', font);
   const sec = (t) => `${(t / 1000).toFixed(t1 < 10000 ? 1 : 0)} s`;
   label(ctx, sec(t0), left, h - 8, p.muted, 'left', font);
@@ -1539,6 +1540,41 @@ export function drawMetricsChart(ctx, view, opts) {
     { name: 'in DLQ', color: p.danger, dash: [2, 2], values: m.map((s) => s.dlq) },
     { name: 'acks/s', color: p.acked, dash: [8, 3, 2, 3], values: rate, own: true },
   ], 'The counts appear here as the run plays.', 'messages');
+}
+
+/** The samples a latency mean is taken over: the last second of simulated time. */
+const LATENCY_WINDOW_SAMPLES = 4;
+
+/**
+ * Per metrics sample, the mean queue wait and the mean end-to-end latency (publish to first
+ * effect) over the last second, in s; where no message finished in it, a line holds its last
+ * value. Pure.
+ */
+export function latencySeries(metrics) {
+  const windowed = (count, total) => {
+    let last = 0;
+    return metrics.map((s, i) => {
+      const from = metrics[Math.max(0, i - LATENCY_WINDOW_SAMPLES)];
+      const n = s[count] - from[count];
+      if (n > 0) last = (s[total] - from[total]) / 1e6 / n;
+      return last;
+    });
+  };
+  return { wait: windowed('deliveries', 'waitUs'), latency: windowed('effects', 'latencyUs') };
+}
+
+/**
+ * `latencySeries` over time. The gap between the two lines is time the queue's wait does not
+ * see: in a consumer's buffer, in retries, in a DLQ.
+ */
+export function drawLatencyChart(ctx, view, opts) {
+  const { palette: p } = opts;
+  const { wait, latency } = latencySeries(view.metrics);
+  const fmt = (v) => (v < 1 ? v.toFixed(2) : v < 10 ? v.toFixed(1) : String(Math.round(v)));
+  drawChart(ctx, { ...opts, fmt, least: 0.1 }, view.metrics.map((s) => s.at), [
+    { name: 'queue wait', color: p.ready, dash: [], values: wait },
+    { name: 'publish → effect', color: p.inflight, dash: [5, 3], values: latency },
+  ], 'Latency appears once messages are processed.', 's, mean over 1 s');
 }
 
 /**

@@ -362,9 +362,11 @@ impl Sim {
     }
 
     pub fn summary(&self) -> Summary {
-        let waits = self.ports.stats.deliveries.max(1);
+        let s = &self.ports.stats;
         #[allow(clippy::cast_precision_loss)]
-        let mean_wait_ms = self.ports.stats.wait_total.as_millis_f64() / waits as f64;
+        let mean_ms = |total_us: u64, n: u64| total_us as f64 / 1000.0 / n.max(1) as f64;
+        let mean_wait_ms = mean_ms(s.wait_total_us, s.deliveries);
+        let mean_latency_ms = mean_ms(s.latency_total_us, s.effects_first);
         Summary {
             scenario: self.cx.scenario.name.clone(),
             seed: self.seed,
@@ -415,6 +417,7 @@ impl Sim {
             stats: self.ports.stats,
             counters: self.counters(),
             mean_wait_ms,
+            mean_latency_ms,
             beats: self.beats(),
         }
     }
@@ -753,7 +756,10 @@ pub struct Summary {
     pub stats: Stats,
     /// The page's badges, by the definitions its help gives (`Sim::counters`).
     pub counters: Counters,
+    /// Mean time a delivery waited in its queue (Wq).
     pub mean_wait_ms: f64,
+    /// Mean time from a publish to its first effect: the end-to-end latency.
+    pub mean_latency_ms: f64,
     /// Every narrative beat: when this run reached it, or why it will not.
     pub beats: Vec<crate::beats::BeatStatus>,
 }

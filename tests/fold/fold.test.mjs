@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadEngine, presets, Run } from '../../www/engine.js';
+import { latencySeries } from '../../www/render.js';
 
 const root = new URL('../../', import.meta.url);
 await loadEngine(readFileSync(fileURLToPath(new URL('www/pkg/brokerlab_bg.wasm', root))));
@@ -93,6 +94,20 @@ test('queues: a dependency is down in its scheduled outage and when taken down b
   assert.deepEqual([run.view.dependencyUp, run.view.dependencyTakenDown], [[true, false, true, true], [false, true, false, false]]);
   run.applyInput(JSON.stringify({ op: 'dependency_up', dependency: 'payments-b' }));
   assert.deepEqual([run.view.dependencyUp, run.view.dependencyTakenDown], [[true, true, true, true], [false, false, false, false]]);
+});
+
+test('queues: the latency samples carry the engine\'s totals, and hoarded jobs age where the queue wait does not see', () => {
+  const run = runTo(preset('prefetch-hoarding').json, 12000);
+  const last = run.view.metrics[run.view.metrics.length - 1];
+  const s = run.view.stats;
+  assert.deepEqual([last.deliveries, last.waitUs, last.effects, last.latencyUs],
+    [s.deliveries, s.wait_total_us, s.effects_first, s.latency_total_us]);
+  assert.ok(s.effects_first >= 16 && s.latency_total_us > 1.5 * s.wait_total_us, JSON.stringify(s));
+  const { wait, latency } = latencySeries(run.view.metrics);
+  assert.equal(wait.length, run.view.metrics.length);
+  // Over the last second, worker-slow finished jobs that had sat in its buffer for about ten
+  // seconds; none left the queue in it, so the wait line holds the last that did (5.5 s).
+  assert.ok(latency.at(-1) > 9 && wait.at(-1) < 6 && latency.at(-1) > wait.at(-1) + 4, `${latency.at(-1)} ${wait.at(-1)}`);
 });
 
 // Streams: tombstones, null keys and members, from their codes.

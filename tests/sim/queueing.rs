@@ -239,7 +239,7 @@ fn mmc_matches_erlang_c() {
         sim.run_until(SimTime::from_millis((warm_up_s + b * batch_s) * 1000), u64::MAX).expect("runs");
         let now = sim.stats();
         let n = (now.deliveries - before.deliveries) as f64;
-        wq.push((now.wait_total.as_micros() - before.wait_total.as_micros()) as f64 / 1e6 / n);
+        wq.push((now.wait_total_us - before.wait_total_us) as f64 / 1e6 / n);
         pw.push((now.waited - before.waited) as f64 / n);
         before = now;
     }
@@ -285,7 +285,7 @@ fn the_queue_drawn_over_time_holds_exactly_the_waits_reported() {
     let stats = sim.stats();
     assert_eq!((depth, stats.deliveries), (0, 20_000), "empty at both ends, everything delivered once");
     assert!(peak > 20, "a queue formed (peak {peak}): the identity is not trivially 0 = 0");
-    assert_eq!(area, u128::from(stats.wait_total.as_micros()), "∫ Lq dt = Σ Wq");
+    assert_eq!(area, u128::from(stats.wait_total_us), "∫ Lq dt = Σ Wq");
 }
 
 fn load_json(id: &str) -> String {
