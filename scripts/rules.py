@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ID = re.compile(r"\b((?:SQS|RMQ|ASB|KP|KA|KC|BO|SG|QT|IP)-\d+[a-z]?)\b")
+ID = re.compile(r"\b((?:SQS|RMQ|ASB|KP|KA|KC|KT|BO|CB|SG|QT|IP)-\d+[a-z]?)\b")
 
 def cited():
     ids = set()
@@ -22,7 +22,7 @@ def blocks(text):
     """Each top-level `- **ID. …` bullet with its indented continuation lines."""
     out, cur, cur_id = {}, [], None
     for line in text.splitlines():
-        m = re.match(r"- \*\*((?:SQS|RMQ|ASB|KP|KA|KC|BO|SG|QT|IP)-\d+[a-z]?)\.", line)
+        m = re.match(r"- \*\*((?:SQS|RMQ|ASB|KP|KA|KC|KT|BO|CB|SG|QT|IP)-\d+[a-z]?)\.", line)
         if m or (cur_id and line and not line.startswith((" ", "\t"))):
             if cur_id:
                 out.setdefault(cur_id, "\n".join(cur).rstrip())

@@ -14,6 +14,7 @@
 //! trait, which the workflows implement from above.
 
 use crate::backoff;
+use crate::breaker::{Breaker, BreakerState};
 use crate::broker::{Broker, Dispatched, Publisher};
 use crate::dist::sample;
 use crate::event::{ConsumerEvent, Ctx, Delivery, Event};
@@ -25,7 +26,7 @@ use crate::scenario::{AckMode, ConsumerSpec, Dist, LeaseModel, Outcomes, RetryVi
 use crate::service::{Effect, Services};
 use crate::stats::Stats;
 use crate::time::{Duration, SimTime};
-use crate::trace::{ConsumerId, DeadReason, ErrorClass, MsgId, ReturnReason, TraceEvent};
+use crate::trace::{BreakerPhase, ConsumerId, DeadReason, ErrorClass, MsgId, ReturnReason, TraceEvent};
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::{Index, IndexMut};
 
@@ -304,6 +305,9 @@ pub struct Consumer {
     pub processing: Dist,
     pub outcomes: Outcomes,
     pub prng: Prng,
+    /// Its circuit breaker around its dependency calls, if it has one; it pauses while the
+    /// breaker permits no call.
+    pub breaker: Option<Breaker>,
 }
 
 impl Consumer {
@@ -324,19 +328,26 @@ impl Consumer {
             poison_fails: spec.poison_fails,
             slot,
             prng,
+            breaker: spec.breaker.map(|_| Breaker::default()),
         }
+    }
+
+    /// Whether its breaker, if it has one, lets a call start now.
+    #[inline]
+    fn breaker_permits(&self) -> bool {
+        self.breaker.as_ref().is_none_or(Breaker::permits)
     }
 
     /// Whether it has a processing slot free (its concurrency).
     #[inline]
     pub fn slot_free(&self, spec: &ConsumerSpec) -> bool {
-        self.jobs.len() < spec.concurrency as usize
+        self.jobs.len() < spec.concurrency as usize && self.breaker_permits()
     }
 
     /// Whether it would take another message now.
     #[inline]
     pub fn has_room(&self, spec: &ConsumerSpec) -> bool {
-        self.alive && self.active && !spec.manual && self.unacked() < spec.prefetch as usize
+        self.alive && self.active && !spec.manual && self.unacked() < spec.prefetch as usize && self.breaker_permits()
     }
 
     /// What counts against its prefetch: what it holds, less what it acked on receipt where
@@ -455,6 +466,11 @@ impl Consumers {
             }
             ConsumerEvent::Autoscale { scaler } => self.autoscale(cx, p, scaler),
             ConsumerEvent::Requeue(d) => self.on_requeue(cx, p, d),
+            ConsumerEvent::BreakerWake { consumer, epoch } => {
+                if self.list[consumer.index()].epoch == epoch {
+                    self.breaker_wake(cx, p, consumer);
+                }
+            }
         }
     }
 
@@ -596,9 +612,10 @@ impl Consumers {
         }
         let epoch = consumer.epoch;
         consumer.jobs.push(Job { msg: held.msg, receipt: held.receipt, outcome, read_at });
-        let heartbeat = spec.heartbeat;
+        let (heartbeat, hang) = (spec.heartbeat, spec.hang);
+        self.take_permit(cx, p, c);
         let done_at = match outcome {
-            Outcome::Hang => now.after(spec.hang),
+            Outcome::Hang => now.after(hang),
             _ => now.after(work),
         };
         Self::enter_phase(&mut p.broker, c, held, Phase::Processing);
@@ -646,12 +663,7 @@ impl Consumers {
             return;
         };
         let Some(held) = consumer.find(msg).filter(|h| h.receipt == receipt) else { return };
-        let outcome = match job.outcome {
-            Outcome::Success | Outcome::Hang => {
-                self.dependency_error(cx, p, c, job.read_at).map_or(Outcome::Success, Outcome::Fail)
-            }
-            other => other,
-        };
+        let outcome = self.call_outcome(cx, p, c, job);
         if outcome == Outcome::CrashAfterEffect {
             // The effect (and what the handler sends) happened; the ack did not. On an
             // optimistic row the effect is the conditional write, which may conflict.
@@ -717,6 +729,78 @@ impl Consumers {
         if p.services.apply(cx, &mut p.stats, effect) && !p.handlers.idle() {
             let mut publisher = Publisher { broker: &mut p.broker, stats: &mut p.stats };
             p.handlers.handled(cx, &mut publisher, &mut self.list[c.index()].prng, c, msg);
+        }
+    }
+
+    /// A job's outcome at its end: one that would succeed makes its dependency call, which
+    /// may fail it, and its breaker records the call; one that failed on its own made no call,
+    /// and gives back a half-open trial permit.
+    fn call_outcome<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, c: ConsumerId, job: Job) -> Outcome {
+        match job.outcome {
+            Outcome::Success | Outcome::Hang => {
+                let error = self.dependency_error(cx, p, c, job.read_at);
+                self.breaker_record(cx, p, c, error.is_some());
+                error.map_or(Outcome::Success, Outcome::Fail)
+            }
+            other => {
+                let consumer = &mut self.list[c.index()];
+                if let (Some(b), Some(spec)) = (&mut consumer.breaker, cx.scenario.consumers[c.index()].breaker) {
+                    b.release(&spec);
+                }
+                other
+            }
+        }
+    }
+
+    /// A job starts: where the consumer's breaker is half-open, it takes a trial permit
+    /// (CB-7), and with the last one the consumer has no room.
+    fn take_permit<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, c: ConsumerId) {
+        if let Some(b) = &mut self.list[c.index()].breaker {
+            if b.state != BreakerState::Closed {
+                b.acquire();
+                self.room_changed(cx, p, c);
+            }
+        }
+    }
+
+    /// Records a dependency call's outcome in the consumer's breaker, if it has one. Opened,
+    /// it pauses (no message taken) until its wait is over; closed, it takes work again.
+    fn breaker_record<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, c: ConsumerId, failed: bool) {
+        let (Some(spec), Some(d)) =
+            (cx.scenario.consumers[c.index()].breaker, cx.scenario.consumers[c.index()].dependency)
+        else {
+            return;
+        };
+        let now = cx.now();
+        let consumer = &mut self.list[c.index()];
+        let Some(t) = consumer.breaker.as_mut().and_then(|b| b.record(&spec, now, failed)) else { return };
+        let phase = match t.to {
+            BreakerState::Open { until } => {
+                let epoch = consumer.epoch;
+                cx.out.schedule(until, Event::Consumer(ConsumerEvent::BreakerWake { consumer: c, epoch }));
+                BreakerPhase::Open
+            }
+            _ => BreakerPhase::Closed,
+        };
+        let failure_rate_pct = t.failure_rate_pct;
+        cx.out.emit(TraceEvent::BreakerChanged { at: now, consumer: c, dependency: d, phase, failure_rate_pct });
+        self.room_changed(cx, p, c);
+    }
+
+    /// A breaker's open wait is over: half-open, it takes as many messages as it has trial
+    /// calls (CB-6, CB-7).
+    fn breaker_wake<H: Handlers>(&mut self, cx: &mut Ctx, p: &mut Ports<H>, c: ConsumerId) {
+        let spec = &cx.scenario.consumers[c.index()];
+        let (Some(b), Some(bs), Some(d)) = (self.list[c.index()].breaker.as_mut(), spec.breaker, spec.dependency)
+        else {
+            return;
+        };
+        let now = cx.now();
+        if b.wake(&bs, now).is_some() {
+            let phase = BreakerPhase::HalfOpen;
+            cx.out.emit(TraceEvent::BreakerChanged { at: now, consumer: c, dependency: d, phase, failure_rate_pct: 0 });
+            self.room_changed(cx, p, c);
+            self.next_job(cx, p, c);
         }
     }
 
@@ -907,6 +991,10 @@ impl Consumers {
         let held = consumer.take_held();
         consumer.buffer.clear();
         consumer.jobs.clear();
+        // A new process starts with a closed breaker and no calls remembered.
+        if let Some(b) = &mut consumer.breaker {
+            *b = Breaker::default();
+        }
         self.room_changed(cx, p, c);
         self.single_active_changed(cx, p, c);
         cx.out.emit(TraceEvent::ConsumerCrashed { at: now, consumer: c });

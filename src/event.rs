@@ -72,6 +72,8 @@ pub enum ConsumerEvent {
     Autoscale { scaler: u32 },
     /// A consumer's backoff, waited out with the message in hand, is over: it requeues it.
     Requeue(Delivery),
+    /// A consumer's circuit breaker's open wait is over (CB-6).
+    BreakerWake { consumer: ConsumerId, epoch: u32 },
 }
 
 /// One delivery as a consumer's timers name it: the consumer, the message, the lease's

@@ -3,8 +3,8 @@
 //! and fields by these.
 
 use crate::trace::{
-    DeadReason, DropReason, ErrorClass, GroupPhase, LossReason, MemberChange, RecordOutcome, ReturnReason,
-    RevokeReason, SagaNote, StopReason, UnmatchedReason,
+    BreakerPhase, DeadReason, DropReason, ErrorClass, GroupPhase, LossReason, MemberChange, RecordOutcome,
+    ReturnReason, RevokeReason, SagaNote, StopReason, UnmatchedReason,
 };
 
 /// What a field of a trace event holds, so that an anchor can name it in the author's words.
@@ -88,6 +88,11 @@ pub const EVENTS: &[EventFields] = &[
     ("consumer_crashed", 21, &[("consumer", C)]),
     ("consumer_restarted", 22, &[("consumer", C)]),
     ("dependency_changed", 23, &[("dependency", D), ("up", Field::Text(UP))]),
+    (
+        "breaker_changed",
+        50,
+        &[("consumer", C), ("dependency", D), ("phase", Field::Text(BreakerPhase::TEXTS)), ("failure_rate_pct", N)],
+    ),
     ("scaled", 24, &[("consumer", C), ("active", Field::Text(ACTIVE)), ("depth", N)]),
     (
         "record_appended",

@@ -5,6 +5,7 @@
 //! - [`time`], [`rng`]: simulated time (integer microseconds) and our own seeded PRNG.
 //! - [`scenario`]: the JSON a scenario is written in, validated into a model; the presets.
 //! - [`backoff`]: retry delays, pure functions checked against the shared vectors.
+//! - [`breaker`]: a circuit breaker's state machine (closed, open, half-open), pure.
 //! - [`message`]: the closed set of states a message moves through.
 //! - [`deadlines`]: per-queue deadlines that come in order, checked by one timer each.
 //! - [`broker`]: queues, leases (SQS, RabbitMQ, Service Bus), dead letters, TTL, FIFO.
@@ -21,6 +22,7 @@
 
 pub mod backoff;
 pub mod beats;
+pub mod breaker;
 pub mod broker;
 pub mod check;
 pub mod consumer;

@@ -141,6 +141,22 @@ impl fmt::Display for Line<'_> {
             DependencyChanged { dependency: d, up, .. } => {
                 write!(f, "{} is {}", dependency(d), if up { "up" } else { "down" })
             }
+            BreakerChanged { consumer: c, dependency: d, phase, failure_rate_pct: rate, .. } => match phase {
+                BreakerPhase::Open => {
+                    write!(
+                        f,
+                        "{}'s circuit breaker to {} opened at {rate}% failures: it pauses",
+                        consumer(c),
+                        dependency(d)
+                    )
+                }
+                BreakerPhase::HalfOpen => {
+                    write!(f, "{}'s circuit breaker to {} is half-open: trial calls", consumer(c), dependency(d))
+                }
+                BreakerPhase::Closed => {
+                    write!(f, "{}'s circuit breaker to {} closed at {rate}% failures", consumer(c), dependency(d))
+                }
+            },
             ProducerStopped { producer: p, reason, .. } => write!(f, "{} stopped: {}", producer(p), reason.as_str()),
             RequestSent { msg, system, requester: r, corr, attempt, .. } => {
                 write!(f, "m{msg} request corr-{corr} sent by {}", requester(system, r))?;

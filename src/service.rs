@@ -7,7 +7,7 @@ use crate::cow::CowVec;
 use crate::event::Ctx;
 use crate::rng::Prng;
 use crate::scenario::{EffectKind, Scenario};
-use crate::stats::Stats;
+use crate::stats::{DependencyCalls, Stats};
 use crate::time::SimTime;
 use crate::trace::{ConsumerId, ErrorClass, MsgId, QueueId, TraceEvent};
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +21,8 @@ pub struct Services {
     /// Optimistic dependencies' rows (BO-3): when each was last written. A write succeeds only
     /// if there was none since its call read the row.
     written_at: Vec<SimTime>,
+    /// Per dependency, the calls made to it and how many of them failed.
+    pub calls: Vec<DependencyCalls>,
     /// How often each message key's effect was applied.
     pub effects: CowVec<u32>,
     /// Keys the idempotent consumers have applied (their shared dedupe store, IP-1).
@@ -53,6 +55,7 @@ impl Services {
                 .map(|d| (u64::from(d.rate_limit_per_s.unwrap_or(0)) * 1_000_000, SimTime::ZERO))
                 .collect(),
             written_at: vec![SimTime::ZERO; n],
+            calls: vec![DependencyCalls::default(); n],
             effects: CowVec::new(),
             dedupe_store: BTreeSet::new(),
             newest_applied: BTreeMap::new(),
@@ -75,6 +78,15 @@ impl Services {
     /// write that succeeds is the row's new version.
     #[inline(never)]
     pub fn call(&mut self, cx: &Ctx, d: u32, read_at: SimTime, prng: &mut Prng) -> Option<ErrorClass> {
+        let error = self.answer(cx, d, read_at, prng);
+        let calls = &mut self.calls[d as usize];
+        calls.calls += 1;
+        calls.failed += u64::from(error.is_some());
+        error
+    }
+
+    /// What a call to `d` gets back now (`call`, before it is counted).
+    fn answer(&mut self, cx: &Ctx, d: u32, read_at: SimTime, prng: &mut Prng) -> Option<ErrorClass> {
         let now = cx.now();
         if !self.up(&cx.scenario, now, d) {
             return Some(ErrorClass::DependencyDown);

@@ -96,3 +96,10 @@ pub struct SagaStats {
     /// Compensations that reached a step that had not completed: always 0 (a checker).
     pub bad_compensations: u64,
 }
+
+/// Calls made to one dependency (failed: it answered with an error, or was down).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DependencyCalls {
+    pub calls: u64,
+    pub failed: u64,
+}

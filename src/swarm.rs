@@ -173,6 +173,15 @@ pub fn scenario_json(seed: u64) -> String {
         }
         if chance(r, 40) {
             consumer["dependency"] = json!("dep");
+            if chance(r, 40) {
+                consumer["circuit_breaker"] = json!({
+                    "failure_rate_pct": 1 + r.below(100),
+                    "window": 1 + r.below(20),
+                    "minimum_calls": 1 + r.below(20),
+                    "wait_open_ms": 1 + r.below(5000),
+                    "half_open_calls": 1 + r.below(5),
+                });
+            }
         }
         if chance(r, 40) {
             consumer["idempotent"] = json!(true);

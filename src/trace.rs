@@ -129,6 +129,15 @@ reasons! {
 }
 
 reasons! {
+    /// A consumer's circuit breaker's state (CB-1).
+    BreakerPhase {
+        Closed = 0, "closed";
+        Open = 1, "open";
+        HalfOpen = 2, "half-open";
+    }
+}
+
+reasons! {
     /// A consumer group's state (the classic group coordinator's names).
     GroupPhase {
         Empty = 0, "Empty";
@@ -412,6 +421,16 @@ pub enum TraceEvent {
         dependency: u32,
         up: bool,
     },
+    /// A consumer's circuit breaker changed state: opened at the failure rate of its window
+    /// (CB-4), half-open when its wait was over (CB-6), or open or closed again on its trial
+    /// calls (CB-7). `failure_rate_pct` is the rate that decided it (0 for half-open).
+    BreakerChanged {
+        at: SimTime,
+        consumer: ConsumerId,
+        dependency: u32,
+        phase: BreakerPhase,
+        failure_rate_pct: u32,
+    },
     /// A record was appended to a partition's log at `offset`. `key` is `u32::MAX` for a
     /// null key; `producer` is `u32::MAX - 1` for a record a group forwarded to a retry or
     /// dead-letter topic. `record` is the logical record, the same through retries.
@@ -635,6 +654,7 @@ impl TraceEvent {
             | ConsumerRestarted { at, .. }
             | Scaled { at, .. }
             | DependencyChanged { at, .. }
+            | BreakerChanged { at, .. }
             | RecordAppended { at, .. }
             | RecordsFetched { at, .. }
             | RecordStarted { at, .. }
@@ -690,6 +710,7 @@ impl TraceEvent {
             ConsumerRestarted { .. } => "consumer_restarted",
             Scaled { .. } => "scaled",
             DependencyChanged { .. } => "dependency_changed",
+            BreakerChanged { .. } => "breaker_changed",
             ProducerStopped { .. } => "producer_stopped",
             RequestSent { .. } => "request_sent",
             ReplyMatched { .. } => "reply_matched",
@@ -750,6 +771,7 @@ impl TraceEvent {
             | ConsumerRestarted { .. }
             | Scaled { .. }
             | DependencyChanged { .. }
+            | BreakerChanged { .. }
             | RecordAppended { .. }
             | RecordsFetched { .. }
             | RecordStarted { .. }
@@ -863,6 +885,10 @@ impl TraceEvent {
             }
             DependencyChanged { dependency, up, .. } => {
                 v.id("dependency", dependency).reason("up", u8::from(up), if up { "up" } else { "down" });
+            }
+            BreakerChanged { consumer, dependency, phase, failure_rate_pct, .. } => {
+                v.id("consumer", consumer.0).id("dependency", dependency);
+                v.reason("phase", phase.code(), phase.as_str()).id("failure_rate_pct", failure_rate_pct);
             }
             ProducerStopped { producer, reason, .. } => {
                 v.id("producer", producer.0).reason("reason", reason.code(), reason.as_str());
@@ -1006,6 +1032,7 @@ impl TraceEvent {
             Routed { .. } => 47,
             Unroutable { .. } => 48,
             CommitFailed { .. } => 49,
+            BreakerChanged { .. } => 50,
         }
     }
 }

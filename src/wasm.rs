@@ -269,6 +269,8 @@ struct NamedConsumer<'a> {
     park: Option<u32>,
     /// Its effect writes a value (a repeat of the newest is harmless, not applied twice).
     sets: bool,
+    /// It has a circuit breaker around its dependency calls.
+    breaker: bool,
 }
 
 /// A binding as the page draws it: a topic or direct binding by its key, a headers binding
@@ -403,6 +405,7 @@ impl Engine {
                         _ => None,
                     },
                     sets: c.effect == crate::scenario::EffectKind::Set,
+                    breaker: c.breaker.is_some(),
                 })
                 .collect(),
             topics: s
@@ -615,6 +618,14 @@ impl Engine {
     pub fn dependencies_up(&self) -> Vec<u8> {
         let n = crate::scenario::index_u32(self.sim.scenario().dependencies.len());
         (0..n).map(|d| u8::from(self.sim.dependency_up(d))).collect()
+    }
+
+    /// Per dependency, the calls made to it so far and how many failed: two numbers each.
+    #[wasm_bindgen(js_name = dependencyCalls)]
+    pub fn dependency_calls(&self) -> Vec<f64> {
+        #[allow(clippy::cast_precision_loss)] // exact below 2^53 calls
+        let calls = self.sim.dependency_calls().iter().flat_map(|c| [c.calls as f64, c.failed as f64]).collect();
+        calls
     }
 
     /// The badges' counters now: lost, applied twice, order violated, duplicates suppressed,

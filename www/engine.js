@@ -74,6 +74,13 @@ const byPart = (a, b) => {
   return ta - tb || pa - pb;
 };
 
+/** The engine's flat [calls, failed, …] per dependency, as {calls, failed} each. */
+function callPairs(flat) {
+  const out = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push({ calls: flat[i], failed: flat[i + 1] });
+  return out;
+}
+
 /**
  * The run's counters, over queues and consumer groups alike (the engine's `Sim::counters`): a
  * stream record handled twice counts as applied twice, one committed but never processed (or
@@ -173,6 +180,10 @@ export class Run {
       dependencyUp: Array.from(this.engine.dependenciesUp(), (x) => x === 1),
       /** Per dependency: whether a live input took it down (and none has brought it up since). */
       dependencyTakenDown: (this.layout.dependencies ?? []).map(() => false),
+      /** Per dependency: {calls, failed} so far, from the engine. */
+      dependencyCalls: callPairs(this.engine.dependencyCalls()),
+      /** Per consumer: its circuit breaker's phase code (0 closed, 1 open, 2 half-open). */
+      breakers: consumers.map(() => 0),
       pulses: [],
       /** Per exchange (layout.exchanges): the newest publish it routed, {at, key, bindings}. */
       routes: (this.layout.exchanges ?? []).map(() => null),
@@ -317,7 +328,10 @@ export class Run {
     v.counts = this.engine.counts();
     v.stats = this.engine.stats();
     v.counters = this.engine.counters();
-    if (v.dependencyUp.length) v.dependencyUp = Array.from(this.engine.dependenciesUp(), (x) => x === 1);
+    if (v.dependencyUp.length) {
+      v.dependencyUp = Array.from(this.engine.dependenciesUp(), (x) => x === 1);
+      v.dependencyCalls = callPairs(this.engine.dependencyCalls());
+    }
     v.beats = this.engine.beats();
     if (this.layout.groups.length) v.groupStats = this.engine.groups();
     if (this.hasWorkflows) v.workflows = this.#workflows();
@@ -540,7 +554,10 @@ export class Run {
     v.counts = this.engine.counts();
     v.stats = this.engine.stats();
     v.counters = this.engine.counters();
-    if (v.dependencyUp.length) v.dependencyUp = Array.from(this.engine.dependenciesUp(), (x) => x === 1);
+    if (v.dependencyUp.length) {
+      v.dependencyUp = Array.from(this.engine.dependenciesUp(), (x) => x === 1);
+      v.dependencyCalls = callPairs(this.engine.dependencyCalls());
+    }
     if (this.layout.markers.length) v.beats = this.engine.beats();
     if (this.hasWorkflows) v.workflows = this.#workflows();
     this.#sampleMetrics(events[events.length - 1].at_ms);
@@ -867,6 +884,7 @@ function foldQueueEvent(v, e, m) {
     case 'consumer_crashed':
       v.alive[e.consumer] = false;
       v.jobs[e.consumer] = [];
+      v.breakers[e.consumer] = 0; // a new process starts with a closed breaker
       pulse(v, 'crashed', e);
       break;
     case 'consumer_restarted':
@@ -898,6 +916,9 @@ function foldQueueEvent(v, e, m) {
     case 'dependency_changed':
       // Whether it is up now, outages included, comes from the engine (#refresh).
       v.dependencyTakenDown[e.dependency] = e.up_code === 0;
+      break;
+    case 'breaker_changed':
+      v.breakers[e.consumer] = e.phase_code;
       break;
 
     default:

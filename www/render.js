@@ -1197,13 +1197,27 @@ function drawQueue(ctx, ink, view, b, q, qi, now, p) {
   });
 }
 
-/** A downstream dependency under its caller: its name and whether it is up; dashed red when down. */
+/** A consumer's circuit breaker by phase code: what its note says, and its edge colour. */
+const BREAKER = [
+  { note: 'circuit closed' },
+  { note: 'circuit open: paused', edge: 'danger' },
+  { note: 'circuit half-open: trial calls', edge: 'inflight' },
+];
+
+/**
+ * A downstream dependency under its caller: its name and whether it is up, dashed red when
+ * down; under it, once it has been called, the calls made to it and how many failed.
+ */
 function drawDependency(ctx, ink, view, b, di, p) {
   const up = view.dependencyUp[di];
   box(ctx, b, p.canvas, up ? p.edge : p.danger, !up);
   ink.shape(b.x, b.y, b.w, b.h, `D${di}`);
   ink.text(`→ ${view.layout.dependencies[di]}`, b.x + 6, b.y + b.h / 2, { color: p.ink, rank: 0, room: b.w - 52, within: `D${di}` });
   ink.text(up ? 'up' : 'down', b.x + b.w - 6, b.y + b.h / 2, { color: up ? p.acked : p.danger, bold: true, align: 'right', rank: 0, within: `D${di}` });
+  const calls = view.dependencyCalls?.[di];
+  if (calls?.calls) {
+    ink.text(`${calls.calls} calls · ${calls.failed} failed`, b.x + b.w - 6, b.y + b.h + 9, { color: calls.failed ? p.danger : p.muted, align: 'right', rank: 2, room: b.w + 30 });
+  }
 }
 
 // long: a consumer's parts in paint order: box and name, its jobs' lane, the prefetch tray, a crashed one's leases
@@ -1212,7 +1226,10 @@ function drawConsumer(ctx, ink, view, c, cons, ci, now, p) {
   const jobs = view.jobs[ci];
   // An autoscaled instance that takes nothing new: on standby, or draining what it holds.
   const idle = alive && !view.active[ci];
-  box(ctx, c, idle ? p.canvas : p.node, alive ? p.edge : p.danger, !alive || idle);
+  // Its circuit breaker, if it has one: open, it pauses; half-open, it tries a few calls.
+  const breaker = cons.breaker && alive ? BREAKER[view.breakers[ci]] : undefined;
+  const edge = !alive ? p.danger : breaker?.edge ? p[breaker.edge] : p.edge;
+  box(ctx, c, idle ? p.canvas : p.node, edge, !alive || idle);
   ink.shape(c.x, c.y, c.w, c.h, `C${ci}`);
   // Crowded (many consumers): the box holds its name and its work; the note and the job's
   // label go where they meet nothing, or not at all.
@@ -1226,8 +1243,11 @@ function drawConsumer(ctx, ink, view, c, cons, ci, now, p) {
   const laneX = Math.abs(slot.y - nameY) < LANE + TEXT * 0.6 ? slot.x - LANE : c.x + c.w;
   ink.text(c.label ?? cons.name, c.x + 8, nameY, { color: !alive ? p.danger : idle ? p.muted : p.ink, rank: 0, room: laneX - c.x - 10, kind: 'consumer', within: `C${ci}` });
   const note = !alive ? 'crashed' : idle ? (jobs.length ? 'draining' : 'standby')
-    : `prefetch ${cons.unlimited ? 'unlimited' : cons.prefetch}` + (cons.concurrency > 1 ? ` · ${cons.concurrency} at once` : '');
-  if (!c.quiet || !alive || idle) ink.text(note, c.x + c.w, c.y - 8, { color: alive ? p.muted : p.danger, align: 'right', rank: 2, room: c.w + 40 });
+    : breaker?.edge ? breaker.note
+      : `prefetch ${cons.unlimited ? 'unlimited' : cons.prefetch}` + (cons.concurrency > 1 ? ` · ${cons.concurrency} at once` : '')
+        + (breaker ? ` · ${breaker.note}` : '');
+  const noteColor = !alive ? p.danger : breaker?.edge ? p[breaker.edge] : p.muted;
+  if (!c.quiet || !alive || idle || breaker?.edge) ink.text(note, c.x + c.w, c.y - 8, { color: noteColor, align: 'right', rank: 2, room: c.w + 40, bold: !!breaker?.edge });
   jobs.slice(0, 4).forEach((job, i) => {
     const m = view.messages.get(job.id);
     const { x, y, r } = jobAt(c, i);

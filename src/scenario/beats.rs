@@ -385,7 +385,7 @@ fn expect(path: &str, value: &Value, s: &Scenario) -> Result<Vec<Expect>, Scenar
         }
         _ => {
             let d = index(names(|s| s.dependencies.iter().map(|q| q.name.as_str()).collect()), "dependency")?;
-            (Subject::Dependency(d), vec![], vec!["up", "down"])
+            (Subject::Dependency(d), keys_of(&crate::stats::DependencyCalls::default()), vec!["up", "down"])
         }
     };
     let mut out = Vec::new();

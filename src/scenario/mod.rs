@@ -36,6 +36,8 @@ pub mod limits {
     pub const DEPENDENCIES_MAX: usize = 16;
     pub const OUTAGES_MAX: usize = 64;
     pub const PREFETCH_MAX: u32 = 10_000;
+    /// A circuit breaker's window and trial calls: what it remembers is bounded by them.
+    pub const BREAKER_WINDOW_MAX: u32 = 1_000;
     /// Upper bound on the messages one run may publish, summed over producers.
     pub const MESSAGES_MAX: u64 = 2_000_000;
     /// SQS-25: how many messages a FIFO queue looks through for an available group.
@@ -303,6 +305,8 @@ pub struct ConsumerSpec {
     /// A poison message fails with a permanent error (a payload it cannot parse, such as a
     /// schema it does not know), instead of crashing it.
     pub poison_fails: bool,
+    /// A circuit breaker around its dependency calls; it pauses while the breaker is open.
+    pub breaker: Option<crate::breaker::BreakerSpec>,
     /// After a crash, come back this much later; `None` stays down until restarted.
     pub restart_after: Option<Duration>,
     /// Acts only on script steps.

@@ -275,6 +275,8 @@ pub struct Consumer {
     #[serde(default)]
     pub on_poison: Option<String>,
     #[serde(default)]
+    pub circuit_breaker: Option<CircuitBreaker>,
+    #[serde(default)]
     pub restart_ms: Option<f64>,
     /// "auto" (the default) acts on its own; "manual" acts only on script steps.
     #[serde(default)]
@@ -282,6 +284,35 @@ pub struct Consumer {
     /// Makes this consumer a template for up to `max` instances, scaled on queue depth.
     #[serde(default)]
     pub autoscale: Option<Autoscale>,
+}
+
+/// A circuit breaker around a consumer's dependency calls; resilience4j's defaults (CB-2).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitBreaker {
+    #[serde(default = "fifty")]
+    pub failure_rate_pct: i64,
+    #[serde(default = "hundred")]
+    pub window: i64,
+    #[serde(default = "hundred")]
+    pub minimum_calls: i64,
+    #[serde(default = "sixty_s")]
+    pub wait_open_ms: f64,
+    #[serde(default = "ten")]
+    pub half_open_calls: i64,
+}
+
+fn fifty() -> i64 {
+    50
+}
+fn hundred() -> i64 {
+    100
+}
+fn ten() -> i64 {
+    10
+}
+fn sixty_s() -> f64 {
+    60_000.0
 }
 
 #[derive(Deserialize)]

@@ -687,6 +687,13 @@ fn consumers(
         };
         let restart_after =
             c.restart_ms.map(|v| ms(&format!("{at}.restart_ms"), v, as_f64(limits::DURATION_MS_MAX))).transpose()?;
+        let breaker = match c.circuit_breaker {
+            None => None,
+            Some(_) if dependency.is_none() => {
+                return err(format!("{at}.circuit_breaker"), "a circuit breaker wraps calls to a dependency; name one")
+            }
+            Some(b) => Some(breaker(&format!("{at}.circuit_breaker"), &b)?),
+        };
         if c.priority != 0 && !model.has_consumer_priority() {
             return err(format!("{at}.priority"), "consumer priority is RabbitMQ's (x-priority, RMQ-2)");
         }
@@ -722,6 +729,7 @@ fn consumers(
                     )
                 }
             },
+            breaker,
             restart_after,
             manual,
             standby: false,
@@ -734,6 +742,29 @@ fn consumers(
     }
     check_count("consumers (with autoscaled instances)", out.len(), 0, limits::CONSUMERS_MAX)?;
     Ok((out, autoscalers))
+}
+
+/// A consumer's circuit breaker (CB-2's settings). The minimum is capped at the window, as
+/// resilience4j caps it for a count-based window (CB-3).
+fn breaker(path: &str, b: &raw::CircuitBreaker) -> Result<crate::breaker::BreakerSpec, ScenarioError> {
+    let count = |field: &str, v: i64, hi: u32| -> Result<u32, ScenarioError> {
+        match u32::try_from(v) {
+            Ok(n) if (1..=hi).contains(&n) => Ok(n),
+            _ => err(format!("{path}.{field}"), format!("must be from 1 to {hi}")),
+        }
+    };
+    let window = count("window", b.window, limits::BREAKER_WINDOW_MAX)?;
+    let wait_open = ms(&format!("{path}.wait_open_ms"), b.wait_open_ms, as_f64(limits::DURATION_MS_MAX))?;
+    if wait_open == Duration::ZERO {
+        return err(format!("{path}.wait_open_ms"), "must be more than 0");
+    }
+    Ok(crate::breaker::BreakerSpec {
+        failure_rate_pct: count("failure_rate_pct", b.failure_rate_pct, 100)?,
+        window,
+        minimum_calls: count("minimum_calls", b.minimum_calls, u32::MAX)?.min(window),
+        wait_open,
+        half_open_calls: count("half_open_calls", b.half_open_calls, limits::BREAKER_WINDOW_MAX)?,
+    })
 }
 
 /// An autoscaled consumer becomes `max` instances named `name`, `name-2`, …; the first `min`

@@ -285,6 +285,7 @@ fn service(
         idempotent,
         effect: super::EffectKind::Any,
         poison_fails: false,
+        breaker: None,
         restart_after: None,
         manual: false,
         standby: false,

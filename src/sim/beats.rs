@@ -272,7 +272,8 @@ impl Sim {
                     _ => Ok(logs.iter().map(|l| l.log_start).sum()),
                 }
             }
-            Subject::Msg(_) | Subject::Dependency(_) => Err(format!("has no number {field}")),
+            Subject::Dependency(d) => number_in(&self.ports.services.calls[d as usize], field),
+            Subject::Msg(_) => Err(format!("has no number {field}")),
         }
     }
 }

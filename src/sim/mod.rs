@@ -313,6 +313,10 @@ impl Sim {
             expired: self.ports.broker.expired_total,
         }
     }
+    /// Per dependency, the calls made to it and how many failed.
+    pub fn dependency_calls(&self) -> &[crate::stats::DependencyCalls] {
+        &self.ports.services.calls
+    }
     pub fn streams(&self) -> &Streams {
         &self.streams
     }
@@ -361,6 +365,7 @@ impl Sim {
         self.names[i]
     }
 
+    // long: one field per part of the summary, in the order its JSON shows them
     pub fn summary(&self) -> Summary {
         let s = &self.ports.stats;
         #[allow(clippy::cast_precision_loss)]
@@ -411,6 +416,14 @@ impl Sim {
                     lag: self.lag_table().iter().filter(|r| r.group == index_u32(i)).filter_map(|r| r.lag).sum(),
                     stats: g.stats,
                 })
+                .collect(),
+            dependencies: self
+                .cx
+                .scenario
+                .dependencies
+                .iter()
+                .zip(self.dependency_calls())
+                .map(|(d, c)| DependencySummary { name: d.name.clone(), calls: *c })
                 .collect(),
             request_reply: self.request_summaries(),
             sagas: self.saga_summaries(&[]),
@@ -751,6 +764,8 @@ pub struct Summary {
     pub queues: Vec<QueueSummary>,
     pub topics: Vec<TopicSummary>,
     pub groups: Vec<GroupSummary>,
+    /// Per downstream dependency, the calls made to it and how many failed.
+    pub dependencies: Vec<DependencySummary>,
     pub request_reply: Vec<crate::workflow::RequestSummary>,
     pub sagas: Vec<crate::workflow::SagaSummary>,
     pub stats: Stats,
@@ -762,6 +777,13 @@ pub struct Summary {
     pub mean_latency_ms: f64,
     /// Every narrative beat: when this run reached it, or why it will not.
     pub beats: Vec<crate::beats::BeatStatus>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct DependencySummary {
+    pub name: String,
+    #[serde(flatten)]
+    pub calls: crate::stats::DependencyCalls,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]

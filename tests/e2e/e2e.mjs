@@ -307,6 +307,9 @@ const PRESET_CHECKS = {
   // The queue wait hides the buffer; the latency line under the chart shows it (issue 26, item 8).
   'prefetch-hoarding': async (p) => (await sumCells(p, 'acked')) === 24
     && (await p.textContent('#latency')) === 'Over the run: queue wait 1.61 s · publish → effect 8.35 s, mean of 24 messages',
+  // The breaker's lane loses nothing; the plain lane's calls to the dead service fill its DLQ.
+  'circuit-breaker': async (p) => (await cell(p, 'guarded', 'acked')) === 100
+    && (await cell(p, 'guarded.dlq', 'dead_lettered')) === 0 && (await cell(p, 'plain.dlq', 'dead_lettered')) >= 12,
   'retry-storm': async (p) => (await badge(p, 'dead_lettered')) === 30 && (await cell(p, 'fixed', 'acked')) === 30,
   // unbounded takes everything; bounded sheds at its length limit.
   'set-vs-increment': async (p) => (await badge(p, 'applied_twice')) >= 2 && (await badge(p, 'order_violated')) >= 1,

@@ -110,6 +110,20 @@ test('queues: the latency samples carry the engine\'s totals, and hoarded jobs a
   assert.ok(latency.at(-1) > 9 && wait.at(-1) < 6 && latency.at(-1) > wait.at(-1) + 4, `${latency.at(-1)} ${wait.at(-1)}`);
 });
 
+test('queues: a circuit breaker\'s phase is folded from its events, and a dependency\'s calls come from the engine', () => {
+  const json = preset('circuit-breaker').json;
+  const at = (t) => runTo(json, t).view;
+  assert.deepEqual(at(3000).breakers, [0, 0], 'closed while inventory is up');
+  const open = at(6000);
+  assert.deepEqual(open.breakers, [0, 1], 'guarded-worker\'s breaker is open; plain-worker has none');
+  assert.deepEqual(open.dependencyCalls.map((c) => c.failed > 0), [true, true]);
+  assert.equal(at(8200).breakers[1], 2, 'half-open 3 s after it opened');
+  const end = runTo(json);
+  assert.equal(end.view.breakers[1], 0, 'closed once inventory is back');
+  const calls = end.view.dependencyCalls;
+  assert.ok(calls[0].failed >= 80 && calls[1].failed <= 12, JSON.stringify(calls));
+});
+
 // Streams: tombstones, null keys and members, from their codes.
 test('streams: compaction shows tombstones; members crash and leave by their change codes', () => {
   const compaction = runTo(preset('compaction').json);

@@ -420,3 +420,51 @@ fn the_expired_counter_counts_dead_letters_that_expired_too() {
     assert_eq!(sim.counters().expired, expired_in_place + dead_for_it);
     assert_eq!(sim.summary().counters, sim.counters(), "the CLI summary says the same");
 }
+
+/// circuit-breaker's key counters on its own seed and seeds 2 to 5 (issue 26, item 6), and
+/// the breaker's moves against CB-4, CB-6 and CB-7: it opens at 50 % of its last 10 calls,
+/// half-opens exactly 3 s later, opens again on failed trials while the dependency is down
+/// and closes on the first trials after it is back; while it is open the worker makes no call.
+#[test]
+fn a_circuit_breaker_pauses_through_an_outage_and_loses_nothing() {
+    use brokerlab::trace::BreakerPhase;
+    let scenario = load("circuit-breaker");
+    for seed in [11, 2, 3, 4, 5] {
+        let (sim, trace) = run_traced(scenario.clone(), seed);
+        let s = sim.summary();
+        let (plain, guarded) = (s.dependencies[0].calls, s.dependencies[1].calls);
+        let [plain_dlq, guarded_q, guarded_dlq] = ["plain.dlq", "guarded", "guarded.dlq"].map(|q| queue(&sim, q));
+        assert!(plain.failed >= 80 && guarded.failed <= 12, "seed {seed}: {plain:?} {guarded:?}");
+        assert!(sim.counts(plain_dlq).get(StateKind::DeadLettered) >= 12, "seed {seed}");
+        assert_eq!(sim.counts(guarded_dlq).get(StateKind::DeadLettered), 0, "seed {seed}");
+        assert_eq!(sim.counts(guarded_q).get(StateKind::Acked), 100, "seed {seed}");
+        let moves: Vec<(u64, BreakerPhase, u32)> = trace
+            .iter()
+            .filter_map(|e| match *e {
+                TraceEvent::BreakerChanged { at, phase, failure_rate_pct, .. } => {
+                    Some((at.as_micros(), phase, failure_rate_pct))
+                }
+                _ => None,
+            })
+            .collect();
+        let phases: Vec<BreakerPhase> = moves.iter().map(|m| m.1).collect();
+        use BreakerPhase::{Closed, HalfOpen, Open};
+        assert_eq!(phases, [Open, HalfOpen, Open, HalfOpen, Open, HalfOpen, Open, HalfOpen, Closed], "seed {seed}");
+        assert!(moves[0].2 >= 50 && moves[0].0 > 4_000_000, "seed {seed}: opens at the threshold: {:?}", moves[0]);
+        for w in moves.windows(2).filter(|w| w[0].1 == Open) {
+            assert_eq!(w[1].0 - w[0].0, 3_000_000, "seed {seed}: CB-6, half-open after the 3 s wait");
+        }
+        assert!(moves[8].0 > 16_000_000, "seed {seed}: closed only once inventory is back");
+        // No call while open: every processing start of guarded-worker lies outside the open
+        // stretches (a call spans its processing, which starts only with a permit).
+        let worker = brokerlab::ids::ConsumerId(1);
+        let open: Vec<(u64, u64)> = moves.windows(2).filter(|w| w[0].1 == Open).map(|w| (w[0].0, w[1].0)).collect();
+        let starts = trace.iter().filter_map(|e| match *e {
+            TraceEvent::ProcessingStarted { at, consumer, .. } if consumer == worker => Some(at.as_micros()),
+            _ => None,
+        });
+        for t in starts {
+            assert!(!open.iter().any(|&(a, b)| a < t && t < b), "seed {seed}: a call at {t} µs while open");
+        }
+    }
+}

@@ -8,7 +8,7 @@ use brokerlab::Scenario;
 
 const BASE: &str = r#"{
   "name": "t", "duration_ms": 10000,
-  "queues": [{ "name": "q" }],
+  "queues": [{ "name": "q" }], "dependencies": [{ "name": "d" }],
   "producers": [{ "name": "p", "to": "q", "schedule": { "kind": "fixed_rate", "interval_ms": 100 } }],
   "consumers": [{ "name": "c", "from": "q", "processing": { "kind": "constant", "ms": 50 } }]
 }"#;
@@ -267,6 +267,31 @@ fn errors_name_the_path_and_the_reason() {
             "/topics",
             json!([{ "name": "t", "partitions": 65 }]),
             "topics[0].partitions: must be a whole number from 1 to 64",
+        ),
+        (
+            "/consumers/0/circuit_breaker",
+            json!({ "window": 10 }),
+            "consumers[0].circuit_breaker: a circuit breaker wraps calls to a dependency; name one",
+        ),
+        (
+            "/consumers/1",
+            json!({ "name": "c2", "from": "q", "dependency": "d", "circuit_breaker": { "window": 0 } }),
+            "consumers[1].circuit_breaker.window: must be from 1 to 1000",
+        ),
+        (
+            "/consumers/1",
+            json!({ "name": "c2", "from": "q", "dependency": "d", "circuit_breaker": { "failure_rate_pct": 101 } }),
+            "consumers[1].circuit_breaker.failure_rate_pct: must be from 1 to 100",
+        ),
+        (
+            "/consumers/1",
+            json!({ "name": "c2", "from": "q", "dependency": "d", "circuit_breaker": { "wait_open_ms": 0 } }),
+            "consumers[1].circuit_breaker.wait_open_ms: must be more than 0",
+        ),
+        (
+            "/consumers/1",
+            json!({ "name": "c2", "from": "q", "dependency": "d", "circuit_breaker": { "slow_ms": 10 } }),
+            "consumers[1].circuit_breaker.slow_ms: unknown field `slow_ms`",
         ),
         (
             "/sagas",

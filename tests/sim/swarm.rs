@@ -202,3 +202,26 @@ fn swarm_runs_evict_members_that_stop_polling_and_retry_in_place() {
     }
     assert!(evicted > 10 && refused > 10 && in_place > 50 && poison > 3, "{evicted} {refused} {in_place} {poison}");
 }
+
+#[test]
+fn swarm_runs_trip_circuit_breakers_through_every_phase() {
+    // The breakers the swarm generates open, half-open and close under its faults and
+    // outages, with the checkers on in the swarm runs themselves.
+    use brokerlab::{Scenario, Sim, TraceEvent as T};
+    let mut seen = [0u32; 3];
+    for seed in 0..300 {
+        let s = Scenario::from_json(&brokerlab::swarm::scenario_json(seed)).unwrap_or_else(|e| panic!("{seed}: {e}"));
+        if s.consumers.iter().all(|c| c.breaker.is_none()) {
+            continue;
+        }
+        let mut sim = Sim::new(s.clone(), seed);
+        sim.run_until(s.end(), u64::MAX).expect("runs");
+        for e in sim.drain_trace() {
+            if let T::BreakerChanged { phase, .. } = e {
+                seen[phase.code() as usize] += 1;
+            }
+        }
+    }
+    let [closed, open, half] = seen;
+    assert!(open > 10 && half > 10 && closed > 3, "{seen:?}");
+}

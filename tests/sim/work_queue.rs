@@ -28,6 +28,7 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("poison-redrive", 9, "3ed4dabf0a5351d9"),
     ("prefetch-hoarding", 3, "b1082a4704a97ee9"),
     ("retry-storm", 2015, "99df805c6ea29930"),
+    ("circuit-breaker", 11, "3cfeb0242057c3fc"),
     ("occ-contention", 2015, "614551254e6ca2cf"),
     ("slow-worker", 5, "96f58d9e8648e795"),
     ("ttl-expiry", 3, "289fb84a0f44a741"),
