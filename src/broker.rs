@@ -1415,11 +1415,32 @@ impl Broker {
         let Some(old) = self.queues[dlq.index()].ready.first() else {
             return false;
         };
+        self.redrive_msg(out, now, old, to, false);
+        true
+    }
+
+    /// Resubmit: dead letter `msg`, if it waits in a dead-letter queue now, goes back to the
+    /// queue it died in as a redrive moves one, its payload fixed first with `edit`. False,
+    /// and nothing done, otherwise.
+    pub fn resubmit(&mut self, out: &mut Outbox, now: SimTime, msg: MsgId, edit: bool) -> bool {
+        let Some(m) = self.msgs.get(msg.index()) else { return false };
+        let Some(info) = self.dead.get(&msg) else { return false };
+        if m.kind != StateKind::DeadLettered || !self.spec(m.queue).is_dead_letter() {
+            return false;
+        }
+        let to = info.from;
+        self.redrive_msg(out, now, msg, to, edit);
+        true
+    }
+
+    /// Moves dead letter `old` (waiting in its DLQ) to `to` as a new message: `redrive_one`.
+    fn redrive_msg(&mut self, out: &mut Outbox, now: SimTime, old: MsgId, to: QueueId, edit: bool) {
+        let dlq = self.msgs[old.index()].queue;
         self.take_from_ready(old);
         let extra = self.extra(old);
         let attrs = SendAttrs {
             group: extra.group,
-            poison: extra.poison,
+            poison: extra.poison && !edit,
             key: Some(self.msgs[old.index()].key),
             order_key: extra.order_key,
             ..SendAttrs::default()
@@ -1433,7 +1454,60 @@ impl Broker {
         self.latency = latency;
         debug_assert_eq!(published, Sent::Stored(MsgId(new_msg)));
         self.born[new_msg as usize] = self.born[old.index()];
-        true
+    }
+}
+
+/// What a dead-letter queue holds now, for operators: how many, the oldest one's time of
+/// death, and the mix of reasons with the last error each died of.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct DeadLetterReport {
+    pub count: u64,
+    /// When the oldest dead letter in it died (its age is now minus this), in ms.
+    pub oldest_dead_at_ms: Option<f64>,
+    /// Per (reason, last error), most first: how many.
+    pub mix: Vec<DeadMix>,
+    /// How many of the oldest the mix was taken over (all, up to `DEAD_LETTER_SCAN_MAX`).
+    pub scanned: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DeadMix {
+    pub reason: &'static str,
+    pub error: Option<&'static str>,
+    pub count: u64,
+}
+
+/// The most dead letters a report looks through, oldest first, so that it stays cheap on a
+/// DLQ of millions.
+pub const DEAD_LETTER_SCAN_MAX: usize = 10_000;
+
+impl Broker {
+    /// The dead-letter report of `queue` (nothing for a queue that is not a DLQ).
+    pub fn dead_letter_report(&self, queue: QueueId) -> Option<DeadLetterReport> {
+        let q = &self.queues[queue.index()];
+        if !q.spec.is_dead_letter() {
+            return None;
+        }
+        let mut mix: BTreeMap<(u8, u8), u64> = BTreeMap::new();
+        let mut scanned = 0;
+        for msg in q.ready.values().take(DEAD_LETTER_SCAN_MAX) {
+            if let Some(d) = self.dead.get(&msg) {
+                *mix.entry((d.reason.code(), d.last_error.map_or(u8::MAX, ErrorClass::code))).or_insert(0) += 1;
+                scanned += 1;
+            }
+        }
+        let text = |texts: &'static [(u8, &'static str)], code: u8| texts.iter().find(|t| t.0 == code).map(|t| t.1);
+        let mut mix: Vec<DeadMix> = mix
+            .into_iter()
+            .map(|((r, e), count)| DeadMix {
+                reason: text(DeadReason::TEXTS, r).unwrap_or("?"),
+                error: text(ErrorClass::TEXTS, e),
+                count,
+            })
+            .collect();
+        mix.sort_by_key(|m| std::cmp::Reverse(m.count)); // stable: ties keep the codes' order
+        let oldest_dead_at_ms = q.ready.first().and_then(|m| self.dead.get(&m)).map(|d| d.dead_at.as_millis_f64());
+        Some(DeadLetterReport { count: q.ready.len() as u64, oldest_dead_at_ms, mix, scanned })
     }
 }
 

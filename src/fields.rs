@@ -24,6 +24,8 @@ pub enum Field {
     Member,
     Topic,
     Dependency,
+    /// An alert, by its name.
+    Alert,
     Saga,
     /// A saga's step, by its service's name.
     Step,
@@ -40,6 +42,7 @@ pub enum Field {
 }
 
 const UP: &[(u8, &str)] = &[(0, "down"), (1, "up")];
+const FIRING: &[(u8, &str)] = &[(0, "resolved"), (1, "firing")];
 const ACTIVE: &[(u8, &str)] = &[(0, "draining"), (1, "started")];
 const TOMBSTONE: &[(u8, &str)] = &[(0, "value"), (1, "tombstone")];
 const RETRIED: &[(u8, &str)] = &[(0, "given up"), (1, "retried")];
@@ -88,6 +91,7 @@ pub const EVENTS: &[EventFields] = &[
     ("consumer_crashed", 21, &[("consumer", C)]),
     ("consumer_restarted", 22, &[("consumer", C)]),
     ("dependency_changed", 23, &[("dependency", D), ("up", Field::Text(UP))]),
+    ("alert_changed", 51, &[("alert", Field::Alert), ("state", Field::Text(FIRING)), ("value", N)]),
     (
         "breaker_changed",
         50,

@@ -141,6 +141,15 @@ impl fmt::Display for Line<'_> {
             DependencyChanged { dependency: d, up, .. } => {
                 write!(f, "{} is {}", dependency(d), if up { "up" } else { "down" })
             }
+            AlertChanged { alert, firing, value, .. } => {
+                let a = &s.alerts[alert as usize];
+                let (what, unit) = match a.on {
+                    crate::scenario::AlertOn::Queue(q) => (s.queues[q as usize].name.as_str(), "waiting"),
+                    crate::scenario::AlertOn::Group(g) => (s.groups[g as usize].name.as_str(), "records of lag"),
+                };
+                let state = if firing { "fired" } else { "resolved" };
+                write!(f, "alert \"{}\" {state}: {what} has {value} {unit} (bound {})", a.name, a.above)
+            }
             BreakerChanged { consumer: c, dependency: d, phase, failure_rate_pct: rate, .. } => match phase {
                 BreakerPhase::Open => {
                     write!(

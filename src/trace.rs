@@ -421,6 +421,13 @@ pub enum TraceEvent {
         dependency: u32,
         up: bool,
     },
+    /// An alert's value went above its bound (`firing`), or came back to it or below.
+    AlertChanged {
+        at: SimTime,
+        alert: u32,
+        firing: bool,
+        value: u64,
+    },
     /// A consumer's circuit breaker changed state: opened at the failure rate of its window
     /// (CB-4), half-open when its wait was over (CB-6), or open or closed again on its trial
     /// calls (CB-7). `failure_rate_pct` is the rate that decided it (0 for half-open).
@@ -655,6 +662,7 @@ impl TraceEvent {
             | Scaled { at, .. }
             | DependencyChanged { at, .. }
             | BreakerChanged { at, .. }
+            | AlertChanged { at, .. }
             | RecordAppended { at, .. }
             | RecordsFetched { at, .. }
             | RecordStarted { at, .. }
@@ -711,6 +719,7 @@ impl TraceEvent {
             Scaled { .. } => "scaled",
             DependencyChanged { .. } => "dependency_changed",
             BreakerChanged { .. } => "breaker_changed",
+            AlertChanged { .. } => "alert_changed",
             ProducerStopped { .. } => "producer_stopped",
             RequestSent { .. } => "request_sent",
             ReplyMatched { .. } => "reply_matched",
@@ -772,6 +781,7 @@ impl TraceEvent {
             | Scaled { .. }
             | DependencyChanged { .. }
             | BreakerChanged { .. }
+            | AlertChanged { .. }
             | RecordAppended { .. }
             | RecordsFetched { .. }
             | RecordStarted { .. }
@@ -885,6 +895,10 @@ impl TraceEvent {
             }
             DependencyChanged { dependency, up, .. } => {
                 v.id("dependency", dependency).reason("up", u8::from(up), if up { "up" } else { "down" });
+            }
+            AlertChanged { alert, firing, value, .. } => {
+                v.id("alert", alert).reason("state", u8::from(firing), if firing { "firing" } else { "resolved" });
+                v.count("value", value);
             }
             BreakerChanged { consumer, dependency, phase, failure_rate_pct, .. } => {
                 v.id("consumer", consumer.0).id("dependency", dependency);
@@ -1033,6 +1047,7 @@ impl TraceEvent {
             Unroutable { .. } => 48,
             CommitFailed { .. } => 49,
             BreakerChanged { .. } => 50,
+            AlertChanged { .. } => 51,
         }
     }
 }
@@ -1099,6 +1114,7 @@ fn code_key(name: &'static str) -> &'static str {
         "note" => "note_code",
         "active" => "active_code",
         "returned" => "returned_code",
+        "state" => "state_code",
         _ => "code",
     }
 }

@@ -36,6 +36,14 @@ fn start() {
 }
 
 #[derive(Serialize)]
+struct AlertInfo<'a> {
+    name: &'a str,
+    queue: Option<u32>,
+    group: Option<u32>,
+    above: u64,
+}
+
+#[derive(Serialize)]
 struct PresetInfo<'a> {
     id: &'a str,
     name: String,
@@ -128,6 +136,8 @@ struct Layout<'a> {
     markers: Vec<MarkerInfo<'a>>,
     /// Downstream dependencies, by name.
     dependencies: Vec<&'a str>,
+    /// Alerts: each on one queue's depth or one group's lag, above a bound.
+    alerts: Vec<AlertInfo<'a>>,
     states: [&'static str; crate::message::StateKind::COUNT],
     /// What queue messages are keyed by, if anything: "group" (FIFO message groups) or
     /// "key" (a producer's order keys), and how many there are. The page colors them by it.
@@ -508,6 +518,17 @@ impl Engine {
                 })
                 .collect(),
             dependencies: s.dependencies.iter().map(|d| d.name.as_str()).collect(),
+            alerts: s
+                .alerts
+                .iter()
+                .map(|a| {
+                    let (queue, group) = match a.on {
+                        crate::scenario::AlertOn::Queue(q) => (Some(q), None),
+                        crate::scenario::AlertOn::Group(g) => (None, Some(g)),
+                    };
+                    AlertInfo { name: &a.name, queue, group, above: a.above }
+                })
+                .collect(),
             states: crate::message::StateKind::NAMES,
         })
     }
@@ -618,6 +639,15 @@ impl Engine {
     pub fn dependencies_up(&self) -> Vec<u8> {
         let n = crate::scenario::index_u32(self.sim.scenario().dependencies.len());
         (0..n).map(|d| u8::from(self.sim.dependency_up(d))).collect()
+    }
+
+    /// Per queue, a dead-letter queue's report (how many, the oldest's time of death, the
+    /// mix of reasons), `null` for a queue that is not one.
+    #[wasm_bindgen(js_name = deadLetters)]
+    pub fn dead_letters(&self) -> Result<JsValue, JsError> {
+        let broker = self.sim.broker();
+        let n = crate::scenario::index_u32(broker.queues.len());
+        to_js(&(0..n).map(|q| broker.dead_letter_report(crate::ids::QueueId(q))).collect::<Vec<_>>())
     }
 
     /// Per dependency, the calls made to it so far and how many failed: two numbers each.

@@ -60,6 +60,8 @@ const STEP_HISTORY_MAX = 500;
 export const TAPE_RECORDS_MAX = 160;
 // The lag chart: one sample per group at most this often (simulated ms), this many kept.
 const LAG_SAMPLE_MS = 250;
+// The newest moments alerts fired, kept for the charts' marks.
+const ALERT_MARKS_MAX = 50;
 const LAG_SAMPLES_MAX = 400;
 
 /**
@@ -92,13 +94,22 @@ export function counters(view) {
 
 /** The counters that mean something went wrong; the element reports them as `invariant` events. */
 /**
- * The faults that can hit message `id` at `now`, as live inputs ({label, op}): lose its
+ * What a user can do to message `id` at `now`, as live inputs ({label, op}): resubmit a dead
+ * letter waiting in its DLQ, as it is or with its payload fixed; or a fault: lose its
  * delivery while it is on its way; deliver it again while its consumer holds it under a
  * lease, as its system would (an SQS duplicate, a Service Bus lock lost, a RabbitMQ
  * connection drop). None for an SQS FIFO queue, an auto-acked message or a crashed consumer.
  */
 export function messageFaults(view, id, now) {
   const m = view.messages.get(id);
+  // A dead letter waiting in its DLQ: resubmit it to the queue it died in, as it is or fixed
+  // (as Service Bus Explorer resubmits one after an edit).
+  if (m && view.layout.queues[m.queue]?.role === 'dead_letter' && view.ready[m.queue]?.includes(id)) {
+    return [
+      { label: `Resubmit m${id} to the queue it died in`, op: { op: 'resubmit', msg: `m${id}` } },
+      { label: `Fix m${id}'s payload, then resubmit it`, op: { op: 'resubmit', msg: `m${id}`, edit: true } },
+    ];
+  }
   if (!m || m.consumer < 0 || m.lost || m.autoAcked || !(m.leaseUntil > 0) || !view.alive[m.consumer]) return [];
   const q = view.layout.queues[m.queue];
   const who = view.layout.consumers[m.consumer].name;
@@ -163,6 +174,7 @@ export class Run {
   /** Where the beats ahead are (`#forecast`), until the inputs change. */
   #ahead = null;
 
+  // long: the view's every field in one place, each with what it holds
   constructor(json, seed) {
     this.engine = new Engine(json, seed);
     this.json = json;
@@ -182,6 +194,11 @@ export class Run {
       dependencyTakenDown: (this.layout.dependencies ?? []).map(() => false),
       /** Per dependency: {calls, failed} so far, from the engine. */
       dependencyCalls: callPairs(this.engine.dependencyCalls()),
+      /** Per queue: a DLQ's report {count, oldest_dead_at_ms, mix: [{reason, error, count}]}, else null. */
+      deadLetters: this.engine.deadLetters(),
+      /** Alerts (layout.alerts): whether each fires now, and the newest moments they fired. */
+      alertFiring: (this.layout.alerts ?? []).map(() => false),
+      alertFired: [],
       /** Per consumer: its circuit breaker's phase code (0 closed, 1 open, 2 half-open). */
       breakers: consumers.map(() => 0),
       pulses: [],
@@ -326,6 +343,7 @@ export class Run {
   #refresh() {
     const v = this.view;
     v.counts = this.engine.counts();
+    v.deadLetters = this.engine.deadLetters();
     v.stats = this.engine.stats();
     v.counters = this.engine.counters();
     if (v.dependencyUp.length) {
@@ -551,7 +569,11 @@ export class Run {
       if (!foldQueueEvent(v, e, m)) foldStreamEvent(v, e, this.engine, batch) || foldWorkflowEvent(v, e);
     }
     if (firstNew >= 0) this.#markNew(firstNew, lastNew);
+    // The DLQs' reports change only as their counts do (a dead letter in or out moves one).
+    const dlqs = (counts) => JSON.stringify(counts.filter((_, i) => this.layout.queues[i]?.role === 'dead_letter'));
+    const before = dlqs(v.counts);
     v.counts = this.engine.counts();
+    if (dlqs(v.counts) !== before) v.deadLetters = this.engine.deadLetters();
     v.stats = this.engine.stats();
     v.counters = this.engine.counters();
     if (v.dependencyUp.length) {
@@ -609,6 +631,8 @@ export class Run {
       inflight: sum((c) => c.delivering + c.buffered + c.processing),
       dlq: sum((c) => c.dead_lettered),
       acked: sum((c) => c.acked),
+      // Per alert on a queue: its depth (messages waiting in it; a DLQ's dead letters).
+      alerts: (this.layout.alerts ?? []).map((a) => (a.queue === null ? 0 : v.counts[a.queue].ready + v.counts[a.queue].dead_lettered)),
       // The engine's running totals, for the latency chart's means over a window.
       deliveries: s.deliveries ?? 0,
       waitUs: s.wait_total_us ?? 0,
@@ -916,6 +940,13 @@ function foldQueueEvent(v, e, m) {
     case 'dependency_changed':
       // Whether it is up now, outages included, comes from the engine (#refresh).
       v.dependencyTakenDown[e.dependency] = e.up_code === 0;
+      break;
+    case 'alert_changed':
+      v.alertFiring[e.alert] = e.state_code === 1;
+      if (e.state_code === 1) {
+        v.alertFired.push({ alert: e.alert, at: e.at_ms });
+        if (v.alertFired.length > ALERT_MARKS_MAX) v.alertFired.shift();
+      }
       break;
     case 'breaker_changed':
       v.breakers[e.consumer] = e.phase_code;

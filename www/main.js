@@ -15,7 +15,7 @@ import {
 import { beatsPastTheEnd, lineOf } from './editor.js';
 import { createCaption, lead } from './caption.js';
 import {
-  appendLog, clearLog, markLog, setupCounts, showBadges, showCounts, showDeadLetters, showGroups, showInspector, showLatency, showWorkflows,
+  appendLog, clearLog, markLog, setupCounts, showBadges, showCounts, showDeadLetters, showDeadReport, showGroups, showInspector, showLatency, showWorkflows,
 } from './panels.js';
 
 const DEFAULT_PRESET = 'competing-consumers';
@@ -237,6 +237,7 @@ function paint() {
     if (run.layout.queues.length && latencySize.width > 0) drawLatencyChart(latencyCtx, run.view, { ...latencySize, palette });
     showLatency(doc, run.view.stats);
     showDeadLetters(doc, run.view, inspect);
+    showDeadReport(doc, run.view, state.cursor);
     showBreakState(doc, run.view);
     if (seqSize.width > 0) {
       drawSequence(seqCtx, run.view.sequence, { ...seqSize, palette, selected: state.selectedEvent, msg: state.inspected });

@@ -242,6 +242,32 @@ export function showDeadLetters(doc, view, onPick) {
   }));
 }
 
+/**
+ * Per dead-letter queue that holds any: how many, how long ago the oldest died, and why they
+ * died, most first (the reason, and the last error where it adds to it), as an operator's
+ * DLQ view shows them.
+ */
+export function showDeadReport(doc, view, now) {
+  const list = doc.getElementById('dead-report');
+  const items = (view.deadLetters ?? []).flatMap((r, i) => {
+    if (!r || r.count === 0) return [];
+    const age = r.oldest_dead_at_ms === null ? '' : ` · the oldest died ${((now - r.oldest_dead_at_ms) / 1000).toFixed(1)} s ago`;
+    const why = r.mix.map((m) => `${m.reason}${m.error && m.error !== m.reason ? ` (${m.error})` : ''}: ${m.count}`).join(' · ');
+    const part = r.scanned < r.count ? ` (of the oldest ${r.scanned})` : '';
+    return [{ name: view.layout.queues[i].name, head: `${r.count} dead letter${r.count === 1 ? '' : 's'}${age}`, why: why + part }];
+  });
+  const key = JSON.stringify(items);
+  if (list.dataset.key === key) return;
+  list.dataset.key = key;
+  list.replaceChildren(...items.map((it) => {
+    const li = doc.createElement('li');
+    const name = doc.createElement('strong');
+    name.textContent = it.name;
+    li.append(name, `: ${it.head}. Why: ${it.why}.`);
+    return li;
+  }));
+}
+
 /** The inspector: the broker's record of one message, its dead-letter metadata, its history. */
 export function showInspector(doc, info, history) {
   const box = doc.getElementById('inspector');

@@ -1489,8 +1489,10 @@ function drawGroup(ctx, ink, view, b, grp, gi, now, p, opts) {
  * one line per series, and a sentence in place of the lines until there are two samples.
  * `series`: [{name, color, dash, values: number[], own}] over `times`; `unit`: what the
  * value axis counts; `opts.fmt`, if given, writes its top value (else a rounded integer), and
- * `opts.least` is the least top value (else 1).
+ * `opts.least` is the least top value (else 1); `opts.bounds`: alert bounds, [{value, label,
+ * fired: times}], drawn as dashed lines with a tick at each moment the alert fired.
  */
+// long: a chart's parts in paint order: legend, axes, lines, alert bounds, labels
 function drawChart(ctx, opts, times, series, empty, unit) {
   const { width: w, height: h, palette: p } = opts;
   ctx.clearRect(0, 0, w, h);
@@ -1524,7 +1526,8 @@ function drawChart(ctx, opts, times, series, empty, unit) {
   const t0 = times[0];
   const t1 = Math.max(times[times.length - 1], t0 + 1);
   const x = (t) => left + ((right - left) * (t - t0)) / (t1 - t0);
-  const max = Math.max(opts.least ?? 1, ...series.filter((s) => !s.own).flatMap((s) => s.values));
+  const bounds = opts.bounds ?? [];
+  const max = Math.max(opts.least ?? 1, ...series.filter((s) => !s.own).flatMap((s) => s.values), ...bounds.map((b) => b.value * 1.15));
   for (const s of series) {
     const scale = s.own ? Math.max(1, ...s.values) : max;
     const y = (v) => bottom - ((bottom - top) * v) / scale;
@@ -1535,6 +1538,21 @@ function drawChart(ctx, opts, times, series, empty, unit) {
     s.values.forEach((v, i) => (i ? ctx.lineTo(x(times[i]), y(v)) : ctx.moveTo(x(times[i]), y(v))));
     ctx.stroke();
     ctx.setLineDash([]);
+  }
+  // Alert bounds: a dashed line at each, its name at its right end, and a tick on it at
+  // each moment it fired.
+  for (const b of bounds) {
+    const y = bottom - ((bottom - top) * b.value) / max;
+    ctx.strokeStyle = p.danger;
+    ctx.setLineDash([4, 4]);
+    ctx.lineWidth = 1;
+    ctx.beginPath(); ctx.moveTo(left, y); ctx.lineTo(right, y); ctx.stroke();
+    ctx.setLineDash([]);
+    label(ctx, `alert: ${b.label}`, left + 6, y - 7, p.danger, 'left', font);
+    ctx.lineWidth = 2;
+    for (const t of b.fired.filter((f) => f >= t0 && f <= t1)) {
+      ctx.beginPath(); ctx.moveTo(x(t), y - 5); ctx.lineTo(x(t), y + 5); ctx.stroke();
+    }
   }
   label(ctx, (opts.fmt ?? ((v) => String(Math.round(v))))(max), left - 4, top + 4, p.muted, 'right', font);
   label(ctx, '0', left - 4, bottom, p.muted, 'right', font);
@@ -1554,12 +1572,21 @@ export function drawMetricsChart(ctx, view, opts) {
   const { palette: p } = opts;
   const m = view.metrics;
   const rate = m.map((s, i) => (i === 0 ? 0 : ((s.acked - m[i - 1].acked) * 1000) / Math.max(s.at - m[i - 1].at, 1)));
-  drawChart(ctx, opts, m.map((s) => s.at), [
+  const series = [
     { name: 'ready', color: p.ready, dash: [], values: m.map((s) => s.ready) },
     { name: 'in flight', color: p.inflight, dash: [5, 3], values: m.map((s) => s.inflight) },
     { name: 'in DLQ', color: p.danger, dash: [2, 2], values: m.map((s) => s.dlq) },
     { name: 'acks/s', color: p.acked, dash: [8, 3, 2, 3], values: rate, own: true },
-  ], 'The counts appear here as the run plays.', 'messages');
+  ];
+  // An alert on a queue: its bound, and the queue's own depth unless the one DLQ is it.
+  const dlqs = view.layout.queues.filter((q) => q.role === 'dead_letter').length;
+  const queueAlerts = (view.layout.alerts ?? []).map((a, i) => ({ a, i })).filter(({ a }) => a.queue !== null);
+  for (const { a, i } of queueAlerts) {
+    const own = !(view.layout.queues[a.queue].role === 'dead_letter' && dlqs === 1);
+    if (own) series.push({ name: view.layout.queues[a.queue].name, color: p.danger, dash: [], values: m.map((s) => s.alerts?.[i] ?? 0) });
+  }
+  const bounds = queueAlerts.map(({ a, i }) => alertBound(view, a, i));
+  drawChart(ctx, { ...opts, bounds }, m.map((s) => s.at), series, 'The counts appear here as the run plays.', 'messages');
 }
 
 /** The samples a latency mean is taken over: the last second of simulated time. */
@@ -1751,6 +1778,11 @@ export function sequenceHit(sequence, w, h, x, y) {
   return row?.a.n;
 }
 
+/** Alert `a` (the `i`th) as a chart's bound: its value, its name, the moments it fired. */
+function alertBound(view, a, i) {
+  return { value: a.above, label: a.name, fired: (view.alertFired ?? []).filter((f) => f.alert === i).map((f) => f.at) };
+}
+
 /** Total lag per group over time, one line each, on its own small canvas. */
 export function drawLagChart(ctx, view, opts) {
   const { palette: p } = opts;
@@ -1763,7 +1795,8 @@ export function drawLagChart(ctx, view, opts) {
     dash: dashes[gi % dashes.length],
     values: longest.map((s, i) => g.lag[i - (longest.length - g.lag.length)]?.lag ?? 0),
   }));
-  drawChart(ctx, opts, longest.map((s) => s.at), series, 'Lag appears once a group commits.', 'records behind');
+  const bounds = (view.layout.alerts ?? []).flatMap((a, i) => (a.group === null ? [] : [alertBound(view, a, i)]));
+  drawChart(ctx, { ...opts, bounds }, longest.map((s) => s.at), series, 'Lag appears once a group commits.', 'records behind');
 }
 
 /**

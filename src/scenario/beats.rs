@@ -282,6 +282,7 @@ fn field_value(
         }
         Field::Dependency => named(s.dependencies.iter().map(|q| q.name.as_str()).collect(), "dependency"),
         Field::Saga => named(s.sagas.iter().map(|q| q.name.as_str()).collect(), "saga"),
+        Field::Alert => named(s.alerts.iter().map(|a| a.name.as_str()).collect(), "alert"),
         Field::System => named(s.request_reply.iter().map(|q| q.name.as_str()).collect(), "request-reply system"),
         Field::Member => {
             let g = within("group", "member")?;

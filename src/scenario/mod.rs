@@ -36,6 +36,7 @@ pub mod limits {
     pub const DEPENDENCIES_MAX: usize = 16;
     pub const OUTAGES_MAX: usize = 64;
     pub const PREFETCH_MAX: u32 = 10_000;
+    pub const ALERTS_MAX: usize = 16;
     /// A circuit breaker's window and trial calls: what it remembers is bounded by them.
     pub const BREAKER_WINDOW_MAX: u32 = 1_000;
     /// Upper bound on the messages one run may publish, summed over producers.
@@ -117,6 +118,23 @@ pub struct Scenario {
     pub message_names: Vec<String>,
     /// Narrative beats, in order: the page pauses at each and shows its text (`beats`).
     pub markers: Vec<Marker>,
+    /// Alert thresholds: a queue's depth or a group's lag above a bound.
+    pub alerts: Vec<AlertSpec>,
+}
+
+/// An alert on a queue's depth (messages waiting in it; a DLQ's dead letters) or a group's
+/// lag: firing while the value is above `above`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertSpec {
+    pub name: String,
+    pub on: AlertOn,
+    pub above: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertOn {
+    Queue(u32),
+    Group(u32),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -495,6 +513,13 @@ pub enum Op {
     },
     DependencyUp {
         dependency: u32,
+    },
+    /// Dead letter `msg` goes back to the queue it died in as a new message with its business
+    /// key, its payload fixed first with `edit` (no longer poison). Nothing happens unless it
+    /// waits in a dead-letter queue when the step comes.
+    Resubmit {
+        msg: u32,
+        edit: bool,
     },
     /// A fault: message `msg`'s delivery, on its way to its consumer, is lost. Nothing
     /// happens unless it is on its way (a network delay, a lease) when the fault comes.

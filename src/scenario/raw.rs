@@ -39,9 +39,25 @@ pub struct Scenario {
     pub dependencies: Vec<Dependency>,
     #[serde(default)]
     pub script: Vec<ScriptStep>,
+    /// Alert thresholds on a queue's depth or a group's lag.
+    #[serde(default)]
+    pub alerts: Vec<Alert>,
     /// Narrative beats: the page pauses at each and shows its text.
     #[serde(default)]
     pub markers: Vec<Marker>,
+}
+
+/// An alert: it fires when a queue holds more than `above` messages waiting (a DLQ: dead
+/// letters), or a group's lag is more than `above` records; it resolves when back at or below.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alert {
+    pub name: String,
+    #[serde(default)]
+    pub queue: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    pub above: i64,
 }
 
 #[derive(Deserialize)]
@@ -594,5 +610,12 @@ pub enum Op {
     },
     DuplicateDelivery {
         msg: Value,
+    },
+    /// One dead letter, by its message id, sent back to the queue it died in (as Service Bus
+    /// Explorer resubmits one); `edit` fixes its payload first (it is no longer poison).
+    Resubmit {
+        msg: Value,
+        #[serde(default)]
+        edit: bool,
     },
 }

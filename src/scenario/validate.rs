@@ -91,8 +91,10 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
         return err("producers", "needs at least 1 entry, unless the script sends");
     }
 
+    let alerts = alerts(raw.alerts, &queues, &groups)?;
     let mut scenario = Scenario {
         markers: Vec::new(),
+        alerts,
         name: raw.name,
         description: raw.description,
         seed: raw.seed,
@@ -135,6 +137,38 @@ fn validate(raw: raw::Scenario) -> Result<Scenario, ScenarioError> {
         );
     }
     Ok(scenario)
+}
+
+/// The alerts: each names one queue or one group, and a bound.
+fn alerts(raw: Vec<raw::Alert>, queues: &[QueueSpec], groups: &[GroupSpec]) -> Result<Vec<AlertSpec>, ScenarioError> {
+    check_count("alerts", raw.len(), 0, limits::ALERTS_MAX)?;
+    let mut out: Vec<AlertSpec> = Vec::new();
+    for (i, a) in raw.into_iter().enumerate() {
+        let at = format!("alerts[{i}]");
+        if a.name.trim().is_empty() || a.name.len() > 80 {
+            return err(format!("{at}.name"), "must be 1 to 80 characters");
+        }
+        if out.iter().any(|o| o.name == a.name) {
+            return err(format!("{at}.name"), format!("\"{}\" is already the name of another alert", a.name));
+        }
+        let on = match (a.queue, a.group) {
+            (Some(q), None) => match queues.iter().position(|x| x.name == q) {
+                Some(q) => AlertOn::Queue(index_u32(q)),
+                None => return err(format!("{at}.queue"), format!("no queue is named \"{q}\"")),
+            },
+            (None, Some(g)) => match groups.iter().position(|x| x.name == g) {
+                Some(g) => AlertOn::Group(index_u32(g)),
+                None => return err(format!("{at}.group"), format!("no group is named \"{g}\"")),
+            },
+            _ => return err(at, "must name exactly one of queue, group"),
+        };
+        let above = match u64::try_from(a.above) {
+            Ok(n) if n <= u64::from(u32::MAX) => n,
+            _ => return err(format!("{at}.above"), "must be a whole number from 0"),
+        };
+        out.push(AlertSpec { name: a.name, on, above });
+    }
+    Ok(out)
 }
 
 // --- Queues ----------------------------------------------------------------------------------
@@ -1120,6 +1154,7 @@ fn script(
             raw::Op::DuplicateDelivery { msg } => {
                 Op::DuplicateDelivery { msg: message_id(&format!("{at_path}.msg"), &msg)? }
             }
+            raw::Op::Resubmit { msg, edit } => Op::Resubmit { msg: message_id(&format!("{at_path}.msg"), &msg)?, edit },
             raw::Op::DependencyDown { dependency: d } => Op::DependencyDown { dependency: dependency(&d)? },
             raw::Op::DependencyUp { dependency: d } => Op::DependencyUp { dependency: dependency(&d)? },
         };

@@ -91,6 +91,18 @@ pub struct Sim {
     events_processed: u64,
     /// How far the run has come through the scenario's narrative beats.
     pub(crate) beats: crate::beats::Beats,
+    /// Per alert: whether it is firing, and how often it has fired.
+    alerts: Vec<AlertState>,
+}
+
+/// An alert's state, for the summary and the page.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AlertState {
+    pub firing: bool,
+    pub fired: u64,
+    /// When it first fired, in µs (the summary gives ms).
+    #[serde(skip)]
+    pub first_fired: Option<SimTime>,
 }
 
 impl Sim {
@@ -121,7 +133,9 @@ impl Sim {
             producers,
             events_processed: 0,
             beats: crate::beats::Beats::default(),
+            alerts: Vec::new(),
         };
+        sim.alerts = vec![AlertState::default(); sim.cx.scenario.alerts.len()];
         sim.start();
         sim
     }
@@ -180,6 +194,9 @@ impl Sim {
         self.cx.out.top_spent = true;
         self.handle(event);
         self.dispatch_dirty();
+        if !self.alerts.is_empty() {
+            self.check_alerts();
+        }
         if self.cx.out.beat_poll != 0 {
             self.beat_after_step();
         }
@@ -234,9 +251,39 @@ impl Sim {
         self.events_processed += 1;
         self.apply_op(op);
         self.dispatch_dirty();
+        if !self.alerts.is_empty() {
+            self.check_alerts();
+        }
         if self.cx.out.beat_poll != 0 {
             self.beat_after_step();
         }
+    }
+
+    /// Each alert's value now against its bound: crossing it either way is an `AlertChanged`.
+    #[inline(never)]
+    fn check_alerts(&mut self) {
+        let now = self.cx.now();
+        for (i, a) in self.cx.scenario.alerts.iter().enumerate() {
+            let value = match a.on {
+                crate::scenario::AlertOn::Queue(q) => u64::from(self.ports.broker.depth(QueueId(q))),
+                crate::scenario::AlertOn::Group(g) => self.streams.group_lag(&self.cx.scenario, g),
+            };
+            let state = &mut self.alerts[i];
+            let firing = value > a.above;
+            if firing != state.firing {
+                state.firing = firing;
+                if firing {
+                    state.fired += 1;
+                    state.first_fired.get_or_insert(now);
+                }
+                self.cx.out.emit(TraceEvent::AlertChanged { at: now, alert: index_u32(i), firing, value });
+            }
+        }
+    }
+
+    /// Each alert's state now: whether it fires, how often it has, since when.
+    pub fn alerts(&self) -> &[AlertState] {
+        &self.alerts
     }
 
     /// Lets consumers take what the last change made deliverable, queue by queue.
@@ -384,7 +431,12 @@ impl Sim {
                 .queues
                 .iter()
                 .zip(&self.ports.broker.counts)
-                .map(|(q, c)| QueueSummary { name: q.name.clone(), messages: *c })
+                .enumerate()
+                .map(|(i, (q, c))| QueueSummary {
+                    name: q.name.clone(),
+                    messages: *c,
+                    dead_letters: self.ports.broker.dead_letter_report(QueueId(index_u32(i))),
+                })
                 .collect(),
             topics: self
                 .cx
@@ -429,6 +481,19 @@ impl Sim {
             sagas: self.saga_summaries(&[]),
             stats: self.ports.stats,
             counters: self.counters(),
+            alerts: self
+                .cx
+                .scenario
+                .alerts
+                .iter()
+                .zip(&self.alerts)
+                .map(|(a, st)| AlertSummary {
+                    name: a.name.clone(),
+                    above: a.above,
+                    state: *st,
+                    first_fired_ms: st.first_fired.map(SimTime::as_millis_f64),
+                })
+                .collect(),
             mean_wait_ms,
             mean_latency_ms,
             beats: self.beats(),
@@ -653,6 +718,9 @@ impl Sim {
                     self.cx.out.schedule(now, Event::RedriveNext { from: QueueId(from), to: QueueId(to), every });
                 }
             },
+            Op::Resubmit { msg, edit } => {
+                self.ports.broker.resubmit(&mut self.cx.out, now, MsgId(msg), edit);
+            }
             Op::CrashMember { group, member } => self.streams.crash_member(&mut self.cx, group, MemberId(member)),
             Op::RestartMember { group, member } => self.streams.restart_member(&mut self.cx, group, MemberId(member)),
             Op::RemoveMember { group, member } => self.streams.remove_member(&mut self.cx, group, MemberId(member)),
@@ -771,12 +839,23 @@ pub struct Summary {
     pub stats: Stats,
     /// The page's badges, by the definitions its help gives (`Sim::counters`).
     pub counters: Counters,
+    /// Each alert: its bound, whether it fires now, how often it fired and first when.
+    pub alerts: Vec<AlertSummary>,
     /// Mean time a delivery waited in its queue (Wq).
     pub mean_wait_ms: f64,
     /// Mean time from a publish to its first effect: the end-to-end latency.
     pub mean_latency_ms: f64,
     /// Every narrative beat: when this run reached it, or why it will not.
     pub beats: Vec<crate::beats::BeatStatus>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct AlertSummary {
+    pub name: String,
+    pub above: u64,
+    #[serde(flatten)]
+    pub state: AlertState,
+    pub first_fired_ms: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -810,8 +889,11 @@ pub struct GroupSummary {
     pub stats: crate::stats::GroupStats,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct QueueSummary {
     pub name: String,
     pub messages: StateCounts,
+    /// A dead-letter queue's report: how many, the oldest's time of death, the reasons.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_letters: Option<crate::broker::DeadLetterReport>,
 }

@@ -292,6 +292,12 @@ pub struct LagRow {
 
 impl Streams {
     /// The lag table: every group's partitions with their offsets, lag and owner (KC-8).
+    /// A group's total lag: summed over its partitions that have a committed offset (KC-8).
+    pub fn group_lag(&self, scenario: &Scenario, group: u32) -> u64 {
+        let spec = &scenario.groups[group as usize];
+        group_parts(scenario, spec).into_iter().filter_map(|part| self.lag(group, part)).sum()
+    }
+
     pub fn lag_table(&self, scenario: &Scenario) -> Vec<LagRow> {
         let mut rows = Vec::new();
         for (gi, spec) in scenario.groups.iter().enumerate() {

@@ -1509,6 +1509,28 @@ test('a dead letter opens in the inspector with its metadata', async ({ page }) 
   await page.screenshot({ path: join(SHOTS, 'inspector.png') });
 });
 
+// Issue 26, item 7: the DLQ's report (how many, the oldest's age, why), and one dead letter
+// resubmitted from the inspector after fixing its payload: it leaves the DLQ and is processed.
+test('a dead letter can be fixed and resubmitted from the inspector, and the DLQ says why they died', async ({ page }) => {
+  await page.selectOption('#scenario', 'poison-redrive');
+  for (const n of [1, 2, 3, 4]) {
+    await page.click('.caption-next');
+    await page.waitForFunction((k) => document.querySelector('.caption-count').textContent.startsWith(`◆ ${k} of`), n);
+  }
+  await page.click('#tab-inspector');
+  const report = await waitText(page, '#dead-report', (t) => t.includes('orders.dlq'), 'the DLQ report');
+  assert(/orders\.dlq: 1 dead letter · the oldest died \d+\.\d s ago\. Why: maxReceiveCount exceeded: 1\./.test(report), report);
+  await page.click('#dead-letters button');
+  await page.getByRole('button', { name: /^Fix m4's payload, then resubmit it$/ }).click();
+  await waitText(page, '#dead-report', (t) => t === '', 'the DLQ is empty');
+  await page.selectOption('#speed', '100');
+  await page.click('#play');
+  await page.waitForFunction(() => document.querySelector('#play').textContent === 'Replay', null, { timeout: 20000 });
+  const [acked, moved] = [await cell(page, 'orders', 'acked'), await cell(page, 'orders.dlq', 'moved')];
+  assert(acked === 20, `m4 done as its fixed copy, the other 19 too: ${acked}`);
+  assert(moved === 1, `m4 moved out of the DLQ once: the later redrive found it empty: ${moved}`);
+});
+
 // Issue 6: the event log and the sequence diagram show the same run; selecting in either
 // selects in both, and the message on the canvas and in the inspector.
 test('the log and the sequence diagram select the same event and message', async ({ page }) => {

@@ -124,6 +124,18 @@ test('queues: a circuit breaker\'s phase is folded from its events, and a depend
   assert.ok(calls[0].failed >= 80 && calls[1].failed <= 12, JSON.stringify(calls));
 });
 
+test('queues and streams: an alert\'s state is folded from its events, and the samples carry a queue alert\'s depth', () => {
+  const redrive = preset('poison-redrive').json;
+  const mid = runTo(redrive, 20000).view;
+  assert.deepEqual(mid.alertFiring, [true], 'DLQ not empty: m4 is in it');
+  assert.equal(mid.alertFired.length, 1);
+  assert.ok(mid.alertFired[0].at > 5000 && mid.alertFired[0].at < 20000, JSON.stringify(mid.alertFired));
+  assert.equal(mid.metrics.at(-1).alerts[0], 1, 'the DLQ\'s depth, sampled');
+  assert.deepEqual(runTo(redrive).view.alertFiring, [false], 'resolved by the redrive');
+  const blocked = runTo(preset('poison-blocks-partition').json).view;
+  assert.ok(blocked.alertFired.length >= 1 && blocked.alertFired.every((f) => f.alert === 0), JSON.stringify(blocked.alertFired));
+});
+
 // Streams: tombstones, null keys and members, from their codes.
 test('streams: compaction shows tombstones; members crash and leave by their change codes', () => {
   const compaction = runTo(preset('compaction').json);

@@ -468,3 +468,105 @@ fn a_circuit_breaker_pauses_through_an_outage_and_loses_nothing() {
         }
     }
 }
+
+/// Issue 26, item 7: one dead letter resubmitted as it is dies again; resubmitted after an
+/// edit that fixes its payload, it is processed. The DLQ's report says how many wait there,
+/// when the oldest died, and why (the reason, with the last error).
+#[test]
+fn a_dead_letter_resubmitted_as_it_is_dies_again_and_fixed_is_processed() {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(brokerlab::scenario::preset("poison-redrive").expect("preset").json).expect("json");
+    // No fix deployed, no redrive: the user resubmits m4 by hand, first as it is, then fixed.
+    doc["script"] = serde_json::json!([]);
+    doc["markers"] = serde_json::json!([]);
+    doc["duration_ms"] = serde_json::json!(60_000);
+    let scenario = brokerlab::Scenario::from_json(&doc.to_string()).expect("valid");
+    let (dlq, orders) = (queue_of(&scenario, "orders.dlq"), queue_of(&scenario, "orders"));
+    let mut sim = Sim::new(scenario.clone(), scenario.seed.expect("seed"));
+    sim.run_until(brokerlab::SimTime::from_millis(20_000), u64::MAX).expect("runs");
+    let report = sim.broker().dead_letter_report(dlq).expect("a DLQ has a report");
+    assert_eq!(report.count, 1);
+    assert_eq!((report.mix[0].reason, report.mix[0].count), ("maxReceiveCount exceeded", 1), "{report:?}");
+    let died = report.oldest_dead_at_ms.expect("it died");
+    assert!(died > 5_000.0 && died < 20_000.0, "{died}");
+    let input = |sim: &mut Sim, json: &str| {
+        let op = sim.scenario().live_op(json).expect("a valid input");
+        sim.input(op);
+    };
+    input(&mut sim, r#"{"op": "resubmit", "msg": "m4"}"#);
+    assert_eq!(sim.broker().dead_letter_report(dlq).expect("report").count, 0, "it left the DLQ");
+    sim.run_until(brokerlab::SimTime::from_millis(40_000), u64::MAX).expect("runs");
+    let again = sim.broker().dead_letter_report(dlq).expect("report");
+    assert_eq!(again.count, 1, "unedited, the poison crashed the worker three times more and died again");
+    let second = sim.broker().msgs.len() - 1;
+    let id = format!(r#"{{"op": "resubmit", "msg": "m{}", "edit": true}}"#, dead_in(&sim, dlq));
+    input(&mut sim, &id);
+    sim.run_until(scenario.end(), u64::MAX).expect("runs");
+    assert_eq!(sim.broker().dead_letter_report(dlq).expect("report").count, 0);
+    assert_eq!(sim.counts(orders).get(StateKind::Acked), 20, "all 20 orders done, m4 as its fixed copy");
+    assert!(sim.broker().msgs.len() > second, "the fixed copy is a new message");
+    // Resubmitting what is not a dead letter does nothing.
+    let before = sim.broker().msgs.len();
+    input(&mut sim, r#"{"op": "resubmit", "msg": "m0"}"#);
+    assert_eq!(sim.broker().msgs.len(), before);
+}
+
+fn queue_of(s: &brokerlab::Scenario, name: &str) -> QueueId {
+    QueueId(s.queue_index(name).unwrap_or_else(|| panic!("no queue {name}")))
+}
+
+/// The one dead letter waiting in `dlq`.
+fn dead_in(sim: &Sim, dlq: QueueId) -> u32 {
+    let b = sim.broker();
+    let n = u32::try_from(b.msgs.len()).expect("fits");
+    (0..n)
+        .rev()
+        .find(|&m| {
+            b.msgs[m as usize].queue == dlq
+                && sim.message_state(MsgId(m)) == Some(brokerlab::message::MsgState::DeadLettered)
+        })
+        .expect("a dead letter")
+}
+
+/// Issue 26, item 7: an alert fires when its value goes above its bound and resolves when
+/// it comes back to it or below, checked against the trace's own counts: poison-redrive's
+/// "DLQ not empty" fires the moment m4 is dead-lettered and resolves at the redrive;
+/// poison-blocks-partition's lag alert fires at a lag of 51 or more, on five seeds.
+#[test]
+fn alerts_fire_above_their_bound_and_resolve_at_or_below_it() {
+    let changes = |trace: &[TraceEvent]| -> Vec<(u64, bool, u64)> {
+        trace
+            .iter()
+            .filter_map(|e| match *e {
+                TraceEvent::AlertChanged { at, firing, value, .. } => Some((at.as_micros(), firing, value)),
+                _ => None,
+            })
+            .collect()
+    };
+    let (sim, trace) = run("poison-redrive");
+    let dead_at = trace.iter().find_map(|e| match *e {
+        TraceEvent::DeadLettered { at, .. } => Some(at.as_micros()),
+        _ => None,
+    });
+    let redriven_at = trace.iter().find_map(|e| match *e {
+        TraceEvent::Redriven { at, .. } => Some(at.as_micros()),
+        _ => None,
+    });
+    let got = changes(&trace);
+    assert_eq!(got, vec![(dead_at.expect("dead"), true, 1), (redriven_at.expect("redriven"), false, 0)]);
+    let a = &sim.summary().alerts[0];
+    assert_eq!((a.state.firing, a.state.fired), (false, 1));
+    let scenario = load("poison-blocks-partition");
+    for seed in [scenario.seed.expect("seed"), 2, 3, 4, 5] {
+        let (sim, trace) = run_traced(scenario.clone(), seed);
+        let got = changes(&trace);
+        assert!(!got.is_empty() && got[0].1 && got[0].2 > 50, "seed {seed}: {got:?}");
+        for w in got.windows(2) {
+            assert_ne!(w[0].1, w[1].1, "seed {seed}: it alternates: {got:?}");
+        }
+        assert!(got.iter().all(|&(_, firing, v)| firing == (v > 50)), "seed {seed}: {got:?}");
+        let a = &sim.summary().alerts[0];
+        assert_eq!(a.state.fired, got.iter().filter(|c| c.1).count() as u64, "seed {seed}");
+        assert_eq!(a.first_fired_ms, Some(got[0].0 as f64 / 1000.0), "seed {seed}");
+    }
+}

@@ -269,6 +269,22 @@ fn errors_name_the_path_and_the_reason() {
             "topics[0].partitions: must be a whole number from 1 to 64",
         ),
         (
+            "/alerts",
+            json!([{ "name": "a", "queue": "nope", "above": 1 }]),
+            "alerts[0].queue: no queue is named \"nope\"",
+        ),
+        ("/alerts", json!([{ "name": "a", "above": 1 }]), "alerts[0]: must name exactly one of queue, group"),
+        (
+            "/alerts",
+            json!([{ "name": "a", "queue": "q", "above": -1 }]),
+            "alerts[0].above: must be a whole number from 0",
+        ),
+        (
+            "/alerts",
+            json!([{ "name": "a", "queue": "q", "above": 1 }, { "name": "a", "queue": "q", "above": 2 }]),
+            "alerts[1].name: \"a\" is already the name of another alert",
+        ),
+        (
             "/consumers/0/circuit_breaker",
             json!({ "window": 10 }),
             "consumers[0].circuit_breaker: a circuit breaker wraps calls to a dependency; name one",
