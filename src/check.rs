@@ -570,6 +570,7 @@ impl Ledger {
             | T::Failed { .. }
             | T::EffectApplied { .. }
             | T::DuplicateSuppressed { .. }
+            | T::StaleDropped { .. }
             | T::MessageOutOfOrder { .. }
             | T::RequestSent { .. }
             | T::ReplyMatched { .. }

@@ -725,7 +725,8 @@ impl Consumers {
         let order = p.broker.extra(msg).order_key.map(|k| (m.queue, k));
         let spec = consumer_spec(&cx.scenario, c);
         let (key, idempotent, kind, born) = (m.key, spec.idempotent, spec.effect, p.broker.born(msg));
-        let effect = Effect { msg, consumer: c, key, order, idempotent, kind, born };
+        let versioned = spec.version_check;
+        let effect = Effect { msg, consumer: c, key, order, idempotent, kind, versioned, born };
         if p.services.apply(cx, &mut p.stats, effect) && !p.handlers.idle() {
             let mut publisher = Publisher { broker: &mut p.broker, stats: &mut p.stats };
             p.handlers.handled(cx, &mut publisher, &mut self.list[c.index()].prng, c, msg);

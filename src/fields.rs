@@ -81,6 +81,7 @@ pub const EVENTS: &[EventFields] = &[
     ("failed", 11, &[("msg", Id), ("consumer", C), ("error", Field::Text(ErrorClass::TEXTS)), ("attempt", N)]),
     ("effect_applied", 12, &[("msg", Id), ("consumer", C), ("key", N), ("times", N)]),
     ("duplicate_suppressed", 13, &[("msg", Id), ("consumer", C), ("key", N)]),
+    ("stale_dropped", 52, &[("msg", Id), ("consumer", C), ("key", N), ("newer", Id)]),
     ("ack_refused", 14, &[("msg", Id), ("consumer", C), ("receipt", N)]),
     ("returned", 15, &[("msg", Id), ("queue", Q), ("consumer", C), ("reason", Field::Text(ReturnReason::TEXTS))]),
     ("dead_lettered", 16, &[("msg", Id), ("from", Q), ("dlq", Q), ("reason", Field::Text(DeadReason::TEXTS))]),

@@ -85,6 +85,9 @@ impl fmt::Display for Line<'_> {
             DuplicateSuppressed { msg, consumer: c, .. } => {
                 write!(f, "m{msg} already applied: {} skipped it", consumer(c))
             }
+            StaleDropped { msg, consumer: c, newer, .. } => {
+                write!(f, "m{msg} is stale: {} dropped it, its row already has m{newer}'s version", consumer(c))
+            }
             Acked { msg, queue: q, consumer: c, .. } => {
                 write!(f, "m{msg} acked by {}, deleted from {}", consumer(c), queue(q))
             }

@@ -40,6 +40,8 @@ pub struct Effect {
     pub order: Option<(QueueId, u32)>,
     pub idempotent: bool,
     pub kind: EffectKind,
+    /// The write is conditional on the row's version: only a newer one applies.
+    pub versioned: bool,
     /// When the publish it carries was made, for the end-to-end latency.
     pub born: SimTime,
 }
@@ -120,14 +122,27 @@ impl Services {
         None
     }
 
+    /// A version check: the row keeps the newest message's write, so an older or equal one is
+    /// dropped and neither a repeat nor a late one changes it. The message whose write the
+    /// row has, if this one must be dropped.
+    fn stale_version(&self, versioned: bool, order: Option<(QueueId, u32)>, key: u32) -> Option<u32> {
+        let newest = self.newest_applied.get(&order.filter(|_| versioned)?)?;
+        (*newest >= key).then_some(*newest)
+    }
+
     /// Applies a message's business effect; false when an idempotent consumer skipped it.
     pub fn apply(&mut self, cx: &mut Ctx, stats: &mut Stats, e: Effect) -> bool {
-        let (now, Effect { msg, consumer, key, order, idempotent, kind, born }) = (cx.now(), e);
+        let (now, Effect { msg, consumer, key, order, idempotent, kind, versioned, born }) = (cx.now(), e);
         // The dedupe store is the service's database, shared by its consumers (IP-1, IP-2): a
         // redelivery to another worker finds the key too.
         if idempotent && !self.dedupe_store.insert(key) {
             stats.duplicates_suppressed += 1;
             cx.out.emit(TraceEvent::DuplicateSuppressed { at: now, msg, consumer, key });
+            return false;
+        }
+        if let Some(newer) = self.stale_version(versioned, order, key) {
+            stats.stale_dropped += 1;
+            cx.out.emit(TraceEvent::StaleDropped { at: now, msg, consumer, key, newer: MsgId(newer) });
             return false;
         }
         let slot = key as usize;

@@ -34,6 +34,8 @@ pub struct Stats {
     pub order_violations: u64,
     /// Repeats of a set effect that wrote the value already there: harmless (IP-1).
     pub harmless_repeats: u64,
+    /// Updates a version check dropped: their row already had a newer (or the same) version.
+    pub stale_dropped: u64,
     /// Publishes to an exchange that reached no queue: dropped (RMQ-34), or returned to a
     /// `mandatory` publisher (RMQ-35).
     pub unroutable: u64,

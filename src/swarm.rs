@@ -187,7 +187,11 @@ pub fn scenario_json(seed: u64) -> String {
             consumer["idempotent"] = json!(true);
         }
         if chance(r, 30) {
-            consumer["effect"] = json!(pick(r, &["increment", "set"]));
+            let effect = pick(r, &["increment", "set"]);
+            consumer["effect"] = json!(effect);
+            if effect == "set" && chance(r, 50) {
+                consumer["version_check"] = json!(true);
+            }
         }
         if chance(r, 30) {
             consumer["on_poison"] = json!("permanent_error");

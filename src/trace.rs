@@ -310,6 +310,15 @@ pub enum TraceEvent {
         consumer: ConsumerId,
         key: u32,
     },
+    /// A consumer with a version check dropped an update its row already has a newer (or the
+    /// same) version of: `newer` is the message whose write is there (IP-1, made safe for order).
+    StaleDropped {
+        at: SimTime,
+        msg: MsgId,
+        consumer: ConsumerId,
+        key: u32,
+        newer: MsgId,
+    },
     /// Settled and deleted.
     Acked {
         at: SimTime,
@@ -645,6 +654,7 @@ impl TraceEvent {
             | Failed { at, .. }
             | EffectApplied { at, .. }
             | DuplicateSuppressed { at, .. }
+            | StaleDropped { at, .. }
             | Acked { at, .. }
             | Processed { at, .. }
             | Routed { at, .. }
@@ -702,6 +712,7 @@ impl TraceEvent {
             Failed { .. } => "failed",
             EffectApplied { .. } => "effect_applied",
             DuplicateSuppressed { .. } => "duplicate_suppressed",
+            StaleDropped { .. } => "stale_dropped",
             Acked { .. } => "acked",
             Processed { .. } => "processed",
             Routed { .. } => "routed",
@@ -759,6 +770,7 @@ impl TraceEvent {
             | Failed { msg, .. }
             | EffectApplied { msg, .. }
             | DuplicateSuppressed { msg, .. }
+            | StaleDropped { msg, .. }
             | Acked { msg, .. }
             | Processed { msg, .. }
             | Routed { msg, .. }
@@ -846,6 +858,9 @@ impl TraceEvent {
             }
             DuplicateSuppressed { msg, consumer, key, .. } => {
                 v.id("msg", msg.0).id("consumer", consumer.0).id("key", key);
+            }
+            StaleDropped { msg, consumer, key, newer, .. } => {
+                v.id("msg", msg.0).id("consumer", consumer.0).id("key", key).id("newer", newer.0);
             }
             Acked { msg, queue, consumer, .. } | Processed { msg, queue, consumer, .. } => {
                 v.id("msg", msg.0).id("queue", queue.0).id("consumer", consumer.0);
@@ -1048,6 +1063,7 @@ impl TraceEvent {
             CommitFailed { .. } => 49,
             BreakerChanged { .. } => 50,
             AlertChanged { .. } => 51,
+            StaleDropped { .. } => 52,
         }
     }
 }

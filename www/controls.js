@@ -258,7 +258,7 @@ export function showTabsFor(doc, layout) {
 // The catalog, grouped by pattern; a preset not listed here falls under "More".
 const CATALOG = [
   ['Work queues', ['competing-consumers', 'slow-worker', 'backlog', 'load-shedding', 'prefetch-hoarding', 'autoscaling', 'mmc-erlang-c']],
-  ['Leases, acks and delivery', ['lease-models', 'lock-renewal', 'ack-modes', 'delivery-guarantees', 'idempotency', 'set-vs-increment', 'dedup-window', 'fifo-groups', 'ttl-expiry']],
+  ['Leases, acks and delivery', ['lease-models', 'lock-renewal', 'ack-modes', 'delivery-guarantees', 'idempotency', 'set-vs-increment', 'ordering-fixes', 'dedup-window', 'fifo-groups', 'ttl-expiry']],
   ['Retries and dead letters', ['retry-storm', 'circuit-breaker', 'occ-contention', 'error-classes', 'poison-redrive', 'schema-change', 'dlx-retry-loop']],
   ['RabbitMQ routing', ['topic-routing', 'fanout-vs-direct', 'alternate-exchange']],
   ['Streams', ['queue-vs-log', 'partition-keys', 'fan-out', 'rebalancing', 'assignors', 'commit-semantics', 'hot-partition', 'pubsub-vs-stream', 'retention-loss', 'poison-blocks-partition', 'retry-topics', 'compaction']],

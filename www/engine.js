@@ -880,6 +880,10 @@ function foldQueueEvent(v, e, m) {
     case 'duplicate_suppressed':
       endJob(v, e.consumer, e.msg);
       break;
+    case 'stale_dropped':
+      endJob(v, e.consumer, e.msg);
+      pulse(v, 'stale', e);
+      break;
     case 'acked':
     case 'processed':
       endJob(v, e.consumer, e.msg);

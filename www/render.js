@@ -1307,7 +1307,7 @@ function drawPulse(ctx, ink, g, pulse, now, motion, p) {
   ctx.globalAlpha = 1 - t;
   const color = {
     acked: p.acked, refused: p.muted, dead: p.danger, lost: p.danger, crashed: p.danger, expired: p.muted,
-    twice: p.inflight, retried: p.muted, order: p.danger, returned: p.inflight, uncommitted: p.danger,
+    twice: p.inflight, stale: p.inflight, retried: p.muted, order: p.danger, returned: p.inflight, uncommitted: p.danger,
   }[pulse.kind];
   // It grows within the lane kept for it (LANE), so that it covers no text.
   dot(ctx, at.x, at.y, null, color, DOT + (LANE - DOT - 2) * t);

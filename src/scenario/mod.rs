@@ -320,6 +320,8 @@ pub struct ConsumerSpec {
     pub idempotent: bool,
     /// What its effect does to the row of the message's order key.
     pub effect: EffectKind,
+    /// Its set is conditional on the row's version (only if newer): a stale update is dropped.
+    pub version_check: bool,
     /// A poison message fails with a permanent error (a payload it cannot parse, such as a
     /// schema it does not know), instead of crashing it.
     pub poison_fails: bool,

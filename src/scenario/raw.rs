@@ -289,6 +289,8 @@ pub struct Consumer {
     #[serde(default)]
     pub effect: Option<String>,
     #[serde(default)]
+    pub version_check: bool,
+    #[serde(default)]
     pub on_poison: Option<String>,
     #[serde(default)]
     pub circuit_breaker: Option<CircuitBreaker>,

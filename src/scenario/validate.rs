@@ -721,6 +721,9 @@ fn consumers(
         };
         let restart_after =
             c.restart_ms.map(|v| ms(&format!("{at}.restart_ms"), v, as_f64(limits::DURATION_MS_MAX))).transpose()?;
+        if c.version_check && c.effect.as_deref() != Some("set") {
+            return err(format!("{at}.version_check"), "a version check is on a set: add \"effect\": \"set\"");
+        }
         let breaker = match c.circuit_breaker {
             None => None,
             Some(_) if dependency.is_none() => {
@@ -753,6 +756,7 @@ fn consumers(
                     return err(format!("{at}.effect"), format!("\"{other}\" is not one of \"increment\", \"set\""))
                 }
             },
+            version_check: c.version_check,
             poison_fails: match c.on_poison.as_deref() {
                 None | Some("crash") => false,
                 Some("permanent_error") => true,

@@ -284,6 +284,7 @@ fn service(
         heartbeat: None,
         idempotent,
         effect: super::EffectKind::Any,
+        version_check: false,
         poison_fails: false,
         breaker: None,
         restart_after: None,

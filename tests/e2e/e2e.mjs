@@ -312,6 +312,9 @@ const PRESET_CHECKS = {
     && (await cell(p, 'guarded.dlq', 'dead_lettered')) === 0 && (await cell(p, 'plain.dlq', 'dead_lettered')) >= 12,
   'retry-storm': async (p) => (await badge(p, 'dead_lettered')) === 30 && (await cell(p, 'fixed', 'acked')) === 30,
   // unbounded takes everything; bounded sheds at its length limit.
+  // Only racing reorders; versioned drops its stale updates and keyed reads each key in order.
+  'ordering-fixes': async (p) => (await badge(p, 'order_violated')) >= 10 && (await cell(p, 'versioned', 'acked')) === 120
+    && (await cell(p, 'racing', 'acked')) === 120,
   'set-vs-increment': async (p) => (await badge(p, 'applied_twice')) >= 2 && (await badge(p, 'order_violated')) >= 1,
   'schema-change': async (p) => (await cell(p, 'events', 'acked')) === 100 && (await cell(p, 'events.dlq', 'moved')) >= 25,
   'dedup-window': async (p) => (await badge(p, 'applied_twice')) === 3 && (await cell(p, 'fifo', 'acked')) === 2

@@ -285,6 +285,11 @@ fn errors_name_the_path_and_the_reason() {
             "alerts[1].name: \"a\" is already the name of another alert",
         ),
         (
+            "/consumers/0/version_check",
+            json!(true),
+            "consumers[0].version_check: a version check is on a set: add \"effect\": \"set\"",
+        ),
+        (
             "/consumers/0/circuit_breaker",
             json!({ "window": 10 }),
             "consumers[0].circuit_breaker: a circuit breaker wraps calls to a dependency; name one",

@@ -49,6 +49,7 @@ const GOLDEN: &[(&str, u64, &str)] = &[
     ("poison-blocks-partition", 5, "d6cd9d9c4bcd2317"),
     ("retry-topics", 17, "7a011432870863dd"),
     ("schema-change", 12, "20bb699b355c38a7"),
+    ("ordering-fixes", 4, "3ed9566ee2a649e9"),
     ("set-vs-increment", 10, "f9369a9d19aa8699"),
     ("assignors", 3, "fafb513ed051dbd1"),
     ("queue-vs-log", 8, "f69b55e2c8b9f83e"),
