@@ -143,6 +143,8 @@ function start(seed, { fromLink = false } = {}) {
   doc.body.classList.toggle('has-streams', run.layout.topics.length > 0);
   doc.body.classList.toggle('has-sagas', run.layout.sagas.length > 0);
   doc.body.classList.toggle('has-exchanges', (run.layout.exchanges ?? []).length > 0);
+  doc.body.classList.toggle('has-breakers', run.layout.consumers.some((c) => c.breaker));
+  doc.body.classList.toggle('has-alerts', (run.layout.alerts ?? []).length > 0);
   followInUrl(fromLink);
   clearLog(doc);
   // Whatever happens at t = 0 (the first sends) is part of the opening picture.
