@@ -452,6 +452,20 @@ impl Ledger {
                     "group {group}: member {member}'s commit of {topic}-{partition} failed, but it owns it"
                 ));
             }
+            // A reset moves a commit back to the log start, and only an inactive group's: one
+            // with no owner for the partition.
+            T::OffsetsReset { group, topic, partition, offset, .. } => {
+                if let Some(owner) = self.owner.get(&(group, topic, partition)) {
+                    return bad(format!("group {group}: {topic}-{partition} reset while member {owner} owns it"));
+                }
+                let end = self.log_end.get(&(topic, partition)).copied().unwrap_or(0);
+                if offset > end {
+                    return bad(format!(
+                        "group {group}: {topic}-{partition} reset to {offset}, past the log end {end}"
+                    ));
+                }
+                self.committed.insert((group, topic, partition), offset);
+            }
             T::OffsetCommitted { group, topic, partition, offset, .. } => {
                 let end = self.log_end.get(&(topic, partition)).copied().unwrap_or(0);
                 let was = self.committed.insert((group, topic, partition), offset).unwrap_or(0);

@@ -92,6 +92,8 @@ pub const EVENTS: &[EventFields] = &[
     ("consumer_crashed", 21, &[("consumer", C)]),
     ("consumer_restarted", 22, &[("consumer", C)]),
     ("dependency_changed", 23, &[("dependency", D), ("up", Field::Text(UP))]),
+    ("offsets_reset", 53, &[("group", G), ("topic", Field::Topic), ("partition", N), ("offset", N)]),
+    ("offsets_reset_refused", 54, &[("group", G), ("members", N)]),
     ("alert_changed", 51, &[("alert", Field::Alert), ("state", Field::Text(FIRING)), ("value", N)]),
     (
         "breaker_changed",

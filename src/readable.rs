@@ -144,6 +144,21 @@ impl fmt::Display for Line<'_> {
             DependencyChanged { dependency: d, up, .. } => {
                 write!(f, "{} is {}", dependency(d), if up { "up" } else { "down" })
             }
+            OffsetsReset { group: g, topic: t, partition, offset, .. } => {
+                write!(
+                    f,
+                    "{}'s offset for {}-{partition} reset to {offset}, the log start: it will replay",
+                    group(g),
+                    topic(t)
+                )
+            }
+            OffsetsResetRefused { group: g, members, .. } => {
+                write!(
+                    f,
+                    "{}'s offsets not reset: {members} members are still in it, and only an inactive group's can be",
+                    group(g)
+                )
+            }
             AlertChanged { alert, firing, value, .. } => {
                 let a = &s.alerts[alert as usize];
                 let (what, unit) = match a.on {

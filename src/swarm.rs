@@ -524,10 +524,11 @@ fn fault(r: &mut Prng, sim: &Sim) -> Op {
     if !scenario.groups.is_empty() && chance(r, 40) {
         let group = crate::scenario::index_u32(r.index(scenario.groups.len()));
         let member = u32::try_from(r.below(5)).unwrap_or(0);
-        return match r.below(4) {
+        return match r.below(5) {
             0 => Op::CrashMember { group, member },
             1 => Op::RestartMember { group, member },
             2 => Op::AddMember { group },
+            3 => Op::ResetOffsets { group },
             _ => Op::RemoveMember { group, member },
         };
     }

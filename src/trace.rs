@@ -511,6 +511,23 @@ pub enum TraceEvent {
         partition: u32,
         offset: u64,
     },
+    /// An operator reset the group's committed offset for a partition to the log start, to
+    /// replay it (`kafka-consumer-groups --reset-offsets --to-earliest`); only an inactive
+    /// (empty) group's offsets can be reset.
+    OffsetsReset {
+        at: SimTime,
+        group: u32,
+        topic: u32,
+        partition: u32,
+        offset: u64,
+    },
+    /// A reset of the group's offsets was refused: `members` are still in the group (the tool
+    /// says the group must be inactive).
+    OffsetsResetRefused {
+        at: SimTime,
+        group: u32,
+        members: u32,
+    },
     /// `count` records in `[from, to)` the group will never handle.
     RecordsLost {
         at: SimTime,
@@ -673,6 +690,8 @@ impl TraceEvent {
             | DependencyChanged { at, .. }
             | BreakerChanged { at, .. }
             | AlertChanged { at, .. }
+            | OffsetsReset { at, .. }
+            | OffsetsResetRefused { at, .. }
             | RecordAppended { at, .. }
             | RecordsFetched { at, .. }
             | RecordStarted { at, .. }
@@ -731,6 +750,8 @@ impl TraceEvent {
             DependencyChanged { .. } => "dependency_changed",
             BreakerChanged { .. } => "breaker_changed",
             AlertChanged { .. } => "alert_changed",
+            OffsetsReset { .. } => "offsets_reset",
+            OffsetsResetRefused { .. } => "offsets_reset_refused",
             ProducerStopped { .. } => "producer_stopped",
             RequestSent { .. } => "request_sent",
             ReplyMatched { .. } => "reply_matched",
@@ -794,6 +815,8 @@ impl TraceEvent {
             | DependencyChanged { .. }
             | BreakerChanged { .. }
             | AlertChanged { .. }
+            | OffsetsReset { .. }
+            | OffsetsResetRefused { .. }
             | RecordAppended { .. }
             | RecordsFetched { .. }
             | RecordStarted { .. }
@@ -910,6 +933,12 @@ impl TraceEvent {
             }
             DependencyChanged { dependency, up, .. } => {
                 v.id("dependency", dependency).reason("up", u8::from(up), if up { "up" } else { "down" });
+            }
+            OffsetsReset { group, topic, partition, offset, .. } => {
+                v.id("group", group).id("topic", topic).id("partition", partition).count("offset", offset);
+            }
+            OffsetsResetRefused { group, members, .. } => {
+                v.id("group", group).id("members", members);
             }
             AlertChanged { alert, firing, value, .. } => {
                 v.id("alert", alert).reason("state", u8::from(firing), if firing { "firing" } else { "resolved" });
@@ -1064,6 +1093,8 @@ impl TraceEvent {
             BreakerChanged { .. } => 50,
             AlertChanged { .. } => 51,
             StaleDropped { .. } => 52,
+            OffsetsReset { .. } => 53,
+            OffsetsResetRefused { .. } => 54,
         }
     }
 }

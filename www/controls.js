@@ -115,6 +115,8 @@ export function showBreakMenu(doc, layout) {
   });
   layout.groups.forEach((g, gi) => {
     add(`add a member to ${g.name}`, { op: 'add_member', group: g.name });
+    // As kafka-consumer-groups does it: refused (and the log says why) while members are in it.
+    add(`reset ${g.name}'s offsets to the earliest (replay)`, { op: 'reset_offsets', group: g.name, to: 'earliest' });
     for (let m = 1; m <= 3; m++) {
       const member = `${g.name}-${m}`;
       add(`crash ${member}`, { op: 'crash_member', group: g.name, member }, { group: gi, member: m - 1, wants: 'up' });

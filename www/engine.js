@@ -1040,7 +1040,11 @@ function foldStreamEvent(v, e, engine, batch) {
       break;
     }
     case 'offset_committed':
+    case 'offsets_reset':
       v.groups[e.group].committed.set(`${e.topic}:${e.partition}`, e.offset);
+      batch.streams = true;
+      break;
+    case 'offsets_reset_refused':
       break;
     case 'commit_failed':
       pulse(v, 'uncommitted', e);

@@ -504,6 +504,11 @@ pub enum Op {
     AddMember {
         group: u32,
     },
+    /// An operator resets the group's committed offsets to the log start, to replay; refused
+    /// while any member is in the group.
+    ResetOffsets {
+        group: u32,
+    },
     /// A requester instance dies for good: its reply reader stops, its producer stops, and a
     /// local pending-request table is lost with it.
     KillRequester {

@@ -594,6 +594,11 @@ pub enum Op {
     AddMember {
         group: String,
     },
+    /// An operator resets an inactive group's offsets (`to`: "earliest") to replay.
+    ResetOffsets {
+        group: String,
+        to: String,
+    },
     /// A requester instance of a request-reply system dies and stays down.
     KillRequester {
         system: String,

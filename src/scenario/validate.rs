@@ -1151,6 +1151,15 @@ fn script(
                     }
                 }
             }
+            raw::Op::ResetOffsets { group, to } => {
+                if to != "earliest" {
+                    return err(
+                        format!("{at_path}.to"),
+                        format!("\"{to}\" is not \"earliest\" (a replay from the log start)"),
+                    );
+                }
+                Op::ResetOffsets { group: streams::member_ref(&at_path, groups, &group, None)?.0 }
+            }
             raw::Op::AddMember { group } => {
                 Op::AddMember { group: streams::member_ref(&at_path, groups, &group, None)?.0 }
             }

@@ -725,6 +725,7 @@ impl Sim {
             Op::RestartMember { group, member } => self.streams.restart_member(&mut self.cx, group, MemberId(member)),
             Op::RemoveMember { group, member } => self.streams.remove_member(&mut self.cx, group, MemberId(member)),
             Op::AddMember { group } => self.streams.add_member(&mut self.cx, group),
+            Op::ResetOffsets { group } => self.streams.reset_offsets(&mut self.cx, group),
             Op::KillRequester { system, instance } => {
                 let dead = self.ports.handlers.kill_requester(&mut self.cx, system, instance);
                 if let Some((producer, reader)) = dead {

@@ -503,6 +503,26 @@ impl Streams {
 
     /// The member leaves cleanly at its next poll: it finishes its batch, commits, and sends
     /// LeaveGroup, so the group rebalances at once instead of after a session timeout.
+    /// `kafka-consumer-groups --reset-offsets --to-earliest --execute`: every partition's
+    /// committed offset goes back to its log start, so that the members that join next replay
+    /// what the log still holds. Refused while a member is in the group: the tool resets only
+    /// an inactive group's offsets.
+    pub(crate) fn reset_offsets(&mut self, cx: &mut Ctx, group: u32) {
+        let now = cx.now();
+        let members = self.groups[group as usize].members.iter().filter(|m| m.in_group).count();
+        if members > 0 {
+            let members = crate::scenario::index_u32(members);
+            cx.out.emit(TraceEvent::OffsetsResetRefused { at: now, group, members });
+            return;
+        }
+        for part in super::group_parts(&cx.scenario, group_spec(&cx.scenario, group)) {
+            let offset = self.log(part).log_start;
+            self.groups[group as usize].committed.insert(part, offset);
+            let (topic, partition) = (part.topic, part.partition);
+            cx.out.emit(TraceEvent::OffsetsReset { at: now, group, topic, partition, offset });
+        }
+    }
+
     pub(crate) fn remove_member(&mut self, cx: &mut Ctx, group: u32, m: MemberId) {
         let Some(member) = self.groups[group as usize].members.get_mut(m.index()) else { return };
         if !member.alive || !member.in_group {

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { loadEngine, presets, Run } from '../../www/engine.js';
+import { lagRows, loadEngine, presets, Run } from '../../www/engine.js';
 import { latencySeries } from '../../www/render.js';
 
 const root = new URL('../../', import.meta.url);
@@ -134,6 +134,20 @@ test('queues and streams: an alert\'s state is folded from its events, and the s
   assert.deepEqual(runTo(redrive).view.alertFiring, [false], 'resolved by the redrive');
   const blocked = runTo(preset('poison-blocks-partition').json).view;
   assert.ok(blocked.alertFired.length >= 1 && blocked.alertFired.every((f) => f.alert === 0), JSON.stringify(blocked.alertFired));
+});
+
+test('streams: an offset reset moves the fold\'s committed offset back, and the lag rows with it', () => {
+  const json = JSON.stringify({
+    name: 'replay', duration_ms: 20000, topics: [{ name: 't', partitions: 1 }],
+    producers: [{ name: 'p', to: 't', schedule: { kind: 'scripted', at_ms: Array(100).fill(0) } }],
+    groups: [{ name: 'g', topic: 't', commit: 'after', offset_reset: 'earliest', processing: { kind: 'constant', ms: 10 } }],
+    script: [{ at_ms: 6500, op: 'remove_member', group: 'g', member: 'g-1' },
+      { at_ms: 8000, op: 'reset_offsets', group: 'g', to: 'earliest' }],
+  });
+  assert.equal(runTo(json, 7000, 1).view.groups[0].committed.get('0:0'), 100);
+  const run = runTo(json, 8500, 1);
+  assert.equal(run.view.groups[0].committed.get('0:0'), 0, 'reset to the log start');
+  assert.equal(lagRows(run.view, run.layout.groups[0], run.view.groups[0])[0].lag, 100);
 });
 
 // Streams: tombstones, null keys and members, from their codes.

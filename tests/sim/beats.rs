@@ -231,7 +231,7 @@ fn the_event_table_is_what_the_events_serialize_to() {
             assert_eq!(a.tag, *tag, "{}", e.kind());
         }
     }
-    assert_eq!(EVENTS.len(), 52, "one entry per TraceEvent variant");
+    assert_eq!(EVENTS.len(), 54, "one entry per TraceEvent variant");
     assert!(seen.len() > 35 && seen.contains("delivery_lost"), "the runs show most kinds: {}", seen.len());
 }
 

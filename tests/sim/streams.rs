@@ -577,3 +577,40 @@ fn a_member_leaving_when_it_is_evicted_closes_instead_of_rejoining() {
     assert_eq!(changes, vec![(0, MemberChange::Joined), (8100, MemberChange::Evicted), (9100, MemberChange::Left)]);
     assert!(!d.sim.streams().groups[0].members[0].alive);
 }
+
+/// Issue 26, item 7: an operator's offset reset, as `kafka-consumer-groups --reset-offsets
+/// --to-earliest` does it: refused while a member is in the group; once the group is empty,
+/// every partition's commit goes back to the log start (lag jumps to the whole log), and the
+/// member that joins next replays every record, each handled a second time.
+#[test]
+fn an_inactive_groups_offsets_reset_to_the_earliest_and_it_replays() {
+    let json = format!(
+        r#"{{"name": "replay", "duration_ms": 20000,
+            "topics": [{{"name": "t", "partitions": 1}}],
+            "producers": [{}],
+            "groups": [{{"name": "g", "topic": "t", "commit": "after", "offset_reset": "earliest",
+                         "processing": {{"kind": "constant", "ms": 10}}}}],
+            "script": [{{"at_ms": 6000, "op": "reset_offsets", "group": "g", "to": "earliest"}},
+                       {{"at_ms": 6500, "op": "remove_member", "group": "g", "member": "g-1"}},
+                       {{"at_ms": 8000, "op": "reset_offsets", "group": "g", "to": "earliest"}},
+                       {{"at_ms": 9000, "op": "add_member", "group": "g"}}]}}"#,
+        hundred_at_zero(100)
+    );
+    let mut d = Driver::new(&json);
+    let refused = d.to(6000.0);
+    assert!(
+        refused.iter().any(|e| matches!(e, TraceEvent::OffsetsResetRefused { members: 1, .. })),
+        "one member is in the group: refused"
+    );
+    assert_eq!(d.sim.streams().groups[0].committed.get(&part0()), Some(&100), "the refused reset changed nothing");
+    let reset = d.to(8000.0);
+    assert!(reset.iter().any(|e| matches!(e, TraceEvent::OffsetsReset { offset: 0, .. })));
+    assert_eq!(d.sim.streams().lag(0, part0()), Some(100), "the whole log is behind the commit again");
+    d.to(20000.0);
+    let g = &d.sim.streams().groups[0];
+    assert_eq!((g.stats.processed, g.stats.duplicates), (200, 100), "every record replayed once");
+    assert_eq!(g.committed.get(&part0()), Some(&100));
+    let latest = json.replacen(r#""to": "earliest""#, r#""to": "latest""#, 1);
+    let e = brokerlab::Scenario::from_json(&latest).expect_err("latest is not offered");
+    assert_eq!(e.path, "script[0].to", "{e}");
+}
