@@ -47,6 +47,19 @@ impl LeaseModel {
         }
     }
 
+    /// What a settle with a receipt that is no longer current gets back, as the worker sees it
+    /// and as the queue acts: an SQS standard queue answers success and does not delete
+    /// (SQS-28); a FIFO queue says the handle expired (SQS-29); the others refuse it.
+    pub fn stale_settle(self, fifo: bool) -> &'static str {
+        match (self, fifo) {
+            (LeaseModel::Sqs { .. }, false) => {
+                "with an old receipt handle: SQS answered success but did not delete it (SQS-28)"
+            }
+            (LeaseModel::Sqs { .. }, true) => "refused: its receipt handle has expired (InvalidParameterValue, SQS-29)",
+            _ => "refused: its receipt is no longer current",
+        }
+    }
+
     /// How long one delivery is leased: the visibility timeout (SQS-2), RabbitMQ's consumer
     /// timeout (RMQ-9), the lock (ASB-1).
     pub fn lease_duration(self) -> Duration {

@@ -116,7 +116,9 @@ impl fmt::Display for Line<'_> {
                 write!(f, "m{msg} processed by {} (acked on receipt: nothing to settle)", consumer(c))
             }
             AckRefused { msg, consumer: c, .. } => {
-                write!(f, "m{msg} ack by {} refused: its receipt is no longer current", consumer(c))
+                let queue = s.consumers.get(c.index()).and_then(|x| s.queues.get(x.queue as usize));
+                let what = queue.map_or("refused: its receipt is no longer current", |q| q.lease.stale_settle(q.fifo));
+                write!(f, "m{msg} ack by {} {what}", consumer(c))
             }
             Returned { msg, queue: q, consumer: c, reason, .. } => {
                 write!(f, "m{msg} back in {} from {}: {}", queue(q), consumer(c), reason.as_str())

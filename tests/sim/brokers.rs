@@ -1147,8 +1147,11 @@ fn an_sqs_duplicate_is_processed_twice_and_the_first_copys_delete_is_refused() {
     assert_eq!(returned, vec![(MsgId(0), ReturnReason::Duplicated)]);
     assert_eq!(started(&events, 0), vec![700.0], "b gets the copy one hop later");
     let refused =
-        events.iter().any(|e| matches!(e, TraceEvent::AckRefused { msg: MsgId(0), consumer: ConsumerId(0), .. }));
-    assert!(refused, "a's delete uses an old receipt handle (SQS-28)");
+        events.iter().find(|e| matches!(e, TraceEvent::AckRefused { msg: MsgId(0), consumer: ConsumerId(0), .. }));
+    let refused = refused.expect("a's delete uses an old receipt handle (SQS-28)");
+    // SQS-28: on a standard queue the worker is told success; the queue did not delete it.
+    let line = brokerlab::readable::line(refused, d.sim.scenario()).to_string();
+    assert!(line.ends_with("SQS answered success but did not delete it (SQS-28)"), "{line}");
     let twice = events.iter().any(|e| matches!(e, TraceEvent::EffectApplied { msg: MsgId(0), times: 2, .. }));
     assert!(twice, "a consumer that is not idempotent applies it twice");
 }

@@ -219,7 +219,14 @@ fn ttl_dead_letters_what_waits_too_long() {
 
 #[test]
 fn fifo_groups_keep_their_order() {
-    let (_, trace) = run("fifo-groups");
+    let (sim, trace) = run("fifo-groups");
+    // A FIFO queue's late delete is refused, not silently ignored as on a standard queue (SQS-29).
+    let late: Vec<String> = trace
+        .iter()
+        .filter(|e| matches!(e, TraceEvent::AckRefused { .. }))
+        .map(|e| brokerlab::readable::line(e, sim.scenario()).to_string())
+        .collect();
+    assert!(!late.is_empty() && late.iter().all(|l| l.ends_with("(InvalidParameterValue, SQS-29)")), "{late:?}");
     // Producer "customers" sends message i to group i % 3; within a group, the first effect of
     // each message comes in send order (SQS-20).
     let mut last: BTreeMap<u32, u32> = BTreeMap::new();
