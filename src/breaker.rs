@@ -39,17 +39,6 @@ pub enum BreakerState {
     },
 }
 
-impl BreakerState {
-    /// For the trace and the page: 0 closed, 1 open, 2 half-open.
-    pub fn code(self) -> u8 {
-        match self {
-            BreakerState::Closed => 0,
-            BreakerState::Open { .. } => 1,
-            BreakerState::HalfOpen { .. } => 2,
-        }
-    }
-}
-
 /// One consumer's breaker: its state and the outcomes its state has recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Breaker {
@@ -163,8 +152,17 @@ mod tests {
         }
     }
 
+    /// 0 closed, 1 open, 2 half-open: as the trace's `BreakerPhase` codes them.
+    fn code(state: BreakerState) -> u8 {
+        match state {
+            BreakerState::Closed => 0,
+            BreakerState::Open { .. } => 1,
+            BreakerState::HalfOpen { .. } => 2,
+        }
+    }
+
     fn feed(b: &mut Breaker, s: &BreakerSpec, outcomes: &str) -> Vec<Option<u8>> {
-        outcomes.chars().map(|c| b.record(s, SimTime::ZERO, c == 'F').map(|t| t.to.code())).collect()
+        outcomes.chars().map(|c| b.record(s, SimTime::ZERO, c == 'F').map(|t| code(t.to))).collect()
     }
 
     /// CB-4's test cases (resilience4j `shouldOpenAfterFailureRateThresholdExceeded`, `…2`):
@@ -176,7 +174,7 @@ mod tests {
         let mut b = Breaker::default();
         assert_eq!(feed(&mut b, &s, "FFFS"), vec![None; 4], "no decision below the minimum, even at 100 %");
         let t = b.record(&s, SimTime::ZERO, false).expect("opens on the 5th call");
-        assert_eq!((t.to.code(), t.failure_rate_pct), (1, 60));
+        assert_eq!((code(t.to), t.failure_rate_pct), (1, 60));
         let mut b = Breaker::default();
         assert_eq!(feed(&mut b, &s, "SSSFF"), vec![None; 5], "40 %: closed");
         let t = b.record(&s, SimTime::ZERO, true).expect("opens at 50 %");
